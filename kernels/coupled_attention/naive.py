@@ -1,0 +1,127 @@
+"""Reference causal attention with a positional term computed from per-token IDs.
+
+Plain PyTorch, float32, obviously correct: the oracle for the Triton kernel and
+the path the model uses on the CPU. Position IDs are arbitrary integers per
+token (``position_ids: [B, T]``): plain indices, coupled ids (Cho et al. 2024),
+randomized sorted ids (Ruoss et al. 2023) or offset ids all work the same way.
+
+Positional terms, for query token i and key token j with ids p_i, p_j:
+
+- RoPE (Su et al. 2021): q_i and k_j are rotated pairwise by angles
+  ``p * theta_m`` with ``theta_m = base^(-2m/D)`` (m = 0..D/2-1, "rotate-half"
+  pairing (x_m, x_{m+D/2})), so the score depends on ``p_i - p_j`` only.
+- ALiBi (Press et al. 2022): ``bias_h(i, j) = -slope_h * |p_i - p_j|``, slopes the
+  geometric sequence ``2^(-8 h / H)``, h = 1..H. (With plain indices and a causal
+  mask |p_i - p_j| = i - j, the paper's bias; the absolute value is our choice so
+  that coupled ids, which can make p_j > p_i, still get a distance penalty.)
+- FIRE (Li et al. 2024, "Functional Interpolation for Relative Positions"):
+  ``bias_h(i, j) = f_h( psi(p_i - p_j) / psi(max(L, p_i)) )`` with
+  ``psi(x) = log(c x + 1)``, ``f`` a 1 -> hidden -> H MLP (ReLU), c and L
+  learned scalars. Our choice for ids where p_j > p_i (possible with coupling):
+  ``psi`` is applied to ``|p_i - p_j|`` and the sign is restored afterwards.
+
+The causal mask is on token order (j <= i), never on ids.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def rope_angles(position_ids: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables for RoPE.
+
+    position_ids: [B, T] (any integers). Returns (cos, sin), each [B, 1, T, head_dim/2], float32.
+    """
+    half = head_dim // 2
+    inverse_frequency = base ** (-torch.arange(half, device=position_ids.device, dtype=torch.float32) / half)  # [D/2]
+    angles = position_ids.to(torch.float32)[:, None, :, None] * inverse_frequency  # [B, 1, T, D/2]
+    return angles.cos(), angles.sin()
+
+
+def rope_rotate(x: torch.Tensor, position_ids: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotate ``x: [B, H, T, D]`` by the RoPE angles of ``position_ids: [B, T]`` (rotate-half pairing)."""
+    cos, sin = rope_angles(position_ids, x.shape[-1], base)
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half].float(), x[..., half:].float()  # [B, H, T, D/2] each
+    rotated = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return rotated.to(x.dtype)
+
+
+def alibi_slopes(n_heads: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """``[H]`` slopes ``2^(-8 h / H)`` for h = 1..H (Press et al. 2022)."""
+    heads = torch.arange(1, n_heads + 1, dtype=torch.float32, device=device)
+    return torch.pow(2.0, -8.0 * heads / n_heads)
+
+
+def alibi_bias(position_ids: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
+    """``[B, H, T, T]`` bias ``-slope_h * |p_i - p_j|`` from ``position_ids: [B, T]`` and ``slopes: [H]``."""
+    distance = (position_ids[:, :, None] - position_ids[:, None, :]).abs().to(torch.float32)  # [B, T, T]
+    return -slopes.to(torch.float32)[None, :, None, None] * distance[:, None]
+
+
+def fire_bias(
+    position_ids: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    log_c: torch.Tensor,
+    threshold_l: torch.Tensor,
+) -> torch.Tensor:
+    """``[B, H, T, T]`` FIRE bias.
+
+    position_ids: [B, T]; w1: [hidden] and b1: [hidden] (the 1 -> hidden layer);
+    w2: [H, hidden], b2: [H] (hidden -> H); log_c: scalar, c = exp(log_c) > 0;
+    threshold_l: scalar L (the learned lower bound of the normaliser).
+    """
+    c = log_c.exp()
+    relative = (position_ids[:, :, None] - position_ids[:, None, :]).to(torch.float32)  # [B, T, T]
+    query_position = position_ids.to(torch.float32)[:, :, None]  # [B, T, 1]
+    numerator = torch.log1p(c * relative.abs()) * relative.sign()
+    normaliser = torch.log1p(c * torch.maximum(threshold_l.abs(), query_position.abs()))
+    normalised = numerator / normaliser.clamp_min(1e-6)  # [B, T, T]
+    hidden = F.relu(normalised[..., None] * w1 + b1)  # [B, T, T, hidden]
+    bias = hidden @ w2.t() + b2  # [B, T, T, H]
+    return bias.permute(0, 3, 1, 2)  # [B, H, T, T]
+
+
+def coupled_attention_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    position_ids: torch.Tensor,
+    *,
+    rope_base: float | None = None,
+    bias: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+    return_probs: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention with an id-based positional term, in float32.
+
+    q, k, v: [B, H, T, D]; position_ids: [B, T]; bias: [B or 1, H, T, T] additive
+    (ALiBi/FIRE) or None; key_padding_mask: [B, T] bool, True = real token.
+    Returns out [B, H, T, D] (in q's dtype) and, on request, probs [B, H, T, T].
+    Rows whose every key is masked (a left pad as query) return zeros.
+    """
+    out_dtype = q.dtype
+    q, k, v = q.float(), k.float(), v.float()
+    if rope_base is not None:
+        q = rope_rotate(q, position_ids, rope_base)
+        k = rope_rotate(k, position_ids, rope_base)
+    length = q.shape[-2]
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-1, -2)) * scale  # [B, H, T, T]
+    if bias is not None:
+        scores = scores + bias.float()
+    allowed = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()[None, None]  # [1, 1, T, T]
+    if key_padding_mask is not None:
+        allowed = allowed & key_padding_mask[:, None, None, :]
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # fully masked rows -> 0
+    out = (probs @ v).to(out_dtype)
+    return (out, probs) if return_probs else out

@@ -1,0 +1,147 @@
+"""Turn a list of :class:`~lengen_core.tasks.base.Example` into padded tensors.
+
+Training batches are right-padded (causal attention never lets a real token
+see a pad that follows it, so no mask is needed). Decoding batches are
+left-padded so every example's next token is at the same column; their pads
+are masked out of attention with ``key_padding_mask``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from lengen_core.tasks.base import Example
+from lengen_core.vocab import PAD_ID
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class Batch:
+    """A padded batch. Every tensor is ``[B, T]`` unless stated.
+
+    tokens: token ids of ``prompt + answer`` (``PAD_ID`` in padding).
+    token_index: index of each token inside its own example (0 = ``<bos>``), -1 in padding.
+    segment_ids / coupled_ids / digit_significance: the examples' annotations, 0 in padding
+        (``None`` when the examples carry none).
+    prompt_lengths / sequence_lengths: ``[B]``.
+    """
+
+    tokens: torch.Tensor
+    token_index: torch.Tensor
+    segment_ids: torch.Tensor
+    coupled_ids: torch.Tensor | None
+    digit_significance: torch.Tensor | None
+    prompt_lengths: torch.Tensor
+    sequence_lengths: torch.Tensor
+    pad_side: Literal["left", "right"]
+    examples: Sequence[Example]
+
+    @property
+    def padding_mask(self) -> torch.Tensor:
+        """``[B, T]`` bool, True for real tokens."""
+        return self.token_index >= 0
+
+    def loss_targets(self) -> torch.Tensor:
+        """``[B, T-1]`` next-token targets, ``IGNORE_INDEX`` outside the answers.
+
+        Position p predicts token p+1; it is scored only when token p+1 is an
+        answer token (``prompt_length <= index < sequence_length``).
+        """
+        targets = self.tokens[:, 1:].clone()  # [B, T-1]
+        next_index = self.token_index[:, 1:]  # [B, T-1]
+        in_answer = (next_index >= self.prompt_lengths[:, None]) & (next_index < self.sequence_lengths[:, None])
+        targets[~in_answer] = IGNORE_INDEX
+        return targets
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device, non_blocking=True)
+
+        return Batch(
+            tokens=move(self.tokens),
+            token_index=move(self.token_index),
+            segment_ids=move(self.segment_ids),
+            coupled_ids=move(self.coupled_ids),
+            digit_significance=move(self.digit_significance),
+            prompt_lengths=move(self.prompt_lengths),
+            sequence_lengths=move(self.sequence_lengths),
+            pad_side=self.pad_side,
+            examples=self.examples,
+        )
+
+
+def _pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int, side: str) -> torch.Tensor:
+    out = torch.full((len(rows), width), fill, dtype=torch.long)
+    for row_index, row in enumerate(rows):
+        if not row:
+            continue
+        values = torch.as_tensor(row, dtype=torch.long)
+        if side == "right":
+            out[row_index, : len(row)] = values
+        else:
+            out[row_index, width - len(row) :] = values
+    return out
+
+
+def collate(
+    examples: Sequence[Example],
+    pad_side: Literal["left", "right"] = "right",
+    prompt_only: bool = False,
+) -> Batch:
+    """Pad examples into a :class:`Batch`.
+
+    With ``prompt_only`` the answers are left out of ``tokens`` (decoding starts
+    from the prompts) but the annotations still cover ``prompt + answer`` so that
+    position rules can be evaluated for the answer tokens the model generates;
+    in that case ``tokens`` is padded to the annotation width with ``PAD_ID``.
+    """
+    if not examples:
+        raise ValueError("collate needs at least one example")
+    full_lengths = [len(example.tokens) for example in examples]
+    width = max(full_lengths)
+    token_rows = [example.prompt if prompt_only else example.tokens for example in examples]
+    if pad_side == "left" and prompt_only:
+        # Align prompts on the right edge of the prompt region, answers follow.
+        prompt_width = max(len(example.prompt) for example in examples)
+        answer_width = max(len(example.answer) for example in examples)
+        width = prompt_width + answer_width
+        left_pads = [prompt_width - len(example.prompt) for example in examples]
+
+        def place(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
+            out = torch.full((len(rows), width), fill, dtype=torch.long)
+            for row_index, row in enumerate(rows):
+                start = left_pads[row_index]
+                out[row_index, start : start + len(row)] = torch.as_tensor(row, dtype=torch.long)
+            return out
+
+        pad_rows = place
+    else:
+
+        def pad_rows(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
+            return _pad_rows(rows, width, fill, pad_side)
+
+    token_index = pad_rows([list(range(n)) for n in full_lengths], -1)
+    tokens = pad_rows(token_rows, PAD_ID)
+    segment_ids = pad_rows([example.segment_ids for example in examples], 0)
+    coupled_ids = None
+    if all(example.coupled_ids is not None for example in examples):
+        coupled_ids = pad_rows([example.coupled_ids for example in examples], 0)
+    digit_significance = None
+    if all(example.digit_significance is not None for example in examples):
+        digit_significance = pad_rows([example.digit_significance for example in examples], 0)
+    return Batch(
+        tokens=tokens,
+        token_index=token_index,
+        segment_ids=segment_ids,
+        coupled_ids=coupled_ids,
+        digit_significance=digit_significance,
+        prompt_lengths=torch.tensor([len(example.prompt) for example in examples], dtype=torch.long),
+        sequence_lengths=torch.tensor(full_lengths, dtype=torch.long),
+        pad_side=pad_side,
+        examples=list(examples),
+    )

@@ -1,0 +1,360 @@
+"""Run configuration: frozen dataclasses, validated on construction.
+
+One :class:`RunConfig` travels unchanged from URL query params to sidebar
+widgets to the job to the database row. Every value a user can set is checked
+here with a :class:`~lengen_core.errors.ConfigError` naming the dotted field and
+the allowed range. ``config_id`` is a stable hash of the canonical JSON (the
+seed is not part of the config: runs of one config with several seeds share it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lengen_core.errors import ConfigError
+
+POSITION_SCHEMES: tuple[str, ...] = (
+    "nope",
+    "learned",
+    "sinusoidal",
+    "rope",
+    "alibi",
+    "fire",
+    "randomized",
+    "coupled",
+    "predictive_coupled",
+    "abacus",
+)
+BASE_ENCODINGS: tuple[str, ...] = ("learned", "sinusoidal", "rope", "alibi", "fire")
+ATTENTION_KINDS: tuple[str, ...] = ("dense", "hsa")
+LOCAL_MIXERS: tuple[str, ...] = ("swa", "recurrent")
+HSA_WEIGHTINGS: tuple[str, ...] = ("stick_breaking", "softmax")
+NORMS: tuple[str, ...] = ("layernorm", "rmsnorm")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+# Server-side caps. The app and CLI refuse anything larger with the limit named.
+LIMITS: dict[str, int] = {
+    "max_layers": 12,
+    "max_heads": 16,
+    "max_d_model": 1024,
+    "max_d_ff": 4096,
+    "max_positions": 65536,
+    "max_length": 4096,
+    "max_steps": 200_000,
+    "max_batch_size": 1024,
+    "max_eval_samples": 5000,
+    "max_eval_lengths": 64,
+    "max_time_budget_s": 24 * 3600,
+}
+
+
+def _check_int(field_name: str, value: Any, minimum: int, maximum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(field_name, f"must be an integer, got {value!r}")
+    if value < minimum or value > maximum:
+        raise ConfigError(field_name, f"must be between {minimum} and {maximum}, got {value}")
+
+
+def _check_float(field_name: str, value: Any, minimum: float, maximum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(field_name, f"must be a finite number, got {value!r}")
+    if value < minimum or value > maximum:
+        raise ConfigError(field_name, f"must be between {minimum} and {maximum}, got {value}")
+
+
+def _check_choice(field_name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(field_name, f"must be one of {list(choices)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Which task, which lengths it is trained on, and its options.
+
+    ``options`` holds task-specific settings (validated by the task class);
+    ``index_hints`` rewrites examples in the index-hint format of Zhou et al. 2023.
+    """
+
+    name: str = "reverse"
+    train_length_min: int = 1
+    train_length_max: int = 10
+    options: Mapping[str, Any] = field(default_factory=dict)
+    index_hints: bool = False
+
+    def __post_init__(self) -> None:
+        from lengen_core.tasks.base import build_task
+
+        task = build_task(self.name, self.options)  # validates name and options
+        object.__setattr__(self, "options", dict(task.options))
+        _check_int("task.train_length_min", self.train_length_min, task.min_length, task.max_length)
+        _check_int("task.train_length_max", self.train_length_max, task.min_length, task.max_length)
+        if self.train_length_min > self.train_length_max:
+            raise ConfigError(
+                "task.train_length_min",
+                f"must be <= task.train_length_max ({self.train_length_max}), got {self.train_length_min}",
+            )
+        if not isinstance(self.index_hints, bool):
+            raise ConfigError("task.index_hints", f"must be true or false, got {self.index_hints!r}")
+
+
+@dataclass(frozen=True)
+class PositionConfig:
+    """How positions enter the model.
+
+    scheme: one of POSITION_SCHEMES.
+    max_position: size of the position range: rows of a learned table, the
+        range L that randomized positions sample from, the largest coupled id.
+    train_offset_max: largest random start offset added to ids in training
+        (learned APE, coupling, Abacus); -1 means "as large as max_position allows".
+    base_encoding: how ids enter the model for ``randomized`` (the ids rule is
+        orthogonal to the encoding; Ruoss et al. 2023 randomize many encodings).
+    rope_base / fire_hidden: parameters of RoPE and FIRE.
+    """
+
+    scheme: str = "coupled"
+    max_position: int = 256
+    train_offset_max: int = -1
+    base_encoding: str = "learned"
+    rope_base: float = 10000.0
+    fire_hidden: int = 32
+
+    def __post_init__(self) -> None:
+        _check_choice("positions.scheme", self.scheme, POSITION_SCHEMES)
+        _check_int("positions.max_position", self.max_position, 8, LIMITS["max_positions"])
+        _check_int("positions.train_offset_max", self.train_offset_max, -1, self.max_position)
+        _check_choice("positions.base_encoding", self.base_encoding, BASE_ENCODINGS)
+        _check_float("positions.rope_base", self.rope_base, 2.0, 1e7)
+        _check_int("positions.fire_hidden", self.fire_hidden, 4, 256)
+
+
+@dataclass(frozen=True)
+class HSAConfig:
+    """Hierarchical sparse attention settings (Hu et al. 2025)."""
+
+    chunk_size: int = 16
+    top_k: int = 4
+    weighting: str = "stick_breaking"
+    local_mixer: str = "swa"
+    landmark: str = "mean"
+    use_triton: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int("model.hsa.chunk_size", self.chunk_size, 2, 512)
+        _check_int("model.hsa.top_k", self.top_k, 1, 64)
+        _check_choice("model.hsa.weighting", self.weighting, HSA_WEIGHTINGS)
+        _check_choice("model.hsa.local_mixer", self.local_mixer, LOCAL_MIXERS)
+        _check_choice("model.hsa.landmark", self.landmark, ("mean", "encoder"))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Decoder-only transformer shape."""
+
+    n_layers: int = 2
+    n_heads: int = 4
+    d_model: int = 128
+    d_ff: int = 512
+    norm: str = "layernorm"
+    dropout: float = 0.0
+    attention: str = "dense"
+    hsa: HSAConfig = field(default_factory=HSAConfig)
+
+    def __post_init__(self) -> None:
+        _check_int("model.n_layers", self.n_layers, 1, LIMITS["max_layers"])
+        _check_int("model.n_heads", self.n_heads, 1, LIMITS["max_heads"])
+        _check_int("model.d_model", self.d_model, 8, LIMITS["max_d_model"])
+        _check_int("model.d_ff", self.d_ff, 8, LIMITS["max_d_ff"])
+        if self.d_model % self.n_heads:
+            raise ConfigError("model.d_model", f"must be divisible by model.n_heads ({self.n_heads}), got {self.d_model}")
+        if (self.d_model // self.n_heads) % 2:
+            raise ConfigError("model.d_model", f"head size d_model/n_heads must be even (RoPE rotates pairs), got {self.d_model // self.n_heads}")
+        _check_choice("model.norm", self.norm, NORMS)
+        _check_float("model.dropout", self.dropout, 0.0, 0.9)
+        _check_choice("model.attention", self.attention, ATTENTION_KINDS)
+        if isinstance(self.hsa, Mapping):
+            object.__setattr__(self, "hsa", HSAConfig(**self.hsa))
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: AdamW, linear warmup then cosine decay, gradient clipping.
+
+    Training stops at ``steps`` or when ``time_budget_s`` (if set) runs out.
+    """
+
+    steps: int = 2000
+    time_budget_s: float | None = None
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    log_every: int = 50
+    device: str = "auto"
+    divergence_loss: float = 1e4
+
+    def __post_init__(self) -> None:
+        _check_int("train.steps", self.steps, 1, LIMITS["max_steps"])
+        if self.time_budget_s is not None:
+            _check_float("train.time_budget_s", self.time_budget_s, 0.1, LIMITS["max_time_budget_s"])
+        _check_int("train.batch_size", self.batch_size, 1, LIMITS["max_batch_size"])
+        _check_float("train.lr", self.lr, 1e-7, 1.0)
+        _check_float("train.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        _check_int("train.warmup_steps", self.warmup_steps, 0, LIMITS["max_steps"])
+        _check_float("train.weight_decay", self.weight_decay, 0.0, 10.0)
+        _check_float("train.grad_clip", self.grad_clip, 0.0, 1e6)
+        _check_int("train.log_every", self.log_every, 1, LIMITS["max_steps"])
+        _check_choice("train.device", self.device, DEVICES)
+        _check_float("train.divergence_loss", self.divergence_loss, 1.0, 1e12)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Length sweep: which lengths, how many samples, the breakdown threshold.
+
+    ``lengths`` empty means: ``n_lengths`` lengths spread evenly from the task's
+    smallest length to ``max_length_factor`` x the longest training length.
+    ``seed`` selects the evaluation stream, which training never draws from.
+    """
+
+    lengths: tuple[int, ...] = ()
+    max_length_factor: float = 4.0
+    n_lengths: int = 10
+    samples_per_length: int = 200
+    threshold: float = 0.9
+    batch_size: int = 512
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lengths", tuple(self.lengths))
+        if len(self.lengths) > LIMITS["max_eval_lengths"]:
+            raise ConfigError("eval.lengths", f"at most {LIMITS['max_eval_lengths']} lengths, got {len(self.lengths)}")
+        for length in self.lengths:
+            _check_int("eval.lengths", length, 1, LIMITS["max_length"])
+        _check_float("eval.max_length_factor", self.max_length_factor, 1.0, 64.0)
+        _check_int("eval.n_lengths", self.n_lengths, 1, LIMITS["max_eval_lengths"])
+        _check_int("eval.samples_per_length", self.samples_per_length, 1, LIMITS["max_eval_samples"])
+        _check_float("eval.threshold", self.threshold, 0.0, 1.0)
+        _check_int("eval.batch_size", self.batch_size, 1, 8192)
+        _check_int("eval.seed", self.seed, 0, 2**31 - 1)
+
+
+_SECTIONS: dict[str, type] = {
+    "task": TaskConfig,
+    "positions": PositionConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run except the seed."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    positions: PositionConfig = field(default_factory=PositionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        from lengen_core.positions import check_compatible
+
+        check_compatible(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def config_id(self) -> str:
+        """First 16 hex digits of sha256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        unknown = set(data) - set(_SECTIONS)
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"unknown config section; allowed: {sorted(_SECTIONS)}")
+        sections = {name: _section_from_dict(name, data.get(name, {})) for name in _SECTIONS}
+        return cls(**sections)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError("config", f"not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("config", "must be a JSON object")
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """Copy with dotted-path changes: ``cfg.replace(**{"model.n_layers": 3})``."""
+        data = self.to_dict()
+        for dotted, value in changes.items():
+            set_dotted(data, dotted, value)
+        return RunConfig.from_dict(data)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``dotted == "a.b"``; unknown paths raise ConfigError."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(dotted, "unknown config field")
+        node = node[part]
+    if not isinstance(node, dict) or (parts[-1] not in node and parts[-2:-1] != ["options"]):
+        raise ConfigError(dotted, "unknown config field")
+    node[parts[-1]] = value
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"n_layers": 2}}`` -> ``{"model.n_layers": 2}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _section_from_dict(name: str, values: Any) -> Any:
+    section_class = _SECTIONS[name]
+    if not isinstance(values, Mapping):
+        raise ConfigError(name, "must be an object")
+    known = {f.name for f in dataclasses.fields(section_class)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"{name}.{sorted(unknown)[0]}", f"unknown field; allowed: {sorted(known)}")
+    try:
+        return section_class(**values)
+    except TypeError as error:
+        raise ConfigError(name, str(error)) from None
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value

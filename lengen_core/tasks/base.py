@@ -1,0 +1,226 @@
+"""The Sample contract every task honours, and the task registry.
+
+An :class:`Example` is one prompt/answer pair plus the structural facts that
+position schemes need. Token ids come from :mod:`lengen_core.vocab`.
+
+The full sequence a model sees is ``prompt + answer``. ``prompt`` starts with
+``<bos>``; ``answer`` ends with ``<eos>``. Loss is taken on the answer tokens only
+(including the final ``<eos>``): see :func:`lengen_core.batching.collate`.
+
+Per-token annotations (each a tuple as long as ``prompt + answer``):
+
+- ``coupled_ids``: the task's position-coupling rule (Cho et al. 2024) before any
+  random offset. Tokens that play the same structural role share an id (e.g. the
+  digits of equal significance in ``a + b = c``); ids are >= 1 for coupled tokens
+  and 0 for tokens the rule leaves uncoupled. ``None`` when the task defines no
+  coupling rule (the coupled schemes then refuse the task with a ConfigError).
+- ``digit_significance``: for every digit that belongs to a number, its
+  1-based significance (1 = units digit), 0 for any other token. This is what
+  Abacus embeddings (McLeish et al. 2024) index. ``None`` for non-numeric tasks.
+- ``segment_ids``: which part of the input a token belongs to (0 = separators /
+  special tokens, 1..n = the n-th operand or input segment, and ``ANSWER_SEGMENT``
+  for answer tokens). Always present.
+
+A task's checker ``is_correct(example, predicted_answer)`` compares a predicted
+answer (token ids, generated greedily, cut at the first ``<eos>`` and without it)
+with the truth exactly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lengen_core.errors import ConfigError
+from lengen_core.vocab import EOS_ID
+
+ANSWER_SEGMENT = 99
+
+
+@dataclass(frozen=True)
+class Example:
+    """One prompt/answer pair with its structural annotations (see module doc)."""
+
+    prompt: tuple[int, ...]
+    answer: tuple[int, ...]
+    length: int
+    segment_ids: tuple[int, ...]
+    coupled_ids: tuple[int, ...] | None = None
+    digit_significance: tuple[int, ...] | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.prompt) + len(self.answer)
+        for name in ("segment_ids", "coupled_ids", "digit_significance"):
+            values = getattr(self, name)
+            if values is not None and len(values) != n:
+                raise ValueError(f"Example.{name} has {len(values)} entries, expected {n}")
+        if not self.answer or self.answer[-1] != EOS_ID:
+            raise ValueError("Example.answer must end with <eos>")
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        """The full sequence ``prompt + answer``."""
+        return self.prompt + self.answer
+
+    @property
+    def answer_without_eos(self) -> tuple[int, ...]:
+        return self.answer[:-1]
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """One task option: its default and its allowed closed range (ints) or choices."""
+
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+    def validate(self, field_name: str, value: Any) -> Any:
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ConfigError(field_name, f"must be one of {list(self.choices)}, got {value!r}")
+            return value
+        if isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(field_name, f"must be true or false, got {value!r}")
+            return value
+        if isinstance(self.default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(field_name, f"must be an integer, got {value!r}")
+            if self.minimum is not None and value < self.minimum:
+                raise ConfigError(field_name, f"must be >= {self.minimum}, got {value}")
+            if self.maximum is not None and value > self.maximum:
+                raise ConfigError(field_name, f"must be <= {self.maximum}, got {value}")
+        return value
+
+
+class Task:
+    """Base class of a task family member.
+
+    Subclasses set the class attributes and implement :meth:`generate`.
+    ``options`` are validated by :meth:`resolve_options`; a task instance holds
+    its resolved options in ``self.options``.
+
+    Class attributes:
+        name: registry key (``"reverse"``, ``"addition"``, ...).
+        family: module/family name for grouping in the UI.
+        description: one sentence a student understands.
+        tests: what the task probes (one sentence).
+        source: citation of the paper the task comes from.
+        c_rasp: the Huang et al. 2025 label: ``True`` (expressible in C-RASP,
+            length generalization predicted), ``False`` (not expressible,
+            failure predicted), or ``None`` (no label).
+        sparsity_k: ``k`` for k-sparse tasks (Golowich et al. 2025), else None.
+        min_length / max_length: the closed range of the length knob.
+        option_specs: the task's options.
+        has_coupling / has_significance: whether examples carry those annotations.
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    tests: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    c_rasp: ClassVar[bool | None] = None
+    sparsity_k: ClassVar[int | None] = None
+    min_length: ClassVar[int] = 1
+    max_length: ClassVar[int] = 512
+    option_specs: ClassVar[Mapping[str, TaskOption]] = {}
+    has_coupling: ClassVar[bool] = False
+    has_significance: ClassVar[bool] = False
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = self.resolve_options(options or {})
+
+    @classmethod
+    def resolve_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, unknown names and out-of-range values refused."""
+        unknown = set(options) - set(cls.option_specs)
+        if unknown:
+            name = sorted(unknown)[0]
+            allowed = sorted(cls.option_specs) or "none"
+            raise ConfigError(f"task.options.{name}", f"unknown option for task {cls.name!r}; allowed: {allowed}")
+        resolved = {}
+        for option_name, spec in cls.option_specs.items():
+            value = options.get(option_name, spec.default)
+            resolved[option_name] = spec.validate(f"task.options.{option_name}", value)
+        return resolved
+
+    def check_length(self, length: int, field_name: str = "length") -> None:
+        if length < self.min_length or length > self.max_length:
+            raise ConfigError(
+                field_name,
+                f"task {self.name!r} supports lengths {self.min_length}..{self.max_length}, got {length}",
+            )
+
+    def sample(self, rng: random.Random, length: int) -> Example:
+        """One example whose length knob equals ``length`` exactly."""
+        self.check_length(length)
+        return self.generate(rng, length)
+
+    def generate(self, rng: random.Random, length: int) -> Example:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def is_correct(self, example: Example, predicted_answer: Sequence[int]) -> bool:
+        """Exact match of the predicted answer (without ``<eos>``) with the truth.
+
+        Tasks whose answers admit several correct forms override this.
+        """
+        return tuple(predicted_answer) == example.answer_without_eos
+
+    def max_sequence_length(self, length: int) -> int:
+        """Upper bound on ``len(prompt + answer)`` at this length knob."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata the app shows beside results."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "tests": self.tests,
+            "source": self.source,
+            "c_rasp": self.c_rasp,
+            "sparsity_k": self.sparsity_k,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "options": dict(self.options),
+            "has_coupling": self.has_coupling,
+            "has_significance": self.has_significance,
+        }
+
+
+TASK_REGISTRY: dict[str, type[Task]] = {}
+
+
+def register(task_class: type[Task]) -> type[Task]:
+    """Class decorator: add a task to the registry under ``task_class.name``."""
+    if not task_class.name:
+        raise ValueError(f"{task_class.__name__} has no name")
+    if task_class.name in TASK_REGISTRY:
+        raise ValueError(f"task {task_class.name!r} registered twice")
+    TASK_REGISTRY[task_class.name] = task_class
+    return task_class
+
+
+def build_task(name: str, options: Mapping[str, Any] | None = None) -> Task:
+    """Instantiate a registered task; unknown names give a ConfigError listing the choices."""
+    from lengen_core import tasks as _tasks  # noqa: F401  (import registers every family)
+
+    if name not in TASK_REGISTRY:
+        raise ConfigError("task.name", f"unknown task {name!r}; choose from {sorted(TASK_REGISTRY)}")
+    return TASK_REGISTRY[name](options)
+
+
+def task_names() -> list[str]:
+    from lengen_core import tasks as _tasks  # noqa: F401
+
+    return sorted(TASK_REGISTRY)
+
+
+ExampleFactory = Callable[[random.Random, int], Example]
