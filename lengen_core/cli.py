@@ -1,0 +1,377 @@
+"""``python -m lengen_core``: headless training, evaluation, sweeps, run listing and export.
+
+Every command uses the same run store as the app (``--db``, else ``$LENGEN_DB``,
+else ``data/runs.duckdb``). The store serialises writers across processes, so
+the CLI can run while the app is open on the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from lengen_core.config import POSITION_SCHEMES, RunConfig
+from lengen_core.errors import ConfigError, LenGenError
+
+EPILOG = """examples:
+  python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
+  python -m lengen_core train --task addition --scheme learned --set model.n_layers=3 --set eval.samples_per_length=100
+  python -m lengen_core sweep --tasks reverse,addition --schemes coupled,learned,nope --seeds 0,1,2 --workers 2
+  python -m lengen_core eval RUN_ID --lengths 10,20,40,80
+  python -m lengen_core runs list --task reverse
+  python -m lengen_core export --format csv --out exports/
+"""
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values are JSON when they parse as JSON (numbers, true, [1,2]), else strings."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_range(text: str, field: str) -> tuple[int, int]:
+    """``"1-10"`` -> (1, 10); ``"8"`` -> (8, 8)."""
+    try:
+        if "-" in text:
+            low, high = text.split("-", 1)
+            return int(low), int(high)
+        return int(text), int(text)
+    except ValueError:
+        raise ConfigError(field, f"expected a length or a range like 1-10, got {text!r}") from None
+
+
+def parse_int_list(text: str, field: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(field, f"expected comma-separated integers, got {text!r}") from None
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults <- ``--config`` file <- convenience flags <- ``--set`` overrides (later wins)."""
+    data = RunConfig().to_dict() if not args.config else RunConfig.from_json(Path(args.config).read_text()).to_dict()
+    changes: dict[str, Any] = {}
+    if getattr(args, "task", None):
+        changes["task.name"] = args.task
+        if not args.config:
+            changes["task.options"] = {}
+    if getattr(args, "scheme", None):
+        changes["positions.scheme"] = args.scheme
+    if getattr(args, "train_length", None):
+        low, high = parse_range(args.train_length, "--train-length")
+        changes["task.train_length_min"], changes["task.train_length_max"] = low, high
+    if getattr(args, "steps", None) is not None:
+        changes["train.steps"] = args.steps
+    if getattr(args, "time_budget", None) is not None:
+        changes["train.time_budget_s"] = args.time_budget
+    if getattr(args, "attention", None):
+        changes["model.attention"] = args.attention
+    for item in getattr(args, "set", None) or []:
+        if "=" not in item:
+            raise ConfigError("--set", f"expected field=value, got {item!r}")
+        key, value = item.split("=", 1)
+        changes[key.strip()] = parse_value(value)
+    from lengen_core.config import set_dotted
+
+    for key, value in changes.items():
+        set_dotted(data, key, value)
+    return RunConfig.from_dict(data)
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (redrawn in place on a terminal)."""
+
+    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.total = max(total, 1)
+        self.label = label
+        self.stream = stream
+        self.width = width
+        self.started = time.perf_counter()
+        self.interactive = stream.isatty()
+        self._last_line = ""
+
+    def update(self, done: int, note: str = "") -> None:
+        fraction = min(done / self.total, 1.0)
+        filled = int(self.width * fraction)
+        elapsed = time.perf_counter() - self.started
+        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {elapsed:5.1f}s {note}"
+        if self.interactive:
+            self.stream.write("\r" + line.ljust(len(self._last_line)))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self._last_line = line
+
+    def close(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return str(value)
+
+    text_rows = [[cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(r[i]) for r in text_rows)) if text_rows else len(column) for i, column in enumerate(columns)]
+    lines = ["  ".join(column.ljust(widths[i]) for i, column in enumerate(columns))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines.extend("  ".join(r[i].ljust(widths[i]) for i in range(len(columns))) for r in text_rows)
+    return "\n".join(lines)
+
+
+def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
+    record = store.get_run(run_id)
+    curve = store.eval_curve([run_id])
+    rows = curve.sort_values("length").to_dict("records")
+    out.write(format_table(rows, ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]) + "\n")
+    ratio = None if record.breakdown_length is None else record.breakdown_length / record.train_length_max
+    out.write(
+        f"breakdown length: {record.breakdown_length} (train length max {record.train_length_max}, "
+        f"ratio {'-' if ratio is None else f'{ratio:.2f}'}x)\n"
+    )
+
+
+def open_store(args: argparse.Namespace) -> Any:
+    from lengen_core.store import RunStore
+
+    return RunStore(args.db)
+
+
+def command_train(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.jobs import RunProgress, create_run, execute_run
+    from lengen_core.training import TrainingControl
+
+    config = config_from_args(args)
+    store = open_store(args)
+    run_id = create_run(store, config, args.seed, name=args.name)
+    out.write(f"run {run_id}: {config.task.name} / {config.positions.scheme}, config {config.config_id}, seed {args.seed}\n")
+    total = config.train.steps
+    bar = ProgressBar(total, "train")
+
+    class BarProgress(RunProgress):
+        def add_train_point(self, point: Any) -> None:  # type: ignore[override]
+            super().add_train_point(point)
+            budget = config.train.time_budget_s
+            note = f"loss {point.loss:.4f} acc {point.accuracy if point.accuracy is not None else float('nan'):.2f}"
+            if budget:
+                note += f" (budget {point.wall_time_s:.0f}/{budget:.0f}s)"
+            bar.update(point.step, note)
+
+        def add_eval_point(self, point: Any) -> None:  # type: ignore[override]
+            super().add_eval_point(point)
+            out.write(f"  eval length {point.length}: exact match {point.exact_match:.3f} (n={point.n})\n")
+
+    progress = BarProgress(run_id, total)
+    control = TrainingControl()
+    try:
+        status = execute_run(store, run_id, config, args.seed, control=control, progress=progress)
+    finally:
+        bar.close()
+    record = store.get_run(run_id)
+    out.write(f"status: {status}{'' if not record.error else ' - ' + record.error.splitlines()[0]}\n")
+    if status == "done":
+        print_sweep_table(store, run_id, out)
+    return 0 if status == "done" else 1
+
+
+def command_eval(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.data import ExampleSource
+    from lengen_core.evaluation import sweep
+    from lengen_core.training import load_checkpoint, resolve_device
+
+    store = open_store(args)
+    record = store.get_run(args.run_id)
+    checkpoints = store.artifacts(args.run_id)
+    checkpoints = checkpoints[checkpoints["kind"] == "checkpoint"]
+    if checkpoints.empty:
+        raise ConfigError("run_id", f"run {args.run_id} has no checkpoint (status {record.status})")
+    device = resolve_device("auto")
+    model, config, _seed = load_checkpoint(checkpoints.iloc[-1]["path"], device=device)
+    eval_config = config.eval
+    if args.samples:
+        eval_config = config.replace(**{"eval.samples_per_length": args.samples}).eval
+    lengths = parse_int_list(args.lengths, "--lengths") if args.lengths else None
+    if lengths:
+        eval_config = config.replace(**{"eval.lengths": lengths, "eval.samples_per_length": eval_config.samples_per_length}).eval
+        ExampleSource(config.task)  # validates the task still exists
+    bar = ProgressBar(len(lengths or []) or eval_config.n_lengths, "eval")
+    done = []
+
+    def on_point(point: Any) -> None:
+        done.append(point)
+        bar.update(len(done), f"length {point.length}: {point.exact_match:.3f}")
+
+    outcome = sweep(model, config.task, eval_config, device=device, lengths=lengths, on_point=on_point)
+    bar.close()
+    store.set_eval_points(
+        args.run_id,
+        [point.as_row() for point in outcome.points],
+        breakdown_length=outcome.breakdown_length,
+        train_length_max=config.task.train_length_max,
+        sweep=args.sweep_name,
+    )
+    rows = [point.as_row() for point in outcome.points]
+    out.write(format_table(rows, ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]) + "\n")
+    out.write(f"breakdown length: {outcome.breakdown_length} (sweep {args.sweep_name!r} stored)\n")
+    return 0
+
+
+def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.sweeps import InlineRunner, LocalProcessRunner, expand_grid, queue_sweep
+
+    base = config_from_args(args)
+    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
+    seeds = parse_int_list(args.seeds, "--seeds")
+    cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds)
+    store = open_store(args)
+    tag = args.tag or time.strftime("%Y%m%d-%H%M%S")
+    jobs = queue_sweep(store, cells, tag=tag)
+    out.write(f"sweep {tag}: {len(jobs)} runs ({len(tasks)} tasks x {len(schemes)} schemes x {len(seeds)} seeds), {args.workers} workers\n")
+    bar = ProgressBar(len(jobs), "sweep")
+    finished: list[str] = []
+
+    def on_done(run_id: str, status: str) -> None:
+        finished.append(run_id)
+        bar.update(len(finished), f"{run_id} {status}")
+
+    runner = InlineRunner() if args.workers == 1 else LocalProcessRunner(args.workers)
+    results = runner.run(jobs, on_done)
+    bar.close()
+    frame = store.list_runs()
+    frame = frame[frame["run_id"].isin([job.run_id for job in jobs])]
+    out.write(format_table(frame.to_dict("records"), ["run_id", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]) + "\n")
+    return 0 if all(status == "done" for status in results.values()) else 1
+
+
+def command_runs(args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store(args)
+    if args.runs_command == "show":
+        record = store.get_run(args.run_id)
+        out.write(json.dumps({k: v for k, v in record.__dict__.items()}, indent=2, default=str) + "\n")
+        if record.status == "done":
+            print_sweep_table(store, args.run_id, out)
+        return 0
+    frame = store.list_runs(status=args.status, task=args.task, scheme=args.scheme, limit=args.limit)
+    out.write(format_table(frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]) + "\n")
+    out.write(f"{len(frame)} runs\n")
+    return 0
+
+
+def command_export(args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store(args)
+    run_ids = [part for part in args.runs.split(",") if part] if args.runs else None
+    paths = store.export(run_ids, args.out, fmt=args.format)
+    for path in paths:
+        out.write(f"wrote {path}\n")
+    return 0
+
+
+def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.tasks import TASK_REGISTRY
+
+    rows = []
+    for name in sorted(TASK_REGISTRY):
+        task_class = TASK_REGISTRY[name]
+        rows.append({
+            "task": name,
+            "family": task_class.family,
+            "c_rasp": task_class.c_rasp,
+            "coupling": task_class.has_coupling,
+            "description": task_class.description,
+        })
+    out.write(format_table(rows, ["task", "family", "c_rasp", "coupling", "description"]) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lengen_core",
+        description="LenGen Lab: train small sequence models and measure where accuracy breaks down with length.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", help="run database file (default: $LENGEN_DB or data/runs.duckdb)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_config_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", help="JSON file with a full or partial run configuration")
+        sub.add_argument("--train-length", help="training lengths, e.g. 1-10")
+        sub.add_argument("--steps", type=int, help="training steps (default 2000)")
+        sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+        sub.add_argument("--attention", choices=["dense", "hsa"], help="attention kind")
+        sub.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any config field, e.g. model.n_layers=3 (repeatable)")
+
+    train = commands.add_parser("train", help="train one model and sweep lengths", formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--task", help="task name (see `tasks`)")
+    train.add_argument("--scheme", choices=POSITION_SCHEMES, help="position scheme")
+    add_config_flags(train)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--name", help="a label for the run")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("eval", help="re-evaluate a stored run at other lengths")
+    evaluate.add_argument("run_id")
+    evaluate.add_argument("--lengths", help="comma-separated lengths (default: the run's eval config)")
+    evaluate.add_argument("--samples", type=int, help="examples per length")
+    evaluate.add_argument("--sweep-name", default="extra", help="name of this sweep in the store (default: extra)")
+    evaluate.set_defaults(handler=command_eval)
+
+    sweep = commands.add_parser("sweep", help="grid of tasks x schemes x seeds on a pool of worker processes")
+    sweep.add_argument("--tasks", required=True, help="comma-separated task names")
+    sweep.add_argument("--schemes", required=True, help="comma-separated position schemes")
+    sweep.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    sweep.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 runs inline)")
+    sweep.add_argument("--tag", help="sweep name (default: a timestamp)")
+    add_config_flags(sweep)
+    sweep.set_defaults(handler=command_sweep, task=None, scheme=None)
+
+    runs = commands.add_parser("runs", help="list or show stored runs")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True)
+    runs_list = runs_commands.add_parser("list", help="table of runs, newest first")
+    runs_list.add_argument("--status")
+    runs_list.add_argument("--task")
+    runs_list.add_argument("--scheme")
+    runs_list.add_argument("--limit", type=int, default=50)
+    runs_show = runs_commands.add_parser("show", help="one run: config, environment, curve")
+    runs_show.add_argument("run_id")
+    runs.set_defaults(handler=command_runs)
+
+    export = commands.add_parser("export", help="export runs and curves to Parquet or CSV")
+    export.add_argument("--runs", help="comma-separated run ids (default: all)")
+    export.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    export.add_argument("--out", required=True, help="output directory")
+    export.set_defaults(handler=command_export)
+
+    tasks = commands.add_parser("tasks", help="list the tasks with their theory labels")
+    tasks.set_defaults(handler=command_tasks)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args, out)
+    except ConfigError as error:
+        sys.stderr.write(f"error: {error.field}: {error.message}\n")
+        return 2
+    except LenGenError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

@@ -1,0 +1,71 @@
+"""Where examples come from: a task, its data format, and seeded random streams.
+
+Training and evaluation draw from *different* streams (:func:`stream_rng`), so an
+evaluation example is never one training could have drawn from the same seed:
+training uses ``("train", seed)``, evaluation ``("eval", eval_seed, task, length)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+
+from lengen_core.config import TaskConfig
+from lengen_core.tasks.base import Example, Task, build_task
+
+
+def stream_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (``stream_seed("train", 3)``)."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def stream_rng(*parts: object) -> random.Random:
+    return random.Random(stream_seed(*parts))
+
+
+class ExampleSource:
+    """Samples examples of one configured task (index hints applied when asked for)."""
+
+    def __init__(self, task_config: TaskConfig) -> None:
+        self.config = task_config
+        self.task: Task = build_task(task_config.name, task_config.options)
+        self.index_hints = task_config.index_hints
+        if self.index_hints:
+            from lengen_core.tasks.index_hints import check_index_hints
+
+            check_index_hints(self.task, task_config.train_length_max)
+
+    def _format(self, example: Example) -> Example:
+        if not self.index_hints:
+            return example
+        from lengen_core.tasks.index_hints import with_index_hints
+
+        return with_index_hints(example)
+
+    def sample(self, rng: random.Random, length: int) -> Example:
+        return self._format(self.task.sample(rng, length))
+
+    def sample_many(self, rng: random.Random, length: int, count: int) -> list[Example]:
+        return [self.sample(rng, length) for _ in range(count)]
+
+    def sample_training(self, rng: random.Random, count: int) -> list[Example]:
+        """``count`` examples with lengths uniform over the training range."""
+        low, high = self.config.train_length_min, self.config.train_length_max
+        return [self.sample(rng, rng.randint(low, high)) for _ in range(count)]
+
+    def max_sequence_length(self, length: int) -> int:
+        """Upper bound of ``len(prompt + answer)`` at this length (hints can double it)."""
+        bound = self.task.max_sequence_length(length)
+        return 2 * bound if self.index_hints else bound
+
+    def max_structural_id(self, length: int, rule: str, samples: int = 8) -> int:
+        """Largest coupled id / digit significance seen in a few examples at ``length``."""
+        rng = stream_rng("structural-probe", self.task.name, length)
+        largest = 0
+        for example in self.sample_many(rng, length, samples):
+            values: Sequence[int] | None = example.coupled_ids if rule == "coupled" else example.digit_significance
+            if values:
+                largest = max(largest, max(values))
+        return largest

@@ -1,0 +1,242 @@
+"""Length sweeps: greedy autoregressive decoding, exact match with Wilson bands, breakdown length.
+
+Accuracy is measured by decoding the answer greedily from the prompt alone;
+the true answer tokens are never fed to the model (no teacher forcing). Position
+ids of the generated tokens follow the scheme's rule from the prompt's structure;
+for predictive position coupling the model's *own* predicted ids are fed back.
+Evaluation examples come from the evaluation stream (:func:`lengen_core.data.stream_rng`),
+which training never draws from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from lengen_core.batching import collate
+from lengen_core.config import EvalConfig, TaskConfig
+from lengen_core.data import ExampleSource, stream_rng, stream_seed
+from lengen_core.errors import ConfigError
+from lengen_core.models.transformer import Transformer
+from lengen_core.tasks.base import Example, Task
+from lengen_core.vocab import EOS_ID
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """Accuracy at one length: ``n`` examples, exact match with its 95% Wilson interval."""
+
+    length: int
+    n: int
+    exact_match: float
+    exact_match_low: float
+    exact_match_high: float
+    token_accuracy: float
+
+    def as_row(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    points: list[EvalPoint]
+    breakdown_length: int | None
+    train_length_max: int
+    threshold: float
+
+    @property
+    def breakdown_ratio(self) -> float | None:
+        if self.breakdown_length is None:
+            return None
+        return self.breakdown_length / self.train_length_max
+
+
+@dataclass
+class Decoded:
+    """Greedy decoding of a batch: answers cut at the first <eos> (without it)."""
+
+    answers: list[list[int]]
+    position_ids: list[list[int]]  # ids used for each generated token (predicted ones for predictive coupling)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half_width = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def breakdown_length(points: Sequence[EvalPoint], threshold: float) -> int | None:
+    """Largest tested L with exact match >= threshold at every tested length <= L (None if the shortest fails)."""
+    result = None
+    for point in sorted(points, key=lambda p: p.length):
+        if point.exact_match < threshold:
+            break
+        result = point.length
+    return result
+
+
+def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
+    """The lengths a sweep tests: explicit ``eval.lengths``, else ``n_lengths`` evenly spread
+    from the task's smallest length to ``max_length_factor`` x the longest training length
+    (always including the longest training length)."""
+    if eval_config.lengths:
+        lengths = sorted(set(eval_config.lengths))
+    else:
+        top = max(task.min_length, round(eval_config.max_length_factor * task_config.train_length_max))
+        low = task.min_length
+        count = eval_config.n_lengths
+        lengths = sorted({round(low + (top - low) * i / max(count - 1, 1)) for i in range(count)} | {task_config.train_length_max})
+    for length in lengths:
+        if length < task.min_length or length > task.max_length:
+            raise ConfigError("eval.lengths", f"task {task.name!r} supports lengths {task.min_length}..{task.max_length}, got {length}")
+    return lengths
+
+
+@torch.no_grad()
+def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: torch.device | str = "cpu", seed: int = 0) -> Decoded:
+    """Decode the answers of ``examples`` greedily from their prompts, as one batch.
+
+    Up to ``len(true answer)`` tokens are generated per example: enough to decide
+    exact match (a correct answer ends with <eos> exactly there). Prompts are
+    left-padded; a KV cache makes each step cost one token per example.
+    """
+    model.eval()
+    scheme = model.scheme
+    batch = collate(examples, pad_side="left", prompt_only=True)
+    prompt_width = max(len(example.prompt) for example in examples)
+    answer_width = max(len(example.answer) for example in examples)
+    generator = torch.Generator().manual_seed(seed)
+    position_ids = scheme.position_ids(batch, training=False, generator=generator).to(device)  # [B, P + A]
+    tokens = batch.tokens.to(device)  # [B, P + A], answer region = PAD
+    real = batch.token_index[:, :prompt_width] >= 0  # [B, P]
+    has_padding = not bool(real.all())
+    key_padding_mask = torch.cat([real, torch.ones(len(examples), answer_width, dtype=torch.bool)], dim=1).to(device) if has_padding else None
+    full_bias = model.terms.attention_bias(position_ids) if not scheme.predicts_positions else None
+    use_cache = model.supports_cache
+    caches = model.new_caches() if use_cache else None
+
+    finished = torch.zeros(len(examples), dtype=torch.bool, device=device)
+    start = 0
+    for step in range(answer_width):
+        end = prompt_width + step  # tokens [0, end) are known
+        if not use_cache:
+            start = 0
+        bias = None
+        if full_bias is not None:
+            bias = full_bias[:, :, start:end, :end]
+        elif scheme.predicts_positions and model.terms.encoding in ("alibi", "fire"):
+            bias = model.terms.attention_bias(position_ids[:, :end])[:, :, start:end, :end]
+        output = model(
+            tokens[:, start:end],
+            position_ids[:, start:end],
+            key_padding_mask=None if key_padding_mask is None else key_padding_mask[:, :end],
+            caches=caches,
+            attention_bias=bias if (use_cache or bias is not None) else None,
+        )
+        next_tokens = output.logits[:, -1].argmax(dim=-1)  # [B]
+        next_tokens = torch.where(finished, torch.full_like(next_tokens, EOS_ID), next_tokens)
+        tokens[:, end] = next_tokens
+        if scheme.predicts_positions and output.position_logits is not None:
+            position_ids[:, end] = output.position_logits[:, -1].argmax(dim=-1)
+        finished |= next_tokens == EOS_ID
+        start = end
+        if bool(finished.all()):
+            break
+
+    generated = tokens[:, prompt_width:].tolist()
+    generated_ids = position_ids[:, prompt_width:].tolist()
+    answers, ids = [], []
+    for row, id_row in zip(generated, generated_ids):
+        cut = row.index(EOS_ID) if EOS_ID in row else len(row)
+        answers.append(row[:cut])
+        ids.append(id_row[: cut + 1])
+    return Decoded(answers=answers, position_ids=ids)
+
+
+def score(task: Task, examples: Sequence[Example], answers: Sequence[Sequence[int]]) -> tuple[int, float]:
+    """(number exactly correct, mean per-token accuracy over the true answer incl. <eos>)."""
+    correct = 0
+    token_hits = 0.0
+    for example, answer in zip(examples, answers):
+        correct += bool(task.is_correct(example, answer))
+        truth = example.answer  # with <eos>
+        predicted = list(answer) + [EOS_ID]
+        hits = sum(1 for a, b in zip(truth, predicted) if a == b)
+        token_hits += hits / len(truth)
+    return correct, token_hits / max(len(examples), 1)
+
+
+def evaluate_lengths(
+    model: Transformer,
+    source: ExampleSource,
+    lengths: Sequence[int],
+    *,
+    samples_per_length: int,
+    eval_seed: int,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    on_point: Callable[[EvalPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[EvalPoint]:
+    """Exact-match and per-token accuracy at each length, from the evaluation stream."""
+    points = []
+    for length in lengths:
+        if should_stop is not None and should_stop():
+            break
+        rng = stream_rng("eval", eval_seed, source.task.name, length)
+        examples = source.sample_many(rng, length, samples_per_length)
+        correct = 0
+        token_accuracy_sum = 0.0
+        for offset in range(0, len(examples), batch_size):
+            chunk = examples[offset : offset + batch_size]
+            decoded = greedy_decode(model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset))
+            chunk_correct, chunk_token_accuracy = score(source.task, chunk, decoded.answers)
+            correct += chunk_correct
+            token_accuracy_sum += chunk_token_accuracy * len(chunk)
+        n = len(examples)
+        low, high = wilson_interval(correct, n)
+        point = EvalPoint(length, n, correct / n, low, high, token_accuracy_sum / n)
+        points.append(point)
+        if on_point is not None:
+            on_point(point)
+    return points
+
+
+def sweep(
+    model: Transformer,
+    task_config: TaskConfig,
+    eval_config: EvalConfig,
+    *,
+    device: torch.device | str = "cpu",
+    lengths: Sequence[int] | None = None,
+    on_point: Callable[[EvalPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SweepResult:
+    """The full length sweep of a trained model with its breakdown length."""
+    source = ExampleSource(task_config)
+    lengths = list(lengths) if lengths is not None else resolve_eval_lengths(task_config, eval_config, source.task)
+    points = evaluate_lengths(
+        model,
+        source,
+        lengths,
+        samples_per_length=eval_config.samples_per_length,
+        eval_seed=eval_config.seed,
+        batch_size=eval_config.batch_size,
+        device=device,
+        on_point=on_point,
+        should_stop=should_stop,
+    )
+    return SweepResult(
+        points=points,
+        breakdown_length=breakdown_length(points, eval_config.threshold),
+        train_length_max=task_config.train_length_max,
+        threshold=eval_config.threshold,
+    )

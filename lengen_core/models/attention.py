@@ -1,0 +1,182 @@
+"""Sequence mixers: the attention-backend interface and dense causal attention.
+
+A mixer maps ``x: [B, T, d_model]`` to ``[B, T, d_model]`` given a
+:class:`MixerContext` (position ids, positional terms, padding). The model
+builds one mixer per layer from ``model.attention``; the HSA mixer
+(:mod:`lengen_core.models.hsa`) implements the same interface.
+
+Dense attention has three backends that compute the same function:
+
+- ``sdpa``: torch's ``scaled_dot_product_attention`` (fast; no probabilities);
+- ``explicit``: the float32 reference from :mod:`kernels.coupled_attention`,
+  which also returns the attention probabilities the app draws;
+- ``kernel``: the fused Triton coupled-position kernel (CUDA), which computes
+  RoPE / ALiBi from the ids inside the kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kernels.coupled_attention.naive import coupled_attention_reference, rope_rotate
+from lengen_core.positions.encodings import PositionalTerms
+
+BACKENDS: tuple[str, ...] = ("auto", "sdpa", "explicit", "kernel")
+
+
+@dataclass
+class MixerContext:
+    """What every layer's mixer needs besides its input.
+
+    position_ids: [B, T]; attention_bias: [B, H, T, T] or None (ALiBi/FIRE,
+    computed once per forward and shared by all layers); key_padding_mask:
+    [B, T] bool (True = real token) or None; return_attention: also return what
+    the app draws (probabilities, HSA selections).
+    """
+
+    position_ids: torch.Tensor
+    terms: PositionalTerms
+    attention_bias: torch.Tensor | None
+    key_padding_mask: torch.Tensor | None
+    return_attention: bool = False
+    backend: str = "auto"
+    caches: list[LayerCache] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LayerCache:
+    """Keys/values of the tokens already processed by one layer (incremental decoding).
+
+    k, v: [B, H, T_past, D], keys already rotated (RoPE). ``None`` before the first step.
+    """
+
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+
+class SequenceMixer(Protocol):
+    def __call__(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]: ...
+
+
+def causal_allowed_mask(
+    query_length: int, key_length: int, key_padding_mask: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """``[B or 1, 1, Tq, Tk]`` bool: key j visible to query i iff j <= i and j is real.
+
+    Queries are the last ``query_length`` of ``key_length`` tokens (incremental
+    decoding has Tq < Tk). A query's own position stays visible even when it is
+    padding, so no row is fully masked (fully masked rows give NaN in SDPA, and
+    NaN * 0 poisons later layers).
+    """
+    offset = key_length - query_length
+    query_index = torch.arange(query_length, device=device)[:, None] + offset  # [Tq, 1]
+    key_index = torch.arange(key_length, device=device)[None, :]  # [1, Tk]
+    causal = key_index <= query_index  # [Tq, Tk]
+    if key_padding_mask is None:
+        return causal[None, None]
+    own = key_index == query_index
+    return causal[None, None] & (key_padding_mask[:, None, None, :] | own[None, None])
+
+
+class DenseAttention(nn.Module):
+    """Multi-head causal self-attention whose positional term comes from position ids."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        batch, length, width = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)  # [B, T, 3, H, D]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
+        backend = self._pick_backend(context, q)
+        info = None
+        if context.caches is not None:
+            out = self._sdpa(q, k, v, context, cache=context.caches[context.extras["layer"]])
+        elif backend == "explicit":
+            out, probs = coupled_attention_reference(
+                q, k, v, context.position_ids,
+                rope_base=context.terms.rope_base,
+                bias=context.attention_bias,
+                key_padding_mask=context.key_padding_mask,
+                return_probs=True,
+            )
+            info = {"attention": probs}  # [B, H, T, T]
+        elif backend == "kernel":
+            from kernels.coupled_attention import coupled_attention
+
+            out = coupled_attention(
+                q, k, v, context.position_ids,
+                rope_base=context.terms.rope_base,
+                alibi_slopes=context.terms.slopes if context.terms.encoding == "alibi" else None,
+                fire_params=context.terms.fire.params() if context.terms.fire is not None else None,
+                key_padding_mask=context.key_padding_mask,
+                backend="triton",
+            )
+        else:
+            out = self._sdpa(q, k, v, context)
+        out = out.transpose(1, 2).reshape(batch, length, width)  # [B, T, d_model]
+        return self.out(out), info
+
+    def _pick_backend(self, context: MixerContext, q: torch.Tensor) -> str:
+        if context.return_attention:
+            return "explicit"
+        if context.backend != "auto":
+            return context.backend
+        uses_ids_in_attention = context.terms.encoding in ("rope", "alibi")
+        if q.is_cuda and uses_ids_in_attention and _kernel_available():
+            return "kernel"
+        return "sdpa"
+
+    def _sdpa(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
+    ) -> torch.Tensor:
+        """q, k, v: [B, H, Tq, D] for the new tokens; with a cache, keys/values are appended to it."""
+        if context.terms.rope_base is not None:
+            q = rope_rotate(q, context.position_ids, context.terms.rope_base)
+            k = rope_rotate(k, context.position_ids, context.terms.rope_base)
+        if cache is not None:
+            if cache.k is not None:
+                k = torch.cat([cache.k, k], dim=-2)  # [B, H, Tk, D]
+                v = torch.cat([cache.v, v], dim=-2)
+            cache.k, cache.v = k, v
+        dropout = self.dropout if self.training else 0.0
+        square = q.shape[-2] == k.shape[-2]
+        if context.attention_bias is None and context.key_padding_mask is None and square:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+        allowed = causal_allowed_mask(q.shape[-2], k.shape[-2], context.key_padding_mask, q.device)
+        mask = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill(~allowed, float("-inf"))
+        if context.attention_bias is not None:
+            mask = mask + context.attention_bias.to(q.dtype)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=1.0 / math.sqrt(q.shape[-1]))
+
+
+_KERNEL_AVAILABLE: bool | None = None
+
+
+def _kernel_available() -> bool:
+    """Whether the fused coupled-position Triton kernel can be imported."""
+    global _KERNEL_AVAILABLE
+    if _KERNEL_AVAILABLE is None:
+        try:
+            from kernels.coupled_attention import coupled_attention  # noqa: F401
+
+            _KERNEL_AVAILABLE = True
+        except ImportError:
+            _KERNEL_AVAILABLE = False
+    return _KERNEL_AVAILABLE

@@ -1,0 +1,169 @@
+"""Decoder-only transformer built from a :class:`~lengen_core.config.RunConfig`.
+
+Pre-norm blocks (mixer + MLP); every positional effect comes from
+``position_ids: [B, T]`` through one :class:`PositionalTerms`. For predictive
+position coupling a second head predicts the *next* token's position id
+(a classification over ``0..max_position-1``; Golowich et al. 2025).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lengen_core.config import ModelConfig, PositionConfig
+from lengen_core.models.attention import DenseAttention, LayerCache, MixerContext
+from lengen_core.positions import PositionScheme, PositionalTerms
+from lengen_core.vocab import VOCAB_SIZE
+
+
+@dataclass
+class ModelOutput:
+    """logits: [B, T, V]; position_logits: [B, T, P] (predictive coupling) or None;
+    layers: per layer, what the mixer returned for drawing (``{"attention": [B, H, T, T]}``,
+    HSA selections, ...) when ``return_attention`` was set, else None."""
+
+    logits: torch.Tensor
+    position_logits: torch.Tensor | None
+    layers: list[dict[str, torch.Tensor] | None] | None
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, width: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def make_norm(kind: str, width: int) -> nn.Module:
+    return RMSNorm(width) if kind == "rmsnorm" else nn.LayerNorm(width)
+
+
+def make_mixer(model_config: ModelConfig, position_config: PositionConfig) -> nn.Module:
+    """The sequence mixer of one layer: dense attention or HSA (with its local mixer)."""
+    if model_config.attention == "hsa":
+        from lengen_core.models.hsa import HSAMixer
+
+        return HSAMixer(model_config, position_config)
+    return DenseAttention(model_config.d_model, model_config.n_heads, model_config.dropout)
+
+
+class Block(nn.Module):
+    def __init__(self, model_config: ModelConfig, position_config: PositionConfig) -> None:
+        super().__init__()
+        self.norm1 = make_norm(model_config.norm, model_config.d_model)
+        self.mixer = make_mixer(model_config, position_config)
+        self.norm2 = make_norm(model_config.norm, model_config.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(model_config.d_model, model_config.d_ff),
+            nn.GELU(),
+            nn.Linear(model_config.d_ff, model_config.d_model),
+            nn.Dropout(model_config.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        mixed, info = self.mixer(self.norm1(x), context)
+        x = x + mixed
+        x = x + self.mlp(self.norm2(x))
+        return x, info
+
+
+class Transformer(nn.Module):
+    """The model. ``forward(input_ids, position_ids)`` -> :class:`ModelOutput`."""
+
+    def __init__(self, model_config: ModelConfig, scheme: PositionScheme, vocab_size: int = VOCAB_SIZE) -> None:
+        super().__init__()
+        self.model_config = model_config
+        self.scheme = scheme
+        position_config = scheme.config
+        self.token_embedding = nn.Embedding(vocab_size, model_config.d_model)
+        self.terms = PositionalTerms(
+            scheme.encoding,
+            d_model=model_config.d_model,
+            n_heads=model_config.n_heads,
+            max_position=position_config.max_position,
+            rope_base=position_config.rope_base,
+            fire_hidden=position_config.fire_hidden,
+        )
+        self.blocks = nn.ModuleList(Block(model_config, position_config) for _ in range(model_config.n_layers))
+        self.final_norm = make_norm(model_config.norm, model_config.d_model)
+        self.lm_head = nn.Linear(model_config.d_model, vocab_size, bias=False)
+        self.position_head = (
+            nn.Linear(model_config.d_model, position_config.max_position, bias=False) if scheme.predicts_positions else None
+        )
+        self.apply(_init_weights)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        return_attention: bool = False,
+        backend: str = "auto",
+        caches: list[LayerCache] | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        """input_ids, position_ids: [B, T]; key_padding_mask: [B, T_keys] bool (True = real) or None.
+
+        Incremental decoding passes ``caches`` (one :class:`LayerCache` per layer,
+        see :meth:`new_caches`): ``input_ids``/``position_ids`` are then only the
+        new tokens, ``key_padding_mask`` covers every key so far, and
+        ``attention_bias`` (``[B, H, T_new, T_keys]``, the rows of the new tokens)
+        replaces the bias the model would compute from ``position_ids``.
+        """
+        x = self.token_embedding(input_ids)  # [B, T, d]
+        position_embedding = self.terms.embed(position_ids)
+        if position_embedding is not None:
+            x = x + position_embedding
+        if caches is None and attention_bias is None:
+            attention_bias = self.terms.attention_bias(position_ids)
+        context = MixerContext(
+            position_ids=position_ids,
+            terms=self.terms,
+            attention_bias=attention_bias,
+            key_padding_mask=key_padding_mask,
+            return_attention=return_attention,
+            backend=backend,
+            caches=caches,
+        )
+        layers: list[dict[str, torch.Tensor] | None] = []
+        for layer_index, block in enumerate(self.blocks):
+            context.extras["layer"] = layer_index
+            x, info = block(x, context)
+            layers.append(info)
+        hidden = self.final_norm(x)
+        return ModelOutput(
+            logits=self.lm_head(hidden),
+            position_logits=self.position_head(hidden) if self.position_head is not None else None,
+            layers=layers if return_attention else None,
+        )
+
+    @property
+    def supports_cache(self) -> bool:
+        """Whether every layer can decode incrementally with a :class:`LayerCache`."""
+        return all(isinstance(block.mixer, DenseAttention) for block in self.blocks)
+
+    def new_caches(self) -> list[LayerCache]:
+        return [LayerCache() for _ in self.blocks]
+
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for parameter in self.parameters())
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=0.02)
+
+
+def build_model(model_config: ModelConfig, scheme: PositionScheme) -> Transformer:
+    return Transformer(model_config, scheme)

@@ -1,0 +1,325 @@
+"""The trainer: seeded AdamW with warmup + cosine, clipping, budgets, pause/cancel, divergence.
+
+Fresh examples are drawn every step from the training stream (``("train", seed)``)
+with lengths uniform over the training range. A background thread prepares the
+next batch (example generation, collation, position ids) while the current one
+trains; it is the only consumer of the data stream, so runs are reproducible.
+
+Loss: next-token cross-entropy on answer tokens only; for predictive position
+coupling plus the cross-entropy of the predicted *next* position id on the same
+tokens (Golowich et al. 2025), with equal weight.
+
+The reported accuracy is teacher-forced (argmax of each answer token given the
+true prefix) on the training batch: a cheap progress signal, labelled as such.
+Honest accuracy comes from :mod:`lengen_core.evaluation` (greedy decoding).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from lengen_core.batching import IGNORE_INDEX, Batch, collate
+from lengen_core.config import RunConfig
+from lengen_core.data import ExampleSource, stream_rng, stream_seed
+from lengen_core.models.transformer import Transformer, build_model
+from lengen_core.positions import build_scheme
+
+
+@dataclass(frozen=True)
+class TrainPoint:
+    step: int
+    loss: float
+    accuracy: float | None
+    lr: float
+    wall_time_s: float
+    tokens_per_s: float
+
+
+@dataclass
+class TrainResult:
+    status: str  # "done", "diverged", "cancelled"
+    steps_done: int
+    train_seconds: float
+    final_loss: float | None
+    model: Transformer
+    points: list[TrainPoint] = field(default_factory=list)
+    error: str | None = None
+
+
+class TrainingControl:
+    """Pause / resume / cancel a training run from another thread."""
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()  # a paused run must wake up to notice
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; returns the seconds spent paused."""
+        if self._running.is_set():
+            return 0.0
+        started = time.perf_counter()
+        self._running.wait()
+        return time.perf_counter() - started
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from lengen_core.errors import ConfigError
+
+        raise ConfigError("train.device", "cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def learning_rate(step: int, config: RunConfig) -> float:
+    """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr`` at ``steps``."""
+    train = config.train
+    if train.warmup_steps and step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    span = max(train.steps - train.warmup_steps, 1)
+    progress = min(max(step - train.warmup_steps, 0) / span, 1.0)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return train.lr * (train.min_lr_ratio + (1 - train.min_lr_ratio) * cosine)
+
+
+@dataclass
+class PreparedBatch:
+    inputs: torch.Tensor  # [B, T-1]
+    targets: torch.Tensor  # [B, T-1], IGNORE_INDEX outside answers
+    position_ids: torch.Tensor  # [B, T-1]
+    position_targets: torch.Tensor | None  # [B, T-1] next token's id on answer positions
+    answer_tokens: int
+
+
+def prepare_batch(batch: Batch, position_ids: torch.Tensor, predicts_positions: bool) -> PreparedBatch:
+    """Inputs/targets for next-token training from a right-padded batch and its ids ``[B, T]``."""
+    targets = batch.loss_targets()  # [B, T-1]
+    position_targets = None
+    if predicts_positions:
+        position_targets = position_ids[:, 1:].clone()
+        position_targets[targets == IGNORE_INDEX] = IGNORE_INDEX
+    return PreparedBatch(
+        inputs=batch.tokens[:, :-1],
+        targets=targets,
+        position_ids=position_ids[:, :-1],
+        position_targets=position_targets,
+        answer_tokens=int((targets != IGNORE_INDEX).sum()),
+    )
+
+
+class BatchProducer:
+    """Prepares training batches in a background thread (bounded queue, single stream)."""
+
+    def __init__(self, config: RunConfig, seed: int, prefetch: int = 2) -> None:
+        self.source = ExampleSource(config.task)
+        self.scheme = build_scheme(config.positions)
+        self.batch_size = config.train.batch_size
+        self.rng = stream_rng("train", seed)
+        self.generator = torch.Generator().manual_seed(stream_seed("train-ids", seed))
+        self.queue: queue.Queue[PreparedBatch | BaseException] = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="lengen-batches", daemon=True)
+        self.thread.start()
+
+    def make(self) -> PreparedBatch:
+        examples = self.source.sample_training(self.rng, self.batch_size)
+        batch = collate(examples, pad_side="right")
+        position_ids = self.scheme.position_ids(batch, training=True, generator=self.generator)
+        return prepare_batch(batch, position_ids, self.scheme.predicts_positions)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self.make()
+                while not self._stop.is_set():
+                    try:
+                        self.queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as error:  # surfaced in the training thread
+            self.queue.put(error)
+
+    def next(self) -> PreparedBatch:
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+
+
+def compute_loss(model: Transformer, prepared: PreparedBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, teacher-forced exact-match accuracy of answers in the batch)."""
+    inputs = prepared.inputs.to(device, non_blocking=True)
+    targets = prepared.targets.to(device, non_blocking=True)
+    output = model(inputs, prepared.position_ids.to(device, non_blocking=True))
+    vocab = output.logits.shape[-1]
+    loss = F.cross_entropy(output.logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+    if output.position_logits is not None and prepared.position_targets is not None:
+        position_targets = prepared.position_targets.to(device, non_blocking=True)
+        loss = loss + F.cross_entropy(
+            output.position_logits.reshape(-1, output.position_logits.shape[-1]),
+            position_targets.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+        )
+    with torch.no_grad():
+        answer = targets != IGNORE_INDEX
+        token_ok = (output.logits.argmax(-1) == targets) | ~answer
+        sequence_ok = token_ok.all(dim=1)
+        accuracy = sequence_ok.float().mean()
+    return loss, accuracy
+
+
+def train(
+    config: RunConfig,
+    seed: int,
+    *,
+    control: TrainingControl | None = None,
+    on_log: Callable[[TrainPoint], None] | None = None,
+    model: Transformer | None = None,
+) -> TrainResult:
+    """Train a fresh model (or ``model``) for ``config`` with ``seed``.
+
+    Stops at ``train.steps``, when ``train.time_budget_s`` of training time is
+    used (pauses do not count), on cancel (status "cancelled") or when the loss
+    is NaN/inf or above ``train.divergence_loss`` (status "diverged").
+    """
+    control = control or TrainingControl()
+    device = resolve_device(config.train.device)
+    torch.manual_seed(stream_seed("init", seed))
+    scheme = build_scheme(config.positions)
+    model = (model or build_model(config.model, scheme)).to(device)
+    model.train()
+    optimizer = make_optimizer(model, config)
+    producer = BatchProducer(config, seed)
+    points: list[TrainPoint] = []
+    status, error = "done", None
+    step = 0
+    loss_value: float | None = None
+    started = time.perf_counter()
+    paused_seconds = 0.0
+    window_tokens, window_started = 0, started
+    try:
+        while step < config.train.steps:
+            paused_seconds += control.wait_while_paused()
+            if control.cancelled:
+                status = "cancelled"
+                break
+            elapsed = time.perf_counter() - started - paused_seconds
+            if config.train.time_budget_s is not None and elapsed >= config.train.time_budget_s:
+                break
+            prepared = producer.next()
+            lr = learning_rate(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, accuracy = compute_loss(model, prepared, device)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value) or loss_value > config.train.divergence_loss:
+                status = "diverged"
+                error = f"loss became {loss_value} at step {step}"
+                points.append(_point(step, loss_value, None, lr, started, paused_seconds, 0.0))
+                if on_log:
+                    on_log(points[-1])
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+            optimizer.step()
+            step += 1
+            window_tokens += prepared.inputs.numel()
+            if step % config.train.log_every == 0 or step == config.train.steps:
+                now = time.perf_counter()
+                tokens_per_s = window_tokens / max(now - window_started, 1e-9)
+                window_tokens, window_started = 0, now
+                points.append(_point(step, loss_value, float(accuracy), lr, started, paused_seconds, tokens_per_s))
+                if on_log:
+                    on_log(points[-1])
+    finally:
+        producer.close()
+    model.eval()
+    return TrainResult(
+        status=status,
+        steps_done=step,
+        train_seconds=time.perf_counter() - started - paused_seconds,
+        final_loss=loss_value,
+        model=model,
+        points=points,
+        error=error,
+    )
+
+
+def _point(step: int, loss: float, accuracy: float | None, lr: float, started: float, paused: float, tokens_per_s: float) -> TrainPoint:
+    return TrainPoint(step, loss, accuracy, lr, time.perf_counter() - started - paused, tokens_per_s)
+
+
+def make_optimizer(model: Transformer, config: RunConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases, norms and embeddings tables."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (decay if parameter.ndim >= 2 and "embedding" not in name and "table" not in name else no_decay).append(parameter)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.train.lr,
+        betas=(0.9, 0.98),
+    )
+
+
+def save_checkpoint(model: Transformer, config: RunConfig, seed: int, path: str | Path) -> Path:
+    """Write the weights as safetensors with the config JSON and seed in its metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(temporary), metadata={"config": config.to_json(), "seed": str(seed)})
+    temporary.replace(path)  # never a half-written checkpoint under the final name
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, RunConfig, int]:
+    """Rebuild the model of a checkpoint written by :func:`save_checkpoint`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    config = RunConfig.from_json(metadata["config"])
+    model = build_model(config.model, build_scheme(config.positions))
+    model.load_state_dict(load_file(str(path), device="cpu"))
+    return model.to(device).eval(), config, int(metadata.get("seed", 0))

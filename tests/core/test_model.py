@@ -1,0 +1,106 @@
+"""The transformer: backends agree, the KV cache is exact, ids drive every positional effect."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lengen_core.config import ModelConfig, PositionConfig
+from lengen_core.models import Transformer
+from lengen_core.positions import build_scheme
+from lengen_core.vocab import VOCAB_SIZE
+
+SCHEMES = ["nope", "learned", "sinusoidal", "rope", "alibi", "fire", "coupled", "predictive_coupled", "abacus"]
+
+
+def make_model(scheme: str, n_layers: int = 2, seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    model = Transformer(
+        ModelConfig(n_layers=n_layers, n_heads=4, d_model=32, d_ff=64),
+        build_scheme(PositionConfig(scheme=scheme, max_position=64)),
+    )
+    # random-looking weights everywhere (zero-initialised biases hide bugs)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model.eval()
+
+
+def random_inputs(batch: int = 3, length: int = 11, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, VOCAB_SIZE, (batch, length), generator=generator)
+    position_ids = torch.randint(0, 40, (batch, length), generator=generator).sort(dim=1).values
+    return tokens, position_ids
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_sdpa_and_explicit_backends_agree(scheme: str) -> None:
+    model = make_model(scheme)
+    tokens, position_ids = random_inputs()
+    fast = model(tokens, position_ids, backend="sdpa").logits
+    explicit = model(tokens, position_ids, return_attention=True)
+    torch.testing.assert_close(fast, explicit.logits, atol=1e-4, rtol=1e-4)
+    probs = explicit.layers[0]["attention"]
+    assert probs.shape == (3, 4, 11, 11)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3, 4, 11))
+    assert probs.triu(diagonal=1).abs().max() == 0  # causal
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_incremental_decoding_with_cache_equals_full_forward(scheme: str) -> None:
+    model = make_model(scheme)
+    tokens, position_ids = random_inputs(length=12)
+    full = model(tokens, position_ids).logits  # [B, T, V]
+    caches = model.new_caches()
+    bias = model.terms.attention_bias(position_ids)
+    pieces = []
+    for start, end in [(0, 7), (7, 8), (8, 9), (9, 12)]:
+        step_bias = None if bias is None else bias[:, :, start:end, :end]
+        output = model(tokens[:, start:end], position_ids[:, start:end], caches=caches, attention_bias=step_bias)
+        pieces.append(output.logits)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("scheme", ["nope", "rope", "alibi"])
+def test_relative_schemes_are_invariant_to_shifting_all_ids(scheme: str) -> None:
+    model = make_model(scheme)
+    tokens, position_ids = random_inputs()
+    torch.testing.assert_close(model(tokens, position_ids).logits, model(tokens, position_ids + 17).logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("scheme", ["learned", "sinusoidal", "rope", "alibi", "fire"])
+def test_position_ids_change_the_output(scheme: str) -> None:
+    """Guards against a scheme silently ignoring its ids (the opposite of the invariance test)."""
+    model = make_model(scheme)
+    tokens, position_ids = random_inputs()
+    scrambled = position_ids.clone()
+    scrambled[:, 5] += 9  # one token's id moves relative to the others
+    difference = (model(tokens, position_ids).logits - model(tokens, scrambled).logits).abs().max()
+    assert difference > 1e-3
+
+
+def test_key_padding_mask_makes_left_padding_invisible() -> None:
+    model = make_model("rope")
+    tokens, position_ids = random_inputs(batch=1, length=9)
+    padded_tokens = torch.cat([torch.zeros(1, 4, dtype=torch.long), tokens], dim=1)
+    padded_ids = torch.cat([torch.zeros(1, 4, dtype=torch.long), position_ids], dim=1)
+    mask = torch.cat([torch.zeros(1, 4, dtype=torch.bool), torch.ones(1, 9, dtype=torch.bool)], dim=1)
+    plain = model(tokens, position_ids).logits
+    padded = model(padded_tokens, padded_ids, key_padding_mask=mask).logits[:, 4:]
+    torch.testing.assert_close(padded, plain, atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(model(padded_tokens, padded_ids, key_padding_mask=mask).logits).all()
+
+
+def test_predictive_coupling_has_a_position_head_over_the_table() -> None:
+    model = make_model("predictive_coupled")
+    tokens, position_ids = random_inputs()
+    output = model(tokens, position_ids)
+    assert output.position_logits is not None and output.position_logits.shape == (3, 11, 64)
+    assert make_model("coupled")(tokens, position_ids).position_logits is None
+
+
+def test_learned_table_refuses_ids_beyond_it() -> None:
+    model = make_model("learned")
+    tokens, position_ids = random_inputs()
+    with pytest.raises(ValueError, match="max_position=64"):
+        model(tokens, position_ids + 60)
