@@ -39,8 +39,9 @@ def sinusoidal_table(position_ids: torch.Tensor, d_model: int) -> torch.Tensor:
 class FireFunction(nn.Module):
     """FIRE's learned bias function (Li et al. 2024): a 1 -> hidden -> H MLP of the normalised distance.
 
-    Initialisation (our choice where the paper leaves it open): c = 1 (log_c = 0),
-    L = 512 (the paper's L is a learned threshold), MLP weights from nn.Linear's default.
+    Initialisation as in the reference implementation we read (mcleish7/arithmetic,
+    ``cramming/architectures/embeddings.py``, class FIRE): c = 0.1 (learned, kept
+    positive through ``log_c``), L = 512 (learned), one shared MLP with biases.
     """
 
     def __init__(self, n_heads: int, hidden: int) -> None:
@@ -51,7 +52,7 @@ class FireFunction(nn.Module):
         self.b1 = nn.Parameter(first.bias.detach().clone())  # [hidden]
         self.w2 = nn.Parameter(second.weight.detach().clone())  # [H, hidden]
         self.b2 = nn.Parameter(second.bias.detach().clone())  # [H]
-        self.log_c = nn.Parameter(torch.zeros(()))
+        self.log_c = nn.Parameter(torch.tensor(math.log(0.1)))
         self.threshold_l = nn.Parameter(torch.tensor(512.0))
 
     def params(self) -> dict[str, torch.Tensor]:

@@ -12,14 +12,21 @@ Rules (``n`` = an example's number of tokens, ``token_index`` = 0..n-1):
 - ``randomized`` (Ruoss et al. 2023): per example, a uniformly random sorted
   subset of ``n`` distinct IDs from ``0..max_position-1``, in training *and* at
   evaluation, so test lengths up to ``max_position`` only use IDs seen in training.
+  (The official code draws one subset per batch; we draw one per example, our
+  choice: more variety per step, the same distribution per sequence.)
 - ``coupled`` (Cho et al. 2024): the task's coupling rule (``coupled_ids``,
-  >= 1 for coupled tokens, 0 for the rest) plus a per-example random offset in
-  training, drawn uniformly so that the largest id stays below ``max_position``;
-  offset 0 ("fixed start") at evaluation. Uncoupled tokens keep ID 0.
+  starting at 1 for coupled tokens, 0 for the rest) plus a per-example random
+  offset in training, drawn uniformly so that the largest id stays below
+  ``max_position``; offset 0 at evaluation, i.e. the fixed start 1 of the
+  official code (HanseulJo/position-coupling, ``src/data/addition.py``: training
+  start ``randint(1, max_pos - max_len)`` per example, evaluation start 1;
+  BOS/EOS/padding get 0). Uncoupled tokens keep ID 0.
 - ``abacus`` (McLeish et al. 2024): the digit's significance (1 = units digit,
   0 for non-digits) plus a per-example random offset ``k`` in training, drawn
   from ``0..train_offset_max`` (default 100 as in the paper, capped by the
-  table), 0 at evaluation. Non-digit tokens keep ID 0.
+  table), 0 at evaluation. Non-digit tokens keep ID 0. (The official code,
+  mcleish7/arithmetic ``abacus.py``, draws one k per batch; we draw one per
+  example, our choice.)
 
 Padding positions get ID 0 (they are never attended to and never scored).
 """
