@@ -70,7 +70,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half_width = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+    low = 0.0 if successes == 0 else max(0.0, centre - half_width)
+    high = 1.0 if successes == n else min(1.0, centre + half_width)
+    return low, high
 
 
 def breakdown_length(points: Sequence[EvalPoint], threshold: float) -> int | None:
@@ -154,7 +156,8 @@ def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: to
     generated = tokens[:, prompt_width:].tolist()
     generated_ids = position_ids[:, prompt_width:].tolist()
     answers, ids = [], []
-    for row, id_row in zip(generated, generated_ids):
+    for example, row, id_row in zip(examples, generated, generated_ids):
+        row = row[: len(example.answer)]  # the same budget for every example, whatever its batch
         cut = row.index(EOS_ID) if EOS_ID in row else len(row)
         answers.append(row[:cut])
         ids.append(id_row[: cut + 1])
