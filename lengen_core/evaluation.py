@@ -103,12 +103,15 @@ def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task:
 
 
 @torch.no_grad()
-def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: torch.device | str = "cpu", seed: int = 0) -> Decoded:
+def greedy_decode(
+    model: Transformer, examples: Sequence[Example], *, device: torch.device | str = "cpu", seed: int = 0, use_cache: bool = True
+) -> Decoded:
     """Decode the answers of ``examples`` greedily from their prompts, as one batch.
 
     Up to ``len(true answer)`` tokens are generated per example: enough to decide
     exact match (a correct answer ends with <eos> exactly there). Prompts are
-    left-padded; a KV cache makes each step cost one token per example.
+    left-padded; a KV cache makes each step cost one token per example
+    (``use_cache=False`` re-runs the whole prefix each step: the slow oracle).
     """
     model.eval()
     scheme = model.scheme
@@ -122,7 +125,7 @@ def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: to
     has_padding = not bool(real.all())
     key_padding_mask = torch.cat([real, torch.ones(len(examples), answer_width, dtype=torch.bool)], dim=1).to(device) if has_padding else None
     full_bias = model.terms.attention_bias(position_ids) if not scheme.predicts_positions else None
-    use_cache = model.supports_cache
+    use_cache = use_cache and model.supports_cache
     caches = model.new_caches() if use_cache else None
 
     finished = torch.zeros(len(examples), dtype=torch.bool, device=device)
@@ -188,6 +191,7 @@ def evaluate_lengths(
     device: torch.device | str = "cpu",
     on_point: Callable[[EvalPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    use_cache: bool = True,
 ) -> list[EvalPoint]:
     """Exact-match and per-token accuracy at each length, from the evaluation stream."""
     points = []
@@ -200,7 +204,9 @@ def evaluate_lengths(
         token_accuracy_sum = 0.0
         for offset in range(0, len(examples), batch_size):
             chunk = examples[offset : offset + batch_size]
-            decoded = greedy_decode(model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset))
+            decoded = greedy_decode(
+                model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset), use_cache=use_cache
+            )
             chunk_correct, chunk_token_accuracy = score(source.task, chunk, decoded.answers)
             correct += chunk_correct
             token_accuracy_sum += chunk_token_accuracy * len(chunk)
@@ -222,6 +228,7 @@ def sweep(
     lengths: Sequence[int] | None = None,
     on_point: Callable[[EvalPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    use_cache: bool = True,
 ) -> SweepResult:
     """The full length sweep of a trained model with its breakdown length."""
     source = ExampleSource(task_config)
@@ -236,6 +243,7 @@ def sweep(
         device=device,
         on_point=on_point,
         should_stop=should_stop,
+        use_cache=use_cache,
     )
     return SweepResult(
         points=points,

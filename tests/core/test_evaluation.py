@@ -127,3 +127,13 @@ def test_default_eval_lengths_reach_four_times_the_training_length() -> None:
     lengths = resolve_eval_lengths(task_config, EvalConfig(), task)
     assert lengths[0] == 1 and lengths[-1] == 40 and 10 in lengths and len(lengths) >= 10
     assert resolve_eval_lengths(task_config, EvalConfig(lengths=(7, 3, 7)), task) == [3, 7]
+
+
+@pytest.mark.parametrize("scheme", ["fire", "predictive_coupled"])
+def test_cached_and_uncached_batched_decoding_agree(scheme: str) -> None:
+    model = make_model(scheme)
+    examples = [copy_example(symbols(*range(k, k + n))) for k, n in ((0, 2), (3, 7), (20, 4))]
+    cached = greedy_decode(model, examples, use_cache=True)
+    uncached = greedy_decode(model, examples, use_cache=False)
+    assert cached.answers == uncached.answers
+    assert cached.position_ids == uncached.position_ids

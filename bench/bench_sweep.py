@@ -1,0 +1,69 @@
+"""Length-sweep speed: 10 lengths x 200 examples up to 4x the training length, greedy decoding.
+
+The baseline, measured in the same run, is the same sweep decoded without the
+KV cache (every step re-runs the whole prefix), i.e. the obvious implementation.
+Target: the cached sweep in <= 10 s on 2 cores for the default small model.
+
+    python bench/bench_sweep.py [--task reverse] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, TaskConfig  # noqa: E402
+from lengen_core.evaluation import sweep  # noqa: E402
+from lengen_core.models import build_model  # noqa: E402
+from lengen_core.positions import build_scheme  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="reverse")
+    parser.add_argument("--scheme", default="coupled")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-length", type=int, default=10)
+    parser.add_argument("--json", help="write the result here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    task_config = TaskConfig(name=args.task, train_length_min=1, train_length_max=args.train_length)
+    eval_config = EvalConfig(samples_per_length=200, n_lengths=10, max_length_factor=4.0)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(), build_scheme(PositionConfig(scheme=args.scheme, max_position=256))).eval()
+
+    def timed(use_cache: bool) -> tuple[float, list[int]]:
+        started = time.perf_counter()
+        outcome = sweep(model, task_config, eval_config, use_cache=use_cache)
+        return time.perf_counter() - started, [p.length for p in outcome.points]
+
+    timed(True)  # warm-up
+    cached_seconds, lengths = timed(True)
+    uncached_seconds, _ = timed(False)
+    result = {
+        "task": args.task,
+        "scheme": args.scheme,
+        "lengths": lengths,
+        "samples_per_length": 200,
+        "cached_seconds": round(cached_seconds, 3),
+        "no_cache_seconds": round(uncached_seconds, 3),
+        "speedup_vs_no_cache": round(uncached_seconds / cached_seconds, 2),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": platform.platform(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
