@@ -100,13 +100,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def learning_rate(step: int, config: RunConfig) -> float:
-    """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr`` at ``steps``."""
+def learning_rate(step: int, config: RunConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr``.
+
+    The decay follows whichever limit is nearer: ``steps``, or the time budget
+    (``elapsed_s / time_budget_s``), so a budget-limited run still ends at the low rate.
+    """
     train = config.train
     if train.warmup_steps and step < train.warmup_steps:
         return train.lr * (step + 1) / train.warmup_steps
     span = max(train.steps - train.warmup_steps, 1)
-    progress = min(max(step - train.warmup_steps, 0) / span, 1.0)
+    progress = max(step - train.warmup_steps, 0) / span
+    if train.time_budget_s:
+        progress = max(progress, elapsed_s / train.time_budget_s)
+    progress = min(progress, 1.0)
     cosine = 0.5 * (1 + math.cos(math.pi * progress))
     return train.lr * (train.min_lr_ratio + (1 - train.min_lr_ratio) * cosine)
 
@@ -241,7 +248,7 @@ def train(
             if config.train.time_budget_s is not None and elapsed >= config.train.time_budget_s:
                 break
             prepared = producer.next()
-            lr = learning_rate(step, config)
+            lr = learning_rate(step, config, elapsed)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, accuracy = compute_loss(model, prepared, device)
