@@ -119,6 +119,9 @@ class Task:
         min_length / max_length: the closed range of the length knob.
         option_specs: the task's options.
         has_coupling / has_significance: whether examples carry those annotations.
+        supports_index_hints: whether the index-hint format (Zhou et al. 2023,
+            :mod:`lengen_core.tasks.index_hints`) applies: the coupling rule marks
+            which tokens correspond, so they can carry matching hints.
     """
 
     name: ClassVar[str] = ""
@@ -133,6 +136,7 @@ class Task:
     option_specs: ClassVar[Mapping[str, TaskOption]] = {}
     has_coupling: ClassVar[bool] = False
     has_significance: ClassVar[bool] = False
+    supports_index_hints: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = self.resolve_options(options or {})
@@ -192,6 +196,7 @@ class Task:
             "options": dict(self.options),
             "has_coupling": self.has_coupling,
             "has_significance": self.has_significance,
+            "supports_index_hints": self.supports_index_hints,
         }
 
 

@@ -1,0 +1,490 @@
+"""Copying family: copy, reverse, sort, duplicate, and the copy/retrieval tasks of
+"Born a Transformer – Always a Transformer?" (Jobanputra, Veitsman et al. 2025,
+arXiv 2505.21785; official code lacoco-lab/always_a_transformer,
+``fromscratch/create_datasets.py``).
+
+Format (all tasks here): ``<bos> x_1 .. x_n > y_1 .. y_m <eos>`` with the
+input symbols drawn from the generic symbols ``s0 .. s{A-1}`` (``A`` =
+``alphabet_size``), except the neighbour-retrieval tasks, whose prompt is
+``<bos> c_1 .. c_n | q =`` and whose answer is one symbol. The length knob is
+``n``, the number of input symbols (for retrieval: the context length).
+
+Segments: input symbols 1, the query symbol 2, separators 0, answer ``ANSWER_SEGMENT``.
+
+Position coupling (Cho et al. 2024, HanseulJo/position-coupling,
+``src/data/copy.py``, ``CopyDatasetWithCoupledPositions.__getitem__`` with
+``start = 1``): an output symbol shares the id of the input symbol it copies.
+Their collator (``src/tokenization/tokenization.py``, ``tokenize_for_decoder``)
+gives ``<bos>`` id 0 and the trailing ``<eos>`` the padding id 0; here 0 means
+"uncoupled", so both stay 0.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import ClassVar
+
+from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, register
+from lengen_core.tasks.common import (
+    ARROW_ID,
+    EQUALS_ID,
+    MAX_ALPHABET,
+    PIPE_ID,
+    SYMBOL_IDS,
+    SequenceBuilder,
+    alphabet_option,
+    check_unique_alphabet,
+)
+
+HUANG_2025 = (
+    "Huang, Yang, Bhattamishra, Sarrof, Krebs, Zhou, Nakkiran, Hahn (2025). A Formal Framework for "
+    "Understanding Length Generalization in Transformers. ICLR 2025, arXiv 2410.02140 "
+    "(code: lacoco-lab/length_generalization)"
+)
+CHO_2024 = (
+    "Cho, Cha, Awasthi, Bhojanapalli, Gupta, Yun (2024). Position Coupling: Improving Length Generalization "
+    "of Arithmetic Transformers Using Task Structure. NeurIPS 2024, arXiv 2405.20671 "
+    "(code: HanseulJo/position-coupling)"
+)
+BORN_2025 = (
+    "Jobanputra, Veitsman, Sarrof, Bakalova, Demberg, Pavlick, Hahn (2025). Born a Transformer – Always a "
+    "Transformer? arXiv 2505.21785 (code: lacoco-lab/always_a_transformer)"
+)
+
+
+class _SymbolTask(Task):
+    """Shared machinery: an ``alphabet_size`` option and symbol drawing (unique or with repeats)."""
+
+    family: ClassVar[str] = "copying"
+    unique_tokens: ClassVar[bool] = False
+
+    def _alphabet(self) -> tuple[int, ...]:
+        return SYMBOL_IDS[: self.options["alphabet_size"]]
+
+    def check_length(self, length: int, field_name: str = "length") -> None:
+        super().check_length(length, field_name)
+        if self.unique_tokens:
+            check_unique_alphabet(self.name, length, self.options["alphabet_size"], field_name)
+
+    def _draw(self, rng: random.Random, length: int) -> list[int]:
+        alphabet = self._alphabet()
+        if self.unique_tokens:
+            check_unique_alphabet(self.name, length, len(alphabet))
+            return rng.sample(alphabet, length)
+        return rng.choices(alphabet, k=length)
+
+
+class _CopyTask(_SymbolTask):
+    """Copy (forward) or reverse (backward) the input.
+
+    Coupling rule (Cho et al. 2024, ``src/data/copy.py``, lines with
+    ``input_positions`` / ``label_positions``; ``start = 1``):
+
+    - forward: ``x_i -> i+1``, ``> -> 1``, ``y_i -> i+1``
+      (``input_positions = range(start+1, start+n+1)``, ``label_positions = range(start, start+n+1)``
+      covering ``>`` and the outputs);
+    - backward: ``x_i -> i``, ``> -> n+1``, ``y_j -> n+1-j``
+      (``input_positions = range(start, start+n+1)`` covering the inputs and ``>``;
+      ``label_positions = range(start, start+n)`` reversed).
+
+    Worked example, forward, ``s3 s1 s4``::
+
+        tokens      <bos> s3 s1 s4  >  s3 s1 s4 <eos>
+        coupled_ids   0    2  3  4  1   2  3  4   0
+
+    Backward, ``s3 s1 s4``::
+
+        tokens      <bos> s3 s1 s4  >  s4 s1 s3 <eos>
+        coupled_ids   0    1  2  3  4   3  2  1   0
+    """
+
+    backward: ClassVar[bool] = False
+    has_coupling = True
+    supports_index_hints = True
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        return self.from_inputs(self._draw(rng, length))
+
+    def from_inputs(self, inputs: Sequence[int]) -> Example:
+        """The example for given input symbols (token ids), with its coupling."""
+        length = len(inputs)
+        builder = SequenceBuilder(coupled=True)
+        if self.backward:
+            builder.extend(inputs, 1, coupled=range(1, length + 1))
+            builder.add(ARROW_ID, 0, coupled=length + 1)
+            builder.end_prompt()
+            builder.extend(inputs[::-1], ANSWER_SEGMENT, coupled=range(length, 0, -1))
+        else:
+            builder.extend(inputs, 1, coupled=range(2, length + 2))
+            builder.add(ARROW_ID, 0, coupled=1)
+            builder.end_prompt()
+            builder.extend(inputs, ANSWER_SEGMENT, coupled=range(2, length + 2))
+        return builder.build(length)
+
+    def max_sequence_length(self, length: int) -> int:
+        return 2 * length + 3
+
+
+@register
+class CopyUnique(_CopyTask):
+    """Copy a string of distinct symbols (Huang et al. 2025, ``unique_copy``).
+
+    Tests: whether the model can find "the symbol after the one I just wrote"
+    (an induction head); expressible in C-RASP because every symbol occurs once.
+    Source: Huang et al. 2025 (``algorithmic/language_modeling_train.py``,
+    ``UniqueCopyDataset``: tokens drawn without replacement); coupling: Cho et al. 2024.
+    """
+
+    name = "copy_unique"
+    description = "Copy a string whose symbols are all different."
+    tests = "Induction-style lookup: find the symbol you just wrote in the input and copy its right neighbour."
+    source = HUANG_2025 + "; coupling rule: " + CHO_2024
+    c_rasp = True
+    unique_tokens = True
+    min_length = 1
+    max_length = MAX_ALPHABET
+    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
+
+
+@register
+class CopyRepeated(_CopyTask):
+    """Copy a string in which symbols repeat (Huang et al. 2025, ``repeat_copy``, alphabet {a, b} there).
+
+    Tests: copying when a symbol does not identify its position, so the model
+    must track positions; not expressible in C-RASP, length generalization fails
+    with absolute positions (Huang et al. 2025). Coupling: Cho et al. 2024.
+    """
+
+    name = "copy_repeated"
+    description = "Copy a string in which symbols repeat (default: only two symbols)."
+    tests = "Copying by position rather than by content: repeated symbols make content lookup ambiguous."
+    source = HUANG_2025 + "; coupling rule: " + CHO_2024
+    c_rasp = False
+    min_length = 1
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(2)}
+
+
+@register
+class Reverse(_CopyTask):
+    """Write the input backwards; symbols may repeat.
+
+    Tests: position arithmetic (output j copies input n+1-j). With repeated
+    symbols this is backward non-unique copying, which Jobanputra et al. 2025
+    (task NB) place outside C-RASP. Coupling: Cho et al. 2024 (``reverse_output=True``).
+    """
+
+    name = "reverse"
+    description = "Write the input string backwards."
+    tests = "Position arithmetic: the j-th output symbol is the (n+1-j)-th input symbol."
+    source = CHO_2024 + " (copy with reverse_output); C-RASP label: " + BORN_2025 + " (task NB)"
+    c_rasp = False
+    backward = True
+    min_length = 1
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(16)}
+
+
+@register
+class CopyForwardUnique(_CopyTask):
+    """Jobanputra et al. 2025, task UF: forward copy, distinct symbols (``_CopyDataset(unique=True, reverse=False)``).
+
+    Tests: induction (look up the previous output, copy its right neighbour).
+    C-RASP expressible (length generalization guaranteed by Huang et al.'s theory).
+    """
+
+    name = "copy_forward_unique"
+    description = "Copy a string of distinct symbols (Born-a-Transformer task UF)."
+    tests = "Induction: find the symbol just written and copy its right neighbour."
+    source = BORN_2025 + " (task UF); coupling rule: " + CHO_2024
+    c_rasp = True
+    unique_tokens = True
+    min_length = 1
+    max_length = MAX_ALPHABET
+    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
+
+
+@register
+class CopyForwardNonUnique(_CopyTask):
+    """Jobanputra et al. 2025, task NF: forward copy with repeated symbols (``unique=False, reverse=False``).
+
+    Tests: copying when content does not identify position; not C-RASP expressible.
+    """
+
+    name = "copy_forward_nonunique"
+    description = "Copy a string whose symbols may repeat (Born-a-Transformer task NF)."
+    tests = "Copying by position: repeated symbols defeat the induction shortcut."
+    source = BORN_2025 + " (task NF); coupling rule: " + CHO_2024
+    c_rasp = False
+    min_length = 1
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(16)}
+
+
+@register
+class CopyBackwardUnique(_CopyTask):
+    """Jobanputra et al. 2025, task UB: backward copy, distinct symbols (``unique=True, reverse=True``).
+
+    Tests: anti-induction (find the symbol just written, copy its left neighbour).
+    C-RASP expressible.
+    """
+
+    name = "copy_backward_unique"
+    description = "Write a string of distinct symbols backwards (Born-a-Transformer task UB)."
+    tests = "Anti-induction: find the symbol just written and copy its left neighbour."
+    source = BORN_2025 + " (task UB); coupling rule: " + CHO_2024
+    c_rasp = True
+    unique_tokens = True
+    backward = True
+    min_length = 1
+    max_length = MAX_ALPHABET
+    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
+
+
+@register
+class CopyBackwardNonUnique(_CopyTask):
+    """Jobanputra et al. 2025, task NB: backward copy with repeated symbols (``unique=False, reverse=True``).
+
+    Tests: reversing by position; not C-RASP expressible.
+    """
+
+    name = "copy_backward_nonunique"
+    description = "Write a string whose symbols may repeat backwards (Born-a-Transformer task NB)."
+    tests = "Reversing by position: repeated symbols defeat the anti-induction shortcut."
+    source = BORN_2025 + " (task NB); coupling rule: " + CHO_2024
+    c_rasp = False
+    backward = True
+    min_length = 1
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(16)}
+
+
+@register
+class Sort(_SymbolTask):
+    """Sort distinct symbols by index (Huang et al. 2025, ``sort``: ``SortDataset``, unique tokens).
+
+    Tests: the k-th output is the symbol with exactly k-1 smaller symbols in the
+    input, a counting property, so C-RASP expressible (Huang et al. 2025). No
+    coupling rule: which input an output comes from depends on the values.
+    """
+
+    name = "sort"
+    description = "Sort distinct symbols in increasing order (s0 < s1 < ...)."
+    tests = "Counting-based selection: output the smallest symbol not yet written."
+    source = HUANG_2025
+    c_rasp = True
+    unique_tokens = True
+    min_length = 1
+    max_length = MAX_ALPHABET
+    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        inputs = self._draw(rng, length)
+        builder = SequenceBuilder()
+        builder.extend(inputs, 1)
+        builder.add(ARROW_ID, 0)
+        builder.end_prompt()
+        builder.extend(sorted(inputs), ANSWER_SEGMENT)  # symbol ids are contiguous, s0 < s1 < ...
+        return builder.build(length)
+
+    def max_sequence_length(self, length: int) -> int:
+        return 2 * length + 3
+
+
+@register
+class Duplicate(_SymbolTask):
+    """Output the input twice: ``x > x x``.
+
+    Tests: copying plus knowing when the first copy ended (a position/count
+    signal), with repeated symbols. No Huang et al. label.
+
+    Coupling rule (Cho et al.'s forward-copy rule applied to both copies): each
+    output symbol shares the id of the input symbol it copies:
+    ``x_i -> i+1``, ``> -> 1``, ``y_i -> i+1`` and ``y_{n+i} -> i+1``. Example, ``s3 s1``::
+
+        tokens      <bos> s3 s1  >  s3 s1 s3 s1 <eos>
+        coupled_ids   0    2  3  1   2  3  2  3   0
+    """
+
+    name = "duplicate"
+    description = "Write the input string twice."
+    tests = "Copying twice: the model must know where the first copy ends."
+    source = "Task of this library; coupling rule follows " + CHO_2024
+    c_rasp = None
+    has_coupling = True
+    supports_index_hints = True
+    min_length = 1
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(16)}
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        return self.from_inputs(self._draw(rng, length))
+
+    def from_inputs(self, inputs: Sequence[int]) -> Example:
+        """The example for given input symbols (token ids), with its coupling."""
+        length = len(inputs)
+        ids = range(2, length + 2)
+        builder = SequenceBuilder(coupled=True)
+        builder.extend(inputs, 1, coupled=ids)
+        builder.add(ARROW_ID, 0, coupled=1)
+        builder.end_prompt()
+        builder.extend(inputs, ANSWER_SEGMENT, coupled=ids)
+        builder.extend(inputs, ANSWER_SEGMENT, coupled=ids)
+        return builder.build(length)
+
+    def max_sequence_length(self, length: int) -> int:
+        return 3 * length + 3
+
+
+class _NeighbourRetrieval(_SymbolTask):
+    """Retrieve the left/right neighbour of a query symbol (Jobanputra et al. 2025, ``_RetrievalDataset``).
+
+    Prompt ``<bos> c_1 .. c_n | q =``, answer the neighbour of ``q`` in the context:
+    to its right ("induction") or left ("anti-induction"). ``unique``: ``q``
+    occurs exactly once, the other symbols are drawn with replacement from the
+    rest of the alphabet and ``q`` is inserted where it has the needed
+    neighbour. ``first`` / ``last``: symbols drawn with replacement, ``q`` is
+    a context symbol picked uniformly over positions, resampled until it occurs
+    at least twice and its first (last) occurrence has the needed neighbour.
+    The official code does not check the left neighbour of a first occurrence
+    at index 0 (Python's ``context[-1]`` wraps around); here that case is
+    resampled too.
+
+    C-RASP labels (Huang et al.'s framework, C-RASP with local relations): the
+    unique and first-occurrence variants are expressible (the first occurrence
+    is where the running count of ``q`` is 1, a one-position feature), the
+    last-occurrence variants are not (being "last" compares a count at the
+    occurrence with the total at the query, across positions). These labels are
+    our derivation from the C-RASP definition, consistent with the paper's
+    claims; the paper's own table could not be consulted here.
+    """
+
+    side: ClassVar[str] = "right"
+    occurrence: ClassVar[str] = "unique"
+    min_length = 4  # as in the official code (``range_min = max(4, ...)``)
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(16, minimum=2)}
+
+    def _context_and_position(self, rng: random.Random, length: int) -> tuple[list[int], int]:
+        alphabet = self._alphabet()
+        if self.occurrence == "unique":
+            query = rng.choice(alphabet)
+            others = [symbol for symbol in alphabet if symbol != query]
+            context = rng.choices(others, k=length - 1)
+            position = rng.randint(1, length - 1) if self.side == "left" else rng.randint(0, length - 2)
+            context.insert(position, query)
+            return context, position
+        for _ in range(100_000):
+            context = rng.choices(alphabet, k=length)
+            query = rng.choice(context)
+            first = context.index(query)
+            last = length - 1 - context[::-1].index(query)
+            if first == last:
+                continue  # q must occur at least twice
+            position = first if self.occurrence == "first" else last
+            if (self.side == "left" and position == 0) or (self.side == "right" and position == length - 1):
+                continue
+            return context, position
+        raise RuntimeError(f"{self.name}: could not draw a context with a repeated query")  # pragma: no cover
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        context, position = self._context_and_position(rng, length)
+        query = context[position]
+        answer = context[position - 1] if self.side == "left" else context[position + 1]
+        builder = SequenceBuilder()
+        builder.extend(context, 1)
+        builder.add(PIPE_ID, 0)
+        builder.add(query, 2)
+        builder.add(EQUALS_ID, 0)
+        builder.end_prompt()
+        builder.add(answer, ANSWER_SEGMENT)
+        return builder.build(length, {"query_position": position})
+
+    def max_sequence_length(self, length: int) -> int:
+        return length + 6
+
+
+_RETRIEVAL_TESTS = {
+    "right": "Induction: attend from the query to its earlier occurrence and read the next symbol.",
+    "left": "Anti-induction: attend from the query to its earlier occurrence and read the previous symbol.",
+}
+
+
+@register
+class RetrieveLeftUnique(_NeighbourRetrieval):
+    """Task UL of Jobanputra et al. 2025: left neighbour of a query that occurs once (C-RASP: yes)."""
+
+    name = "retrieve_left_unique"
+    description = "Name the symbol just left of the query symbol, which occurs once in the context."
+    tests = _RETRIEVAL_TESTS["left"]
+    source = BORN_2025 + " (task UL)"
+    c_rasp = True
+    side = "left"
+    occurrence = "unique"
+
+
+@register
+class RetrieveRightUnique(_NeighbourRetrieval):
+    """Task UR of Jobanputra et al. 2025: right neighbour of a query that occurs once (C-RASP: yes)."""
+
+    name = "retrieve_right_unique"
+    description = "Name the symbol just right of the query symbol, which occurs once in the context."
+    tests = _RETRIEVAL_TESTS["right"]
+    source = BORN_2025 + " (task UR)"
+    c_rasp = True
+    side = "right"
+    occurrence = "unique"
+
+
+@register
+class RetrieveLeftFirst(_NeighbourRetrieval):
+    """Task NLFirst of Jobanputra et al. 2025: left neighbour of the query's first occurrence (C-RASP: yes)."""
+
+    name = "retrieve_left_first"
+    description = "Name the symbol just left of the first occurrence of the query symbol."
+    tests = _RETRIEVAL_TESTS["left"] + " The query repeats; use its first occurrence."
+    source = BORN_2025 + " (task NLFirst)"
+    c_rasp = True
+    side = "left"
+    occurrence = "first"
+
+
+@register
+class RetrieveRightFirst(_NeighbourRetrieval):
+    """Task NRFirst of Jobanputra et al. 2025: right neighbour of the query's first occurrence (C-RASP: yes)."""
+
+    name = "retrieve_right_first"
+    description = "Name the symbol just right of the first occurrence of the query symbol."
+    tests = _RETRIEVAL_TESTS["right"] + " The query repeats; use its first occurrence."
+    source = BORN_2025 + " (task NRFirst)"
+    c_rasp = True
+    side = "right"
+    occurrence = "first"
+
+
+@register
+class RetrieveLeftLast(_NeighbourRetrieval):
+    """Task NLLast of Jobanputra et al. 2025: left neighbour of the query's last occurrence (C-RASP: no)."""
+
+    name = "retrieve_left_last"
+    description = "Name the symbol just left of the last occurrence of the query symbol."
+    tests = _RETRIEVAL_TESTS["left"] + " The query repeats; use its last occurrence."
+    source = BORN_2025 + " (task NLLast)"
+    c_rasp = False
+    side = "left"
+    occurrence = "last"
+
+
+@register
+class RetrieveRightLast(_NeighbourRetrieval):
+    """Task NRLast of Jobanputra et al. 2025: right neighbour of the query's last occurrence (C-RASP: no)."""
+
+    name = "retrieve_right_last"
+    description = "Name the symbol just right of the last occurrence of the query symbol."
+    tests = _RETRIEVAL_TESTS["right"] + " The query repeats; use its last occurrence."
+    source = BORN_2025 + " (task NRLast)"
+    c_rasp = False
+    side = "right"
+    occurrence = "last"
+

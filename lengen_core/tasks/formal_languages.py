@@ -1,0 +1,342 @@
+"""Formal-language recognition: Dyck-1, (aa)*, Tomita 3, Tomita 4.
+
+Format: ``<bos> w_1 .. w_n = <yes>|<no> <eos>``; the length knob is ``n``, the
+length of the string. Segments: string 1, ``=`` 0, answer ``ANSWER_SEGMENT``.
+
+Sampling: when the language has strings of length ``n``, an example is a
+positive with probability 1/2, drawn uniformly from the members of length
+``n`` (exact counting over the automaton for the regular languages; the cycle
+lemma for Dyck-1). Negatives are near misses of a positive, never random
+noise: one symbol substituted (regular languages: chosen uniformly among the
+substitutions that leave the language; Dyck-1: one bracket flipped, or an
+outermost ``(`` swapped with the next ``)``, which keeps the counts equal but
+breaks the prefix condition). At a length with no members (odd lengths of
+Dyck-1 and (aa)*) every example is negative: a member of length ``n - 1`` with
+one symbol inserted, so for (aa)* half of them are ``a^n`` itself. At a length
+where every string is a member (Tomita 3 at length 1, Tomita 4 below length 3)
+every example is positive.
+
+C-RASP labels (Huang et al. 2025, arXiv 2410.02140, whose formal-language
+suite, lacoco-lab/length_generalization ``formal_lang_suite``, includes (aa)*
+and the Tomita grammars): Dyck-1 and Tomita 4 (no ``000``) are expressible,
+(aa)* (the length's parity) and Tomita 3 (parities of runs) are not.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import ClassVar
+
+from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, register
+from lengen_core.tasks.common import EQUALS_ID, NO_ID, YES_ID, SequenceBuilder
+from lengen_core.vocab import VOCAB
+
+HUANG_2025 = (
+    "Huang, Yang, Bhattamishra, Sarrof, Krebs, Zhou, Nakkiran, Hahn (2025). A Formal Framework for "
+    "Understanding Length Generalization in Transformers. ICLR 2025, arXiv 2410.02140"
+)
+BHATTAMISHRA_2020 = (
+    "Bhattamishra, Ahuja, Goyal (2020). On the Ability and Limitations of Transformers to Recognize Formal "
+    "Languages. EMNLP 2020 (Tomita automata as in their code satwik77/Transformer-Formal-Languages)"
+)
+NEAR_MISS_ATTEMPTS = 16
+TOMITA_1982 = "Tomita (1982). Dynamic construction of finite automata from examples using hill-climbing"
+
+
+class _RecognitionTask(Task):
+    family: ClassVar[str] = "formal_languages"
+    min_length = 1
+    max_length = 512
+
+    def max_sequence_length(self, length: int) -> int:
+        return length + 4
+
+    def _example(self, symbols: Sequence[int], label: bool, length: int, kind: str) -> Example:
+        builder = SequenceBuilder()
+        builder.extend(symbols, 1)
+        builder.add(EQUALS_ID, 0)
+        builder.end_prompt()
+        builder.add(YES_ID if label else NO_ID, ANSWER_SEGMENT)
+        return builder.build(length, {"kind": kind})
+
+
+class _RegularLanguageTask(_RecognitionTask):
+    """Recognition of a regular language given by a DFA over ``alphabet`` (token ids).
+
+    ``transitions[state][symbol_index]`` is the next state. ``_counts(r)[q]``
+    is the number of strings of length ``r`` that lead from ``q`` to acceptance
+    (exact integers); from it, ``_choice_table`` holds for every remaining
+    length and state the cumulative probabilities of the next symbol under the
+    uniform distribution over members (or non-members) of the language. Both
+    are computed once per class and extended on demand.
+    """
+
+    alphabet: ClassVar[tuple[int, ...]] = ()
+    transitions: ClassVar[tuple[tuple[int, ...], ...]] = ()
+    start_state: ClassVar[int] = 0
+    accepting: ClassVar[frozenset[int]] = frozenset()
+    _count_rows: ClassVar[list[list[int]]]
+    _choice_rows: ClassVar[dict[bool, list[list[list[float] | None]]]]
+    _preimage: ClassVar[list[list[int]]]
+    _accepting_mask: ClassVar[int]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        n_states = len(cls.transitions)
+        cls._count_rows = [[int(q in cls.accepting) for q in range(n_states)]]
+        cls._choice_rows = {True: [], False: []}
+        cls._accepting_mask = sum(1 << q for q in cls.accepting)
+        # _preimage[symbol][mask]: the states that move into ``mask`` on ``symbol`` (bit masks over states)
+        cls._preimage = [
+            [
+                sum(1 << q for q in range(n_states) if mask >> cls.transitions[q][symbol] & 1)
+                for mask in range(1 << n_states)
+            ]
+            for symbol in range(len(cls.alphabet))
+        ]
+
+    @classmethod
+    def accepts(cls, symbol_indices: Sequence[int]) -> bool:
+        state = cls.start_state
+        for index in symbol_indices:
+            state = cls.transitions[state][index]
+        return state in cls.accepting
+
+    @classmethod
+    def _counts(cls, length: int) -> list[int]:
+        rows = cls._count_rows
+        if len(rows) <= length:
+            rows = list(rows)
+            while len(rows) <= length:
+                previous = rows[-1]
+                rows.append([sum(previous[nxt] for nxt in row) for row in cls.transitions])
+            cls._count_rows = rows
+        return rows[length]
+
+    @classmethod
+    def _choices(cls, remaining: int, member: bool) -> list[list[float] | None]:
+        """Per state: cumulative probabilities of each next symbol with ``remaining`` symbols after it."""
+        table = cls._choice_rows[member]
+        if len(table) <= remaining:
+            table = list(table)
+            size = len(cls.alphabet)
+            while len(table) <= remaining:
+                after = len(table)
+                counts = cls._counts(after)
+                row: list[list[float] | None] = []
+                for transitions in cls.transitions:
+                    weights = [counts[nxt] if member else size**after - counts[nxt] for nxt in transitions]
+                    total = sum(weights)
+                    if total == 0:
+                        row.append(None)
+                        continue
+                    cumulative, running = [], 0
+                    for weight in weights:
+                        running += weight
+                        cumulative.append(running / total)
+                    row.append(cumulative)
+                table.append(row)
+            cls._choice_rows[member] = table
+        return table[remaining]
+
+    def _sample(self, rng: random.Random, length: int, member: bool) -> list[int]:
+        """A uniform string of ``length`` symbol indices inside (``member``) or outside the language.
+
+        Uniform up to the rounding of the cumulative probabilities to floats.
+        """
+        self._choices(length, member)  # extend the table once
+        table = self._choice_rows[member]
+        state = self.start_state
+        indices = []
+        for position in range(length):
+            cumulative = table[length - position - 1][state]
+            draw = rng.random()
+            index = 0
+            while index < len(cumulative) - 1 and draw >= cumulative[index]:
+                index += 1
+            indices.append(index)
+            state = self.transitions[state][index]
+        return indices
+
+    def _substitution_near_miss(self, rng: random.Random, positive: list[int]) -> list[int] | None:
+        """``positive`` with one symbol replaced so that it leaves the language (uniform over such edits)."""
+        length = len(positive)
+        states = [self.start_state]
+        for index in positive:
+            states.append(self.transitions[states[-1]][index])
+        accepting_from = [0] * (length + 1)  # bit mask of states from which positive[i:] is accepted
+        accepting_from[length] = self._accepting_mask
+        for position in range(length - 1, -1, -1):
+            accepting_from[position] = self._preimage[positive[position]][accepting_from[position + 1]]
+        edits = [
+            (position, index)
+            for position in range(length)
+            for index in range(len(self.alphabet))
+            if index != positive[position]
+            and not accepting_from[position + 1] >> self.transitions[states[position]][index] & 1
+        ]
+        if not edits:
+            return None
+        position, index = rng.choice(edits)
+        negative = list(positive)
+        negative[position] = index
+        return negative
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        members = self._counts(length)[self.start_state]
+        has_members = members > 0
+        every_string_is_a_member = members == len(self.alphabet) ** length  # e.g. Tomita 3 at length 1
+        if has_members and (every_string_is_a_member or rng.random() < 0.5):
+            indices, label, kind = self._sample(rng, length, member=True), True, "positive"
+        elif has_members:
+            negative = None
+            for _ in range(NEAR_MISS_ATTEMPTS):  # some members (e.g. 1111 for Tomita 4) have no near miss
+                negative = self._substitution_near_miss(rng, self._sample(rng, length, member=True))
+                if negative is not None:
+                    break
+            if negative is None:
+                indices, kind = self._sample(rng, length, member=False), "uniform_negative"
+            else:
+                indices, kind = negative, "near_miss"
+            label = False
+        elif self._counts(length - 1)[self.start_state] > 0:
+            shorter = self._sample(rng, length - 1, member=True)
+            shorter.insert(rng.randint(0, length - 1), rng.randrange(len(self.alphabet)))
+            indices, label, kind = shorter, False, "near_miss"
+        else:
+            indices, label, kind = self._sample(rng, length, member=False), False, "uniform_negative"
+        return self._example([self.alphabet[i] for i in indices], label, length, kind)
+
+
+@register
+class AaStar(_RegularLanguageTask):
+    """(aa)* over the letters {a, b}: strings of a's of even length.
+
+    Tests: the parity of the length, the classic language outside C-RASP
+    (Huang et al. 2025). At odd lengths every example is negative, half of them
+    the hardest near miss ``a^n``; at even lengths negatives are ``a^n`` with one
+    ``b``.
+    """
+
+    name = "aa_star"
+    description = "Is the string an even number of a's (and nothing else)?"
+    tests = "Parity of the length: outside C-RASP, failure to length-generalise predicted."
+    source = HUANG_2025
+    c_rasp = False
+    alphabet = (VOCAB.id("a"), VOCAB.id("b"))
+    # states: 0 even a's (accepting), 1 odd a's, 2 dead (saw b)
+    transitions = ((1, 2), (0, 2), (2, 2))
+    accepting = frozenset({0})
+
+
+@register
+class Tomita3(_RegularLanguageTask):
+    """Tomita 3 over {0, 1}: no odd-length run of 1s immediately followed by an odd-length run of 0s.
+
+    The automaton is Bhattamishra et al.'s ``Tomita3Language`` (q0..q4, accepting
+    q0, q1, q2; q3 = odd run of 0s after an odd run of 1s, q4 dead). Tests:
+    run-length parities; not C-RASP expressible (Huang et al. 2025).
+    """
+
+    name = "tomita_3"
+    description = "Tomita 3: no odd run of 1s directly followed by an odd run of 0s."
+    tests = "Parity of run lengths: outside C-RASP."
+    source = f"{TOMITA_1982}; automaton: {BHATTAMISHRA_2020}; C-RASP label: {HUANG_2025}"
+    c_rasp = False
+    alphabet = (VOCAB.id("0"), VOCAB.id("1"))
+    transitions = ((0, 1), (3, 0), (3, 1), (2, 4), (4, 4))
+    accepting = frozenset({0, 1, 2})
+
+
+@register
+class Tomita4(_RegularLanguageTask):
+    """Tomita 4 over {0, 1}: strings without three consecutive 0s.
+
+    Tests: a local pattern; expressible in C-RASP with local position relations
+    (Huang et al. 2025). Negatives are members with one bit flipped to create ``000``.
+    """
+
+    name = "tomita_4"
+    description = "Tomita 4: the string never contains 000."
+    tests = "A local forbidden pattern: C-RASP expressible, length generalization predicted."
+    source = f"{TOMITA_1982}; C-RASP label: {HUANG_2025}"
+    c_rasp = True
+    alphabet = (VOCAB.id("0"), VOCAB.id("1"))
+    # state = number of trailing 0s (0, 1, 2); 3 dead
+    transitions = ((1, 0), (2, 0), (3, 0), (3, 3))
+    accepting = frozenset({0, 1, 2})
+
+
+OPEN_ID, CLOSE_ID = VOCAB.id("("), VOCAB.id(")")
+
+
+def is_dyck1(symbols: Sequence[int]) -> bool:
+    """Balanced brackets: the depth never goes below 0 and ends at 0."""
+    depth = 0
+    for symbol in symbols:
+        depth += 1 if symbol == OPEN_ID else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def random_dyck_word(rng: random.Random, length: int) -> list[int]:
+    """A uniform Dyck-1 word of even ``length`` (cycle lemma).
+
+    Shuffle ``m+1`` opens and ``m`` closes (``m = length/2``); the rotation that
+    starts after the last minimum of the prefix sums stays strictly positive;
+    dropping its leading ``(`` leaves a Dyck word, each with the same number
+    of preimages.
+    """
+    half = length // 2
+    steps = [1] * (half + 1) + [-1] * half
+    rng.shuffle(steps)
+    height, lowest, cut = 0, 0, 0
+    for index, step in enumerate(steps):  # prefix sum before position index+1
+        height += step
+        if height <= lowest and index < len(steps) - 1:
+            lowest, cut = height, index + 1
+    rotated = steps[cut:] + steps[:cut]
+    return [OPEN_ID if step > 0 else CLOSE_ID for step in rotated[1:]]
+
+
+@register
+class Dyck1(_RecognitionTask):
+    """Dyck-1: is the bracket string balanced?
+
+    Positives are uniform Dyck words. Negatives are near misses of one: a
+    single bracket flipped (counts off by two), or an outermost ``(`` swapped
+    with the first ``)`` after it (counts equal, a prefix goes negative), each
+    half of the time; at odd lengths a Dyck word of length ``n - 1`` with one
+    bracket inserted. Tests: a running counter that must never go negative;
+    expressible in C-RASP (Huang et al. 2025; Yang & Chiang 2024).
+    """
+
+    name = "dyck_1"
+    description = "Are the brackets balanced (every ')' closes an earlier '(')?"
+    tests = "Keeping a running depth that must stay non-negative and end at zero: C-RASP expressible."
+    source = HUANG_2025
+    c_rasp = True
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        if length % 2 == 1:
+            word = random_dyck_word(rng, length - 1)
+            word.insert(rng.randint(0, length - 1), rng.choice((OPEN_ID, CLOSE_ID)))
+            return self._example(word, False, length, "near_miss")
+        word = random_dyck_word(rng, length)
+        if rng.random() < 0.5:
+            return self._example(word, True, length, "positive")
+        if rng.random() < 0.5:
+            position = rng.randrange(length)
+            word[position] = CLOSE_ID if word[position] == OPEN_ID else OPEN_ID
+            return self._example(word, False, length, "near_miss_flip")
+        depth, outermost = 0, []
+        for index, symbol in enumerate(word):
+            if depth == 0:
+                outermost.append(index)  # an opening bracket at depth 0
+            depth += 1 if symbol == OPEN_ID else -1
+        opening = rng.choice(outermost)
+        closing = word.index(CLOSE_ID, opening)
+        word[opening], word[closing] = CLOSE_ID, OPEN_ID
+        return self._example(word, False, length, "near_miss_swap")

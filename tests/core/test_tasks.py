@@ -1,0 +1,755 @@
+"""Tests of the task library: contract, independent checkers, coupling worked examples, index hints, speed."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lengen_core.errors import ConfigError
+from lengen_core.tasks import ANSWER_SEGMENT, TASK_REGISTRY, Example, build_task, task_names, with_index_hints
+from lengen_core.tasks.arithmetic import addition_example, multiplication_example
+from lengen_core.tasks.index_hints import check_index_hints, max_hinted_length
+from lengen_core.vocab import BOS_ID, EOS_ID, HINT_IDS, PAD_ID, VOCAB, VOCAB_SIZE
+
+# name -> (family, c_rasp label, has_coupling)
+EXPECTED = {
+    "copy_unique": ("copying", True, True),
+    "copy_repeated": ("copying", False, True),
+    "reverse": ("copying", False, True),
+    "sort": ("copying", True, False),
+    "duplicate": ("copying", None, True),
+    "copy_forward_unique": ("copying", True, True),
+    "copy_forward_nonunique": ("copying", False, True),
+    "copy_backward_unique": ("copying", True, True),
+    "copy_backward_nonunique": ("copying", False, True),
+    "retrieve_left_unique": ("copying", True, False),
+    "retrieve_right_unique": ("copying", True, False),
+    "retrieve_left_first": ("copying", True, False),
+    "retrieve_right_first": ("copying", True, False),
+    "retrieve_left_last": ("copying", False, False),
+    "retrieve_right_last": ("copying", False, False),
+    "addition": ("arithmetic", None, True),
+    "binary_addition": ("arithmetic", False, True),
+    "multi_operand_addition": ("arithmetic", None, True),
+    "multiplication": ("arithmetic", None, True),
+    "parity": ("counting", False, True),
+    "parity_scratchpad": ("counting", None, True),
+    "binary_majority": ("counting", True, False),
+    "majority": ("counting", True, False),
+    "interleaved_majority": ("counting", True, False),
+    "mode": ("counting", None, False),
+    "counting": ("counting", None, False),
+    "dyck_1": ("formal_languages", True, False),
+    "aa_star": ("formal_languages", False, False),
+    "tomita_3": ("formal_languages", False, False),
+    "tomita_4": ("formal_languages", True, False),
+    "passkey_retrieval": ("retrieval", None, False),
+    "associative_recall": ("retrieval", None, False),
+    "flip_flop": ("retrieval", None, False),
+    "sparse_parity": ("sparse", None, True),
+}
+# Tasks of Huang et al. 2025 (and of Jobanputra et al. 2025, which uses their framework): C-RASP label required.
+C_RASP_LABELLED = [name for name, (_, label, _) in EXPECTED.items() if label is not None]
+HYPOTHESIS_LENGTH_CAP = {"passkey_retrieval": 300}
+DEFAULT_LENGTH_CAP = 48
+
+
+def symbols(token_ids) -> list[str]:
+    return VOCAB.decode(token_ids)
+
+
+def symbol_index(token: str) -> int:
+    assert re.fullmatch(r"s\d+", token), token
+    return int(token[1:])
+
+
+def parse_number(tokens: list[str], base: int) -> int:
+    assert tokens and all(t.isdigit() and int(t) < base for t in tokens), tokens
+    return int("".join(tokens), base)
+
+
+def true_digits(tokens: list[str]) -> int:
+    """Digits of a zero-padded number without its leading zeros (0 has one digit)."""
+    stripped = "".join(tokens).lstrip("0")
+    return max(len(stripped), 1)
+
+
+def width_of_sum(longest: int, n_operands: int, base: int) -> int:
+    largest = (base**longest - 1) * n_operands
+    return len(format(largest, "b" if base == 2 else "d"))
+
+
+def tomita3_by_runs(bits: str) -> bool:
+    """Tomita 3 from its definition: no odd run of 1s immediately followed by an odd run of 0s."""
+    runs = [(match.group()[0], len(match.group())) for match in re.finditer(r"0+|1+", bits)]
+    return not any(
+        first[0] == "1" and first[1] % 2 == 1 and second[1] % 2 == 1 for first, second in zip(runs, runs[1:])
+    )
+
+
+def dyck_by_counter(brackets: list[str]) -> bool:
+    depth = 0
+    for bracket in brackets:
+        depth += 1 if bracket == "(" else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def reference(name: str, task, example: Example) -> tuple[list[str], int]:
+    """(expected answer without <eos>, the length knob), both recomputed from the prompt alone."""
+    prompt = symbols(example.prompt)[1:]  # without <bos>
+    options = task.options
+    if name in {"copy_unique", "copy_repeated", "reverse", "sort", "duplicate"} or name.startswith("copy_"):
+        assert prompt[-1] == ">"
+        inputs = prompt[:-1]
+        alphabet = options["alphabet_size"]
+        assert all(symbol_index(t) < alphabet for t in inputs)
+        if name in {"copy_unique", "sort", "copy_forward_unique", "copy_backward_unique"}:
+            assert len(set(inputs)) == len(inputs), "unique-token task repeated a symbol"
+        if name == "sort":
+            answer = sorted(inputs, key=symbol_index)
+        elif name == "duplicate":
+            answer = inputs + inputs
+        elif name == "reverse" or "backward" in name:
+            answer = inputs[::-1]
+        else:
+            answer = inputs
+        return answer, len(inputs)
+    if name.startswith("retrieve_"):
+        assert prompt[-3] == "|" and prompt[-1] == "="
+        context, query = prompt[:-3], prompt[-2]
+        occurrences = [i for i, t in enumerate(context) if t == query]
+        if name.endswith("unique"):
+            assert len(occurrences) == 1
+            position = occurrences[0]
+        else:
+            assert len(occurrences) >= 2
+            position = occurrences[0] if name.endswith("first") else occurrences[-1]
+        neighbour = position - 1 if "_left_" in name else position + 1
+        assert 0 <= neighbour < len(context)
+        return [context[neighbour]], len(context)
+    if name in {"addition", "binary_addition", "multi_operand_addition"}:
+        base = 2 if name == "binary_addition" else 10
+        assert prompt[-1] == "="
+        operands = " ".join(prompt[:-1]).split(" + ")
+        operands = [o.split() for o in operands]
+        expected_count = options.get("n_operands", 2)
+        assert len(operands) == expected_count
+        width = len(operands[0])
+        assert all(len(o) == width for o in operands), "operands are zero-padded to one width"
+        values = [parse_number(o, base) for o in operands]
+        longest = max(true_digits(o) for o in operands)
+        answer_width = width_of_sum(width, expected_count, base)
+        digits = format(sum(values), "b" if base == 2 else "d").zfill(answer_width)
+        if options["operand_lengths"] == "equal":
+            assert all(true_digits(o) == width for o in operands)
+        return list(digits[::-1]), longest
+    if name == "multiplication":
+        m_digits = options["multiplier_digits"]
+        left, right = " ".join(prompt[:-1]).split(" * ")
+        a_tokens, b_tokens = left.split(), right.split()
+        assert len(b_tokens) == m_digits
+        assert len(a_tokens) == 1 or a_tokens[0] != "0", "the multiplicand has no leading zero"
+        product = parse_number(a_tokens, 10) * parse_number(b_tokens, 10)
+        return list(str(product).zfill(len(a_tokens) + m_digits)[::-1]), len(a_tokens)
+    if name == "parity":
+        bits = prompt[:-1]
+        return [str(bits.count("1") % 2)], len(bits)
+    if name == "parity_scratchpad":
+        bits = prompt[:-1]
+        running, value = [], 0
+        for bit in reversed(bits):
+            value ^= int(bit)
+            running.append(str(value))
+        assert running[-1] == str(bits.count("1") % 2)
+        return running, len(bits)
+    if name == "binary_majority":
+        bits = prompt[:-1]
+        assert 2 * bits.count("1") != len(bits), "no ties"
+        return ["1" if 2 * bits.count("1") > len(bits) else "0"], len(bits)
+    if name == "majority":
+        letters = prompt[:-1]
+        ranked = Counter(letters).most_common()
+        assert len(ranked) == 1 or ranked[0][1] > ranked[1][1], "unique winner"
+        assert all(ord(t) - ord("a") < options["alphabet_size"] for t in letters)
+        return [ranked[0][0]], len(letters)
+    if name == "interleaved_majority":
+        period = options["period"]
+        bits = prompt[:-1]
+        assert len(bits) % period == 0
+        answer = []
+        for k in range(period):
+            stream = bits[k::period]
+            assert 2 * stream.count("1") != len(stream)
+            answer.append("1" if 2 * stream.count("1") > len(stream) else "0")
+        return answer, len(bits) // period
+    if name == "mode":
+        items = prompt[:-1]
+        counts = Counter(items)
+        top = max(counts.values())
+        return [min((t for t in counts if counts[t] == top), key=symbol_index)], len(items)
+    if name == "counting":
+        context, query = prompt[:-3], prompt[-2]
+        assert prompt[-3] == "|" and prompt[-1] == "="
+        return list(str(context.count(query))), len(context)
+    if name in {"dyck_1", "aa_star", "tomita_3", "tomita_4"}:
+        word = prompt[:-1]
+        if name == "dyck_1":
+            member = dyck_by_counter(word)
+        elif name == "aa_star":
+            member = all(t == "a" for t in word) and len(word) % 2 == 0
+        elif name == "tomita_3":
+            member = tomita3_by_runs("".join(word))
+        else:
+            member = "000" not in "".join(word)
+        return ["<yes>" if member else "<no>"], len(word)
+    if name == "passkey_retrieval":
+        assert prompt[-1] == "?"
+        assert prompt.count(":") == 1 and prompt.count(";") == 1
+        start, end = prompt.index(":"), prompt.index(";")
+        filler = prompt[:start] + prompt[end + 1 : -1]
+        assert not any(t.isdigit() for t in filler), "the filler has no digits"
+        passkey = prompt[start + 1 : end]
+        assert len(passkey) == options["passkey_digits"]
+        return passkey, len(example.prompt)
+    if name == "associative_recall":
+        assert prompt[-3] == "|" and prompt[-1] == "="
+        pairs = prompt[:-3]
+        keys, values = pairs[0::2], pairs[1::2]
+        assert len(set(keys)) == len(keys), "keys are distinct"
+        assert prompt[-2] in keys
+        return [dict(zip(keys, values))[prompt[-2]]], len(keys)
+    if name == "flip_flop":
+        assert prompt[0] == "w" and prompt[-1] == "r"
+        tape = prompt[:-1]
+        memory = None
+        for instruction, bit in zip(tape[0::2], tape[1::2]):
+            assert instruction in {"w", "r", "i"} and bit in {"0", "1"}
+            if instruction == "w":
+                memory = bit
+            elif instruction == "r":
+                assert bit == memory, "earlier reads return the last write"
+        return [memory], len(tape) // 2 + 1
+    if name == "sparse_parity":
+        k = options["k"]
+        assert prompt[-1] == "="
+        body = prompt[:-1]
+        planted = [body[i + 1] for i, t in enumerate(body) if t == "#"]
+        assert len(planted) == k
+        bits = [t for t in body if t != "#"]
+        return [str(planted.count("1") % 2)], len(bits)
+    raise AssertionError(f"no reference checker for {name}")  # pragma: no cover
+
+
+def test_registry_holds_exactly_the_expected_tasks():
+    assert set(task_names()) == set(EXPECTED)
+    assert set(TASK_REGISTRY) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_metadata(name):
+    task = build_task(name)
+    family, c_rasp, coupled = EXPECTED[name]
+    info = task.describe()
+    assert info["name"] == name
+    assert info["family"] == family
+    assert len(info["source"]) > 20 and len(info["description"]) > 10 and len(info["tests"]) > 10
+    assert (type(task).__doc__ or "").strip(), "every task class documents what it tests"
+    assert info["c_rasp"] is c_rasp
+    assert info["has_coupling"] is coupled
+    assert info["supports_index_hints"] in (True, False)
+    if info["supports_index_hints"]:
+        assert coupled, "hints are derived from the coupling rule"
+    assert 1 <= info["min_length"] <= info["max_length"]
+    assert (info["sparsity_k"] is not None) == (name == "sparse_parity")
+
+
+def test_c_rasp_labels_of_the_papers():
+    assert C_RASP_LABELLED, "the Huang et al. tasks carry their labels"
+    positive = {"copy_unique", "sort", "binary_majority", "majority", "interleaved_majority", "dyck_1", "tomita_4"}
+    negative = {"copy_repeated", "parity", "binary_addition", "aa_star", "tomita_3"}
+    for name in positive:
+        assert build_task(name).c_rasp is True, name
+    for name in negative:
+        assert build_task(name).c_rasp is False, name
+
+
+def test_sparsity_k_follows_the_option():
+    assert build_task("sparse_parity").describe()["sparsity_k"] == 3
+    task = build_task("sparse_parity", {"k": 5})
+    assert task.describe()["sparsity_k"] == 5
+    example = task.sample(random.Random(0), 30)
+    assert symbols(example.prompt).count("#") == 5
+
+
+def _length_strategy(task, name):
+    cap = HYPOTHESIS_LENGTH_CAP.get(name, DEFAULT_LENGTH_CAP)
+    return st.integers(task.min_length, min(task.max_length, max(cap, task.min_length)))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_every_task_honours_the_contract(name, seed, data):
+    task = build_task(name)
+    length = data.draw(_length_strategy(task, name), label="length")
+    example = task.sample(random.Random(seed), length)
+    tokens = example.tokens
+    n = len(tokens)
+
+    # Shape of the sequence.
+    assert example.length == length
+    assert example.prompt[0] == BOS_ID and BOS_ID not in tokens[1:]
+    assert example.answer[-1] == EOS_ID and EOS_ID not in tokens[:-1]
+    assert PAD_ID not in tokens
+    assert all(0 <= t < VOCAB_SIZE for t in tokens)
+    assert len(example.answer) >= 2, "at least one answer token before <eos>"
+    assert n <= task.max_sequence_length(length)
+
+    # Annotations.
+    assert len(example.segment_ids) == n
+    prompt_length = len(example.prompt)
+    assert example.segment_ids[0] == 0
+    assert all(s == ANSWER_SEGMENT for s in example.segment_ids[prompt_length:])
+    assert all(0 <= s < ANSWER_SEGMENT for s in example.segment_ids[:prompt_length])
+    assert (example.coupled_ids is not None) == task.has_coupling
+    assert (example.digit_significance is not None) == task.has_significance
+    if example.coupled_ids is not None:
+        assert len(example.coupled_ids) == n
+        assert min(example.coupled_ids) >= 0 and max(example.coupled_ids) >= 1
+        assert example.coupled_ids[0] == 0 and example.coupled_ids[-1] == 0, "<bos>/<eos> are uncoupled"
+    if example.digit_significance is not None:
+        assert len(example.digit_significance) == n
+        digit_ids = set(VOCAB.ids("0123456789"))
+        for token, significance in zip(tokens, example.digit_significance):
+            assert significance >= 0
+            if significance:
+                assert token in digit_ids, "only digits have a significance"
+
+    # The independent checker agrees with the generator, and the knob is honoured.
+    expected_answer, knob = reference(name, task, example)
+    assert symbols(example.answer_without_eos) == expected_answer
+    assert knob == length
+
+    # The checker: the truth passes, corruptions fail.
+    truth = example.answer_without_eos
+    assert task.is_correct(example, truth)
+    assert task.is_correct(example, list(truth))
+    position = data.draw(st.integers(0, len(truth) - 1), label="corrupted position")
+    shift = data.draw(st.integers(1, VOCAB_SIZE - 1), label="shift")
+    changed = list(truth)
+    changed[position] = (changed[position] + shift) % VOCAB_SIZE
+    assert not task.is_correct(example, changed)
+    assert not task.is_correct(example, truth[:-1])
+    assert not task.is_correct(example, truth + (truth[-1],))
+
+    # Determinism.
+    assert task.sample(random.Random(seed), length) == example
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_lengths_at_both_ends_of_a_moderate_range(name):
+    task = build_task(name)
+    for length in {task.min_length, min(task.max_length, 200)}:
+        example = task.sample(random.Random(length), length)
+        expected, knob = reference(name, task, example)
+        assert symbols(example.answer_without_eos) == expected
+        assert knob == length
+        assert len(example.tokens) <= task.max_sequence_length(length)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coupling rules, worked examples derived from the official position-coupling code:
+# HanseulJo/position-coupling @ 9c010e8 (src/data/addition.py) and @ e050132 (src/data/multiplication.py),
+# collator src/tokenization/tokenization.py (tokenize_for_decoder).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_addition_coupling_matches_the_official_code():
+    # src/data/addition.py, AdditionDatasetWithCoupledPositions.__getitem__ (non-cyclic, non-vanilla branch),
+    # with padding=True, reverse_output=True (configs/task/addition_coupled.yaml) and start = 1:
+    #     start = start_ if not self.randomize else ...          # start_ = 1
+    #     end = start + max_len + 1
+    #     input_positions = list(range(end-len(a), end+1)) + list(range(end-len(b), end+1))
+    #     label_positions = list(range(end-len(labels), end))
+    #     if self.reverse_output: labels = labels[::-1]; label_positions = label_positions[::-1]
+    # and tokenize_for_decoder: position_ids = [0] + inp_pos + lab_pos, then padded with 0 (the <eos>).
+    # For 653 + 49: inputs "653+049", labels "0702" -> end = 5, a: [2,3,4,5] (5 is '+'),
+    # b: [2,3,4,5] (5 is '='), labels reversed "2070": [4,3,2,1].
+    example = addition_example([653, 49])
+    assert symbols(example.tokens) == "<bos> 6 5 3 + 0 4 9 = 2 0 7 0 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 2, 3, 4, 5, 4, 3, 2, 1, 0]
+    assert list(example.digit_significance) == [0, 3, 2, 1, 0, 3, 2, 1, 0, 1, 2, 3, 4, 0]
+    assert list(example.segment_ids) == [0, 1, 1, 1, 0, 2, 2, 2, 0] + [ANSWER_SEGMENT] * 5
+
+    # One-digit operands: max_len = 1, end = 3, labels "12" -> reversed "21": [2, 1].
+    example = addition_example([5, 7])
+    assert symbols(example.tokens) == "<bos> 5 + 7 = 2 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 2, 3, 2, 1, 0]
+
+    # Operands of different lengths: "1234+0056", labels "01290" -> end = 6.
+    example = addition_example([1234, 56])
+    assert symbols(example.tokens) == "<bos> 1 2 3 4 + 0 0 5 6 = 0 9 2 1 0 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 5, 4, 3, 2, 1, 0]
+
+
+def test_addition_coupling_property_on_random_examples():
+    task = build_task("addition")
+    rng = random.Random(7)
+    for length in (1, 2, 9, 30):
+        example = task.sample(rng, length)
+        width = length + 1
+        for token, coupled, significance in zip(symbols(example.tokens), example.coupled_ids, example.digit_significance):
+            if token.isdigit():
+                assert coupled == width + 1 - significance  # equal significance <-> equal id
+            elif token in {"+", "="}:
+                assert coupled == width + 1
+            else:
+                assert coupled == 0
+
+
+def test_multi_operand_addition_coupling():
+    # src/data/addition.py, MultipleAdditionDatasetWithCoupledPositions.__getitem__:
+    #     end = start + max_len + 1
+    #     input_positions = sum((list(range(end-len(a), end+1)) for a in numbers), start=[])
+    #     label_positions = list(range(end-len(labels), end))   (reversed with reverse_output)
+    # 12 + 7 + 95 = 114: max_len = 2, labels padded to max_len + overflow = 3 ("114"), start = 1 -> end = 4.
+    example = addition_example([12, 7, 95])
+    assert symbols(example.tokens) == "<bos> 1 2 + 0 7 + 9 5 = 4 1 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 2, 3, 4, 2, 3, 4, 3, 2, 1, 0]
+    # Twelve 1-digit operands: overflow = len(str(9 * 12)) - 1 = 2, labels "108"; the official start = 1
+    # (end = 3) would give the top answer digit id end - 3 = 0; ids here are shifted by one so the smallest
+    # is 1 (the coupled schemes add a random offset anyway).
+    example = addition_example([9] * 12)
+    assert symbols(example.answer_without_eos) == list("801")
+    assert list(example.coupled_ids) == [0] + [3, 4] * 12 + [3, 2, 1, 0]
+
+
+def test_multiplication_coupling_matches_the_official_code():
+    # src/data/multiplication.py, NxMMultiplicationDatasetWithCoupledPositions.__getitem__ (non-vanilla):
+    #     max_len = len(a); end = start + max_len + len(b)
+    #     input_positions = list(range(end-len(a), end+1)) + list(range(end-len(b), end+1))
+    #     label_positions = list(range(end-len(labels), end))   (reversed with reverse_output)
+    # 123 * 45 (M = 2, b written f"{b:0{M}d}"), labels "05535" -> end = 6, a: [3,4,5,6], b: [4,5,6].
+    example = multiplication_example(123, 45, 2)
+    assert symbols(example.tokens) == "<bos> 1 2 3 * 4 5 = 5 3 5 5 0 <eos>".split()
+    assert list(example.coupled_ids) == [0, 3, 4, 5, 6, 4, 5, 6, 5, 4, 3, 2, 1, 0]
+    assert list(example.digit_significance) == [0, 3, 2, 1, 0, 2, 1, 0, 1, 2, 3, 4, 5, 0]
+    example = multiplication_example(7, 3, 2)
+    assert symbols(example.tokens) == "<bos> 7 * 0 3 = 1 2 0 <eos>".split()
+    assert list(example.coupled_ids) == [0, 3, 4, 2, 3, 4, 3, 2, 1, 0]
+
+
+def test_copy_and_reverse_coupling_match_the_official_code():
+    # src/data/copy.py, CopyDatasetWithCoupledPositions.__getitem__ (start = 1):
+    #   forward:  input_positions = range(start+1, start+len(inputs)+1); label_positions = range(start, start+len+1)
+    #   reverse:  input_positions = range(start, start+len(inputs)+1);   label_positions = range(start, start+len)[::-1]
+    s3, s1, s4 = VOCAB.ids(["s3", "s1", "s4"])
+    forward = build_task("copy_repeated").from_inputs([s3, s1, s4])
+    assert symbols(forward.tokens) == "<bos> s3 s1 s4 > s3 s1 s4 <eos>".split()
+    assert list(forward.coupled_ids) == [0, 2, 3, 4, 1, 2, 3, 4, 0]
+    backward = build_task("reverse").from_inputs([s3, s1, s4])
+    assert symbols(backward.tokens) == "<bos> s3 s1 s4 > s4 s1 s3 <eos>".split()
+    assert list(backward.coupled_ids) == [0, 1, 2, 3, 4, 3, 2, 1, 0]
+    twice = build_task("duplicate").from_inputs([s3, s1])
+    assert symbols(twice.tokens) == "<bos> s3 s1 > s3 s1 s3 s1 <eos>".split()
+    assert list(twice.coupled_ids) == [0, 2, 3, 1, 2, 3, 2, 3, 0]
+
+
+def test_parity_coupling_matches_the_official_code():
+    # src/data/parity.py, ParityDatasetWithScratchpadAndCoupledPositions.__getitem__, reversed_scratchpad=True
+    # (configs/task/parity_scratchpad_coupled.yaml), start = 1:
+    #     input_positions = list(range(start+1, start + len(inputs) + 1))
+    #     label_positions = list(range(start, start + len(labels) + 1))[::-1]
+    # scratchpad of "1011" reversed ("1101"): generate_scratchpad_for_parity -> "1001".
+    example = build_task("parity_scratchpad").from_bits([1, 0, 1, 1])
+    assert symbols(example.tokens) == "<bos> 1 0 1 1 = 1 0 0 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0]
+    # ParityDatasetWithCoupledPositions: input_positions = [start]*len(inputs) + [start+1]; labels [start].
+    example = build_task("parity").from_bits([1, 0, 1])
+    assert symbols(example.tokens) == "<bos> 1 0 1 = 0 <eos>".split()
+    assert list(example.coupled_ids) == [0, 1, 1, 1, 2, 1, 0]
+
+
+def test_sparse_parity_coupling_marks_only_the_planted_bits():
+    task = build_task("sparse_parity", {"k": 2})
+    example = task.sample(random.Random(3), 12)
+    tokens = symbols(example.tokens)
+    for index, (token, coupled) in enumerate(zip(tokens, example.coupled_ids)):
+        planted = token == "#" or (index > 0 and tokens[index - 1] == "#")
+        if token == "=":
+            assert coupled == 2
+        elif index == len(tokens) - 2:
+            assert coupled == 1  # the answer
+        else:
+            assert coupled == (1 if planted else 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-family distribution checks.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_addition_operand_lengths_option():
+    rng = random.Random(0)
+    independent = build_task("addition")
+    shorter = [min(true_digits(o.split()) for o in " ".join(symbols(independent.sample(rng, 12).prompt)[1:-1]).split(" + ")) for _ in range(200)]
+    assert min(shorter) < 6 and max(shorter) == 12, "the other operand's length varies"
+    equal = build_task("addition", {"operand_lengths": "equal"})
+    for _ in range(20):
+        operands = " ".join(symbols(equal.sample(rng, 12).prompt)[1:-1]).split(" + ")
+        assert [true_digits(o.split()) for o in operands] == [12, 12]
+
+
+@pytest.mark.parametrize("name,length", [("tomita_3", 20), ("tomita_4", 20), ("aa_star", 20), ("dyck_1", 20)])
+def test_recognition_is_balanced_with_near_miss_negatives(name, length):
+    task = build_task(name)
+    rng = random.Random(1)
+    examples = [task.sample(rng, length) for _ in range(400)]
+    labels = [symbols(e.answer_without_eos) == ["<yes>"] for e in examples]
+    assert 0.4 <= sum(labels) / len(labels) <= 0.6
+    if name == "dyck_1":
+        recognise = dyck_by_counter
+    elif name == "aa_star":
+        recognise = lambda w: all(t == "a" for t in w) and len(w) % 2 == 0  # noqa: E731
+    elif name == "tomita_3":
+        recognise = lambda w: tomita3_by_runs("".join(w))  # noqa: E731
+    else:
+        recognise = lambda w: "000" not in "".join(w)  # noqa: E731
+    alphabet = {"dyck_1": "()", "aa_star": "ab", "tomita_3": "01", "tomita_4": "01"}[name]
+    for example, label in zip(examples, labels):
+        if label:
+            continue
+        word = symbols(example.prompt)[1:-1]
+        repaired = False  # a negative is one substitution (or, for Dyck-1, one swap) away from a member
+        for i in range(len(word)):
+            for symbol in alphabet:
+                if symbol != word[i] and recognise(word[:i] + [symbol] + word[i + 1 :]):
+                    repaired = True
+            if name == "dyck_1":
+                for j in range(i + 1, len(word)):
+                    swapped = list(word)
+                    swapped[i], swapped[j] = swapped[j], swapped[i]
+                    repaired = repaired or recognise(swapped)
+        assert repaired, f"{name}: negative {''.join(word)} is not a near miss"
+
+
+@pytest.mark.parametrize("name", ["aa_star", "dyck_1"])
+def test_odd_lengths_of_even_languages_are_negatives_near_a_member(name):
+    task = build_task(name)
+    rng = random.Random(2)
+    words = [symbols(task.sample(rng, 21).prompt)[1:-1] for _ in range(200)]
+    answers = {tuple(symbols(task.sample(random.Random(i), 21).answer_without_eos)) for i in range(50)}
+    assert answers == {("<no>",)}
+    if name == "aa_star":
+        all_a = sum(all(t == "a" for t in w) for w in words) / len(words)
+        assert 0.35 <= all_a <= 0.65, "a^n, the hardest negative, is half of the odd-length examples"
+
+
+def test_unique_and_repeated_variants_differ():
+    rng = random.Random(0)
+    repeated = build_task("copy_repeated")
+    assert repeated.options["alphabet_size"] == 2
+    inputs = symbols(repeated.sample(rng, 40).prompt)[1:-1]
+    assert len(set(inputs)) == 2
+    for name in ("retrieve_left_first", "retrieve_right_last"):
+        # With 128 symbols a 4-symbol context rarely repeats its query: sampling still terminates correctly.
+        task = build_task(name, {"alphabet_size": 128})
+        for _ in range(20):
+            example = task.sample(rng, 4)
+            assert reference(name, task, example) == (symbols(example.answer_without_eos), 4)
+
+
+def test_mode_ties_are_broken_towards_the_smallest_symbol():
+    task = build_task("mode", {"alphabet_size": 2})
+    ties = [e for e in (task.sample(random.Random(i), 4) for i in range(200)) if e.meta["tie"]]
+    assert ties, "length 4 over two symbols ties often"
+    for example in ties:
+        assert symbols(example.answer_without_eos) == ["s0"]
+
+
+def test_flip_flop_ignore_percent():
+    rng = random.Random(0)
+    sparse = symbols(build_task("flip_flop", {"ignore_percent": 98}).sample(rng, 500).prompt)
+    dense = symbols(build_task("flip_flop", {"ignore_percent": 0}).sample(rng, 500).prompt)
+    assert sparse[1::2].count("i") > 400
+    assert dense[1::2].count("i") == 0
+
+
+def test_passkey_depth_is_spread_over_the_context():
+    task = build_task("passkey_retrieval")
+    depths = [task.sample(random.Random(i), 1000).meta["depth"] for i in range(200)]
+    assert min(depths) < 0.1 and max(depths) > 0.9
+    repeated = build_task("passkey_retrieval", {"filler": "repeated"}).sample(random.Random(0), 400)
+    assert "".join(t for t in symbols(repeated.prompt) if len(t) == 1 and t.isalpha()).count("thegrassisgreen") >= 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Option and length validation.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,options,field,fragment",
+    [
+        ("copy_repeated", {"alphabet_size": 1}, "task.options.alphabet_size", ">= 2"),
+        ("reverse", {"alphabet_size": 129}, "task.options.alphabet_size", "<= 128"),
+        ("reverse", {"alphabet_size": "8"}, "task.options.alphabet_size", "integer"),
+        ("addition", {"operand_lengths": "bogus"}, "task.options.operand_lengths", "one of"),
+        ("multi_operand_addition", {"n_operands": 21}, "task.options.n_operands", "<= 20"),
+        ("multiplication", {"multiplier_digits": 0}, "task.options.multiplier_digits", ">= 1"),
+        ("sparse_parity", {"k": 9}, "task.options.k", "<= 8"),
+        ("interleaved_majority", {"period": 1}, "task.options.period", ">= 2"),
+        ("majority", {"alphabet_size": 27}, "task.options.alphabet_size", "<= 26"),
+        ("passkey_retrieval", {"passkey_digits": 11}, "task.options.passkey_digits", "<= 10"),
+        ("flip_flop", {"ignore_percent": 99}, "task.options.ignore_percent", "<= 98"),
+        ("parity", {"alphabet_size": 4}, "task.options.alphabet_size", "unknown option"),
+    ],
+)
+def test_option_errors_name_the_field_and_the_limit(name, options, field, fragment):
+    with pytest.raises(ConfigError) as error:
+        build_task(name, options)
+    assert error.value.field == field
+    assert fragment in error.value.message
+
+
+def test_unknown_task_and_out_of_range_lengths():
+    with pytest.raises(ConfigError) as error:
+        build_task("no_such_task")
+    assert error.value.field == "task.name" and "reverse" in error.value.message
+    task = build_task("reverse")
+    with pytest.raises(ConfigError) as error:
+        task.sample(random.Random(0), 513)
+    assert error.value.field == "length" and "1..512" in error.value.message
+
+
+@pytest.mark.parametrize("name", ["copy_unique", "sort", "copy_backward_unique", "associative_recall"])
+def test_unique_token_tasks_need_an_alphabet_at_least_as_long(name):
+    task = build_task(name, {"alphabet_size": 10})
+    assert len(task.sample(random.Random(0), 10).tokens) > 10
+    with pytest.raises(ConfigError) as error:
+        task.sample(random.Random(0), 11)
+    assert error.value.field == "length"
+    assert "alphabet_size" in error.value.message and "10" in error.value.message and ">= length" in error.value.message
+    with pytest.raises(ConfigError):
+        task.generate(random.Random(0), 11)  # direct generation is guarded too
+
+
+# ---------------------------------------------------------------------------------------------
+# Index hints (Zhou et al. 2023).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_index_hints_worked_examples():
+    s3, s1, s4 = VOCAB.ids(["s3", "s1", "s4"])
+    hinted = with_index_hints(build_task("reverse").from_inputs([s3, s1, s4]))
+    assert symbols(hinted.prompt) == "<bos> h0 s3 h1 s1 h2 s4 >".split()
+    assert symbols(hinted.answer) == "h2 s4 h1 s1 h0 s3 <eos>".split()
+    assert hinted.meta["index_hints"] is True
+
+    hinted = with_index_hints(addition_example([653, 49]))
+    assert symbols(hinted.tokens) == (
+        "<bos> h1 6 h2 5 h3 3 + h1 0 h2 4 h3 9 = h3 2 h2 0 h1 7 h0 0 <eos>".split()
+    )
+    assert list(hinted.coupled_ids) == [0, 2, 2, 3, 3, 4, 4, 5, 2, 2, 3, 3, 4, 4, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0]
+    assert list(hinted.digit_significance) == [0, 0, 3, 0, 2, 0, 1, 0, 0, 3, 0, 2, 0, 1, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0]
+    assert hinted.segment_ids[1:3] == (1, 1) and hinted.segment_ids[-3:] == (ANSWER_SEGMENT,) * 3
+    task = build_task("addition")
+    assert task.is_correct(hinted, hinted.answer_without_eos)
+    assert not task.is_correct(hinted, addition_example([653, 49]).answer_without_eos)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if build_task(n).supports_index_hints))
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_index_hints_preserve_the_example(name, seed, data):
+    task = build_task(name)
+    length = data.draw(st.integers(task.min_length, min(task.max_length, 30)))
+    example = task.sample(random.Random(seed), length)
+    hinted = with_index_hints(example)
+    hint_ids = set(HINT_IDS)
+    assert len(hinted.tokens) <= 2 * task.max_sequence_length(length)
+    assert [t for t in hinted.tokens if t not in hint_ids] == list(example.tokens)
+    assert [t for t in hinted.prompt if t not in hint_ids] == list(example.prompt)
+    assert hinted.prompt[-1] == example.prompt[-1], "the separator still ends the prompt"
+    for name_ in ("segment_ids", "coupled_ids", "digit_significance"):
+        values = getattr(hinted, name_)
+        assert values is None or len(values) == len(hinted.tokens)
+    hint_of: dict[int, int] = {}
+    for i, token in enumerate(hinted.tokens):
+        if token in hint_ids:
+            following = hinted.tokens[i + 1]
+            assert following not in hint_ids and hinted.coupled_ids[i + 1] == hinted.coupled_ids[i]
+            assert hinted.segment_ids[i] == hinted.segment_ids[i + 1] != 0
+            hint_of.setdefault(hinted.coupled_ids[i], token)
+            assert hint_of[hinted.coupled_ids[i]] == token, "matching tokens carry matching hints"
+            if hinted.digit_significance is not None:
+                assert hinted.digit_significance[i] == 0
+    assert hint_of, "something was hinted"
+
+
+def test_index_hint_errors():
+    with pytest.raises(ConfigError) as error:
+        with_index_hints(build_task("sort").sample(random.Random(0), 5))
+    assert error.value.field == "task.index_hints" and "no structure" in error.value.message
+    with pytest.raises(ConfigError) as error:
+        check_index_hints(build_task("majority"), 5)
+    assert error.value.field == "task.index_hints" and "reverse" in error.value.message
+    check_index_hints(build_task("reverse"), 64)
+    with pytest.raises(ConfigError) as error:
+        check_index_hints(build_task("reverse"), 65)
+    assert error.value.field == "task.index_hints" and "64" in error.value.message
+    assert max_hinted_length(build_task("reverse")) == 64
+    assert max_hinted_length(build_task("addition")) == 63  # answer digits L + 1 <= 64
+    assert max_hinted_length(build_task("sort")) == 0
+    with pytest.raises(ConfigError):
+        with_index_hints(with_index_hints(addition_example([1, 2])))
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed: the trainer samples fresh examples every step.
+# ---------------------------------------------------------------------------------------------
+
+
+def _best_batch_seconds(task, length: int, repeats: int = 3, batch: int = 64) -> float:
+    rng = random.Random(0)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(batch):
+            task.sample(rng, length)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_reverse_sampling_is_fast():
+    assert _best_batch_seconds(build_task("reverse"), 40) < 0.050
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_task_samples_a_batch_quickly(name):
+    task = build_task(name)
+    length = min(max(task.min_length, 40), task.max_length)
+    assert _best_batch_seconds(task, length) < 0.100
+
+
+def test_passkey_scales_to_a_million_tokens():
+    task = build_task("passkey_retrieval")
+    start = time.perf_counter()
+    example = task.sample(random.Random(0), 16_384)
+    assert time.perf_counter() - start < 0.1
+    assert len(example.prompt) == 16_384
+    start = time.perf_counter()
+    example = task.sample(random.Random(1), task.max_length)
+    elapsed = time.perf_counter() - start
+    assert task.max_length >= 1_048_576 and len(example.prompt) == task.max_length
+    assert elapsed < 3.0
+    expected, knob = reference("passkey_retrieval", task, example)
+    assert symbols(example.answer_without_eos) == expected and knob == task.max_length
