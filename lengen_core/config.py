@@ -94,6 +94,7 @@ class TaskConfig:
         object.__setattr__(self, "options", dict(task.options))
         _check_int("task.train_length_min", self.train_length_min, task.min_length, task.max_length)
         _check_int("task.train_length_max", self.train_length_max, task.min_length, task.max_length)
+        task.check_length(self.train_length_max, "task.train_length_max")  # task-specific limits too
         if self.train_length_min > self.train_length_max:
             raise ConfigError(
                 "task.train_length_min",
@@ -113,7 +114,8 @@ class PositionConfig:
     train_offset_max: largest random start offset added to ids in training
         (learned APE, coupling, Abacus); -1 means "as large as max_position allows".
     base_encoding: how ids enter the model for ``randomized`` (the ids rule is
-        orthogonal to the encoding; Ruoss et al. 2023 randomize many encodings).
+        orthogonal to the encoding; Ruoss et al. 2023 randomize many encodings) and
+        for the coupled schemes (default ``learned``, the table of Cho et al. 2024).
     rope_base / fire_hidden: parameters of RoPE and FIRE.
     """
 

@@ -96,9 +96,12 @@ def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task:
         low = task.min_length
         count = eval_config.n_lengths
         lengths = sorted({round(low + (top - low) * i / max(count - 1, 1)) for i in range(count)} | {task_config.train_length_max})
+    if task_config.index_hints and not eval_config.lengths:
+        from lengen_core.tasks.index_hints import max_hinted_length
+
+        lengths = [length for length in lengths if length <= max_hinted_length(task)]  # one hint token per index
     for length in lengths:
-        if length < task.min_length or length > task.max_length:
-            raise ConfigError("eval.lengths", f"task {task.name!r} supports lengths {task.min_length}..{task.max_length}, got {length}")
+        task.check_length(length, "eval.lengths")
     return lengths
 
 

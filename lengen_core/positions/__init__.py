@@ -12,8 +12,12 @@ rope                   index                RoPE
 alibi                  index                ALiBi bias
 fire                   index                FIRE bias
 randomized             randomized           ``positions.base_encoding``
-coupled                coupled (+offset)    learned absolute table (as in Cho et al.)
-predictive_coupled     coupled (+offset)    learned table; the model also predicts the
+coupled                coupled (+offset)    ``positions.base_encoding``: default the
+                                            learned absolute table of Cho et al.; RoPE,
+                                            ALiBi, FIRE or sinusoids of the coupled ids
+                                            are our extension (the coupled-attention
+                                            kernel computes them from the ids)
+predictive_coupled     coupled (+offset)    as coupled; the model also predicts the
                                             next token's ID and, when decoding, its own
                                             predictions are fed back (Golowich et al.)
 abacus                 abacus (+offset)     learned table over digit significance
@@ -60,8 +64,8 @@ _RULE_AND_ENCODING: dict[str, tuple[str, str]] = {
     "alibi": ("index", "alibi"),
     "fire": ("index", "fire"),
     "randomized": ("randomized", "<base>"),
-    "coupled": ("coupled", "learned"),
-    "predictive_coupled": ("coupled", "learned"),
+    "coupled": ("coupled", "<base>"),
+    "predictive_coupled": ("coupled", "<base>"),
     "abacus": ("abacus", "learned"),
 }
 
