@@ -149,8 +149,7 @@ def execute_run(
 
         def on_log(point: TrainPoint) -> None:
             progress.add_train_point(point)
-            store.append_train_points(run_id, [_train_row(point)])
-            store.update_progress(run_id, steps_done=point.step, train_seconds=point.wall_time_s)
+            store.append_train_points(run_id, [_train_row(point)], steps_done=point.step, train_seconds=point.wall_time_s)
 
         result = train(config, seed, control=control, on_log=on_log)
         store.update_progress(run_id, steps_done=result.steps_done, train_seconds=result.train_seconds)
