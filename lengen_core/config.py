@@ -137,14 +137,24 @@ class PositionConfig:
 
 @dataclass(frozen=True)
 class HSAConfig:
-    """Hierarchical sparse attention settings (Hu et al. 2025)."""
+    """Hierarchical sparse attention settings (Hu et al. 2025).
+
+    chunk_size S and top_k K as in the paper; weighting of the selected chunks;
+    local_mixer covers the current chunk (sliding-window attention over ``window``
+    tokens, or a gated recurrence for a RAMba-style hybrid); landmark: mean-pool +
+    linear, or the paper's small chunk encoder with a CLS token; kv_heads: KV (and
+    retrieval) heads, each shared by ``n_heads / kv_heads`` query heads;
+    retrieval_dim: size of a landmark per KV head.
+    """
 
     chunk_size: int = 16
     top_k: int = 4
     weighting: str = "stick_breaking"
     local_mixer: str = "swa"
     landmark: str = "mean"
-    use_triton: bool = True
+    window: int = 32
+    kv_heads: int = 1
+    retrieval_dim: int = 32
 
     def __post_init__(self) -> None:
         _check_int("model.hsa.chunk_size", self.chunk_size, 2, 512)
@@ -152,6 +162,9 @@ class HSAConfig:
         _check_choice("model.hsa.weighting", self.weighting, HSA_WEIGHTINGS)
         _check_choice("model.hsa.local_mixer", self.local_mixer, LOCAL_MIXERS)
         _check_choice("model.hsa.landmark", self.landmark, ("mean", "encoder"))
+        _check_int("model.hsa.window", self.window, self.chunk_size, 4096)
+        _check_int("model.hsa.kv_heads", self.kv_heads, 1, 16)
+        _check_int("model.hsa.retrieval_dim", self.retrieval_dim, 4, 512)
 
 
 @dataclass(frozen=True)
@@ -180,7 +193,13 @@ class ModelConfig:
         _check_float("model.dropout", self.dropout, 0.0, 0.9)
         _check_choice("model.attention", self.attention, ATTENTION_KINDS)
         if isinstance(self.hsa, Mapping):
+            known = {f.name for f in dataclasses.fields(HSAConfig)}
+            unknown = set(self.hsa) - known
+            if unknown:
+                raise ConfigError(f"model.hsa.{sorted(unknown)[0]}", f"unknown field; allowed: {sorted(known)}")
             object.__setattr__(self, "hsa", HSAConfig(**self.hsa))
+        if self.attention == "hsa" and self.n_heads % self.hsa.kv_heads:
+            raise ConfigError("model.hsa.kv_heads", f"must divide model.n_heads ({self.n_heads}), got {self.hsa.kv_heads}")
 
     @property
     def head_dim(self) -> int:

@@ -117,6 +117,8 @@ def greedy_decode(
     (``use_cache=False`` re-runs the whole prefix each step: the slow oracle).
     """
     model.eval()
+    if model.chunk_aligned and len({len(example.prompt) for example in examples}) > 1:
+        return _decode_by_prompt_length(model, examples, device=device, seed=seed, use_cache=use_cache)
     scheme = model.scheme
     batch = collate(examples, pad_side="left", prompt_only=True)
     prompt_width = max(len(example.prompt) for example in examples)
@@ -168,6 +170,21 @@ def greedy_decode(
         answers.append(row[:cut])
         ids.append(id_row[: cut + 1])
     return Decoded(answers=answers, position_ids=ids)
+
+
+def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], **options: object) -> Decoded:
+    """Decode groups of equal prompt length separately (no padding), then restore the order."""
+    groups: dict[int, list[int]] = {}
+    for index, example in enumerate(examples):
+        groups.setdefault(len(example.prompt), []).append(index)
+    answers: list[list[int]] = [[] for _ in examples]
+    position_ids: list[list[int]] = [[] for _ in examples]
+    for indices in groups.values():
+        decoded = greedy_decode(model, [examples[i] for i in indices], **options)  # type: ignore[arg-type]
+        for slot, index in enumerate(indices):
+            answers[index] = decoded.answers[slot]
+            position_ids[index] = decoded.position_ids[slot]
+    return Decoded(answers=answers, position_ids=position_ids)
 
 
 def score(task: Task, examples: Sequence[Example], answers: Sequence[Sequence[int]]) -> tuple[int, float]:

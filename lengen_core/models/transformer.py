@@ -44,20 +44,20 @@ def make_norm(kind: str, width: int) -> nn.Module:
     return RMSNorm(width) if kind == "rmsnorm" else nn.LayerNorm(width)
 
 
-def make_mixer(model_config: ModelConfig, position_config: PositionConfig) -> nn.Module:
+def make_mixer(model_config: ModelConfig, position_config: PositionConfig, layer_index: int) -> nn.Module:
     """The sequence mixer of one layer: dense attention or HSA (with its local mixer)."""
     if model_config.attention == "hsa":
         from lengen_core.models.hsa import HSAMixer
 
-        return HSAMixer(model_config, position_config)
+        return HSAMixer(model_config, position_config, layer_index)
     return DenseAttention(model_config.d_model, model_config.n_heads, model_config.dropout)
 
 
 class Block(nn.Module):
-    def __init__(self, model_config: ModelConfig, position_config: PositionConfig) -> None:
+    def __init__(self, model_config: ModelConfig, position_config: PositionConfig, layer_index: int) -> None:
         super().__init__()
         self.norm1 = make_norm(model_config.norm, model_config.d_model)
-        self.mixer = make_mixer(model_config, position_config)
+        self.mixer = make_mixer(model_config, position_config, layer_index)
         self.norm2 = make_norm(model_config.norm, model_config.d_model)
         self.mlp = nn.Sequential(
             nn.Linear(model_config.d_model, model_config.d_ff),
@@ -90,7 +90,7 @@ class Transformer(nn.Module):
             rope_base=position_config.rope_base,
             fire_hidden=position_config.fire_hidden,
         )
-        self.blocks = nn.ModuleList(Block(model_config, position_config) for _ in range(model_config.n_layers))
+        self.blocks = nn.ModuleList(Block(model_config, position_config, index) for index in range(model_config.n_layers))
         self.final_norm = make_norm(model_config.norm, model_config.d_model)
         self.lm_head = nn.Linear(model_config.d_model, vocab_size, bias=False)
         self.position_head = (
@@ -148,6 +148,11 @@ class Transformer(nn.Module):
     def supports_cache(self) -> bool:
         """Whether every layer can decode incrementally with a :class:`LayerCache`."""
         return all(isinstance(block.mixer, DenseAttention) for block in self.blocks)
+
+    @property
+    def chunk_aligned(self) -> bool:
+        """HSA chunks are fixed token spans, so left padding would move them: decode equal-length prompts together."""
+        return self.model_config.attention == "hsa"
 
     def new_caches(self) -> list[LayerCache]:
         return [LayerCache() for _ in self.blocks]
