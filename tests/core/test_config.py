@@ -64,3 +64,11 @@ def test_flatten_gives_dotted_paths() -> None:
     assert flat["model.n_layers"] == 2
     assert flat["model.hsa.chunk_size"] == 16
     assert "task.name" in flat
+
+
+def test_changing_the_task_resets_its_options() -> None:
+    config = RunConfig(task=TaskConfig(name="reverse", options={"alphabet_size": 12}))
+    switched = config.replace(**{"task.name": "addition"})
+    assert switched.task.options == {"operand_lengths": "independent"}
+    kept = config.replace(**{"task.name": "copy_unique", "task.options": {"alphabet_size": 12}})
+    assert kept.task.options["alphabet_size"] == 12
