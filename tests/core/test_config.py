@@ -67,8 +67,8 @@ def test_flatten_gives_dotted_paths() -> None:
 
 
 def test_changing_the_task_resets_its_options() -> None:
-    config = RunConfig(task=TaskConfig(name="reverse", options={"alphabet_size": 12}))
+    config = RunConfig(task=TaskConfig(name="reverse", options={"alphabet_size": 64}))
     switched = config.replace(**{"task.name": "addition"})
     assert switched.task.options == {"operand_lengths": "independent"}
-    kept = config.replace(**{"task.name": "copy_unique", "task.options": {"alphabet_size": 12}})
-    assert kept.task.options["alphabet_size"] == 12
+    kept = config.replace(**{"task.name": "copy_unique", "task.options": {"alphabet_size": 64}})
+    assert kept.task.options["alphabet_size"] == 64
