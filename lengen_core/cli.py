@@ -235,7 +235,14 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
     seeds = parse_int_list(args.seeds, "--seeds")
-    cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds)
+    per_scheme: dict[str, dict[str, Any]] = {}
+    for item in args.scheme_set or []:
+        scheme, _, assignment = item.partition(":")
+        if not assignment or "=" not in assignment:
+            raise ConfigError("--scheme-set", f"expected SCHEME:field=value, got {item!r}")
+        key, value = assignment.split("=", 1)
+        per_scheme.setdefault(scheme.strip(), {})[key.strip()] = parse_value(value)
+    cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds, changes_per_scheme=per_scheme)
     store = open_store(args)
     tag = args.tag or time.strftime("%Y%m%d-%H%M%S")
     jobs = queue_sweep(store, cells, tag=tag)
@@ -335,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     sweep.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 runs inline)")
     sweep.add_argument("--tag", help="sweep name (default: a timestamp)")
+    sweep.add_argument(
+        "--scheme-set", action="append", metavar="SCHEME:FIELD=VALUE",
+        help="a config change for one scheme's cells only, e.g. learned:positions.max_position=128 (repeatable)",
+    )
     add_config_flags(sweep)
     sweep.set_defaults(handler=command_sweep, task=None, scheme=None)
 

@@ -33,8 +33,20 @@ class SweepJob:
     store_path: str
 
 
-def expand_grid(base: RunConfig, *, tasks: Sequence[str], schemes: Sequence[str], seeds: Sequence[int], changes_per_task: dict[str, dict[str, Any]] | None = None) -> list[tuple[RunConfig, int]]:
-    """Every (task, scheme, seed) combination of ``base``; invalid combinations raise ConfigError naming the cell."""
+def expand_grid(
+    base: RunConfig,
+    *,
+    tasks: Sequence[str],
+    schemes: Sequence[str],
+    seeds: Sequence[int],
+    changes_per_task: dict[str, dict[str, Any]] | None = None,
+    changes_per_scheme: dict[str, dict[str, Any]] | None = None,
+) -> list[tuple[RunConfig, int]]:
+    """Every (task, scheme, seed) combination of ``base``; invalid combinations raise ConfigError naming the cell.
+
+    ``changes_per_task`` / ``changes_per_scheme`` add dotted-field changes to the
+    cells of one task / scheme (e.g. a learned table sized for the whole sequence).
+    """
     combinations = len(tasks) * len(schemes) * len(seeds)
     if combinations == 0:
         raise ConfigError("sweep", "needs at least one task, one scheme and one seed")
@@ -45,6 +57,7 @@ def expand_grid(base: RunConfig, *, tasks: Sequence[str], schemes: Sequence[str]
         for scheme in schemes:
             changes = {"task.name": task, "positions.scheme": scheme}
             changes.update((changes_per_task or {}).get(task, {}))
+            changes.update((changes_per_scheme or {}).get(scheme, {}))
             try:
                 config = base.replace(**changes)
             except ConfigError as error:
