@@ -1,0 +1,61 @@
+"""LenGen Lab: train small transformers on algorithmic tasks and watch where length generalization breaks.
+
+Run with ``streamlit run app.py``. This entry point only sets up navigation over
+``pages/`` and the sidebar (the shared job queue); the run store and the job
+manager are created once per server process in :mod:`pages.common`
+(``st.cache_resource``). The database is ``$LENGEN_DB`` (default data/runs.duckdb);
+``LENGEN_MAX_JOBS`` bounds how many runs train at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from lengen_core.errors import StoreError
+from pages.common import ensure_app_shell, get_job_manager, get_store, job_queue_fragment
+
+ROOT = Path(__file__).resolve().parent
+
+# (file, title, icon); the first is the default page.
+PAGES: list[tuple[str, str, str]] = [
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/length_sweep.py", "Length sweep", ":material/show_chart:"),
+    ("pages/attention.py", "Attention", ":material/grid_on:"),
+    ("pages/position_ids.py", "Position IDs", ":material/format_list_numbered:"),
+    ("pages/compare.py", "Compare", ":material/table_chart:"),
+    ("pages/runs.py", "Runs", ":material/database:"),
+    ("pages/lessons.py", "Lessons", ":material/school:"),
+]
+
+
+def build_navigation() -> st.Page:
+    pages = [
+        st.Page(path, title=title, icon=icon, default=index == 0)
+        for index, (path, title, icon) in enumerate(PAGES)
+        if (ROOT / path).exists()  # a page still being written is left out rather than breaking the app
+    ]
+    return st.navigation(pages)
+
+
+def main() -> None:
+    st.set_page_config(page_title="LenGen Lab", page_icon=":material/straighten:", layout="wide")
+    navigation = build_navigation()
+    # pages/ next to this file puts Streamlit in its legacy multipage mode until
+    # st.navigation has run once; importing pages.common leaves that mode, and
+    # this reruns a first script run that was started in it (see ensure_app_shell).
+    ensure_app_shell()
+    try:
+        get_store()
+        get_job_manager()
+    except StoreError as error:
+        st.error(f"The run database cannot be used: {error}", icon=":material/error:")
+        st.stop()
+    with st.sidebar:
+        st.caption("LenGen Lab: where does length generalization break?")
+        job_queue_fragment()
+    navigation.run()
+
+
+main()

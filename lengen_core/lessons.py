@@ -1,0 +1,435 @@
+"""Lessons: guided classroom demos, each answering one question with one button.
+
+A lesson compares a few runs (:class:`LessonRun`: a named config + seed) and
+states what a student should see (:class:`Expectation`: "coupling beats APE",
+"majority extrapolates, parity does not"). Runs are shared between lessons by
+key. This module is pure data plus small functions: the Lessons page draws
+it, ``scripts/make_demo_runs.py`` trains the bundled demo runs from it, and the
+tests check it, all without Streamlit.
+
+Runs belonging to a lesson are found in the store by tag
+(``lesson-run:<run key>``): the bundled demo runs carry it (plus ``demo``), and
+so do live retrains started from the Lessons page (plus ``lesson-live``).
+
+The configs are deliberately tiny (one or two layers, d_model 64-128, about a
+minute of CPU training each) and were tuned so that the effect shows on a
+laptop; see ``data/demo/manifest.json`` for what the bundled runs measured.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lengen_core.config import RunConfig
+
+DEMO_TAG = "demo"
+LIVE_TAG = "lesson-live"
+RUN_TAG_PREFIX = "lesson-run:"
+
+# What every lesson run shares (dotted config paths).
+BASE_CHANGES: dict[str, Any] = {
+    "model.n_layers": 1,
+    "model.n_heads": 2,
+    "model.d_model": 128,
+    "model.d_ff": 256,
+    "train.batch_size": 64,
+    "train.lr": 1e-3,
+    "train.warmup_steps": 50,
+    "train.log_every": 50,
+    "train.device": "cpu",
+    "eval.samples_per_length": 100,
+    "eval.batch_size": 256,
+    "eval.seed": 0,
+}
+_SMALL = {"model.n_layers": 2, "model.d_model": 64, "model.d_ff": 128}
+_REVERSE = {
+    "task.name": "reverse",
+    "task.options": {},
+    "task.train_length_min": 1,
+    "task.train_length_max": 8,
+    "eval.lengths": [4, 8, 12, 16, 20, 24],
+    "train.steps": 1500,
+}
+_ADDITION = {
+    "task.name": "addition",
+    "task.options": {},
+    "task.train_length_min": 1,
+    "task.train_length_max": 6,
+    "eval.lengths": [3, 6, 9, 12, 15, 18],
+    "train.steps": 3000,
+}
+_COUNTING = {
+    "task.options": {},
+    "task.train_length_min": 1,
+    "task.train_length_max": 10,
+    "eval.lengths": [5, 10, 15, 20, 30, 40],
+    "train.steps": 1500,
+    "positions.max_position": 64,
+    **_SMALL,
+}
+_PASSKEY = {
+    "task.name": "passkey_retrieval",
+    "task.options": {},
+    "task.train_length_min": 16,
+    "task.train_length_max": 48,
+    "eval.lengths": [16, 32, 48, 64, 128, 256],
+    "eval.samples_per_length": 50,
+    "train.steps": 1000,
+    **_SMALL,
+}
+
+
+@dataclass(frozen=True)
+class LessonRun:
+    """One run a lesson shows: ``changes`` (dotted paths) on top of :data:`BASE_CHANGES`."""
+
+    key: str
+    label: str
+    changes: Mapping[str, Any]
+    seed: int = 0
+    requires: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        return run_tag(self.key)
+
+    def config(self) -> RunConfig:
+        """The run's validated :class:`RunConfig` (raises ConfigError if a task is missing)."""
+        changes = {**BASE_CHANGES, **dict(self.changes)}
+        return RunConfig().replace(**changes)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run measured, as far as lessons care."""
+
+    breakdown_length: int | None
+    train_length_max: int
+    max_tested_length: int
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A claim about the runs of a lesson, checked against their outcomes.
+
+    kinds:
+      ``extrapolates``: ``run`` keeps accuracy >= threshold up to ``factor`` x its
+        longest training length (or to the longest tested length, if shorter);
+      ``stops``: ``run`` breaks down at or before its longest training length;
+      ``beats``: ``run`` has a larger breakdown length than ``other``.
+    """
+
+    kind: str
+    run: str
+    other: str | None = None
+    factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("extrapolates", "stops", "beats"):
+            raise ValueError(f"unknown expectation kind {self.kind!r}")
+        if self.kind == "beats" and self.other is None:
+            raise ValueError("a 'beats' expectation needs another run")
+
+    def describe(self, labels: Mapping[str, str]) -> str:
+        name = labels.get(self.run, self.run)
+        if self.kind == "extrapolates":
+            return f"{name} stays accurate up to {self.factor:g}x its training length"
+        if self.kind == "stops":
+            return f"{name} breaks down at (or before) its training length"
+        return f"{name} generalizes further than {labels.get(self.other or '', self.other)}"
+
+    def check(self, outcomes: Mapping[str, RunOutcome]) -> bool | None:
+        """True / False, or None when a run it needs has no outcome yet."""
+        outcome = outcomes.get(self.run)
+        if outcome is None:
+            return None
+        reached = outcome.breakdown_length or 0
+        if self.kind == "extrapolates":
+            target = min(self.factor * outcome.train_length_max, outcome.max_tested_length)
+            return reached >= target
+        if self.kind == "stops":
+            return reached <= outcome.train_length_max
+        other = outcomes.get(self.other or "")
+        if other is None:
+            return None
+        return reached > (other.breakdown_length or 0)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A guided demo: one question, the runs that answer it, and the takeaway."""
+
+    key: str
+    title: str
+    question: str
+    setup: str
+    takeaway: str
+    runs: tuple[str, ...]
+    expectations: tuple[Expectation, ...]
+    references: str = ""
+    requires: tuple[str, ...] = ()
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+
+LESSON_RUNS: dict[str, LessonRun] = {
+    run.key: run
+    for run in (
+        LessonRun("reverse_learned", "learned APE", {**_REVERSE, "positions.scheme": "learned", "positions.max_position": 64}),
+        LessonRun("reverse_coupled", "position coupling", {**_REVERSE, "positions.scheme": "coupled", "positions.max_position": 32}),
+        LessonRun(
+            "reverse_predictive",
+            "predictive position coupling",
+            {**_REVERSE, "positions.scheme": "predictive_coupled", "positions.max_position": 32},
+        ),
+        LessonRun("addition_learned", "learned APE", {**_ADDITION, "positions.scheme": "learned", "positions.max_position": 64}),
+        LessonRun("addition_coupled", "position coupling", {**_ADDITION, "positions.scheme": "coupled", "positions.max_position": 32}),
+        LessonRun(
+            "majority_ape",
+            "majority (C-RASP: yes)",
+            {**_COUNTING, "task.name": "majority", "positions.scheme": "learned", "positions.train_offset_max": 64},
+        ),
+        LessonRun(
+            "parity_ape",
+            "parity (C-RASP: no)",
+            {**_COUNTING, "task.name": "parity", "positions.scheme": "learned", "positions.train_offset_max": 64},
+        ),
+        LessonRun("majority_learned", "learned APE", {**_COUNTING, "task.name": "majority", "positions.scheme": "learned"}),
+        LessonRun(
+            "majority_randomized",
+            "randomized positions",
+            {**_COUNTING, "task.name": "majority", "positions.scheme": "randomized", "positions.base_encoding": "learned"},
+        ),
+        LessonRun("passkey_dense", "dense attention", {**_PASSKEY, "positions.scheme": "rope"}),
+        LessonRun(
+            "passkey_hsa",
+            "sparse attention (HSA)",
+            {
+                **_PASSKEY,
+                "positions.scheme": "rope",
+                "model.attention": "hsa",
+                # chunks of 8 tokens, top-2 chunks, sliding window of 8 for the current chunk
+                "model.hsa": {"chunk_size": 8, "top_k": 2, "window": 8},
+            },
+            requires=("hsa",),
+        ),
+    )
+}
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(
+        key="ape_fails",
+        title="Why does APE fail past the training length?",
+        question="A model learned to reverse strings of up to 8 symbols. Why can't it reverse 16?",
+        setup=(
+            "Task: reverse a string of symbols. Both models are identical (1 layer, 2 heads) and see strings of length 1-8; "
+            "only the position ids differ. Learned APE gives token i the id i, so strings longer than 8 use table rows "
+            "and offsets the model never trained. Position coupling gives an output symbol the same id as the input "
+            "symbol it copies (Cho et al. 2024), and training starts the ids at random offsets, so every id is trained."
+        ),
+        takeaway=(
+            "Learned absolute positions only cover the lengths seen in training, so accuracy falls off a cliff right after "
+            "them; coupling turns the task into 'find the token with my id', which works at any length the id table covers."
+        ),
+        runs=("reverse_learned", "reverse_coupled"),
+        expectations=(
+            Expectation("stops", "reverse_learned"),
+            Expectation("extrapolates", "reverse_coupled", factor=2.0),
+            Expectation("beats", "reverse_coupled", "reverse_learned"),
+        ),
+        references="Cho et al. 2024, Position Coupling",
+    ),
+    Lesson(
+        key="coupling_addition",
+        title="How does position coupling fix addition?",
+        question="Can a one-layer transformer add numbers longer than any it was trained on?",
+        setup=(
+            "Task: add two numbers of up to 6 digits (answer written units digit first, operands zero-padded, as in "
+            "Cho et al.). With learned APE the digits to add sit at distances that change with the length. Coupling "
+            "gives the digits of equal significance in both operands and in the answer one shared id, so the model only "
+            "has to attend to 'my id' in each operand and carry."
+        ),
+        takeaway=(
+            "Coupling makes addition learnable and lets it reach past the trained length; learned APE struggles even "
+            "inside the training range in the same budget. (Cho et al. reach many times the trained length with far "
+            "longer training than a classroom minute.)"
+        ),
+        runs=("addition_learned", "addition_coupled"),
+        expectations=(
+            Expectation("beats", "addition_coupled", "addition_learned"),
+            Expectation("extrapolates", "addition_coupled", factor=1.5),
+        ),
+        references="Cho et al. 2024; McLeish et al. 2024 (Abacus)",
+    ),
+    Lesson(
+        key="c_rasp",
+        title="Which tasks can a transformer length-generalize on?",
+        question="Majority and parity both read a string and answer with one token. Why does one generalize and not the other?",
+        setup=(
+            "Same model, same positions (learned APE with random training offsets), trained on lengths 1-10. Huang et al. "
+            "2025 predict length generalization exactly for tasks expressible in C-RASP, a language of counting "
+            "operations: majority is (count each letter, compare), parity is not (it needs the count modulo 2, which "
+            "no fixed-precision attention pattern gives at every length)."
+        ),
+        takeaway=(
+            "The formal prediction matches what we measure: majority (in C-RASP) keeps working at 2-4x the training "
+            "length, parity (not in C-RASP) never gets past it."
+        ),
+        runs=("majority_ape", "parity_ape"),
+        expectations=(
+            Expectation("extrapolates", "majority_ape", factor=2.0),
+            Expectation("stops", "parity_ape"),
+        ),
+        references="Huang et al. 2025, A Formal Framework for Understanding Length Generalization in Transformers",
+    ),
+    Lesson(
+        key="randomized",
+        title="Randomized positions: train on ids you will meet at test time",
+        question="If long inputs fail because their position ids were never trained, what if training used all the ids?",
+        setup=(
+            "Task: majority of a string of letters, trained on lengths 1-10. Learned APE only ever trains table rows "
+            "0-11. Randomized positions (Ruoss et al. 2023) give each training string a sorted random subset of ids "
+            "from 0-63, so the model learns to use the order of ids, not their values, and long strings at test time "
+            "use ids it has seen."
+        ),
+        takeaway=(
+            "With plain learned APE, ids beyond the training length are untrained rows and the model breaks right after "
+            "the training range; randomizing the ids in training carries it much further on the same task."
+        ),
+        runs=("majority_learned", "majority_randomized"),
+        expectations=(
+            Expectation("stops", "majority_learned"),
+            Expectation("beats", "majority_randomized", "majority_learned"),
+        ),
+        references="Ruoss et al. 2023, Randomized Positional Encodings",
+    ),
+    Lesson(
+        key="hsa_needle",
+        title="Finding a needle with sparse attention",
+        question="Can attention that only reads a few chunks of the past find a passkey in texts longer than any seen in training?",
+        setup=(
+            "Task: a passkey of 5 digits hidden in random filler; the model must repeat it. Both models have 2 layers "
+            "with RoPE and train on texts of 16-48 tokens. The dense model attends to every token, and its attention "
+            "patterns meet distances and crowds of distractors it never saw. The HSA model's upper layer splits the past "
+            "into chunks of 8 tokens, scores each chunk by its landmark, and reads only the top 2 chunks (Hu et al. "
+            "2025); a sliding window of 8 tokens covers the current chunk. It reads the same few chunks however long "
+            "the text is."
+        ),
+        takeaway=(
+            "Chunk selection keeps retrieval sharp as the text grows: HSA picks the chunk with the passkey and reads "
+            "only it, while dense attention's weight spreads thinner with every extra token."
+        ),
+        runs=("passkey_dense", "passkey_hsa"),
+        expectations=(Expectation("beats", "passkey_hsa", "passkey_dense"),),
+        references="Hu et al. 2025, RAMba / hierarchical sparse attention",
+        requires=("hsa",),
+    ),
+    Lesson(
+        key="predictive",
+        title="What if the model must work out the position ids itself?",
+        question="Coupling needs the task to say which tokens belong together. Can the model predict those ids instead?",
+        setup=(
+            "Task: reverse, as in the first lesson. With predictive position coupling (Golowich et al. 2025) the ids of "
+            "the prompt are given, but the model also predicts the id of each answer token it writes, and at test "
+            "time its own predictions are fed back. Open the Position IDs page to see predicted versus true ids."
+        ),
+        takeaway=(
+            "Predicting the ids works as well as being given them here: the model learns the coupling rule itself "
+            "and generalizes far past the training length, while learned APE does not."
+        ),
+        runs=("reverse_learned", "reverse_coupled", "reverse_predictive"),
+        expectations=(
+            Expectation("extrapolates", "reverse_predictive", factor=2.0),
+            Expectation("beats", "reverse_predictive", "reverse_learned"),
+        ),
+        references="Golowich et al. 2025, predictive position coupling",
+    ),
+)
+
+
+def run_tag(run_key: str) -> str:
+    return f"{RUN_TAG_PREFIX}{run_key}"
+
+
+def get_lesson(key: str) -> Lesson:
+    for lesson in LESSONS:
+        if lesson.key == key:
+            return lesson
+    raise KeyError(f"no lesson {key!r}; choose from {[lesson.key for lesson in LESSONS]}")
+
+
+def lesson_runs(lesson: Lesson) -> list[LessonRun]:
+    return [LESSON_RUNS[key] for key in lesson.runs]
+
+
+def lesson_configs(lesson: Lesson) -> list[tuple[LessonRun, RunConfig]]:
+    """The validated configs of a lesson's runs, in display order."""
+    return [(run, run.config()) for run in lesson_runs(lesson)]
+
+
+def all_lesson_runs() -> list[LessonRun]:
+    """Every run any lesson uses, once each."""
+    keys: list[str] = []
+    for lesson in LESSONS:
+        keys.extend(key for key in lesson.runs if key not in keys)
+    return [LESSON_RUNS[key] for key in keys]
+
+
+def feature_available(feature: str) -> tuple[bool, str]:
+    """Whether an optional feature is present: ``hsa`` = the HSA mixer can be built."""
+    if feature != "hsa":
+        return False, f"unknown feature {feature!r}"
+    if importlib.util.find_spec("lengen_core.models.hsa") is None:
+        return False, "hierarchical sparse attention (lengen_core.models.hsa) is not part of this installation yet"
+    try:
+        from lengen_core.config import ModelConfig, PositionConfig
+        from lengen_core.models.transformer import build_model
+        from lengen_core.positions import build_scheme
+
+        build_model(ModelConfig(n_layers=1, n_heads=2, d_model=16, d_ff=16, attention="hsa"), build_scheme(PositionConfig(scheme="nope")))
+    except Exception as error:  # any failure to build means the feature is not usable
+        return False, f"the HSA model cannot be built: {type(error).__name__}: {error}"
+    return True, ""
+
+
+def missing_requirements(lesson: Lesson) -> list[str]:
+    """Human-readable reasons the lesson cannot run here (empty when it can)."""
+    reasons = []
+    for feature in lesson.requires:
+        available, reason = feature_available(feature)
+        if not available:
+            reasons.append(reason)
+    return reasons
+
+
+def expected_outcomes(lesson: Lesson) -> list[str]:
+    """The lesson's claims in words (for the page and the demo script's report)."""
+    labels = {key: LESSON_RUNS[key].label for key in lesson.runs}
+    return [expectation.describe(labels) for expectation in lesson.expectations]
+
+
+def check_lesson(lesson: Lesson, outcomes: Mapping[str, RunOutcome]) -> list[tuple[Expectation, bool | None]]:
+    """Each expectation with True / False / None (not measured yet)."""
+    return [(expectation, expectation.check(outcomes)) for expectation in lesson.expectations]
+
+
+def pick_lesson_run_ids(runs: Any, run_keys: Sequence[str]) -> dict[str, str]:
+    """From a ``RunStore.list_runs()`` frame (newest first), the run to show for each run key.
+
+    The newest finished (``done``) run tagged ``lesson-run:<key>`` wins, so a live
+    retrain replaces the bundled demo once it finishes. Keys with no finished run are left out.
+    """
+    chosen: dict[str, str] = {}
+    if runs is None or len(runs) == 0:
+        return chosen
+    for _, row in runs.iterrows():
+        if row["status"] != "done":
+            continue
+        tags = list(row["tags"]) if row["tags"] is not None else []
+        for key in run_keys:
+            if key not in chosen and run_tag(key) in tags:
+                chosen[key] = row["run_id"]
+    return chosen

@@ -1,0 +1,357 @@
+"""Figure builders for the pages: plain functions from data frames to plotly figures.
+
+Nothing here calls ``st.*``, so every chart is unit-testable (the tests assert
+on traces and shapes). Colours come from :data:`pages.common.SCHEME_COLORS`
+so a scheme looks the same on every page. Shapes carry a ``name``
+(``train-range``, ``train-length-max``, ``breakdown:<label>``, ``threshold``)
+so tests and callers can find them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from pages.common import scheme_color
+
+METRIC_LABELS: dict[str, str] = {
+    "exact_match": "exact-match accuracy (greedy decoding)",
+    "token_accuracy": "per-token accuracy (greedy decoding)",
+}
+DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+TRAIN_RANGE_COLOR = "rgba(120, 120, 120, 0.15)"
+
+
+def rgba(hex_color: str, alpha: float) -> str:
+    """``"#2ca02c", 0.2`` -> ``"rgba(44, 160, 44, 0.2)"``."""
+    value = hex_color.lstrip("#")
+    red, green, blue = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def _empty_figure(message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_layout(height=260, margin=dict(l=20, r=20, t=30, b=20))
+    return figure
+
+
+def train_curve_figure(points: pd.DataFrame, *, scheme: str | None = None, title: str | None = None) -> go.Figure:
+    """Loss (log scale) and teacher-forced training accuracy versus step, side by side.
+
+    ``points`` has columns ``step``, ``loss``, ``accuracy`` (accuracy may be
+    missing for a diverged step). Two traces: ``loss`` on the left panel
+    (axes x/y), ``accuracy`` on the right (x2/y2). Built from a plain dict
+    (no ``make_subplots``): the Train page redraws it every poll, for every
+    session watching a run, so it must cost milliseconds.
+    """
+    if points is None or len(points) == 0:
+        return _empty_figure("Waiting for the first logged step…")
+    color = scheme_color(scheme) if scheme else "#1f77b4"
+    frame = points.sort_values("step")
+    steps = frame["step"].tolist()
+    loss = [value if value is not None and math.isfinite(value) and value > 0 else None for value in frame["loss"].tolist()]
+    accuracy = [None if value is None or (isinstance(value, float) and math.isnan(value)) else value for value in frame["accuracy"].tolist()]
+    panel_title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=13))
+    return go.Figure(
+        {
+            "data": [
+                {"type": "scatter", "x": steps, "y": loss, "mode": "lines+markers", "name": "loss", "line": {"color": color}, "marker": {"size": 4}, "xaxis": "x", "yaxis": "y"},
+                {
+                    "type": "scatter",
+                    "x": steps,
+                    "y": accuracy,
+                    "mode": "lines+markers",
+                    "name": "accuracy (teacher-forced)",
+                    "line": {"color": color, "dash": "dash"},
+                    "marker": {"size": 4},
+                    "xaxis": "x2",
+                    "yaxis": "y2",
+                },
+            ],
+            "layout": {
+                "xaxis": {"domain": [0.0, 0.45], "anchor": "y", "title": {"text": "step"}},
+                "yaxis": {"anchor": "x", "type": "log", "title": {"text": "cross-entropy"}},
+                "xaxis2": {"domain": [0.55, 1.0], "anchor": "y2", "title": {"text": "step"}},
+                "yaxis2": {"anchor": "x2", "range": [-0.02, 1.02], "title": {"text": "training-batch answers fully right"}},
+                "annotations": [
+                    {**panel_title, "x": 0.225, "xanchor": "center", "text": "training loss"},
+                    {**panel_title, "x": 0.775, "xanchor": "center", "text": "accuracy (teacher-forced)"},
+                ],
+                "height": 320,
+                "showlegend": False,
+                "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
+                "title": {"text": title} if title else None,
+            },
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SweepCurve:
+    """One run's length sweep as drawn: its points and the facts the chart marks.
+
+    ``points`` has columns ``length``, ``n``, ``exact_match``,
+    ``exact_match_low``, ``exact_match_high``, ``token_accuracy``.
+    """
+
+    label: str
+    scheme: str
+    points: pd.DataFrame
+    train_length_min: int
+    train_length_max: int
+    breakdown_length: int | None
+    threshold: float = 0.9
+
+
+def length_sweep_figure(
+    curves: Sequence[SweepCurve],
+    *,
+    metrics: Sequence[str] = ("exact_match",),
+    show_bands: bool = True,
+    height_per_panel: int = 380,
+) -> go.Figure:
+    """Accuracy versus length for each curve, one panel per metric (stacked, shared x).
+
+    Per curve and exact-match panel: a shaded 95% Wilson band (one closed
+    ``fill="toself"`` trace named ``"<label> 95% band"``) under the line. Marked
+    on every panel: the training range (shaded rectangle ``train-range``), the
+    longest training length (dashed line ``train-length-max``), and each curve's
+    breakdown length (line ``breakdown:<label>`` with a label). The exact-match
+    panel also shows the threshold (``threshold``). Colours: one per scheme;
+    runs sharing a scheme differ by dash.
+    """
+    if not curves:
+        return _empty_figure("Pick a run with a finished length sweep.")
+    for metric in metrics:
+        if metric not in METRIC_LABELS:
+            raise ValueError(f"unknown metric {metric!r}; choose from {sorted(METRIC_LABELS)}")
+    rows = len(metrics)
+    figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    dash_of: dict[str, str] = {}
+    per_scheme: dict[str, int] = {}
+    for curve in curves:
+        index = per_scheme.get(curve.scheme, 0)
+        per_scheme[curve.scheme] = index + 1
+        dash_of[curve.label] = DASHES[index % len(DASHES)]
+
+    for row, metric in enumerate(metrics, start=1):
+        for curve in curves:
+            frame = curve.points.sort_values("length")
+            color = scheme_color(curve.scheme)
+            if metric == "exact_match" and show_bands and len(frame):
+                lengths = frame["length"].tolist()
+                figure.add_trace(
+                    go.Scatter(
+                        x=lengths + lengths[::-1],
+                        y=frame["exact_match_high"].tolist() + frame["exact_match_low"].tolist()[::-1],
+                        mode="lines",
+                        fill="toself",
+                        fillcolor=rgba(color, 0.18),
+                        line=dict(width=0),
+                        hoverinfo="skip",
+                        showlegend=False,
+                        legendgroup=curve.label,
+                        name=f"{curve.label} 95% band",
+                    ),
+                    row=row,
+                    col=1,
+                )
+            customdata = frame[["n", "exact_match_low", "exact_match_high"]].to_numpy() if len(frame) else None
+            figure.add_trace(
+                go.Scatter(
+                    x=frame["length"],
+                    y=frame[metric],
+                    mode="lines+markers",
+                    name=curve.label,
+                    legendgroup=curve.label,
+                    showlegend=row == 1,
+                    line=dict(color=color, dash=dash_of[curve.label], width=2),
+                    marker=dict(size=7, color=color),
+                    customdata=customdata,
+                    hovertemplate=(
+                        f"<b>{curve.label}</b><br>length %{{x}}<br>{metric.replace('_', ' ')} %{{y:.3f}}"
+                        "<br>n = %{customdata[0]}<br>95% band %{customdata[1]:.3f}–%{customdata[2]:.3f}<extra></extra>"
+                    ),
+                ),
+                row=row,
+                col=1,
+            )
+        figure.update_yaxes(range=[-0.03, 1.03], title_text=METRIC_LABELS[metric], row=row, col=1)
+
+    # Marks shared by every panel: training range and longest training length (once per distinct value).
+    for low, high in sorted({(c.train_length_min, c.train_length_max) for c in curves}):
+        figure.add_vrect(
+            x0=low - 0.5,
+            x1=high + 0.5,
+            fillcolor=TRAIN_RANGE_COLOR,
+            line_width=0,
+            layer="below",
+            row="all",
+            col=1,
+            name="train-range",
+        )
+    for high in sorted({c.train_length_max for c in curves}):
+        figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row="all", col=1, name="train-length-max")
+        figure.add_annotation(
+            x=high, y=0.99, yref="y domain", xref="x", text=f"trained ≤ {high}", showarrow=False, xanchor="right", yanchor="top", font=dict(size=11, color="#555555")
+        )
+    for offset, curve in enumerate(curves):
+        if curve.breakdown_length is None:
+            continue
+        color = scheme_color(curve.scheme)
+        figure.add_vline(
+            x=curve.breakdown_length,
+            line=dict(color=color, dash="dot", width=2),
+            row="all",
+            col=1,
+            name=f"breakdown:{curve.label}",
+        )
+        figure.add_annotation(
+            x=curve.breakdown_length,
+            y=0.08 + 0.09 * (offset % 5),
+            xref="x",
+            yref="y domain",
+            text=f"breakdown {curve.breakdown_length}",
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=11, color=color),
+            bgcolor="rgba(255,255,255,0.7)",
+        )
+    if "exact_match" in metrics:
+        row = list(metrics).index("exact_match") + 1
+        for threshold in sorted({c.threshold for c in curves}):
+            figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=1, name="threshold")
+    figure.update_xaxes(title_text="length (input size)", row=rows, col=1)
+    figure.update_layout(
+        height=height_per_panel * rows,
+        margin=dict(l=50, r=20, t=60, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        hovermode="closest",
+    )
+    return figure
+
+
+def named_shapes(figure: go.Figure, prefix: str) -> list[go.layout.Shape]:
+    """Shapes of ``figure`` whose name starts with ``prefix`` (``"breakdown:"``, ``"train-range"``)."""
+    return [shape for shape in figure.layout.shapes if (shape.name or "").startswith(prefix)]
+
+
+def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Aggregate runs into task x scheme cells (seeds pooled).
+
+    ``runs`` has the columns of :meth:`RunStore.list_runs`. Per cell: run counts
+    by state and, over the finished (done) runs, the median, min and max of the
+    breakdown ratio (a done run whose shortest length already fails counts as 0).
+    Cells of ``tasks`` x ``schemes`` with no runs appear with zero counts.
+    """
+    columns = ["task", "scheme", "runs", "done", "active", "failed", "median_ratio", "min_ratio", "max_ratio", "run_ids"]
+    frame = runs.copy() if runs is not None else pd.DataFrame(columns=["task", "scheme", "status", "breakdown_ratio", "run_id"])
+    tasks = list(tasks) if tasks is not None else sorted(frame["task"].dropna().unique())
+    schemes = list(schemes) if schemes is not None else sorted(frame["scheme"].dropna().unique())
+    records = []
+    for task in tasks:
+        for scheme in schemes:
+            cell = frame[(frame["task"] == task) & (frame["scheme"] == scheme)]
+            done = cell[cell["status"] == "done"]
+            ratios = done["breakdown_ratio"].astype(float).fillna(0.0)
+            records.append(
+                {
+                    "task": task,
+                    "scheme": scheme,
+                    "runs": len(cell),
+                    "done": len(done),
+                    "active": int(cell["status"].isin(["queued", "running"]).sum()),
+                    "failed": int(cell["status"].isin(["failed", "diverged", "cancelled", "interrupted"]).sum()),
+                    "median_ratio": float(ratios.median()) if len(ratios) else None,
+                    "min_ratio": float(ratios.min()) if len(ratios) else None,
+                    "max_ratio": float(ratios.max()) if len(ratios) else None,
+                    "run_ids": list(cell["run_id"]),
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def cell_text(cell: pd.Series) -> str:
+    """``"2.0x (1.5–3.0) 3/3"``: median, min–max over seeds, done/total; ``"…"`` while runs are pending."""
+    if cell["runs"] == 0:
+        return ""
+    progress = f"{cell['done']}/{cell['runs']}"
+    if cell["median_ratio"] is None or pd.isna(cell["median_ratio"]):
+        return f"… {progress}" if cell["active"] else f"— {progress}"
+    spread = "" if cell["done"] < 2 else f" ({cell['min_ratio']:.2g}–{cell['max_ratio']:.2g})"
+    return f"{cell['median_ratio']:.2g}x{spread} {progress}"
+
+
+def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
+    """Heatmap of the median breakdown ratio per task (rows) x scheme (columns).
+
+    One heatmap trace; ``z`` is the median ratio (NaN for cells without a
+    finished run), the cell text gives median, spread and progress. Column
+    labels are drawn in the scheme's colour.
+    """
+    if cells is None or len(cells) == 0:
+        return _empty_figure("No runs yet: launch a sweep.")
+    tasks = list(dict.fromkeys(cells["task"]))
+    schemes = list(dict.fromkeys(cells["scheme"]))
+    lookup = {(row.task, row.scheme): row for row in cells.itertuples(index=False)}
+    z, text = [], []
+    for task in tasks:
+        z_row, text_row = [], []
+        for scheme in schemes:
+            row = lookup[(task, scheme)]
+            value = row.median_ratio
+            z_row.append(float("nan") if value is None or pd.isna(value) else float(value))
+            text_row.append(cell_text(pd.Series(row._asdict())))
+        z.append(z_row)
+        text.append(text_row)
+    ticktext = [f"<span style='color:{scheme_color(s)}'><b>{s}</b></span>" for s in schemes]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=schemes,
+            y=tasks,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Viridis",
+            zmin=0,
+            zmax=max([4.0] + [value for row in z for value in row if not math.isnan(value)]),
+            colorbar=dict(title="breakdown /<br>train length"),
+            hovertemplate="task %{y}<br>scheme %{x}<br>%{text}<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    figure.update_xaxes(tickvals=schemes, ticktext=ticktext, side="top")
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(height=max(260, 70 * len(tasks) + 120), margin=dict(l=40, r=20, t=60, b=20))
+    return figure
+
+
+def breakdown_ratio_figure(runs: pd.DataFrame) -> go.Figure:
+    """Breakdown ratio per run as dots grouped by scheme (one trace per scheme), for the Runs page."""
+    finished = runs[runs["status"] == "done"] if len(runs) else runs
+    if len(finished) == 0:
+        return _empty_figure("No finished runs to plot.")
+    figure = go.Figure()
+    for scheme, group in finished.groupby("scheme", sort=True):
+        figure.add_trace(
+            go.Box(
+                x=group["task"],
+                y=group["breakdown_ratio"].astype(float).fillna(0.0),
+                name=str(scheme),
+                marker_color=scheme_color(str(scheme)),
+                boxpoints="all",
+                jitter=0.3,
+                pointpos=0,
+            )
+        )
+    figure.update_layout(boxmode="group", height=340, yaxis_title="breakdown length / train length", margin=dict(l=40, r=20, t=30, b=40))
+    return figure

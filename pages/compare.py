@@ -1,0 +1,241 @@
+"""Compare: a task x position-scheme grid of breakdown ratios, launched as a sweep from this page.
+
+Every cell x seed is one run submitted to the job manager with the tag
+``sweep:<name>``; the grid reads the runs of that tag from the store and fills
+in as they finish (a fragment polls while any is queued or running). Seeds are
+pooled per cell: median breakdown ratio with its min-max spread.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from lengen_core.config import POSITION_SCHEMES, RunConfig
+from lengen_core.errors import ConfigError, StoreError
+from lengen_core.sweeps import expand_grid
+from pages.charts import cell_text, compare_grid_figure, grid_cells
+from pages.common import (
+    app_cap_violations,
+    app_caps,
+    config_from_flat,
+    get_job_manager,
+    get_store,
+    page_intro,
+    plotly_config,
+    show_config_error,
+    task_classes,
+)
+
+SWEEP_KEY = "compare_page.sweep"
+CELL_KEY = "compare_page.cell"
+TABLE_KEY = "compare_page.table"
+ALL_RUNS = "(all runs)"
+DEFAULT_SCHEMES = ("learned", "rope", "coupled")
+
+
+def plan_sweep(base: RunConfig, tasks: list[str], schemes: list[str], seeds: list[int]) -> tuple[list[tuple[RunConfig, int]], list[str]]:
+    """Cells x seeds to run, and a note for every (task, scheme) left out because the combination is invalid."""
+    cells: list[tuple[RunConfig, int]] = []
+    skipped: list[str] = []
+    for task in tasks:
+        for scheme in schemes:
+            try:
+                cells.extend(expand_grid(base, tasks=[task], schemes=[scheme], seeds=seeds))
+            except ConfigError as error:
+                skipped.append(f"{task} / {scheme}: {error.field}: {error.message.split(' (in sweep cell')[0]}")
+    return cells, skipped
+
+
+def launch_form() -> None:
+    """The sweep launcher: choose tasks, schemes, seeds and budget; every cell goes through the job manager."""
+    tasks = task_classes()
+    task_names = list(tasks)
+    with st.form("launch-sweep"):
+        name = st.text_input("Sweep name", value=time.strftime("sweep-%Y%m%d-%H%M%S"), key="compare_page.name")
+        chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in ("reverse", "addition") if t in task_names][:2] or task_names[:1], key="compare_page.tasks")
+        chosen_schemes = st.multiselect("Position schemes", list(POSITION_SCHEMES), default=list(DEFAULT_SCHEMES), key="compare_page.schemes")
+        columns = st.columns(4)
+        with columns[0]:
+            seeds = st.number_input("Seeds per cell", min_value=1, value=2, step=1, key="compare_page.seeds")
+        with columns[1]:
+            steps = st.number_input("Steps", min_value=1, value=1000, step=100, key="compare_page.steps")
+        with columns[2]:
+            budget = st.number_input("Time budget per run (s, 0 = none)", min_value=0.0, value=0.0, step=30.0, key="compare_page.budget")
+        with columns[3]:
+            train_max = st.number_input("Train lengths up to", min_value=1, value=10, step=1, key="compare_page.train_max")
+        columns = st.columns(4)
+        with columns[0]:
+            n_layers = st.number_input("Layers", min_value=1, value=2, step=1, key="compare_page.layers")
+        with columns[1]:
+            d_model = st.number_input("Width (d_model)", min_value=8, value=64, step=8, key="compare_page.d_model")
+        with columns[2]:
+            samples = st.number_input("Eval samples per length", min_value=1, value=100, step=50, key="compare_page.samples")
+        with columns[3]:
+            batch = st.number_input("Batch size", min_value=1, value=64, step=8, key="compare_page.batch")
+        submitted = st.form_submit_button("Launch sweep", type="primary", icon=":material/rocket_launch:")
+    if not submitted:
+        return
+    name = name.strip()
+    if not name:
+        show_config_error(ConfigError("sweep.name", "give the sweep a name"))
+        return
+    if not chosen_tasks or not chosen_schemes:
+        show_config_error(ConfigError("sweep", "choose at least one task and one scheme"))
+        return
+    try:
+        base = config_from_flat(
+            {
+                "task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name,
+                "task.train_length_max": int(train_max),
+                "train.steps": int(steps),
+                "train.time_budget_s": float(budget) if budget else None,
+                "train.batch_size": int(batch),
+                "model.n_layers": int(n_layers),
+                "model.d_model": int(d_model),
+                "model.d_ff": 4 * int(d_model),
+                "eval.samples_per_length": int(samples),
+            }
+        )
+    except ConfigError as error:
+        show_config_error(error)
+        return
+    cells, skipped = plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(seeds))))
+    cap = app_caps()["sweep.runs"]
+    if len(cells) > cap.limit:
+        show_config_error(ConfigError("sweep.runs", f"{len(cells)} runs requested; this app's limit is {cap.limit} per sweep (set by {cap.source})"))
+        return
+    violations = [error for config, _ in cells[:1] for error in app_cap_violations(config)]
+    violations += [error for config, _ in cells[1:] for error in app_cap_violations(config) if error.field == "eval.lengths"]
+    if violations:
+        for error in {(e.field, e.message): e for e in violations}.values():
+            show_config_error(error)
+        return
+    manager = get_job_manager()
+    free = manager.max_queued - manager.queued_count()
+    if len(cells) > free:
+        show_config_error(ConfigError("jobs.queued", f"{len(cells)} runs would not fit in the queue ({free} places free of {manager.max_queued}); wait or launch fewer"))
+        return
+    if not cells:
+        show_config_error(ConfigError("sweep", "every chosen task/scheme combination is invalid (see below)"))
+    submitted_ids = []
+    for config, seed in cells:
+        try:
+            submitted_ids.append(manager.submit(config, seed, name=f"{name}:{config.task.name}/{config.positions.scheme}/s{seed}", tags=(f"sweep:{name}",)))
+        except ConfigError as error:
+            show_config_error(error)
+            break
+    for note in skipped:
+        st.warning(f"Skipped {note}", icon=":material/skip_next:")
+    if submitted_ids:
+        st.session_state[SWEEP_KEY] = f"sweep:{name}"
+        st.success(f"Sweep `{name}`: {len(submitted_ids)} runs submitted.", icon=":material/check_circle:")
+
+
+def sweep_tags(runs: pd.DataFrame) -> list[str]:
+    """``sweep:<name>`` tags in the store, newest sweep first."""
+    if len(runs) == 0 or "tags" not in runs:
+        return []
+    exploded = runs[["tags", "created_at"]].explode("tags").dropna(subset=["tags"])
+    exploded = exploded[exploded["tags"].astype(str).str.startswith("sweep:")]
+    newest = exploded.groupby("tags")["created_at"].max().sort_values(ascending=False)
+    return list(newest.index)
+
+
+def apply_table_selection(event: object, table: pd.DataFrame) -> None:
+    """A clicked grid cell becomes the chosen cell (once per new click; the picker stays free otherwise)."""
+    cells = list(getattr(getattr(event, "selection", None), "cells", None) or [])
+    if not cells:
+        st.session_state.pop("compare_page.clicked", None)
+        return
+    row, column = cells[0]
+    if st.session_state.get("compare_page.clicked") == (row, column):
+        return
+    st.session_state["compare_page.clicked"] = (row, column)
+    if column in table.columns and 0 <= int(row) < len(table):
+        st.session_state[CELL_KEY] = f"{table.index[int(row)]} / {column}"
+
+
+def grid_view(tag: str | None) -> None:
+    """The grid of the chosen sweep (a fragment that polls while runs are pending)."""
+    store = get_store()
+    try:
+        runs = store.list_runs(tag=tag) if tag else store.list_runs()
+    except StoreError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    if len(runs) == 0:
+        st.info("No runs in this sweep yet.")
+        return
+    cells = grid_cells(runs)
+    total, done, active = int(cells["runs"].sum()), int(cells["done"].sum()), int(cells["active"].sum())
+    st.progress(done / max(total, 1), text=f"{done}/{total} runs done, {active} queued or running")
+    st.plotly_chart(compare_grid_figure(cells), key="compare_page.grid", config=plotly_config(f"compare-{(tag or 'all').replace(':', '-')}"))
+
+    table = cells.assign(text=cells.apply(cell_text, axis=1)).pivot(index="task", columns="scheme", values="text")
+    st.caption("Median breakdown/train length over seeds (min–max), done/total. Click a cell to open its runs.")
+    event = st.dataframe(table, key=TABLE_KEY, on_select="rerun", selection_mode="single-cell")
+    apply_table_selection(event, table)
+
+    labels = [f"{row.task} / {row.scheme}" for row in cells.itertuples() if row.runs]
+    if not labels:
+        return
+    if st.session_state.get(CELL_KEY) not in labels:
+        st.session_state[CELL_KEY] = labels[0]
+    label = st.selectbox("Cell", labels, key=CELL_KEY)
+    task, scheme = label.split(" / ", 1)
+    cell = cells[(cells["task"] == task) & (cells["scheme"] == scheme)].iloc[0]
+    members = runs[runs["run_id"].isin(cell["run_ids"])][["run_id", "seed", "status", "breakdown_length", "train_length_max", "breakdown_ratio", "steps_done"]]
+    st.dataframe(members, hide_index=True, key="compare_page.members")
+    finished = members[members["status"] == "done"]["run_id"].tolist()
+    links = st.columns(2)
+    with links[0]:
+        if finished:
+            st.page_link("pages/length_sweep.py", label="Length sweep of this run" if len(finished) == 1 else f"Length sweeps of these {len(finished)} runs", icon=":material/show_chart:", query_params={"runs": ",".join(finished)})
+    with links[1]:
+        params = {"task": task, "scheme": scheme}
+        if tag:
+            params["q"] = tag
+        st.page_link("pages/runs.py", label="These runs on the Runs page", icon=":material/database:", query_params=params)
+    if active:
+        st.caption("Updating every 2 s while runs are pending.")
+    was_busy = st.session_state.get("compare_page.was_busy", False)
+    st.session_state["compare_page.was_busy"] = active > 0
+    if was_busy and not active:
+        st.rerun(scope="app")  # the sweep just finished: redraw once and stop polling
+
+
+def main() -> None:
+    page_intro("Compare", "Which position encodings generalize to longer inputs on which tasks? Each cell is the breakdown length divided by the training length.")
+    with st.expander("Launch a sweep", expanded=False):
+        launch_form()
+    store = get_store()
+    try:
+        runs = store.list_runs()
+    except StoreError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    tags = sweep_tags(runs)
+    options = tags + [ALL_RUNS]
+    requested = st.query_params.get("sweep")
+    if requested and f"sweep:{requested}" in tags and st.session_state.get("compare_page.url_sweep") != requested:
+        st.session_state[SWEEP_KEY] = f"sweep:{requested}"
+        st.session_state["compare_page.url_sweep"] = requested
+    if st.session_state.get(SWEEP_KEY) not in options:
+        st.session_state[SWEEP_KEY] = options[0]
+    chosen = st.selectbox("Sweep", options, key=SWEEP_KEY, format_func=lambda tag: tag.removeprefix("sweep:"))
+    tag = None if chosen == ALL_RUNS else chosen
+    if tag:
+        st.query_params["sweep"] = tag.removeprefix("sweep:")
+        st.session_state["compare_page.url_sweep"] = tag.removeprefix("sweep:")
+    elif "sweep" in st.query_params:
+        del st.query_params["sweep"]
+    pending = runs if tag is None else runs[runs["tags"].map(lambda tags: tag in list(tags) if tags is not None else False)]
+    busy = bool(pending["status"].isin(["queued", "running"]).any()) if len(pending) else False
+    st.fragment(grid_view, run_every=2.0 if busy else None)(tag)
+
+
+if __name__ == "__main__":
+    main()

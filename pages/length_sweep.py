@@ -1,0 +1,202 @@
+"""Length sweep: exact-match accuracy versus input length for one or more finished runs.
+
+The runs shown are in the URL (``?runs=id1,id2``); without it the newest
+finished run is shown. A run can be swept again at longer lengths from here:
+the extra sweep runs in a background thread (:class:`pages.common.ExtraSweepRunner`)
+and is stored under its own name (``extra-<n>``), so the run's default sweep and
+its headline breakdown length stay as they were.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lengen_core.cli import parse_int_list
+from lengen_core.errors import ConfigError, StoreError
+from lengen_core.evaluation import EvalPoint, breakdown_length
+from pages.charts import SweepCurve, length_sweep_figure
+from pages.common import get_extra_sweeps, get_store, page_intro, parse_id_list, plotly_config, scheme_color, show_config_error
+
+RUNS_KEY = "sweep_page.runs"
+SYNCED_KEY = "sweep_page.synced"
+OPTION_LIMIT = 500  # newest finished runs offered in the picker (plus any named in the URL)
+EXTRA_SEEN_KEY = "sweep_page.extra_seen"
+EVAL_COLUMNS = ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]
+
+
+def combine_sweeps(points: pd.DataFrame) -> pd.DataFrame:
+    """One point per length from all of a run's sweeps: the default sweep wins, then the most samples."""
+    if len(points) == 0:
+        return points
+    ranked = points.assign(_default=(points["sweep"] != "default").astype(int)).sort_values(["length", "_default", "n"], ascending=[True, True, False])
+    return ranked.drop_duplicates("length").drop(columns="_default").reset_index(drop=True)
+
+
+def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str) -> SweepCurve:
+    """The chart's view of one run; with extra sweeps the breakdown is recomputed over all its lengths."""
+    config = record.config
+    threshold = float(config.get("eval", {}).get("threshold", 0.9))
+    task = config.get("task", {})
+    if include_extra:
+        frame = combine_sweeps(points)
+        eval_points = [EvalPoint(**{key: row[key] for key in EVAL_COLUMNS}) for row in frame.to_dict("records")]
+        breakdown = breakdown_length(eval_points, threshold) if eval_points else record.breakdown_length
+    else:
+        frame = points[points["sweep"] == "default"].reset_index(drop=True)
+        breakdown = record.breakdown_length
+    return SweepCurve(
+        label=label,
+        scheme=config.get("positions", {}).get("scheme", ""),
+        points=frame,
+        train_length_min=int(task.get("train_length_min", 1)),
+        train_length_max=int(task.get("train_length_max", record.train_length_max or 1)),
+        breakdown_length=breakdown,
+        threshold=threshold,
+    )
+
+
+def pick_runs(done: pd.DataFrame) -> list[str]:
+    """The run picker, synced with ``?runs=``; returns the chosen run ids."""
+    url_runs = parse_id_list(st.query_params.get_all("runs"))
+    options = list(done["run_id"])
+    missing = [run_id for run_id in url_runs if run_id not in options]
+    if missing:
+        st.warning(f"Not shown (no finished run with this id): {', '.join(missing)}", icon=":material/search:")
+    url_runs = [run_id for run_id in url_runs if run_id in options]
+    synced = st.session_state.get(SYNCED_KEY)
+    if synced is None or url_runs != synced:
+        st.session_state[RUNS_KEY] = url_runs or options[:1]
+    elif RUNS_KEY not in st.session_state:
+        st.session_state[RUNS_KEY] = url_runs or options[:1]
+    labels = {row.run_id: f"{row.run_id} · {row.name + ' · ' if row.name else ''}{row.task} / {row.scheme} · trained ≤ {row.train_length_max}" for row in done.itertuples()}
+    chosen = st.multiselect("Runs", options, key=RUNS_KEY, format_func=lambda run_id: labels.get(run_id, run_id), help="Finished runs, newest first.")
+    if chosen:
+        st.query_params["runs"] = ",".join(chosen)
+    elif "runs" in st.query_params:
+        del st.query_params["runs"]
+    st.session_state[SYNCED_KEY] = list(chosen)
+    return list(chosen)
+
+
+def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths: dict[str, str]) -> None:
+    runner = get_extra_sweeps()
+    st.subheader("Sweep further")
+    st.caption("Test a finished run at more lengths (e.g. far beyond its training range). Runs in the background; the points join the chart when done.")
+    with st.form("extra-sweep"):
+        run_id = st.selectbox("Run", chosen, format_func=lambda rid: f"{rid} ({records[rid].config.get('task', {}).get('name')} / {records[rid].config.get('positions', {}).get('scheme')})")
+        lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
+        samples = st.number_input("Samples per length", min_value=1, value=int(records[chosen[0]].config.get("eval", {}).get("samples_per_length", 100)), step=50, key="sweep_page.extra_samples")
+        submitted = st.form_submit_button("Run extra sweep", icon=":material/add:")
+    if submitted:
+        try:
+            lengths = parse_int_list(lengths_text, "eval.lengths")
+            job = runner.submit(run_id, lengths, int(samples))
+        except ConfigError as error:
+            show_config_error(error)
+        except StoreError as error:
+            st.error(str(error), icon=":material/error:")
+        else:
+            st.success(f"Extra sweep `{job.sweep}` of `{run_id}` started at lengths {job.lengths}.", icon=":material/hourglass_top:")
+
+    jobs = runner.jobs(chosen)
+    if jobs:
+        busy = any(job.status in ("queued", "running") for job in jobs)
+        st.fragment(extra_sweep_status, run_every=1.0 if busy else None)(chosen)
+
+
+def extra_sweep_status(chosen: list[str]) -> None:
+    """Status lines of this server's extra sweeps of the chosen runs (a fragment while any runs)."""
+    jobs = get_extra_sweeps().jobs(chosen)
+    seen = st.session_state.setdefault(EXTRA_SEEN_KEY, set())
+    for job in jobs:
+        key = (job.run_id, job.sweep)
+        if job.status in ("queued", "running"):
+            st.info(f"`{job.sweep}` of `{job.run_id}`: {job.status}, {job.points_done}/{len(job.lengths)} lengths", icon=":material/hourglass_top:")
+        elif job.status == "failed":
+            st.error(f"`{job.sweep}` of `{job.run_id}` failed: {job.error}", icon=":material/error:")
+        else:
+            st.caption(f"`{job.sweep}` of `{job.run_id}` done (breakdown over its lengths: {job.breakdown_length}).")
+        if job.status in ("done", "failed") and key not in seen:
+            seen.add(key)
+            st.rerun(scope="app")  # redraw the chart with the new points
+
+
+def main() -> None:
+    page_intro("Length sweep", "How often is the whole answer right as inputs get longer than anything seen in training? The grey band is the training range.")
+    store = get_store()
+    try:
+        done = store.list_runs(status="done", limit=OPTION_LIMIT)
+        url_runs = parse_id_list(st.query_params.get_all("runs"))
+        extra_ids = [run_id for run_id in url_runs if run_id not in set(done["run_id"])]
+        if extra_ids:
+            done = pd.concat([done, store.list_runs(status="done", run_ids=extra_ids)], ignore_index=True)
+    except StoreError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    if len(done) == 0:
+        st.info("No finished runs yet. Start one on the Train page (or open a Lesson); its sweep appears here.", icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
+        return
+
+    chosen = pick_runs(done)
+    if not chosen:
+        st.info("Pick at least one run.")
+        return
+
+    controls = st.columns([3, 2, 2])
+    with controls[0]:
+        view = st.segmented_control("Show", ["Exact match", "Per-token accuracy", "Both"], default="Exact match", key="sweep_page.view", required=True)
+    with controls[1]:
+        show_bands = st.checkbox("95% Wilson bands", value=True, key="sweep_page.bands")
+    with controls[2]:
+        include_extra = st.checkbox("Include extra sweeps", value=True, key="sweep_page.extra")
+    metrics = {"Exact match": ("exact_match",), "Per-token accuracy": ("token_accuracy",), "Both": ("exact_match", "token_accuracy")}[view or "Exact match"]
+
+    records = {run_id: store.get_run(run_id) for run_id in chosen}
+    points = store.eval_curve(chosen)
+    names = [records[run_id].name or run_id for run_id in chosen]
+    curves = []
+    for run_id in chosen:
+        record = records[run_id]
+        label = record.name or run_id
+        if names.count(label) > 1:
+            label = f"{label} ({run_id})"
+        label = f"{label} · {record.config.get('positions', {}).get('scheme', '')}"
+        curves.append(curve_for(record, points[points["run_id"] == run_id], include_extra=include_extra, label=label))
+
+    figure = length_sweep_figure(curves, metrics=metrics, show_bands=show_bands)
+    st.plotly_chart(figure, key="sweep_page.chart", config=plotly_config("length-sweep"))
+
+    summary = pd.DataFrame(
+        [
+            {
+                "run": curve.label,
+                "scheme": curve.scheme,
+                "trained on": f"{curve.train_length_min}..{curve.train_length_max}",
+                "breakdown length": curve.breakdown_length,
+                "breakdown / train length": None if curve.breakdown_length is None else round(curve.breakdown_length / curve.train_length_max, 3),
+                "threshold": curve.threshold,
+            }
+            for curve in curves
+        ]
+    )
+    st.dataframe(
+        summary.style.apply(lambda row: [f"color: {scheme_color(row['scheme'])}" if column == "scheme" else "" for column in row.index], axis=1),
+        hide_index=True,
+    )
+    with st.expander("All points", expanded=False):
+        table = points.copy()
+        table.insert(0, "run", table["run_id"].map({run_id: curves[i].label for i, run_id in enumerate(chosen)}))
+        st.dataframe(table.drop(columns=["breakdown_length", "train_length_max"], errors="ignore"), hide_index=True)
+
+    default_lengths = {}
+    for run_id in chosen:
+        tested = points[points["run_id"] == run_id]["length"]
+        top = int(tested.max()) if len(tested) else int(records[run_id].train_length_max or 10)
+        default_lengths[run_id] = ",".join(str(length) for length in (int(top * 1.5), top * 2, top * 3))
+    extra_sweep_section(store, chosen, records, default_lengths)
+
+
+if __name__ == "__main__":
+    main()

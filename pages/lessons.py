@@ -1,0 +1,217 @@
+"""Lessons: guided classroom demos, each answering one question with one button.
+
+A lesson (:mod:`lengen_core.lessons`) compares a few runs. Its bundled demo
+runs (data/demo, imported into the store on first use) are shown at once:
+accuracy versus length with the training range and breakdown points marked,
+the measured breakdown lengths, whether the expected effect showed, and the
+takeaway. "Retrain live" queues the same configs through the job manager; the
+progress refreshes in a fragment and the chart switches to the live runs as
+they finish. The lesson is in the URL (``?lesson=``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lengen_core.errors import LenGenError
+from lengen_core.lessons import (
+    DEMO_TAG,
+    LESSON_RUNS,
+    LESSONS,
+    LIVE_TAG,
+    Lesson,
+    RunOutcome,
+    check_lesson,
+    get_lesson,
+    lesson_configs,
+    missing_requirements,
+    pick_lesson_run_ids,
+)
+from lengen_core.tasks import TASK_REGISTRY
+from pages.charts import SweepCurve, length_sweep_figure
+from pages.common import get_job_manager, get_store, page_intro, plotly_config, show_config_error
+from pages.inspection import ensure_demo_runs
+
+LESSON_KEY = "lessons.lesson"
+C_RASP_WORDS = {True: "expressible → predicts it generalizes", False: "not expressible → predicts it fails", None: "no label"}
+
+
+def live_key(lesson: Lesson) -> str:
+    return f"lessons.live.{lesson.key}"
+
+
+def pick_lesson() -> Lesson:
+    keys = [lesson.key for lesson in LESSONS]
+    url_lesson = st.query_params.get("lesson")
+    if LESSON_KEY not in st.session_state:
+        st.session_state[LESSON_KEY] = url_lesson if url_lesson in keys else keys[0]
+    titles = {lesson.key: f"{index}. {lesson.title}" for index, lesson in enumerate(LESSONS, start=1)}
+    chosen = st.selectbox("Lesson", keys, key=LESSON_KEY, format_func=lambda key: titles[key])
+    if st.query_params.get("lesson") != chosen:
+        st.query_params["lesson"] = chosen
+    return get_lesson(chosen)
+
+
+def lesson_results(lesson: Lesson):
+    """(chosen run ids by run key, list_runs rows by run id, eval points) for the lesson's runs."""
+    store = get_store()
+    tagged = store.list_runs(status="done")
+    chosen = pick_lesson_run_ids(tagged, lesson.runs)
+    rows = {row.run_id: row for row in tagged.itertuples() if row.run_id in chosen.values()}
+    points = store.eval_curve(list(chosen.values()), sweep="default") if chosen else None
+    return chosen, rows, points
+
+
+def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
+    store = get_store()
+    curves, table, outcomes = [], [], {}
+    for run_key in lesson.runs:
+        run = LESSON_RUNS[run_key]
+        run_id = chosen.get(run_key)
+        if run_id is None:
+            continue
+        row = rows[run_id]
+        source = "bundled demo" if DEMO_TAG in list(row.tags) else "live run"
+        config = store.get_run(run_id).config
+        frame = points[points["run_id"] == run_id].reset_index(drop=True)
+        breakdown = None if pd.isna(row.breakdown_length) else int(row.breakdown_length)
+        train_max = int(config["task"]["train_length_max"])
+        curves.append(
+            SweepCurve(
+                label=run.label,
+                scheme=config["positions"]["scheme"],
+                points=frame,
+                train_length_min=int(config["task"]["train_length_min"]),
+                train_length_max=train_max,
+                breakdown_length=breakdown,
+                threshold=float(config["eval"]["threshold"]),
+            )
+        )
+        outcomes[run_key] = RunOutcome(breakdown, train_max, int(frame["length"].max()) if len(frame) else train_max)
+        entry = {
+            "run": run.label,
+            "task": config["task"]["name"],
+            "trained on": f"{config['task']['train_length_min']}-{train_max}",
+            "breakdown length": "none" if breakdown is None else str(breakdown),
+            "× training length": "0" if breakdown is None else f"{breakdown / train_max:.2g}",
+            "source": source,
+            "run id": run_id,
+        }
+        if lesson.key == "c_rasp":
+            task_class = TASK_REGISTRY.get(config["task"]["name"])
+            entry["C-RASP (Huang et al.)"] = C_RASP_WORDS[getattr(task_class, "c_rasp", None)]
+            entry["measured"] = "generalizes" if (breakdown or 0) > train_max else "fails past training"
+        table.append(entry)
+    if not curves:
+        return
+    st.plotly_chart(length_sweep_figure(curves, height_per_panel=360), key="lessons.chart", config=plotly_config(f"lesson-{lesson.key}"))
+    st.dataframe(table, hide_index=True, key="lessons.table")
+    checks = check_lesson(lesson, outcomes)
+    labels = {key: LESSON_RUNS[key].label for key in lesson.runs}
+    lines = []
+    for expectation, holds in checks:
+        mark = {True: "✅", False: "❌", None: "⏳"}[holds]
+        lines.append(f"{mark} {expectation.describe(labels)}")
+    st.markdown("**What we expected, and whether these runs show it**  \n" + "  \n".join(lines))
+    if any(holds is False for _, holds in checks):
+        st.warning(
+            "These runs do not show every expected effect. Small models trained for a minute are noisy: retrain live "
+            "(a new run with the same settings) or change the seed, and compare.",
+            icon="🔁",
+        )
+    if all(holds for _, holds in checks):
+        st.success(f"**Takeaway.** {lesson.takeaway}", icon="🎓")
+    else:
+        st.info(f"**What the lesson is about.** {lesson.takeaway}", icon="🎓")
+
+
+def live_controls(lesson: Lesson, blocked: list[str]) -> None:
+    configs = lesson_configs(lesson) if not blocked else []
+    total_steps = sum(config.train.steps for _, config in configs)
+    columns = st.columns([2, 1, 3])
+    seed = columns[1].number_input("Seed", min_value=0, max_value=10_000, value=0, key=f"lessons.seed.{lesson.key}", disabled=bool(blocked))
+    pressed = columns[0].button(
+        "Retrain live",
+        type="primary",
+        key=f"lessons.retrain.{lesson.key}",
+        disabled=bool(blocked),
+        help="Train these runs again now, on this machine, through the job queue." if not blocked else "; ".join(blocked),
+    )
+    columns[2].caption(
+        f"{len(configs)} runs, {total_steps} training steps in all (about a minute each on a laptop CPU). "
+        "The chart switches to the live runs as they finish."
+    )
+    if pressed:
+        manager = get_job_manager()
+        run_ids = []
+        try:
+            for run, config in configs:
+                run_ids.append(manager.submit(config, int(seed), name=f"lesson live: {run.label} ({run.key})", tags=(run.tag, LIVE_TAG)))
+        except LenGenError as error:
+            show_config_error(error)
+        st.session_state[live_key(lesson)] = run_ids
+    if st.session_state.get(live_key(lesson)):
+        live_progress(lesson)
+
+
+def live_progress(lesson: Lesson) -> None:
+    manager = get_job_manager()
+    run_ids = st.session_state[live_key(lesson)]
+    snapshots = [manager.progress(run_id) for run_id in run_ids]
+    busy = any(snapshot is not None and snapshot["phase"] != "finished" for snapshot in snapshots)
+
+    @st.fragment(run_every=1.0 if busy else None)
+    def progress() -> None:
+        current = [manager.progress(run_id) for run_id in run_ids]
+        for run_key, run_id, snapshot in zip(lesson.runs, run_ids, current):
+            label = LESSON_RUNS[run_key].label
+            if snapshot is None:
+                st.caption(f"{label}: `{run_id}` (not in this server's queue)")
+                continue
+            phase = snapshot["phase"]
+            if phase == "finished":
+                st.progress(1.0, text=f"{label}: {snapshot['status']}")
+            elif phase == "evaluating":
+                st.progress(0.99, text=f"{label}: evaluating at {len(snapshot['eval_points'])} lengths so far")
+            elif phase == "training":
+                fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
+                st.progress(fraction, text=f"{label}: step {snapshot['step']}/{snapshot['total_steps']}")
+            else:
+                st.progress(0.0, text=f"{label}: waiting in the queue")
+        still_busy = any(snapshot is not None and snapshot["phase"] != "finished" for snapshot in current)
+        if busy and not still_busy:
+            st.rerun(scope="app")  # all finished: redraw the chart with the live runs
+
+    progress()
+
+
+def main() -> None:
+    page_intro("Lessons", "Guided demos: one question, the runs that answer it, and one button to train them again live.")
+    problem = ensure_demo_runs()
+    if problem:
+        st.warning(problem, icon="⚠️")
+    lesson = pick_lesson()
+    st.header(lesson.title)
+    st.markdown(f"**{lesson.question}**")
+    st.markdown(lesson.setup)
+    if lesson.references:
+        st.caption(f"Reference: {lesson.references}")
+    blocked = missing_requirements(lesson)
+    if blocked:
+        st.warning("**Needs HSA.** " + " ".join(blocked) + ". This lesson's live retraining is off until it lands.", icon="🧩")
+    try:
+        chosen, rows, points = lesson_results(lesson)
+    except LenGenError as error:
+        st.error(str(error), icon="🚫")
+        return
+    if chosen:
+        draw_results(lesson, chosen, rows, points)
+    elif not blocked:
+        st.info("No results for this lesson yet: press **Retrain live** to produce them.", icon="💡")
+    else:
+        st.info("No bundled results for this lesson: they need HSA too.", icon="🧩")
+    live_controls(lesson, blocked)
+
+
+main()

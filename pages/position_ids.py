@@ -1,0 +1,181 @@
+"""Position IDs: the ids each positional scheme gives the tokens of one example.
+
+The same example (from any task, at any length, or typed) is shown token by
+token with one row of ids per scheme: plain indices, learned APE with a random
+training offset, randomized positions, position coupling, Abacus; each in its
+training view (random offsets / subsets drawn) and its evaluation view.
+Coupled tokens share a colour and are joined by arcs. For a predictive
+position coupling run, the ids the model predicted while decoding are shown
+against the true ones, with the first wrong id marked.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lengen_core.config import TaskConfig
+from lengen_core.data import ExampleSource
+from lengen_core.errors import LenGenError
+from lengen_core.tasks import task_names
+from lengen_core.vocab import VOCAB
+from pages.common import get_store, page_intro, plotly_config
+from pages.inspection import (
+    SCHEME_VIEWS,
+    ExampleInputError,
+    check_fits_model,
+    checkpoint_runs,
+    coupled_groups,
+    coupling_links_figure,
+    ensure_demo_runs,
+    example_picker,
+    first_mismatch,
+    generated_example,
+    inspect_example,
+    load_model,
+    position_ids_figure,
+    position_rows,
+    predicted_ids_figure,
+    predicted_ids_table,
+    run_label,
+    token_labels,
+)
+
+VIEW_CHOICES = {"Training and evaluation": ("train", "eval"), "Training only": ("train",), "Evaluation only": ("eval",)}
+SCHEME_NAMES = {
+    "index": "index (0, 1, 2, …)",
+    "learned_offset": "learned APE + random offset",
+    "randomized": "randomized (Ruoss et al.)",
+    "coupled": "position coupling (Cho et al.)",
+    "abacus": "Abacus (McLeish et al.)",
+}
+
+
+def scheme_rows_section() -> None:
+    names = task_names()
+    default_task = "addition" if "addition" in names else names[0]
+    columns = st.columns([2, 1])
+    task_name = columns[0].selectbox("Task", names, index=names.index(default_task), key="position_ids.task")
+    max_position = columns[1].number_input(
+        "max_position", min_value=8, max_value=4096, value=64, step=8, key="position_ids.max_position",
+        help="Size of the id range: learned table rows, the range randomized ids are drawn from, the largest offset id.",
+    )
+    try:
+        source = ExampleSource(TaskConfig(name=task_name, train_length_min=1, train_length_max=1))
+    except LenGenError as error:
+        st.error(str(error), icon="🚫")
+        return
+    st.caption(f"**{task_name}**: {source.task.description}")
+    picked = example_picker(source, key="position_ids.example", default_length=3, length_cap=256)
+    if picked is None:
+        return
+    example, _ = picked
+    available = [key for key in SCHEME_VIEWS if not (key == "coupled" and example.coupled_ids is None) and not (key == "abacus" and example.digit_significance is None)]
+    columns = st.columns([3, 2, 1])
+    chosen = columns[0].multiselect(
+        "Schemes", available, default=available, key=f"position_ids.schemes.{task_name}", format_func=lambda key: SCHEME_NAMES[key]
+    )
+    view = columns[1].radio("View", list(VIEW_CHOICES), key="position_ids.view")
+    if "position_ids.seed" not in st.session_state:
+        st.session_state["position_ids.seed"] = 0
+    if columns[2].button("Draw again", key="position_ids.redraw", help="New random offsets / subsets for the training view."):
+        st.session_state["position_ids.seed"] += 1
+    if not chosen:
+        st.info("Pick at least one scheme.")
+        return
+    needed = len(example.tokens)
+    if needed > max_position:
+        st.error(
+            f"The example has {needed} tokens but max_position is {max_position}: plain index, learned and randomized ids "
+            f"would run past the id range. Raise max_position or pick a shorter example.",
+            icon="🚫",
+        )
+        return
+    rows = position_rows(example, chosen, max_position=int(max_position), views=VIEW_CHOICES[view], seed=st.session_state["position_ids.seed"])
+    labels = token_labels(example.tokens)
+    st.plotly_chart(position_ids_figure(labels, rows, answer_start=len(example.prompt)), key="position_ids.chart", config=plotly_config("position-ids"))
+    table = {"token": [VOCAB.token(token) for token in example.tokens]}
+    table.update({row.label: list(row.ids) for row in rows})
+    st.dataframe(table, key="position_ids.table")
+    with st.expander("What each scheme does"):
+        for key in chosen:
+            st.markdown(f"- **{SCHEME_NAMES[key]}**: {SCHEME_VIEWS[key]}")
+    if example.coupled_ids is not None:
+        st.subheader("Coupled tokens")
+        groups = coupled_groups(example.coupled_ids)
+        st.plotly_chart(coupling_links_figure(example.tokens, example.coupled_ids), key="position_ids.links", config=plotly_config("coupling"))
+        st.caption(
+            "Tokens joined by an arc share a coupled id (before the random training offset): "
+            + "; ".join(f"id {value}: " + " ".join(VOCAB.token(example.tokens[i]) + f"@{i}" for i in members) for value, members in groups.items())
+        )
+
+
+def predictive_section() -> None:
+    st.subheader("Predictive position coupling: predicted versus true ids")
+    store = get_store()
+    try:
+        runs, paths = checkpoint_runs(store, scheme="predictive_coupled")
+    except LenGenError as error:
+        st.error(str(error), icon="🚫")
+        return
+    if len(runs) == 0:
+        st.info(
+            "No finished predictive_coupled run with a checkpoint yet. Train one (scheme predictive_coupled) on the Train page, "
+            "or open the lesson 'What if the model must work out the position ids itself?'.",
+            icon="💡",
+        )
+        return
+    labels = {row.run_id: run_label(row) for row in runs.itertuples()}
+    run_id = st.selectbox("Predictive coupling run", list(runs["run_id"]), key="position_ids.run", format_func=lambda r: labels.get(r, r))
+    try:
+        model, config, _ = load_model(paths[run_id])
+    except ExampleInputError as error:
+        st.error(str(error), icon="🚫")
+        return
+    source = ExampleSource(config.task)
+    columns = st.columns(2)
+    length = columns[0].number_input(
+        "Test length",
+        min_value=source.task.min_length,
+        max_value=max(source.task.min_length, min(source.task.max_length, 256)),
+        value=min(max(2 * config.task.train_length_max, source.task.min_length), 256),
+        key=f"position_ids.pred_length.{run_id}",
+        help=f"The run trained on lengths {config.task.train_length_min}-{config.task.train_length_max}.",
+    )
+    index = columns[1].number_input("Test example #", min_value=0, max_value=999, value=0, key="position_ids.pred_index")
+    try:
+        example = generated_example(source, int(length), int(index), config.eval.seed)
+        check_fits_model(example, config)
+        inspection = inspect_example(model, example, source.task, seed=config.eval.seed)
+    except (ExampleInputError, LenGenError, ValueError) as error:
+        st.error(str(error), icon="🚫")
+        return
+    true_ids, predicted_ids = inspection.true_answer_ids, inspection.predicted_answer_ids
+    st.plotly_chart(predicted_ids_figure(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted", config=plotly_config("predicted-ids"))
+    wrong = first_mismatch(true_ids, predicted_ids)
+    answer = VOCAB.render(inspection.predicted_answer) or "(empty)"
+    verdict = "correct ✓" if inspection.correct else "wrong ✗"
+    if wrong is None:
+        st.success(f"Every predicted id matches the coupling rule. Answer `{answer}`: {verdict}.", icon="✅")
+    else:
+        st.warning(
+            f"First wrong id at answer token #{wrong}: predicted {predicted_ids[wrong] if wrong < len(predicted_ids) else '(none)'}, "
+            f"true {true_ids[wrong] if wrong < len(true_ids) else '(none)'}. Answer `{answer}`: {verdict}.",
+            icon="⚠️",
+        )
+    st.dataframe(predicted_ids_table(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted_table")
+
+
+def main() -> None:
+    page_intro(
+        "Position IDs",
+        "The ids each positional scheme gives the tokens of one example; coupled tokens linked; a predictive-coupling model's own ids.",
+    )
+    problem = ensure_demo_runs()
+    if problem:
+        st.warning(problem, icon="⚠️")
+    scheme_rows_section()
+    st.divider()
+    predictive_section()
+
+
+main()

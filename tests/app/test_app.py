@@ -1,0 +1,72 @@
+"""The app shell: shared resources, the job queue in the sidebar, caps, a broken database shown as an error."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lengen_core.config import LIMITS, RunConfig
+from pages.common import app_cap_violations, app_caps, get_job_manager, get_store
+from tests.conftest import ROOT, TINY_CONFIG_CHANGES
+
+
+def test_store_and_job_manager_are_shared_and_bounded(app_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_store() is get_store() and get_store().path == app_db
+    manager = get_job_manager()
+    assert manager is get_job_manager()
+    assert manager.max_concurrent == 1  # LENGEN_MAX_JOBS from the fixture
+    assert manager.max_queued == app_caps()["jobs.queued"].limit
+
+
+def test_sidebar_shows_running_and_queued_jobs(open_app: Any) -> None:
+    manager = get_job_manager()
+    long_config = RunConfig().replace(**{**TINY_CONFIG_CHANGES, "train.steps": 100_000})
+    ids = [manager.submit(long_config, seed) for seed in range(3)]
+    try:
+        deadline = time.monotonic() + 60
+        while manager.active_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        app = open_app()
+        sidebar = " ".join(element.value for element in app.sidebar.markdown)
+        assert "1 running, 2 queued" in sidebar
+        waiting = " ".join(element.value for element in app.sidebar.caption)
+        assert ids[1] in waiting and ids[2] in waiting
+    finally:
+        for run_id in ids:
+            manager.cancel(run_id)
+    assert [manager.wait(run_id, timeout=60) for run_id in ids] == ["cancelled"] * 3
+
+
+def test_app_caps_name_field_limit_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = RunConfig().replace(**{**TINY_CONFIG_CHANGES, "train.steps": 300, "model.d_model": 64, "eval.max_length_factor": 40.0, "positions.max_position": 512})
+    assert app_cap_violations(config) == []
+    monkeypatch.setenv("LENGEN_APP_MAX_STEPS", "299")
+    monkeypatch.setenv("LENGEN_APP_MAX_D_MODEL", "32")
+    monkeypatch.setenv("LENGEN_APP_MAX_EVAL_LENGTH", "100")
+    found = {error.field: error.message for error in app_cap_violations(config)}
+    assert set(found) == {"train.steps", "model.d_model", "eval.lengths"}
+    assert "300 is above this app's limit of 299 (set by LENGEN_APP_MAX_STEPS)" == found["train.steps"]
+    assert "160" in found["eval.lengths"] and "100" in found["eval.lengths"]
+    monkeypatch.setenv("LENGEN_APP_MAX_STEPS", str(10 * LIMITS["max_steps"]))
+    assert app_caps()["train.steps"].limit == LIMITS["max_steps"]  # never looser than lengen_core's own limit
+
+
+def test_a_file_that_is_not_a_run_store_is_an_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import shutdown_resources
+
+    bogus = tmp_path / "notes.duckdb"
+    bogus.write_text("this is not a database")
+    monkeypatch.setenv("LENGEN_DB", str(bogus))
+    shutdown_resources()
+    try:
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        assert not app.exception
+        assert any("run database cannot be used" in element.value and "notes.duckdb" in element.value for element in app.error)
+        assert bogus.read_text() == "this is not a database"
+    finally:
+        shutdown_resources()

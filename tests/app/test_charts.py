@@ -1,0 +1,152 @@
+"""Figure builders: traces, bands, shaded training range, breakdown markers, grid aggregation."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from pages.charts import (
+    SweepCurve,
+    breakdown_ratio_figure,
+    cell_text,
+    compare_grid_figure,
+    grid_cells,
+    length_sweep_figure,
+    named_shapes,
+    rgba,
+    train_curve_figure,
+)
+from pages.common import SCHEME_COLORS
+
+
+def sweep_points(lengths: list[int], exact: list[float], n: int = 100) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "length": lengths,
+            "n": [n] * len(lengths),
+            "exact_match": exact,
+            "exact_match_low": [max(0.0, value - 0.05) for value in exact],
+            "exact_match_high": [min(1.0, value + 0.05) for value in exact],
+            "token_accuracy": [0.5 + value / 2 for value in exact],
+        }
+    )
+
+
+def curve(label: str = "run-a", scheme: str = "coupled", breakdown: int | None = 20) -> SweepCurve:
+    return SweepCurve(
+        label=label,
+        scheme=scheme,
+        points=sweep_points([5, 10, 20, 30, 40], [1.0, 1.0, 0.95, 0.5, 0.1]),
+        train_length_min=1,
+        train_length_max=10,
+        breakdown_length=breakdown,
+        threshold=0.9,
+    )
+
+
+def test_length_sweep_has_band_and_line_per_run_in_scheme_colour() -> None:
+    figure = length_sweep_figure([curve("a", "coupled"), curve("b", "learned", breakdown=10)])
+    assert len(figure.data) == 4  # band + line for each run
+    band, line = figure.data[0], figure.data[1]
+    assert band.fill == "toself" and band.name == "a 95% band"
+    assert list(band.x) == [5, 10, 20, 30, 40, 40, 30, 20, 10, 5]  # closed polygon: forward on the top, back on the bottom
+    assert list(band.y[:5]) == pytest.approx([1.0, 1.0, 1.0, 0.55, 0.15])
+    assert list(band.y[5:]) == pytest.approx([0.05, 0.45, 0.9, 0.95, 0.95])
+    assert band.fillcolor == rgba(SCHEME_COLORS["coupled"], 0.18)
+    assert line.line.color == SCHEME_COLORS["coupled"]
+    assert figure.data[3].line.color == SCHEME_COLORS["learned"]
+    assert list(line.y) == [1.0, 1.0, 0.95, 0.5, 0.1]
+
+
+def test_length_sweep_marks_breakdown_train_range_and_threshold() -> None:
+    figure = length_sweep_figure([curve("a", breakdown=20), curve("b", "rope", breakdown=None)])
+    breakdown = named_shapes(figure, "breakdown:")
+    assert [(shape.name, shape.x0, shape.x1) for shape in breakdown] == [("breakdown:a", 20, 20)]
+    assert any(annotation.text == "breakdown 20" and annotation.x == 20 for annotation in figure.layout.annotations)
+    train_range = named_shapes(figure, "train-range")
+    assert len(train_range) == 1 and (train_range[0].x0, train_range[0].x1) == (0.5, 10.5)
+    train_max = named_shapes(figure, "train-length-max")
+    assert len(train_max) == 1 and train_max[0].x0 == 10
+    threshold = named_shapes(figure, "threshold")
+    assert len(threshold) == 1 and threshold[0].y0 == 0.9
+
+
+def test_bands_can_be_hidden_and_token_accuracy_gets_its_own_panel() -> None:
+    without_bands = length_sweep_figure([curve()], show_bands=False)
+    assert [trace.fill for trace in without_bands.data] == [None]
+    both = length_sweep_figure([curve()], metrics=("exact_match", "token_accuracy"))
+    assert len(both.data) == 3  # band + exact-match line, token line (no band: it has no interval)
+    assert both.data[2].yaxis == "y2"
+    assert list(both.data[2].y) == pytest.approx([1.0, 1.0, 0.975, 0.75, 0.55])
+    assert len(named_shapes(both, "breakdown:")) == 2  # one marker per panel
+    assert len(named_shapes(both, "threshold")) == 1  # only on the exact-match panel
+
+
+def test_runs_of_one_scheme_share_the_colour_and_differ_by_dash() -> None:
+    figure = length_sweep_figure([curve("a"), curve("b")], show_bands=False)
+    assert figure.data[0].line.color == figure.data[1].line.color
+    assert figure.data[0].line.dash != figure.data[1].line.dash
+
+
+def test_unknown_metric_is_refused_and_empty_input_gives_a_message() -> None:
+    with pytest.raises(ValueError):
+        length_sweep_figure([curve()], metrics=("bleu",))
+    empty = length_sweep_figure([])
+    assert len(empty.data) == 0 and "Pick a run" in empty.layout.annotations[0].text
+
+
+def test_train_curve_has_loss_and_teacher_forced_accuracy_panels() -> None:
+    points = pd.DataFrame({"step": [10, 20, 30], "loss": [2.0, 1.0, float("inf")], "accuracy": [0.1, 0.5, None]})
+    figure = train_curve_figure(points, scheme="rope")
+    assert [trace.name for trace in figure.data] == ["loss", "accuracy (teacher-forced)"]
+    last = figure.data[0].y[2]
+    assert last is None or math.isnan(last)  # a diverged (inf) loss is left as a gap on the log axis
+    assert figure.layout.yaxis.type == "log"
+    assert "teacher-forced" in figure.layout.annotations[1].text
+    assert figure.data[0].line.color == SCHEME_COLORS["rope"]
+    assert len(train_curve_figure(points.iloc[:0]).data) == 0
+
+
+def runs_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": ["r1", "r2", "r3", "r4", "r5"],
+            "task": ["reverse", "reverse", "reverse", "reverse", "addition"],
+            "scheme": ["coupled", "coupled", "coupled", "learned", "coupled"],
+            "status": ["done", "done", "done", "running", "failed"],
+            "breakdown_ratio": [2.0, 3.0, None, None, None],
+        }
+    )
+
+
+def test_grid_cells_pool_seeds_median_and_spread() -> None:
+    cells = grid_cells(runs_frame(), tasks=["reverse", "addition"], schemes=["coupled", "learned"])
+    assert len(cells) == 4
+    reverse_coupled = cells[(cells.task == "reverse") & (cells.scheme == "coupled")].iloc[0]
+    # a done run that fails at its shortest length (ratio None) counts as 0
+    assert (reverse_coupled.runs, reverse_coupled.done) == (3, 3)
+    assert reverse_coupled.median_ratio == 2.0 and reverse_coupled.min_ratio == 0.0 and reverse_coupled.max_ratio == 3.0
+    assert cell_text(reverse_coupled) == "2x (0–3) 3/3"
+    reverse_learned = cells[(cells.task == "reverse") & (cells.scheme == "learned")].iloc[0]
+    assert reverse_learned.active == 1 and reverse_learned.median_ratio is None or math.isnan(reverse_learned.median_ratio)
+    assert cell_text(reverse_learned) == "… 0/1"
+    addition_learned = cells[(cells.task == "addition") & (cells.scheme == "learned")].iloc[0]
+    assert addition_learned.runs == 0 and cell_text(addition_learned) == ""
+
+
+def test_compare_grid_heatmap_values() -> None:
+    cells = grid_cells(runs_frame(), tasks=["reverse", "addition"], schemes=["coupled", "learned"])
+    figure = compare_grid_figure(cells)
+    assert len(figure.data) == 1 and figure.data[0].type == "heatmap"
+    z = figure.data[0].z
+    assert z[0][0] == 2.0 and math.isnan(z[0][1]) and math.isnan(z[1][0])
+    assert figure.data[0].text[0][0] == "2x (0–3) 3/3"
+    assert SCHEME_COLORS["coupled"] in figure.layout.xaxis.ticktext[0]
+
+
+def test_breakdown_ratio_figure_one_trace_per_scheme() -> None:
+    figure = breakdown_ratio_figure(runs_frame())
+    assert [trace.name for trace in figure.data] == ["coupled"]
+    assert list(figure.data[0].y) == [2.0, 3.0, 0.0]

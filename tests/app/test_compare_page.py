@@ -1,0 +1,85 @@
+"""Compare page: a sweep launched from the form goes through the job manager; the grid fills in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pages.common import get_job_manager, get_store
+from tests.conftest import drawn_figure
+
+COMPARE = "pages/compare.py"
+
+
+def fill_tiny_form(app: Any, *, tasks: list[str], schemes: list[str], seeds: int = 1, name: str = "t1") -> Any:
+    app.text_input(key="compare_page.name").set_value(name)
+    app.multiselect(key="compare_page.tasks").set_value(tasks)
+    app.multiselect(key="compare_page.schemes").set_value(schemes)
+    for key, value in {"seeds": seeds, "steps": 20, "train_max": 4, "layers": 1, "d_model": 16, "samples": 5, "batch": 8}.items():
+        app.number_input(key=f"compare_page.{key}").set_value(value)
+    return [button for button in app.form_submit_button if button.label == "Launch sweep"][0]
+
+
+def test_empty_store(open_app: Any) -> None:
+    app = open_app(COMPARE)
+    assert not app.exception and not app.error
+    assert app.title[0].value == "Compare"
+
+
+def test_sweep_from_the_page_fills_the_grid(open_app: Any) -> None:
+    app = open_app(COMPARE)
+    # sort defines no position-coupling rule: that cell is skipped with a note, the other three run
+    fill_tiny_form(app, tasks=["reverse", "sort"], schemes=["rope", "coupled"], seeds=1).click().run()
+    assert not app.exception
+    assert any("runs submitted" in element.value for element in app.success), [e.value for e in app.error]
+    runs = get_store().list_runs(tag="sweep:t1")
+    skipped = [element.value for element in app.warning if "Skipped" in element.value]
+    assert len(skipped) == 1 and "sort / coupled" in skipped[0] and "positions.scheme" in skipped[0]
+    assert len(runs) == 3
+    assert all(tags == ["sweep:t1"] for tags in runs["tags"].map(list))
+    manager = get_job_manager()
+    assert sorted(manager.wait(run_id, timeout=180) for run_id in runs["run_id"]) == ["done"] * len(runs)
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="compare_page.sweep").value == "sweep:t1"
+    assert app.query_params.get("sweep") == "t1"
+    figure = drawn_figure(app, "compare_page.grid")
+    assert figure.data[0].type == "heatmap"
+    assert set(figure.data[0].y) == set(runs["task"])
+    table = app.dataframe(key="compare_page.table").value
+    assert table.to_numpy().flatten().tolist().count("") + sum(str(text).endswith("1/1") for text in table.to_numpy().flatten()) == table.size
+    # open a cell: its runs and a link to their length sweeps
+    label = app.selectbox(key="compare_page.cell").value
+    task, scheme = label.split(" / ")
+    members = [frame.value for frame in app.dataframe if "seed" in frame.value.columns][0]
+    assert len(members) == 1 and set(members["run_id"]) == set(runs[(runs.task == task) & (runs.scheme == scheme)]["run_id"])
+    assert any("runs=" in str(link.proto) or "length_sweep" in str(link.proto) for link in app.get("page_link"))
+
+
+def test_table_cell_click_opens_that_cell(open_app: Any, trained_run: Any) -> None:
+    trained_run(seed=0)
+    trained_run(seed=0, **{"positions.scheme": "rope"})
+    app = open_app(COMPARE)
+    table = app.dataframe(key="compare_page.table").value
+    column = list(table.columns).index("rope")
+    app.session_state["compare_page.table"] = {"selection": {"rows": [], "columns": [], "cells": [[0, "rope"]]}}
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="compare_page.cell").value == f"{table.index[0]} / rope", column
+
+
+def test_too_many_runs_is_refused(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_APP_MAX_SWEEP_RUNS", "3")
+    app = open_app(COMPARE)
+    fill_tiny_form(app, tasks=["reverse"], schemes=["rope", "learned"], seeds=2).click().run()
+    assert any("sweep.runs" in element.value and "3" in element.value for element in app.error)
+    assert get_store().count_runs() == 0
+
+
+def test_over_cap_steps_in_a_sweep_is_refused(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_APP_MAX_STEPS", "10")
+    app = open_app(COMPARE)
+    fill_tiny_form(app, tasks=["reverse"], schemes=["rope"]).click().run()
+    assert any("train.steps" in element.value and "10" in element.value for element in app.error)
+    assert get_store().count_runs() == 0

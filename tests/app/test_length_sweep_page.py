@@ -1,0 +1,117 @@
+"""Length sweep page: run picker <-> ?runs=, the chart's content, extra sweeps in the background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pages.common import get_extra_sweeps, get_store
+from tests.conftest import drawn_figure
+
+SWEEP = "pages/length_sweep.py"
+
+
+def figure_of(app: Any, key: str = "sweep_page.chart") -> Any:
+    """The drawn plotly figure, rebuilt from what the page sent."""
+    return drawn_figure(app, key)
+
+
+def lines(figure: Any) -> list[Any]:
+    return [trace for trace in figure.data if trace.mode == "lines+markers"]
+
+
+def submit(app: Any, label: str) -> Any:
+    buttons = [button for button in [*app.button, *app.form_submit_button] if button.label == label]
+    assert buttons, f"no button {label!r}"
+    return buttons[0]
+
+
+def assert_clean(app: Any) -> None:
+    assert not app.exception, [element.value for element in app.exception]
+    assert not app.error, [element.value for element in app.error]
+
+
+def test_empty_store_explains_what_to_do(open_app: Any) -> None:
+    app = open_app(SWEEP)
+    assert_clean(app)
+    assert app.title[0].value == "Length sweep"
+    assert any("No finished runs yet" in element.value for element in app.info)
+
+
+def test_default_is_the_newest_done_run_and_the_url_follows(open_app: Any, trained_run: Any) -> None:
+    older = trained_run(seed=0)
+    newer = trained_run(seed=1, **{"positions.scheme": "rope"})
+    app = open_app(SWEEP)
+    assert_clean(app)
+    assert app.multiselect[0].value == [newer]
+    assert app.query_params == {"runs": newer}
+    drawn = lines(figure_of(app))
+    assert len(drawn) == 1 and drawn[0].line.color == "#9467bd"  # rope's colour
+    eval_points = get_store().eval_curve([newer])
+    assert list(drawn[0].x) == eval_points["length"].tolist()
+    assert list(drawn[0].y) == pytest.approx(eval_points["exact_match"].tolist())
+    app.multiselect[0].set_value([older, newer]).run()
+    assert app.query_params == {"runs": f"{older},{newer}"}
+    assert len(lines(figure_of(app))) == 2
+
+
+def test_runs_from_the_url_and_unknown_ids(open_app: Any, trained_run: Any) -> None:
+    first, second = trained_run(seed=0), trained_run(seed=1)
+    app = open_app(SWEEP, query_params={"runs": f"{first},nosuchrun"})
+    assert not app.exception
+    assert app.multiselect[0].value == [first]
+    assert any("nosuchrun" in element.value for element in app.warning)
+    figure = figure_of(app)
+    train_range = [shape for shape in figure.layout.shapes if shape.name == "train-range"]
+    assert len(train_range) == 1 and (train_range[0].x0, train_range[0].x1) == (0.5, 4.5)
+    bands = [trace for trace in figure.data if trace.fill == "toself"]
+    assert len(bands) == 1
+    assert second not in app.multiselect[0].value
+
+
+def test_view_toggle_and_bands(open_app: Any, trained_run: Any) -> None:
+    trained_run()
+    app = open_app(SWEEP)
+    app.checkbox(key="sweep_page.bands").uncheck().run()
+    assert not [trace for trace in figure_of(app).data if trace.fill == "toself"]
+    app.segmented_control[0].set_value("Both").run()
+    figure = figure_of(app)
+    assert {trace.yaxis or "y" for trace in figure.data} == {"y", "y2"}
+    assert "per-token" in figure.layout.yaxis2.title.text
+
+
+def test_extra_sweep_runs_in_the_background_and_joins_the_chart(open_app: Any, trained_run: Any) -> None:
+    run_id = trained_run()
+    headline = get_store().get_run(run_id).breakdown_length
+    app = open_app(SWEEP)
+    app.text_input(key="sweep_page.extra_lengths").set_value("20, 24")
+    app.number_input(key="sweep_page.extra_samples").set_value(4)
+    submit(app, "Run extra sweep").click().run()
+    assert not app.exception
+    assert any("extra-1" in element.value for element in app.success)
+    runner = get_extra_sweeps()
+    [job] = runner.jobs([run_id])
+    assert runner.wait(job, timeout=60) == "done"
+    stored = get_store().eval_curve([run_id], sweep="extra-1")
+    assert stored["length"].tolist() == [20, 24] and stored["n"].tolist() == [4, 4]
+    assert get_store().get_run(run_id).breakdown_length == headline  # the run's own sweep is untouched
+    assert get_store().sweeps(run_id)["sweep"].tolist() == ["default", "extra-1"]
+    app.run()
+    assert {20, 24} <= set(lines(figure_of(app))[0].x)
+    app.checkbox(key="sweep_page.extra").uncheck().run()
+    assert 24 not in set(lines(figure_of(app))[0].x)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "field"),
+    [("20, x", "eval.lengths"), ("600", "eval.lengths"), ("", "eval.lengths")],
+)
+def test_bad_extra_sweep_lengths_name_the_field(open_app: Any, trained_run: Any, lengths: str, field: str) -> None:
+    run_id = trained_run()
+    app = open_app(SWEEP)
+    app.text_input(key="sweep_page.extra_lengths").set_value(lengths)
+    submit(app, "Run extra sweep").click().run()
+    assert not app.exception
+    assert any(field in element.value for element in app.error), [element.value for element in app.error]
+    assert get_extra_sweeps().jobs([run_id]) == []

@@ -1,0 +1,118 @@
+"""Lessons page: bundled demo runs shown at once (imported once, no job), one button queues real jobs,
+the lesson in the URL, the C-RASP labels beside the measurements, and the 'needs HSA' note."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lengen_core.demo_runs import DEFAULT_DEMO_DIR, load_manifest
+from lengen_core.lessons import LESSON_RUNS, LIVE_TAG, get_lesson, run_tag
+from pages.common import get_job_manager, get_store
+from tests.conftest import drawn_figure
+
+LESSONS = "pages/lessons.py"
+
+MANIFEST = load_manifest(DEFAULT_DEMO_DIR)
+BUNDLED = {entry["key"]: entry for entry in MANIFEST["runs"]}
+needs_bundle = pytest.mark.skipif(
+    not {"reverse_learned", "reverse_coupled"} <= set(BUNDLED), reason="data/demo has no bundled runs for the first lesson"
+)
+
+
+def assert_clean(app: Any) -> None:
+    assert not app.exception, [element.value for element in app.exception]
+    assert not app.error, [element.value for element in app.error]
+
+
+def button(app: Any, label: str) -> Any:
+    matches = [element for element in app.button if element.label == label]
+    assert matches, f"no button {label!r}"
+    return matches[0]
+
+
+def lines(figure: Any) -> list[Any]:
+    return [trace for trace in figure.data if trace.mode == "lines+markers"]
+
+
+@needs_bundle
+def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
+    store = get_store()
+    assert store.count_runs() == 0
+    app = open_app(LESSONS)
+    assert_clean(app)
+    assert app.title[0].value == "Lessons" and app.selectbox[0].value == "ape_fails"
+    imported = store.count_runs()
+    assert imported == len(BUNDLED)  # first use imported the bundle, once
+    assert len(store.list_runs(tag="demo")) == imported
+    assert get_job_manager().jobs() == []  # nothing trains
+
+    figure = drawn_figure(app, "lessons.chart")
+    drawn = {trace.name: trace for trace in lines(figure)}
+    lesson = get_lesson("ape_fails")
+    assert set(drawn) == {LESSON_RUNS[key].label for key in lesson.runs}
+    for key in lesson.runs:
+        entry, trace = BUNDLED[key], drawn[LESSON_RUNS[key].label]
+        assert list(trace.x) == [point["length"] for point in entry["eval_points"]]
+        assert list(trace.y) == pytest.approx([point["exact_match"] for point in entry["eval_points"]])
+    breakdowns = {shape.name for shape in figure.layout.shapes if (shape.name or "").startswith("breakdown:")}
+    expected = {f"breakdown:{LESSON_RUNS[key].label}" for key in lesson.runs if BUNDLED[key]["breakdown_length"] is not None}
+    assert breakdowns == expected
+    table = app.dataframe[0].value
+    assert table["breakdown length"].tolist() == [str(BUNDLED[key]["breakdown_length"] or "none") for key in lesson.runs]
+    assert set(table["source"]) == {"bundled demo"}
+    assert any("What we expected" in element.value for element in app.markdown)
+
+    again = open_app(LESSONS)  # a second visit (new session): still no import, no job
+    assert_clean(again)
+    assert store.count_runs() == imported and get_job_manager().jobs() == []
+
+
+def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
+    app = open_app(LESSONS, query_params={"lesson": "randomized"})
+    assert_clean(app)
+    store = get_store()
+    before = store.count_runs()
+    button(app, "Retrain live").click().run()
+    assert not app.exception
+    lesson = get_lesson("randomized")
+    manager = get_job_manager()
+    jobs = manager.jobs()
+    assert len(jobs) == len(lesson.runs)
+    live = store.list_runs(tag=LIVE_TAG)
+    assert len(live) == len(lesson.runs) and store.count_runs() == before + len(lesson.runs)
+    assert sorted(live["config_id"]) == sorted(LESSON_RUNS[key].config().config_id for key in lesson.runs)
+    for key in lesson.runs:
+        assert len(store.list_runs(tag=run_tag(key)).query("run_id in @live.run_id")) == 1
+    assert set(live["status"]) <= {"queued", "running"}
+    assert app.get("progress"), "the live progress is shown"
+    for job in jobs:  # real jobs: stop them rather than train for minutes in the test
+        manager.cancel(job["run_id"])
+    for job in jobs:
+        assert manager.wait(job["run_id"], timeout=60) == "cancelled"
+
+
+def test_lesson_from_the_url_with_c_rasp_labels(open_app: Any) -> None:
+    app = open_app(LESSONS, query_params={"lesson": "c_rasp"})
+    assert_clean(app)
+    assert app.selectbox[0].value == "c_rasp"
+    assert app.header[0].value == get_lesson("c_rasp").title
+    if not {"majority_ape", "parity_ape"} <= set(BUNDLED):
+        pytest.skip("no bundled C-RASP runs")
+    table = app.dataframe[0].value
+    assert table["task"].tolist() == ["majority", "parity"]
+    assert table["C-RASP (Huang et al.)"].tolist() == ["expressible → predicts it generalizes", "not expressible → predicts it fails"]
+    app.selectbox[0].set_value("ape_fails").run()
+    assert app.query_params["lesson"] == "ape_fails"
+
+
+def test_hsa_lesson_says_it_needs_hsa_when_hsa_is_missing(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lengen_core.lessons as lessons
+
+    monkeypatch.setattr(lessons, "feature_available", lambda feature: (False, "hierarchical sparse attention is not part of this installation yet"))
+    app = open_app(LESSONS, query_params={"lesson": "hsa_needle"})
+    assert not app.exception
+    assert any("Needs HSA" in element.value for element in app.warning)
+    assert button(app, "Retrain live").disabled
+    assert get_job_manager().jobs() == []

@@ -1,0 +1,189 @@
+"""Train page: URL <-> widgets, server-side caps and config errors, a real run through the job manager."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from lengen_core.config import RunConfig
+from pages.common import config_to_query_params, get_job_manager, get_store
+from tests.conftest import TINY_CONFIG_CHANGES
+
+TRAIN = "pages/train.py"
+
+
+def widget(app: Any, dotted: str) -> Any:
+    return app.session_state[f"train:{dotted}"]
+
+
+def number(app: Any, label: str) -> Any:
+    matches = [element for element in app.number_input if element.label == label]
+    assert len(matches) == 1, f"no number input {label!r}"
+    return matches[0]
+
+
+def button(app: Any, label: str) -> Any:
+    matches = [element for element in app.button if element.label == label]
+    assert matches, f"no button {label!r}; have {[b.label for b in app.button]}"
+    return matches[0]
+
+
+def errors(app: Any) -> list[str]:
+    return [element.value for element in app.error]
+
+
+def assert_no_exception(app: Any) -> None:
+    assert not app.exception, [element.value for element in app.exception]
+
+
+def tiny_params(**extra: str) -> dict[str, str]:
+    return {**config_to_query_params(RunConfig().replace(**TINY_CONFIG_CHANGES)), **extra}
+
+
+def test_defaults_give_a_clean_url_and_an_intro(open_app: Any) -> None:
+    app = open_app(TRAIN)
+    assert_no_exception(app)
+    assert app.title[0].value == "Train"
+    assert app.caption[0].value.startswith("Pick a task")
+    assert app.query_params == {}
+    assert number(app, "Steps").value == RunConfig().train.steps
+    assert not errors(app)
+
+
+def test_query_params_set_the_widgets(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"model.n_layers": "3", "train.steps": "123", "positions.scheme": "rope", "seed": "7", "train.lr": "0.0003"})
+    assert_no_exception(app)
+    assert number(app, "Layers").value == 3
+    assert number(app, "Steps").value == 123
+    assert number(app, "Seed").value == 7
+    assert [box.value for box in app.selectbox if box.label == "Position scheme"] == ["rope"]
+    assert widget(app, "train.lr") == pytest.approx(3e-4)
+    # untouched by the page: the URL still says exactly what the widgets say
+    assert app.query_params == {"model.n_layers": "3", "train.steps": "123", "positions.scheme": "rope", "seed": "7", "train.lr": "0.0003"}
+
+
+def test_changing_widgets_updates_the_url(open_app: Any) -> None:
+    app = open_app(TRAIN)
+    number(app, "Layers").set_value(4).run()
+    assert app.query_params == {"model.n_layers": "4"}
+    [box for box in app.selectbox if box.label == "Attention"][0].set_value("hsa").run()
+    number(app, "HSA chunk size").set_value(8).run()
+    assert app.query_params == {"model.n_layers": "4", "model.attention": "hsa", "model.hsa.chunk_size": "8"}
+    number(app, "Layers").set_value(RunConfig().model.n_layers).run()
+    assert "model.n_layers" not in app.query_params  # back to the default: dropped from the link
+    number(app, "Seed").set_value(5).run()
+    assert app.query_params["seed"] == "5"
+    assert_no_exception(app)
+
+
+def test_fields_without_a_widget_survive_in_the_url(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"train.weight_decay": "0.05", "eval.lengths": "5,10,20"})
+    number(app, "Layers").set_value(3).run()
+    assert app.query_params == {"train.weight_decay": "0.05", "eval.lengths": "5,10,20", "model.n_layers": "3"}
+
+
+def test_bad_link_shows_an_error_naming_the_field_and_falls_back(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"model.n_layers": "lots"})
+    assert_no_exception(app)
+    assert any("model.n_layers" in message for message in errors(app))
+    assert number(app, "Layers").value == RunConfig().model.n_layers
+
+
+def test_steps_over_the_app_cap_is_refused(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_APP_MAX_STEPS", "500")
+    app = open_app(TRAIN, query_params=tiny_params())
+    number(app, "Steps").set_value(501).run()
+    messages = errors(app)
+    assert any("train.steps" in message and "500" in message and "LENGEN_APP_MAX_STEPS" in message for message in messages), messages
+    before = get_store().count_runs()
+    button(app, "Start training").click().run()
+    assert_no_exception(app)
+    assert get_store().count_runs() == before
+    assert get_job_manager().jobs() == []
+    assert any("Not started" in message for message in errors(app))
+
+
+def test_model_size_caps(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_APP_MAX_LAYERS", "2")
+    app = open_app(TRAIN, query_params=tiny_params())
+    number(app, "Layers").set_value(3).run()
+    assert any("model.n_layers" in message and "2" in message for message in errors(app))
+    number(app, "Layers").set_value(20).run()  # above lengen_core's own LIMITS too
+    assert any("model.n_layers" in message and "12" in message for message in errors(app))
+    button(app, "Start training").click().run()
+    assert get_store().count_runs() == 0
+
+
+def test_train_length_min_above_max_is_refused(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params=tiny_params())
+    number(app, "Train lengths from").set_value(9).run()
+    assert any("task.train_length_min" in message for message in errors(app))
+    button(app, "Start training").click().run()
+    assert_no_exception(app)
+    assert get_store().count_runs() == 0
+
+
+def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params=tiny_params(seed="3"))
+    assert not errors(app)
+    button(app, "Start training").click().run()
+    assert_no_exception(app)
+    run_id = app.session_state["train_page.run_id"]
+    manager = get_job_manager()
+    assert manager.wait(run_id, timeout=120) == "done"
+    record = get_store().get_run(run_id)
+    assert record.seed == 3 and record.config == RunConfig().replace(**TINY_CONFIG_CHANGES).to_dict()
+    app.run()
+    assert_no_exception(app)
+    assert any("Breakdown length" in element.value or "below the threshold" in element.value for element in app.success)
+    charts = app.get("plotly_chart")
+    assert {chart.key for chart in charts} >= {f"final-curve-{run_id}", f"sweep-{run_id}"}
+    app.switch_page("pages/runs.py").run()
+    assert_no_exception(app)
+    assert run_id in app.dataframe[0].value["run_id"].tolist()
+
+
+def test_pause_resume_and_cancel(open_app: Any) -> None:
+    params = tiny_params()
+    params["train.steps"] = "5000"
+    app = open_app(TRAIN, query_params=params)
+    button(app, "Start training").click().run()
+    run_id = app.session_state["train_page.run_id"]
+    manager = get_job_manager()
+    deadline = time.monotonic() + 60
+    while manager.progress(run_id)["phase"] != "training" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    app.run()
+    button(app, "Pause").click().run()
+    assert manager.progress(run_id)["paused"] is True
+    assert any("(paused)" in str(element.proto) for element in app.get("progress"))
+    button(app, "Resume").click().run()
+    assert manager.progress(run_id)["paused"] is False
+    button(app, "Cancel").click().run()
+    assert manager.wait(run_id, timeout=60) == "cancelled"
+    app.run()
+    assert_no_exception(app)
+    assert any("cancelled" in element.value.lower() for element in app.warning)
+    assert get_store().get_run(run_id).status == "cancelled"
+
+
+def test_divergence_is_shown_as_such(open_app: Any) -> None:
+    params = tiny_params()
+    params["train.divergence_loss"] = "1.0"  # any real loss is "above" this: the run is stopped as diverged
+    app = open_app(TRAIN, query_params=params)
+    button(app, "Start training").click().run()
+    run_id = app.session_state["train_page.run_id"]
+    assert get_job_manager().wait(run_id, timeout=60) == "diverged"
+    app.run()
+    assert any("Training diverged" in message for message in errors(app))
+
+
+def test_reset_to_defaults(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"model.n_layers": "3", "seed": "4"})
+    button(app, "Reset to defaults").click().run()
+    assert_no_exception(app)
+    assert number(app, "Layers").value == RunConfig().model.n_layers
+    assert number(app, "Seed").value == 0
+    assert app.query_params == {}

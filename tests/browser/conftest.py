@@ -1,0 +1,129 @@
+"""A real ``streamlit run app.py`` server and Debian's Chromium driven by Playwright.
+
+Skips cleanly when chromium (or playwright) is not installed; CI installs both.
+Screenshots go to the test's tmp dir and to ``test-output/screenshots/``
+(git-ignored); with ``LENGEN_UPDATE_SCREENSHOTS=1`` also to ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class StreamlitServer:
+    """``streamlit run app.py`` headless on a free port with its own run database."""
+
+    def __init__(self, directory: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_path = directory / "runs.duckdb"
+        self.log_path = directory / "streamlit.log"
+        self.env = {**os.environ, "LENGEN_DB": str(self.db_path), "LENGEN_MAX_JOBS": "2", **env}
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> StreamlitServer:
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        ]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.25)
+        raise RuntimeError(f"streamlit did not become healthy in {timeout} s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StreamlitServer]]:
+    """``server_factory(**env)`` starts a server (stopped at the end of the module)."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    servers: list[StreamlitServer] = []
+
+    def start(**env: str) -> StreamlitServer:
+        server = StreamlitServer(tmp_path_factory.mktemp("streamlit"), **env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def wait_idle(page: Any, timeout_s: float = 60.0) -> None:
+    """Until the page's script run has finished (Streamlit marks the app root)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_s * 1000)
+
+
+def error_texts(page: Any) -> list[str]:
+    """Texts of Streamlit exception boxes and st.error alerts on the page."""
+    boxes = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+    return boxes.all_inner_texts()
+
+
+@pytest.fixture
+def save_screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
+    """``save_screenshot(page, "train")``: full-page PNG in tmp_path and test-output/ (and docs/ on request)."""
+
+    def save(page: Any, name: str) -> Path:
+        path = tmp_path / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        targets = [ROOT / "test-output" / "screenshots"]
+        if os.environ.get("LENGEN_UPDATE_SCREENSHOTS") == "1":
+            targets.append(ROOT / "docs" / "screenshots")
+        for target in targets:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / f"{name}.png")
+        assert path.stat().st_size > 10_000, f"screenshot {name} looks empty"
+        return path
+
+    return save

@@ -1,0 +1,91 @@
+"""Real browser: Train -> start a run -> progress advances, charts drawn -> Length sweep shows the curve; every page clean."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from lengen_core.config import RunConfig
+from pages.common import config_to_query_params
+from tests.browser.conftest import error_texts, wait_idle
+from tests.conftest import TINY_CONFIG_CHANGES
+
+pytestmark = pytest.mark.browser
+
+# Long enough (a few seconds) for the progress bar to be seen moving.
+RUN_CHANGES = {**TINY_CONFIG_CHANGES, "train.steps": 300, "train.log_every": 10}
+PAGES = [("train", ""), ("length_sweep", "length_sweep"), ("attention", "attention"), ("position_ids", "position_ids"), ("compare", "compare"), ("runs", "runs"), ("lessons", "lessons")]
+
+
+def progress_steps(page: Any) -> list[int]:
+    texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
+    return [int(match.group(1)) for text in texts for match in re.finditer(r"step (\d+)/300", text)]
+
+
+VIEWPORT = {"width": 1400, "height": 1500}  # Streamlit scrolls inside the page, so the viewport is the screenshot
+
+
+@pytest.fixture(scope="module")
+def server(server_factory: Any) -> Any:
+    """One server for this module: the pages tour below then also shows the finished run."""
+    return server_factory()
+
+
+def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot: Any) -> None:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    query = urlencode({**config_to_query_params(RunConfig().replace(**RUN_CHANGES)), "seed": "1"})
+    page.goto(f"{server.url}/?{query}", timeout=90_000)
+    page.wait_for_selector("h1:has-text('Train')", timeout=90_000)
+    wait_idle(page)
+    assert page.get_by_label("Steps", exact=True).input_value() == "300"  # the link set the widgets
+    assert error_texts(page) == []
+    save_screenshot(page, "train-form")
+
+    page.get_by_role("button", name="Start training").click()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        seen.update(progress_steps(page))
+        if page.locator('[data-testid="stAlertContentSuccess"]:has-text("Run finished")').count():
+            break
+        time.sleep(0.2)
+    assert page.locator('[data-testid="stAlertContentSuccess"]:has-text("Run finished")').count() == 1, error_texts(page)
+    assert len(seen) >= 2 and max(seen) > min(seen), f"progress never advanced: {sorted(seen)}"
+    wait_idle(page)
+    assert page.locator(".js-plotly-plot").count() >= 2  # training curves + length sweep
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
+    assert error_texts(page) == []
+    save_screenshot(page, "train-run")
+
+    page.get_by_role("link", name="Open in Length sweep").click()
+    page.wait_for_selector("h1:has-text('Length sweep')", timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=60_000)
+    wait_idle(page)
+    assert re.search(r"[?&]runs=[0-9a-f]{12}", page.url), page.url
+    assert page.locator(".js-plotly-plot").count() == 1
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # band + curve
+    assert page.locator(".js-plotly-plot .shapelayer path").count() >= 2  # training range + train length (+ breakdown)
+    assert error_texts(page) == []
+    save_screenshot(page, "length_sweep-run")
+    context.close()
+
+
+def test_every_page_renders_without_errors(browser: Any, server: Any, save_screenshot: Any) -> None:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    for name, path in PAGES:
+        page.goto(f"{server.url}/{path}", timeout=90_000)
+        page.wait_for_selector("h1", timeout=90_000)
+        wait_idle(page, timeout_s=90)
+        time.sleep(0.5)  # late elements (charts) settle
+        assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: {error_texts(page)}"
+        assert error_texts(page) == [], f"{name}: {error_texts(page)}"
+        nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+        assert any("Train" in item for item in nav) and any("Lessons" in item for item in nav), nav
+        save_screenshot(page, name)
+    context.close()

@@ -1,0 +1,133 @@
+"""Shared fixtures of the app and browser tests (kept light: nothing heavy is imported at collection)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A run that trains and sweeps in about a second on one CPU core.
+TINY_CONFIG_CHANGES: dict[str, Any] = {
+    "task.name": "reverse",
+    "task.train_length_min": 1,
+    "task.train_length_max": 4,
+    "positions.scheme": "coupled",
+    "positions.max_position": 64,
+    "model.n_layers": 1,
+    "model.n_heads": 2,
+    "model.d_model": 16,
+    "model.d_ff": 32,
+    "train.steps": 20,
+    "train.batch_size": 8,
+    "train.warmup_steps": 2,
+    "train.log_every": 5,
+    "eval.n_lengths": 3,
+    "eval.samples_per_length": 5,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real streamlit server with Chromium (skips without chromium)")
+    config.addinivalue_line("markers", "load: many simultaneous browser sessions and a 10,000-run store (about 2 minutes)")
+
+
+@pytest.fixture
+def tiny_config() -> Any:
+    """The tiny :class:`RunConfig` above."""
+    from lengen_core.config import RunConfig
+
+    return RunConfig().replace(**TINY_CONFIG_CHANGES)
+
+
+@pytest.fixture
+def app_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh run database for the app (``LENGEN_DB``); the app's cached store and job manager are
+    dropped before and after (running jobs cancelled), so every test starts clean."""
+    from pages.common import shutdown_resources
+
+    path = tmp_path / "runs.duckdb"
+    monkeypatch.setenv("LENGEN_DB", str(path))
+    monkeypatch.setenv("LENGEN_MAX_JOBS", "1")
+    shutdown_resources()
+    yield path
+    shutdown_resources()
+
+
+@pytest.fixture
+def open_app(app_db: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``open_app("pages/runs.py", query_params={...})``: an AppTest of app.py that has run on that page.
+
+    A real server leaves Streamlit's legacy pages/ mode once per process (the first
+    ``st.navigation`` call); AppTest resets that flag before every run, so each run
+    would start in legacy mode and be rerun by ``ensure_app_shell``, which drops the
+    button click that started it. The flag is held at its real-server value here;
+    the legacy first run itself is covered by the browser test.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+
+    original_init = PagesManager.__init__
+
+    def init_after_navigation(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_after_navigation)
+
+    def open_page(page: str | None = None, *, query_params: dict[str, Any] | None = None, timeout: float = 60) -> AppTest:
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        if page is not None:
+            app.switch_page(page)
+        for key, value in (query_params or {}).items():
+            app.query_params[key] = value
+        return app.run()
+
+    return open_page
+
+
+@pytest.fixture
+def trained_run(app_db: Path, tiny_config: Any) -> Callable[..., str]:
+    """``trained_run(seed=0, **changes)``: train a tiny run through the app's job manager; returns its id (status done)."""
+    from pages.common import get_job_manager
+
+    def train(seed: int = 0, name: str | None = None, **changes: Any) -> str:
+        config = tiny_config.replace(**changes) if changes else tiny_config
+        manager = get_job_manager()
+        run_id = manager.submit(config, seed, name=name)
+        assert manager.wait(run_id, timeout=120) == "done"
+        return run_id
+
+    return train
+
+
+def _decode_typed_arrays(node: Any) -> Any:
+    """Plotly's JSON packs numeric arrays as ``{"dtype", "bdata"[, "shape"]}``; unpack them into lists."""
+    import base64
+
+    import numpy
+
+    if isinstance(node, dict):
+        if "bdata" in node and "dtype" in node:
+            values = numpy.frombuffer(base64.b64decode(node["bdata"]), dtype=numpy.dtype(node["dtype"]))
+            if "shape" in node:
+                values = values.reshape([int(size) for size in str(node["shape"]).split(",")])
+            return values.tolist()
+        return {key: _decode_typed_arrays(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_decode_typed_arrays(item) for item in node]
+    return node
+
+
+def drawn_figure(app: Any, key: str) -> Any:
+    """The plotly figure an AppTest page drew under ``key``, rebuilt as a ``go.Figure``."""
+    import json
+
+    import plotly.graph_objects as go
+
+    charts = [chart for chart in app.get("plotly_chart") if chart.key == key]
+    assert len(charts) == 1, f"no plotly chart with key {key!r}; have {[chart.key for chart in app.get('plotly_chart')]}"
+    return go.Figure(_decode_typed_arrays(json.loads(charts[0].proto.spec)))

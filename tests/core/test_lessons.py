@@ -1,0 +1,235 @@
+"""Lesson presets (valid configs, honest expectations) and the bundled demo runs (export/import, idempotence)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from lengen_core.config import RunConfig, flatten
+from lengen_core.demo_runs import (
+    DEFAULT_DEMO_DIR,
+    DEMO_TAG,
+    demo_id_tag,
+    demo_size_bytes,
+    export_demo_runs,
+    import_demo_runs,
+    load_manifest,
+)
+from lengen_core.lessons import (
+    LESSON_RUNS,
+    LESSONS,
+    Expectation,
+    RunOutcome,
+    all_lesson_runs,
+    check_lesson,
+    feature_available,
+    get_lesson,
+    missing_requirements,
+    pick_lesson_run_ids,
+    run_tag,
+)
+from lengen_core.store import RunStore
+
+TINY = {
+    "task.name": "reverse",
+    "task.train_length_min": 1,
+    "task.train_length_max": 3,
+    "positions.scheme": "coupled",
+    "positions.max_position": 16,
+    "model.n_layers": 1,
+    "model.n_heads": 2,
+    "model.d_model": 16,
+    "model.d_ff": 16,
+    "train.steps": 5,
+    "train.batch_size": 4,
+    "train.warmup_steps": 1,
+    "train.log_every": 2,
+    "train.device": "cpu",
+    "eval.lengths": [2, 3, 5],
+    "eval.samples_per_length": 4,
+}
+
+
+def test_at_least_five_lessons_each_with_valid_runs() -> None:
+    assert len(LESSONS) >= 5
+    assert len({lesson.key for lesson in LESSONS}) == len(LESSONS)
+    for lesson in LESSONS:
+        assert lesson.title and lesson.question.endswith("?") and lesson.takeaway and lesson.setup
+        assert len(lesson.runs) >= 2 and all(key in LESSON_RUNS for key in lesson.runs)
+        for expectation in lesson.expectations:
+            assert expectation.run in lesson.runs and (expectation.other is None or expectation.other in lesson.runs)
+    for run in all_lesson_runs():
+        config = run.config()  # validates every preset (task, scheme, lengths, model)
+        assert config.train.device == "cpu" and config.train.steps <= 3000
+        assert config.model.d_model <= 128 and config.model.n_layers <= 2
+        assert max(config.eval.lengths) >= 2 * config.task.train_length_max  # tested well past training
+
+
+def test_lessons_compare_one_thing_at_a_time() -> None:
+    """Within a lesson, runs of the same task differ only in positions / attention (the lesson's variable)."""
+    for lesson in LESSONS:
+        configs = [flatten(LESSON_RUNS[key].config().to_dict()) for key in lesson.runs]
+        for config in configs[1:]:
+            if config["task.name"] != configs[0]["task.name"]:
+                continue
+            differing = {key for key in config if config[key] != configs[0][key]}
+            allowed = {key for key in differing if key.startswith(("positions.", "model.attention", "model.hsa"))}
+            assert differing == allowed, (lesson.key, differing - allowed)
+
+
+def test_the_c_rasp_lesson_uses_the_task_labels() -> None:
+    from lengen_core.tasks import TASK_REGISTRY
+
+    lesson = get_lesson("c_rasp")
+    labels = {LESSON_RUNS[key].config().task.name: TASK_REGISTRY[LESSON_RUNS[key].config().task.name].c_rasp for key in lesson.runs}
+    assert labels == {"majority": True, "parity": False}
+
+
+@pytest.mark.parametrize(
+    ("expectation", "outcomes", "holds"),
+    [
+        (Expectation("extrapolates", "a", factor=2.0), {"a": RunOutcome(16, 8, 24)}, True),
+        (Expectation("extrapolates", "a", factor=2.0), {"a": RunOutcome(12, 8, 24)}, False),
+        (Expectation("extrapolates", "a", factor=4.0), {"a": RunOutcome(24, 8, 24)}, True),  # capped at the longest tested
+        (Expectation("stops", "a"), {"a": RunOutcome(8, 8, 24)}, True),
+        (Expectation("stops", "a"), {"a": RunOutcome(None, 8, 24)}, True),
+        (Expectation("stops", "a"), {"a": RunOutcome(12, 8, 24)}, False),
+        (Expectation("beats", "a", "b"), {"a": RunOutcome(4, 8, 24), "b": RunOutcome(None, 8, 24)}, True),
+        (Expectation("beats", "a", "b"), {"a": RunOutcome(8, 8, 24), "b": RunOutcome(8, 8, 24)}, False),
+        (Expectation("beats", "a", "b"), {"a": RunOutcome(8, 8, 24)}, None),
+        (Expectation("stops", "a"), {}, None),
+    ],
+)
+def test_expectations(expectation: Expectation, outcomes: dict, holds: bool | None) -> None:
+    assert expectation.check(outcomes) is holds
+
+
+def test_check_lesson_reports_every_expectation() -> None:
+    lesson = get_lesson("ape_fails")
+    checks = check_lesson(lesson, {"reverse_learned": RunOutcome(8, 8, 24), "reverse_coupled": RunOutcome(24, 8, 24)})
+    assert [holds for _, holds in checks] == [True, True, True]
+    checks = check_lesson(lesson, {"reverse_learned": RunOutcome(12, 8, 24), "reverse_coupled": RunOutcome(12, 8, 24)})
+    assert [holds for _, holds in checks] == [False, False, False]
+
+
+def test_pick_lesson_run_ids_prefers_the_newest_finished_run() -> None:
+    frame = pd.DataFrame(
+        [  # newest first, as RunStore.list_runs returns them
+            {"run_id": "live-running", "status": "running", "tags": [run_tag("a"), "lesson-live"]},
+            {"run_id": "live-done", "status": "done", "tags": [run_tag("a"), "lesson-live"]},
+            {"run_id": "demo-a", "status": "done", "tags": [run_tag("a"), DEMO_TAG]},
+            {"run_id": "demo-b", "status": "done", "tags": [run_tag("b"), DEMO_TAG]},
+            {"run_id": "other", "status": "done", "tags": []},
+        ]
+    )
+    assert pick_lesson_run_ids(frame, ["a", "b", "c"]) == {"a": "live-done", "b": "demo-b"}
+    assert pick_lesson_run_ids(frame.iloc[0:0], ["a"]) == {}
+
+
+def test_hsa_requirement_matches_the_installation() -> None:
+    present = importlib.util.find_spec("lengen_core.models.hsa") is not None
+    available, reason = feature_available("hsa")
+    assert available == present or (present and "cannot be built" in reason)
+    lesson = get_lesson("hsa_needle")
+    assert (missing_requirements(lesson) == []) == available
+    if not available:
+        assert "HSA" in missing_requirements(lesson)[0] or "sparse attention" in missing_requirements(lesson)[0]
+
+
+# --------------------------------------------------------------------------- demo runs
+
+
+def _finished_run(store: RunStore, tmp_path: Path, key: str) -> str:
+    from lengen_core.jobs import create_run, execute_run
+
+    config = RunConfig().replace(**TINY)
+    run_id = create_run(store, config, 0, name=f"lesson: {key}", tags=(run_tag(key),))
+    assert execute_run(store, run_id, config, 0, checkpoint_dir=tmp_path / "checkpoints") == "done"
+    return run_id
+
+
+def test_export_then_import_copies_the_run_exactly_and_only_once(tmp_path: Path) -> None:
+    source = RunStore(tmp_path / "source.duckdb")
+    run_id = _finished_run(source, tmp_path, "tiny")
+    demo = tmp_path / "demo"
+    manifest_path = export_demo_runs(source, {"tiny": run_id}, demo, generated={"note": "test"})
+    manifest = json.loads(manifest_path.read_text())
+    (entry,) = manifest["runs"]
+    assert entry["key"] == "tiny" and entry["checkpoint"] == "checkpoints/tiny.safetensors"
+    assert (demo / entry["checkpoint"]).exists() and demo_size_bytes(demo) > 0
+
+    target = RunStore(tmp_path / "target.duckdb")
+    report = import_demo_runs(target, demo)
+    (imported,) = report.imported
+    record, original = target.get_run(imported), source.get_run(run_id)
+    assert record.status == "done" and record.config == original.config and record.seed == 0
+    assert record.breakdown_length == original.breakdown_length and record.code_version == original.code_version
+    assert {DEMO_TAG, run_tag("tiny"), demo_id_tag(entry)} <= set(record.tags)
+    pd.testing.assert_frame_equal(
+        target.eval_curve([imported]).drop(columns="run_id"), source.eval_curve([run_id]).drop(columns="run_id")
+    )
+    assert len(target.train_curve(imported)) == len(source.train_curve(run_id)) > 0
+    artifacts = target.artifacts(imported)
+    assert artifacts["path"].tolist() == [str((demo / "checkpoints/tiny.safetensors").resolve())]
+
+    count = target.count_runs()
+    again = import_demo_runs(target, demo)
+    assert again.imported == [] and again.skipped == ["tiny"] and target.count_runs() == count
+
+
+def test_a_half_finished_import_is_replaced(tmp_path: Path) -> None:
+    source = RunStore(tmp_path / "source.duckdb")
+    run_id = _finished_run(source, tmp_path, "tiny")
+    demo = tmp_path / "demo"
+    export_demo_runs(source, {"tiny": run_id}, demo, with_checkpoint=[])
+    (entry,) = load_manifest(demo)["runs"]
+    assert entry["checkpoint"] is None
+    target = RunStore(tmp_path / "target.duckdb")
+    broken = target.create_run(
+        config=entry["config"], config_id=entry["config_id"], seed=0, code_version="x", environment={},
+        status="running", tags=[DEMO_TAG, demo_id_tag(entry)],
+    )  # as if an import died before marking its run done
+    report = import_demo_runs(target, demo)
+    assert report.replaced == ["tiny"] and len(report.imported) == 1
+    assert target.count_runs() == 1 and broken not in target.list_runs()["run_id"].tolist()
+    assert target.get_run(report.imported[0]).status == "done" and len(target.artifacts(report.imported[0])) == 0
+
+
+def test_missing_manifest_means_no_demo_runs(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    assert import_demo_runs(store, tmp_path / "nothing").imported == []
+    assert store.count_runs() == 0
+
+
+def test_bundled_demo_runs_match_the_lessons_and_are_small() -> None:
+    manifest = load_manifest(DEFAULT_DEMO_DIR)
+    if not manifest["runs"]:
+        pytest.skip("no demo runs bundled (run scripts/make_demo_runs.py)")
+    assert demo_size_bytes(DEFAULT_DEMO_DIR) < 5_500_000
+    for entry in manifest["runs"]:
+        run = LESSON_RUNS[entry["key"]]
+        bundled = flatten(entry["config"])
+        for dotted, value in flatten({**run.config().to_dict()}).items():
+            if dotted.split(".")[0] in ("task", "positions", "model", "train", "eval") and dotted in bundled:
+                assert bundled[dotted] == (list(value) if isinstance(value, tuple) else value), (entry["key"], dotted)
+        assert entry["seed"] == run.seed and run_tag(run.key) in entry["tags"]
+        assert entry["eval_points"] and all(0.0 <= point["exact_match"] <= 1.0 for point in entry["eval_points"])
+        if entry["checkpoint"]:
+            assert (DEFAULT_DEMO_DIR / entry["checkpoint"]).exists()
+    trained = {entry["key"] for entry in manifest["runs"]}
+    for lesson in LESSONS:
+        if not missing_requirements(lesson):
+            assert set(lesson.runs) <= trained, f"lesson {lesson.key} has no bundled runs for {set(lesson.runs) - trained}"
+
+
+def test_bundled_manifest_is_plain_json(tmp_path: Any) -> None:
+    path = DEFAULT_DEMO_DIR / "manifest.json"
+    if not path.exists():
+        pytest.skip("no demo runs bundled")
+    text = path.read_text()
+    assert "NaN" not in text and json.loads(text)["format"] == 1
