@@ -46,6 +46,7 @@ LIMITS: dict[str, int] = {
     "max_d_ff": 4096,
     "max_positions": 65536,
     "max_length": 4096,
+    "max_eval_length": 65536,  # explicit eval lengths; each also within its task's own range
     "max_steps": 200_000,
     "max_batch_size": 1024,
     "max_eval_samples": 5000,
@@ -262,7 +263,7 @@ class EvalConfig:
         if len(self.lengths) > LIMITS["max_eval_lengths"]:
             raise ConfigError("eval.lengths", f"at most {LIMITS['max_eval_lengths']} lengths, got {len(self.lengths)}")
         for length in self.lengths:
-            _check_int("eval.lengths", length, 1, LIMITS["max_length"])
+            _check_int("eval.lengths", length, 1, LIMITS["max_eval_length"])
         _check_float("eval.max_length_factor", self.max_length_factor, 1.0, 64.0)
         _check_int("eval.n_lengths", self.n_lengths, 1, LIMITS["max_eval_lengths"])
         _check_int("eval.samples_per_length", self.samples_per_length, 1, LIMITS["max_eval_samples"])
@@ -292,7 +293,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         from lengen_core.positions import check_compatible
+        from lengen_core.tasks.base import build_task
 
+        task = build_task(self.task.name, self.task.options)
+        for length in self.eval.lengths:
+            task.check_length(length, "eval.lengths")  # e.g. passkey retrieval goes to 1M, reverse to 512
         check_compatible(self)
 
     def to_dict(self) -> dict[str, Any]:

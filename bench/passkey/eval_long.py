@@ -1,4 +1,4 @@
-"""Evaluate a trained passkey run at long contexts (beyond ``eval.lengths``' 4096 cap) and write a Markdown table.
+"""Evaluate a trained passkey run at long contexts, timing each length, and write a Markdown table.
 
 Usage: python bench/passkey/eval_long.py --db DB --run RUN_ID --lengths 512,2048,4096,16384 --samples 100,100,100,50 --out FILE.md
 

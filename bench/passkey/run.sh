@@ -16,7 +16,7 @@ run_id=$(sed -n 's/^run \([^:]*\):.*/\1/p' "$log" | head -1)
 rm -f "$log"
 [ -n "$run_id" ] || { echo "no run id in the training output" >&2; exit 1; }
 
-# eval.lengths is capped at 4096 in the config, so the long sweep goes through bench/passkey/eval_long.py
+# the long sweep goes through bench/passkey/eval_long.py, which also times each length and records peak memory
 nice -n 10 python3 bench/passkey/eval_long.py --db "$DB" --run "$run_id" \
   --lengths 512,2048,4096,16384 --samples 100,100,100,50 --batch-size 2 --out "$TABLE"
 cat "$TABLE"

@@ -72,3 +72,14 @@ def test_changing_the_task_resets_its_options() -> None:
     assert switched.task.options == {"operand_lengths": "independent"}
     kept = config.replace(**{"task.name": "copy_unique", "task.options": {"alphabet_size": 64}})
     assert kept.task.options["alphabet_size"] == 64
+
+
+def test_eval_lengths_follow_the_tasks_own_range() -> None:
+    passkey = RunConfig().replace(**{"task.name": "passkey_retrieval", "positions.scheme": "rope", "task.train_length_min": 32, "task.train_length_max": 128})
+    assert passkey.replace(**{"eval.lengths": [512, 16384]}).eval.lengths == (512, 16384)  # beyond the 4096 training cap
+    with pytest.raises(ConfigError) as caught:
+        RunConfig().replace(**{"task.name": "reverse", "eval.lengths": [10, 600]})
+    assert caught.value.field == "eval.lengths" and "1..512" in caught.value.message
+    with pytest.raises(ConfigError) as caught:
+        passkey.replace(**{"eval.lengths": [100_000]})
+    assert caught.value.field == "eval.lengths" and "65536" in caught.value.message
