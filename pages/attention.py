@@ -14,7 +14,6 @@ import streamlit as st
 from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
-from lengen_core.lessons import feature_available
 from lengen_core.vocab import VOCAB
 from pages.common import get_store, page_intro, plotly_config
 from pages.inspection import (
@@ -42,7 +41,7 @@ def pick_run(runs, paths) -> str | None:
     options = list(runs["run_id"])
     url_run = st.query_params.get("run")
     if url_run and url_run not in options:
-        st.warning(f"Run `{url_run}` is not a finished run with a checkpoint; showing another.", icon="🔎")
+        st.warning(f"Run `{url_run}` is not a finished run with a checkpoint; showing another.", icon=":material/search:")
     if RUN_KEY not in st.session_state or st.session_state[RUN_KEY] not in options:
         st.session_state[RUN_KEY] = url_run if url_run in options else options[0]
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
@@ -123,32 +122,27 @@ def main() -> None:
     )
     problem = ensure_demo_runs()
     if problem:
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
     store = get_store()
     try:
         runs, paths = checkpoint_runs(store)
     except LenGenError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     if len(runs) == 0:
-        st.info("No finished run with a checkpoint yet. Train one on the Train page (or open a lesson), then come back.", icon="💡")
+        st.info("No finished run with a checkpoint yet. Train one on the Train page (or open a lesson), then come back.", icon=":material/lightbulb:")
         return
     run_id = pick_run(runs, paths)
     record = store.get_run(run_id)
     try:
         config = RunConfig.from_dict(record.config)
     except LenGenError as error:
-        st.error(f"This run's stored config is not valid any more: {error}", icon="🚫")
+        st.error(f"This run's stored config is not valid any more: {error}", icon=":material/block:")
         return
-    if config.model.attention == "hsa":
-        available, reason = feature_available("hsa")
-        if not available:
-            st.info(f"This run uses hierarchical sparse attention, which cannot be inspected here: {reason}.", icon="ℹ️")
-            return
     try:
         model, _, _ = load_model(paths[run_id])
     except ExampleInputError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     source = ExampleSource(config.task)
     st.caption(
@@ -163,10 +157,10 @@ def main() -> None:
         check_fits_model(example, config)
         inspection = inspect_example(model, example, source.task, truth_known=truth_known, seed=config.eval.seed)
     except ExampleInputError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     except (LenGenError, ValueError) as error:
-        st.error(f"The model cannot run this example: {error}", icon="🚫")
+        st.error(f"The model cannot run this example: {error}", icon=":material/block:")
         return
     show_answer(inspection, truth_known)
     labels = token_labels(inspection.tokens)

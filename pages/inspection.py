@@ -837,7 +837,7 @@ def example_picker(source: ExampleSource, *, key: str, default_length: int, eval
     try:
         generated = generated_example(source, int(length), int(index), eval_seed)
     except (ExampleInputError, ConfigError) as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return None
     if mode != "Type your own":
         return generated, True
@@ -850,7 +850,7 @@ def example_picker(source: ExampleSource, *, key: str, default_length: int, eval
     try:
         typed = typed_example(source, prompt_text, answer_text, hint=generated)
     except ExampleInputError as error:
-        st.error(f"**Typed example**: {error}", icon="🚫")
+        st.error(f"**Typed example**: {error}", icon=":material/block:")
         return None
     return typed.example, typed.truth_known
 

@@ -111,19 +111,19 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
     labels = {key: LESSON_RUNS[key].label for key in lesson.runs}
     lines = []
     for expectation, holds in checks:
-        mark = {True: "✅", False: "❌", None: "⏳"}[holds]
+        mark = {True: ":green[:material/check_circle:]", False: ":red[:material/cancel:]", None: ":gray[:material/hourglass_empty:]"}[holds]
         lines.append(f"{mark} {expectation.describe(labels)}")
     st.markdown("**What we expected, and whether these runs show it**  \n" + "  \n".join(lines))
     if any(holds is False for _, holds in checks):
         st.warning(
             "These runs do not show every expected effect. Small models trained for a minute are noisy: retrain live "
             "(a new run with the same settings) or change the seed, and compare.",
-            icon="🔁",
+            icon=":material/replay:",
         )
     if all(holds for _, holds in checks):
-        st.success(f"**Takeaway.** {lesson.takeaway}", icon="🎓")
+        st.success(f"**Takeaway.** {lesson.takeaway}", icon=":material/school:")
     else:
-        st.info(f"**What the lesson is about.** {lesson.takeaway}", icon="🎓")
+        st.info(f"**What the lesson is about.** {lesson.takeaway}", icon=":material/school:")
 
 
 def live_controls(lesson: Lesson, blocked: list[str]) -> None:
@@ -190,7 +190,7 @@ def main() -> None:
     page_intro("Lessons", "Guided demos: one question, the runs that answer it, and one button to train them again live.")
     problem = ensure_demo_runs()
     if problem:
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
     lesson = pick_lesson()
     st.header(lesson.title)
     st.markdown(f"**{lesson.question}**")
@@ -199,18 +199,18 @@ def main() -> None:
         st.caption(f"Reference: {lesson.references}")
     blocked = missing_requirements(lesson)
     if blocked:
-        st.warning("**Needs HSA.** " + " ".join(blocked) + ". This lesson's live retraining is off until it lands.", icon="🧩")
+        st.warning("**Needs HSA.** " + " ".join(blocked) + ". This lesson's live retraining is off until it lands.", icon=":material/extension:")
     try:
         chosen, rows, points = lesson_results(lesson)
     except LenGenError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     if chosen:
         draw_results(lesson, chosen, rows, points)
     elif not blocked:
-        st.info("No results for this lesson yet: press **Retrain live** to produce them.", icon="💡")
+        st.info("No results for this lesson yet: press **Retrain live** to produce them.", icon=":material/lightbulb:")
     else:
-        st.info("No bundled results for this lesson: they need HSA too.", icon="🧩")
+        st.info("No bundled results for this lesson: they need HSA too.", icon=":material/extension:")
     live_controls(lesson, blocked)
 
 

@@ -62,7 +62,7 @@ def scheme_rows_section() -> None:
     try:
         source = ExampleSource(TaskConfig(name=task_name, train_length_min=1, train_length_max=1))
     except LenGenError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     st.caption(f"**{task_name}**: {source.task.description}")
     picked = example_picker(source, key="position_ids.example", default_length=3, length_cap=256)
@@ -87,7 +87,7 @@ def scheme_rows_section() -> None:
         st.error(
             f"The example has {needed} tokens but max_position is {max_position}: plain index, learned and randomized ids "
             f"would run past the id range. Raise max_position or pick a shorter example.",
-            icon="🚫",
+            icon=":material/block:",
         )
         return
     rows = position_rows(example, chosen, max_position=int(max_position), views=VIEW_CHOICES[view], seed=st.session_state["position_ids.seed"])
@@ -115,13 +115,13 @@ def predictive_section() -> None:
     try:
         runs, paths = checkpoint_runs(store, scheme="predictive_coupled")
     except LenGenError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     if len(runs) == 0:
         st.info(
             "No finished predictive_coupled run with a checkpoint yet. Train one (scheme predictive_coupled) on the Train page, "
             "or open the lesson 'What if the model must work out the position ids itself?'.",
-            icon="💡",
+            icon=":material/lightbulb:",
         )
         return
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
@@ -129,7 +129,7 @@ def predictive_section() -> None:
     try:
         model, config, _ = load_model(paths[run_id])
     except ExampleInputError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     source = ExampleSource(config.task)
     columns = st.columns(2)
@@ -147,7 +147,7 @@ def predictive_section() -> None:
         check_fits_model(example, config)
         inspection = inspect_example(model, example, source.task, seed=config.eval.seed)
     except (ExampleInputError, LenGenError, ValueError) as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/block:")
         return
     true_ids, predicted_ids = inspection.true_answer_ids, inspection.predicted_answer_ids
     st.plotly_chart(predicted_ids_figure(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted", config=plotly_config("predicted-ids"))
@@ -155,12 +155,12 @@ def predictive_section() -> None:
     answer = VOCAB.render(inspection.predicted_answer) or "(empty)"
     verdict = "correct ✓" if inspection.correct else "wrong ✗"
     if wrong is None:
-        st.success(f"Every predicted id matches the coupling rule. Answer `{answer}`: {verdict}.", icon="✅")
+        st.success(f"Every predicted id matches the coupling rule. Answer `{answer}`: {verdict}.", icon=":material/check_circle:")
     else:
         st.warning(
             f"First wrong id at answer token #{wrong}: predicted {predicted_ids[wrong] if wrong < len(predicted_ids) else '(none)'}, "
             f"true {true_ids[wrong] if wrong < len(true_ids) else '(none)'}. Answer `{answer}`: {verdict}.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
     st.dataframe(predicted_ids_table(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted_table")
 
@@ -172,7 +172,7 @@ def main() -> None:
     )
     problem = ensure_demo_runs()
     if problem:
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
     scheme_rows_section()
     st.divider()
     predictive_section()

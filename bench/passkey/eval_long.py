@@ -6,7 +6,7 @@ Loads the run's checkpoint from the store, decodes greedily with :func:`lengen_c
 (HSA models decode without a KV cache: every step re-runs the whole prefix, on the reference HSA
 path on the CPU), stores the points as the run's ``long`` sweep and writes a table with the sample
 count, exact match with its 95% Wilson interval, time per example and the process's peak memory.
-Run it with ``OMP_NUM_THREADS=1`` for the single-thread timings reported in docs/results_passkey.md.
+Run it with ``OMP_NUM_THREADS=1`` for the single-thread timings reported in docs/results.md.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lengen_core.lessons import feature_available
 from lengen_core.data import ExampleSource
 from pages.inspection import generated_example, attention_grid, attention_heatmap, hsa_query_table, hsa_selection_figure, hsa_selection_matrix, token_labels
 from tests.conftest import drawn_figure
@@ -181,29 +180,7 @@ def test_length_above_the_models_position_limit_is_refused(open_app: Any, traine
     assert not app.get("plotly_chart")
 
 
-def test_hsa_run_without_hsa_shows_an_info_message(open_app: Any, app_db: Any, tiny_config: Any, tmp_path: Any) -> None:
-    if feature_available("hsa")[0]:
-        pytest.skip("HSA is available: the page draws HSA runs instead")
-    from lengen_core.jobs import create_run
-    from pages.common import get_store
-
-    store = get_store()
-    config = tiny_config.replace(**{"model.attention": "hsa", "positions.scheme": "nope"})
-    run_id = create_run(store, config, 0, name="hsa run")
-    store.set_status(run_id, "running")
-    store.set_eval_points(run_id, [], breakdown_length=None, train_length_max=4)
-    checkpoint = tmp_path / "hsa.safetensors"
-    checkpoint.write_bytes(b"not read")
-    store.add_artifact(run_id, "checkpoint", str(checkpoint))
-    store.set_status(run_id, "done")
-    app = open_app(ATTENTION, query_params={"run": run_id})
-    assert not app.exception and not app.error
-    assert any("hierarchical sparse attention" in element.value for element in app.info)
-
-
 def test_hsa_run_draws_chunk_selections(open_app: Any, trained_run: Any) -> None:
-    if not feature_available("hsa")[0]:
-        pytest.skip("HSA is not available in this installation")
     run_id = trained_run(**{"model.n_layers": 2, "model.attention": "hsa", "model.hsa": {"chunk_size": 2, "top_k": 2, "window": 2}, "positions.scheme": "rope"})
     app = open_app(ATTENTION, query_params={"run": run_id})
     assert_clean(app)

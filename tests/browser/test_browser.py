@@ -89,3 +89,22 @@ def test_every_page_renders_without_errors(browser: Any, server: Any, save_scree
         assert any("Train" in item for item in nav) and any("Lessons" in item for item in nav), nav
         save_screenshot(page, name)
     context.close()
+
+
+def test_attention_page_draws_hsa_chunk_selection(browser: Any, server: Any, save_screenshot: Any) -> None:
+    """The bundled HSA passkey run: pick it in the run picker, see the chunk-selection chart."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(f"{server.url}/attention", timeout=90_000)
+    page.wait_for_selector("h1:has-text('Attention')", timeout=90_000)
+    wait_idle(page, timeout_s=90)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=re.compile("passkey_hsa")).click()
+    page.wait_for_selector("h3:has-text('HSA chunk selection')", timeout=90_000)
+    wait_idle(page, timeout_s=90)
+    time.sleep(0.5)
+    assert re.search(r"[?&]run=[0-9a-f]{12}", page.url), page.url
+    assert page.locator(".js-plotly-plot").count() >= 2  # attention map + chunk selection
+    assert error_texts(page) == []
+    save_screenshot(page, "attention-hsa")
+    context.close()

@@ -1,6 +1,6 @@
 """Passkey retrieval with an HSA model: a few training steps, then greedy decoding past the training length.
 
-The full experiment (bench/passkey/run.sh, docs/results_passkey.md) trains for 15 minutes; this only
+The full experiment (bench/passkey/run.sh, docs/results.md) trains for 15 minutes; this only
 checks the plumbing the experiment relies on, in a few seconds on one CPU core.
 """
 

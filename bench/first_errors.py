@@ -1,0 +1,66 @@
+"""Where a trained model's answers go wrong: the index of the first wrong answer token, counted.
+
+    python bench/first_errors.py CHECKPOINT.safetensors LENGTH [--samples 50] [--seed 5]
+
+Decodes ``--samples`` fresh examples of the run's task at ``LENGTH`` greedily (the same
+decoder as the length sweep) and prints, for every answer index, how many wrong answers
+first went wrong there (the last index is the ``<eos>``), with the token there and its
+position id in the first such example. Used for the error analysis in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lengen_core.data import ExampleSource  # noqa: E402
+from lengen_core.evaluation import greedy_decode  # noqa: E402
+from lengen_core.training import load_checkpoint  # noqa: E402
+from lengen_core.vocab import EOS_ID, VOCAB  # noqa: E402
+
+
+def first_wrong_index(truth: list[int], answer: list[int]) -> int | None:
+    """First index where ``answer + [<eos>]`` differs from ``truth`` (which ends with <eos>); None if equal."""
+    predicted = list(answer) + [EOS_ID]
+    for index, token in enumerate(truth):
+        if index >= len(predicted) or predicted[index] != token:
+            return index
+    return None if len(predicted) == len(truth) else len(truth)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("length", type=int)
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=5, help="example stream seed (not the training stream)")
+    args = parser.parse_args()
+    model, config, _ = load_checkpoint(args.checkpoint)
+    source = ExampleSource(config.task)
+    examples = source.sample_many(random.Random(f"first-errors-{args.seed}"), args.length, args.samples)
+    decoded = greedy_decode(model, examples)
+    counts: collections.Counter[int] = collections.Counter()
+    first_example: dict[int, int] = {}
+    for number, (example, answer) in enumerate(zip(examples, decoded.answers)):
+        index = first_wrong_index(list(example.answer), answer)
+        if index is not None:
+            counts[index] += 1
+            first_example.setdefault(index, number)
+    wrong = sum(counts.values())
+    answer_length = len(examples[0].answer)
+    print(f"{config.task.name} at length {args.length}: {wrong}/{len(examples)} wrong (answer length {answer_length} incl. <eos>)")
+    print("answer index  wrong answers  true token  position id (first example)")
+    for index in sorted(counts):
+        example = examples[first_example[index]]
+        token_position = len(example.prompt) + index
+        position_id = example.coupled_ids[token_position] if example.coupled_ids is not None else "-"
+        print(f"{index:12d}  {counts[index]:13d}  {VOCAB.token(example.answer[index]):>10}  {position_id}")
+
+
+if __name__ == "__main__":
+    main()
