@@ -122,6 +122,12 @@ def _decode_typed_arrays(node: Any) -> Any:
     return node
 
 
+def assert_clean(app: Any) -> None:
+    """An AppTest page ran without an exception or an error box."""
+    assert not app.exception, [element.value for element in app.exception]
+    assert not app.error, [element.value for element in app.error]
+
+
 def drawn_figure(app: Any, key: str) -> Any:
     """The plotly figure an AppTest page drew under ``key``, rebuilt as a ``go.Figure``."""
     import json

@@ -9,14 +9,9 @@ import pytest
 
 from lengen_core.data import ExampleSource
 from pages.inspection import generated_example, attention_grid, attention_heatmap, hsa_query_table, hsa_selection_figure, hsa_selection_matrix, token_labels
-from tests.conftest import drawn_figure
+from tests.conftest import assert_clean, drawn_figure
 
 ATTENTION = "pages/attention.py"
-
-
-def assert_clean(app: Any) -> None:
-    assert not app.exception, [element.value for element in app.exception]
-    assert not app.error, [element.value for element in app.error]
 
 
 def radio(app: Any, label: str) -> Any:

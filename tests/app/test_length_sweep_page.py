@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pages.common import get_extra_sweeps, get_store
-from tests.conftest import drawn_figure
+from tests.conftest import assert_clean, drawn_figure
 
 SWEEP = "pages/length_sweep.py"
 
@@ -25,11 +25,6 @@ def submit(app: Any, label: str) -> Any:
     buttons = [button for button in [*app.button, *app.form_submit_button] if button.label == label]
     assert buttons, f"no button {label!r}"
     return buttons[0]
-
-
-def assert_clean(app: Any) -> None:
-    assert not app.exception, [element.value for element in app.exception]
-    assert not app.error, [element.value for element in app.error]
 
 
 def test_empty_store_explains_what_to_do(open_app: Any) -> None:

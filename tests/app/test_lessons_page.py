@@ -10,7 +10,7 @@ import pytest
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, load_manifest
 from lengen_core.lessons import LESSON_RUNS, LIVE_TAG, get_lesson, run_tag
 from pages.common import get_job_manager, get_store
-from tests.conftest import drawn_figure
+from tests.conftest import assert_clean, drawn_figure
 
 LESSONS = "pages/lessons.py"
 
@@ -19,11 +19,6 @@ BUNDLED = {entry["key"]: entry for entry in MANIFEST["runs"]}
 needs_bundle = pytest.mark.skipif(
     not {"reverse_learned", "reverse_coupled"} <= set(BUNDLED), reason="data/demo has no bundled runs for the first lesson"
 )
-
-
-def assert_clean(app: Any) -> None:
-    assert not app.exception, [element.value for element in app.exception]
-    assert not app.error, [element.value for element in app.error]
 
 
 def button(app: Any, label: str) -> Any:

@@ -12,7 +12,7 @@ from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.vocab import VOCAB
 from pages.inspection import first_mismatch, predicted_ids_figure, predicted_ids_table, typed_example
-from tests.conftest import drawn_figure
+from tests.conftest import assert_clean, drawn_figure
 
 POSITION_IDS = "pages/position_ids.py"
 
@@ -21,11 +21,6 @@ PROMPT = "<bos> 6 5 3 + 0 4 9 ="
 ANSWER = "2 0 7 0"
 COUPLED = [0, 2, 3, 4, 5, 2, 3, 4, 5, 4, 3, 2, 1, 0]
 SIGNIFICANCE = [0, 3, 2, 1, 0, 3, 2, 1, 0, 1, 2, 3, 4, 0]
-
-
-def assert_clean(app: Any) -> None:
-    assert not app.exception, [element.value for element in app.exception]
-    assert not app.error, [element.value for element in app.error]
 
 
 def widget(elements: Any, label: str) -> Any:
