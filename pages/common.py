@@ -387,7 +387,15 @@ _MANAGERS: list[JobManager] = []
 
 @st.cache_resource
 def get_job_manager() -> JobManager:
-    """The one job manager of this server process: bounded worker threads + FIFO queue."""
+    """The one job manager of this server process: bounded worker threads + FIFO queue.
+
+    The cores are shared out among the concurrent jobs (torch's intra-op
+    threads are process-wide): two jobs on two cores use one thread each instead
+    of four threads fighting over two cores and the page scripts.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_concurrent_jobs()))
     manager = JobManager(get_store(), max_concurrent=max_concurrent_jobs(), max_queued=app_caps()["jobs.queued"].limit)
     _MANAGERS.append(manager)
     return manager

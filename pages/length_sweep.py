@@ -128,7 +128,8 @@ def main() -> None:
     try:
         done = store.list_runs(status="done", limit=OPTION_LIMIT)
         url_runs = parse_id_list(st.query_params.get_all("runs"))
-        extra_ids = [run_id for run_id in url_runs if run_id not in set(done["run_id"])]
+        listed = set(done["run_id"])
+        extra_ids = [run_id for run_id in url_runs if run_id not in listed]
         if extra_ids:
             done = pd.concat([done, store.list_runs(status="done", run_ids=extra_ids)], ignore_index=True)
     except StoreError as error:

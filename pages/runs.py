@@ -180,7 +180,8 @@ def main() -> None:
         st.success(message, icon=":material/delete:")
 
     tasks = sorted(runs["task"].dropna().unique())
-    schemes = [scheme for scheme in POSITION_SCHEMES if scheme in set(runs["scheme"])]
+    present_schemes = set(runs["scheme"].dropna().unique())
+    schemes = [scheme for scheme in POSITION_SCHEMES if scheme in present_schemes]
     load_url_bindings(PAGE, BINDINGS, options={"status": list(ALL_STATUSES), "task": tasks, "scheme": schemes})
     columns = st.columns([2, 2, 2, 3])
     with columns[0]:

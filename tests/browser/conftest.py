@@ -32,9 +32,10 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    """``streamlit run app.py`` headless on a free port with its own run database."""
+    """``streamlit run app.py`` (or another ``app`` file) headless on a free port with its own run database."""
 
-    def __init__(self, directory: Path, **env: str) -> None:
+    def __init__(self, directory: Path, app: str | None = None, **env: str) -> None:
+        self.app = app or str(ROOT / "app.py")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_path = directory / "runs.duckdb"
@@ -44,7 +45,7 @@ class StreamlitServer:
 
     def start(self, timeout: float = 60.0) -> StreamlitServer:
         command = [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            sys.executable, "-m", "streamlit", "run", self.app,
             "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         ]

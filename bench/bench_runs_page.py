@@ -1,0 +1,150 @@
+"""Runs page first paint with 10,000 runs in the store, beside the floor of a bare Streamlit page.
+
+Two servers run in turn on this machine, each started with ``streamlit run``:
+
+* baseline: a one-file Streamlit app that draws a title, a caption and a
+  500-row ``st.dataframe`` of made-up data (the same shape the Runs page shows
+  by default). Nothing else: no store, no torch. This is the floor Streamlit's
+  own front end sets on this machine.
+* ours: ``app.py`` on a store bulk-loaded with 10,000 finished runs, page /runs.
+
+Each page is opened ``--repeats`` times in a fresh browser context (an empty
+cache, as for a new visitor) and, with ``--same-context``, also in one context
+(a returning visitor whose browser cached the scripts). Times are from
+``page.goto`` to: the title drawn, and the table's canvas drawn.
+
+    python bench/bench_runs_page.py [--repeats 5] [--runs 10000]
+
+Needs Debian's chromium and playwright (as the browser tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lengen_core.config import RunConfig  # noqa: E402
+from lengen_core.jobs import code_version  # noqa: E402
+from lengen_core.store import RunStore  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
+from tests.conftest import TINY_CONFIG_CHANGES  # noqa: E402
+
+BASELINE_APP = textwrap.dedent(
+    """
+    import numpy as np
+    import pandas as pd
+    import streamlit as st
+
+    st.set_page_config(layout="wide")
+    st.title("Runs")
+    rows = 500
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "run_id": [f"{i:012x}" for i in range(rows)], "name": [f"bulk-{i}" for i in range(rows)],
+        "status": "done", "task": "reverse", "scheme": "coupled", "seed": np.arange(rows),
+        "breakdown_length": rng.integers(5, 40, rows), "breakdown_ratio": rng.random(rows),
+        "steps_done": 60, "train_seconds": rng.random(rows) * 10,
+        "created_at": pd.Timestamp("2026-11-29") + pd.to_timedelta(np.arange(rows), unit="s"),
+    })
+    st.caption(f"{rows} of {rows} runs.")
+    st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="multi-row")
+    """
+)
+VIEWPORT = {"width": 1400, "height": 1200}
+TABLE_DRAWN = '[data-testid="stDataFrame"] canvas'
+
+
+def bulk_store(path: Path, runs: int) -> None:
+    config = RunConfig().replace(**TINY_CONFIG_CHANGES)
+    store = RunStore(path)
+    spec = {"config": config.to_dict(), "config_id": config.config_id, "code_version": code_version(), "environment": {}, "status": "done"}
+    for offset in range(0, runs, 2_500):
+        count = min(2_500, runs - offset)
+        store.create_runs([{**spec, "seed": offset + index, "name": f"bulk-{offset + index}"} for index in range(count)])
+
+
+def open_once(context: Any, url: str) -> tuple[float, float]:
+    """(seconds to the title, seconds to the table's canvas) for one navigation in ``context``."""
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(url, timeout=120_000)
+    page.wait_for_selector("h1", state="visible", timeout=120_000)
+    title = time.perf_counter() - started
+    page.wait_for_selector(TABLE_DRAWN, state="visible", timeout=120_000)
+    table = time.perf_counter() - started
+    page.close()
+    return title, table
+
+
+def measure(browser: Any, url: str, repeats: int, same_context: bool) -> dict[str, Any]:
+    """Warm-up load, then ``repeats`` loads; medians and all samples."""
+    shared = browser.new_context(viewport=VIEWPORT)
+    open_once(shared, url)  # the server's first script run pays for imports; not a visitor's view
+    samples = []
+    for _ in range(repeats):
+        context = shared if same_context else browser.new_context(viewport=VIEWPORT)
+        samples.append(open_once(context, url))
+        if context is not shared:
+            context.close()
+    shared.close()
+    return {
+        "title_s": statistics.median(title for title, _ in samples),
+        "table_s": statistics.median(table for _, table in samples),
+        "samples": [[round(title, 3), round(table, 3)] for title, table in samples],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--json", help="write the result here")
+    args = parser.parse_args()
+    if CHROMIUM is None:
+        sys.exit("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-runs-page-"))
+    (directory / "baseline").mkdir()
+    baseline_app = directory / "baseline" / "baseline_app.py"
+    baseline_app.write_text(BASELINE_APP)
+    (directory / "ours").mkdir()
+    bulk_store(directory / "ours" / "runs.duckdb", args.runs)
+
+    results: dict[str, Any] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for name, app, path in (("baseline", baseline_app, ""), ("ours", None, "runs")):
+            server = StreamlitServer(directory / name, app=str(app) if app else None)
+            server.start()
+            try:
+                for visitor, same in (("new_visitor", False), ("returning_visitor", True)):
+                    results[f"{name}_{visitor}"] = measure(browser, f"{server.url}/{path}", args.repeats, same)
+            finally:
+                server.stop()
+        browser.close()
+
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, python {platform.python_version()}")
+    print(f"Runs page with {args.runs} runs vs a bare Streamlit page with a 500-row table; medians of {args.repeats} loads")
+    print(f"{'':<20} {'title (s)':>10} {'table (s)':>10} {'table ratio':>12}")
+    for visitor in ("new_visitor", "returning_visitor"):
+        base, ours = results[f"baseline_{visitor}"], results[f"ours_{visitor}"]
+        for name, row in (("baseline", base), ("ours", ours)):
+            ratio = row["table_s"] / base["table_s"]
+            print(f"{name + ' ' + visitor.split('_')[0]:<20} {row['title_s']:>10.2f} {row['table_s']:>10.2f} {ratio:>11.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": args.runs, "repeats": args.repeats, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
