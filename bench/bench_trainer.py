@@ -27,7 +27,7 @@ from lengen_core.batching import IGNORE_INDEX  # noqa: E402
 from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig  # noqa: E402
 from lengen_core.models import build_model  # noqa: E402
 from lengen_core.positions import build_scheme  # noqa: E402
-from lengen_core.training import BatchProducer, TrainingControl, train  # noqa: E402
+from lengen_core.training import BatchSource, TrainingControl, train  # noqa: E402
 
 
 def bench_config(task: str, steps: int, scheme: str) -> RunConfig:
@@ -44,9 +44,7 @@ def baseline_steps_per_second(config: RunConfig, steps: int) -> float:
     """Minimal loop: one fixed batch, AdamW, CE loss, clip, step."""
     torch.manual_seed(0)
     model = build_model(config.model, build_scheme(config.positions))
-    producer = BatchProducer(config, seed=0)
-    prepared = producer.next()
-    producer.close()
+    prepared = BatchSource(config, seed=0).next()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     inputs, targets, position_ids = prepared.inputs, prepared.targets, prepared.position_ids
 

@@ -75,17 +75,14 @@ class Batch:
         )
 
 
-def _pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int, side: str) -> torch.Tensor:
-    out = torch.full((len(rows), width), fill, dtype=torch.long)
-    for row_index, row in enumerate(rows):
-        if not row:
-            continue
-        values = torch.as_tensor(row, dtype=torch.long)
-        if side == "right":
-            out[row_index, : len(row)] = values
-        else:
-            out[row_index, width - len(row) :] = values
-    return out
+def _pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int, starts: Sequence[int]) -> torch.Tensor:
+    """``[len(rows), width]`` long tensor: row i from column ``starts[i]`` on, ``fill`` elsewhere.
+
+    Padded as Python lists and converted by one ``torch.tensor`` call: one
+    small tensor per row cost more than the rest of batch making together.
+    """
+    padded = [[fill] * start + list(row) + [fill] * (width - start - len(row)) for row, start in zip(rows, starts)]
+    return torch.tensor(padded, dtype=torch.long).reshape(len(rows), width)
 
 
 def collate(
@@ -112,18 +109,13 @@ def collate(
         width = prompt_width + answer_width
         left_pads = [prompt_width - len(example.prompt) for example in examples]
 
-        def place(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
-            out = torch.full((len(rows), width), fill, dtype=torch.long)
-            for row_index, row in enumerate(rows):
-                start = left_pads[row_index]
-                out[row_index, start : start + len(row)] = torch.as_tensor(row, dtype=torch.long)
-            return out
-
-        pad_rows = place
+        def pad_rows(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
+            return _pad_rows(rows, width, fill, left_pads)
     else:
 
         def pad_rows(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
-            return _pad_rows(rows, width, fill, pad_side)
+            starts = [0] * len(rows) if pad_side == "right" else [width - len(row) for row in rows]
+            return _pad_rows(rows, width, fill, starts)
 
     token_index = pad_rows([list(range(n)) for n in full_lengths], -1)
     tokens = pad_rows(token_rows, PAD_ID)
