@@ -6,6 +6,9 @@ Two servers run in turn on this machine, each started with ``streamlit run``:
   500-row ``st.dataframe`` of made-up data (the same shape the Runs page shows
   by default). Nothing else: no store, no torch. This is the floor Streamlit's
   own front end sets on this machine.
+* baseline_nav: the same page as one of seven pages under ``st.navigation``
+  with material icons and a sidebar caption, as app.py has: the floor of a
+  multipage Streamlit app.
 * ours: ``app.py`` on a store bulk-loaded with 10,000 finished runs, page /runs.
 
 Each page is opened ``--repeats`` times in a fresh browser context (an empty
@@ -58,6 +61,23 @@ BASELINE_APP = textwrap.dedent(
     })
     st.caption(f"{rows} of {rows} runs.")
     st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="multi-row")
+    """
+)
+NAV_APP = textwrap.dedent(
+    """
+    import streamlit as st
+
+    st.set_page_config(page_title="LenGen Lab", page_icon=":material/straighten:", layout="wide")
+    icons = ["model_training", "show_chart", "grid_on", "format_list_numbered", "table_chart", "database", "school"]
+    names = ["train", "sweep", "attention", "ids", "compare", "runs", "lessons"]
+    navigation = st.navigation([
+        st.Page(f"pages/{name}.py", title=name, icon=f":material/{icon}:", default=index == 0)
+        for index, (name, icon) in enumerate(zip(names, icons))
+    ])
+    with st.sidebar:
+        st.caption("LenGen Lab: where does length generalization break?")
+        st.markdown("**Jobs**: 0 running, 0 queued (at most 2 at once)")
+    navigation.run()
     """
 )
 VIEWPORT = {"width": 1400, "height": 1200}
@@ -118,13 +138,19 @@ def main() -> None:
     (directory / "baseline").mkdir()
     baseline_app = directory / "baseline" / "baseline_app.py"
     baseline_app.write_text(BASELINE_APP)
+    (directory / "baseline_nav" / "pages").mkdir(parents=True)
+    nav_app = directory / "baseline_nav" / "nav_app.py"
+    nav_app.write_text(NAV_APP)
+    for name in ("train", "sweep", "attention", "ids", "compare", "lessons"):
+        (directory / "baseline_nav" / "pages" / f"{name}.py").write_text(f"import streamlit as st\n\nst.title({name!r})\n")
+    (directory / "baseline_nav" / "pages" / "runs.py").write_text(BASELINE_APP.replace('st.set_page_config(layout="wide")', ""))
     (directory / "ours").mkdir()
     bulk_store(directory / "ours" / "runs.duckdb", args.runs)
 
     results: dict[str, Any] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for name, app, path in (("baseline", baseline_app, ""), ("ours", None, "runs")):
+        for name, app, path in (("baseline", baseline_app, ""), ("baseline_nav", nav_app, "runs"), ("ours", None, "runs")):
             server = StreamlitServer(directory / name, app=str(app) if app else None)
             server.start()
             try:
@@ -135,13 +161,15 @@ def main() -> None:
         browser.close()
 
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, python {platform.python_version()}")
-    print(f"Runs page with {args.runs} runs vs a bare Streamlit page with a 500-row table; medians of {args.repeats} loads")
-    print(f"{'':<20} {'title (s)':>10} {'table (s)':>10} {'table ratio':>12}")
+    print(f"Runs page with {args.runs} runs vs a bare Streamlit page with a 500-row table (alone, and under st.navigation); "
+          f"medians of {args.repeats} loads")
+    print(f"{'':<24} {'title (s)':>10} {'table (s)':>10} {'table ratio':>12}")
     for visitor in ("new_visitor", "returning_visitor"):
-        base, ours = results[f"baseline_{visitor}"], results[f"ours_{visitor}"]
-        for name, row in (("baseline", base), ("ours", ours)):
+        base = results[f"baseline_{visitor}"]
+        for name in ("baseline", "baseline_nav", "ours"):
+            row = results[f"{name}_{visitor}"]
             ratio = row["table_s"] / base["table_s"]
-            print(f"{name + ' ' + visitor.split('_')[0]:<20} {row['title_s']:>10.2f} {row['table_s']:>10.2f} {ratio:>11.2f}x")
+            print(f"{name + ' ' + visitor.split('_')[0]:<24} {row['title_s']:>10.2f} {row['table_s']:>10.2f} {ratio:>11.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": args.runs, "repeats": args.repeats, **results}, indent=2))
 
