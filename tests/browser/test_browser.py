@@ -17,13 +17,14 @@ from tests.conftest import TINY_CONFIG_CHANGES
 pytestmark = pytest.mark.browser
 
 # Long enough (a few seconds) for the progress bar to be seen moving.
-RUN_CHANGES = {**TINY_CONFIG_CHANGES, "train.steps": 300, "train.log_every": 10}
+RUN_STEPS = 1200  # long enough (several seconds) that the once-a-second progress shows more than one step
+RUN_CHANGES = {**TINY_CONFIG_CHANGES, "train.steps": RUN_STEPS, "train.log_every": 10}
 PAGES = [("train", ""), ("length_sweep", "length_sweep"), ("attention", "attention"), ("position_ids", "position_ids"), ("compare", "compare"), ("runs", "runs"), ("lessons", "lessons")]
 
 
 def progress_steps(page: Any) -> list[int]:
     texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
-    return [int(match.group(1)) for text in texts for match in re.finditer(r"step (\d+)/300", text)]
+    return [int(match.group(1)) for text in texts for match in re.finditer(rf"step (\d+)/{RUN_STEPS}", text)]
 
 
 VIEWPORT = {"width": 1400, "height": 1500}  # Streamlit scrolls inside the page, so the viewport is the screenshot
@@ -42,7 +43,7 @@ def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot:
     page.goto(f"{server.url}/?{query}", timeout=90_000)
     page.wait_for_selector("h1:has-text('Train')", timeout=90_000)
     wait_idle(page)
-    assert page.get_by_label("Steps", exact=True).input_value() == "300"  # the link set the widgets
+    assert page.get_by_label("Steps", exact=True).input_value() == str(RUN_STEPS)  # the link set the widgets
     assert error_texts(page) == []
     save_screenshot(page, "train-form")
 
