@@ -56,6 +56,18 @@ def test_same_seed_same_curve_different_seed_different_curve() -> None:
     assert first != other
 
 
+def test_batches_are_made_in_the_training_thread() -> None:
+    """No helper thread while training: a producer thread cost 40% of the speed (docs/benchmarks.md)."""
+    threads_while_training: list[set[str]] = []
+
+    def on_log(_point: object) -> None:
+        threads_while_training.append({thread.name for thread in threading.enumerate()})
+
+    before = {thread.name for thread in threading.enumerate()}
+    train(small_config(steps=20), seed=0, on_log=on_log)
+    assert threads_while_training and all(names <= before for names in threads_while_training), threads_while_training
+
+
 def test_learning_rate_warms_up_then_decays_by_cosine() -> None:
     config = small_config(steps=100, lr=1e-3, warmup_steps=10, min_lr_ratio=0.1)
     assert learning_rate(0, config) == pytest.approx(1e-4)
