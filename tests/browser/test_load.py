@@ -114,6 +114,7 @@ def test_runs_page_first_paint_with_10k_runs(browser: Any, loaded_server: Any, s
     page.goto(f"{loaded_server.url}/runs?q=bulk-999", timeout=60_000)
     page.wait_for_selector("text=of 10000 runs", timeout=60_000)
     wait_idle(page)
+    page.get_by_role("button", name=re.compile("^Export")).wait_for(timeout=60_000)  # the last widget, drawn
     assert page.locator("text=11 of 10000 runs").count() == 1  # bulk-999 and bulk-9990..9999
     save_screenshot(page, "runs-10k")
     context.close()
