@@ -36,11 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lengen_core.config import RunConfig  # noqa: E402
-from lengen_core.jobs import code_version  # noqa: E402
-from lengen_core.store import RunStore  # noqa: E402
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
-from tests.conftest import TINY_CONFIG_CHANGES  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs  # noqa: E402
 
 BASELINE_APP = textwrap.dedent(
     """
@@ -63,13 +59,14 @@ BASELINE_APP = textwrap.dedent(
     st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="multi-row")
     """
 )
+NAV_PAGES = ["train", "sweep", "attention", "ids", "compare", "runs", "lessons"]  # "runs" holds BASELINE_APP
 NAV_APP = textwrap.dedent(
     """
     import streamlit as st
 
     st.set_page_config(page_title="LenGen Lab", page_icon=":material/straighten:", layout="wide")
     icons = ["model_training", "show_chart", "grid_on", "format_list_numbered", "table_chart", "database", "school"]
-    names = ["train", "sweep", "attention", "ids", "compare", "runs", "lessons"]
+    names = NAV_PAGES
     navigation = st.navigation([
         st.Page(f"pages/{name}.py", title=name, icon=f":material/{icon}:", default=index == 0)
         for index, (name, icon) in enumerate(zip(names, icons))
@@ -79,18 +76,9 @@ NAV_APP = textwrap.dedent(
         st.markdown("**Jobs**: 0 running, 0 queued (at most 2 at once)")
     navigation.run()
     """
-)
+).replace("NAV_PAGES", repr(NAV_PAGES))
 VIEWPORT = {"width": 1400, "height": 1200}
 TABLE_DRAWN = '[data-testid="stDataFrame"] canvas'
-
-
-def bulk_store(path: Path, runs: int) -> None:
-    config = RunConfig().replace(**TINY_CONFIG_CHANGES)
-    store = RunStore(path)
-    spec = {"config": config.to_dict(), "config_id": config.config_id, "code_version": code_version(), "environment": {}, "status": "done"}
-    for offset in range(0, runs, 2_500):
-        count = min(2_500, runs - offset)
-        store.create_runs([{**spec, "seed": offset + index, "name": f"bulk-{offset + index}"} for index in range(count)])
 
 
 def open_once(context: Any, url: str) -> tuple[float, float]:
@@ -141,11 +129,11 @@ def main() -> None:
     (directory / "baseline_nav" / "pages").mkdir(parents=True)
     nav_app = directory / "baseline_nav" / "nav_app.py"
     nav_app.write_text(NAV_APP)
-    for name in ("train", "sweep", "attention", "ids", "compare", "lessons"):
-        (directory / "baseline_nav" / "pages" / f"{name}.py").write_text(f"import streamlit as st\n\nst.title({name!r})\n")
-    (directory / "baseline_nav" / "pages" / "runs.py").write_text(BASELINE_APP.replace('st.set_page_config(layout="wide")', ""))
+    for name in NAV_PAGES:
+        page = BASELINE_APP.replace('st.set_page_config(layout="wide")', "") if name == "runs" else f"import streamlit as st\n\nst.title({name!r})\n"
+        (directory / "baseline_nav" / "pages" / f"{name}.py").write_text(page)
     (directory / "ours").mkdir()
-    bulk_store(directory / "ours" / "runs.duckdb", args.runs)
+    bulk_load_runs(directory / "ours" / "runs.duckdb", args.runs)
 
     results: dict[str, Any] = {}
     with sync_playwright() as playwright:

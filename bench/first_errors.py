@@ -22,15 +22,7 @@ from lengen_core.data import ExampleSource  # noqa: E402
 from lengen_core.evaluation import greedy_decode  # noqa: E402
 from lengen_core.training import load_checkpoint  # noqa: E402
 from lengen_core.vocab import EOS_ID, VOCAB  # noqa: E402
-
-
-def first_wrong_index(truth: list[int], answer: list[int]) -> int | None:
-    """First index where ``answer + [<eos>]`` differs from ``truth`` (which ends with <eos>); None if equal."""
-    predicted = list(answer) + [EOS_ID]
-    for index, token in enumerate(truth):
-        if index >= len(predicted) or predicted[index] != token:
-            return index
-    return None if len(predicted) == len(truth) else len(truth)
+from pages.inspection import first_mismatch  # noqa: E402
 
 
 def main() -> None:
@@ -47,7 +39,7 @@ def main() -> None:
     counts: collections.Counter[int] = collections.Counter()
     first_example: dict[int, int] = {}
     for number, (example, answer) in enumerate(zip(examples, decoded.answers)):
-        index = first_wrong_index(list(example.answer), answer)
+        index = first_mismatch(example.answer, [*answer, EOS_ID])  # answers are decoded without their <eos>
         if index is not None:
             counts[index] += 1
             first_example.setdefault(index, number)

@@ -72,6 +72,21 @@ class StreamlitServer:
                 self.process.wait(timeout=5)
 
 
+def bulk_load_runs(db_path: Path, count: int) -> None:
+    """Insert ``count`` finished runs of the tiny config (names ``bulk-0`` ...) in batches of 2,500."""
+    from lengen_core.config import RunConfig
+    from lengen_core.jobs import code_version
+    from lengen_core.store import RunStore
+    from tests.conftest import TINY_CONFIG_CHANGES
+
+    config = RunConfig().replace(**TINY_CONFIG_CHANGES)
+    store = RunStore(db_path)
+    spec = {"config": config.to_dict(), "config_id": config.config_id, "code_version": code_version(), "environment": {}, "status": "done"}
+    for offset in range(0, count, 2_500):
+        batch = range(offset, min(offset + 2_500, count))
+        store.create_runs([{**spec, "seed": 1000 + index, "name": f"bulk-{index}"} for index in batch])
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:

@@ -16,7 +16,6 @@ from tests.conftest import TINY_CONFIG_CHANGES
 
 pytestmark = pytest.mark.browser
 
-# Long enough (a few seconds) for the progress bar to be seen moving.
 RUN_STEPS = 1200  # long enough (several seconds) that the once-a-second progress shows more than one step
 RUN_CHANGES = {**TINY_CONFIG_CHANGES, "train.steps": RUN_STEPS, "train.log_every": 10}
 PAGES = [("train", ""), ("length_sweep", "length_sweep"), ("attention", "attention"), ("position_ids", "position_ids"), ("compare", "compare"), ("runs", "runs"), ("lessons", "lessons")]

@@ -18,10 +18,9 @@ from urllib.parse import urlencode
 import pytest
 
 from lengen_core.config import RunConfig
-from lengen_core.jobs import code_version
 from lengen_core.store import RunStore
 from pages.common import config_to_query_params
-from tests.browser.conftest import CHROMIUM, StreamlitServer, error_texts, wait_idle
+from tests.browser.conftest import CHROMIUM, StreamlitServer, bulk_load_runs, error_texts, wait_idle
 from tests.conftest import TINY_CONFIG_CHANGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.load]
@@ -42,13 +41,9 @@ def loaded_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     server = StreamlitServer(tmp_path_factory.mktemp("load"), LENGEN_MAX_JOBS="2")
-    config = RunConfig().replace(**TINY_CONFIG_CHANGES)
     started = time.perf_counter()
-    store = RunStore(server.db_path)
-    spec = {"config": config.to_dict(), "config_id": config.config_id, "code_version": code_version(), "environment": {}, "status": "done"}
-    for offset in range(0, BULK_RUNS, 2_500):
-        store.create_runs([{**spec, "seed": 1000 + offset + index, "name": f"bulk-{offset + index}"} for index in range(2_500)])
-    print(f"\n[load] bulk-inserted {store.count_runs()} runs in {time.perf_counter() - started:.1f} s")
+    bulk_load_runs(server.db_path, BULK_RUNS)
+    print(f"\n[load] bulk-inserted {RunStore(server.db_path).count_runs()} runs in {time.perf_counter() - started:.1f} s")
     server.start()
     yield server
     server.stop()
