@@ -115,9 +115,24 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         server.stop()
 
 
-def wait_idle(page: Any, timeout_s: float = 60.0) -> None:
-    """Until the page's script run has finished (Streamlit marks the app root)."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_s * 1000)
+IDLE_SELECTOR = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def wait_idle(page: Any, timeout_s: float = 60.0, settle_s: float = 0.3) -> None:
+    """Until the page's script run has finished (Streamlit marks the app root), and still is ``settle_s`` later.
+
+    The mark also reads "notRunning" for a moment between a script run that
+    calls ``st.rerun()`` (app.py's first, legacy-mode run) and the rerun, with
+    only part of the page drawn; seeing it twice, ``settle_s`` apart, skips that gap.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        page.wait_for_selector(IDLE_SELECTOR, timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        time.sleep(settle_s)
+        if page.locator(IDLE_SELECTOR).count() == 1:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the page's script run did not stay finished within {timeout_s} s")
 
 
 def error_texts(page: Any) -> list[str]:

@@ -15,6 +15,7 @@ from tests.browser.conftest import error_texts, wait_idle
 from tests.conftest import TINY_CONFIG_CHANGES
 
 pytestmark = pytest.mark.browser
+expect = pytest.importorskip("playwright.sync_api").expect
 
 RUN_STEPS = 1200  # long enough (several seconds) that the once-a-second progress shows more than one step
 RUN_CHANGES = {**TINY_CONFIG_CHANGES, "train.steps": RUN_STEPS, "train.log_every": 10}
@@ -42,7 +43,7 @@ def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot:
     page.goto(f"{server.url}/?{query}", timeout=90_000)
     page.wait_for_selector("h1:has-text('Train')", timeout=90_000)
     wait_idle(page)
-    assert page.get_by_label("Steps", exact=True).input_value() == str(RUN_STEPS)  # the link set the widgets
+    expect(page.get_by_label("Steps", exact=True)).to_have_value(str(RUN_STEPS), timeout=30_000)  # the link set the widgets
     assert error_texts(page) == []
     save_screenshot(page, "train-form")
 

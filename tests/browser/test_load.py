@@ -24,6 +24,7 @@ from tests.browser.conftest import CHROMIUM, StreamlitServer, bulk_load_runs, er
 from tests.conftest import TINY_CONFIG_CHANGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.load]
+PlaywrightTimeoutError = pytest.importorskip("playwright.sync_api").TimeoutError
 
 BULK_RUNS = 10_000
 SESSIONS = 8
@@ -90,7 +91,13 @@ def accepted_times(pages: list[Any], clicked: float, timeout_s: float) -> dict[i
     deadline = time.monotonic() + timeout_s
     while len(shown) < len(pages) and time.monotonic() < deadline:
         for index, page in enumerate(pages):
-            if index not in shown and RUN_SHOWN.search(page.locator('[data-testid="stMain"]').inner_text(timeout=10_000)):
+            if index in shown:
+                continue
+            try:  # a tab busy drawing under this load may not answer at once; ask again next round
+                text = page.locator('[data-testid="stMain"]').inner_text(timeout=5_000)
+            except PlaywrightTimeoutError:
+                continue
+            if RUN_SHOWN.search(text):
                 shown[index] = time.perf_counter() - clicked
     return shown
 
