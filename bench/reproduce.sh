@@ -3,7 +3,8 @@
 # Each sweep runs 2 worker processes with 1 torch thread each on a 2-core machine.
 # Usage: bash bench/reproduce.sh [reverse|addition|all]   (database: data/reproduce.duckdb)
 # LENGEN_REPRODUCE_SCHEMES narrows the schemes (default coupled,learned,nope).
-# Tags: v1 = trainer with a background batch thread (before 2026-11-29's speed-up), v2 = after.
+# Tags: v1 = trainer with a background batch thread (before 2026-11-29's speed-up), v2 = after,
+# v3 = training rows with up to 2 distractor examples (train.distractor_examples, in the configs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB=${LENGEN_REPRODUCE_DB:-data/reproduce.duckdb}
@@ -13,15 +14,15 @@ what=${1:-all}
 if [ "$what" = reverse ] || [ "$what" = all ]; then
   # reverse, trained on 1..10 symbols, tested up to 40 (4x); 3 minutes of training per run.
   python3 -m lengen_core --db "$DB" sweep --config bench/reproduce/reverse.json \
-    --tasks reverse --schemes "$SCHEMES" --seeds 0,1,2 --workers 2 --tag reverse-v2 \
+    --tasks reverse --schemes "$SCHEMES" --seeds 0,1,2 --workers 2 --tag reverse-v3 \
     --scheme-set learned:positions.max_position=96
-  python3 bench/results_table.py --db "$DB" --tag reverse-v2 --factor 4
+  python3 bench/results_table.py --db "$DB" --tag reverse-v3 --factor 4
 fi
 
 if [ "$what" = addition ] || [ "$what" = all ]; then
   # addition, operands of 1..8 digits, tested up to 20 digits (2.5x); see addition.json for the budget.
   python3 -m lengen_core --db "$DB" sweep --config bench/reproduce/addition.json \
-    --tasks addition --schemes "$SCHEMES" --seeds 0,1,2 --workers 2 --tag addition-v2 \
+    --tasks addition --schemes "$SCHEMES" --seeds 0,1,2 --workers 2 --tag addition-v3 \
     --scheme-set learned:positions.max_position=96
-  python3 bench/results_table.py --db "$DB" --tag addition-v2 --factor 2.5
+  python3 bench/results_table.py --db "$DB" --tag addition-v3 --factor 2.5
 fi

@@ -29,6 +29,9 @@ class Batch:
     segment_ids / coupled_ids / digit_significance: the examples' annotations, 0 in padding
         (``None`` when the examples carry none).
     prompt_lengths / sequence_lengths: ``[B]``.
+    part_ids: which packed example each token is from (0 = the example whose answer is
+        scored, 1.. = distractor examples before it; see :func:`lengen_core.data.with_distractors`),
+        0 in padding; ``None`` when no example of the batch is packed.
     """
 
     tokens: torch.Tensor
@@ -40,6 +43,7 @@ class Batch:
     sequence_lengths: torch.Tensor
     pad_side: Literal["left", "right"]
     examples: Sequence[Example]
+    part_ids: torch.Tensor | None = None
 
     @property
     def padding_mask(self) -> torch.Tensor:
@@ -72,6 +76,7 @@ class Batch:
             sequence_lengths=move(self.sequence_lengths),
             pad_side=self.pad_side,
             examples=self.examples,
+            part_ids=move(self.part_ids),
         )
 
 
@@ -126,6 +131,9 @@ def collate(
     digit_significance = None
     if all(example.digit_significance is not None for example in examples):
         digit_significance = pad_rows([example.digit_significance for example in examples], 0)
+    part_ids = None
+    if any(example.part_ids is not None for example in examples):
+        part_ids = pad_rows([example.part_ids or (0,) * len(example.tokens) for example in examples], 0)
     return Batch(
         tokens=tokens,
         token_index=token_index,
@@ -136,4 +144,5 @@ def collate(
         sequence_lengths=torch.tensor(full_lengths, dtype=torch.long),
         pad_side=pad_side,
         examples=list(examples),
+        part_ids=part_ids,
     )

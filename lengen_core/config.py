@@ -36,6 +36,8 @@ ATTENTION_KINDS: tuple[str, ...] = ("dense", "hsa")
 LOCAL_MIXERS: tuple[str, ...] = ("swa", "recurrent")
 HSA_WEIGHTINGS: tuple[str, ...] = ("stick_breaking", "softmax")
 NORMS: tuple[str, ...] = ("layernorm", "rmsnorm")
+# How a query's attention logits grow with the number of keys it sees (see ModelConfig).
+LENGTH_SCALINGS: tuple[str, ...] = ("none", "log")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 # Server-side caps. The app and CLI refuse anything larger with the limit named.
@@ -52,6 +54,7 @@ LIMITS: dict[str, int] = {
     "max_eval_samples": 5000,
     "max_eval_lengths": 64,
     "max_time_budget_s": 24 * 3600,
+    "max_distractor_examples": 8,
 }
 
 
@@ -170,7 +173,22 @@ class HSAConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Decoder-only transformer shape."""
+    """Decoder-only transformer shape.
+
+    ``length_scaling="log"`` multiplies each query's attention logits (content
+    term and any ALiBi/FIRE bias) by ``log n``, n = the number of keys that
+    query sees (itself and the real tokens before it). This is the remedy of
+    Chiang & Cholak 2022 ("Overcoming a theoretical limitation of
+    self-attention", sec. 5: scale by log n) in its per-query causal form, as in
+    Scalable-Softmax (Nakanishi 2025, without SSMax's learned per-head factor:
+    the query projection learns any constant). A logit gap the model learned
+    at the training lengths then keeps its softmax weight as n grows past them,
+    instead of being diluted over more distractors. Dense attention only.
+    Our addition to the papers the position schemes come from; off by default.
+    Measured on reverse with coupling it did not help (docs/results.md): the
+    attention lost at 4x went to tokens whose ids were never seen together in
+    training, which ``train.distractor_examples`` addresses.
+    """
 
     n_layers: int = 2
     n_heads: int = 4
@@ -180,6 +198,7 @@ class ModelConfig:
     dropout: float = 0.0
     attention: str = "dense"
     hsa: HSAConfig = field(default_factory=HSAConfig)
+    length_scaling: str = "none"
 
     def __post_init__(self) -> None:
         _check_int("model.n_layers", self.n_layers, 1, LIMITS["max_layers"])
@@ -199,6 +218,9 @@ class ModelConfig:
             if unknown:
                 raise ConfigError(f"model.hsa.{sorted(unknown)[0]}", f"unknown field; allowed: {sorted(known)}")
             object.__setattr__(self, "hsa", HSAConfig(**self.hsa))
+        _check_choice("model.length_scaling", self.length_scaling, LENGTH_SCALINGS)
+        if self.length_scaling != "none" and self.attention != "dense":
+            raise ConfigError("model.length_scaling", f"applies to dense attention only (model.attention is {self.attention!r}); use 'none'")
         if self.attention == "hsa" and self.n_heads % self.hsa.kv_heads:
             raise ConfigError("model.hsa.kv_heads", f"must divide model.n_heads ({self.n_heads}), got {self.hsa.kv_heads}")
 
@@ -212,6 +234,14 @@ class TrainConfig:
     """Optimisation: AdamW, linear warmup then cosine decay, gradient clipping.
 
     Training stops at ``steps`` or when ``time_budget_s`` (if set) runs out.
+
+    ``distractor_examples = k > 0`` puts 0..k (uniformly) whole training examples
+    before each training example in its row, with no mask between them; only the
+    last example's answer is scored (:func:`lengen_core.data.with_distractors`).
+    Each example keeps its own random id offset under position coupling and
+    Abacus, so queries meet tokens whose ids lie far from their own, as they do
+    past the training length, and learn to ignore them. Our addition, measured in
+    docs/results.md (reverse at 4x: from 0.47 to 1.00 exact match); 0 = off.
     """
 
     steps: int = 2000
@@ -225,6 +255,7 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     divergence_loss: float = 1e4
+    distractor_examples: int = 0
 
     def __post_init__(self) -> None:
         _check_int("train.steps", self.steps, 1, LIMITS["max_steps"])
@@ -239,6 +270,7 @@ class TrainConfig:
         _check_int("train.log_every", self.log_every, 1, LIMITS["max_steps"])
         _check_choice("train.device", self.device, DEVICES)
         _check_float("train.divergence_loss", self.divergence_loss, 1.0, 1e12)
+        _check_int("train.distractor_examples", self.distractor_examples, 0, LIMITS["max_distractor_examples"])
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,21 @@ class ExampleSource:
     def sample_many(self, rng: random.Random, length: int, count: int) -> list[Example]:
         return [self.sample(rng, length) for _ in range(count)]
 
-    def sample_training(self, rng: random.Random, count: int) -> list[Example]:
-        """``count`` examples with lengths uniform over the training range."""
+    def sample_training(self, rng: random.Random, count: int, max_distractors: int = 0) -> list[Example]:
+        """``count`` examples with lengths uniform over the training range.
+
+        With ``max_distractors = k > 0`` each is preceded by 0..k (uniformly) more
+        such examples (:func:`with_distractors`); k = 0 draws exactly what it always did.
+        """
         low, high = self.config.train_length_min, self.config.train_length_max
-        return [self.sample(rng, rng.randint(low, high)) for _ in range(count)]
+        examples = []
+        for _ in range(count):
+            example = self.sample(rng, rng.randint(low, high))
+            if max_distractors:
+                distractors = [self.sample(rng, rng.randint(low, high)) for _ in range(rng.randint(0, max_distractors))]
+                example = with_distractors(example, distractors)
+            examples.append(example)
+        return examples
 
     def max_sequence_length(self, length: int) -> int:
         """Upper bound of ``len(prompt + answer)`` at this length (hints can double it)."""
@@ -69,3 +80,35 @@ class ExampleSource:
             if values:
                 largest = max(largest, max(values))
         return largest
+
+
+def with_distractors(example: Example, distractors: Sequence[Example]) -> Example:
+    """``example`` with whole ``distractors`` before it, as one training row (``train.distractor_examples``).
+
+    The distractors' tokens (each with its own ``<bos>`` and answer) become the
+    start of the prompt, so only ``example``'s answer is scored. Annotations are
+    concatenated; ``part_ids`` marks the tokens of the i-th distractor with
+    ``len(distractors) - i`` (counting back from ``example``, which is 0), so the
+    position rules can give every example in the row its own training offset.
+    Coupled ids and digit significance are kept per example (each restarts at its
+    own 1); a task that has them must have them on every example.
+    """
+    if not distractors:
+        return example
+    parts = [*distractors, example]
+
+    def joined(name: str) -> tuple[int, ...] | None:
+        values = [getattr(part, name) for part in parts]
+        return None if any(value is None for value in values) else tuple(v for value in values for v in value)
+
+    part_ids = tuple(len(parts) - 1 - index for index, part in enumerate(parts) for _ in part.tokens)
+    return Example(
+        prompt=tuple(token for part in distractors for token in part.tokens) + example.prompt,
+        answer=example.answer,
+        length=example.length,
+        segment_ids=joined("segment_ids"),
+        coupled_ids=joined("coupled_ids"),
+        digit_significance=joined("digit_significance"),
+        meta={**example.meta, "distractors": len(distractors)},
+        part_ids=part_ids,
+    )

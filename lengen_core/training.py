@@ -156,11 +156,12 @@ class BatchSource:
         self.source = ExampleSource(config.task)
         self.scheme = build_scheme(config.positions)
         self.batch_size = config.train.batch_size
+        self.max_distractors = config.train.distractor_examples
         self.rng = stream_rng("train", seed)
         self.generator = torch.Generator().manual_seed(stream_seed("train-ids", seed))
 
     def next(self) -> PreparedBatch:
-        examples = self.source.sample_training(self.rng, self.batch_size)
+        examples = self.source.sample_training(self.rng, self.batch_size, self.max_distractors)
         batch = collate(examples, pad_side="right")
         position_ids = self.scheme.position_ids(batch, training=True, generator=self.generator)  # [B, T]
         return prepare_batch(batch, position_ids, self.scheme.predicts_positions)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig, flatten
+from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig, flatten
 from lengen_core.errors import ConfigError
 from pages.charts import SweepCurve, length_sweep_figure, train_curve_figure
 from pages.common import (
@@ -201,6 +201,22 @@ def render_form(base: RunConfig) -> tuple[dict[str, Any], int, str]:
             values["train.lr"] = _number("train.lr", "Learning rate", defaults["train.lr"], minimum=0.0, step=1e-4, fmt="%.5f")
             values["train.warmup_steps"] = _number("train.warmup_steps", "Warmup steps", defaults["train.warmup_steps"], minimum=0, step=10)
             values["train.log_every"] = _number("train.log_every", "Log every (steps)", defaults["train.log_every"], minimum=1, step=10)
+            values["train.distractor_examples"] = _number(
+                "train.distractor_examples",
+                "Distractor examples per training row",
+                defaults["train.distractor_examples"],
+                minimum=0,
+                step=1,
+                help="Up to this many whole training examples before each one (only its answer is scored), each with its own "
+                "position-id offset: teaches queries to ignore tokens whose ids are far from theirs, as past the training length.",
+            )
+            values["model.length_scaling"] = _select(
+                "model.length_scaling",
+                "Attention length scaling",
+                list(LENGTH_SCALINGS),
+                base.model.length_scaling,
+                help="log: each query's attention logits times log(number of keys it sees), so attention stays as sharp on longer inputs (dense attention only).",
+            )
         with right:
             values["eval.samples_per_length"] = _number("eval.samples_per_length", "Eval samples per length", defaults["eval.samples_per_length"], minimum=1, step=50)
             values["eval.max_length_factor"] = _number("eval.max_length_factor", "Evaluate up to (x longest train length)", defaults["eval.max_length_factor"], minimum=1.0, step=0.5)

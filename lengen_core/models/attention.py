@@ -89,30 +89,52 @@ def causal_allowed_mask(
     return causal[None, None] & (key_padding_mask[:, None, None, :] | own[None, None])
 
 
+def log_length_factor(
+    query_length: int, key_length: int, key_padding_mask: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """``[B or 1, 1, Tq, 1]`` float: log of the number of keys each query sees (``model.length_scaling="log"``).
+
+    The count is that of :func:`causal_allowed_mask` (the query itself and the
+    real tokens before it), so left padding in batched decoding and a KV cache
+    give each query the factor it would have alone. A query that sees only
+    itself gets log 1 = 0: its single key takes all the weight either way.
+    """
+    visible = causal_allowed_mask(query_length, key_length, key_padding_mask, device).sum(-1, keepdim=True)  # [B or 1, 1, Tq, 1]
+    return visible.float().log()
+
+
 class DenseAttention(nn.Module):
     """Multi-head causal self-attention whose positional term comes from position ids."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, length_scaling: str = "none") -> None:
         super().__init__()
         self.n_heads = n_heads
         self.head_dim = d_model // n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
+        self.length_scaling = length_scaling
 
     def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         batch, length, width = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)  # [B, T, 3, H, D]
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
+        cache = context.caches[context.extras["layer"]] if context.caches is not None else None
+        bias = context.attention_bias
+        if self.length_scaling == "log":
+            key_length = length + (cache.length if cache is not None else 0)
+            factor = log_length_factor(length, key_length, context.key_padding_mask, q.device).to(q.dtype)  # [B or 1, 1, T, 1]
+            q = q * factor  # scales q.k; RoPE rotation is linear, so rotating later gives the same
+            bias = bias * factor if bias is not None else None
         backend = self._pick_backend(context, q)
         info = None
-        if context.caches is not None:
-            out = self._sdpa(q, k, v, context, cache=context.caches[context.extras["layer"]])
+        if cache is not None:
+            out = self._sdpa(q, k, v, context, bias, cache=cache)
         elif backend == "explicit":
             out, probs = coupled_attention_reference(
                 q, k, v, context.position_ids,
                 rope_base=context.terms.rope_base,
-                bias=context.attention_bias,
+                bias=bias,
                 key_padding_mask=context.key_padding_mask,
                 return_probs=True,
             )
@@ -129,7 +151,7 @@ class DenseAttention(nn.Module):
                 backend="triton",
             )
         else:
-            out = self._sdpa(q, k, v, context)
+            out = self._sdpa(q, k, v, context, bias)
         out = out.transpose(1, 2).reshape(batch, length, width)  # [B, T, d_model]
         return self.out(out), info
 
@@ -139,14 +161,23 @@ class DenseAttention(nn.Module):
         if context.backend != "auto":
             return context.backend
         uses_ids_in_attention = context.terms.encoding in ("rope", "alibi")
+        bias_computed_in_kernel = context.terms.encoding in ("alibi", "fire")
+        if self.length_scaling != "none" and bias_computed_in_kernel:
+            return "sdpa"  # the kernel adds its ALiBi/FIRE bias unscaled
         if q.is_cuda and uses_ids_in_attention and _kernel_available():
             return "kernel"
         return "sdpa"
 
     def _sdpa(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        context: MixerContext,
+        bias: torch.Tensor | None,
+        cache: LayerCache | None = None,
     ) -> torch.Tensor:
-        """q, k, v: [B, H, Tq, D] for the new tokens; with a cache, keys/values are appended to it."""
+        """q, k, v: [B, H, Tq, D] for the new tokens; bias: [B, H, Tq, Tk] or None; with a cache, keys/values are appended to it."""
         if context.terms.rope_base is not None:
             q = rope_rotate(q, context.position_ids, context.terms.rope_base)
             k = rope_rotate(k, context.position_ids, context.terms.rope_base)
@@ -157,12 +188,12 @@ class DenseAttention(nn.Module):
             cache.k, cache.v = k, v
         dropout = self.dropout if self.training else 0.0
         square = q.shape[-2] == k.shape[-2]
-        if context.attention_bias is None and context.key_padding_mask is None and square:
+        if bias is None and context.key_padding_mask is None and square:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         allowed = causal_allowed_mask(q.shape[-2], k.shape[-2], context.key_padding_mask, q.device)
         mask = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill(~allowed, float("-inf"))
-        if context.attention_bias is not None:
-            mask = mask + context.attention_bias.to(q.dtype)
+        if bias is not None:
+            mask = mask + bias.to(q.dtype)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=1.0 / math.sqrt(q.shape[-1]))
 
 

@@ -50,7 +50,7 @@ def make_mixer(model_config: ModelConfig, position_config: PositionConfig, layer
         from lengen_core.models.hsa import HSAMixer
 
         return HSAMixer(model_config, position_config, layer_index)
-    return DenseAttention(model_config.d_model, model_config.n_heads, model_config.dropout)
+    return DenseAttention(model_config.d_model, model_config.n_heads, model_config.dropout, model_config.length_scaling)
 
 
 class Block(nn.Module):

@@ -156,6 +156,14 @@ def check_compatible(config: RunConfig) -> None:
                 "positions.max_position",
                 f"length {longest} needs {needed} positions but positions.max_position is {config.positions.max_position}",
             )
+        rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
+        needed = rows * source.max_sequence_length(config.task.train_length_max)
+        if needed > config.positions.max_position:
+            raise ConfigError(
+                "positions.max_position",
+                f"training rows of up to {rows} examples (train.distractor_examples = {rows - 1}) need {needed} positions "
+                f"but positions.max_position is {config.positions.max_position}",
+            )
     if scheme.rule in ("coupled", "abacus"):
         needed = source.max_structural_id(longest, scheme.rule) + 1
         if needed > config.positions.max_position:

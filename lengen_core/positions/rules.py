@@ -85,14 +85,19 @@ def offset_structural_ids(
 
     structural_ids: [B, T]; the offset is drawn per example from ``0..min(offset_max,
     max_position - 1 - max id of that example)`` (offset_max < 0: no cap but the table).
+    A row packed with distractor examples (``batch.part_ids``) gets one offset per
+    example in it, each drawn the same way, so each keeps its own random start.
     """
     structural_ids = structural_ids.cpu()
     token_index = batch.token_index.cpu()
     ids = structural_ids.clone()
     if training and offset_max != 0:
-        largest = structural_ids.max(dim=1).values  # [B]
-        room = (max_position - 1 - largest).clamp_min(0)
-        upper = room if offset_max < 0 else room.clamp_max(offset_max)
-        offsets = _uniform_offsets(upper, generator)  # [B]
-        ids = torch.where(structural_ids > 0, structural_ids + offsets[:, None], structural_ids)
+        part_ids = batch.part_ids.cpu() if batch.part_ids is not None else torch.zeros_like(structural_ids)
+        for part in range(int(part_ids.max()) + 1):
+            in_part = (part_ids == part) & (token_index >= 0)  # [B, T]
+            largest = torch.where(in_part, structural_ids, 0).max(dim=1).values  # [B]
+            room = (max_position - 1 - largest).clamp_min(0)
+            upper = room if offset_max < 0 else room.clamp_max(offset_max)
+            offsets = _uniform_offsets(upper, generator)  # [B]
+            ids = torch.where(in_part & (structural_ids > 0), structural_ids + offsets[:, None], ids)
     return ids.masked_fill(token_index < 0, 0)

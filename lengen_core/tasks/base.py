@@ -50,10 +50,11 @@ class Example:
     coupled_ids: tuple[int, ...] | None = None
     digit_significance: tuple[int, ...] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    part_ids: tuple[int, ...] | None = None  # training rows with distractor examples: which example each token is from (lengen_core.data.with_distractors)
 
     def __post_init__(self) -> None:
         n = len(self.prompt) + len(self.answer)
-        for name in ("segment_ids", "coupled_ids", "digit_significance"):
+        for name in ("segment_ids", "coupled_ids", "digit_significance", "part_ids"):
             values = getattr(self, name)
             if values is not None and len(values) != n:
                 raise ValueError(f"Example.{name} has {len(values)} entries, expected {n}")

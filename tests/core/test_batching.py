@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import torch
 
 from lengen_core.batching import IGNORE_INDEX, collate
+from lengen_core.config import TaskConfig
+from lengen_core.data import ExampleSource, with_distractors
 from lengen_core.tasks.base import Example
 from lengen_core.vocab import EOS_ID, PAD_ID
 
@@ -48,3 +52,31 @@ def test_tensors_are_long_and_shaped_batch_by_width() -> None:
     batch = collate([SHORT], pad_side="right")
     for tensor in (batch.tokens, batch.token_index, batch.segment_ids, batch.coupled_ids):
         assert tensor.dtype == torch.long and tensor.shape == (1, 4)
+
+
+def test_a_row_with_distractors_scores_only_the_last_examples_answer() -> None:
+    source = ExampleSource(TaskConfig(name="reverse", train_length_min=1, train_length_max=6))
+    rng = random.Random(0)
+    first, second, last = (source.sample(rng, length) for length in (3, 5, 4))
+    packed = with_distractors(last, [first, second])
+    assert packed.tokens == first.tokens + second.tokens + last.tokens
+    assert packed.answer == last.answer and packed.length == 4
+    assert packed.coupled_ids == first.coupled_ids + second.coupled_ids + last.coupled_ids
+    assert packed.part_ids == (2,) * len(first.tokens) + (1,) * len(second.tokens) + (0,) * len(last.tokens)
+    batch = collate([packed, last])
+    targets = batch.loss_targets()  # [B, T-1]
+    scored = [[token for token in row if token != IGNORE_INDEX] for row in targets.tolist()]
+    assert scored == [list(last.answer), list(last.answer)]
+    assert batch.part_ids is not None and batch.part_ids[1].eq(0).all()  # an unpacked row is all part 0
+    assert with_distractors(last, []) is last
+
+
+def test_sampling_without_distractors_draws_the_same_stream_as_before() -> None:
+    """``max_distractors = 0`` keeps runs reproducible across this change: one length, one example, per row."""
+    source = ExampleSource(TaskConfig(name="reverse", train_length_min=1, train_length_max=6))
+    drawn = source.sample_training(random.Random(3), 20)
+    rng = random.Random(3)
+    assert drawn == [source.sample(rng, rng.randint(1, 6)) for _ in range(20)]
+    packed = source.sample_training(random.Random(3), 200, max_distractors=2)
+    counts = {example.meta.get("distractors", 0) for example in packed}
+    assert counts == {0, 1, 2}

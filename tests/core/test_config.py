@@ -41,6 +41,14 @@ def test_json_round_trip_and_stable_config_id() -> None:
         ({"task.options": {"alphabet_size": 100000}}, "task.options.alphabet_size", "<="),
         ({"task.name": "majority", "task.options": {}, "positions.scheme": "coupled"}, "positions.scheme", "no position-coupling rule"),
         ({"positions.scheme": "learned", "positions.max_position": 16}, "positions.max_position", "needs"),
+        ({"train.distractor_examples": 9}, "train.distractor_examples", "between 0 and 8"),
+        ({"model.length_scaling": "sqrt"}, "model.length_scaling", "must be one of"),
+        (
+            {"task.name": "reverse", "task.options": {}, "task.train_length_max": 10, "positions.scheme": "learned",
+             "positions.max_position": 96, "eval.max_length_factor": 4.0, "train.distractor_examples": 8},
+            "positions.max_position",
+            "training rows of up to 9 examples",
+        ),
     ],
 )
 def test_bad_values_name_the_field_and_the_limit(changes: dict, field: str, fragment: str) -> None:

@@ -13,10 +13,10 @@ from lengen_core.vocab import VOCAB_SIZE
 SCHEMES = ["nope", "learned", "sinusoidal", "rope", "alibi", "fire", "coupled", "predictive_coupled", "abacus"]
 
 
-def make_model(scheme: str, n_layers: int = 2, seed: int = 0) -> Transformer:
+def make_model(scheme: str, n_layers: int = 2, seed: int = 0, length_scaling: str = "none") -> Transformer:
     torch.manual_seed(seed)
     model = Transformer(
-        ModelConfig(n_layers=n_layers, n_heads=4, d_model=32, d_ff=64),
+        ModelConfig(n_layers=n_layers, n_heads=4, d_model=32, d_ff=64, length_scaling=length_scaling),
         build_scheme(PositionConfig(scheme=scheme, max_position=64)),
     )
     # random-looking weights everywhere (zero-initialised biases hide bugs)
@@ -33,9 +33,10 @@ def random_inputs(batch: int = 3, length: int = 11, seed: int = 1) -> tuple[torc
     return tokens, position_ids
 
 
+@pytest.mark.parametrize("length_scaling", ["none", "log"])
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_sdpa_and_explicit_backends_agree(scheme: str) -> None:
-    model = make_model(scheme)
+def test_sdpa_and_explicit_backends_agree(scheme: str, length_scaling: str) -> None:
+    model = make_model(scheme, length_scaling=length_scaling)
     tokens, position_ids = random_inputs()
     fast = model(tokens, position_ids, backend="sdpa").logits
     explicit = model(tokens, position_ids, return_attention=True)
@@ -46,9 +47,10 @@ def test_sdpa_and_explicit_backends_agree(scheme: str) -> None:
     assert probs.triu(diagonal=1).abs().max() == 0  # causal
 
 
+@pytest.mark.parametrize("length_scaling", ["none", "log"])
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_incremental_decoding_with_cache_equals_full_forward(scheme: str) -> None:
-    model = make_model(scheme)
+def test_incremental_decoding_with_cache_equals_full_forward(scheme: str, length_scaling: str) -> None:
+    model = make_model(scheme, length_scaling=length_scaling)
     tokens, position_ids = random_inputs(length=12)
     full = model(tokens, position_ids).logits  # [B, T, V]
     caches = model.new_caches()
@@ -79,8 +81,9 @@ def test_position_ids_change_the_output(scheme: str) -> None:
     assert difference > 1e-3
 
 
-def test_key_padding_mask_makes_left_padding_invisible() -> None:
-    model = make_model("rope")
+@pytest.mark.parametrize("length_scaling", ["none", "log"])
+def test_key_padding_mask_makes_left_padding_invisible(length_scaling: str) -> None:
+    model = make_model("rope", length_scaling=length_scaling)
     tokens, position_ids = random_inputs(batch=1, length=9)
     padded_tokens = torch.cat([torch.zeros(1, 4, dtype=torch.long), tokens], dim=1)
     padded_ids = torch.cat([torch.zeros(1, 4, dtype=torch.long), position_ids], dim=1)
@@ -104,3 +107,34 @@ def test_learned_table_refuses_ids_beyond_it() -> None:
     tokens, position_ids = random_inputs()
     with pytest.raises(ValueError, match="max_position=64"):
         model(tokens, position_ids + 60)
+
+
+@pytest.mark.parametrize("scheme", ["nope", "alibi"])
+def test_log_length_scaling_multiplies_each_querys_logits_by_log_of_its_key_count(scheme: str) -> None:
+    """Attention probabilities with ``length_scaling="log"`` are softmax(log(i + 1) * logits_i), computed by hand here."""
+    plain, scaled = make_model(scheme, n_layers=1), make_model(scheme, n_layers=1, length_scaling="log")
+    tokens, position_ids = random_inputs(batch=2, length=9)
+    attention = plain.blocks[0].mixer
+    x = plain.blocks[0].norm1(plain.token_embedding(tokens))  # [B, T, d]; nope/alibi add no embedding
+    q, k, _ = attention.qkv(x).view(2, 9, 3, 4, 8).permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
+    logits = q @ k.transpose(-1, -2) / 8 ** 0.5  # [B, H, T, T]
+    bias = plain.terms.attention_bias(position_ids)
+    if bias is not None:
+        logits = logits + bias
+    log_keys = torch.arange(1, 10, dtype=torch.float32).log()[:, None]  # [T, 1]: query i sees i + 1 keys
+    causal = torch.ones(9, 9, dtype=torch.bool).tril()
+    expected = (logits * log_keys).masked_fill(~causal, float("-inf")).softmax(-1)
+    with torch.no_grad():
+        got = scaled(tokens, position_ids, return_attention=True).layers[0]["attention"]
+        unscaled = plain(tokens, position_ids, return_attention=True).layers[0]["attention"]
+    torch.testing.assert_close(got, expected.detach(), atol=1e-5, rtol=1e-4)
+    assert (got - unscaled).abs().max() > 1e-3  # the option changes what the model attends to
+
+
+def test_length_scaling_is_for_dense_attention_only() -> None:
+    from lengen_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.length_scaling"):
+        ModelConfig(attention="hsa", length_scaling="log")
+    with pytest.raises(ConfigError, match="model.length_scaling"):
+        ModelConfig(length_scaling="sqrt")

@@ -6,6 +6,7 @@ import torch
 
 from lengen_core.batching import collate
 from lengen_core.config import PositionConfig
+from lengen_core.data import with_distractors
 from lengen_core.positions import build_scheme, sinusoidal_table
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example
 from lengen_core.vocab import BOS_ID, DIGIT_IDS, EOS_ID, VOCAB
@@ -134,3 +135,29 @@ def test_sinusoidal_table_matches_the_formula() -> None:
             frequency = 10000 ** (-i / 4)
             assert abs(float(table[0, column, i]) - torch.sin(torch.tensor(position * frequency)).item()) < 1e-5
             assert abs(float(table[0, column, 4 + i]) - torch.cos(torch.tensor(position * frequency)).item()) < 1e-5
+
+
+def test_each_example_packed_in_a_row_gets_its_own_coupled_offset() -> None:
+    """A row of two distractors + the example (train.distractor_examples): every part shifts alone, within the table."""
+    parts = [addition_example(), copy_example(5), addition_example()]
+    packed = with_distractors(parts[-1], parts[:-1])
+    batch = collate([packed] * 256)
+    scheme = build_scheme(PositionConfig(scheme="coupled", max_position=20))
+    ids = scheme.position_ids(batch, training=True, generator=torch.Generator().manual_seed(0))
+    part_ids = torch.tensor(packed.part_ids)
+    base = torch.tensor(packed.coupled_ids)
+    shifts_by_part: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for row in ids:
+        for part in (0, 1, 2):
+            coupled = (part_ids == part) & (base > 0)
+            shift = row[coupled] - base[coupled]
+            assert shift.unique().numel() == 1  # one offset per packed example
+            shifts_by_part[part].append(int(shift[0]))
+        assert row[base == 0].eq(0).all()
+        assert int(row.max()) < 20
+    # each part's offsets span its own room (20 - 1 - its largest id) ...
+    assert [max(shifts_by_part[part]) for part in (0, 1, 2)] == [20 - 1 - 3, 20 - 1 - 6, 20 - 1 - 3]
+    assert min(min(shifts) for shifts in shifts_by_part.values()) == 0
+    # ... independently of each other
+    assert sum(a == b for a, b in zip(shifts_by_part[0], shifts_by_part[2])) < 64
+    assert scheme.position_ids(batch, training=False)[0].tolist() == list(packed.coupled_ids)
