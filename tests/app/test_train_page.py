@@ -78,6 +78,16 @@ def test_changing_widgets_updates_the_url(open_app: Any) -> None:
     assert_no_exception(app)
 
 
+def test_distractor_examples_and_length_scaling_have_widgets_tied_to_the_url(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"train.distractor_examples": "2"})
+    assert_no_exception(app)
+    assert number(app, "Distractor examples per training row").value == 2
+    [box for box in app.selectbox if box.label == "Attention length scaling"][0].set_value("log").run()
+    assert app.query_params == {"train.distractor_examples": "2", "model.length_scaling": "log"}
+    number(app, "Distractor examples per training row").set_value(9).run()
+    assert any("train.distractor_examples" in text and "between 0 and 8" in text for text in errors(app)), errors(app)
+
+
 def test_fields_without_a_widget_survive_in_the_url(open_app: Any) -> None:
     app = open_app(TRAIN, query_params={"train.weight_decay": "0.05", "eval.lengths": "5,10,20"})
     number(app, "Layers").set_value(3).run()
