@@ -57,12 +57,15 @@ class ExampleSource:
         such examples (:func:`with_distractors`); k = 0 draws exactly what it always did.
         """
         low, high = self.config.train_length_min, self.config.train_length_max
+
+        def draw() -> Example:
+            return self.sample(rng, rng.randint(low, high))
+
         examples = []
         for _ in range(count):
-            example = self.sample(rng, rng.randint(low, high))
+            example = draw()
             if max_distractors:
-                distractors = [self.sample(rng, rng.randint(low, high)) for _ in range(rng.randint(0, max_distractors))]
-                example = with_distractors(example, distractors)
+                example = with_distractors(example, [draw() for _ in range(rng.randint(0, max_distractors))])
             examples.append(example)
         return examples
 

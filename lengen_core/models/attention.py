@@ -37,7 +37,9 @@ class MixerContext:
     position_ids: [B, T]; attention_bias: [B, H, T, T] or None (ALiBi/FIRE,
     computed once per forward and shared by all layers); key_padding_mask:
     [B, T] bool (True = real token) or None; return_attention: also return what
-    the app draws (probabilities, HSA selections).
+    the app draws (probabilities, HSA selections); length_factor: [B or 1, 1, T, 1]
+    per-query logit factor for ``model.length_scaling="log"`` (see
+    :func:`log_length_factor`; computed once per forward like the bias) or None.
     """
 
     position_ids: torch.Tensor
@@ -47,6 +49,7 @@ class MixerContext:
     return_attention: bool = False
     backend: str = "auto"
     caches: list[LayerCache] | None = None
+    length_factor: torch.Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,14 +109,13 @@ def log_length_factor(
 class DenseAttention(nn.Module):
     """Multi-head causal self-attention whose positional term comes from position ids."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, length_scaling: str = "none") -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_heads = n_heads
         self.head_dim = d_model // n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
-        self.length_scaling = length_scaling
 
     def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         batch, length, width = x.shape
@@ -121,9 +123,8 @@ class DenseAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
         cache = context.caches[context.extras["layer"]] if context.caches is not None else None
         bias = context.attention_bias
-        if self.length_scaling == "log":
-            key_length = length + (cache.length if cache is not None else 0)
-            factor = log_length_factor(length, key_length, context.key_padding_mask, q.device).to(q.dtype)  # [B or 1, 1, T, 1]
+        if context.length_factor is not None:
+            factor = context.length_factor.to(q.dtype)  # [B or 1, 1, T, 1]
             q = q * factor  # scales q.k; RoPE rotation is linear, so rotating later gives the same
             bias = bias * factor if bias is not None else None
         backend = self._pick_backend(context, q)
@@ -162,7 +163,7 @@ class DenseAttention(nn.Module):
             return context.backend
         uses_ids_in_attention = context.terms.encoding in ("rope", "alibi")
         bias_computed_in_kernel = context.terms.encoding in ("alibi", "fire")
-        if self.length_scaling != "none" and bias_computed_in_kernel:
+        if context.length_factor is not None and bias_computed_in_kernel:
             return "sdpa"  # the kernel adds its ALiBi/FIRE bias unscaled
         if q.is_cuda and uses_ids_in_attention and _kernel_available():
             return "kernel"

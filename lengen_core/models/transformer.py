@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from lengen_core.config import ModelConfig, PositionConfig
-from lengen_core.models.attention import DenseAttention, LayerCache, MixerContext
+from lengen_core.models.attention import DenseAttention, LayerCache, MixerContext, log_length_factor
 from lengen_core.positions import PositionScheme, PositionalTerms
 from lengen_core.vocab import VOCAB_SIZE
 
@@ -50,7 +50,7 @@ def make_mixer(model_config: ModelConfig, position_config: PositionConfig, layer
         from lengen_core.models.hsa import HSAMixer
 
         return HSAMixer(model_config, position_config, layer_index)
-    return DenseAttention(model_config.d_model, model_config.n_heads, model_config.dropout, model_config.length_scaling)
+    return DenseAttention(model_config.d_model, model_config.n_heads, model_config.dropout)
 
 
 class Block(nn.Module):
@@ -123,6 +123,11 @@ class Transformer(nn.Module):
             x = x + position_embedding
         if caches is None and attention_bias is None:
             attention_bias = self.terms.attention_bias(position_ids)
+        length_factor = None
+        if self.model_config.length_scaling == "log":
+            new_tokens = input_ids.shape[1]
+            key_length = new_tokens + (caches[0].length if caches else 0)
+            length_factor = log_length_factor(new_tokens, key_length, key_padding_mask, input_ids.device)  # [B or 1, 1, T, 1]
         context = MixerContext(
             position_ids=position_ids,
             terms=self.terms,
@@ -131,6 +136,7 @@ class Transformer(nn.Module):
             return_attention=return_attention,
             backend=backend,
             caches=caches,
+            length_factor=length_factor,
         )
         layers: list[dict[str, torch.Tensor] | None] = []
         for layer_index, block in enumerate(self.blocks):
