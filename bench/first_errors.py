@@ -22,7 +22,7 @@ from lengen_core.data import ExampleSource  # noqa: E402
 from lengen_core.evaluation import greedy_decode  # noqa: E402
 from lengen_core.training import load_checkpoint  # noqa: E402
 from lengen_core.vocab import EOS_ID, VOCAB  # noqa: E402
-from pages.inspection import first_mismatch  # noqa: E402
+from lengen_core.inspection import first_mismatch  # noqa: E402
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from lengen_core.config import POSITION_SCHEMES, RunConfig
-from lengen_core.errors import ConfigError, LenGenError
+from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed, parse_json_object, set_dotted
+from lengen_core.errors import ConfigError, LenGenError, shown
 
 EPILOG = """examples:
   python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
@@ -28,12 +28,16 @@ EPILOG = """examples:
 """
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, field: str = "--set") -> Any:
     """``--set`` values are JSON when they parse as JSON (numbers, true, [1,2]), else strings."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError(field, "value is nested too deeply") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(field, f"value is not usable: {error}") from None
 
 
 def parse_range(text: str, field: str) -> tuple[int, int]:
@@ -44,19 +48,38 @@ def parse_range(text: str, field: str) -> tuple[int, int]:
             return int(low), int(high)
         return int(text), int(text)
     except ValueError:
-        raise ConfigError(field, f"expected a length or a range like 1-10, got {text!r}") from None
+        raise ConfigError(field, f"expected a length or a range like 1-10, got {shown(text)}") from None
 
 
 def parse_int_list(text: str, field: str) -> list[int]:
+    """``"10,20, 40"`` -> [10, 20, 40]; anything else is a ConfigError naming ``field``."""
+    parts = [part.strip() for part in str(text).split(",") if part.strip()]
+    if len(parts) > 1000:
+        raise ConfigError(field, f"at most 1000 values, got {len(parts)}")
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in parts]
     except ValueError:
-        raise ConfigError(field, f"expected comma-separated integers, got {text!r}") from None
+        raise ConfigError(field, f"expected comma-separated integers, got {shown(text)}") from None
+
+
+def read_config_file(path_text: str) -> RunConfig:
+    """The run config in a JSON file; a missing file, a folder, unreadable or non-UTF-8 bytes are ConfigErrors."""
+    path = Path(path_text).expanduser()
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise ConfigError("--config", f"{shown(path_text)} is a folder, not a JSON file")
+        if size > 1_000_000:
+            raise ConfigError("--config", f"{shown(path_text)} has {size:,} bytes; a run config is at most 1,000,000")
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError("--config", f"cannot read {shown(path_text)}: {error.strerror or error}") from None
+    return RunConfig.from_dict(parse_json_object(data, "--config"))
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults <- ``--config`` file <- convenience flags <- ``--set`` overrides (later wins)."""
-    data = RunConfig().to_dict() if not args.config else RunConfig.from_json(Path(args.config).read_text()).to_dict()
+    data = RunConfig().to_dict() if not args.config else read_config_file(args.config).to_dict()
     changes: dict[str, Any] = {}
     if getattr(args, "task", None):
         changes["task.name"] = args.task
@@ -75,11 +98,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["model.attention"] = args.attention
     for item in getattr(args, "set", None) or []:
         if "=" not in item:
-            raise ConfigError("--set", f"expected field=value, got {item!r}")
+            raise ConfigError("--set", f"expected field=value, got {shown(item)}")
         key, value = item.split("=", 1)
         changes[key.strip()] = parse_value(value)
-    from lengen_core.config import set_dotted
-
     for key, value in changes.items():
         set_dotted(data, key, value)
     return RunConfig.from_dict(data)
@@ -149,13 +170,26 @@ def open_store(args: argparse.Namespace) -> Any:
     return RunStore(args.db)
 
 
+def print_estimate(config: RunConfig, estimate: Any, out: TextIO) -> None:
+    out.write(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    out.write(f"accepted: {estimate.summary()}\n")
+    for point in estimate.eval_lengths:
+        out.write(f"  eval length {point.length}: batches of {point.batch_size}, about {point.peak_bytes / 2**30:.2f} GiB, {point.seconds:.1f} s\n")
+
+
 def command_train(args: argparse.Namespace, out: TextIO) -> int:
-    from lengen_core.jobs import RunProgress, create_run, execute_run
+    from lengen_core.costs import default_budget
+    from lengen_core.jobs import RunProgress, admit, create_run, execute_run
     from lengen_core.training import TrainingControl
 
     config = config_from_args(args)
+    budget = default_budget(1)
+    estimate = admit(config, args.seed, budget)
+    if args.dry_run:
+        print_estimate(config, estimate, out)
+        return 0
     store = open_store(args)
-    run_id = create_run(store, config, args.seed, name=args.name)
+    run_id = create_run(store, config, args.seed, name=args.name, budget=budget)
     out.write(f"run {run_id}: {config.task.name} / {config.positions.scheme}, config {config.config_id}, seed {args.seed}\n")
     total = config.train.steps
     bar = ProgressBar(total, "train")
@@ -176,7 +210,7 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
     progress = BarProgress(run_id, total)
     control = TrainingControl()
     try:
-        status = execute_run(store, run_id, config, args.seed, control=control, progress=progress)
+        status = execute_run(store, run_id, config, args.seed, control=control, progress=progress, budget=budget)
     finally:
         bar.close()
     record = store.get_run(run_id)
@@ -187,65 +221,78 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_eval(args: argparse.Namespace, out: TextIO) -> int:
-    from lengen_core.data import ExampleSource
-    from lengen_core.evaluation import sweep
-    from lengen_core.training import load_checkpoint, resolve_device
+    from lengen_core.costs import default_budget
+    from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
 
+    if not args.sweep_name or args.sweep_name == "default" or len(args.sweep_name) > 64:
+        raise ConfigError("--sweep-name", f"must be a name of 1..64 characters other than 'default', got {shown(args.sweep_name)}")
+    lengths = parse_int_list(args.lengths, "--lengths") if args.lengths is not None else None
+    if lengths is not None and not lengths:
+        raise ConfigError("--lengths", "give at least one length, e.g. 10,20,40")
+    if args.samples is not None:
+        check_int_flag("--samples", args.samples, 1, LIMITS["max_eval_samples"])
     store = open_store(args)
-    record = store.get_run(args.run_id)
-    checkpoints = store.artifacts(args.run_id)
-    checkpoints = checkpoints[checkpoints["kind"] == "checkpoint"]
-    if checkpoints.empty:
-        raise ConfigError("run_id", f"run {args.run_id} has no checkpoint (status {record.status})")
-    device = resolve_device("auto")
-    model, config, _seed = load_checkpoint(checkpoints.iloc[-1]["path"], device=device)
-    eval_config = config.eval
-    if args.samples:
-        eval_config = config.replace(**{"eval.samples_per_length": args.samples}).eval
-    lengths = parse_int_list(args.lengths, "--lengths") if args.lengths else None
-    if lengths:
-        eval_config = config.replace(**{"eval.lengths": lengths, "eval.samples_per_length": eval_config.samples_per_length}).eval
-        ExampleSource(config.task)  # validates the task still exists
-    bar = ProgressBar(len(lengths or []) or eval_config.n_lengths, "eval")
+    budget = default_budget(1)
+    plan = plan_extra_sweep(store, args.run_id, lengths, args.samples, budget)
+    bar = ProgressBar(len(plan.estimate.eval_lengths), "eval")
     done = []
 
     def on_point(point: Any) -> None:
         done.append(point)
         bar.update(len(done), f"length {point.length}: {point.exact_match:.3f}")
 
-    outcome = sweep(model, config.task, eval_config, device=device, lengths=lengths, on_point=on_point)
-    bar.close()
-    store.set_eval_points(
-        args.run_id,
-        [point.as_row() for point in outcome.points],
-        breakdown_length=outcome.breakdown_length,
-        train_length_max=config.task.train_length_max,
-        sweep=args.sweep_name,
-    )
+    try:
+        evaluation = execute_extra_sweep(store, plan, args.sweep_name, budget=budget, on_point=on_point)
+    finally:
+        bar.close()
+    outcome = evaluation.result
     rows = [point.as_row() for point in outcome.points]
     out.write(format_table(rows, ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]) + "\n")
     out.write(f"breakdown length: {outcome.breakdown_length} (sweep {args.sweep_name!r} stored)\n")
+    if evaluation.stopped:
+        out.write(f"note: {evaluation.stopped}\n")
     return 0
 
 
-def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
-    from lengen_core.sweeps import InlineRunner, LocalProcessRunner, expand_grid, queue_sweep
+def check_int_flag(flag: str, value: Any, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(flag, f"must be an integer between {minimum} and {maximum}, got {shown(value)}")
+    return value
 
+
+def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.costs import default_budget
+    from lengen_core.jobs import admit
+    from lengen_core.sweeps import GRID_LIMIT, InlineRunner, LocalProcessRunner, expand_grid, queue_sweep
+
+    check_int_flag("--workers", args.workers, 1, 64)
+    if args.tag is not None and (not args.tag or len(args.tag) > 64):
+        raise ConfigError("--tag", f"must be a name of 1..64 characters, got {shown(args.tag)}")
     base = config_from_args(args)
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
     seeds = parse_int_list(args.seeds, "--seeds")
+    if len(tasks) * len(schemes) * len(seeds) > GRID_LIMIT:
+        raise ConfigError("sweep", f"{len(tasks) * len(schemes) * len(seeds)} runs requested; at most {GRID_LIMIT} per sweep")
+    for seed in seeds:
+        check_seed(seed, "--seeds")
     per_scheme: dict[str, dict[str, Any]] = {}
     for item in args.scheme_set or []:
         scheme, _, assignment = item.partition(":")
         if not assignment or "=" not in assignment:
-            raise ConfigError("--scheme-set", f"expected SCHEME:field=value, got {item!r}")
+            raise ConfigError("--scheme-set", f"expected SCHEME:field=value, got {shown(item)}")
         key, value = assignment.split("=", 1)
-        per_scheme.setdefault(scheme.strip(), {})[key.strip()] = parse_value(value)
+        per_scheme.setdefault(scheme.strip(), {})[key.strip()] = parse_value(value, "--scheme-set")
     cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds, changes_per_scheme=per_scheme)
+    budget = default_budget(args.workers)
+    for config, seed in cells:  # every cell is admitted before any run is written
+        estimate = admit(config, seed, budget)
+    if args.dry_run:
+        out.write(f"sweep: {len(cells)} runs accepted, {args.workers} workers; the last: {estimate.summary()}\n")
+        return 0
     store = open_store(args)
     tag = args.tag or time.strftime("%Y%m%d-%H%M%S")
-    jobs = queue_sweep(store, cells, tag=tag)
+    jobs = queue_sweep(store, cells, tag=tag, budget=budget)
     out.write(f"sweep {tag}: {len(jobs)} runs ({len(tasks)} tasks x {len(schemes)} schemes x {len(seeds)} seeds), {args.workers} workers\n")
     bar = ProgressBar(len(jobs), "sweep")
     finished: list[str] = []
@@ -271,6 +318,7 @@ def command_runs(args: argparse.Namespace, out: TextIO) -> int:
         if record.status == "done":
             print_sweep_table(store, args.run_id, out)
         return 0
+    check_int_flag("--limit", args.limit, 0, 10**9)
     frame = store.list_runs(status=args.status, task=args.task, scheme=args.scheme, limit=args.limit)
     out.write(format_table(frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]) + "\n")
     out.write(f"{len(frame)} runs\n")
@@ -280,7 +328,7 @@ def command_runs(args: argparse.Namespace, out: TextIO) -> int:
 def command_export(args: argparse.Namespace, out: TextIO) -> int:
     store = open_store(args)
     run_ids = [part for part in args.runs.split(",") if part] if args.runs else None
-    paths = store.export(run_ids, args.out, fmt=args.format)
+    paths = store.export(run_ids, Path(args.out).expanduser(), fmt=args.format)
     for path in paths:
         out.write(f"wrote {path}\n")
     return 0
@@ -325,8 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task", help="task name (see `tasks`)")
     train.add_argument("--scheme", choices=POSITION_SCHEMES, help="position scheme")
     add_config_flags(train)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help=f"random seed, 0..{LIMITS['max_seed']} (default 0)")
     train.add_argument("--name", help="a label for the run")
+    train.add_argument("--dry-run", action="store_true", help="check the config and its cost estimate, print them, and stop (nothing is written)")
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("eval", help="re-evaluate a stored run at other lengths")
@@ -346,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheme-set", action="append", metavar="SCHEME:FIELD=VALUE",
         help="a config change for one scheme's cells only, e.g. learned:positions.max_position=128 (repeatable)",
     )
+    sweep.add_argument("--dry-run", action="store_true", help="check every cell and its cost estimate, and stop (nothing is written)")
     add_config_flags(sweep)
     sweep.set_defaults(handler=command_sweep, task=None, scheme=None)
 
@@ -355,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_list.add_argument("--status")
     runs_list.add_argument("--task")
     runs_list.add_argument("--scheme")
-    runs_list.add_argument("--limit", type=int, default=50)
+    runs_list.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
     runs_show = runs_commands.add_parser("show", help="one run: config, environment, curve")
     runs_show.add_argument("run_id")
     runs.set_defaults(handler=command_runs)
@@ -382,6 +432,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except LenGenError as error:
         sys.stderr.write(f"error: {error}\n")
+        return 2
+    except OSError as error:  # a file the user named cannot be written or read
+        sys.stderr.write(f"error: {error.strerror or error}{': ' + shown(error.filename) if error.filename else ''}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

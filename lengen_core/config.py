@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lengen_core.errors import ConfigError
+from lengen_core.errors import ConfigError, shown
 
 POSITION_SCHEMES: tuple[str, ...] = (
     "nope",
@@ -55,26 +55,45 @@ LIMITS: dict[str, int] = {
     "max_eval_lengths": 64,
     "max_time_budget_s": 24 * 3600,
     "max_distractor_examples": 8,
+    "max_seed": 2**53 - 1,  # the largest integer a browser (JavaScript) and a float64 column hold exactly
 }
 
 
 def _check_int(field_name: str, value: Any, minimum: int, maximum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field_name, f"must be an integer, got {value!r}")
+        raise ConfigError(field_name, f"must be an integer, got {shown(value)}")
     if value < minimum or value > maximum:
-        raise ConfigError(field_name, f"must be between {minimum} and {maximum}, got {value}")
+        raise ConfigError(field_name, f"must be between {minimum} and {maximum}, got {shown(value)}")
 
 
 def _check_float(field_name: str, value: Any, minimum: float, maximum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(field_name, f"must be a finite number, got {value!r}")
-    if value < minimum or value > maximum:
-        raise ConfigError(field_name, f"must be between {minimum} and {maximum}, got {value}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(field_name, f"must be a finite number, got {shown(value)}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite or value < minimum or value > maximum:
+        raise ConfigError(field_name, f"must be a finite number between {minimum} and {maximum}, got {shown(value)}")
 
 
 def _check_choice(field_name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(field_name, f"must be one of {list(choices)}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(field_name, f"must be one of {list(choices)}, got {shown(value)}")
+
+
+def check_seed(value: Any, field_name: str = "seed") -> int:
+    """A run's seed: an integer in ``0..LIMITS["max_seed"]`` (it is stored and shown exactly)."""
+    _check_int(field_name, value, 0, LIMITS["max_seed"])
+    return int(value)
+
+
+def _check_mapping(field_name: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(field_name, f"must be an object of named values, got {shown(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(field_name, f"names must be text, got {shown(key)}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,9 @@ class TaskConfig:
     def __post_init__(self) -> None:
         from lengen_core.tasks.base import build_task
 
+        if not isinstance(self.name, str):
+            raise ConfigError("task.name", f"must be a task name, got {shown(self.name)}")
+        _check_mapping("task.options", self.options)
         task = build_task(self.name, self.options)  # validates name and options
         object.__setattr__(self, "options", dict(task.options))
         _check_int("task.train_length_min", self.train_length_min, task.min_length, task.max_length)
@@ -105,7 +127,7 @@ class TaskConfig:
                 f"must be <= task.train_length_max ({self.train_length_max}), got {self.train_length_min}",
             )
         if not isinstance(self.index_hints, bool):
-            raise ConfigError("task.index_hints", f"must be true or false, got {self.index_hints!r}")
+            raise ConfigError("task.index_hints", f"must be true or false, got {shown(self.index_hints)}")
 
 
 @dataclass(frozen=True)
@@ -212,12 +234,9 @@ class ModelConfig:
         _check_choice("model.norm", self.norm, NORMS)
         _check_float("model.dropout", self.dropout, 0.0, 0.9)
         _check_choice("model.attention", self.attention, ATTENTION_KINDS)
-        if isinstance(self.hsa, Mapping):
-            known = {f.name for f in dataclasses.fields(HSAConfig)}
-            unknown = set(self.hsa) - known
-            if unknown:
-                raise ConfigError(f"model.hsa.{sorted(unknown)[0]}", f"unknown field; allowed: {sorted(known)}")
-            object.__setattr__(self, "hsa", HSAConfig(**self.hsa))
+        if not isinstance(self.hsa, HSAConfig):
+            _check_mapping("model.hsa", self.hsa)
+            object.__setattr__(self, "hsa", _build_section("model.hsa", HSAConfig, self.hsa))
         _check_choice("model.length_scaling", self.length_scaling, LENGTH_SCALINGS)
         if self.length_scaling != "none" and self.attention != "dense":
             raise ConfigError("model.length_scaling", f"applies to dense attention only (model.attention is {self.attention!r}); use 'none'")
@@ -280,6 +299,11 @@ class EvalConfig:
     ``lengths`` empty means: ``n_lengths`` lengths spread evenly from the task's
     smallest length to ``max_length_factor`` x the longest training length.
     ``seed`` selects the evaluation stream, which training never draws from.
+    ``time_budget_s`` bounds the sweep's time as ``train.time_budget_s`` bounds
+    training: a request whose estimated sweep is longer is refused
+    (:func:`lengen_core.costs.check_budget`), and a sweep that still runs over
+    stops there, keeping the lengths it finished. None = the machine's bound
+    (``LENGEN_MAX_EVAL_S``, default 3600 s).
     """
 
     lengths: tuple[int, ...] = ()
@@ -289,8 +313,11 @@ class EvalConfig:
     threshold: float = 0.9
     batch_size: int = 512
     seed: int = 0
+    time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.lengths, (str, bytes, Mapping)) or not isinstance(self.lengths, (list, tuple)):
+            raise ConfigError("eval.lengths", f"must be a list of integers, got {shown(self.lengths)}")
         object.__setattr__(self, "lengths", tuple(self.lengths))
         if len(self.lengths) > LIMITS["max_eval_lengths"]:
             raise ConfigError("eval.lengths", f"at most {LIMITS['max_eval_lengths']} lengths, got {len(self.lengths)}")
@@ -302,6 +329,8 @@ class EvalConfig:
         _check_float("eval.threshold", self.threshold, 0.0, 1.0)
         _check_int("eval.batch_size", self.batch_size, 1, 8192)
         _check_int("eval.seed", self.seed, 0, 2**31 - 1)
+        if self.time_budget_s is not None:
+            _check_float("eval.time_budget_s", self.time_budget_s, 0.1, LIMITS["max_time_budget_s"])
 
 
 _SECTIONS: dict[str, type] = {
@@ -345,6 +374,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        _check_mapping("config", data)
         unknown = set(data) - set(_SECTIONS)
         if unknown:
             raise ConfigError(sorted(unknown)[0], f"unknown config section; allowed: {sorted(_SECTIONS)}")
@@ -352,14 +382,9 @@ class RunConfig:
         return cls(**sections)
 
     @classmethod
-    def from_json(cls, text: str) -> RunConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError("config", f"not valid JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise ConfigError("config", "must be a JSON object")
-        return cls.from_dict(data)
+    def from_json(cls, text: str | bytes) -> RunConfig:
+        """Parse a config from JSON text; anything that is not a valid config is a ConfigError."""
+        return cls.from_dict(parse_json_object(text, "config"))
 
     def replace(self, **changes: Any) -> RunConfig:
         """Copy with dotted-path changes: ``cfg.replace(**{"model.n_layers": 3})``.
@@ -375,8 +400,33 @@ class RunConfig:
         return RunConfig.from_dict(data)
 
 
+def parse_json_object(text: str | bytes, field_name: str) -> dict[str, Any]:
+    """A JSON object from ``text``, with every way JSON can fail as one ConfigError naming ``field_name``:
+    bad syntax, not UTF-8, nesting too deep, numbers Python refuses (more than 4,300 digits)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError(field_name, f"is not UTF-8 text (byte {error.start})") from None
+    if not isinstance(text, str):
+        raise ConfigError(field_name, f"must be JSON text, got {shown(text)}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(field_name, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise ConfigError(field_name, "is nested too deeply to be a run configuration") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(field_name, f"is not usable JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(field_name, f"must be a JSON object ({{...}}), got {type(data).__name__}")
+    return data
+
+
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``data["a"]["b"] = value`` for ``dotted == "a.b"``; unknown paths raise ConfigError."""
+    if not isinstance(dotted, str) or not dotted:
+        raise ConfigError("field", f"must be a dotted field name like model.n_layers, got {shown(dotted)}")
     parts = dotted.split(".")
     node = data
     for part in parts[:-1]:
@@ -401,17 +451,22 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _section_from_dict(name: str, values: Any) -> Any:
-    section_class = _SECTIONS[name]
-    if not isinstance(values, Mapping):
-        raise ConfigError(name, "must be an object")
+    return _build_section(name, _SECTIONS[name], values)
+
+
+def _build_section(name: str, section_class: type, values: Any) -> Any:
+    """``section_class(**values)`` with unknown and ill-typed fields refused by name."""
+    _check_mapping(name, values)
     known = {f.name for f in dataclasses.fields(section_class)}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"{name}.{sorted(unknown)[0]}", f"unknown field; allowed: {sorted(known)}")
     try:
         return section_class(**values)
-    except TypeError as error:
-        raise ConfigError(name, str(error)) from None
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError) as error:  # a value of a type no check expected
+        raise ConfigError(name, f"has a value of the wrong type ({type(error).__name__}: {shown(str(error), 120)})") from None
 
 
 def _to_plain(value: Any) -> Any:

@@ -19,7 +19,6 @@ import torch
 from lengen_core.batching import collate
 from lengen_core.config import EvalConfig, TaskConfig
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
-from lengen_core.errors import ConfigError
 from lengen_core.models.transformer import Transformer
 from lengen_core.tasks.base import Example, Task
 from lengen_core.vocab import EOS_ID
@@ -207,32 +206,42 @@ def evaluate_lengths(
     *,
     samples_per_length: int,
     eval_seed: int,
-    batch_size: int = 512,
+    batch_size: int | Callable[[int], int] = 512,
     device: torch.device | str = "cpu",
     on_point: Callable[[EvalPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     use_cache: bool = True,
 ) -> list[EvalPoint]:
-    """Exact-match and per-token accuracy at each length, from the evaluation stream."""
+    """Exact-match and per-token accuracy at each length, from the evaluation stream.
+
+    ``batch_size`` is a number or a function of the length (the cost model's
+    :func:`lengen_core.costs.eval_batch_size`, which shrinks batches to fit memory).
+    ``should_stop`` is asked between batches: once it says stop, the length
+    being scored is kept with the examples scored so far (its ``n`` says how
+    many) and no further length is started.
+    """
     points = []
     for length in lengths:
         if should_stop is not None and should_stop():
             break
         rng = stream_rng("eval", eval_seed, source.task.name, length)
         examples = source.sample_many(rng, length, samples_per_length)
-        correct = 0
+        size = max(1, batch_size(length) if callable(batch_size) else batch_size)
+        correct, scored = 0, 0
         token_accuracy_sum = 0.0
-        for offset in range(0, len(examples), batch_size):
-            chunk = examples[offset : offset + batch_size]
+        for offset in range(0, len(examples), size):
+            if scored and should_stop is not None and should_stop():
+                break
+            chunk = examples[offset : offset + size]
             decoded = greedy_decode(
                 model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset), use_cache=use_cache
             )
             chunk_correct, chunk_token_accuracy = score(source.task, chunk, decoded.answers)
             correct += chunk_correct
+            scored += len(chunk)
             token_accuracy_sum += chunk_token_accuracy * len(chunk)
-        n = len(examples)
-        low, high = wilson_interval(correct, n)
-        point = EvalPoint(length, n, correct / n, low, high, token_accuracy_sum / n)
+        low, high = wilson_interval(correct, scored)
+        point = EvalPoint(length, scored, correct / scored, low, high, token_accuracy_sum / scored)
         points.append(point)
         if on_point is not None:
             on_point(point)
@@ -249,8 +258,12 @@ def sweep(
     on_point: Callable[[EvalPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     use_cache: bool = True,
+    batch_size: int | Callable[[int], int] | None = None,
 ) -> SweepResult:
-    """The full length sweep of a trained model with its breakdown length."""
+    """The full length sweep of a trained model with its breakdown length.
+
+    ``batch_size`` defaults to ``eval_config.batch_size`` (see :func:`evaluate_lengths`).
+    """
     source = ExampleSource(task_config)
     lengths = list(lengths) if lengths is not None else resolve_eval_lengths(task_config, eval_config, source.task)
     points = evaluate_lengths(
@@ -259,7 +272,7 @@ def sweep(
         lengths,
         samples_per_length=eval_config.samples_per_length,
         eval_seed=eval_config.seed,
-        batch_size=eval_config.batch_size,
+        batch_size=eval_config.batch_size if batch_size is None else batch_size,
         device=device,
         on_point=on_point,
         should_stop=should_stop,

@@ -33,12 +33,12 @@ from typing import Any
 import torch
 
 from lengen_core import __version__
-from lengen_core.config import RunConfig
-from lengen_core.evaluation import EvalPoint, sweep
+from lengen_core.config import RunConfig, check_seed
+from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget, estimate_cost
+from lengen_core.errors import ConfigError
+from lengen_core.evaluation import EvalPoint, SweepResult, sweep
 from lengen_core.store import RunStore
-from lengen_core.training import TrainingControl, TrainPoint, resolve_device, save_checkpoint, train
-
-PHASES = ("queued", "training", "evaluating", "finished")
+from lengen_core.training import TrainingControl, TrainPoint, load_checkpoint, resolve_device, save_checkpoint, train
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,6 +97,7 @@ class RunProgress:
     eval_points: list[EvalPoint] = field(default_factory=list)
     error: str | None = None
     paused: bool = False
+    breakdown_length: int | None = None  # of an extra sweep, once it is done
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **changes: Any) -> None:
@@ -123,9 +124,62 @@ class RunProgress:
                 "total_steps": self.total_steps,
                 "paused": self.paused,
                 "error": self.error,
+                "breakdown_length": self.breakdown_length,
                 "train_points": list(self.train_points),
                 "eval_points": list(self.eval_points),
             }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A length sweep and, when it stopped before testing everything, why (``stopped``)."""
+
+    result: SweepResult
+    stopped: str | None
+
+
+def evaluate_model(
+    model: Any,
+    config: RunConfig,
+    *,
+    budget: Budget | None = None,
+    device: torch.device | str = "cpu",
+    lengths: list[int] | None = None,
+    on_point: Callable[[EvalPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Evaluation:
+    """The one evaluation pipeline (a run's own sweep, an extra sweep, the CLI's ``eval``).
+
+    Batches are sized per length by the cost model so that decoding fits the
+    memory ``budget`` (:func:`lengen_core.costs.eval_batch_size`), and the sweep
+    stops at its time bound (``eval.time_budget_s``, else the budget's), keeping
+    what it measured: the last length then carries the ``n`` it reached.
+    """
+    budget = budget or default_budget()
+    estimate = estimate_cost(config, budget, lengths=lengths)
+    bound = config.eval.time_budget_s if config.eval.time_budget_s is not None else budget.eval_seconds
+    deadline = time.monotonic() + bound
+    timed_out = False
+
+    def stop() -> bool:
+        nonlocal timed_out
+        if should_stop is not None and should_stop():
+            return True
+        timed_out = time.monotonic() > deadline
+        return timed_out
+
+    planned = [point.length for point in estimate.eval_lengths]
+    result = sweep(
+        model, config.task, config.eval, device=device, lengths=planned, on_point=on_point, should_stop=stop,
+        batch_size=estimate.batch_size_for,
+    )
+    stopped = None
+    if timed_out:
+        done = [point.length for point in result.points if point.n == config.eval.samples_per_length]
+        missing = [length for length in planned if length not in done]
+        source = "eval.time_budget_s" if config.eval.time_budget_s is not None else "LENGEN_MAX_EVAL_S"
+        stopped = f"evaluation stopped at its time bound of {bound:.0f} s ({source}); lengths not fully tested: {missing}"
+    return Evaluation(result, stopped)
 
 
 def execute_run(
@@ -137,6 +191,7 @@ def execute_run(
     control: TrainingControl | None = None,
     progress: RunProgress | None = None,
     checkpoint_dir: Path | None = None,
+    budget: Budget | None = None,
 ) -> str:
     """Train, sweep and record run ``run_id`` (already created in ``store``); returns its final status."""
     control = control or TrainingControl()
@@ -157,16 +212,13 @@ def execute_run(
             return _finish(store, progress, run_id, result.status, result.error)
 
         progress.update(phase="evaluating")
-        outcome = sweep(
-            result.model,
-            config.task,
-            config.eval,
-            device=device,
-            on_point=progress.add_eval_point,
+        evaluation = evaluate_model(
+            result.model, config, budget=budget, device=device, on_point=progress.add_eval_point,
             should_stop=lambda: control.cancelled,
         )
         if control.cancelled:
             return _finish(store, progress, run_id, "cancelled", "cancelled during evaluation")
+        outcome = evaluation.result
         store.set_eval_points(
             run_id,
             [point.as_row() for point in outcome.points],
@@ -175,7 +227,7 @@ def execute_run(
         )
         checkpoint = save_checkpoint(result.model, config, seed, checkpoint_dir / f"{run_id}.safetensors")
         store.add_artifact(run_id, "checkpoint", str(checkpoint))
-        return _finish(store, progress, run_id, "done", None)
+        return _finish(store, progress, run_id, "done", evaluation.stopped)
     except BaseException as error:  # recorded, never lost; re-raised only for interpreter exits
         message = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=8)}"
         try:
@@ -203,19 +255,151 @@ def _train_row(point: TrainPoint) -> dict[str, Any]:
     }
 
 
-def create_run(store: RunStore, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = ()) -> str:
-    """Record a queued run of ``config`` with ``seed``; returns its id."""
-    device = resolve_device(config.train.device)
-    return store.create_run(
-        config=config.to_dict(),
-        config_id=config.config_id,
-        seed=seed,
-        code_version=code_version(),
-        environment=environment(device),
-        name=name,
-        status="queued",
-        tags=tags,
+def admit(config: RunConfig, seed: int, budget: Budget | None = None) -> CostEstimate:
+    """Everything a request must pass before anything is written: the seed, the device, the cost.
+
+    Raises :class:`~lengen_core.errors.ConfigError` naming the field (and what
+    to shrink, when the cost estimate is over ``budget``).
+    """
+    check_seed(seed)
+    resolve_device(config.train.device)
+    return check_budget(config, budget)
+
+
+def create_run(
+    store: RunStore,
+    config: RunConfig,
+    seed: int,
+    *,
+    name: str | None = None,
+    tags: tuple[str, ...] = (),
+    budget: Budget | None = None,
+) -> str:
+    """Record a queued run of ``config`` with ``seed`` once :func:`admit` accepts it; returns its id."""
+    return create_runs(store, [(config, seed)], name=name, tags=tags, budget=budget)[0]
+
+
+def create_runs(
+    store: RunStore,
+    cells: list[tuple[RunConfig, int]],
+    *,
+    name: str | None = None,
+    tags: tuple[str, ...] = (),
+    budget: Budget | None = None,
+) -> list[str]:
+    """Record queued runs of every (config, seed) in one transaction, once :func:`admit` accepts every one.
+
+    A refused cell raises its ConfigError before anything is written.
+    """
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise ConfigError("name", "must be text of at most 200 characters")
+    budget = budget or default_budget()
+    specs = []
+    for config, seed in cells:
+        admit(config, seed, budget)
+        specs.append({
+            "config": config.to_dict(),
+            "config_id": config.config_id,
+            "seed": seed,
+            "code_version": code_version(),
+            "environment": environment(resolve_device(config.train.device)),
+            "name": name,
+            "status": "queued",
+            "tags": tags,
+        })
+    return store.create_runs(specs)
+
+
+@dataclass(frozen=True)
+class ExtraSweep:
+    """A validated request to sweep a stored run again: its config with the new lengths, its checkpoint."""
+
+    run_id: str
+    config: RunConfig
+    checkpoint: str
+    estimate: CostEstimate
+
+    @property
+    def lengths(self) -> list[int]:
+        return list(self.config.eval.lengths)
+
+
+def plan_extra_sweep(
+    store: RunStore, run_id: str, lengths: list[int] | None, samples_per_length: int | None, budget: Budget | None = None
+) -> ExtraSweep:
+    """Check a re-evaluation of a finished run before anything runs; ConfigError naming the field otherwise.
+
+    ``lengths`` None keeps the run's own lengths; ``samples_per_length`` None its own count.
+    The run's stored config is the truth (the checkpoint's copy must agree with it).
+    """
+    record = store.get_run(run_id)
+    if record.status != "done":
+        raise ConfigError("run", f"run {run_id} is {record.status}; only finished (done) runs can be swept again")
+    config = RunConfig.from_dict(record.config)
+    changes: dict[str, Any] = {}
+    if lengths is not None:
+        if not lengths:
+            raise ConfigError("eval.lengths", "give at least one length, e.g. 40,60,80")
+        changes["eval.lengths"] = sorted(set(lengths))
+    if samples_per_length is not None:
+        changes["eval.samples_per_length"] = samples_per_length
+    if changes:
+        config = config.replace(**changes)  # re-checks the lengths against the task and the position table
+    checkpoint = checkpoint_path(store, run_id)
+    if checkpoint is None:
+        raise ConfigError("run", f"run {run_id} has no checkpoint on disk to evaluate")
+    estimate = check_budget(config, budget, lengths=list(config.eval.lengths) or None)
+    return ExtraSweep(run_id, config, checkpoint, estimate)
+
+
+def checkpoint_path(store: RunStore, run_id: str) -> str | None:
+    """The run's newest checkpoint file that exists on disk, or None."""
+    artifacts = store.artifacts(run_id)
+    paths = artifacts.loc[artifacts["kind"] == "checkpoint", "path"].tolist()
+    return paths[-1] if paths and Path(paths[-1]).exists() else None
+
+
+def next_sweep_name(store: RunStore, run_id: str, taken: set[str] | None = None) -> str:
+    """``extra-<n>``, the first n not used by the run's stored sweeps or ``taken``."""
+    names = set(store.sweeps(run_id)["sweep"]) | (taken or set())
+    number = 1
+    while f"extra-{number}" in names:
+        number += 1
+    return f"extra-{number}"
+
+
+def execute_extra_sweep(
+    store: RunStore,
+    plan: ExtraSweep,
+    sweep_name: str,
+    *,
+    budget: Budget | None = None,
+    on_point: Callable[[EvalPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Evaluation | None:
+    """Evaluate the run's checkpoint at the planned lengths and store the points as sweep ``sweep_name``.
+
+    Returns None, storing nothing, when ``should_stop`` cancelled it.
+    """
+    device = resolve_device("auto")
+    model, checkpoint_config, _seed = load_checkpoint(plan.checkpoint, device=device)
+    trained = {key: value for key, value in checkpoint_config.to_dict().items() if key != "eval"}
+    recorded = {key: value for key, value in plan.config.to_dict().items() if key != "eval"}
+    if trained != recorded:
+        raise ConfigError("run", f"the checkpoint of run {plan.run_id} was trained with another config than the store records")
+    evaluation = evaluate_model(
+        model, plan.config, budget=budget, device=device, lengths=plan.lengths or None, on_point=on_point, should_stop=should_stop
     )
+    if should_stop is not None and should_stop():
+        return None
+    store.set_eval_points(
+        plan.run_id,
+        [point.as_row() for point in evaluation.result.points],
+        breakdown_length=evaluation.result.breakdown_length,
+        train_length_max=plan.config.task.train_length_max,
+        sweep=sweep_name,
+    )
+    return evaluation
 
 
 def _warm_up_imports() -> None:
@@ -231,27 +415,44 @@ def _warm_up_imports() -> None:
 
 @dataclass
 class _Job:
+    """One unit of work of the manager: training a new run, or sweeping a stored one again (``sweep``)."""
+
+    job_id: str
     run_id: str
-    config: RunConfig
-    seed: int
     control: TrainingControl
     progress: RunProgress
+    config: RunConfig | None = None
+    seed: int = 0
+    extra: ExtraSweep | None = None
+    sweep: str | None = None
 
 
 class JobManager:
-    """Bounded pool of training threads with a FIFO queue.
+    """Bounded pool of worker threads with one FIFO queue, for training runs and extra sweeps.
 
-    ``max_concurrent`` runs train at once; the rest wait (status ``queued``).
-    ``submit`` returns the run id at once; progress is read with :meth:`progress`.
+    ``max_concurrent`` jobs run at once; the rest wait (status ``queued``),
+    at most ``max_queued`` of them. ``submit`` returns the run id at once and
+    ``submit_sweep`` the job id of an extra sweep (``<run id>:<sweep name>``);
+    progress is read with :meth:`progress`. Every request is admitted against
+    ``budget`` (memory and evaluation time per job) before anything is written.
     """
 
-    def __init__(self, store: RunStore, *, max_concurrent: int = 1, max_queued: int = 64, checkpoint_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        max_concurrent: int = 1,
+        max_queued: int = 64,
+        checkpoint_dir: Path | None = None,
+        budget: Budget | None = None,
+    ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
         self.store = store
         self.max_concurrent = max_concurrent
         self.max_queued = max_queued
         self.checkpoint_dir = checkpoint_dir
+        self.budget = budget or default_budget(max_concurrent)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._jobs: dict[str, _Job] = {}
         self._order: list[str] = []
@@ -262,20 +463,36 @@ class JobManager:
         for worker in self._workers:
             worker.start()
 
-    def submit(self, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = ()) -> str:
-        """Queue a run; raises :class:`~lengen_core.errors.ConfigError` when the queue is full."""
-        from lengen_core.errors import ConfigError
+    def _check_room(self) -> None:
+        waiting = sum(1 for job in self._jobs.values() if job.progress.phase == "queued")
+        if waiting >= self.max_queued:
+            raise ConfigError("jobs", f"the queue is full ({self.max_queued} jobs waiting); wait for some to finish")
 
+    def submit(self, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = ()) -> str:
+        """Queue a training run; raises :class:`~lengen_core.errors.ConfigError` when it is refused or the queue is full."""
         with self._lock:
-            waiting = sum(1 for job in self._jobs.values() if job.progress.phase == "queued")
-            if waiting >= self.max_queued:
-                raise ConfigError("jobs", f"the queue is full ({self.max_queued} runs waiting); wait for some to finish")
-            run_id = create_run(self.store, config, seed, name=name, tags=tags)
-            job = _Job(run_id, config, seed, TrainingControl(), RunProgress(run_id, config.train.steps))
-            self._jobs[run_id] = job
-            self._order.append(run_id)
-        self._queue.put(job)
+            self._check_room()
+            run_id = create_run(self.store, config, seed, name=name, tags=tags, budget=self.budget)
+            job = _Job(run_id, run_id, TrainingControl(), RunProgress(run_id, config.train.steps), config=config, seed=seed)
+            self._add(job)
         return run_id
+
+    def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int) -> str:
+        """Queue an extra length sweep of a finished run (stored as ``extra-<n>``); returns its job id."""
+        plan = plan_extra_sweep(self.store, run_id, lengths, samples_per_length, self.budget)
+        with self._lock:
+            self._check_room()
+            taken = {job.sweep for job in self._jobs.values() if job.run_id == run_id and job.sweep}
+            sweep_name = next_sweep_name(self.store, run_id, taken)
+            job_id = f"{run_id}:{sweep_name}"
+            job = _Job(job_id, run_id, TrainingControl(), RunProgress(run_id, len(plan.lengths)), extra=plan, sweep=sweep_name)
+            self._add(job)
+        return job_id
+
+    def _add(self, job: _Job) -> None:
+        self._jobs[job.job_id] = job
+        self._order.append(job.job_id)
+        self._queue.put(job)
 
     def _work(self) -> None:
         while True:
@@ -283,36 +500,70 @@ class JobManager:
             if job is None:
                 return
             if job.control.cancelled:
-                _finish(self.store, job.progress, job.run_id, "cancelled", "cancelled while queued")
+                if job.extra is None:
+                    _finish(self.store, job.progress, job.run_id, "cancelled", "cancelled while queued")
+                else:
+                    job.progress.update(phase="finished", status="cancelled", error="cancelled while queued")
                 continue
-            execute_run(self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress, checkpoint_dir=self.checkpoint_dir)
+            if job.extra is None:
+                execute_run(
+                    self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress,
+                    checkpoint_dir=self.checkpoint_dir, budget=self.budget,
+                )
+            else:
+                self._run_sweep(job)
 
-    def cancel(self, run_id: str) -> None:
-        job = self._jobs.get(run_id)
+    def _run_sweep(self, job: _Job) -> None:
+        job.progress.update(phase="evaluating", status="running")
+        try:
+            evaluation = execute_extra_sweep(
+                self.store, job.extra, job.sweep, budget=self.budget, on_point=job.progress.add_eval_point,
+                should_stop=lambda: job.control.cancelled,
+            )
+        except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
+            job.progress.update(phase="finished", status="failed", error=f"{type(error).__name__}: {error}")
+        else:
+            if evaluation is None:
+                job.progress.update(phase="finished", status="cancelled", error="cancelled; nothing was stored")
+            else:
+                job.progress.update(
+                    phase="finished", status="done", error=evaluation.stopped, breakdown_length=evaluation.result.breakdown_length
+                )
+
+    def cancel(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
         if job is not None:
             job.control.cancel()
 
-    def pause(self, run_id: str) -> None:
-        job = self._jobs.get(run_id)
+    def pause(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
         if job is not None and job.progress.phase in ("queued", "training"):
             job.control.pause()
             job.progress.update(paused=True)
 
-    def resume(self, run_id: str) -> None:
-        job = self._jobs.get(run_id)
+    def resume(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
         if job is not None:
             job.control.resume()
             job.progress.update(paused=False)
 
-    def progress(self, run_id: str) -> dict[str, Any] | None:
-        job = self._jobs.get(run_id)
-        return None if job is None else job.progress.snapshot()
+    def progress(self, job_id: str) -> dict[str, Any] | None:
+        job = self._jobs.get(job_id)
+        return None if job is None else job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep}
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Snapshots of every job this manager has seen, oldest first."""
+    def jobs(self, *, run_ids: set[str] | None = None, sweeps: bool | None = None) -> list[dict[str, Any]]:
+        """Snapshots of the jobs this manager has seen, oldest first (``sweeps``: only extra sweeps / only training)."""
         with self._lock:
             order = list(self._order)
-        return [self._jobs[run_id].progress.snapshot() for run_id in order]
+        selected = []
+        for job_id in order:
+            job = self._jobs[job_id]
+            if run_ids is not None and job.run_id not in run_ids:
+                continue
+            if sweeps is not None and (job.extra is not None) != sweeps:
+                continue
+            selected.append(self.progress(job_id))
+        return selected
 
     def active_count(self) -> int:
         return sum(1 for job in self._jobs.values() if job.progress.phase in ("training", "evaluating"))
@@ -320,17 +571,17 @@ class JobManager:
     def queued_count(self) -> int:
         return sum(1 for job in self._jobs.values() if job.progress.phase == "queued")
 
-    def wait(self, run_id: str, timeout: float | None = None) -> str:
-        """Block until the run finishes; returns its status (for tests and the CLI)."""
+    def wait(self, job_id: str, timeout: float | None = None) -> str:
+        """Block until the job finishes; returns its status (for tests and the CLI)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            snapshot = self.progress(run_id)
+            snapshot = self.progress(job_id)
             if snapshot is None:
-                raise KeyError(run_id)
+                raise KeyError(job_id)
             if snapshot["phase"] == "finished":
                 return snapshot["status"]
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {snapshot['phase']} after {timeout} s")
+                raise TimeoutError(f"job {job_id} still {snapshot['phase']} after {timeout} s")
             time.sleep(0.05)
 
     def shutdown(self, cancel_running: bool = True) -> None:

@@ -555,6 +555,8 @@ class RunStore:
                     self.lock_path.unlink()
                 self._forget_lock_fd()
             raise
+        if not self.read_only:
+            self.mark_interrupted()  # every process that opens the store settles the runs of dead owners
 
     @property
     def _state(self) -> _FileState:
@@ -1114,7 +1116,21 @@ class RunStore:
             return int(_fetch_one(connection, "DELETE FROM runs WHERE list_contains(?, run_id)", [ids])[0])
 
     def mark_interrupted(self) -> list[str]:
-        """Flip queued/running runs whose owner process on this host is gone to ``interrupted``; returns their ids."""
+        """Flip queued/running runs whose owner process on this host is gone to ``interrupted``; returns their ids.
+
+        Called by every process that opens the store (read-write): a run whose
+        process was killed is shown as interrupted by the next CLI command or
+        page load, not left ``running``. Reads first, and writes only when
+        there is a dead owner's run to settle.
+        """
+        if self.read_only:
+            raise StoreError(f"run store {self.path} was opened read-only; this change was not made")
+        with self._transaction(write=False) as connection:
+            candidates = connection.execute(
+                "SELECT owner, owner_start FROM runs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+        if not any(owner_is_alive(owner, owner_start) is False for owner, owner_start in candidates):
+            return []
         with self._transaction(write=True) as connection:
             candidates = connection.execute(
                 "SELECT run_id, owner, owner_start, status FROM runs WHERE status IN ('queued', 'running')"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lengen_core.config import RunConfig
+from lengen_core.costs import Budget
 from lengen_core.errors import ConfigError
 
 GRID_LIMIT = 512
@@ -31,6 +32,7 @@ class SweepJob:
     config_json: str
     seed: int
     store_path: str
+    budget: Budget | None = None  # what each worker may use (default: this machine's share per LENGEN_MAX_JOBS)
 
 
 def expand_grid(
@@ -76,7 +78,7 @@ def run_sweep_job(job: SweepJob, torch_threads: int | None = None) -> tuple[str,
     if torch_threads:
         torch.set_num_threads(torch_threads)
     store = RunStore(job.store_path)
-    status = execute_run(store, job.run_id, RunConfig.from_json(job.config_json), job.seed)
+    status = execute_run(store, job.run_id, RunConfig.from_json(job.config_json), job.seed, budget=job.budget)
     return job.run_id, status
 
 
@@ -125,12 +127,13 @@ class LocalProcessRunner:
         return results
 
 
-def queue_sweep(store: Any, cells: Iterable[tuple[RunConfig, int]], *, tag: str) -> list[SweepJob]:
-    """Record every cell as a queued run tagged ``sweep:<tag>``; returns the jobs to execute."""
-    from lengen_core.jobs import create_run
+def queue_sweep(store: Any, cells: Iterable[tuple[RunConfig, int]], *, tag: str, budget: Budget | None = None) -> list[SweepJob]:
+    """Record every cell as a queued run tagged ``sweep:<tag>`` (all or none); returns the jobs to execute.
 
-    jobs = []
-    for config, seed in cells:
-        run_id = create_run(store, config, seed, tags=(f"sweep:{tag}",))
-        jobs.append(SweepJob(run_id, config.to_json(), seed, str(store.path)))
-    return jobs
+    Every cell is admitted (seed, device, cost against ``budget``) before any run is written.
+    """
+    from lengen_core.jobs import create_runs
+
+    cells = list(cells)
+    run_ids = create_runs(store, cells, tags=(f"sweep:{tag}",), budget=budget)
+    return [SweepJob(run_id, config.to_json(), seed, str(store.path), budget) for run_id, (config, seed) in zip(run_ids, cells)]

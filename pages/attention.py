@@ -15,21 +15,17 @@ from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
 from lengen_core.vocab import VOCAB
-from pages.common import get_store, page_intro, plotly_config
+from pages.common import code_span, escape_markdown, get_store, page_intro, plotly_config
+from lengen_core.inspection import ExampleInputError, check_fits_model, hsa_query_table, inspect_example, token_labels
 from pages.inspection import (
-    ExampleInputError,
     attention_grid,
     attention_heatmap,
-    check_fits_model,
     checkpoint_runs,
     ensure_demo_runs,
     example_picker,
-    hsa_query_table,
     hsa_selection_figure,
-    inspect_example,
     load_model,
     run_label,
-    token_labels,
     tokens_html,
 )
 
@@ -41,7 +37,7 @@ def pick_run(runs, paths) -> str | None:
     options = list(runs["run_id"])
     url_run = st.query_params.get("run")
     if url_run and url_run not in options:
-        st.warning(f"Run `{url_run}` is not a finished run with a checkpoint; showing another.", icon=":material/search:")
+        st.warning(f"Run {code_span(url_run)} is not a finished run with a checkpoint; showing another.", icon=":material/search:")
     if RUN_KEY not in st.session_state or st.session_state[RUN_KEY] not in options:
         st.session_state[RUN_KEY] = url_run if url_run in options else options[0]
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
@@ -127,7 +123,7 @@ def main() -> None:
     try:
         runs, paths = checkpoint_runs(store)
     except LenGenError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     if len(runs) == 0:
         st.info("No finished run with a checkpoint yet. Train one on the Train page (or open a lesson), then come back.", icon=":material/lightbulb:")
@@ -137,12 +133,12 @@ def main() -> None:
     try:
         config = RunConfig.from_dict(record.config)
     except LenGenError as error:
-        st.error(f"This run's stored config is not valid any more: {error}", icon=":material/block:")
+        st.error(f"This run's stored config is not valid any more: {escape_markdown(error)}", icon=":material/block:")
         return
     try:
         model, _, _ = load_model(paths[run_id])
     except ExampleInputError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     source = ExampleSource(config.task)
     st.caption(
@@ -157,10 +153,10 @@ def main() -> None:
         check_fits_model(example, config)
         inspection = inspect_example(model, example, source.task, truth_known=truth_known, seed=config.eval.seed)
     except ExampleInputError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     except (LenGenError, ValueError) as error:
-        st.error(f"The model cannot run this example: {error}", icon=":material/block:")
+        st.error(f"The model cannot run this example: {escape_markdown(error)}", icon=":material/block:")
         return
     show_answer(inspection, truth_known)
     labels = token_labels(inspection.tokens)

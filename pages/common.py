@@ -21,12 +21,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import tempfile
-import threading
 import typing
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -401,12 +400,6 @@ def get_job_manager() -> JobManager:
     return manager
 
 
-@st.cache_resource
-def get_extra_sweeps() -> ExtraSweepRunner:
-    """Background runner of extra length sweeps (one at a time)."""
-    return ExtraSweepRunner(get_store())
-
-
 def shutdown_resources() -> None:
     """Stop every job manager this process created and drop the cached resources (tests)."""
     while _MANAGERS:
@@ -419,115 +412,6 @@ def task_classes() -> dict[str, type]:
     from lengen_core.tasks.base import TASK_REGISTRY, task_names
 
     return {name: TASK_REGISTRY[name] for name in task_names()}
-
-
-# --------------------------------------------------------------------------- extra sweeps
-
-
-@dataclass
-class ExtraSweepJob:
-    """One extra length sweep of a finished run; fields are written by the worker thread."""
-
-    run_id: str
-    sweep: str
-    lengths: list[int]
-    samples_per_length: int
-    status: str = "queued"  # queued, running, done, failed
-    error: str | None = None
-    points_done: int = 0
-    breakdown_length: int | None = None
-
-
-class ExtraSweepRunner:
-    """Sweeps a finished run's checkpoint at more lengths in a worker thread, stored as ``extra-<n>``.
-
-    Lives in ``st.cache_resource``; the worker never calls ``st.*``. The sweep
-    itself is :func:`lengen_core.evaluation.sweep`; the points go to the store
-    with :meth:`RunStore.set_eval_points` under their own sweep name, so the
-    run's default sweep and breakdown length are untouched.
-    """
-
-    def __init__(self, store: RunStore) -> None:
-        self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lengen-extra-sweep")
-        self._jobs: list[ExtraSweepJob] = []
-        self._lock = threading.Lock()
-
-    def validate(self, run_id: str, lengths: Sequence[int], samples_per_length: int) -> tuple[RunConfig, str]:
-        """The run's config with the new lengths and its checkpoint path; ConfigError naming the field otherwise."""
-        record = self.store.get_run(run_id)
-        if record.status != "done":
-            raise ConfigError("run", f"run {run_id} is {record.status}; only finished (done) runs can be swept again")
-        if not lengths:
-            raise ConfigError("eval.lengths", "give at least one length, e.g. 40,60,80")
-        caps = app_caps()
-        if max(lengths) > caps["eval.lengths"].limit:
-            raise _cap_error(caps["eval.lengths"], max(lengths), f"length {max(lengths)}")
-        if samples_per_length > caps["eval.samples_per_length"].limit:
-            raise _cap_error(caps["eval.samples_per_length"], samples_per_length)
-        config = RunConfig.from_dict(record.config)
-        # Construction re-checks the lengths against the task and the position table.
-        config = config.replace(**{"eval.lengths": sorted(set(lengths)), "eval.samples_per_length": samples_per_length})
-        artifacts = self.store.artifacts(run_id)
-        checkpoints = artifacts[artifacts["kind"] == "checkpoint"]["path"].tolist()
-        if not checkpoints or not Path(checkpoints[-1]).exists():
-            raise ConfigError("run", f"run {run_id} has no checkpoint on disk to evaluate")
-        return config, checkpoints[-1]
-
-    def submit(self, run_id: str, lengths: Sequence[int], samples_per_length: int) -> ExtraSweepJob:
-        config, checkpoint = self.validate(run_id, lengths, samples_per_length)
-        with self._lock:
-            stored = self.store.eval_curve([run_id])
-            names = set(stored["sweep"].unique()) if len(stored) else set()
-            names |= {job.sweep for job in self._jobs if job.run_id == run_id}
-            number = 1
-            while f"extra-{number}" in names:
-                number += 1
-            job = ExtraSweepJob(run_id, f"extra-{number}", list(config.eval.lengths), samples_per_length)
-            self._jobs.append(job)
-        self._executor.submit(self._run, job, config, checkpoint)
-        return job
-
-    def _run(self, job: ExtraSweepJob, config: RunConfig, checkpoint: str) -> None:
-        from lengen_core.evaluation import sweep
-        from lengen_core.training import load_checkpoint
-
-        job.status = "running"
-        try:
-            model, _, _ = load_checkpoint(checkpoint)
-
-            def on_point(_point: Any) -> None:
-                job.points_done += 1
-
-            outcome = sweep(model, config.task, config.eval, lengths=list(config.eval.lengths), on_point=on_point)
-            self.store.set_eval_points(
-                job.run_id,
-                [point.as_row() for point in outcome.points],
-                breakdown_length=outcome.breakdown_length,
-                train_length_max=config.task.train_length_max,
-                sweep=job.sweep,
-            )
-            job.breakdown_length = outcome.breakdown_length
-            job.status = "done"
-        except Exception as error:  # recorded on the job and shown by the page
-            job.error = f"{type(error).__name__}: {error}"
-            job.status = "failed"
-
-    def jobs(self, run_ids: Iterable[str] | None = None) -> list[ExtraSweepJob]:
-        wanted = None if run_ids is None else set(run_ids)
-        with self._lock:
-            return [job for job in self._jobs if wanted is None or job.run_id in wanted]
-
-    def wait(self, job: ExtraSweepJob, timeout: float = 60.0) -> str:
-        """Block until ``job`` ends (tests)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while job.status in ("queued", "running"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"extra sweep {job.sweep} of {job.run_id} still {job.status}")
-            time.sleep(0.05)
-        return job.status
 
 
 # --------------------------------------------------------------------------- export
@@ -595,23 +479,48 @@ def page_intro(title: str, explanation: str) -> None:
     st.caption(explanation)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&^\"'])")
+
+
+def escape_markdown(text: Any) -> str:
+    """``text`` with every Markdown character backslash-escaped, so it shows as typed.
+
+    Text that comes from a user (a URL parameter, a typed example, a value in an
+    error message) goes through this before it reaches ``st.markdown`` / ``st.error``:
+    a crafted link must not draw a clickable link or make the browser fetch an image.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def code_span(text: Any, limit: int = 80) -> str:
+    """``text`` as inline code (cut to ``limit`` characters), safe whatever backticks it holds."""
+    value = " ".join(str(text).split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {value} {fence}" if longest else f"`{value}`" if value else "``"
+
+
 def show_config_error(error: LenGenError) -> None:
-    """A user-caused error as an st.error naming the field (never a traceback)."""
+    """A user-caused error as an st.error naming the field (never a traceback, never user Markdown)."""
     if isinstance(error, ConfigError):
-        st.error(f"**{error.field}**: {error.message}", icon=":material/error:")
+        st.error(f"**{escape_markdown(error.field)}**: {escape_markdown(error.message)}", icon=":material/error:")
     else:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
 
 
 def status_banner(status: str, error: str | None, *, breakdown_length: int | None = None, train_length_max: int | None = None) -> None:
     """A clear banner for a run's final state."""
-    first_line = (error or "").strip().splitlines()[0] if error else ""
+    first_line = escape_markdown((error or "").strip().splitlines()[0]) if error and error.strip() else ""
     if status == "done":
         if breakdown_length is None:
             st.success("Run finished. Exact match is below the threshold even at the shortest tested length.", icon=":material/check_circle:")
         else:
             ratio = f" ({breakdown_length / train_length_max:.2g}x the training length {train_length_max})" if train_length_max else ""
             st.success(f"Run finished. Breakdown length: **{breakdown_length}**{ratio}.", icon=":material/check_circle:")
+        if first_line:
+            st.warning(first_line, icon=":material/timer:")
     elif status == "diverged":
         st.error(f"**Training diverged**: {first_line or 'the loss became NaN or exploded'}. Try a lower learning rate.", icon=":material/error:")
     elif status == "failed":
@@ -658,9 +567,10 @@ def plotly_config(filename: str) -> dict[str, Any]:
 
 __all__ = [
     "ALL_STATUSES",
+    "code_span",
+    "escape_markdown",
     "FINAL_STATUSES",
     "SCHEME_COLORS",
-    "ExtraSweepRunner",
     "app_cap_violations",
     "app_caps",
     "config_diff",
@@ -668,7 +578,6 @@ __all__ = [
     "config_from_query_params",
     "config_to_query_params",
     "export_runs_bytes",
-    "get_extra_sweeps",
     "get_job_manager",
     "get_store",
     "scheme_color",

@@ -15,12 +15,14 @@ import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.errors import ConfigError, StoreError
+from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
 from pages.charts import cell_text, compare_grid_figure, grid_cells
 from pages.common import (
     app_cap_violations,
     app_caps,
     config_from_flat,
+    escape_markdown,
     get_job_manager,
     get_store,
     page_intro,
@@ -120,6 +122,12 @@ def launch_form() -> None:
         return
     if not cells:
         show_config_error(ConfigError("sweep", "every chosen task/scheme combination is invalid (see below)"))
+    try:
+        for config, seed in cells:  # every cell passes the cost check before the first is queued
+            admit(config, seed, manager.budget)
+    except ConfigError as error:
+        show_config_error(error)
+        return
     submitted_ids = []
     for config, seed in cells:
         try:
@@ -164,7 +172,7 @@ def grid_view(tag: str | None) -> None:
     try:
         runs = store.list_runs(tag=tag) if tag else store.list_runs()
     except StoreError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
         return
     if len(runs) == 0:
         st.info("No runs in this sweep yet.")
@@ -215,7 +223,7 @@ def main() -> None:
     try:
         runs = store.list_runs()
     except StoreError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
         return
     tags = sweep_tags(runs)
     options = tags + [ALL_RUNS]

@@ -2,9 +2,10 @@
 
 The runs shown are in the URL (``?runs=id1,id2``); without it the newest
 finished run is shown. A run can be swept again at longer lengths from here:
-the extra sweep runs in a background thread (:class:`pages.common.ExtraSweepRunner`)
-and is stored under its own name (``extra-<n>``), so the run's default sweep and
-its headline breakdown length stay as they were.
+the extra sweep is a job of the app's job manager (the same bounded queue as
+training, :meth:`lengen_core.jobs.JobManager.submit_sweep`) and is stored under
+its own name (``extra-<n>``), so the run's default sweep and its headline
+breakdown length stay as they were.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from lengen_core.cli import parse_int_list
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
 from pages.charts import SweepCurve, length_sweep_figure
-from pages.common import get_extra_sweeps, get_store, page_intro, parse_id_list, plotly_config, scheme_color, show_config_error
+from pages.common import (
+    code_span,
+    escape_markdown,
+    get_job_manager,
+    get_store,
+    page_intro,
+    parse_id_list,
+    plotly_config,
+    scheme_color,
+    show_config_error,
+)
 
 RUNS_KEY = "sweep_page.runs"
 SYNCED_KEY = "sweep_page.synced"
@@ -62,7 +73,8 @@ def pick_runs(done: pd.DataFrame) -> list[str]:
     options = list(done["run_id"])
     missing = [run_id for run_id in url_runs if run_id not in options]
     if missing:
-        st.warning(f"Not shown (no finished run with this id): {', '.join(missing)}", icon=":material/search:")
+        shown_ids = ", ".join(code_span(run_id) for run_id in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        st.warning(f"Not shown (no finished run with this id): {shown_ids}", icon=":material/search:")
     url_runs = [run_id for run_id in url_runs if run_id in options]
     synced = st.session_state.get(SYNCED_KEY)
     if synced is None or url_runs != synced:
@@ -80,9 +92,12 @@ def pick_runs(done: pd.DataFrame) -> list[str]:
 
 
 def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths: dict[str, str]) -> None:
-    runner = get_extra_sweeps()
+    manager = get_job_manager()
     st.subheader("Sweep further")
-    st.caption("Test a finished run at more lengths (e.g. far beyond its training range). Runs in the background; the points join the chart when done.")
+    st.caption(
+        "Test a finished run at more lengths (e.g. far beyond its training range). It waits in the same queue as training "
+        "runs; the points join the chart when done."
+    )
     with st.form("extra-sweep"):
         run_id = st.selectbox("Run", chosen, format_func=lambda rid: f"{rid} ({records[rid].config.get('task', {}).get('name')} / {records[rid].config.get('positions', {}).get('scheme')})")
         lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
@@ -91,33 +106,37 @@ def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths
     if submitted:
         try:
             lengths = parse_int_list(lengths_text, "eval.lengths")
-            job = runner.submit(run_id, lengths, int(samples))
+            job_id = manager.submit_sweep(run_id, lengths, int(samples))
         except ConfigError as error:
             show_config_error(error)
         except StoreError as error:
-            st.error(str(error), icon=":material/error:")
+            st.error(escape_markdown(error), icon=":material/error:")
         else:
-            st.success(f"Extra sweep `{job.sweep}` of `{run_id}` started at lengths {job.lengths}.", icon=":material/hourglass_top:")
+            snapshot = manager.progress(job_id)
+            st.success(f"Extra sweep `{snapshot['sweep']}` of `{run_id}` queued at lengths {sorted(set(lengths))}.", icon=":material/hourglass_top:")
 
-    jobs = runner.jobs(chosen)
+    jobs = manager.jobs(run_ids=set(chosen), sweeps=True)
     if jobs:
-        busy = any(job.status in ("queued", "running") for job in jobs)
+        busy = any(job["phase"] != "finished" for job in jobs)
         st.fragment(extra_sweep_status, run_every=1.0 if busy else None)(chosen)
 
 
 def extra_sweep_status(chosen: list[str]) -> None:
     """Status lines of this server's extra sweeps of the chosen runs (a fragment while any runs)."""
-    jobs = get_extra_sweeps().jobs(chosen)
+    jobs = get_job_manager().jobs(run_ids=set(chosen), sweeps=True)
     seen = st.session_state.setdefault(EXTRA_SEEN_KEY, set())
     for job in jobs:
-        key = (job.run_id, job.sweep)
-        if job.status in ("queued", "running"):
-            st.info(f"`{job.sweep}` of `{job.run_id}`: {job.status}, {job.points_done}/{len(job.lengths)} lengths", icon=":material/hourglass_top:")
-        elif job.status == "failed":
-            st.error(f"`{job.sweep}` of `{job.run_id}` failed: {job.error}", icon=":material/error:")
+        key = job["job_id"]
+        name = f"`{job['sweep']}` of `{job['run_id']}`"
+        if job["phase"] != "finished":
+            state = "queued" if job["phase"] == "queued" else "running"
+            st.info(f"{name}: {state}, {len(job['eval_points'])}/{job['total_steps']} lengths", icon=":material/hourglass_top:")
+        elif job["status"] in ("failed", "cancelled"):
+            st.error(f"{name} {job['status']}: {escape_markdown(job['error'] or '')}", icon=":material/error:")
         else:
-            st.caption(f"`{job.sweep}` of `{job.run_id}` done (breakdown over its lengths: {job.breakdown_length}).")
-        if job.status in ("done", "failed") and key not in seen:
+            note = f" {escape_markdown(job['error'])}" if job["error"] else ""
+            st.caption(f"{name} done (breakdown over its lengths: {job['breakdown_length']}).{note}")
+        if job["phase"] == "finished" and key not in seen:
             seen.add(key)
             st.rerun(scope="app")  # redraw the chart with the new points
 
@@ -133,7 +152,7 @@ def main() -> None:
         if extra_ids:
             done = pd.concat([done, store.list_runs(status="done", run_ids=extra_ids)], ignore_index=True)
     except StoreError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
         return
     if len(done) == 0:
         st.info("No finished runs yet. Start one on the Train page (or open a Lesson); its sweep appears here.", icon=":material/info:")

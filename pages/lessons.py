@@ -30,7 +30,7 @@ from lengen_core.lessons import (
 )
 from lengen_core.tasks import TASK_REGISTRY
 from pages.charts import SweepCurve, length_sweep_figure
-from pages.common import get_job_manager, get_store, page_intro, plotly_config, show_config_error
+from pages.common import escape_markdown, get_job_manager, get_store, page_intro, plotly_config, show_config_error
 from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"
@@ -203,7 +203,7 @@ def main() -> None:
     try:
         chosen, rows, points = lesson_results(lesson)
     except LenGenError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     if chosen:
         draw_results(lesson, chosen, rows, points)

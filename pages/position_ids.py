@@ -18,26 +18,28 @@ from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
 from lengen_core.tasks import task_names
 from lengen_core.vocab import VOCAB
-from pages.common import get_store, page_intro, plotly_config
-from pages.inspection import (
+from pages.common import escape_markdown, get_store, page_intro, plotly_config
+from lengen_core.inspection import (
     SCHEME_VIEWS,
     ExampleInputError,
     check_fits_model,
-    checkpoint_runs,
     coupled_groups,
-    coupling_links_figure,
-    ensure_demo_runs,
-    example_picker,
     first_mismatch,
     generated_example,
     inspect_example,
+    position_rows,
+    predicted_ids_table,
+    token_labels,
+)
+from pages.inspection import (
+    checkpoint_runs,
+    coupling_links_figure,
+    ensure_demo_runs,
+    example_picker,
     load_model,
     position_ids_figure,
-    position_rows,
     predicted_ids_figure,
-    predicted_ids_table,
     run_label,
-    token_labels,
 )
 
 VIEW_CHOICES = {"Training and evaluation": ("train", "eval"), "Training only": ("train",), "Evaluation only": ("eval",)}
@@ -62,7 +64,7 @@ def scheme_rows_section() -> None:
     try:
         source = ExampleSource(TaskConfig(name=task_name, train_length_min=1, train_length_max=1))
     except LenGenError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     st.caption(f"**{task_name}**: {source.task.description}")
     picked = example_picker(source, key="position_ids.example", default_length=3, length_cap=256)
@@ -115,7 +117,7 @@ def predictive_section() -> None:
     try:
         runs, paths = checkpoint_runs(store, scheme="predictive_coupled")
     except LenGenError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     if len(runs) == 0:
         st.info(
@@ -129,7 +131,7 @@ def predictive_section() -> None:
     try:
         model, config, _ = load_model(paths[run_id])
     except ExampleInputError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     source = ExampleSource(config.task)
     columns = st.columns(2)
@@ -147,7 +149,7 @@ def predictive_section() -> None:
         check_fits_model(example, config)
         inspection = inspect_example(model, example, source.task, seed=config.eval.seed)
     except (ExampleInputError, LenGenError, ValueError) as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(escape_markdown(error), icon=":material/block:")
         return
     true_ids, predicted_ids = inspection.true_answer_ids, inspection.predicted_answer_ids
     st.plotly_chart(predicted_ids_figure(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted", config=plotly_config("predicted-ids"))

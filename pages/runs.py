@@ -16,6 +16,8 @@ from lengen_core.errors import LenGenError, StoreError
 from pages.common import (
     ALL_STATUSES,
     UrlBinding,
+    code_span,
+    escape_markdown,
     config_diff,
     export_runs_bytes,
     get_store,
@@ -72,9 +74,9 @@ def baseline_section(store, runs: pd.DataFrame, selected: list[str]) -> None:
             if len(row):
                 row = row.iloc[0]
                 ratio = "" if pd.isna(row["breakdown_ratio"]) else f", breakdown {row['breakdown_ratio']:.2g}x train length"
-                st.info(f"Baseline ★ `{baseline}`: {row['task']} / {row['scheme']}, seed {row['seed']}, {row['status']}{ratio}")
+                st.info(f"Baseline ★ {code_span(baseline)}: {row['task']} / {row['scheme']}, seed {row['seed']}, {row['status']}{ratio}")
             else:
-                st.warning(f"Baseline `{baseline}` is not in the store.")
+                st.warning(f"Baseline {code_span(baseline)} is not in the store.")
         else:
             st.caption("No baseline pinned. Select one run and pin it to compare others against it.")
     with columns[1]:
@@ -103,7 +105,7 @@ def diff_section(store, selected: list[str]) -> None:
     try:
         record_a, record_b = store.get_run(run_a), store.get_run(run_b)
     except StoreError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
         return
     rows = [{"field": field, run_a: value_a, run_b: value_b} for field, value_a, value_b in config_diff(record_a.config, record_b.config)]
     if record_a.seed != record_b.seed:
@@ -130,7 +132,7 @@ def delete_section(store, runs: pd.DataFrame, selected: list[str]) -> None:
                 try:
                     deleted = store.delete_runs(pending)
                 except StoreError as error:
-                    st.error(str(error), icon=":material/error:")
+                    st.error(escape_markdown(error), icon=":material/error:")
                     return
                 st.session_state[PENDING_DELETE_KEY] = None
                 if st.session_state.get(BASELINE_KEY) in pending:
@@ -173,7 +175,7 @@ def main() -> None:
     try:
         runs = store.list_runs()
     except StoreError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
         return
     message = st.session_state.pop("runs_page.deleted_message", None)
     if message:
@@ -229,7 +231,7 @@ def main() -> None:
         delete_section(store, runs, selected)
         export_section(store, filtered, selected)
     except LenGenError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
     if len(selected) == 1 and runs.loc[runs["run_id"] == selected[0], "status"].eq("done").any():
         st.page_link("pages/length_sweep.py", label="Open its length sweep", icon=":material/show_chart:", query_params={"runs": selected[0]})
     elif len(selected) > 1:

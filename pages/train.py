@@ -14,14 +14,26 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig, flatten
-from lengen_core.errors import ConfigError
+from lengen_core.config import (
+    ATTENTION_KINDS,
+    BASE_ENCODINGS,
+    LENGTH_SCALINGS,
+    LIMITS,
+    LOCAL_MIXERS,
+    POSITION_SCHEMES,
+    RunConfig,
+    check_seed,
+    flatten,
+)
+from lengen_core.errors import ConfigError, shown
+from lengen_core.jobs import admit
 from pages.charts import SweepCurve, length_sweep_figure, train_curve_figure
 from pages.common import (
     app_cap_violations,
     config_from_flat,
     config_from_query_params,
     config_to_query_params,
+    escape_markdown,
     get_job_manager,
     get_store,
     is_config_param,
@@ -81,14 +93,12 @@ def sync_from_url() -> ConfigError | None:
         return None  # back on the page with a bare URL: keep this session's last configuration
     try:
         config = config_from_query_params(current)
-        seed = int(current.get("seed", 0))
-        if seed < 0:
-            raise ConfigError("seed", f"must be >= 0, got {seed}")
+        seed = check_seed(int(current.get("seed", 0)))
         error = None
     except ConfigError as caught:
         config, seed, error = RunConfig(), 0, caught
     except ValueError:
-        config, seed, error = RunConfig(), 0, ConfigError("seed", f"must be an integer, got {current.get('seed')!r}")
+        config, seed, error = RunConfig(), 0, ConfigError("seed", f"must be an integer, got {shown(current.get('seed'))}")
     _load_into_widgets(config, seed)
     return error
 
@@ -189,7 +199,7 @@ def render_form(base: RunConfig) -> tuple[dict[str, Any], int, str]:
     with seed_column:
         if SEED_KEY not in st.session_state:
             st.session_state[SEED_KEY] = 0
-        seed = st.number_input("Seed", min_value=0, step=1, key=SEED_KEY)
+        seed = st.number_input("Seed", min_value=0, max_value=LIMITS["max_seed"], step=1, key=SEED_KEY)
 
     with st.expander("Advanced settings"):
         left, middle, right = st.columns(3)
@@ -339,7 +349,11 @@ def main() -> None:
     with form_column:
         url_error = sync_from_url()
         if url_error is not None:
-            st.error(f"The link's configuration was not usable, so the defaults are shown. **{url_error.field}**: {url_error.message}", icon=":material/link:")
+            st.error(
+                f"The link's configuration was not usable, so the defaults are shown. "
+                f"**{escape_markdown(url_error.field)}**: {escape_markdown(url_error.message)}",
+                icon=":material/link:",
+            )
         base = RunConfig.from_dict(st.session_state[BASE_KEY]) if BASE_KEY in st.session_state else RunConfig()
         if BASE_KEY not in st.session_state:
             st.session_state[BASE_KEY] = base.to_dict()
@@ -355,6 +369,13 @@ def main() -> None:
             errors.extend(app_cap_violations(config))
             st.session_state[BASE_KEY] = config.to_dict()
             write_url(config, seed)
+        if config is not None and not errors:
+            try:
+                estimate = admit(config, seed, get_job_manager().budget)
+            except ConfigError as error:
+                errors.append(error)
+            else:
+                st.caption(f"Cost check passed: {estimate.summary()}.")
         for error in errors:
             show_config_error(error)
 

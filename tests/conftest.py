@@ -122,6 +122,13 @@ def _decode_typed_arrays(node: Any) -> Any:
     return node
 
 
+def rendered(element: Any) -> str:
+    """The text a Markdown element shows: the page escapes user text with backslashes, the browser drops them."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", element.value)
+
+
 def assert_clean(app: Any) -> None:
     """An AppTest page ran without an exception or an error box."""
     assert not app.exception, [element.value for element in app.exception]

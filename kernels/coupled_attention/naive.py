@@ -51,10 +51,25 @@ def rope_rotate(x: torch.Tensor, position_ids: torch.Tensor, base: float = 10000
     return rotated.to(x.dtype)
 
 
+def alibi_slope_values(n_heads: int) -> list[float]:
+    """The ALiBi slopes of Press et al. 2022 for ``n_heads`` heads, by the official ``get_slopes`` rule
+    (ofirpress/attention_with_linear_biases, ``fairseq/models/transformer.py``).
+
+    For H a power of two: ``2^(-8 h / H)``, h = 1..H. Otherwise, with P the largest power
+    of two below H: the P slopes of P heads, then every second slope of 2P heads
+    (``get_slopes(2P)[0::2]``), as many as the H - P heads left need.
+    """
+    if n_heads < 1:
+        raise ValueError(f"n_heads must be >= 1, got {n_heads}")
+    if n_heads & (n_heads - 1) == 0:
+        return [2.0 ** (-8.0 * head / n_heads) for head in range(1, n_heads + 1)]
+    closest = 1 << (n_heads.bit_length() - 1)  # largest power of two below n_heads
+    return alibi_slope_values(closest) + alibi_slope_values(2 * closest)[0::2][: n_heads - closest]
+
+
 def alibi_slopes(n_heads: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """``[H]`` slopes ``2^(-8 h / H)`` for h = 1..H (Press et al. 2022)."""
-    heads = torch.arange(1, n_heads + 1, dtype=torch.float32, device=device)
-    return torch.pow(2.0, -8.0 * heads / n_heads)
+    """``[H]`` float32 ALiBi slopes (:func:`alibi_slope_values`)."""
+    return torch.tensor(alibi_slope_values(n_heads), dtype=torch.float32, device=device)
 
 
 def alibi_bias(position_ids: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:

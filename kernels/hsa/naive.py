@@ -88,6 +88,8 @@ def selected_scores(landmark_q: torch.Tensor, landmarks: torch.Tensor, indices: 
     """
     batch, length, kv_heads, top_k = indices.shape
     retrieval_dim = landmark_q.shape[-1]
+    if landmarks.shape[1] == 0:  # no complete chunk yet (T < S): every slot is empty
+        return torch.full(indices.shape, float("-inf"), device=landmark_q.device)  # [B, T, H_kv, K]
     safe = indices.clamp_min(0)  # [B, T, H_kv, K]
     lm = landmarks.permute(0, 2, 1, 3)  # [B, H_kv, C, D_r]
     gather_index = safe.permute(0, 2, 1, 3).reshape(batch, kv_heads, length * top_k, 1)  # [B, H_kv, T*K, 1]
@@ -109,6 +111,10 @@ def select_chunks(
              scores [B, T, H_kv, K] float32, differentiable, -inf at empty slots).
     """
     length, num_chunks = landmark_q.shape[1], landmarks.shape[1]
+    if num_chunks == 0:  # no complete chunk yet (T < S): no token has anything to select
+        batch, _, kv_heads, _ = landmark_q.shape
+        indices = torch.full((batch, length, kv_heads, top_k), -1, dtype=torch.int64, device=landmark_q.device)
+        return indices, selected_scores(landmark_q, landmarks, indices)
     retrieval = torch.einsum("bthd,bchd->bthc", landmark_q.float(), landmarks.float()) / math.sqrt(landmark_q.shape[-1])
     visible = chunk_visibility(length, num_chunks, chunk_size, landmark_q.device)  # [T, C]
     retrieval = retrieval.masked_fill(~visible[None, :, None, :], float("-inf"))  # [B, T, H_kv, C]

@@ -29,11 +29,11 @@ with the truth exactly.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lengen_core.errors import ConfigError
+from lengen_core.errors import ConfigError, shown
 from lengen_core.vocab import EOS_ID
 
 ANSWER_SEGMENT = 99
@@ -84,19 +84,19 @@ class TaskOption:
     def validate(self, field_name: str, value: Any) -> Any:
         if self.choices is not None:
             if value not in self.choices:
-                raise ConfigError(field_name, f"must be one of {list(self.choices)}, got {value!r}")
+                raise ConfigError(field_name, f"must be one of {list(self.choices)}, got {shown(value)}")
             return value
         if isinstance(self.default, bool):
             if not isinstance(value, bool):
-                raise ConfigError(field_name, f"must be true or false, got {value!r}")
+                raise ConfigError(field_name, f"must be true or false, got {shown(value)}")
             return value
         if isinstance(self.default, int):
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(field_name, f"must be an integer, got {value!r}")
+                raise ConfigError(field_name, f"must be an integer, got {shown(value)}")
             if self.minimum is not None and value < self.minimum:
-                raise ConfigError(field_name, f"must be >= {self.minimum}, got {value}")
+                raise ConfigError(field_name, f"must be >= {self.minimum}, got {shown(value)}")
             if self.maximum is not None and value > self.maximum:
-                raise ConfigError(field_name, f"must be <= {self.maximum}, got {value}")
+                raise ConfigError(field_name, f"must be <= {self.maximum}, got {shown(value)}")
         return value
 
 
@@ -145,7 +145,9 @@ class Task:
     @classmethod
     def resolve_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults filled in, unknown names and out-of-range values refused."""
-        unknown = set(options) - set(cls.option_specs)
+        if not isinstance(options, Mapping):
+            raise ConfigError("task.options", f"must be an object of named options, got {shown(options)}")
+        unknown = {str(name) for name in options} - set(cls.option_specs)
         if unknown:
             name = sorted(unknown)[0]
             allowed = sorted(cls.option_specs) or "none"
@@ -157,10 +159,10 @@ class Task:
         return resolved
 
     def check_length(self, length: int, field_name: str = "length") -> None:
-        if length < self.min_length or length > self.max_length:
+        if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length or length > self.max_length:
             raise ConfigError(
                 field_name,
-                f"task {self.name!r} supports lengths {self.min_length}..{self.max_length}, got {length}",
+                f"task {self.name!r} supports lengths {self.min_length}..{self.max_length}, got {shown(length)}",
             )
 
     def sample(self, rng: random.Random, length: int) -> Example:
@@ -218,8 +220,8 @@ def build_task(name: str, options: Mapping[str, Any] | None = None) -> Task:
     """Instantiate a registered task; unknown names give a ConfigError listing the choices."""
     from lengen_core import tasks as _tasks  # noqa: F401  (import registers every family)
 
-    if name not in TASK_REGISTRY:
-        raise ConfigError("task.name", f"unknown task {name!r}; choose from {sorted(TASK_REGISTRY)}")
+    if not isinstance(name, str) or name not in TASK_REGISTRY:
+        raise ConfigError("task.name", f"unknown task {shown(name)}; choose from {sorted(TASK_REGISTRY)}")
     return TASK_REGISTRY[name](options)
 
 
@@ -228,5 +230,3 @@ def task_names() -> list[str]:
 
     return sorted(TASK_REGISTRY)
 
-
-ExampleFactory = Callable[[random.Random, int], Example]

@@ -10,7 +10,7 @@ import pytest
 
 from lengen_core.config import LIMITS, RunConfig
 from pages.common import app_cap_violations, app_caps, get_job_manager, get_store
-from tests.conftest import ROOT, TINY_CONFIG_CHANGES
+from tests.conftest import ROOT, TINY_CONFIG_CHANGES, rendered
 
 
 def test_store_and_job_manager_are_shared_and_bounded(app_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +66,7 @@ def test_a_file_that_is_not_a_run_store_is_an_error_not_a_traceback(tmp_path: Pa
     try:
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
         assert not app.exception
-        assert any("run database cannot be used" in element.value and "notes.duckdb" in element.value for element in app.error)
+        assert any("run database cannot be used" in rendered(element) and "notes.duckdb" in rendered(element) for element in app.error)
         assert bogus.read_text() == "this is not a database"
     finally:
         shutdown_resources()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from lengen_core.data import ExampleSource
-from pages.inspection import generated_example, attention_grid, attention_heatmap, hsa_query_table, hsa_selection_figure, hsa_selection_matrix, token_labels
-from tests.conftest import assert_clean, drawn_figure
+from lengen_core.inspection import generated_example, hsa_query_table, hsa_selection_matrix, token_labels
+from pages.inspection import attention_grid, attention_heatmap, hsa_selection_figure
+from tests.conftest import assert_clean, drawn_figure, rendered
 
 ATTENTION = "pages/attention.py"
 
@@ -92,7 +93,7 @@ def test_no_runs_explains_what_to_do(open_app: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LENGEN_DEMO_DIR", str(tmp_path / "no-demo"))  # nothing bundled
     app = open_app(ATTENTION)
     assert_clean(app)
-    assert any("No finished run with a checkpoint" in element.value for element in app.info)
+    assert any("No finished run with a checkpoint" in rendered(element) for element in app.info)
 
 
 def test_heatmaps_match_layers_heads_and_length(open_app: Any, trained_run: Any, tiny_config: Any) -> None:
@@ -141,17 +142,17 @@ def test_typed_examples_are_validated_with_clear_errors(open_app: Any, trained_r
 
     text(app, "Prompt tokens").set_value("<bos> s1 zz s3 >").run()
     assert not app.exception
-    assert len(app.error) == 1 and "unknown token 'zz' at position 2" in app.error[0].value
+    assert len(app.error) == 1 and "unknown token 'zz' at position 2" in rendered(app.error[0])
     assert not app.get("plotly_chart")
 
     text(app, "Prompt tokens").set_value("<bos> s1 1 s3 >").run()
     assert not app.exception
-    assert "token 2 is '1' but the task expects a symbol there" in app.error[0].value
+    assert "token 2 is '1' but the task expects a symbol there" in rendered(app.error[0])
 
     text(app, "Prompt tokens").set_value("s3 s1 s4 >").run()  # <bos> is added
     text(app, "Expected answer (optional)").set_value("s4 s1").run()
     assert not app.exception
-    assert "the answer does not fit the prompt: it has 2 tokens" in app.error[0].value
+    assert "the answer does not fit the prompt: it has 2 tokens" in rendered(app.error[0])
 
     text(app, "Expected answer (optional)").set_value("s4 s1 s3").run()
     assert_clean(app)
@@ -170,7 +171,7 @@ def test_length_above_the_models_position_limit_is_refused(open_app: Any, traine
     number(app, "Length").set_value(70).run()
     assert not app.exception
     assert len(app.error) == 1
-    message = app.error[0].value
+    message = rendered(app.error[0])
     assert "position id 71" in message and "positions.max_position = 64" in message
     assert not app.get("plotly_chart")
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pages.common import get_job_manager, get_store
-from tests.conftest import drawn_figure
+from tests.conftest import drawn_figure, rendered
 
 COMPARE = "pages/compare.py"
 
@@ -32,9 +32,9 @@ def test_sweep_from_the_page_fills_the_grid(open_app: Any) -> None:
     # sort defines no position-coupling rule: that cell is skipped with a note, the other three run
     fill_tiny_form(app, tasks=["reverse", "sort"], schemes=["rope", "coupled"], seeds=1).click().run()
     assert not app.exception
-    assert any("runs submitted" in element.value for element in app.success), [e.value for e in app.error]
+    assert any("runs submitted" in rendered(element) for element in app.success), [rendered(e) for e in app.error]
     runs = get_store().list_runs(tag="sweep:t1")
-    skipped = [element.value for element in app.warning if "Skipped" in element.value]
+    skipped = [rendered(element) for element in app.warning if "Skipped" in element.value]
     assert len(skipped) == 1 and "sort / coupled" in skipped[0] and "positions.scheme" in skipped[0]
     assert len(runs) == 3
     assert all(tags == ["sweep:t1"] for tags in runs["tags"].map(list))
@@ -73,7 +73,7 @@ def test_too_many_runs_is_refused(open_app: Any, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LENGEN_APP_MAX_SWEEP_RUNS", "3")
     app = open_app(COMPARE)
     fill_tiny_form(app, tasks=["reverse"], schemes=["rope", "learned"], seeds=2).click().run()
-    assert any("sweep.runs" in element.value and "3" in element.value for element in app.error)
+    assert any("sweep.runs" in rendered(element) and "3" in rendered(element) for element in app.error)
     assert get_store().count_runs() == 0
 
 
@@ -81,5 +81,5 @@ def test_over_cap_steps_in_a_sweep_is_refused(open_app: Any, monkeypatch: pytest
     monkeypatch.setenv("LENGEN_APP_MAX_STEPS", "10")
     app = open_app(COMPARE)
     fill_tiny_form(app, tasks=["reverse"], schemes=["rope"]).click().run()
-    assert any("train.steps" in element.value and "10" in element.value for element in app.error)
+    assert any("train.steps" in rendered(element) and "10" in rendered(element) for element in app.error)
     assert get_store().count_runs() == 0

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pages.common import get_extra_sweeps, get_store
-from tests.conftest import assert_clean, drawn_figure
+from pages.common import get_job_manager, get_store
+from tests.conftest import assert_clean, drawn_figure, rendered
 
 SWEEP = "pages/length_sweep.py"
 
@@ -31,7 +31,7 @@ def test_empty_store_explains_what_to_do(open_app: Any) -> None:
     app = open_app(SWEEP)
     assert_clean(app)
     assert app.title[0].value == "Length sweep"
-    assert any("No finished runs yet" in element.value for element in app.info)
+    assert any("No finished runs yet" in rendered(element) for element in app.info)
 
 
 def test_default_is_the_newest_done_run_and_the_url_follows(open_app: Any, trained_run: Any) -> None:
@@ -56,7 +56,7 @@ def test_runs_from_the_url_and_unknown_ids(open_app: Any, trained_run: Any) -> N
     app = open_app(SWEEP, query_params={"runs": f"{first},nosuchrun"})
     assert not app.exception
     assert app.multiselect[0].value == [first]
-    assert any("nosuchrun" in element.value for element in app.warning)
+    assert any("nosuchrun" in rendered(element) for element in app.warning)
     figure = figure_of(app)
     train_range = [shape for shape in figure.layout.shapes if shape.name == "train-range"]
     assert len(train_range) == 1 and (train_range[0].x0, train_range[0].x1) == (0.5, 4.5)
@@ -84,10 +84,11 @@ def test_extra_sweep_runs_in_the_background_and_joins_the_chart(open_app: Any, t
     app.number_input(key="sweep_page.extra_samples").set_value(4)
     submit(app, "Run extra sweep").click().run()
     assert not app.exception
-    assert any("extra-1" in element.value for element in app.success)
-    runner = get_extra_sweeps()
-    [job] = runner.jobs([run_id])
-    assert runner.wait(job, timeout=60) == "done"
+    assert any("extra-1" in rendered(element) for element in app.success)
+    manager = get_job_manager()
+    [job] = manager.jobs(run_ids={run_id}, sweeps=True)
+    assert job["sweep"] == "extra-1"
+    assert manager.wait(job["job_id"], timeout=60) == "done"
     stored = get_store().eval_curve([run_id], sweep="extra-1")
     assert stored["length"].tolist() == [20, 24] and stored["n"].tolist() == [4, 4]
     assert get_store().get_run(run_id).breakdown_length == headline  # the run's own sweep is untouched
@@ -108,5 +109,5 @@ def test_bad_extra_sweep_lengths_name_the_field(open_app: Any, trained_run: Any,
     app.text_input(key="sweep_page.extra_lengths").set_value(lengths)
     submit(app, "Run extra sweep").click().run()
     assert not app.exception
-    assert any(field in element.value for element in app.error), [element.value for element in app.error]
-    assert get_extra_sweeps().jobs([run_id]) == []
+    assert any(field in rendered(element) for element in app.error), [rendered(element) for element in app.error]
+    assert get_job_manager().jobs(run_ids={run_id}, sweeps=True) == []

@@ -10,7 +10,7 @@ import pytest
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, load_manifest
 from lengen_core.lessons import LESSON_RUNS, LIVE_TAG, get_lesson, run_tag
 from pages.common import get_job_manager, get_store
-from tests.conftest import assert_clean, drawn_figure
+from tests.conftest import assert_clean, drawn_figure, rendered
 
 LESSONS = "pages/lessons.py"
 
@@ -108,6 +108,6 @@ def test_hsa_lesson_says_it_needs_hsa_when_hsa_is_missing(open_app: Any, monkeyp
     monkeypatch.setattr(lessons, "feature_available", lambda feature: (False, "hierarchical sparse attention is not part of this installation yet"))
     app = open_app(LESSONS, query_params={"lesson": "hsa_needle"})
     assert not app.exception
-    assert any("Needs HSA" in element.value for element in app.warning)
+    assert any("Needs HSA" in rendered(element) for element in app.warning)
     assert button(app, "Retrain live").disabled
     assert get_job_manager().jobs() == []

@@ -11,8 +11,9 @@ import pytest
 from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.vocab import VOCAB
-from pages.inspection import first_mismatch, predicted_ids_figure, predicted_ids_table, typed_example
-from tests.conftest import assert_clean, drawn_figure
+from lengen_core.inspection import first_mismatch, predicted_ids_table, typed_example
+from pages.inspection import predicted_ids_figure
+from tests.conftest import assert_clean, drawn_figure, rendered
 
 POSITION_IDS = "pages/position_ids.py"
 
@@ -95,17 +96,17 @@ def test_invalid_typed_example_shows_an_error(open_app: Any) -> None:
     widget(app.radio, "Example").set_value("Type your own").run()
     widget(app.text_input, "Prompt tokens").set_value("<bos> 6 5 three + 0 4 9 =").run()
     assert not app.exception
-    assert len(app.error) == 1 and "unknown token 'three' at position 3" in app.error[0].value
+    assert len(app.error) == 1 and "unknown token 'three' at position 3" in rendered(app.error[0])
     widget(app.text_input, "Prompt tokens").set_value("<bos> 6 5 3 + 0 4 9").run()  # no '='
     assert not app.exception
-    assert "not a 'addition' example" in app.error[0].value
+    assert "not a 'addition' example" in rendered(app.error[0])
 
 
 def test_too_small_max_position_is_refused(open_app: Any) -> None:
     app = type_worked_example(open_app(POSITION_IDS))
     widget(app.number_input, "max_position").set_value(8).run()
     assert not app.exception
-    assert "14 tokens but max_position is 8" in app.error[0].value
+    assert "14 tokens but max_position is 8" in rendered(app.error[0])
 
 
 def test_predicted_ids_table_and_first_mismatch() -> None:

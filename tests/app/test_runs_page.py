@@ -12,7 +12,7 @@ import pytest
 from lengen_core.config import RunConfig
 from lengen_core.jobs import code_version
 from pages.common import config_diff, export_runs_bytes, get_store
-from tests.conftest import TINY_CONFIG_CHANGES
+from tests.conftest import TINY_CONFIG_CHANGES, rendered
 
 RUNS = "pages/runs.py"
 
@@ -79,7 +79,7 @@ def test_pin_baseline_and_diff(open_app: Any) -> None:
     button(app, "Pin selected").click().run()
     assert app.session_state["runs_page.baseline"] == ids[0]
     assert app.query_params.get("baseline") == ids[0]
-    assert any(ids[0] in element.value for element in app.info)
+    assert any(ids[0] in rendered(element) for element in app.info)
     assert table(app).iloc[order.index(ids[0])]["baseline"] == "★"
     select_rows(app, [order.index(ids[1])])  # baseline + one selected run: their diff
     diff = [frame.value for frame in app.dataframe if "field" in frame.value.columns][0]
@@ -95,7 +95,7 @@ def test_baseline_from_the_url(open_app: Any) -> None:
     ids = seed_runs(get_store())
     app = open_app(RUNS, query_params={"baseline": ids[1]})
     assert app.session_state["runs_page.baseline"] == ids[1]
-    assert any(ids[1] in element.value and "failed" in element.value for element in app.info)
+    assert any(ids[1] in rendered(element) and "failed" in rendered(element) for element in app.info)
 
 
 def test_delete_needs_confirmation(open_app: Any) -> None:
@@ -105,7 +105,7 @@ def test_delete_needs_confirmation(open_app: Any) -> None:
     select_rows(app, [order.index(ids[1]), order.index(ids[3])])
     button(app, "Delete 2 selected").click().run()
     assert get_store().count_runs() == 4  # nothing deleted before confirming
-    assert any("Delete 2 run(s) permanently" in element.value for element in app.warning)
+    assert any("Delete 2 run(s) permanently" in rendered(element) for element in app.warning)
     button(app, "Cancel").click().run()
     assert get_store().count_runs() == 4
     select_rows(app, [order.index(ids[1]), order.index(ids[3])])
@@ -114,7 +114,7 @@ def test_delete_needs_confirmation(open_app: Any) -> None:
     assert not app.exception
     assert get_store().count_runs() == 2
     assert sorted(table(app)["run_id"]) == sorted([ids[0], ids[2]])
-    assert any("Deleted 2" in element.value for element in app.success)
+    assert any("Deleted 2" in rendered(element) for element in app.success)
 
 
 def test_running_runs_cannot_be_deleted(open_app: Any) -> None:
@@ -125,7 +125,7 @@ def test_running_runs_cannot_be_deleted(open_app: Any) -> None:
     app = open_app(RUNS)
     select_rows(app, [table(app)["run_id"].tolist().index(running)])
     button(app, "Delete 1 selected").click().run()
-    assert any("still queued or running" in element.value for element in app.error)
+    assert any("still queued or running" in rendered(element) for element in app.error)
     assert store.count_runs() == len(ids) + 1
 
 

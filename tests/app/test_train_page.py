@@ -9,7 +9,7 @@ import pytest
 
 from lengen_core.config import RunConfig
 from pages.common import config_to_query_params, get_job_manager, get_store
-from tests.conftest import TINY_CONFIG_CHANGES
+from tests.conftest import TINY_CONFIG_CHANGES, rendered
 
 TRAIN = "pages/train.py"
 
@@ -31,7 +31,7 @@ def button(app: Any, label: str) -> Any:
 
 
 def errors(app: Any) -> list[str]:
-    return [element.value for element in app.error]
+    return [rendered(element) for element in app.error]
 
 
 def assert_no_exception(app: Any) -> None:
@@ -147,7 +147,7 @@ def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) ->
     assert record.seed == 3 and record.config == RunConfig().replace(**TINY_CONFIG_CHANGES).to_dict()
     app.run()
     assert_no_exception(app)
-    assert any("Breakdown length" in element.value or "below the threshold" in element.value for element in app.success)
+    assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in app.success)
     charts = app.get("plotly_chart")
     assert {chart.key for chart in charts} >= {f"final-curve-{run_id}", f"sweep-{run_id}"}
     app.switch_page("pages/runs.py").run()

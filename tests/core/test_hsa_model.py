@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -90,3 +92,87 @@ def test_chunked_scan_equals_step_by_step_recurrence() -> None:
     torch.testing.assert_close(chunked_linear_scan(log_a, u, 16), linear_scan_reference(log_a, u), atol=1e-5, rtol=1e-5)
     recurrence = GatedRecurrence(16)
     assert recurrence(torch.randn(1, 33, 16)).shape == (1, 33, 16)
+
+
+# --------------------------------------------------------------------------- inputs shorter than a chunk
+
+FAMILY_TASKS = {  # one task of every family
+    "arithmetic": "addition",
+    "copying": "reverse",
+    "counting": "majority",
+    "formal_languages": "dyck_1",
+    "retrieval": "associative_recall",
+    "sparse": "sparse_parity",
+}
+
+
+def test_family_tasks_cover_every_family() -> None:
+    from lengen_core.tasks.base import TASK_REGISTRY
+
+    assert set(FAMILY_TASKS) == {task.family for task in TASK_REGISTRY.values()}
+    assert all(TASK_REGISTRY[name].family == family for family, name in FAMILY_TASKS.items())
+
+
+def short_hsa_config(task: str, chunk_size: int, local_mixer: str = "swa") -> Any:
+    from lengen_core.config import RunConfig
+    from lengen_core.tasks.base import build_task
+
+    built = build_task(task)
+    lengths = [n for n in range(built.min_length, built.max_length + 1) if built.max_sequence_length(n) <= 3 * chunk_size]
+    if not lengths:  # the task's shortest example is longer than 3 S: its shortest length then
+        lengths = [built.min_length]
+    # evaluation at the shortest length, one whose sequences end inside the first chunk if any, and the longest
+    within_first = [n for n in lengths if built.max_sequence_length(n) < chunk_size]
+    eval_lengths = sorted({lengths[0], lengths[-1], *(within_first[-1:])})
+    return RunConfig().replace(**{
+        "task.name": task,
+        "task.train_length_min": lengths[0],
+        "task.train_length_max": lengths[-1],
+        "positions.scheme": "nope",
+        "model.attention": "hsa",
+        "model.n_layers": 1,
+        "model.n_heads": 2,
+        "model.d_model": 16,
+        "model.d_ff": 32,
+        "model.hsa": {"chunk_size": chunk_size, "top_k": 2, "window": max(chunk_size, 8), "local_mixer": local_mixer, "retrieval_dim": 8},
+        "train.steps": 2,
+        "train.batch_size": 4,
+        "train.device": "cpu",
+        "eval.lengths": eval_lengths,
+        "eval.samples_per_length": 3,
+    })
+
+
+@pytest.mark.parametrize("chunk_size", [2, 16, 64])
+@pytest.mark.parametrize("family", sorted(FAMILY_TASKS))
+def test_hsa_trains_and_decodes_from_length_one_to_three_chunks(family: str, chunk_size: int) -> None:
+    """The issue's failure: evaluation starts at length 1, shorter than one chunk. Every family trains and
+    decodes greedily with S = 2, 16, 64; examples shorter than a chunk get no HSA term at all."""
+    from lengen_core.jobs import evaluate_model
+    from lengen_core.training import train
+
+    config = short_hsa_config(FAMILY_TASKS[family], chunk_size)
+    result = train(config, seed=0)
+    assert result.status == "done" and result.steps_done == 2
+    evaluation = evaluate_model(result.model, config)
+    assert [point.length for point in evaluation.result.points] == list(config.eval.lengths)
+    assert all(point.n == 3 for point in evaluation.result.points) and evaluation.stopped is None
+
+
+@pytest.mark.parametrize(("chunk_size", "local_mixer"), [(2, "swa"), (16, "swa"), (64, "swa"), (16, "recurrent")])
+def test_forward_and_backward_at_every_length_up_to_three_chunks(chunk_size: int, local_mixer: str) -> None:
+    from lengen_core.models import build_model
+
+    config = short_hsa_config("reverse", chunk_size, local_mixer)
+    torch.manual_seed(0)
+    model = build_model(config.model, build_scheme(config.positions))
+    lengths = range(1, 3 * chunk_size + 1) if chunk_size <= 16 else sorted({1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 150, 192})
+    for length in lengths:
+        tokens = torch.randint(5, 60, (2, length))
+        output = model(tokens, torch.arange(length).expand(2, length), return_attention=True)
+        output.logits.sum().backward()
+        info = output.layers[0]
+        assert (info["hsa_indices"][:, : min(length, chunk_size)] == -1).all()
+        assert (info["hsa_weights"][:, : min(length, chunk_size)] == 0).all()
+        assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+        model.zero_grad()

@@ -502,3 +502,49 @@ def _sampled_reference(landmark_q, landmarks, sample, chunk_size, top_k):
     n_visible = (sample // chunk_size).clamp(max=landmarks.shape[1])
     indices = indices.masked_fill(~(torch.arange(top_k, device=DEVICE)[None, :] < n_visible[:, None])[None, :, None, :], -1)
     return indices.sort(-1, descending=True).values
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs shorter than a chunk, and a few chunks long (issue: HSA failed at its defaults, T < S)
+# ----------------------------------------------------------------------------------------------
+
+
+def short_lengths(chunk_size: int, backend: str) -> list[int]:
+    """Every length 1..3S; for the Triton interpreter on a CPU (about 0.7 s a length) with S >= 16, the
+    chunk boundaries (S-1, S, S+1, ...) and a few lengths in between."""
+    if backend == "reference" or CUDA or chunk_size <= 2:
+        return list(range(1, 3 * chunk_size + 1))
+    edges = {1, 2, chunk_size - 1, chunk_size, chunk_size + 1, 2 * chunk_size - 1, 2 * chunk_size, 2 * chunk_size + 1, 3 * chunk_size}
+    return sorted(edges | {chunk_size // 2, 3 * chunk_size // 2, 5 * chunk_size // 2})
+
+
+@pytest.mark.parametrize("chunk_size", [2, 16, 64])
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_every_length_up_to_three_chunks_gives_no_hsa_before_the_first_complete_chunk(chunk_size: int, backend: str):
+    """A token with no complete past chunk (t < S) gets exactly zero output and zero chunk weights; the
+    Triton path agrees with the reference at every length, landmarks of zero chunks included."""
+    heads, kv_heads, head_dim, retrieval_dim, top_k = 4, 2, 16, 16, 3
+    for length in short_lengths(chunk_size, backend):
+        generator, q, k, v = make_inputs(length, 1, length, heads, kv_heads, head_dim, torch.float32)
+        landmark_q = torch.randn(1, length, kv_heads, retrieval_dim, generator=generator).to(DEVICE)
+        landmarks = torch.randn(1, length // chunk_size, kv_heads, retrieval_dim, generator=generator).to(DEVICE)
+        inputs = [q, k, v, landmark_q, landmarks]
+
+        def run(*tensors, backend=backend):
+            return hsa(*tensors, chunk_size, top_k, backend=backend)
+
+        out, grads, grad_out = run_with_grads(run, inputs, seed=length)
+        _, selection = hsa(*inputs, chunk_size, top_k, return_selection=True, backend=backend)
+        early = min(length, chunk_size)  # tokens 0..S-1 see no complete chunk
+        assert (out[:, :early] == 0).all(), f"T={length}"
+        assert (selection.indices[:, :early] == -1).all() and (selection.weights[:, :early] == 0).all()
+        if length > chunk_size:
+            assert (selection.indices[:, chunk_size:] >= 0).any()  # from token S on, chunk 0 is visible
+        assert all(g is None or torch.isfinite(g).all() for g in grads)
+        if backend == "triton":
+            ref_out, ref_grads, _ = run_with_grads(lambda *t: run(*t, backend="reference"), inputs, grad_out)
+            assert relative_error(out, ref_out) < 1e-5 if ref_out.abs().sum() else (out == 0).all()
+            for grad, ref_grad in zip(grads, ref_grads):
+                assert (grad is None) == (ref_grad is None)
+                if grad is not None and ref_grad.abs().sum() > 0:
+                    assert relative_error(grad, ref_grad) < 1e-5, f"T={length}"
