@@ -8,15 +8,17 @@ the CLI can run while the app is open on the same file.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed, parse_json_object, set_dotted
-from lengen_core.errors import ConfigError, LenGenError, shown
+from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 
 EPILOG = """examples:
   python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
@@ -311,6 +313,12 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_runs(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.store import RUN_STATUSES
+
+    if args.runs_command == "list":  # checked before the store is opened
+        check_int_flag("--limit", args.limit, 0, 10**9)
+        if args.status is not None and args.status not in RUN_STATUSES:
+            raise ConfigError("--status", f"must be one of {list(RUN_STATUSES)}, got {shown(args.status)}")
     store = open_store(args)
     if args.runs_command == "show":
         record = store.get_run(args.run_id)
@@ -318,7 +326,6 @@ def command_runs(args: argparse.Namespace, out: TextIO) -> int:
         if record.status == "done":
             print_sweep_table(store, args.run_id, out)
         return 0
-    check_int_flag("--limit", args.limit, 0, 10**9)
     frame = store.list_runs(status=args.status, task=args.task, scheme=args.scheme, limit=args.limit)
     out.write(format_table(frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]) + "\n")
     out.write(f"{len(frame)} runs\n")
@@ -351,8 +358,18 @@ def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, with the values quoted in its usage errors cut short (a flag can be 100,000 characters)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"'([^']{%d,})'" % (SHOWN_CHARS + 1), lambda match: shown(match.group(1)), message)
+        super().error(message)
+
+
+@functools.lru_cache(maxsize=1)
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The CLI's parser (built once per process; parsing does not change it)."""
+    parser = ArgumentParser(
         prog="python -m lengen_core",
         description="LenGen Lab: train small sequence models and measure where accuracy breaks down with length.",
         epilog=EPILOG,

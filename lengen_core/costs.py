@@ -34,6 +34,7 @@ deliberately on the slow side, so an evaluation bound is not under-estimated.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -425,8 +426,19 @@ def _eval_length_cost(config: RunConfig, length: int, parameters: int, budget: B
 
 def _probe(source, length: int) -> tuple[int, int, bool]:
     """(longest prompt, longest answer with <eos>, whether prompts differ in length) in a few examples at ``length``."""
-    from lengen_core.data import stream_rng
+    import json
 
+    return _probe_task(json.dumps(dataclasses.asdict(source.config), sort_keys=True), length)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_task(task_json: str, length: int) -> tuple[int, int, bool]:
+    import json
+
+    from lengen_core.config import TaskConfig
+    from lengen_core.data import ExampleSource, stream_rng
+
+    source = ExampleSource(TaskConfig(**json.loads(task_json)))
     rng = stream_rng("cost-probe", source.task.name, length)
     examples = [source.sample(rng, length) for _ in range(6)]
     prompts = {len(example.prompt) for example in examples}
@@ -493,3 +505,77 @@ def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: li
 def eval_batch_size(config: RunConfig, length: int, budget: Budget | None = None) -> int:
     """The decoding batch for ``length``: ``eval.batch_size`` or smaller, so that it fits ``budget``."""
     return _eval_length_cost(config, length, parameter_count(config), budget or default_budget()).batch_size
+
+
+# ---------------------------------------------------------------------------- calibration
+
+
+def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None = None, rows: int | None = None) -> dict[str, float]:
+    """Run one phase for real in this process and return its peak resident memory above the start, with the estimate.
+
+    ``phase="train"``: two training steps of the widest of four batches.
+    ``phase="eval"``: greedy decoding of ``rows`` (default ``eval.batch_size``)
+    evaluation examples at ``eval_length`` with a fresh model. Call it in a fresh
+    process (``python -m lengen_core.costs``) so that earlier allocations do not
+    hide the peak; Linux only (it reads the peak RSS from /proc).
+    """
+    import random
+
+    import torch
+
+    from lengen_core.data import ExampleSource
+    from lengen_core.evaluation import greedy_decode
+    from lengen_core.memory import peak_resident_bytes, reset_peak_resident, resident_bytes
+    from lengen_core.models.transformer import build_model
+    from lengen_core.positions import build_scheme
+    from lengen_core.training import BatchSource, compute_loss, make_optimizer
+
+    torch.manual_seed(0)
+    warm = torch.randn(8, 8, requires_grad=True)
+    (warm @ warm).sum().backward()  # torch's own lazy buffers, before the baseline
+    if phase == "train":
+        import torch._dynamo  # noqa: F401  (AdamW imports it on first use)
+
+        batches = BatchSource(config, 0)
+        prepared = max((batches.next() for _ in range(4)), key=lambda batch: batch.inputs.shape[1])
+        rows, length = prepared.inputs.shape
+        start = resident_bytes()
+        reset_peak_resident()
+        model = build_model(config.model, build_scheme(config.positions))
+        optimizer = make_optimizer(model, config)
+        for _ in range(2):
+            loss, _accuracy = compute_loss(model, prepared, torch.device("cpu"))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        measured = peak_resident_bytes() - start
+        estimated = parameter_count(config) * FLOAT_BYTES * 5 + training_activation_bytes(config, rows=rows, length=length)
+        return {"measured": measured, "estimated": estimated, "rows": rows, "tokens": length}
+    if phase != "eval" or eval_length is None:
+        raise ValueError("phase must be 'train', or 'eval' with an eval_length")
+    model = build_model(config.model, build_scheme(config.positions)).eval()
+    source = ExampleSource(config.task)
+    examples = source.sample_many(random.Random(0), eval_length, rows or config.eval.batch_size)
+    greedy_decode(model, examples[:2])  # first-call buffers
+    tokens = max(len(example.tokens) for example in examples)
+    prompt = max(len(example.prompt) for example in examples)
+    padded = len({len(example.prompt) for example in examples}) > 1
+    start = resident_bytes()
+    reset_peak_resident()
+    greedy_decode(model, examples)
+    measured = peak_resident_bytes() - start
+    estimated = decoding_bytes(config, len(examples), tokens, prompt, padded=padded)
+    return {"measured": measured, "estimated": estimated, "rows": len(examples), "tokens": tokens}
+
+
+if __name__ == "__main__":  # python -m lengen_core.costs '{"config": {...}, "phase": "train"}' -> JSON
+    import json
+    import sys
+
+    request = json.loads(sys.argv[1])
+    import torch
+
+    torch.set_num_threads(1)
+    print(json.dumps(measure_peak_bytes(
+        RunConfig.from_dict(request.get("config", {})), request["phase"], eval_length=request.get("eval_length"), rows=request.get("rows")
+    )))

@@ -26,13 +26,15 @@ import torch
 from lengen_core.batching import collate
 from lengen_core.config import PositionConfig, RunConfig
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
-from lengen_core.errors import ConfigError, LenGenError
+from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.evaluation import greedy_decode
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import Example
 from lengen_core.vocab import EOS_ID, VOCAB
 
 # --------------------------------------------------------------------------- examples
+
+MAX_TYPED_CHARS = 20_000  # a typed prompt or answer; the inspector draws at most 1024 tokens anyway
 
 
 class ExampleInputError(LenGenError, ValueError):
@@ -58,13 +60,15 @@ def parse_tokens(text: str, what: str = "prompt") -> list[int]:
     ``"<bos> 1 2 + 3 ="`` -> ids. Commas between tokens are not separators
     (``,`` is a token), so only whitespace splits.
     """
+    if len(text) > MAX_TYPED_CHARS:
+        raise ExampleInputError(f"the {what} has {len(text):,} characters; type at most {MAX_TYPED_CHARS:,}")
     words = text.split()
     unknown = [(position, word) for position, word in enumerate(words) if word not in VOCAB._ids]
     if unknown:
         position, word = unknown[0]
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise ExampleInputError(
-            f"unknown token {word!r} at position {position} of the {what}{more}; tokens are separated by spaces "
+            f"unknown token {shown(word)} at position {position} of the {what}{more}; tokens are separated by spaces "
             f"and must be in the vocabulary: digits 0-9, letters a-z, symbols s0..s127, punctuation "
             f"{' '.join(t for t in VOCAB.tokens if len(t) == 1 and not t.isalnum())}, <bos>, <eos>, <yes>, <no>"
         )
@@ -186,12 +190,12 @@ def typed_example(
         if len(answer) not in lengths:
             reason = f"it has {len(answer)} tokens but for this prompt the task's answers have {' or '.join(map(str, lengths))}"
         raise ExampleInputError(
-            f"the answer does not fit the prompt: {reason} (e.g. {render_tokens(template.answer_without_eos)!r}); "
+            f"the answer does not fit the prompt: {reason} (e.g. {shown(render_tokens(template.answer_without_eos), 200)}); "
             "leave it empty to let the model answer without a truth"
         )
-    shown = render_tokens(reference.prompt) if reference is not None else "?"
+    example_text = render_tokens(reference.prompt) if reference is not None else "?"
     raise ExampleInputError(
-        f"the prompt is not a {task.name!r} example: {best_reason}. A valid prompt looks like {shown!r}"
+        f"the prompt is not a {task.name!r} example: {best_reason}. A valid prompt looks like {shown(example_text, 200)}"
     )
 
 

@@ -96,7 +96,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lengen_core.errors import ConfigError, StoreError
+from lengen_core.errors import ConfigError, StoreError, shown
 
 if TYPE_CHECKING:  # imported where used: a worker that only writes starts faster without them
     import pandas
@@ -272,7 +272,7 @@ class RunNotFound(StoreError, KeyError):
 
     def __init__(self, run_id: str, path: os.PathLike | str) -> None:
         self.run_id = run_id
-        super().__init__(f"no run {run_id!r} in run store {path}")
+        super().__init__(f"no run {shown(run_id)} in run store {path}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
@@ -492,6 +492,12 @@ def _required_int(field: str, value: Any) -> int:
     return as_int
 
 
+def _has_dead_owners(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a queued or running run belongs to a process of this host that is gone."""
+    candidates = connection.execute("SELECT owner, owner_start FROM runs WHERE status IN ('queued', 'running')").fetchall()
+    return any(owner_is_alive(owner, owner_start) is False for owner, owner_start in candidates)
+
+
 def _check_status(status: str) -> None:
     if status not in RUN_STATUSES:
         raise ConfigError("status", f"must be one of {list(RUN_STATUSES)}, got {status!r}")
@@ -544,6 +550,7 @@ class RunStore:
             except OSError as error:
                 raise StoreError(f"cannot create the folder of run store {self.path}: {error.strerror or error}") from None
         self._check_header()  # before anything else: a file that is not DuckDB's gets no lock file either
+        self._dead_owners_seen = True  # until the first look says otherwise (a migrated store is checked in full)
         lock_existed = self.lock_path.exists()
         try:
             self._open_check()
@@ -555,7 +562,7 @@ class RunStore:
                     self.lock_path.unlink()
                 self._forget_lock_fd()
             raise
-        if not self.read_only:
+        if not self.read_only and self._dead_owners_seen:
             self.mark_interrupted()  # every process that opens the store settles the runs of dead owners
 
     @property
@@ -836,6 +843,8 @@ class RunStore:
                     connection = self._attach(False, deadline)
                     try:
                         version = self._inspect(connection)
+                        if version == SCHEMA_VERSION:
+                            self._dead_owners_seen = _has_dead_owners(connection)
                     except duckdb.Error as error:
                         raise StoreError(f"{self.path} is not a readable LenGen Lab run store: {error}") from None
                     finally:
@@ -1126,11 +1135,8 @@ class RunStore:
         if self.read_only:
             raise StoreError(f"run store {self.path} was opened read-only; this change was not made")
         with self._transaction(write=False) as connection:
-            candidates = connection.execute(
-                "SELECT owner, owner_start FROM runs WHERE status IN ('queued', 'running')"
-            ).fetchall()
-        if not any(owner_is_alive(owner, owner_start) is False for owner, owner_start in candidates):
-            return []
+            if not _has_dead_owners(connection):
+                return []
         with self._transaction(write=True) as connection:
             candidates = connection.execute(
                 "SELECT run_id, owner, owner_start, status FROM runs WHERE status IN ('queued', 'running')"
@@ -1279,7 +1285,7 @@ class RunStore:
                     raise RunNotFound(missing[0], self.path)
             for table, query in queries.items():
                 frames[table] = connection.execute(query, parameters).df()
-        target = pathlib.Path(directory)
+        target = pathlib.Path(os.fspath(directory)).expanduser()
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -1297,10 +1303,12 @@ class RunStore:
                         frame["tags"] = [json.dumps(list(tags)) for tags in frame["tags"]]
                     frame.to_csv(temporary, index=False)
                 os.replace(temporary, path)
-            except OSError as error:
-                with contextlib.suppress(FileNotFoundError):
+            except BaseException as error:  # no temporary file is ever left behind
+                with contextlib.suppress(OSError):
                     temporary.unlink()
-                raise StoreError(f"cannot write export file {path}: {error.strerror or error}") from None
+                if isinstance(error, OSError):
+                    raise StoreError(f"cannot write export file {path}: {error.strerror or error}") from None
+                raise
             written.append(path)
         return written
 

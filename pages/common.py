@@ -33,8 +33,8 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, flatten, set_dotted
-from lengen_core.errors import ConfigError, LenGenError
+from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed, flatten, set_dotted
+from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.jobs import JobManager
 from lengen_core.store import RunStore, default_store_path
 
@@ -289,7 +289,11 @@ def config_from_query_params(params: Mapping[str, str | Sequence[str]]) -> RunCo
     changed ``task.name`` starts from that task's default options.
     """
     data = RunConfig().to_dict()
-    values = {key: (value[-1] if isinstance(value, (list, tuple)) else value) for key, value in params.items() if is_config_param(key)}
+    values = {
+        key: ((value[-1] if value else "") if isinstance(value, (list, tuple)) else value)
+        for key, value in params.items()
+        if is_config_param(key)
+    }
     task_name = values.get("task.name", data["task"]["name"])
     if task_name != data["task"]["name"]:
         data["task"]["options"] = {}
@@ -303,6 +307,16 @@ def config_from_query_params(params: Mapping[str, str | Sequence[str]]) -> RunCo
             raise ConfigError(key, "unknown config field")
         set_dotted(data, key, _decode(key, hint, text))
     return RunConfig.from_dict(data)
+
+
+def run_setup_from_query_params(params: Mapping[str, str | Sequence[str]]) -> tuple[RunConfig, int]:
+    """The (config, seed) a Train-page link describes; any bad value is a ConfigError naming its key."""
+    config = config_from_query_params(params)
+    raw = params.get("seed", "0")
+    text = str(raw[-1] if isinstance(raw, (list, tuple)) and raw else raw).strip()
+    if not re.fullmatch(r"\d{1,20}", text):
+        raise ConfigError("seed", f"must be an integer between 0 and {LIMITS['max_seed']}, got {shown(text)}")
+    return config, check_seed(int(text))
 
 
 def config_from_flat(values: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:

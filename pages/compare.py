@@ -21,6 +21,7 @@ from pages.charts import cell_text, compare_grid_figure, grid_cells
 from pages.common import (
     app_cap_violations,
     app_caps,
+    code_span,
     config_from_flat,
     escape_markdown,
     get_job_manager,
@@ -81,8 +82,8 @@ def launch_form() -> None:
     if not submitted:
         return
     name = name.strip()
-    if not name:
-        show_config_error(ConfigError("sweep.name", "give the sweep a name"))
+    if not name or len(name) > 64:
+        show_config_error(ConfigError("sweep.name", "give the sweep a name of 1..64 characters"))
         return
     if not chosen_tasks or not chosen_schemes:
         show_config_error(ConfigError("sweep", "choose at least one task and one scheme"))
@@ -136,10 +137,10 @@ def launch_form() -> None:
             show_config_error(error)
             break
     for note in skipped:
-        st.warning(f"Skipped {note}", icon=":material/skip_next:")
+        st.warning(f"Skipped {escape_markdown(note)}", icon=":material/skip_next:")
     if submitted_ids:
         st.session_state[SWEEP_KEY] = f"sweep:{name}"
-        st.success(f"Sweep `{name}`: {len(submitted_ids)} runs submitted.", icon=":material/check_circle:")
+        st.success(f"Sweep {code_span(name)}: {len(submitted_ids)} runs submitted.", icon=":material/check_circle:")
 
 
 def sweep_tags(runs: pd.DataFrame) -> list[str]:

@@ -22,16 +22,14 @@ from lengen_core.config import (
     LOCAL_MIXERS,
     POSITION_SCHEMES,
     RunConfig,
-    check_seed,
     flatten,
 )
-from lengen_core.errors import ConfigError, shown
+from lengen_core.errors import ConfigError
 from lengen_core.jobs import admit
 from pages.charts import SweepCurve, length_sweep_figure, train_curve_figure
 from pages.common import (
     app_cap_violations,
     config_from_flat,
-    config_from_query_params,
     config_to_query_params,
     escape_markdown,
     get_job_manager,
@@ -39,6 +37,7 @@ from pages.common import (
     is_config_param,
     page_intro,
     plotly_config,
+    run_setup_from_query_params,
     show_config_error,
     status_banner,
     task_classes,
@@ -92,13 +91,10 @@ def sync_from_url() -> ConfigError | None:
     if not current and BASE_KEY in st.session_state:
         return None  # back on the page with a bare URL: keep this session's last configuration
     try:
-        config = config_from_query_params(current)
-        seed = check_seed(int(current.get("seed", 0)))
+        config, seed = run_setup_from_query_params(current)
         error = None
     except ConfigError as caught:
         config, seed, error = RunConfig(), 0, caught
-    except ValueError:
-        config, seed, error = RunConfig(), 0, ConfigError("seed", f"must be an integer, got {shown(current.get('seed'))}")
     _load_into_widgets(config, seed)
     return error
 

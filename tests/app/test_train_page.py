@@ -101,6 +101,28 @@ def test_bad_link_shows_an_error_naming_the_field_and_falls_back(open_app: Any) 
     assert number(app, "Layers").value == RunConfig().model.n_layers
 
 
+def test_a_seed_beyond_exact_integers_in_a_link_is_refused_not_replaced(open_app: Any) -> None:
+    """Before: a link with seed 2**60 trained seed 0 without a word. Now it says so, and the page keeps seed 0 visibly."""
+    app = open_app(TRAIN, query_params={"seed": str(2**60), "model.n_layers": "3"})
+    assert_no_exception(app)
+    assert any("**seed**: must be between 0 and 9007199254740991, got 1152921504606846976" in message for message in errors(app)), errors(app)
+    assert number(app, "Seed").value == 0 and number(app, "Layers").value == RunConfig().model.n_layers
+
+
+def test_the_cost_check_refuses_a_run_too_big_for_this_machine(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_JOB_MEMORY_GB", "0.05")
+    from pages.common import shutdown_resources
+
+    shutdown_resources()  # the job manager reads the budget when it is made
+    app = open_app(TRAIN, query_params={**tiny_params(), "train.batch_size": "256", "model.d_model": "256"})
+    messages = errors(app)
+    assert any("train.batch_size" in message and "LENGEN_JOB_MEMORY_GB" in message for message in messages), messages
+    before = get_store().count_runs()
+    button(app, "Start training").click().run()
+    assert_no_exception(app)
+    assert get_store().count_runs() == before
+
+
 def test_steps_over_the_app_cap_is_refused(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LENGEN_APP_MAX_STEPS", "500")
     app = open_app(TRAIN, query_params=tiny_params())

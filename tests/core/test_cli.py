@@ -92,3 +92,73 @@ def test_sweep_runs_every_cell_in_worker_processes(tmp_path: Path) -> None:
     assert set(zip(runs["task"], runs["scheme"])) == {
         ("reverse", "coupled"), ("reverse", "nope"), ("copy_unique", "coupled"), ("copy_unique", "nope"),
     }
+
+
+def test_a_cli_run_killed_with_sigkill_is_interrupted_by_the_next_command(tmp_path: Path) -> None:
+    """kill -9 of a training CLI process, then `runs list`: the run shows interrupted, earlier runs are intact."""
+    import signal
+    import time
+
+    db = str(tmp_path / "runs.duckdb")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code, _ = run_cli("--db", db, "train", "--task", "reverse", *TINY)
+    assert code == 0
+    [earlier] = RunStore(db).list_runs()["run_id"].tolist()
+    earlier_curve = RunStore(db).eval_curve([earlier])
+    long_run = [sys.executable, "-m", "lengen_core", "--db", db, "train", "--task", "reverse", *TINY[:-2], "--steps", "200000", "--time-budget", "300"]
+    child = subprocess.Popen(long_run, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until the child has logged training steps
+            running = RunStore(db, read_only=True).list_runs(status="running")
+            if len(running) and int(running.iloc[0]["steps_done"]) > 0:
+                break
+            assert time.monotonic() < deadline and child.poll() is None, "the training child never started"
+            time.sleep(0.2)
+        killed = str(running.iloc[0]["run_id"])
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    listing = subprocess.run([sys.executable, "-m", "lengen_core", "--db", db, "runs", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    line = next(row for row in listing.stdout.splitlines() if row.startswith(killed))
+    assert " interrupted " in f" {line} "
+    store = RunStore(db, read_only=True)
+    record = store.get_run(killed)
+    assert record.status == "interrupted" and record.error.startswith("interrupted: its process") and record.finished_at is not None
+    assert store.get_run(earlier).status == "done"
+    pd.testing.assert_frame_equal(store.eval_curve([earlier]), earlier_curve)
+    assert len(store.train_curve(killed)) >= 1  # the steps it logged before it died are kept
+
+
+def test_export_expands_the_home_folder_and_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "runs.duckdb")
+    assert run_cli("--db", db, "train", "--task", "reverse", *TINY)[0] == 0
+    code, output = run_cli("--db", db, "export", "--format", "csv", "--out", "~/x")
+    assert code == 0, output
+    assert sorted(path.name for path in (home / "x").iterdir()) == ["artifacts.csv", "eval_curve.csv", "runs.csv", "train_curve.csv"]
+    assert not (tmp_path / "~").exists()
+
+
+def test_eval_with_zero_samples_is_refused_not_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "runs.duckdb")
+    assert run_cli("--db", db, "train", "--task", "reverse", *TINY)[0] == 0
+    run_id = RunStore(db).list_runs()["run_id"].iloc[0]
+    code, _ = run_cli("--db", db, "eval", run_id, "--samples", "0", "--lengths", "3")
+    assert code == 2 and "--samples: must be an integer between 1 and 5000, got 0" in capsys.readouterr().err
+    assert RunStore(db).sweeps(run_id)["sweep"].tolist() == ["default"]
+    code, output = run_cli("--db", db, "eval", run_id, "--samples", "3", "--lengths", "3")
+    assert code == 0 and RunStore(db).eval_curve([run_id], sweep="extra")["n"].tolist() == [3]
+
+
+def test_sweep_with_no_workers_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "runs.duckdb")
+    code, _ = run_cli("--db", db, "sweep", "--tasks", "reverse", "--schemes", "coupled,nope", "--workers", "0", *TINY)
+    assert code == 2 and "--workers" in capsys.readouterr().err
+    code, _ = run_cli("--db", db, "sweep", "--tasks", "reverse", "--schemes", "coupled,abacus", *TINY)  # abacus: reverse has no numbers
+    assert code == 2 and "positions.scheme" in capsys.readouterr().err
+    assert RunStore(db).count_runs() == 0

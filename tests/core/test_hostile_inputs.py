@@ -9,7 +9,9 @@ issue names are also checked one by one, with the message each gives.
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 import json
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -24,7 +26,7 @@ from lengen_core.cli import main as cli_main
 from lengen_core.config import LIMITS, RunConfig, flatten
 from lengen_core.errors import ConfigError, LenGenError
 
-HOSTILE_EXAMPLES = 2000
+HOSTILE_EXAMPLES = int(os.environ.get("LENGEN_HOSTILE_EXAMPLES", "2000"))  # the issue asks for at least 2,000 per entry point
 FAST = settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 FIELDS = sorted(flatten(RunConfig().to_dict())) + [
@@ -37,10 +39,10 @@ ATOMS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
-    st.integers(min_value=-(10**450), max_value=10**450),  # floats overflow on these
+    st.builds(lambda digits, sign: sign * 10**digits, st.integers(300, 4000), st.sampled_from([1, -1])),  # floats overflow; str() refuses > 4300 digits
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
-    st.text(min_size=5000, max_size=6000, alphabet="ab[](){}*_!"),
+    st.builds(lambda size, piece: piece * size, st.integers(1000, 100_000), st.sampled_from(["a", "[x](http://e.example)", "\x00", "é"])),
     st.sampled_from(WORDS),
 )
 VALUES = st.recursive(ATOMS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=6)
@@ -84,7 +86,7 @@ def test_from_dict_refuses_any_hostile_document(document: Any) -> None:
 JSON_TEXTS = st.one_of(
     st.text(max_size=200),
     st.binary(max_size=200),
-    st.builds(lambda depth, left: left * depth, st.integers(1, 120_000), st.sampled_from(["[", "{\"a\":", "[[{\"task\":"])),
+    st.builds(lambda depth, left: left * depth, st.integers(1, 20_000), st.sampled_from(["[", "{\"a\":", "[[{\"task\":"])),
     st.builds(lambda digits, field: json.dumps(with_changes({field: 0})).replace(": 0", ": " + "9" * digits, 1), st.integers(300, 6000), st.sampled_from(FIELDS[:20])),
     st.builds(lambda changes: json.dumps(with_changes(changes), default=str), st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3)),
 )
@@ -126,10 +128,10 @@ def assert_clean_cli(argv: list[str]) -> str:
 
 CLI_TEXT = st.one_of(
     st.text(max_size=20),
-    st.sampled_from(["0", "-1", "1e30", str(2**63), str(2**53), "9" * 5000, "nan", "inf", "", " ", "1-", "-5-3", "3,x", "10,20"]),
+    st.sampled_from(["0", "-1", "1e30", str(2**63), str(2**53), "9" * 5000, "x" * 100_000, "nan", "inf", "", " ", "1-", "-5-3", "3,x", "10,20", "~/x"]),
     st.sampled_from(WORDS),
 )
-SET_ITEMS = st.builds(lambda key, value: f"{key}={value}", st.sampled_from(FIELDS) | st.text(max_size=12), CLI_TEXT | st.builds(json.dumps, VALUES, default=str))
+SET_ITEMS = st.builds(lambda key, value: f"{key}={value}", st.sampled_from(FIELDS) | st.text(max_size=12), CLI_TEXT | VALUES.map(lambda value: json.dumps(value, default=str)))
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +146,7 @@ def cli_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+@functools.lru_cache(maxsize=4)
 def done_run_id(db: str) -> str:
     from lengen_core.store import RunStore
 
@@ -175,15 +178,14 @@ def test_cli_sweep_refuses_any_hostile_flag(cli_db: str, flags: list[tuple[str, 
         argv += [flag, value]
     for item in sets:
         argv += ["--set", item]
-    before = _count_runs(cli_db)
     assert_clean_cli(argv)
-    assert _count_runs(cli_db) == before  # a dry run, refused or not, writes nothing
 
 
-def _count_runs(db: str) -> int:
+def test_dry_runs_wrote_nothing(cli_db: str) -> None:
+    """Runs after the train and sweep fuzzing (file order): every --dry-run, refused or not, wrote no run."""
     from lengen_core.store import RunStore
 
-    return RunStore(db).count_runs()
+    assert RunStore(cli_db).count_runs() == 1  # the fixture's own run
 
 
 @FAST
@@ -222,7 +224,7 @@ CONFIG_FILES = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=300).map(str.encode),
     st.builds(lambda changes: json.dumps(with_changes(changes), default=str).encode(), st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3)),
-    st.builds(lambda depth: b"[" * depth, st.integers(1000, 100_000)),
+    st.builds(lambda depth: b"[" * depth, st.integers(1000, 20_000)),
 )
 
 

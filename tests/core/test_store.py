@@ -847,3 +847,13 @@ def test_a_store_object_survives_fork(tmp_path):
     assert store.count_runs() == 17
     forked = store.list_runs(tag="forked")["run_id"].tolist()
     assert len(forked) == 8 and all(len(store.train_curve(run_id)) == 2 for run_id in forked)
+
+
+def test_a_failed_export_leaves_no_temporary_file(tmp_path):
+    store = RunStore(tmp_path / "runs.duckdb")
+    new_run(store)
+    target = tmp_path / "out"
+    (target / "runs.csv").mkdir(parents=True)  # the table's file name is taken by a folder: the rename fails
+    with pytest.raises(StoreError, match="cannot write export file"):
+        store.export(None, target, fmt="csv")
+    assert sorted(path.name for path in target.iterdir()) == ["runs.csv"]  # no .tmp left behind

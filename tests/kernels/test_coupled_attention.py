@@ -20,6 +20,7 @@ computed in float32 from the very same (already rounded) inputs. Bounds:
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 
@@ -386,3 +387,24 @@ def test_fire_long_sequence_on_gpu():
     check_against_reference(
         batch=1, heads=2, length=700, head_dim=64, dtype=torch.bfloat16, ids="coupled", fire_hidden=32, seed=2,
     )
+
+
+def official_get_slopes(n: int) -> list[float]:
+    """ALiBi's ``get_slopes`` as written in ofirpress/attention_with_linear_biases (fairseq/models/transformer.py)."""
+
+    def get_slopes_power_of_2(n: int) -> list[float]:
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        ratio = start
+        return [start * ratio**i for i in range(n)]
+
+    if math.log2(n).is_integer():
+        return get_slopes_power_of_2(n)
+    closest_power_of_2 = 2 ** math.floor(math.log2(n))
+    return get_slopes_power_of_2(closest_power_of_2) + official_get_slopes(2 * closest_power_of_2)[0::2][: n - closest_power_of_2]
+
+
+@pytest.mark.parametrize("heads", [1, 2, 3, 4, 5, 6, 7, 8, 12, 16])
+def test_alibi_slopes_follow_the_official_rule_for_every_head_count(heads: int) -> None:
+    assert alibi_slopes(heads).tolist() == pytest.approx(official_get_slopes(heads), rel=1e-6)
+    if heads == 6:  # 4 heads' slopes, then every second of 8 heads'
+        assert alibi_slopes(6).tolist() == pytest.approx([2**-2, 2**-4, 2**-6, 2**-8, 2**-1, 2**-3])

@@ -1,0 +1,49 @@
+"""Every choice the app offers works or is refused up front: a fixed sample of the grid, and every HSA cell.
+
+The grid is task x position scheme x attention (dense, HSA with sliding-window attention,
+HSA with the recurrent mixer), run by ``scripts/grid_check.py`` (its full table is
+docs/grid_check.md). Here: 100 dense cells drawn once with a fixed seed, plus every HSA
+cell. A cell must work end to end (training steps, greedy evaluation past the training
+length, the Attention and Position IDs pages' data and figures) or be refused when its
+config is made, with a ConfigError naming the field; a run-time failure is a bug.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import grid_check  # noqa: E402
+
+DENSE_SAMPLE = 100
+
+
+def ci_cells() -> list[grid_check.Cell]:
+    cells = grid_check.all_cells()
+    dense = [cell for cell in cells if cell.attention == "dense"]
+    hsa = [cell for cell in cells if cell.attention != "dense"]
+    return random.Random(8).sample(dense, DENSE_SAMPLE) + hsa
+
+
+def test_the_sample_holds_every_hsa_cell_and_a_hundred_others() -> None:
+    cells = ci_cells()
+    assert len(cells) == len(set(cells)) == DENSE_SAMPLE + 2 * len(grid_check.all_cells(attentions=["dense"]))
+    assert {cell.attention for cell in cells} == set(grid_check.ATTENTION_VARIANTS)
+
+
+def test_every_sampled_cell_works_or_is_refused_at_config_time() -> None:
+    results = grid_check.run_grid(ci_cells(), workers=2)
+    failed = [f"{result.cell}: {result.detail}" for result in results if result.outcome == "failed"]
+    assert not failed, "\n".join(failed)
+    works = [result for result in results if result.outcome == "works"]
+    refused = [result for result in results if result.outcome == "refused"]
+    assert len(works) >= len(results) // 2  # most of the grid is usable
+    for result in refused:
+        field, _, why = result.detail.partition(": ")
+        assert "." in field and why, result.detail  # names a config field and says why
+    hsa_works = [result for result in works if result.cell.attention != "dense"]
+    assert all("HSA selection layers" in result.detail for result in hsa_works)

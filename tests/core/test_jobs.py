@@ -1,0 +1,55 @@
+"""The job manager: training runs and extra sweeps share one bounded queue and the same workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lengen_core.config import RunConfig
+from lengen_core.errors import ConfigError
+from lengen_core.jobs import JobManager
+from lengen_core.store import RunStore
+from tests.conftest import TINY_CONFIG_CHANGES
+
+TINY = RunConfig().replace(**TINY_CONFIG_CHANGES)
+
+
+def test_an_extra_sweep_waits_in_the_training_queue_and_counts_against_its_bound(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    manager = JobManager(store, max_concurrent=1, max_queued=1)
+    try:
+        finished = manager.submit(TINY, 0)
+        assert manager.wait(finished, timeout=120) == "done"
+        busy = manager.submit(TINY.replace(**{"train.steps": 200_000, "train.time_budget_s": 60.0}), 1)
+        sweep_job = manager.submit_sweep(finished, [5, 6], 3)
+        assert manager.progress(sweep_job)["phase"] == "queued"  # the only worker is training
+        with pytest.raises(ConfigError, match="the queue is full"):
+            manager.submit_sweep(finished, [7], 3)
+        with pytest.raises(ConfigError, match="the queue is full"):
+            manager.submit(TINY, 2)
+        manager.cancel(busy)
+        assert manager.wait(sweep_job, timeout=120) == "done"
+        assert manager.progress(sweep_job)["sweep"] == "extra-1"
+        assert store.eval_curve([finished], sweep="extra-1")[["length", "n"]].values.tolist() == [[5, 3], [6, 3]]
+        assert store.get_run(busy).status == "cancelled"
+        second = manager.submit_sweep(finished, [7], 2)
+        assert second.endswith(":extra-2") and manager.wait(second, timeout=120) == "done"
+    finally:
+        manager.shutdown()
+
+
+def test_an_extra_sweep_of_an_unfinished_or_unknown_run_is_refused(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        with pytest.raises(Exception, match="no run 'nope'"):
+            manager.submit_sweep("nope", [5], 3)
+        queued = manager.submit(TINY.replace(**{"train.steps": 200_000, "train.time_budget_s": 30.0}), 0)
+        with pytest.raises(ConfigError, match="only finished"):
+            manager.submit_sweep(queued, [5], 3)
+        manager.cancel(queued)
+        manager.wait(queued, timeout=60)
+        assert manager.jobs(sweeps=True) == []
+    finally:
+        manager.shutdown()
