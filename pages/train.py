@@ -118,6 +118,16 @@ def _select(dotted: str, label: str, options: list[Any], fallback: Any, *, forma
     return st.selectbox(label, options, key=key, format_func=format_func, help=help)
 
 
+def _clamp_lengths_to(minimum: int, maximum: int, defaults: dict[str, Any]) -> None:
+    """A newly picked task keeps the chosen training lengths where it can and moves them into its own range
+    where it cannot (passkey retrieval starts at 16), before the length widgets are drawn."""
+    for dotted in ("task.train_length_min", "task.train_length_max"):
+        key = PREFIX + dotted
+        current = st.session_state.get(key, defaults[dotted])
+        if isinstance(current, int) and not minimum <= current <= maximum:
+            st.session_state[key] = min(max(current, minimum), maximum)
+
+
 def render_form(base: RunConfig) -> tuple[dict[str, Any], int, str]:
     """Draw the configuration widgets; returns (dotted field -> value, seed, run name)."""
     defaults = _widget_values(base)
@@ -151,6 +161,8 @@ def render_form(base: RunConfig) -> tuple[dict[str, Any], int, str]:
                     values[dotted] = st.text_input(option, key=_ensure(dotted, str(fallback)), help=spec.help or None)
     if task_class is not None:
         st.caption(f"{task_class.name} supports lengths {task_class.min_length}..{task_class.max_length}.")
+        if values["task.name"] != base.task.name:
+            _clamp_lengths_to(task_class.min_length, task_class.max_length, defaults)
     low, high = st.columns(2)
     with low:
         values["task.train_length_min"] = _number("task.train_length_min", "Train lengths from", defaults["task.train_length_min"], step=1)

@@ -200,12 +200,13 @@ def run_grid(cells: list[Cell], *, workers: int = 1, figures: bool = True) -> li
 
 
 def refusal_reason(detail: str) -> str:
-    """The kind of a refusal, for the summary: its field and the first words of why."""
+    """The kind of a refusal, for the summary: its field and why, without the task's name or values."""
+    import re
+
     field, _, message = detail.partition(": ")
-    words = message.split(" ")
-    if field == "positions.scheme":
-        return f"{field}: " + (" ".join(words[2:6]) if words[:1] == ["task"] else " ".join(words[:4]))
-    return f"{field}: {' '.join(words[:4])}"
+    message = re.sub(r"^task '[^']+' ", "the task ", message)
+    message = re.sub(r", got .*$", "", message.split("; ")[0])
+    return f"{field}: {message}"
 
 
 def markdown_table(results: list[CellResult], elapsed: float) -> str:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from lengen_core.config import RunConfig, flatten
 from lengen_core.errors import ConfigError
-from pages.common import code_span, escape_markdown, parse_id_list, run_setup_from_query_params
+from pages.common import WORD_JOINER, code_span, escape_markdown, parse_id_list, run_setup_from_query_params
 from tests.conftest import rendered
 
 HOSTILE_EXAMPLES = int(os.environ.get("LENGEN_HOSTILE_EXAMPLES", "2000"))
@@ -77,7 +77,8 @@ def test_escaped_text_has_no_markdown_left(text: str) -> None:
         assert char not in "[]()!*_`<>:#|~", (text, escaped)
         unescaped.append(char)
         index += 1
-    assert "".join(unescaped) == text.replace("\n", " ")
+    assert "".join(unescaped).replace(WORD_JOINER, "") == text.replace("\n", " ")
+    assert "://" not in escaped and "www." not in escaped.lower()  # nothing left for the front end to linkify
 
 
 @FAST

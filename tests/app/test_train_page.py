@@ -219,3 +219,15 @@ def test_reset_to_defaults(open_app: Any) -> None:
     assert number(app, "Layers").value == RunConfig().model.n_layers
     assert number(app, "Seed").value == 0
     assert app.query_params == {}
+
+
+def test_picking_a_task_moves_the_training_lengths_into_its_range(open_app: Any) -> None:
+    app = open_app(TRAIN)
+    [task] = [box for box in app.selectbox if box.label == "Task"]
+    task.set_value("passkey_retrieval").run()
+    assert_no_exception(app)
+    assert (number(app, "Train lengths from").value, number(app, "Train lengths to").value) == (16, 16)
+    assert not [message for message in errors(app) if "train_length" in message], errors(app)
+    [task] = [box for box in app.selectbox if box.label == "Task"]
+    task.set_value("addition").run()
+    assert (number(app, "Train lengths from").value, number(app, "Train lengths to").value) == (16, 16)  # in range: kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import pytest
 
@@ -110,4 +110,35 @@ def test_attention_page_draws_hsa_chunk_selection(browser: Any, server: Any, sav
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=60_000)
     assert re.search(r"[?&]run=[0-9a-f]{12}", page.url), page.url
     assert error_texts(page) == []
+    context.close()
+
+
+CRAFTED_LINK = "[click me](http://evil.example/)"
+CRAFTED_IMAGE = "![x](http://evil.example/pixel.png)"
+
+
+CRAFTED_PAGES = [  # (path, params, a text the page then shows)
+    ("runs", {"baseline": CRAFTED_LINK + " " + CRAFTED_IMAGE}, "is not in the store"),
+    ("", {"model.n_layers": CRAFTED_LINK, "seed": "3"}, "model.n_layers"),
+    ("attention", {"run": CRAFTED_IMAGE}, "not a finished run"),
+    ("length_sweep", {"runs": CRAFTED_LINK}, "Not shown"),
+]
+
+
+def test_text_from_a_link_is_shown_as_text_not_as_a_link_or_an_image(browser: Any, server: Any) -> None:
+    """A crafted link must not draw a foreign clickable link nor make the browser fetch a foreign image."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if urlparse(request.url).hostname == "evil.example" else None)
+    for path, params, shown in CRAFTED_PAGES:
+        page.goto(f"{server.url}/{path}?{urlencode(params)}", timeout=90_000)
+        page.wait_for_selector("h1", timeout=90_000)
+        wait_idle(page, timeout_s=90)
+        page.wait_for_selector(f"text={shown}", timeout=30_000)
+        main = page.locator('[data-testid="stMain"]')
+        assert main.locator("a[href*='evil.example']").count() == 0, path
+        assert main.locator("img[src*='evil.example']").count() == 0, path
+        assert "evil.example" in main.inner_text().replace("\u2060", ""), path  # the text itself is there, as typed
+    assert fetched == []
     context.close()
