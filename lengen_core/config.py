@@ -416,8 +416,10 @@ def parse_json_object(text: str | bytes, field_name: str) -> dict[str, Any]:
         raise ConfigError(field_name, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise ConfigError(field_name, "is nested too deeply to be a run configuration") from None
-    except ValueError as error:  # e.g. an integer of more than 4,300 digits
-        raise ConfigError(field_name, f"is not usable JSON: {error}") from None
+    except ValueError as error:  # an integer of more than 4,300 digits: Python refuses to read it
+        if "digits" in str(error):
+            raise ConfigError(field_name, "has a number of more than 4,300 digits; no config field takes one") from None
+        raise ConfigError(field_name, f"is not usable JSON: {shown(str(error), 120)}") from None
     if not isinstance(data, dict):
         raise ConfigError(field_name, f"must be a JSON object ({{...}}), got {type(data).__name__}")
     return data

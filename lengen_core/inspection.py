@@ -269,6 +269,16 @@ SCHEME_VIEWS: dict[str, str] = {
 }
 
 
+# view key of SCHEME_VIEWS -> (the scheme that gives those ids, its row label, the annotation it needs)
+_VIEW_SCHEMES: dict[str, tuple[str, str, str | None]] = {
+    "index": ("nope", "index", None),
+    "learned_offset": ("learned", "learned + offset", None),
+    "randomized": ("randomized", "randomized", None),
+    "coupled": ("coupled", "coupled", "coupled_ids"),
+    "abacus": ("abacus", "abacus", "digit_significance"),
+}
+
+
 def position_rows(
     example: Example,
     schemes: Sequence[str],
@@ -284,32 +294,14 @@ def position_rows(
     """
     rows: list[PositionRow] = []
     for key in schemes:
-        if key == "index":
-            config = PositionConfig(scheme="nope", max_position=max_position)
-            view_list = ("eval",)
-            name = "index"
-        elif key == "learned_offset":
-            config = PositionConfig(scheme="learned", max_position=max_position, train_offset_max=max_position)
-            view_list = tuple(views)
-            name = "learned + offset"
-        elif key == "randomized":
-            config = PositionConfig(scheme="randomized", max_position=max_position)
-            view_list = tuple(views)
-            name = "randomized"
-        elif key == "coupled":
-            if example.coupled_ids is None:
-                continue
-            config = PositionConfig(scheme="coupled", max_position=max_position)
-            view_list = tuple(views)
-            name = "coupled"
-        elif key == "abacus":
-            if example.digit_significance is None:
-                continue
-            config = PositionConfig(scheme="abacus", max_position=max_position)
-            view_list = tuple(views)
-            name = "abacus"
-        else:
+        if key not in _VIEW_SCHEMES:
             raise ValueError(f"unknown scheme view {key!r}; choose from {sorted(SCHEME_VIEWS)}")
+        scheme, name, needs = _VIEW_SCHEMES[key]
+        if needs is not None and getattr(example, needs) is None:
+            continue
+        offset = {"train_offset_max": max_position} if key == "learned_offset" else {}
+        config = PositionConfig(scheme=scheme, max_position=max_position, **offset)
+        view_list = ("eval",) if key == "index" else tuple(views)  # plain indices look the same in both views
         for view in view_list:
             ids = position_ids_for(example, config, training=view == "train", seed=seed)
             label = name if len(view_list) == 1 else f"{name} ({'training' if view == 'train' else 'evaluation'})"

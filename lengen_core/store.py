@@ -352,6 +352,9 @@ class _FileState:
         self.depth = 0
         self.write = False
         self.lock_fd: int | None = None
+        # The file's identity when this process last found it a valid store of our schema, and the
+        # owners of its queued/running runs then: an unchanged file need not be attached again to open it.
+        self.checked: tuple[tuple[int, int, int, int] | None, list] | None = None
 
 
 _ENGINE = _Engine()
@@ -492,10 +495,25 @@ def _required_int(field: str, value: Any) -> int:
     return as_int
 
 
+def _active_owners(connection: duckdb.DuckDBPyConnection) -> list[tuple[str | None, int | None]]:
+    """(owner, owner start) of every queued or running run."""
+    return [tuple(row) for row in connection.execute("SELECT owner, owner_start FROM runs WHERE status IN ('queued', 'running')").fetchall()]
+
+
 def _has_dead_owners(connection: duckdb.DuckDBPyConnection) -> bool:
     """Whether a queued or running run belongs to a process of this host that is gone."""
-    candidates = connection.execute("SELECT owner, owner_start FROM runs WHERE status IN ('queued', 'running')").fetchall()
-    return any(owner_is_alive(owner, owner_start) is False for owner, owner_start in candidates)
+    return any(owner_is_alive(owner, owner_start) is False for owner, owner_start in _active_owners(connection))
+
+
+def _file_identity(path: pathlib.Path) -> tuple[int, int, int, int] | None:
+    """(device, inode, size, modification time in ns) of the store file, or None; any write changes it."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    if os.path.exists(f"{path}.wal"):
+        return None  # a WAL left by a writer that died: always look inside
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def _check_status(status: str) -> None:
@@ -839,17 +857,25 @@ class RunStore:
                     if self.read_only:
                         raise StoreError(f"run store {self.path} does not exist (opened read-only, so it is not created)")
                     self._create_fresh()
+                identity = _file_identity(self.path)
+                checked = state.checked
+                if checked is not None and identity is not None and checked[0] == identity:
+                    # this process checked this very file, unchanged since: only the owners may have died
+                    self._dead_owners_seen = any(owner_is_alive(owner, start) is False for owner, start in checked[1])
+                    return
                 with _ENGINE.lock:
                     connection = self._attach(False, deadline)
                     try:
                         version = self._inspect(connection)
                         if version == SCHEMA_VERSION:
-                            self._dead_owners_seen = _has_dead_owners(connection)
+                            candidates = _active_owners(connection)
+                            self._dead_owners_seen = any(owner_is_alive(owner, start) is False for owner, start in candidates)
                     except duckdb.Error as error:
                         raise StoreError(f"{self.path} is not a readable LenGen Lab run store: {error}") from None
                     finally:
                         self._detach()
                     if version == SCHEMA_VERSION:
+                        state.checked = (_file_identity(self.path), candidates)
                         return
                     if self.read_only:
                         found = "is an empty DuckDB database" if version == 0 else f"has schema version {version}"

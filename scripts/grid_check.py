@@ -50,7 +50,7 @@ TINY_MODEL: dict[str, Any] = {
     "train.batch_size": 4,
     "train.warmup_steps": 1,
     "train.device": "cpu",
-    "eval.samples_per_length": 2,
+    "eval.samples_per_length": 1,
 }
 
 
@@ -217,7 +217,7 @@ def markdown_table(results: list[CellResult], elapsed: float) -> str:
         "",
         f"`python scripts/grid_check.py` on {platform.node()} ({platform.machine()}, {platform.python_version()}), "
         f"{time.strftime('%Y-%m-%d')}, {elapsed:.0f} s. Tiny model (2 layers, 2 heads, d_model 16), 3 training steps, "
-        "greedy evaluation at two lengths (the longest training length and one past it), the Attention and Position IDs "
+        "greedy evaluation of one example at two lengths (the longest training length and one past it), the Attention and Position IDs "
         "pages' data and figures. HSA at its defaults (chunk 16, top-k 4, window 32).",
         "",
         f"**{len(results)} cells: {counts['works']} work, {counts['refused']} refused when the config is made, "
