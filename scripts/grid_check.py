@@ -124,7 +124,7 @@ def _exercise(config: RunConfig, figures: bool) -> str:
     import torch
 
     from lengen_core.data import ExampleSource
-    from lengen_core.inspection import SCHEME_VIEWS, check_fits_model, generated_example, inspect_example, position_ids_for, position_rows, token_labels
+    from lengen_core.inspection import SCHEME_VIEWS, check_fits_model, generated_example, inspect_example, position_ids_for, position_rows
     from lengen_core.jobs import evaluate_model
     from lengen_core.training import train
 

@@ -13,7 +13,6 @@ import functools
 import io
 import os
 import json
-import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lengen_core.cli import main as cli_main
-from lengen_core.config import LIMITS, RunConfig, flatten
-from lengen_core.errors import ConfigError, LenGenError
+from lengen_core.config import RunConfig, flatten
+from lengen_core.errors import LenGenError
 
 HOSTILE_EXAMPLES = int(os.environ.get("LENGEN_HOSTILE_EXAMPLES", "2000"))  # the issue asks for at least 2,000 per entry point
 FAST = settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
