@@ -24,16 +24,13 @@ from __future__ import annotations
 import argparse
 import collections
 import random
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lengen_core.batching import collate  # noqa: E402
-from lengen_core.data import ExampleSource  # noqa: E402
-from lengen_core.training import load_checkpoint  # noqa: E402
+from lengen_core.batching import collate
+from lengen_core.data import ExampleSource
+from lengen_core.training import load_checkpoint
 
 COPYING_TASKS = ("reverse", "copy_unique")
 BLOCK = 5  # answer indices per printed row

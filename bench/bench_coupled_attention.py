@@ -19,11 +19,9 @@ import datetime
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,7 +40,7 @@ def parse_args() -> argparse.Namespace:
 
 ARGS = parse_args()
 if ARGS.smoke:
-    import torch  # noqa: E402
+    import torch
 
     if not torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")

@@ -24,14 +24,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,7 +47,7 @@ def parse_args() -> argparse.Namespace:
 
 ARGS = parse_args()
 if ARGS.smoke:
-    import torch  # noqa: E402
+    import torch
 
     if not torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")

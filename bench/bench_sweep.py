@@ -12,18 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, TaskConfig  # noqa: E402
-from lengen_core.evaluation import sweep  # noqa: E402
-from lengen_core.models import build_model  # noqa: E402
-from lengen_core.positions import build_scheme  # noqa: E402
+from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, TaskConfig
+from lengen_core.evaluation import sweep
+from lengen_core.models import build_model
+from lengen_core.positions import build_scheme
 
 
 def main() -> None:

@@ -14,20 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lengen_core.batching import IGNORE_INDEX  # noqa: E402
-from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig  # noqa: E402
-from lengen_core.models import build_model  # noqa: E402
-from lengen_core.positions import build_scheme  # noqa: E402
-from lengen_core.training import BatchSource, TrainingControl, train  # noqa: E402
+from lengen_core.batching import IGNORE_INDEX
+from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig
+from lengen_core.models import build_model
+from lengen_core.positions import build_scheme
+from lengen_core.training import BatchSource, TrainingControl, train
 
 
 def bench_config(task: str, steps: int, scheme: str) -> RunConfig:

@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import collections
 import random
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lengen_core.data import ExampleSource  # noqa: E402
-from lengen_core.evaluation import greedy_decode  # noqa: E402
-from lengen_core.training import load_checkpoint  # noqa: E402
-from lengen_core.vocab import EOS_ID, VOCAB  # noqa: E402
-from lengen_core.inspection import first_mismatch  # noqa: E402
+from lengen_core.data import ExampleSource
+from lengen_core.evaluation import greedy_decode
+from lengen_core.training import load_checkpoint
+from lengen_core.vocab import EOS_ID, VOCAB
+from lengen_core.inspection import first_mismatch
 
 
 def main() -> None:

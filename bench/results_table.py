@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lengen_core.store import RunStore  # noqa: E402
+from lengen_core.store import RunStore
 
 
 def spread(values: list[float], digits: int = 2) -> str:

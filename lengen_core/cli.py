@@ -456,3 +456,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+
+
+def cli_entry() -> None:
+    """The ``lengen`` console script (the same as ``python -m lengen_core``)."""
+    sys.exit(main())

@@ -19,6 +19,20 @@ from typing import Any
 
 from lengen_core.errors import ConfigError, shown
 
+# scheme -> (its id rule, how the ids enter the model; "<base>" = positions.base_encoding),
+# the table of lengen_core.positions' module docstring
+SCHEME_RULES: dict[str, tuple[str, str]] = {
+    "nope": ("index", "none"),
+    "learned": ("index", "learned"),
+    "sinusoidal": ("index", "sinusoidal"),
+    "rope": ("index", "rope"),
+    "alibi": ("index", "alibi"),
+    "fire": ("index", "fire"),
+    "randomized": ("randomized", "<base>"),
+    "coupled": ("coupled", "<base>"),
+    "predictive_coupled": ("coupled", "<base>"),
+    "abacus": ("abacus", "learned"),
+}
 POSITION_SCHEMES: tuple[str, ...] = (
     "nope",
     "learned",
@@ -353,7 +367,6 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        from lengen_core.positions import check_compatible
         from lengen_core.tasks.base import build_task
 
         task = build_task(self.task.name, self.task.options)
@@ -398,6 +411,52 @@ class RunConfig:
         for dotted, value in changes.items():
             set_dotted(data, dotted, value)
         return RunConfig.from_dict(data)
+
+
+def scheme_rule_and_encoding(positions: PositionConfig) -> tuple[str, str]:
+    """(id rule, encoding) of ``positions.scheme`` (see :data:`SCHEME_RULES`)."""
+    rule, encoding = SCHEME_RULES[positions.scheme]
+    return rule, positions.base_encoding if encoding == "<base>" else encoding
+
+
+def check_compatible(config: RunConfig) -> None:
+    """Refuse task/scheme/length combinations that cannot work, naming the field and limit.
+
+    Runs when a RunConfig is made. It needs only the tasks and the example source
+    (:mod:`lengen_core.data`), which import nothing above them, so config sits
+    below positions, models and evaluation in the import graph.
+    """
+    from lengen_core.data import ExampleSource, resolve_eval_lengths
+
+    rule, encoding = scheme_rule_and_encoding(config.positions)
+    source = ExampleSource(config.task)
+    task = source.task
+    if rule == "coupled" and not task.has_coupling:
+        raise ConfigError("positions.scheme", f"task {task.name!r} defines no position-coupling rule; pick another scheme")
+    if rule == "abacus" and not task.has_significance:
+        raise ConfigError("positions.scheme", f"task {task.name!r} has no numbers; Abacus embeddings index digits")
+    lengths = resolve_eval_lengths(config.task, config.eval, task)
+    longest = max(max(lengths), config.task.train_length_max)
+    max_position = config.positions.max_position
+    if (rule == "index" and encoding == "learned") or rule == "randomized":
+        needed = source.max_sequence_length(longest)
+        if needed > max_position:
+            raise ConfigError("positions.max_position", f"length {longest} needs {needed} positions but positions.max_position is {max_position}")
+        rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
+        needed = rows * source.max_sequence_length(config.task.train_length_max)
+        if needed > max_position:
+            raise ConfigError(
+                "positions.max_position",
+                f"training rows of up to {rows} examples (train.distractor_examples = {rows - 1}) need {needed} positions "
+                f"but positions.max_position is {max_position}",
+            )
+    if rule in ("coupled", "abacus"):
+        needed = source.max_structural_id(longest, rule) + 1
+        if needed > max_position:
+            raise ConfigError(
+                "positions.max_position",
+                f"length {longest} needs position ids up to {needed - 1} but positions.max_position is {max_position}",
+            )
 
 
 def parse_json_object(text: str | bytes, field_name: str) -> dict[str, Any]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from lengen_core.config import TaskConfig
 from lengen_core.tasks.base import Example, Task, build_task
+
+if TYPE_CHECKING:  # config imports this module to validate a config; types only here, no cycle
+    from lengen_core.config import EvalConfig, TaskConfig
 
 
 def stream_seed(*parts: object) -> int:
@@ -83,6 +86,26 @@ class ExampleSource:
             if values:
                 largest = max(largest, max(values))
         return largest
+
+
+def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
+    """The lengths a sweep tests: explicit ``eval.lengths``, else ``n_lengths`` evenly spread
+    from the task's smallest length to ``max_length_factor`` x the longest training length
+    (always including the longest training length)."""
+    if eval_config.lengths:
+        lengths = sorted(set(eval_config.lengths))
+    else:
+        top = max(task.min_length, round(eval_config.max_length_factor * task_config.train_length_max))
+        low = task.min_length
+        count = eval_config.n_lengths
+        lengths = sorted({round(low + (top - low) * i / max(count - 1, 1)) for i in range(count)} | {task_config.train_length_max})
+    if task_config.index_hints and not eval_config.lengths:
+        from lengen_core.tasks.index_hints import max_hinted_length
+
+        lengths = [length for length in lengths if length <= max_hinted_length(task)]  # one hint token per index
+    for length in lengths:
+        task.check_length(length, "eval.lengths")
+    return lengths
 
 
 def with_distractors(example: Example, distractors: Sequence[Example]) -> Example:

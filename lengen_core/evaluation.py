@@ -18,9 +18,12 @@ import torch
 
 from lengen_core.batching import collate
 from lengen_core.config import EvalConfig, TaskConfig
-from lengen_core.data import ExampleSource, stream_rng, stream_seed
+from lengen_core.data import ExampleSource, resolve_eval_lengths, stream_rng, stream_seed
 from lengen_core.models.transformer import Transformer
 from lengen_core.tasks.base import Example, Task
+
+__all__ = ["Decoded", "EvalPoint", "SweepResult", "breakdown_length", "evaluate_lengths", "greedy_decode",
+           "resolve_eval_lengths", "score", "sweep", "wilson_interval"]
 from lengen_core.vocab import EOS_ID
 
 
@@ -82,26 +85,6 @@ def breakdown_length(points: Sequence[EvalPoint], threshold: float) -> int | Non
             break
         result = point.length
     return result
-
-
-def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
-    """The lengths a sweep tests: explicit ``eval.lengths``, else ``n_lengths`` evenly spread
-    from the task's smallest length to ``max_length_factor`` x the longest training length
-    (always including the longest training length)."""
-    if eval_config.lengths:
-        lengths = sorted(set(eval_config.lengths))
-    else:
-        top = max(task.min_length, round(eval_config.max_length_factor * task_config.train_length_max))
-        low = task.min_length
-        count = eval_config.n_lengths
-        lengths = sorted({round(low + (top - low) * i / max(count - 1, 1)) for i in range(count)} | {task_config.train_length_max})
-    if task_config.index_hints and not eval_config.lengths:
-        from lengen_core.tasks.index_hints import max_hinted_length
-
-        lengths = [length for length in lengths if length <= max_hinted_length(task)]  # one hint token per index
-    for length in lengths:
-        task.check_length(length, "eval.lengths")
-    return lengths
 
 
 @torch.no_grad()

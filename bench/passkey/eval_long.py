@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lengen_core.evaluation import breakdown_length, sweep  # noqa: E402
-from lengen_core.store import RunStore  # noqa: E402
-from lengen_core.training import load_checkpoint  # noqa: E402
+from lengen_core.evaluation import breakdown_length, sweep
+from lengen_core.store import RunStore
+from lengen_core.training import load_checkpoint
 
 
 def peak_rss_mib() -> float:

@@ -29,12 +29,10 @@ Index hints (Zhou et al. 2023) are a data format, not a scheme: ``task.index_hin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import torch
 
 from lengen_core.batching import Batch
-from lengen_core.config import PositionConfig
+from lengen_core.config import PositionConfig, scheme_rule_and_encoding
 from lengen_core.errors import ConfigError
 from lengen_core.positions.encodings import ENCODINGS, PositionalTerms, sinusoidal_table
 from lengen_core.positions.rules import (
@@ -44,30 +42,14 @@ from lengen_core.positions.rules import (
     randomized_ids,
 )
 
-if TYPE_CHECKING:
-    from lengen_core.config import RunConfig
-
 __all__ = [
     "ENCODINGS",
     "PositionScheme",
     "PositionalTerms",
     "build_scheme",
-    "check_compatible",
     "sinusoidal_table",
 ]
 
-_RULE_AND_ENCODING: dict[str, tuple[str, str]] = {
-    "nope": ("index", "none"),
-    "learned": ("index", "learned"),
-    "sinusoidal": ("index", "sinusoidal"),
-    "rope": ("index", "rope"),
-    "alibi": ("index", "alibi"),
-    "fire": ("index", "fire"),
-    "randomized": ("randomized", "<base>"),
-    "coupled": ("coupled", "<base>"),
-    "predictive_coupled": ("coupled", "<base>"),
-    "abacus": ("abacus", "learned"),
-}
 
 
 @dataclass(frozen=True)
@@ -113,9 +95,7 @@ def build_scheme(config: PositionConfig) -> PositionScheme:
     index schemes, the whole table for coupling (Cho et al. train with random
     starts across the table), 100 for Abacus (McLeish et al.'s k), capped by the table.
     """
-    rule, encoding = _RULE_AND_ENCODING[config.scheme]
-    if encoding == "<base>":
-        encoding = config.base_encoding
+    rule, encoding = scheme_rule_and_encoding(config)
     if config.train_offset_max >= 0:
         offset_max = config.train_offset_max
     elif rule == "coupled":
@@ -133,41 +113,3 @@ def build_scheme(config: PositionConfig) -> PositionScheme:
         offset_max=offset_max,
         predicts_positions=config.scheme == "predictive_coupled",
     )
-
-
-def check_compatible(config: RunConfig) -> None:
-    """Refuse task/scheme/length combinations that cannot work, naming the field and limit."""
-    from lengen_core.data import ExampleSource
-    from lengen_core.evaluation import resolve_eval_lengths
-
-    scheme = build_scheme(config.positions)
-    source = ExampleSource(config.task)
-    task = source.task
-    if scheme.rule == "coupled" and not task.has_coupling:
-        raise ConfigError("positions.scheme", f"task {task.name!r} defines no position-coupling rule; pick another scheme")
-    if scheme.rule == "abacus" and not task.has_significance:
-        raise ConfigError("positions.scheme", f"task {task.name!r} has no numbers; Abacus embeddings index digits")
-    lengths = resolve_eval_lengths(config.task, config.eval, task)
-    longest = max(max(lengths), config.task.train_length_max)
-    if (scheme.rule == "index" and scheme.encoding == "learned") or scheme.rule == "randomized":
-        needed = source.max_sequence_length(longest)
-        if needed > config.positions.max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"length {longest} needs {needed} positions but positions.max_position is {config.positions.max_position}",
-            )
-        rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
-        needed = rows * source.max_sequence_length(config.task.train_length_max)
-        if needed > config.positions.max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"training rows of up to {rows} examples (train.distractor_examples = {rows - 1}) need {needed} positions "
-                f"but positions.max_position is {config.positions.max_position}",
-            )
-    if scheme.rule in ("coupled", "abacus"):
-        needed = source.max_structural_id(longest, scheme.rule) + 1
-        if needed > config.positions.max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"length {longest} needs position ids up to {needed - 1} but positions.max_position is {config.positions.max_position}",
-            )

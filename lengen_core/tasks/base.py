@@ -217,16 +217,17 @@ def register(task_class: type[Task]) -> type[Task]:
 
 
 def build_task(name: str, options: Mapping[str, Any] | None = None) -> Task:
-    """Instantiate a registered task; unknown names give a ConfigError listing the choices."""
-    from lengen_core import tasks as _tasks  # noqa: F401  (import registers every family)
+    """Instantiate a registered task; unknown names give a ConfigError listing the choices.
 
+    The registry is full whenever this runs: importing any module of this package
+    first runs ``lengen_core/tasks/__init__.py``, which imports every family.
+    """
     if not isinstance(name, str) or name not in TASK_REGISTRY:
         raise ConfigError("task.name", f"unknown task {shown(name)}; choose from {sorted(TASK_REGISTRY)}")
     return TASK_REGISTRY[name](options)
 
 
 def task_names() -> list[str]:
-    from lengen_core import tasks as _tasks  # noqa: F401
-
+    """Every registered task, sorted."""
     return sorted(TASK_REGISTRY)
 

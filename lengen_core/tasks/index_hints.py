@@ -36,8 +36,6 @@ PROBE_SAMPLES = 4
 
 
 def _hinted_tasks() -> list[str]:
-    from lengen_core import tasks as _tasks  # noqa: F401  (fills the registry)
-
     return sorted(name for name, task_class in TASK_REGISTRY.items() if task_class.supports_index_hints)
 
 
