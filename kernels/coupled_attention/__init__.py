@@ -7,8 +7,6 @@ reference (:mod:`kernels.coupled_attention.naive`).
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from kernels.coupled_attention.naive import (
@@ -19,8 +17,7 @@ from kernels.coupled_attention.naive import (
     rope_angles,
     rope_rotate,
 )
-
-BACKENDS: tuple[str, ...] = ("auto", "triton", "reference")
+from kernels.dispatch import BACKENDS, use_triton
 
 
 def coupled_attention(
@@ -54,12 +51,7 @@ def coupled_attention(
     backend: "auto" (Triton for CUDA tensors, the reference elsewhere), "triton" (forces
     the fused kernel; on the CPU it needs TRITON_INTERPRET=1) or "reference".
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    use_triton = backend == "triton" or (backend == "auto" and q.is_cuda)
-    if use_triton:
-        if not q.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-            raise RuntimeError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 (set before importing triton)")
+    if use_triton(backend, q):
         from kernels.coupled_attention.triton import coupled_attention_triton
 
         return coupled_attention_triton(

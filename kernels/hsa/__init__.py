@@ -12,11 +12,11 @@ PyTorch reference (:mod:`kernels.hsa.naive`, whose docstring gives the equations
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import torch
 
+from kernels.dispatch import BACKENDS, use_triton
 from kernels.hsa.naive import (
     WEIGHTINGS,
     chunk_visibility,
@@ -27,8 +27,6 @@ from kernels.hsa.naive import (
     slot_is_filled,
 )
 from kernels.hsa.naive import select_chunks as select_chunks_reference
-
-BACKENDS: tuple[str, ...] = ("auto", "triton", "reference")
 
 __all__ = [
     "BACKENDS", "WEIGHTINGS", "HSASelection", "chunk_visibility", "chunk_weights", "hsa", "hsa_attention",
@@ -50,15 +48,6 @@ class HSASelection(NamedTuple):
     scores: torch.Tensor
 
 
-def _use_triton(backend: str, tensor: torch.Tensor) -> bool:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    use = backend == "triton" or (backend == "auto" and tensor.is_cuda)
-    if use and not tensor.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-        raise RuntimeError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 (set before importing triton)")
-    return use
-
-
 def _check_chunking(chunk_size: int, top_k: int) -> None:
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
@@ -78,7 +67,7 @@ def select_chunks(
     _check_chunking(chunk_size, top_k)
     if landmark_q.dim() != 4 or landmarks.dim() != 4:
         raise ValueError(f"landmark_q must be [B, T, H_kv, D_r] and landmarks [B, C, H_kv, D_r], got {list(landmark_q.shape)} and {list(landmarks.shape)}")
-    if _use_triton(backend, landmark_q):
+    if use_triton(backend, landmark_q):
         from kernels.hsa.triton import select_chunks_triton
 
         with torch.no_grad():
@@ -113,7 +102,7 @@ def hsa_attention(
     expected = (*k.shape[:3], indices.shape[-1])
     if indices.dim() != 4 or tuple(indices.shape) != expected or tuple(weights.shape) != expected:
         raise ValueError(f"indices and weights must be [B, T, H_kv, K] = {list(expected)}, got {list(indices.shape)} and {list(weights.shape)}")
-    if _use_triton(backend, q):
+    if use_triton(backend, q):
         from kernels.hsa.triton import hsa_attention_triton
 
         return hsa_attention_triton(q, k, v, indices, weights, chunk_size, scale=scale, config=config)
