@@ -14,7 +14,8 @@ from pathlib import Path
 import streamlit as st
 
 from lengen_core.errors import StoreError
-from pages.common import ensure_app_shell, get_job_manager, get_store, job_queue_fragment
+from pages.common import get_job_manager, get_store, job_queue_fragment
+from pages.legacy_mode import ensure_app_shell
 
 ROOT = Path(__file__).resolve().parent
 
@@ -42,10 +43,7 @@ def build_navigation() -> st.Page:
 def main() -> None:
     st.set_page_config(page_title="LenGen Lab", page_icon=":material/straighten:", layout="wide")
     navigation = build_navigation()
-    # pages/ next to this file puts Streamlit in its legacy multipage mode until
-    # st.navigation has run once; importing pages.common leaves that mode, and
-    # this reruns a first script run that was started in it (see ensure_app_shell).
-    ensure_app_shell()
+    ensure_app_shell()  # Streamlit's legacy pages/ mode: see pages/legacy_mode.py
     try:
         get_store()
         get_job_manager()

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed, parse_json_object, set_dotted
+from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed, parse_json_object
+from lengen_core.params import decode_changes, parse_assignment, parse_int_list, parse_range
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 
 EPILOG = """examples:
@@ -28,40 +29,6 @@ EPILOG = """examples:
   python -m lengen_core runs list --task reverse
   python -m lengen_core export --format csv --out exports/
 """
-
-
-def parse_value(text: str, field: str = "--set") -> Any:
-    """``--set`` values are JSON when they parse as JSON (numbers, true, [1,2]), else strings."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    except RecursionError:
-        raise ConfigError(field, "value is nested too deeply") from None
-    except ValueError:  # an integer of more than 4,300 digits: Python refuses to read it
-        raise ConfigError(field, "value is not usable: a number of more than 4,300 digits") from None
-
-
-def parse_range(text: str, field: str) -> tuple[int, int]:
-    """``"1-10"`` -> (1, 10); ``"8"`` -> (8, 8)."""
-    try:
-        if "-" in text:
-            low, high = text.split("-", 1)
-            return int(low), int(high)
-        return int(text), int(text)
-    except ValueError:
-        raise ConfigError(field, f"expected a length or a range like 1-10, got {shown(text)}") from None
-
-
-def parse_int_list(text: str, field: str) -> list[int]:
-    """``"10,20, 40"`` -> [10, 20, 40]; anything else is a ConfigError naming ``field``."""
-    parts = [part.strip() for part in str(text).split(",") if part.strip()]
-    if len(parts) > 1000:
-        raise ConfigError(field, f"at most 1000 values, got {len(parts)}")
-    try:
-        return [int(part) for part in parts]
-    except ValueError:
-        raise ConfigError(field, f"expected comma-separated integers, got {shown(text)}") from None
 
 
 def read_config_file(path_text: str) -> RunConfig:
@@ -80,13 +47,14 @@ def read_config_file(path_text: str) -> RunConfig:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults <- ``--config`` file <- convenience flags <- ``--set`` overrides (later wins)."""
-    data = RunConfig().to_dict() if not args.config else read_config_file(args.config).to_dict()
+    """Defaults <- ``--config`` file <- convenience flags <- ``--set`` overrides (later wins).
+
+    ``--set field=value`` reads the value by the field's type, as a link does (:mod:`lengen_core.params`).
+    """
+    base = read_config_file(args.config) if args.config else RunConfig()
     changes: dict[str, Any] = {}
     if getattr(args, "task", None):
         changes["task.name"] = args.task
-        if not args.config:
-            changes["task.options"] = {}
     if getattr(args, "scheme", None):
         changes["positions.scheme"] = args.scheme
     if getattr(args, "train_length", None):
@@ -98,67 +66,114 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["train.time_budget_s"] = args.time_budget
     if getattr(args, "attention", None):
         changes["model.attention"] = args.attention
-    for item in getattr(args, "set", None) or []:
-        if "=" not in item:
-            raise ConfigError("--set", f"expected field=value, got {shown(item)}")
-        key, value = item.split("=", 1)
-        changes[key.strip()] = parse_value(value)
-    for key, value in changes.items():
-        set_dotted(data, key, value)
-    return RunConfig.from_dict(data)
+    texts = dict(parse_assignment(item, "--set") for item in getattr(args, "set", None) or [])
+    changes.update(decode_changes(texts, changes.get("task.name", base.task.name)))
+    return base.replace(**changes)
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr (redrawn in place on a terminal)."""
+    """A command's progress on stderr: a live rich bar on a terminal; elsewhere (CI logs, files, pipes)
+    a plain line at the first update, then at most one every ``every_s`` seconds, and a final one at close."""
 
-    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total = max(total, 1)
-        self.label = label
-        self.stream = stream
-        self.width = width
-        self.started = time.perf_counter()
+    def __init__(self, total: float, label: str, stream: TextIO | None = None, every_s: float = 10.0) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        stream = stream or sys.stderr  # looked up now, so redirected or captured stderr is followed
         self.interactive = stream.isatty()
-        self._last_line = ""
+        self.console = text_console(stream, self.interactive, width=200)
+        self.every_s = every_s
+        self.started = time.perf_counter()
+        self._printed_at: float | None = None
+        self._closed = False
+        columns = [
+            TextColumn("{task.description}", markup=False),
+            *([BarColumn()] if self.interactive else []),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[count]}", markup=False),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}", markup=False),
+        ]
+        self.progress = Progress(*columns, console=self.console, disable=not self.interactive, redirect_stdout=False, redirect_stderr=False)
+        self.task = self.progress.add_task(label, total=max(total, 1e-9), count="", note="")
+        self.progress.start()  # does nothing when disabled (not a terminal)
 
-    def update(self, done: int, note: str = "") -> None:
-        fraction = min(done / self.total, 1.0)
-        filled = int(self.width * fraction)
-        elapsed = time.perf_counter() - self.started
-        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {elapsed:5.1f}s {note}"
-        if self.interactive:
-            self.stream.write("\r" + line.ljust(len(self._last_line)))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-        self._last_line = line
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def update(self, completed: float, count: str, note: str = "") -> None:
+        """Set the bar to ``completed`` (of its total), its count text (e.g. ``3/8 lengths``) and a note."""
+        self.progress.update(self.task, completed=completed, count=count, note=note)
+        now = time.perf_counter()
+        if not self.interactive and not self._closed and (self._printed_at is None or now - self._printed_at >= self.every_s):
+            self._print_line(now)
+
+    def _print_line(self, now: float) -> None:
+        self.console.print(self.progress.make_tasks_table(self.progress.tasks))
+        self._printed_at = now
 
     def close(self) -> None:
+        """Leave the final state on screen (a terminal) or as the last line (elsewhere); closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         if self.interactive:
-            self.stream.write("\n")
-            self.stream.flush()
+            self.progress.stop()
+        else:
+            self._print_line(time.perf_counter())
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def text_console(stream: TextIO, interactive: bool, width: int) -> Any:
+    """A rich Console on ``stream``: styled on a terminal, plain text (no ANSI codes, ``width`` columns) elsewhere.
+
+    ``force_terminal`` is the stream's own answer, so FORCE_COLOR or TTY_COMPATIBLE in the
+    environment cannot put escape codes into a pipe, a file or a CI log.
+    """
+    from rich.console import Console
+
+    return Console(file=stream, force_terminal=interactive, width=None if interactive else width, highlight=False)
+
+
+def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """``rows`` as a rich table on ``out``: every column in full (folded, never cut, on a narrow terminal)."""
+    from numbers import Number
+
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     def cell(value: Any) -> str:
-        if value is None:
+        if value is None or (isinstance(value, float) and value != value):  # None and NaN: not measured
             return "-"
         if isinstance(value, float):
             return f"{value:.3f}"
         return str(value)
 
-    text_rows = [[cell(row.get(column)) for column in columns] for row in rows]
-    widths = [max(len(column), *(len(r[i]) for r in text_rows)) if text_rows else len(column) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(widths[i]) for i, column in enumerate(columns))]
-    lines.append("  ".join("-" * width for width in widths))
-    lines.extend("  ".join(r[i].ljust(widths[i]) for i in range(len(columns))) for r in text_rows)
-    return "\n".join(lines)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for column in columns:
+        values = [row.get(column) for row in rows if row.get(column) is not None]
+        numeric = bool(values) and all(isinstance(value, Number) and not isinstance(value, bool) for value in values)
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell(row.get(column))) for column in columns))  # Text: stored names are never markup
+    interactive = out.isatty()
+    console = text_console(out, interactive, width=10_000)  # off a terminal: the table's natural width, never wrapped
+    if interactive:
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))  # no trailing blanks in files
+
+
+EVAL_COLUMNS = ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]
 
 
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
     record = store.get_run(run_id)
     curve = store.eval_curve([run_id])
     rows = curve.sort_values("length").to_dict("records")
-    out.write(format_table(rows, ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]) + "\n")
+    print_table(out, rows, EVAL_COLUMNS)
     ratio = None if record.breakdown_length is None else record.breakdown_length / record.train_length_max
     out.write(
         f"breakdown length: {record.breakdown_length} (train length max {record.train_length_max}, "
@@ -194,16 +209,24 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
     run_id = create_run(store, config, args.seed, name=args.name, budget=budget)
     out.write(f"run {run_id}: {config.task.name} / {config.positions.scheme}, config {config.config_id}, seed {args.seed}\n")
     total = config.train.steps
-    bar = ProgressBar(total, "train")
+    time_budget = config.train.time_budget_s
+    # a budgeted run ends when its seconds run out (long before a large `steps`): the bar follows the clock
+    bar = ProgressBar(time_budget if time_budget else total, "train")
 
     class BarProgress(RunProgress):
         def add_train_point(self, point: Any) -> None:  # type: ignore[override]
             super().add_train_point(point)
-            budget = config.train.time_budget_s
             note = f"loss {point.loss:.4f} acc {point.accuracy if point.accuracy is not None else float('nan'):.2f}"
-            if budget:
-                note += f" (budget {point.wall_time_s:.0f}/{budget:.0f}s)"
-            bar.update(point.step, note)
+            if time_budget:
+                seconds = min(point.wall_time_s, time_budget)
+                bar.update(seconds, f"steps {point.step} · {seconds:.0f}/{time_budget:.0f} s", note)
+            else:
+                bar.update(point.step, f"{point.step}/{total} steps", note)
+
+        def update(self, **changes: Any) -> None:
+            super().update(**changes)
+            if changes.get("phase") in ("evaluating", "finished"):
+                bar.close()  # before the eval lines go to `out`, so they never cut into a live bar
 
         def add_eval_point(self, point: Any) -> None:  # type: ignore[override]
             super().add_eval_point(point)
@@ -236,12 +259,20 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     store = open_store(args)
     budget = default_budget(1)
     plan = plan_extra_sweep(store, args.run_id, lengths, args.samples, budget)
-    bar = ProgressBar(len(plan.estimate.eval_lengths), "eval")
+    planned = len(plan.estimate.eval_lengths)
+    time_budget = plan.config.eval.time_budget_s
+    # with eval.time_budget_s the sweep stops when its seconds run out: the bar follows the clock
+    bar = ProgressBar(time_budget if time_budget else planned, "eval")
     done = []
 
     def on_point(point: Any) -> None:
         done.append(point)
-        bar.update(len(done), f"length {point.length}: {point.exact_match:.3f}")
+        note = f"length {point.length}: {point.exact_match:.3f}"
+        if time_budget:
+            seconds = min(bar.elapsed, time_budget)
+            bar.update(seconds, f"lengths {len(done)}/{planned} · {seconds:.0f}/{time_budget:.0f} s", note)
+        else:
+            bar.update(len(done), f"{len(done)}/{planned} lengths", note)
 
     try:
         evaluation = execute_extra_sweep(store, plan, args.sweep_name, budget=budget, on_point=on_point)
@@ -249,7 +280,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         bar.close()
     outcome = evaluation.result
     rows = [point.as_row() for point in outcome.points]
-    out.write(format_table(rows, ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]) + "\n")
+    print_table(out, rows, EVAL_COLUMNS)
     out.write(f"breakdown length: {outcome.breakdown_length} (sweep {args.sweep_name!r} stored)\n")
     if evaluation.stopped:
         out.write(f"note: {evaluation.stopped}\n")
@@ -283,8 +314,8 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
         scheme, _, assignment = item.partition(":")
         if not assignment or "=" not in assignment:
             raise ConfigError("--scheme-set", f"expected SCHEME:field=value, got {shown(item)}")
-        key, value = assignment.split("=", 1)
-        per_scheme.setdefault(scheme.strip(), {})[key.strip()] = parse_value(value, "--scheme-set")
+        key, text = parse_assignment(assignment, "--scheme-set")
+        per_scheme.setdefault(scheme.strip(), {}).update(decode_changes({key: text}, base.task.name))
     cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds, changes_per_scheme=per_scheme)
     budget = default_budget(args.workers)
     for config, seed in cells:  # every cell is admitted before any run is written
@@ -301,14 +332,16 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
     def on_done(run_id: str, status: str) -> None:
         finished.append(run_id)
-        bar.update(len(finished), f"{run_id} {status}")
+        bar.update(len(finished), f"{len(finished)}/{len(jobs)} runs", f"{run_id} {status}")
 
     runner = InlineRunner() if args.workers == 1 else LocalProcessRunner(args.workers)
-    results = runner.run(jobs, on_done)
-    bar.close()
+    try:
+        results = runner.run(jobs, on_done)
+    finally:
+        bar.close()
     frame = store.list_runs()
     frame = frame[frame["run_id"].isin([job.run_id for job in jobs])]
-    out.write(format_table(frame.to_dict("records"), ["run_id", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]) + "\n")
+    print_table(out, frame.to_dict("records"), ["run_id", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"])
     return 0 if all(status == "done" for status in results.values()) else 1
 
 
@@ -327,7 +360,7 @@ def command_runs(args: argparse.Namespace, out: TextIO) -> int:
             print_sweep_table(store, args.run_id, out)
         return 0
     frame = store.list_runs(status=args.status, task=args.task, scheme=args.scheme, limit=args.limit)
-    out.write(format_table(frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]) + "\n")
+    print_table(out, frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"])
     out.write(f"{len(frame)} runs\n")
     return 0
 
@@ -354,7 +387,7 @@ def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
             "coupling": task_class.has_coupling,
             "description": task_class.description,
         })
-    out.write(format_table(rows, ["task", "family", "c_rasp", "coupling", "description"]) + "\n")
+    print_table(out, rows, ["task", "family", "c_rasp", "coupling", "description"])
     return 0
 
 

@@ -403,10 +403,10 @@ class RunConfig:
         """Copy with dotted-path changes: ``cfg.replace(**{"model.n_layers": 3})``.
 
         Changing ``task.name`` resets ``task.options`` to the new task's defaults
-        unless the same call sets options too (options belong to one task).
+        before the call's own ``task.options`` changes apply (options belong to one task).
         """
         data = self.to_dict()
-        if changes.get("task.name", self.task.name) != self.task.name and not any(key.startswith("task.options") for key in changes):
+        if changes.get("task.name", self.task.name) != self.task.name:
             data["task"]["options"] = {}
         for dotted, value in changes.items():
             set_dotted(data, dotted, value)

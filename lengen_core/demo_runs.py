@@ -122,12 +122,11 @@ def export_demo_runs(
         evaluation = store.eval_curve([run_id], sweep="default")
         checkpoint = None
         if key in keep:
-            artifacts = store.artifacts(run_id)
-            paths = artifacts.loc[artifacts["kind"] == "checkpoint", "path"].tolist()
-            if not paths:
+            path = store.checkpoint_path(run_id)
+            if path is None:
                 raise StoreError(f"run {run_id} ({key}) has no checkpoint to bundle")
             name = f"{key}.safetensors"
-            shutil.copyfile(paths[-1], checkpoint_dir / name)
+            shutil.copyfile(path, checkpoint_dir / name)
             written.add(name)
             checkpoint = f"checkpoints/{name}"
         entry = {

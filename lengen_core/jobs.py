@@ -354,9 +354,8 @@ def plan_extra_sweep(
 
 def checkpoint_path(store: RunStore, run_id: str) -> str | None:
     """The run's newest checkpoint file that exists on disk, or None."""
-    artifacts = store.artifacts(run_id)
-    paths = artifacts.loc[artifacts["kind"] == "checkpoint", "path"].tolist()
-    return paths[-1] if paths and Path(paths[-1]).exists() else None
+    path = store.checkpoint_path(run_id)
+    return path if path is not None and Path(path).exists() else None
 
 
 def next_sweep_name(store: RunStore, run_id: str, taken: set[str] | None = None) -> str:

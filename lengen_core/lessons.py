@@ -45,41 +45,22 @@ BASE_CHANGES: dict[str, Any] = {
     "eval.seed": 0,
 }
 _SMALL = {"model.n_layers": 2, "model.d_model": 64, "model.d_ff": 128}
-_REVERSE = {
-    "task.name": "reverse",
-    "task.options": {},
-    "task.train_length_min": 1,
-    "task.train_length_max": 8,
-    "eval.lengths": [4, 8, 12, 16, 20, 24],
-    "train.steps": 1500,
-}
-_ADDITION = {
-    "task.name": "addition",
-    "task.options": {},
-    "task.train_length_min": 1,
-    "task.train_length_max": 6,
-    "eval.lengths": [3, 6, 9, 12, 15, 18],
-    "train.steps": 3000,
-}
-_COUNTING = {
-    "task.options": {},
-    "task.train_length_min": 1,
-    "task.train_length_max": 10,
-    "eval.lengths": [5, 10, 15, 20, 30, 40],
-    "train.steps": 1500,
-    "positions.max_position": 64,
-    **_SMALL,
-}
-_PASSKEY = {
-    "task.name": "passkey_retrieval",
-    "task.options": {},
-    "task.train_length_min": 16,
-    "task.train_length_max": 48,
-    "eval.lengths": [16, 32, 48, 64, 128, 256],
-    "eval.samples_per_length": 50,
-    "train.steps": 1000,
-    **_SMALL,
-}
+
+def _lengths(train_min: int, train_max: int, eval_lengths: list[int], steps: int) -> dict[str, Any]:
+    """A lesson task's training range, evaluation lengths and step count, its options at the task's defaults."""
+    return {
+        "task.options": {},
+        "task.train_length_min": train_min,
+        "task.train_length_max": train_max,
+        "eval.lengths": eval_lengths,
+        "train.steps": steps,
+    }
+
+
+_REVERSE = {"task.name": "reverse", **_lengths(1, 8, [4, 8, 12, 16, 20, 24], 1500)}
+_ADDITION = {"task.name": "addition", **_lengths(1, 6, [3, 6, 9, 12, 15, 18], 3000)}
+_COUNTING = {**_lengths(1, 10, [5, 10, 15, 20, 30, 40], 1500), "positions.max_position": 64, **_SMALL}
+_PASSKEY = {"task.name": "passkey_retrieval", **_lengths(16, 48, [16, 32, 48, 64, 128, 256], 1000), "eval.samples_per_length": 50, **_SMALL}
 
 
 @dataclass(frozen=True)

@@ -15,36 +15,23 @@ from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
 from lengen_core.vocab import VOCAB
-from pages.common import code_span, escape_markdown, get_store, page_intro, plotly_config
 from lengen_core.inspection import ExampleInputError, check_fits_model, hsa_query_table, inspect_example, token_labels
-from pages.inspection import (
-    attention_grid,
-    attention_heatmap,
-    checkpoint_runs,
-    ensure_demo_runs,
-    example_picker,
-    hsa_selection_figure,
-    load_model,
-    run_label,
-    tokens_html,
-)
+from pages.binding import url_picker
+from pages.charts import attention_grid, attention_heatmap, hsa_selection_figure
+from pages.common import code_span, escape_markdown, get_store, page_intro, plotly_config
+from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label, tokens_html
 
 RUN_KEY = "attention.run"
 GRID_LIMIT = 96  # tokens above which the all-heads grid is not offered
 
 
-def pick_run(runs, paths) -> str | None:
-    options = list(runs["run_id"])
-    url_run = st.query_params.get("run")
-    if url_run and url_run not in options:
-        st.warning(f"Run {code_span(url_run)} is not a finished run with a checkpoint; showing another.", icon=":material/search:")
-    if RUN_KEY not in st.session_state or st.session_state[RUN_KEY] not in options:
-        st.session_state[RUN_KEY] = url_run if url_run in options else options[0]
+def pick_run(runs) -> str:
+    """The run picker, synced with ``?run=``."""
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
-    chosen = st.selectbox("Run", options, key=RUN_KEY, format_func=lambda run_id: labels.get(run_id, run_id))
-    if st.query_params.get("run") != chosen:
-        st.query_params["run"] = chosen
-    return chosen
+    return url_picker(
+        "attention", "run", "Run", list(runs["run_id"]), key=RUN_KEY, format_func=lambda run_id: labels.get(run_id, run_id),
+        unknown_warning=lambda missing: f"Run {code_span(missing[0])} is not a finished run with a checkpoint; showing another.",
+    )
 
 
 def show_answer(inspection, truth_known: bool) -> None:
@@ -116,9 +103,7 @@ def main() -> None:
         "Attention",
         "For one example, what each layer and head of a trained model attends to; for HSA models, which chunks each token selected.",
     )
-    problem = ensure_demo_runs()
-    if problem:
-        st.warning(problem, icon=":material/warning:")
+    ensure_demo_runs()
     store = get_store()
     try:
         runs, paths = checkpoint_runs(store)
@@ -128,16 +113,11 @@ def main() -> None:
     if len(runs) == 0:
         st.info("No finished run with a checkpoint yet. Train one on the Train page (or open a lesson), then come back.", icon=":material/lightbulb:")
         return
-    run_id = pick_run(runs, paths)
+    run_id = pick_run(runs)
     record = store.get_run(run_id)
     try:
-        config = RunConfig.from_dict(record.config)
-    except LenGenError as error:
-        st.error(f"This run's stored config is not valid any more: {escape_markdown(error)}", icon=":material/block:")
-        return
-    try:
-        model, _, _ = load_model(paths[run_id])
-    except ExampleInputError as error:
+        model, config = load_run_model(record, paths[run_id])
+    except LenGenError as error:  # the stored config or the checkpoint is not usable
         st.error(escape_markdown(error), icon=":material/block:")
         return
     source = ExampleSource(config.task)

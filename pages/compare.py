@@ -14,18 +14,18 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES, RunConfig
-from lengen_core.errors import ConfigError, StoreError
+from lengen_core.errors import ConfigError
 from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
+from pages.binding import url_picker
 from pages.charts import cell_text, compare_grid_figure, grid_cells
 from pages.common import (
     app_cap_violations,
     app_caps,
     code_span,
-    config_from_flat,
     escape_markdown,
     get_job_manager,
-    get_store,
+    listed_runs,
     page_intro,
     plotly_config,
     show_config_error,
@@ -37,6 +37,17 @@ CELL_KEY = "compare_page.cell"
 TABLE_KEY = "compare_page.table"
 ALL_RUNS = "(all runs)"
 DEFAULT_SCHEMES = ("learned", "rope", "coupled")
+# The launcher's number fields, four to a row: (name, label, minimum, default, step); widget key compare_page.<name>.
+LAUNCH_NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
+    ("seeds", "Seeds per cell", 1, 2, 1),
+    ("steps", "Steps", 1, 1000, 100),
+    ("budget", "Time budget per run (s, 0 = none)", 0.0, 0.0, 30.0),
+    ("train_max", "Train lengths up to", 1, 10, 1),
+    ("layers", "Layers", 1, 2, 1),
+    ("d_model", "Width (d_model)", 8, 64, 8),
+    ("samples", "Eval samples per length", 1, 100, 50),
+    ("batch", "Batch size", 1, 64, 8),
+)
 
 
 def plan_sweep(base: RunConfig, tasks: list[str], schemes: list[str], seeds: list[int]) -> tuple[list[tuple[RunConfig, int]], list[str]]:
@@ -60,24 +71,11 @@ def launch_form() -> None:
         name = st.text_input("Sweep name", value=time.strftime("sweep-%Y%m%d-%H%M%S"), key="compare_page.name")
         chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in ("reverse", "addition") if t in task_names][:2] or task_names[:1], key="compare_page.tasks")
         chosen_schemes = st.multiselect("Position schemes", list(POSITION_SCHEMES), default=list(DEFAULT_SCHEMES), key="compare_page.schemes")
-        columns = st.columns(4)
-        with columns[0]:
-            seeds = st.number_input("Seeds per cell", min_value=1, value=2, step=1, key="compare_page.seeds")
-        with columns[1]:
-            steps = st.number_input("Steps", min_value=1, value=1000, step=100, key="compare_page.steps")
-        with columns[2]:
-            budget = st.number_input("Time budget per run (s, 0 = none)", min_value=0.0, value=0.0, step=30.0, key="compare_page.budget")
-        with columns[3]:
-            train_max = st.number_input("Train lengths up to", min_value=1, value=10, step=1, key="compare_page.train_max")
-        columns = st.columns(4)
-        with columns[0]:
-            n_layers = st.number_input("Layers", min_value=1, value=2, step=1, key="compare_page.layers")
-        with columns[1]:
-            d_model = st.number_input("Width (d_model)", min_value=8, value=64, step=8, key="compare_page.d_model")
-        with columns[2]:
-            samples = st.number_input("Eval samples per length", min_value=1, value=100, step=50, key="compare_page.samples")
-        with columns[3]:
-            batch = st.number_input("Batch size", min_value=1, value=64, step=8, key="compare_page.batch")
+        numbers = {}
+        for row in (LAUNCH_NUMBERS[:4], LAUNCH_NUMBERS[4:]):
+            for column, (field, label, minimum, default, step) in zip(st.columns(4), row):
+                with column:
+                    numbers[field] = st.number_input(label, min_value=minimum, value=default, step=step, key=f"compare_page.{field}")
         submitted = st.form_submit_button("Launch sweep", type="primary", icon=":material/rocket_launch:")
     if not submitted:
         return
@@ -89,23 +87,21 @@ def launch_form() -> None:
         show_config_error(ConfigError("sweep", "choose at least one task and one scheme"))
         return
     try:
-        base = config_from_flat(
-            {
-                "task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name,
-                "task.train_length_max": int(train_max),
-                "train.steps": int(steps),
-                "train.time_budget_s": float(budget) if budget else None,
-                "train.batch_size": int(batch),
-                "model.n_layers": int(n_layers),
-                "model.d_model": int(d_model),
-                "model.d_ff": 4 * int(d_model),
-                "eval.samples_per_length": int(samples),
-            }
-        )
+        base = RunConfig().replace(**{
+            "task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name,
+            "task.train_length_max": int(numbers["train_max"]),
+            "train.steps": int(numbers["steps"]),
+            "train.time_budget_s": float(numbers["budget"]) or None,
+            "train.batch_size": int(numbers["batch"]),
+            "model.n_layers": int(numbers["layers"]),
+            "model.d_model": int(numbers["d_model"]),
+            "model.d_ff": 4 * int(numbers["d_model"]),
+            "eval.samples_per_length": int(numbers["samples"]),
+        })
     except ConfigError as error:
         show_config_error(error)
         return
-    cells, skipped = plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(seeds))))
+    cells, skipped = plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(numbers["seeds"]))))
     cap = app_caps()["sweep.runs"]
     if len(cells) > cap.limit:
         show_config_error(ConfigError("sweep.runs", f"{len(cells)} runs requested; this app's limit is {cap.limit} per sweep (set by {cap.source})"))
@@ -169,11 +165,8 @@ def apply_table_selection(event: object, table: pd.DataFrame) -> None:
 
 def grid_view(tag: str | None) -> None:
     """The grid of the chosen sweep (a fragment that polls while runs are pending)."""
-    store = get_store()
-    try:
-        runs = store.list_runs(tag=tag) if tag else store.list_runs()
-    except StoreError as error:
-        st.error(escape_markdown(error), icon=":material/error:")
+    runs = listed_runs(tag=tag) if tag else listed_runs()
+    if runs is None:
         return
     if len(runs) == 0:
         st.info("No runs in this sweep yet.")
@@ -220,27 +213,16 @@ def main() -> None:
     page_intro("Compare", "Which position encodings generalize to longer inputs on which tasks? Each cell is the breakdown length divided by the training length.")
     with st.expander("Launch a sweep", expanded=False):
         launch_form()
-    store = get_store()
-    try:
-        runs = store.list_runs()
-    except StoreError as error:
-        st.error(escape_markdown(error), icon=":material/error:")
+    runs = listed_runs()
+    if runs is None:
         return
     tags = sweep_tags(runs)
     options = tags + [ALL_RUNS]
-    requested = st.query_params.get("sweep")
-    if requested and f"sweep:{requested}" in tags and st.session_state.get("compare_page.url_sweep") != requested:
-        st.session_state[SWEEP_KEY] = f"sweep:{requested}"
-        st.session_state["compare_page.url_sweep"] = requested
-    if st.session_state.get(SWEEP_KEY) not in options:
-        st.session_state[SWEEP_KEY] = options[0]
-    chosen = st.selectbox("Sweep", options, key=SWEEP_KEY, format_func=lambda tag: tag.removeprefix("sweep:"))
+    chosen = url_picker(
+        "compare_page", "sweep", "Sweep", options, key=SWEEP_KEY, omit=ALL_RUNS,
+        to_text=lambda option: option.removeprefix("sweep:"), format_func=lambda option: option.removeprefix("sweep:"),
+    )
     tag = None if chosen == ALL_RUNS else chosen
-    if tag:
-        st.query_params["sweep"] = tag.removeprefix("sweep:")
-        st.session_state["compare_page.url_sweep"] = tag.removeprefix("sweep:")
-    elif "sweep" in st.query_params:
-        del st.query_params["sweep"]
     pending = runs if tag is None else runs[runs["tags"].map(lambda tags: tag in list(tags) if tags is not None else False)]
     busy = bool(pending["status"].isin(["queued", "running"]).any()) if len(pending) else False
     st.fragment(grid_view, run_every=2.0 if busy else None)(tag)

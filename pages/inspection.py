@@ -1,344 +1,58 @@
-"""Figures and widgets shared by the Attention, Position IDs and Lessons pages.
+"""Widgets and cached resources shared by the Attention, Position IDs and Lessons pages.
 
-The data they draw comes from :mod:`lengen_core.inspection` (examples, position
-ids, attention maps, HSA selections); this module only turns it into plotly
-figures and Streamlit widgets (page files are scripts, so shared page code
-lives here). Token labels on every axis are ``"<index>:<token>"``.
+The bundled demo runs, checkpoint loading (cached per file version), the run
+and example pickers and token rendering. The data comes from
+:mod:`lengen_core.inspection`; the figures are in :mod:`pages.charts`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
-from lengen_core.errors import ConfigError, LenGenError, StoreError
+from lengen_core.demo_runs import import_demo_runs
+from lengen_core.errors import ConfigError, LenGenError
 from lengen_core.inspection import (
     ExampleInputError,
-    PositionRow,
-    coupled_groups,
-    first_mismatch,
     generated_example,
-    hsa_selection_matrix,
-    predicted_ids_table,
     render_tokens,
     typed_example,
 )
 from lengen_core.tasks.base import Example
+from lengen_core.training import load_checkpoint
 from lengen_core.vocab import VOCAB
-from pages.common import escape_markdown
+from pages.common import app_caps, escape_markdown, get_store
 
-
-# --------------------------------------------------------------------------- figures
-
-
-_HEAT = "Blues"
-
-
-def attention_heatmap(probs: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
-    """One attention map. probs: [T, T] (query rows, key columns); labels: T token labels."""
-    probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[0] != probs.shape[1] or probs.shape[0] != len(labels):
-        raise ValueError(f"attention map must be [T, T] with T = {len(labels)} labels, got {probs.shape}")
-    figure = go.Figure(
-        go.Heatmap(
-            z=probs,
-            x=list(labels),
-            y=list(labels),
-            colorscale=_HEAT,
-            zmin=0.0,
-            zmax=1.0,
-            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
-            colorbar={"title": "weight"},
-        )
-    )
-    size = max(320, min(900, 18 * len(labels) + 160))
-    figure.update_layout(
-        title=title,
-        height=size,
-        xaxis={"title": "key (attended-to token)", "type": "category", "tickangle": -60},
-        yaxis={"title": "query token", "type": "category", "autorange": "reversed"},
-        margin={"l": 60, "r": 20, "t": 50, "b": 60},
-    )
-    return figure
-
-
-def attention_grid(attention: Sequence[np.ndarray | None], labels: Sequence[str], title: str = "") -> go.Figure:
-    """Every layer x head: a grid of heatmaps (rows = layers, columns = heads).
-
-    attention: per layer ``[H, T, T]`` (None for layers with no dense map, drawn empty).
-    One ``Heatmap`` trace per (layer, head), in row-major order.
-    """
-    maps = [None if layer is None else np.asarray(layer) for layer in attention]
-    present = [layer for layer in maps if layer is not None]
-    if not present:
-        raise ValueError("no layer returned an attention map")
-    heads = max(layer.shape[0] for layer in present)
-    n_layers = len(maps)
-    figure = make_subplots(
-        rows=n_layers,
-        cols=heads,
-        subplot_titles=[f"layer {layer} · head {head}" for layer in range(n_layers) for head in range(heads)],
-        horizontal_spacing=0.02,
-        vertical_spacing=0.06 if n_layers > 1 else 0.1,
-        shared_xaxes=True,
-        shared_yaxes=True,
-    )
-    for layer_index, layer in enumerate(maps):
-        if layer is None:
-            continue
-        if layer.shape[-1] != len(labels) or layer.shape[-2] != len(labels):
-            raise ValueError(f"layer {layer_index}: map is {layer.shape[-2:]} but there are {len(labels)} labels")
-        for head in range(layer.shape[0]):
-            figure.add_trace(
-                go.Heatmap(
-                    z=layer[head],
-                    x=list(labels),
-                    y=list(labels),
-                    colorscale=_HEAT,
-                    zmin=0.0,
-                    zmax=1.0,
-                    showscale=layer_index == 0 and head == 0,
-                    name=f"layer {layer_index} head {head}",
-                    hovertemplate=f"layer {layer_index} head {head}<br>query %{{y}}<br>key %{{x}}<br>weight %{{z:.3f}}<extra></extra>",
-                ),
-                row=layer_index + 1,
-                col=head + 1,
-            )
-    figure.update_xaxes(type="category", showticklabels=len(labels) <= 40, tickangle=-60, tickfont={"size": 8})
-    figure.update_yaxes(type="category", autorange="reversed", showticklabels=len(labels) <= 40, tickfont={"size": 8})
-    panel = max(180, min(360, 9 * len(labels) + 100))
-    figure.update_layout(title=title, height=panel * n_layers + 80, margin={"l": 50, "r": 20, "t": 70, "b": 40})
-    return figure
-
-
-def hsa_selection_figure(indices: np.ndarray, weights: np.ndarray, chunk_size: int, labels: Sequence[str], *, head: int = 0, title: str = "") -> go.Figure:
-    """HSA chunk selections of one layer, drawn over the token sequence.
-
-    indices, weights: ``[T, H_kv, K]`` (the documented shape of ``hsa_indices`` /
-    ``hsa_weights`` for one example). Draws, for the chosen KV head, a heatmap
-    (query rows x token columns) of the weight each query gave the chunk holding
-    each token, with dashed lines at chunk boundaries.
-    """
-    indices = np.asarray(indices)
-    weights = np.asarray(weights)
-    if indices.ndim != 3:
-        raise ValueError(f"hsa indices must be [T, H_kv, K], got {indices.shape}")
-    if not 0 <= head < indices.shape[1]:
-        raise ValueError(f"head {head} out of range 0..{indices.shape[1] - 1}")
-    length = len(labels)
-    matrix = hsa_selection_matrix(indices[:, head, :], weights[:, head, :], chunk_size, length)
-    # hover text: which chunk each cell belongs to
-    chunk_of = [f"chunk {j // chunk_size}" for j in range(length)]
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=list(labels),
-            y=list(labels[: matrix.shape[0]]),
-            customdata=np.tile(np.array(chunk_of, dtype=object), (matrix.shape[0], 1)),
-            colorscale="Oranges",
-            zmin=0.0,
-            zmax=max(1.0, float(matrix.max()) if matrix.size else 1.0),
-            hovertemplate="query %{y}<br>token %{x} (%{customdata})<br>chunk weight %{z:.3f}<extra></extra>",
-            colorbar={"title": "chunk weight"},
-        )
-    )
-    for boundary in range(chunk_size, length, chunk_size):
-        figure.add_vline(x=boundary - 0.5, line={"dash": "dot", "color": "#888", "width": 1})
-    size = max(320, min(900, 14 * length + 160))
-    figure.update_layout(
-        title=title or f"HSA chunk selection, KV head {head} (chunk size {chunk_size})",
-        height=size,
-        xaxis={"title": "token (grouped in chunks)", "type": "category", "tickangle": -60, "showticklabels": length <= 80},
-        yaxis={"title": "query token", "type": "category", "autorange": "reversed", "showticklabels": length <= 80},
-        margin={"l": 60, "r": 20, "t": 50, "b": 60},
-    )
-    return figure
-
-
-def position_ids_figure(labels: Sequence[str], rows: Sequence[PositionRow], *, answer_start: int | None = None) -> go.Figure:
-    """Rows = schemes (and views), columns = tokens; each cell shows the id, colour = id value.
-
-    In a coupled row, tokens that share an id share a colour, so coupled tokens read as linked.
-    """
-    if not rows:
-        raise ValueError("no scheme rows to draw")
-    for row in rows:
-        if len(row.ids) != len(labels):
-            raise ValueError(f"row {row.label!r} has {len(row.ids)} ids for {len(labels)} tokens")
-    z = np.array([row.ids for row in rows], dtype=float)  # [rows, T]
-    text = [[str(value) for value in row.ids] for row in rows]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(labels),
-            y=[row.label for row in rows],
-            text=text,
-            texttemplate="%{text}",
-            textfont={"size": 10},
-            colorscale="Turbo",
-            showscale=False,
-            xgap=1,
-            ygap=2,
-            hovertemplate="%{y}<br>token %{x}<br>id %{text}<extra></extra>",
-        )
-    )
-    if answer_start is not None and 0 < answer_start < len(labels):
-        figure.add_vline(x=answer_start - 0.5, line={"color": "black", "width": 2})
-        figure.add_annotation(x=answer_start - 0.5, y=1.02, yref="paper", text="answer →", showarrow=False, xanchor="left")
-    figure.update_layout(
-        height=90 + 38 * len(rows),
-        xaxis={"type": "category", "tickangle": -60, "side": "bottom"},
-        yaxis={"type": "category", "autorange": "reversed"},
-        margin={"l": 10, "r": 10, "t": 30, "b": 60},
-    )
-    return figure
-
-
-def coupling_links_figure(token_ids: Sequence[int], coupled_ids: Sequence[int], *, colors: Sequence[str] | None = None) -> go.Figure:
-    """Tokens in a row; arcs join the tokens that share a coupled id (one trace per id, in id order).
-
-    Trace 0 holds the tokens (markers + text); trace k >= 1 holds the arc of
-    the k-th shared id, named ``"id <value>"`` and carrying its token indices in
-    ``customdata``.
-    """
-    if len(token_ids) != len(coupled_ids):
-        raise ValueError(f"{len(token_ids)} tokens but {len(coupled_ids)} coupled ids")
-    palette = list(colors or ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"])
-    groups = coupled_groups(coupled_ids)
-    group_color = {value: palette[n % len(palette)] for n, value in enumerate(groups)}
-    marker_colors = [group_color.get(int(value), "#cccccc") for value in coupled_ids]
-    figure = go.Figure(
-        go.Scatter(
-            x=list(range(len(token_ids))),
-            y=[0] * len(token_ids),
-            mode="markers+text",
-            text=[VOCAB.token(token) for token in token_ids],
-            textposition="bottom center",
-            marker={"size": 16, "color": marker_colors, "line": {"width": 1, "color": "#444"}},
-            customdata=[int(value) for value in coupled_ids],
-            hovertemplate="token %{x}: %{text}<br>coupled id %{customdata}<extra></extra>",
-            name="tokens",
-            showlegend=False,
-        )
-    )
-    for value, members in groups.items():
-        xs: list[float | None] = []
-        ys: list[float | None] = []
-        for left, right in zip(members, members[1:]):
-            span = right - left
-            curve_x = np.linspace(left, right, 25)
-            curve_y = 0.15 + 0.85 * np.sin(np.linspace(0, np.pi, 25)) * min(1.0, span / max(len(token_ids) / 2, 1))
-            xs.extend(curve_x.tolist() + [None])
-            ys.extend(curve_y.tolist() + [None])
-        figure.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"color": group_color[value], "width": 2},
-                name=f"id {value}",
-                customdata=members,
-                hoverinfo="name",
-                showlegend=False,
-            )
-        )
-    figure.update_layout(
-        height=220,
-        xaxis={"visible": False, "range": [-1, len(token_ids)]},
-        yaxis={"visible": False, "range": [-0.5, 1.15]},
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-    )
-    return figure
-
-
-def predicted_ids_figure(answer_tokens: Sequence[int], true_ids: Sequence[int], predicted_ids: Sequence[int]) -> go.Figure:
-    """Two rows (true, predicted) of answer position ids; the first wrong prediction is outlined red.
-
-    Columns are answer positions labelled ``"<k>:<generated token>"``; the truth
-    is the scheme's rule applied to the true example. Cell colour: green where
-    the ids agree, red where they differ, grey where one side has no id.
-    """
-    table = predicted_ids_table(answer_tokens, true_ids, predicted_ids)
-    n = len(table["true id"])
-    labels = [f"{k}:{token}" for k, token in enumerate(table["answer token"])]
-    status = [
-        [0.0] * n,
-        [1.0 if m == "✓" else (0.0 if "" in (a, b) else -1.0) for a, b, m in zip(table["true id"], table["predicted id"], table["match"])],
-    ]
-    wrong = first_mismatch(list(true_ids), list(predicted_ids))
-    figure = go.Figure(
-        go.Heatmap(
-            z=status,
-            x=labels,
-            y=["true id", "predicted id"],
-            text=[table["true id"], table["predicted id"]],
-            texttemplate="%{text}",
-            colorscale=[[0.0, "#f4a3a3"], [0.45, "#eeeeee"], [0.55, "#eeeeee"], [1.0, "#a6dba0"]],
-            zmin=-1.0,
-            zmax=1.0,
-            showscale=False,
-            xgap=1,
-            ygap=2,
-            hovertemplate="%{y} at %{x}: %{text}<extra></extra>",
-        )
-    )
-    if wrong is not None and wrong < n:
-        figure.add_shape(type="rect", x0=wrong - 0.5, x1=wrong + 0.5, y0=-0.5, y1=1.5, line={"color": "red", "width": 3}, name="first-wrong")
-        figure.add_annotation(x=wrong, y=-0.75, text="first wrong id", showarrow=False, font={"color": "red"})
-    figure.update_layout(
-        height=220,
-        xaxis={"type": "category", "tickangle": -60},
-        yaxis={"type": "category", "autorange": "reversed"},
-        margin={"l": 10, "r": 10, "t": 40, "b": 60},
-    )
-    return figure
-
-
-# --------------------------------------------------------------------------- Streamlit glue
-# Widgets and cached resources shared by the Attention, Position IDs and Lessons
-# pages (page files are scripts, so shared page code lives here). Only the
-# functions below this line call ``st.*``; everything above is plain Python.
+PICKER_LIMIT = 200  # newest finished runs with a checkpoint offered by the run pickers
 
 
 @st.cache_resource(show_spinner="Loading the bundled demo runs…")
 def _import_demo_runs_once(store_path: str) -> str:
     """Import data/demo into the store at ``store_path`` once per server process (idempotent anyway)."""
-    from lengen_core.demo_runs import import_demo_runs
-    from pages.common import get_store
-
     report = import_demo_runs(get_store())
     return f"{len(report.imported)} imported, {len(report.skipped)} already present"
 
 
-def ensure_demo_runs() -> str | None:
-    """Make sure the bundled demo runs are in the app's store; returns an error message or None."""
-    from pages.common import get_store
-
+def ensure_demo_runs() -> None:
+    """Make sure the bundled demo runs are in the app's store; if they cannot be loaded, a warning says why."""
     try:
         _import_demo_runs_once(str(get_store().path))
     except (LenGenError, OSError) as error:
-        return f"The bundled demo runs could not be loaded: {error}"
-    return None
+        st.warning(f"The bundled demo runs could not be loaded: {escape_markdown(error)}", icon=":material/warning:")
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint…")
 def _load_model(path: str, modified: float) -> tuple[Any, RunConfig, int]:
-    from lengen_core.training import load_checkpoint
-
     return load_checkpoint(path)
 
 
 def load_model(path: str) -> tuple[Any, RunConfig, int]:
     """(model, config, seed) of a checkpoint, cached per file version; raises ExampleInputError with the reason."""
-    import os
-
     try:
         modified = os.path.getmtime(path)
     except OSError:
@@ -351,19 +65,26 @@ def load_model(path: str) -> tuple[Any, RunConfig, int]:
         raise ExampleInputError(f"the checkpoint {path} cannot be loaded: {type(error).__name__}: {error}") from None
 
 
-def checkpoint_runs(store: Any, *, scheme: str | None = None, limit: int = 200) -> tuple[Any, dict[str, str]]:
-    """Finished runs (newest first, at most ``limit``) and ``{run_id: checkpoint path}`` for those with one."""
-    try:
-        runs = store.list_runs(status="done", scheme=scheme, limit=limit)
-    except StoreError:
-        raise
-    paths: dict[str, str] = {}
-    for run_id in runs["run_id"]:
-        artifacts = store.artifacts(run_id)
-        checkpoints = artifacts.loc[artifacts["kind"] == "checkpoint", "path"].tolist()
-        if checkpoints:
-            paths[run_id] = checkpoints[-1]
-    return runs[runs["run_id"].isin(list(paths))].reset_index(drop=True), paths
+def load_run_model(record: Any, path: str) -> tuple[Any, RunConfig]:
+    """(model, config) of stored run ``record`` from its checkpoint at ``path``.
+
+    One rule for a run's config: the store's is the run's, and the checkpoint
+    must hold the same one (same ``config_id``); a checkpoint that disagrees
+    (replaced by hand, another run's file) is refused rather than shown as this run.
+    """
+    model, checkpoint_config, _ = load_model(path)
+    config = record.run_config
+    if checkpoint_config.config_id != config.config_id:
+        raise ExampleInputError(
+            f"the checkpoint {path} holds config {checkpoint_config.config_id}, but run {record.run_id} has config {config.config_id}; retrain the run to inspect it"
+        )
+    return model, config
+
+
+def checkpoint_runs(store: Any, *, scheme: str | None = None, limit: int = PICKER_LIMIT) -> tuple[Any, dict[str, str]]:
+    """Finished runs with a checkpoint (newest first, at most ``limit``) and ``{run_id: checkpoint path}``; one store query."""
+    runs = store.list_runs(status="done", scheme=scheme, limit=limit, with_checkpoint=True)
+    return runs, dict(zip(runs["run_id"], runs["checkpoint_path"]))
 
 
 def run_label(row: Any) -> str:
@@ -373,9 +94,13 @@ def run_label(row: Any) -> str:
     return f"{row.run_id} · {name}{row.task} / {row.scheme}{attention} · trained ≤ {row.train_length_max}"
 
 
-def example_picker(source: ExampleSource, *, key: str, default_length: int, eval_seed: int = 0, length_cap: int = 512) -> tuple[Example, bool] | None:
-    """Generated (evaluation stream) or typed example; returns (example, truth_known) or None after showing an error."""
+def example_picker(source: ExampleSource, *, key: str, default_length: int, eval_seed: int = 0, length_cap: int | None = None) -> tuple[Example, bool] | None:
+    """Generated (evaluation stream) or typed example; returns (example, truth_known) or None after showing an error.
+
+    Lengths go up to ``length_cap`` (default: the app's cap on evaluation lengths) within the task's range.
+    """
     task = source.task
+    length_cap = app_caps()["eval.lengths"].limit if length_cap is None else length_cap
     mode = st.radio(
         "Example",
         ["From the evaluation stream", "Type your own"],

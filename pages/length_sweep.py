@@ -13,9 +13,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lengen_core.cli import parse_int_list
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
+from lengen_core.params import parse_int_list
+from pages.binding import url_picker
 from pages.charts import SweepCurve, length_sweep_figure
 from pages.common import (
     code_span,
@@ -30,7 +31,6 @@ from pages.common import (
 )
 
 RUNS_KEY = "sweep_page.runs"
-SYNCED_KEY = "sweep_page.synced"
 OPTION_LIMIT = 500  # newest finished runs offered in the picker (plus any named in the URL)
 EXTRA_SEEN_KEY = "sweep_page.extra_seen"
 EVAL_COLUMNS = ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]
@@ -46,49 +46,26 @@ def combine_sweeps(points: pd.DataFrame) -> pd.DataFrame:
 
 def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str) -> SweepCurve:
     """The chart's view of one run; with extra sweeps the breakdown is recomputed over all its lengths."""
-    config = record.config
-    threshold = float(config.get("eval", {}).get("threshold", 0.9))
-    task = config.get("task", {})
-    if include_extra:
-        frame = combine_sweeps(points)
-        eval_points = [EvalPoint(**{key: row[key] for key in EVAL_COLUMNS}) for row in frame.to_dict("records")]
-        breakdown = breakdown_length(eval_points, threshold) if eval_points else record.breakdown_length
-    else:
-        frame = points[points["sweep"] == "default"].reset_index(drop=True)
-        breakdown = record.breakdown_length
-    return SweepCurve(
-        label=label,
-        scheme=config.get("positions", {}).get("scheme", ""),
-        points=frame,
-        train_length_min=int(task.get("train_length_min", 1)),
-        train_length_max=int(task.get("train_length_max", record.train_length_max or 1)),
-        breakdown_length=breakdown,
-        threshold=threshold,
-    )
+    if not include_extra:
+        return SweepCurve.from_run(record, points[points["sweep"] == "default"].reset_index(drop=True), label=label)
+    frame = combine_sweeps(points)
+    eval_points = [EvalPoint(**{key: row[key] for key in EVAL_COLUMNS}) for row in frame.to_dict("records")]
+    breakdown = breakdown_length(eval_points, record.run_config.eval.threshold) if eval_points else record.breakdown_length
+    return SweepCurve.from_run(record, frame, label=label, breakdown_length=breakdown)
 
 
 def pick_runs(done: pd.DataFrame) -> list[str]:
     """The run picker, synced with ``?runs=``; returns the chosen run ids."""
-    url_runs = parse_id_list(st.query_params.get_all("runs"))
-    options = list(done["run_id"])
-    missing = [run_id for run_id in url_runs if run_id not in options]
-    if missing:
-        shown_ids = ", ".join(code_span(run_id) for run_id in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        st.warning(f"Not shown (no finished run with this id): {shown_ids}", icon=":material/search:")
-    url_runs = [run_id for run_id in url_runs if run_id in options]
-    synced = st.session_state.get(SYNCED_KEY)
-    if synced is None or url_runs != synced:
-        st.session_state[RUNS_KEY] = url_runs or options[:1]
-    elif RUNS_KEY not in st.session_state:
-        st.session_state[RUNS_KEY] = url_runs or options[:1]
     labels = {row.run_id: f"{row.run_id} · {row.name + ' · ' if row.name else ''}{row.task} / {row.scheme} · trained ≤ {row.train_length_max}" for row in done.itertuples()}
-    chosen = st.multiselect("Runs", options, key=RUNS_KEY, format_func=lambda run_id: labels.get(run_id, run_id), help="Finished runs, newest first.")
-    if chosen:
-        st.query_params["runs"] = ",".join(chosen)
-    elif "runs" in st.query_params:
-        del st.query_params["runs"]
-    st.session_state[SYNCED_KEY] = list(chosen)
-    return list(chosen)
+
+    def not_found(missing: list[str]) -> str:
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        return f"Not shown (no finished run with this id): {', '.join(code_span(run_id) for run_id in missing[:10])}{more}"
+
+    return url_picker(
+        "sweep_page", "runs", "Runs", list(done["run_id"]), key=RUNS_KEY, multi=True,
+        format_func=lambda run_id: labels.get(run_id, run_id), unknown_warning=not_found, help="Finished runs, newest first.",
+    )
 
 
 def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths: dict[str, str]) -> None:
@@ -99,9 +76,9 @@ def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths
         "runs; the points join the chart when done."
     )
     with st.form("extra-sweep"):
-        run_id = st.selectbox("Run", chosen, format_func=lambda rid: f"{rid} ({records[rid].config.get('task', {}).get('name')} / {records[rid].config.get('positions', {}).get('scheme')})")
+        run_id = st.selectbox("Run", chosen, format_func=lambda rid: f"{rid} ({records[rid].run_config.task.name} / {records[rid].run_config.positions.scheme})")
         lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
-        samples = st.number_input("Samples per length", min_value=1, value=int(records[chosen[0]].config.get("eval", {}).get("samples_per_length", 100)), step=50, key="sweep_page.extra_samples")
+        samples = st.number_input("Samples per length", min_value=1, value=records[chosen[0]].run_config.eval.samples_per_length, step=50, key="sweep_page.extra_samples")
         submitted = st.form_submit_button("Run extra sweep", icon=":material/add:")
     if submitted:
         try:
@@ -182,7 +159,7 @@ def main() -> None:
         label = record.name or run_id
         if names.count(label) > 1:
             label = f"{label} ({run_id})"
-        label = f"{label} · {record.config.get('positions', {}).get('scheme', '')}"
+        label = f"{label} · {record.run_config.positions.scheme}"
         curves.append(curve_for(record, points[points["run_id"] == run_id], include_extra=include_extra, label=label))
 
     figure = length_sweep_figure(curves, metrics=metrics, show_bands=show_bands)

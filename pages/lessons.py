@@ -11,7 +11,6 @@ they finish. The lesson is in the URL (``?lesson=``).
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from lengen_core.errors import LenGenError
@@ -29,6 +28,7 @@ from lengen_core.lessons import (
     pick_lesson_run_ids,
 )
 from lengen_core.tasks import TASK_REGISTRY
+from pages.binding import url_picker
 from pages.charts import SweepCurve, length_sweep_figure
 from pages.common import escape_markdown, get_job_manager, get_store, page_intro, plotly_config, show_config_error
 from pages.inspection import ensure_demo_runs
@@ -42,15 +42,9 @@ def live_key(lesson: Lesson) -> str:
 
 
 def pick_lesson() -> Lesson:
-    keys = [lesson.key for lesson in LESSONS]
-    url_lesson = st.query_params.get("lesson")
-    if LESSON_KEY not in st.session_state:
-        st.session_state[LESSON_KEY] = url_lesson if url_lesson in keys else keys[0]
+    """The lesson picker, synced with ``?lesson=``."""
     titles = {lesson.key: f"{index}. {lesson.title}" for index, lesson in enumerate(LESSONS, start=1)}
-    chosen = st.selectbox("Lesson", keys, key=LESSON_KEY, format_func=lambda key: titles[key])
-    if st.query_params.get("lesson") != chosen:
-        st.query_params["lesson"] = chosen
-    return get_lesson(chosen)
+    return get_lesson(url_picker("lessons", "lesson", "Lesson", [lesson.key for lesson in LESSONS], key=LESSON_KEY, format_func=lambda key: titles[key]))
 
 
 def lesson_results(lesson: Lesson):
@@ -73,33 +67,24 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             continue
         row = rows[run_id]
         source = "bundled demo" if DEMO_TAG in list(row.tags) else "live run"
-        config = store.get_run(run_id).config
+        record = store.get_run(run_id)
+        config = record.run_config
         frame = points[points["run_id"] == run_id].reset_index(drop=True)
-        breakdown = None if pd.isna(row.breakdown_length) else int(row.breakdown_length)
-        train_max = int(config["task"]["train_length_max"])
-        curves.append(
-            SweepCurve(
-                label=run.label,
-                scheme=config["positions"]["scheme"],
-                points=frame,
-                train_length_min=int(config["task"]["train_length_min"]),
-                train_length_max=train_max,
-                breakdown_length=breakdown,
-                threshold=float(config["eval"]["threshold"]),
-            )
-        )
+        breakdown = record.breakdown_length
+        train_max = config.task.train_length_max
+        curves.append(SweepCurve.from_run(record, frame, label=run.label))
         outcomes[run_key] = RunOutcome(breakdown, train_max, int(frame["length"].max()) if len(frame) else train_max)
         entry = {
             "run": run.label,
-            "task": config["task"]["name"],
-            "trained on": f"{config['task']['train_length_min']}-{train_max}",
+            "task": config.task.name,
+            "trained on": f"{config.task.train_length_min}-{train_max}",
             "breakdown length": "none" if breakdown is None else str(breakdown),
             "× training length": "0" if breakdown is None else f"{breakdown / train_max:.2g}",
             "source": source,
             "run id": run_id,
         }
         if lesson.key == "c_rasp":
-            task_class = TASK_REGISTRY.get(config["task"]["name"])
+            task_class = TASK_REGISTRY.get(config.task.name)
             entry["C-RASP (Huang et al.)"] = C_RASP_WORDS[getattr(task_class, "c_rasp", None)]
             entry["measured"] = "generalizes" if (breakdown or 0) > train_max else "fails past training"
         table.append(entry)
@@ -188,9 +173,7 @@ def live_progress(lesson: Lesson) -> None:
 
 def main() -> None:
     page_intro("Lessons", "Guided demos: one question, the runs that answer it, and one button to train them again live.")
-    problem = ensure_demo_runs()
-    if problem:
-        st.warning(problem, icon=":material/warning:")
+    ensure_demo_runs()
     lesson = pick_lesson()
     st.header(lesson.title)
     st.markdown(f"**{lesson.question}**")

@@ -31,16 +31,8 @@ from lengen_core.inspection import (
     predicted_ids_table,
     token_labels,
 )
-from pages.inspection import (
-    checkpoint_runs,
-    coupling_links_figure,
-    ensure_demo_runs,
-    example_picker,
-    load_model,
-    position_ids_figure,
-    predicted_ids_figure,
-    run_label,
-)
+from pages.charts import coupling_links_figure, position_ids_figure, predicted_ids_figure
+from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
 
 VIEW_CHOICES = {"Training and evaluation": ("train", "eval"), "Training only": ("train",), "Evaluation only": ("eval",)}
 SCHEME_NAMES = {
@@ -129,8 +121,8 @@ def predictive_section() -> None:
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
     run_id = st.selectbox("Predictive coupling run", list(runs["run_id"]), key="position_ids.run", format_func=lambda r: labels.get(r, r))
     try:
-        model, config, _ = load_model(paths[run_id])
-    except ExampleInputError as error:
+        model, config = load_run_model(store.get_run(run_id), paths[run_id])
+    except LenGenError as error:  # the stored config or the checkpoint is not usable
         st.error(escape_markdown(error), icon=":material/block:")
         return
     source = ExampleSource(config.task)
@@ -172,9 +164,7 @@ def main() -> None:
         "Position IDs",
         "The ids each positional scheme gives the tokens of one example; coupled tokens linked; a predictive-coupling model's own ids.",
     )
-    problem = ensure_demo_runs()
-    if problem:
-        st.warning(problem, icon=":material/warning:")
+    ensure_demo_runs()
     scheme_rows_section()
     st.divider()
     predictive_section()

@@ -13,17 +13,15 @@ import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES
 from lengen_core.errors import LenGenError, StoreError
+from lengen_core.params import config_diff
+from pages.binding import UrlBinding, load_url_bindings, write_url_bindings
 from pages.common import (
     ALL_STATUSES,
-    UrlBinding,
     code_span,
     escape_markdown,
-    config_diff,
-    export_runs_bytes,
     get_store,
-    load_url_bindings,
+    listed_runs,
     page_intro,
-    write_url_bindings,
 )
 
 PAGE = "runs_page"
@@ -159,7 +157,7 @@ def export_section(store, filtered: pd.DataFrame, selected: list[str]) -> None:
         st.write("")
         st.download_button(
             f"Export {what} runs ({fmt}, zip of runs/train_curve/eval_curve/artifacts)",
-            data=lambda: export_runs_bytes(store, ids, fmt)[1],
+            data=lambda: store.export_download(ids, fmt)[1],
             file_name=f"lengen-runs-{fmt}.zip",
             mime="application/zip",
             disabled=not ids,
@@ -172,10 +170,8 @@ def export_section(store, filtered: pd.DataFrame, selected: list[str]) -> None:
 def main() -> None:
     page_intro("Runs", "Every run you and others trained: filter, pin one as a baseline, see what differs between two, delete or export them.")
     store = get_store()
-    try:
-        runs = store.list_runs()
-    except StoreError as error:
-        st.error(escape_markdown(error), icon=":material/error:")
+    runs = listed_runs()
+    if runs is None:
         return
     message = st.session_state.pop("runs_page.deleted_message", None)
     if message:

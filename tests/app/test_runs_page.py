@@ -11,7 +11,8 @@ import pytest
 
 from lengen_core.config import RunConfig
 from lengen_core.jobs import code_version
-from pages.common import config_diff, export_runs_bytes, get_store
+from lengen_core.params import config_diff
+from pages.common import get_store
 from tests.conftest import TINY_CONFIG_CHANGES, rendered
 
 RUNS = "pages/runs.py"
@@ -133,7 +134,7 @@ def test_export_offers_a_zip_of_parquet_or_csv(open_app: Any, trained_run: Any) 
     run_id = trained_run()
     store = get_store()
     for fmt in ("parquet", "csv"):
-        name, data, mime = export_runs_bytes(store, [run_id], fmt)
+        name, data, mime = store.export_download([run_id], fmt)
         assert name.endswith(".zip") and mime == "application/zip"
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = sorted(archive.namelist())

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from lengen_core.config import RunConfig
-from pages.common import config_to_query_params, get_job_manager, get_store
+from lengen_core.params import config_to_params
+from pages.common import get_job_manager, get_store
 from tests.conftest import TINY_CONFIG_CHANGES, rendered
 
 TRAIN = "pages/train.py"
@@ -39,7 +40,7 @@ def assert_no_exception(app: Any) -> None:
 
 
 def tiny_params(**extra: str) -> dict[str, str]:
-    return {**config_to_query_params(RunConfig().replace(**TINY_CONFIG_CHANGES)), **extra}
+    return {**config_to_params(RunConfig().replace(**TINY_CONFIG_CHANGES)), **extra}
 
 
 def test_defaults_give_a_clean_url_and_an_intro(open_app: Any) -> None:

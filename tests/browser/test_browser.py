@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlparse
 import pytest
 
 from lengen_core.config import RunConfig
-from pages.common import config_to_query_params
+from lengen_core.params import config_to_params
 from tests.browser.conftest import error_texts, wait_idle
 from tests.conftest import TINY_CONFIG_CHANGES
 
@@ -39,7 +39,7 @@ def server(server_factory: Any) -> Any:
 def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot: Any) -> None:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    query = urlencode({**config_to_query_params(RunConfig().replace(**RUN_CHANGES)), "seed": "1"})
+    query = urlencode({**config_to_params(RunConfig().replace(**RUN_CHANGES)), "seed": "1"})
     page.goto(f"{server.url}/?{query}", timeout=90_000)
     page.wait_for_selector("h1:has-text('Train')", timeout=90_000)
     wait_idle(page)

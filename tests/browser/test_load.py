@@ -19,7 +19,7 @@ import pytest
 
 from lengen_core.config import RunConfig
 from lengen_core.store import RunStore
-from pages.common import config_to_query_params
+from lengen_core.params import config_to_params
 from tests.browser.conftest import CHROMIUM, StreamlitServer, bulk_load_runs, error_texts, wait_idle
 from tests.conftest import TINY_CONFIG_CHANGES
 
@@ -140,7 +140,7 @@ def test_runs_page_first_paint_with_10k_runs(browser: Any, loaded_server: Any, s
 def test_eight_sessions_each_start_a_run(browser: Any, loaded_server: Any, record_property: Any) -> None:
     store = RunStore(loaded_server.db_path)
     before = set(store.list_runs()["run_id"])
-    params = config_to_query_params(RunConfig().replace(**{**TINY_CONFIG_CHANGES, "train.steps": RUN_STEPS, "train.log_every": 10}))
+    params = config_to_params(RunConfig().replace(**{**TINY_CONFIG_CHANGES, "train.steps": RUN_STEPS, "train.log_every": 10}))
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(SESSIONS)]
     pages = [context.new_page() for context in contexts]
     opened = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,24 @@ def run_cli(*args: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def read_table(output: str, first_column: str) -> tuple[list[str], list[list[str]]]:
+    """The table in ``output`` whose header starts with ``first_column``: its headers and rows of cells.
+
+    The CLI's tables are a header line, a rule, then one line per row, columns at least 2 spaces apart.
+    """
+    lines = output.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith(first_column + " "))
+    headers = re.split(r"\s{2,}", lines[start].strip())
+    assert set(lines[start + 1].strip()) <= {"─", "-"}, lines[start + 1]  # the rule under the header
+    rows = []
+    for line in lines[start + 2:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != len(headers):
+            break
+        rows.append(cells)
+    return headers, rows
+
+
 def test_help_explains_every_command() -> None:
     result = subprocess.run([sys.executable, "-m", "lengen_core", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
@@ -47,11 +66,12 @@ def test_config_errors_name_the_field_and_range(tmp_path: Path, capsys: pytest.C
     assert RunStore(tmp_path / "runs.duckdb").count_runs() == 0  # nothing half-written
 
 
-def test_train_list_show_export_round_trip(tmp_path: Path) -> None:
+def test_train_list_show_export_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "runs.duckdb")
     code, output = run_cli("--db", db, "train", "--task", "reverse", "--scheme", "coupled", *TINY)
     assert code == 0, output
     assert "breakdown length" in output and "exact_match" in output
+    assert "10/10 steps" in capsys.readouterr().err  # no time budget: the bar counts steps
     store = RunStore(db)
     runs = store.list_runs()
     assert len(runs) == 1 and runs.iloc[0]["status"] == "done"
@@ -63,6 +83,7 @@ def test_train_list_show_export_round_trip(tmp_path: Path) -> None:
 
     code, output = run_cli("--db", db, "runs", "list")
     assert code == 0 and run_id in output
+    assert "\x1b" not in output  # plain text off a terminal
     code, output = run_cli("--db", db, "runs", "show", run_id)
     assert code == 0 and '"status": "done"' in output
 
@@ -70,6 +91,7 @@ def test_train_list_show_export_round_trip(tmp_path: Path) -> None:
     assert code == 0, output
     extra = store.eval_curve([run_id], sweep="extra")
     assert sorted(extra["length"]) == [3, 6] and set(extra["n"]) == {4}
+    assert "2/2 lengths" in capsys.readouterr().err
 
     code, output = run_cli("--db", db, "export", "--format", "csv", "--out", str(tmp_path / "export"))
     assert code == 0
@@ -162,3 +184,65 @@ def test_sweep_with_no_workers_writes_nothing(tmp_path: Path, capsys: pytest.Cap
     code, _ = run_cli("--db", db, "sweep", "--tasks", "reverse", "--schemes", "coupled,abacus", *TINY)  # abacus: reverse has no numbers
     assert code == 2 and "positions.scheme" in capsys.readouterr().err
     assert RunStore(db).count_runs() == 0
+
+
+def test_a_time_budgeted_run_shows_seconds_of_its_budget_not_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 4 s budget with 200,000 steps: the bar counts seconds of the budget, in a few lines, not one per log point."""
+    db = str(tmp_path / "runs.duckdb")
+    # every step logged, so even a machine under load (a few steps in the budget) has many log points
+    code, output = run_cli("--db", db, "train", "--task", "reverse", *TINY[:-2], "--set", "train.log_every=1", "--steps", "200000", "--time-budget", "4")
+    assert code == 0, output
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("train ")]
+    assert "/200000" not in err and "\x1b" not in err
+    assert 1 <= len(lines) <= 3, err  # the first line and the last (another at most every 10 s): not one per step
+    run_id = RunStore(db).list_runs()["run_id"].iloc[0]
+    curve = RunStore(db).train_curve(run_id)
+    assert len(curve) > 3  # there were many log points, yet only a few lines
+    last = re.search(r"steps (\d+) · (\d+)/4 s", lines[-1])
+    assert last, lines[-1]
+    assert int(last.group(1)) == int(curve["step"].max())  # the final line is the run's last logged step
+    assert int(last.group(2)) in (3, 4)
+
+
+def test_tables_list_every_column_and_value(tmp_path: Path) -> None:
+    from lengen_core.tasks import TASK_REGISTRY
+
+    db = str(tmp_path / "runs.duckdb")
+    code, output = run_cli("--db", db, "train", "--task", "reverse", "--scheme", "coupled", *TINY)
+    assert code == 0, output
+    store = RunStore(db)
+    run_id = store.list_runs()["run_id"].iloc[0]
+    headers, rows = read_table(output, "length")
+    assert headers == ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]
+    curve = store.eval_curve([run_id]).sort_values("length")
+    expected = [[str(row.length), str(row.n), *(f"{getattr(row, name):.3f}" for name in headers[2:])] for row in curve.itertuples()]
+    assert rows == expected
+
+    code, output = run_cli("--db", db, "runs", "list")
+    assert code == 0
+    headers, rows = read_table(output, "run_id")
+    assert headers == ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]
+    record = store.get_run(run_id)
+    [row] = rows
+    assert row[0] == run_id and row[2:7] == ["reverse", "coupled", "0", "done", "3"]
+    assert row[7] == ("-" if record.breakdown_length is None else str(record.breakdown_length))
+    assert output.splitlines()[-1] == "1 runs"
+
+    code, output = run_cli("tasks")
+    assert code == 0
+    headers, rows = read_table(output, "task")
+    assert headers == ["task", "family", "c_rasp", "coupling", "description"]
+    assert [row[0] for row in rows] == sorted(TASK_REGISTRY)
+    for row in rows:  # every description in full on its own line: nothing cut or wrapped
+        task_class = TASK_REGISTRY[row[0]]
+        assert row[1:] == [task_class.family, "-" if task_class.c_rasp is None else str(task_class.c_rasp), str(task_class.has_coupling), task_class.description]
+
+
+def test_table_cells_are_text_not_markup() -> None:
+    from lengen_core.cli import print_table
+
+    out = io.StringIO()
+    print_table(out, [{"name": "[bold]x[/bold] [/oops]", "n": None, "ratio": float("nan")}], ["name", "n", "ratio"])
+    headers, rows = read_table(out.getvalue(), "name")
+    assert headers == ["name", "n", "ratio"] and rows == [["[bold]x[/bold] [/oops]", "-", "-"]]

@@ -319,6 +319,104 @@ def test_list_runs_filters_and_order(tmp_path):
         store.list_runs(status="nonsense")
 
 
+
+def test_run_config_is_the_stored_config(tmp_path):
+    from lengen_core.config import RunConfig
+    from lengen_core.errors import ConfigError
+
+    config = RunConfig().replace(**{"task.name": "addition", "task.train_length_max": 6, "positions.scheme": "learned", "model.n_layers": 3})
+    store = RunStore(tmp_path / "runs.duckdb")
+    run_id = store.create_run(config=config.to_dict(), config_id=config.config_id, seed=1, code_version="t", environment={})
+    record = store.get_run(run_id)
+    assert isinstance(record.run_config, RunConfig)
+    assert record.run_config == config and record.run_config.config_id == record.config_id
+    assert (record.run_config.task.name, record.run_config.model.n_layers) == ("addition", 3)
+    assert record.run_config is record.run_config  # built once per record
+    assert record == store.get_run(run_id)  # the cached config is no field: records still compare by their rows
+    # a partial config is completed with defaults, as RunConfig.from_dict does
+    partial = store.get_run(new_run(store, config=make_config(task="reverse", train_length_max=9)))
+    assert partial.run_config == RunConfig.from_dict(make_config(task="reverse", train_length_max=9))
+    assert partial.run_config.task.train_length_max == 9
+    # a stored config this LenGen Lab cannot build says why, naming the field
+    stranger = store.get_run(new_run(store, config={"task": {"name": "no-such-task"}}))
+    with pytest.raises(ConfigError, match="task.name"):
+        stranger.run_config
+
+
+class StatementLog:
+    """Wraps the store engine's DuckDB connection and records every statement the store sends it."""
+
+    SESSION_STATEMENTS = ("ATTACH", "USE ", "DETACH", "BEGIN", "COMMIT", "ROLLBACK", "SELECT value FROM meta")
+
+    def __init__(self, connection, log):
+        self._connection, self._log = connection, log
+
+    def execute(self, query, *arguments):
+        self._log.append(query)
+        return self._connection.execute(query, *arguments)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    @classmethod
+    def install(cls, monkeypatch) -> list[str]:
+        """Record from now on; returns the log, to which only the statements of the calls themselves are added."""
+        from lengen_core.store.engine import current_engine
+
+        engine, log = current_engine(), []
+        real = engine.connection
+        monkeypatch.setattr(engine, "connection", lambda: cls(real(), log))
+        return log
+
+    @classmethod
+    def work(cls, log: list[str]) -> list[str]:
+        """The statements of ``log`` that are not attach/detach/transaction bookkeeping."""
+        return [query for query in log if not query.lstrip().startswith(cls.SESSION_STATEMENTS)]
+
+
+def test_list_runs_with_checkpoint_paths_in_one_query(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs.duckdb")
+    two_checkpoints = new_run(store, status="done")
+    store.add_artifact(two_checkpoints, "checkpoint", "/ck/old.safetensors")
+    store.add_artifact(two_checkpoints, "checkpoint", "/ck/new.safetensors")
+    store.add_artifact(two_checkpoints, "log", "/logs/later.txt")  # other kinds are no checkpoint, even when newer
+    no_artifacts = new_run(store, status="done")
+    only_a_log = new_run(store, status="done")
+    store.add_artifact(only_a_log, "log", "/logs/only.txt")
+    failed_with_checkpoint = new_run(store, status="failed")
+    store.add_artifact(failed_with_checkpoint, "checkpoint", "/ck/failed.safetensors")
+    other_scheme = new_run(store, config=make_config(scheme="learned"), status="done")
+    store.add_artifact(other_scheme, "checkpoint", "/ck/learned.safetensors")
+    newest_without = new_run(store, status="done")
+
+    log = StatementLog.install(monkeypatch)
+    listed = store.list_runs(with_checkpoint=True)
+    work = StatementLog.work(log)
+    assert len(work) == 1 and "artifacts" in work[0] and "runs" in work[0], work  # one query, no per-run look-ups
+    monkeypatch.undo()
+
+    assert list(listed.columns) == [*store.list_runs().columns, "checkpoint_path"]
+    assert dict(zip(listed["run_id"], listed["checkpoint_path"])) == {
+        other_scheme: "/ck/learned.safetensors",
+        failed_with_checkpoint: "/ck/failed.safetensors",
+        two_checkpoints: "/ck/new.safetensors",
+    }
+    assert listed["run_id"].tolist() == [other_scheme, failed_with_checkpoint, two_checkpoints]  # newest first
+    assert str(listed["created_at"].dt.tz) == "UTC"
+    assert "checkpoint_path" not in store.list_runs().columns and store.list_runs()["run_id"].iloc[0] == newest_without
+    # the usual filters apply, and the limit counts runs that have a checkpoint
+    done = store.list_runs(status="done", scheme="coupled", with_checkpoint=True)
+    assert done[["run_id", "checkpoint_path"]].values.tolist() == [[two_checkpoints, "/ck/new.safetensors"]]
+    assert store.list_runs(with_checkpoint=True, limit=1)["run_id"].tolist() == [other_scheme]
+    assert store.list_runs(with_checkpoint=True, run_ids=[no_artifacts, only_a_log]).empty
+
+    assert store.checkpoint_path(two_checkpoints) == "/ck/new.safetensors"
+    assert store.checkpoint_path(only_a_log) is None and store.checkpoint_path(no_artifacts) is None
+    with pytest.raises(RunNotFound, match="abcdefabcdef"):
+        store.checkpoint_path("abcdefabcdef")
+    store.delete_runs([two_checkpoints])
+    assert two_checkpoints not in store.list_runs(with_checkpoint=True)["run_id"].tolist()
+
 def test_delete_removes_rows_everywhere_but_not_files(tmp_path):
     store = RunStore(tmp_path / "runs.duckdb")
     keep, drop = new_run(store), new_run(store)
@@ -495,13 +593,13 @@ def test_v1_store_is_migrated(tmp_path):
 
 
 def test_a_failing_migration_changes_nothing(tmp_path, monkeypatch):
-    import lengen_core.store as store_module
+    import lengen_core.store.schema as schema_module  # the migrations are read from here when a store opens
 
     path = tmp_path / "runs.duckdb"
     run_id = new_run(RunStore(path))
     broken = (SCHEMA_VERSION + 1, ("ALTER TABLE runs ADD COLUMN priority INTEGER", "SELECT * FROM a_table_that_does_not_exist"))
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, broken])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(schema_module, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match=f"cannot upgrade run store {path} from schema version {SCHEMA_VERSION}"):
         RunStore(path)
     monkeypatch.undo()

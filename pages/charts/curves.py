@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lengen_core.store import RunRecord
 from pages.common import scheme_color
 
 METRIC_LABELS: dict[str, str] = {
@@ -108,7 +109,25 @@ class SweepCurve:
     train_length_min: int
     train_length_max: int
     breakdown_length: int | None
-    threshold: float = 0.9
+    threshold: float
+
+    @classmethod
+    def from_run(cls, record: RunRecord, points: pd.DataFrame, *, label: str | None = None, breakdown_length: int | None | object = ...) -> SweepCurve:
+        """The curve of stored run ``record`` over ``points`` (its rows of :meth:`RunStore.eval_curve`).
+
+        ``label`` defaults to the run's name, else its id; ``breakdown_length`` to
+        the run's stored one (pass one recomputed over other sweeps' points).
+        """
+        config = record.run_config
+        return cls(
+            label=label or record.name or record.run_id,
+            scheme=config.positions.scheme,
+            points=points,
+            train_length_min=config.task.train_length_min,
+            train_length_max=config.task.train_length_max,
+            breakdown_length=record.breakdown_length if breakdown_length is ... else breakdown_length,  # type: ignore[arg-type]
+            threshold=config.eval.threshold,
+        )
 
 
 def length_sweep_figure(

@@ -1,0 +1,42 @@
+"""SQL text that several reads share: column lists, the eval-curve query, the newest checkpoint per run."""
+
+from __future__ import annotations
+
+# The columns of ``runs`` a RunRecord holds, in its field order.
+RUN_COLUMNS = (
+    "run_id, name, config_id, config, seed, status, error, code_version, environment, created_at, started_at, "
+    "finished_at, breakdown_length, train_length_max, steps_done, train_seconds, owner, tags"
+)
+RUN_FIELDS: tuple[str, ...] = tuple(name.strip() for name in RUN_COLUMNS.split(","))
+
+# One row of a run listing: the filterable fields, without the JSON blobs.
+LIST_COLUMNS = (
+    "run_id, name, status, task, scheme, attention, train_length_max, breakdown_length, "
+    "CASE WHEN train_length_max > 0 THEN breakdown_length::DOUBLE / train_length_max END AS breakdown_ratio, "
+    "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags"
+)
+LIST_ORDER = "ORDER BY created_at DESC, run_id"  # newest first
+
+TRAIN_COLUMNS: tuple[str, ...] = ("step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s")
+EVAL_COLUMNS: tuple[str, ...] = ("length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy")
+
+ARTIFACT_COLUMNS = "run_id, kind, path, created_at"
+
+# (run_id, checkpoint_path): the newest checkpoint artifact of every run that has one.
+NEWEST_CHECKPOINTS = (
+    "SELECT run_id, arg_max(path, created_at) AS checkpoint_path FROM artifacts WHERE kind = 'checkpoint' GROUP BY run_id"
+)
+
+
+def eval_curve_query(*conditions: str) -> str:
+    """Eval points joined with their sweep's breakdown, ordered by run, sweep, length.
+
+    Columns run_id, sweep, length, n, exact_match(_low/_high), token_accuracy,
+    breakdown_length, train_length_max. ``conditions`` (ANDed) name the points
+    table ``p``, e.g. ``"list_contains(?, p.run_id)"``.
+    """
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (
+        f"SELECT p.run_id, p.sweep, {', '.join('p.' + key for key in EVAL_COLUMNS)}, s.breakdown_length, s.train_length_max "
+        f"FROM eval_points AS p LEFT JOIN eval_sweeps AS s USING (run_id, sweep){where} ORDER BY p.run_id, p.sweep, p.length"
+    )

@@ -1,0 +1,79 @@
+"""What a run is to the store: its statuses, the moves between them, its record, and the errors naming a run."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from lengen_core.config import RunConfig
+from lengen_core.errors import StoreError, shown
+
+RUN_STATUSES: tuple[str, ...] = ("queued", "running", "done", "diverged", "failed", "cancelled", "interrupted")
+FINAL_STATUSES: tuple[str, ...] = ("done", "diverged", "failed", "cancelled", "interrupted")
+
+# Which status a run may move to from each status (same-status calls are no-ops).
+ALLOWED_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("running", "failed", "cancelled", "interrupted"),
+    "running": ("done", "diverged", "failed", "cancelled", "interrupted"),
+    **{status: () for status in FINAL_STATUSES},
+}
+
+
+class RunNotFound(StoreError, KeyError):
+    """No run with this id is in the store."""
+
+    def __init__(self, run_id: str, path: os.PathLike | str) -> None:
+        self.run_id = run_id
+        super().__init__(f"no run {shown(run_id)} in run store {path}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class InvalidTransition(StoreError, ValueError):
+    """A status change the run's life does not allow (a finished run cannot run again)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of ``runs`` with the config and environment parsed. Times are UTC-aware."""
+
+    run_id: str
+    name: str | None
+    config_id: str
+    config: dict
+    seed: int
+    status: str
+    error: str | None
+    code_version: str
+    environment: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    breakdown_length: int | None
+    train_length_max: int | None
+    steps_done: int
+    train_seconds: float | None
+    owner: str | None
+    tags: list[str]
+
+    @property
+    def breakdown_ratio(self) -> float | None:
+        if self.breakdown_length is None or not self.train_length_max:
+            return None
+        return self.breakdown_length / self.train_length_max
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @functools.cached_property
+    def run_config(self) -> RunConfig:
+        """The stored config as a validated :class:`~lengen_core.config.RunConfig` (built once per record).
+
+        Raises :class:`~lengen_core.errors.ConfigError` when the stored config is
+        not a valid one of this LenGen Lab (e.g. a hand-made partial config).
+        """
+        return RunConfig.from_dict(self.config)

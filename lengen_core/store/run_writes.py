@@ -1,0 +1,127 @@
+"""Writing runs: status moves, progress, curves, sweeps, artifacts, deletion.
+
+Each function runs inside a write transaction the caller holds
+(:meth:`StoreFile.transaction <lengen_core.store.sessions.StoreFile.transaction>`)
+and takes already validated values (:mod:`lengen_core.store.run_rows`); the
+store's path is passed only to name it in errors.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from lengen_core.store.bulk import EVAL_LAYOUT, RUNS_LAYOUT, TRAIN_LAYOUT, insert
+from lengen_core.store.engine import fetch_one
+from lengen_core.store.owners import current_owner, refuse_live_runs
+from lengen_core.store.records import ALLOWED_TRANSITIONS, InvalidTransition, RunNotFound
+from lengen_core.store.run_reads import require_run
+from lengen_core.store.values import utcnow
+
+# The tables whose rows belong to a run, besides ``runs`` itself.
+_RUN_TABLES = ("train_points", "eval_points", "eval_sweeps", "artifacts")
+
+
+def insert_runs(connection: duckdb.DuckDBPyConnection, columns: dict[str, list[Any]]) -> None:
+    """Insert new runs (the columns of :func:`lengen_core.store.run_rows.new_run_columns`)."""
+    insert(connection, "runs", RUNS_LAYOUT, columns)
+
+
+def move_status(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, status: str, error: str | None) -> None:
+    """Move a run to ``status`` (see :meth:`RunStore.set_status <lengen_core.store.RunStore.set_status>`)."""
+    current = require_run(connection, path, run_id)
+    if current == status and status != "running":
+        return
+    if current != status and status not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransition(
+            f"run {run_id} is {current}; it cannot become {status} "
+            f"(allowed from {current}: {list(ALLOWED_TRANSITIONS[current]) or 'none, it is finished'})"
+        )
+    now = utcnow()
+    if status == "running":
+        owner, owner_start = current_owner()
+        connection.execute(
+            "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?), owner = ?, owner_start = ? "
+            "WHERE run_id = ?",
+            [now, owner, owner_start, run_id],
+        )
+    else:
+        connection.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
+            [status, now, error, run_id],
+        )
+
+
+def set_progress(
+    connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, steps_done: int, train_seconds: float | None
+) -> None:
+    """Record the run's steps done and training seconds; :class:`RunNotFound` for an unknown run."""
+    updated = fetch_one(
+        connection, "UPDATE runs SET steps_done = ?, train_seconds = ? WHERE run_id = ?", [steps_done, train_seconds, run_id]
+    )[0]
+    if not updated:
+        raise RunNotFound(run_id, path)
+
+
+def append_train_points(
+    connection: duckdb.DuckDBPyConnection,
+    path: pathlib.Path,
+    run_id: str,
+    columns: dict[str, list[Any]],
+    progress: tuple[int, float | None] | None,
+) -> None:
+    """Append ``train_points`` columns and, with ``progress`` (steps done, train seconds), update the run's progress."""
+    require_run(connection, path, run_id)
+    insert(connection, "train_points", TRAIN_LAYOUT, columns)
+    if progress is not None:
+        connection.execute("UPDATE runs SET steps_done = ?, train_seconds = ? WHERE run_id = ?", [*progress, run_id])
+
+
+def replace_sweep(
+    connection: duckdb.DuckDBPyConnection,
+    path: pathlib.Path,
+    run_id: str,
+    sweep: str,
+    columns: dict[str, list[Any]],
+    *,
+    breakdown_length: int | None,
+    train_length_max: int,
+) -> None:
+    """Replace the points and breakdown of sweep ``sweep``; the ``default`` sweep also sets the run's own."""
+    require_run(connection, path, run_id)
+    connection.execute("DELETE FROM eval_points WHERE run_id = ? AND sweep = ?", [run_id, sweep])
+    insert(connection, "eval_points", EVAL_LAYOUT, columns)
+    connection.execute(
+        "INSERT INTO eval_sweeps VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, sweep) DO UPDATE SET "
+        "breakdown_length = excluded.breakdown_length, train_length_max = excluded.train_length_max, "
+        "created_at = excluded.created_at",
+        [run_id, sweep, breakdown_length, train_length_max, utcnow()],
+    )
+    if sweep == "default":
+        connection.execute(
+            "UPDATE runs SET breakdown_length = ?, train_length_max = ? WHERE run_id = ?",
+            [breakdown_length, train_length_max, run_id],
+        )
+
+
+def add_artifact(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, kind: str, file: str | os.PathLike) -> None:
+    """Record a file the run produced (the file itself is not touched)."""
+    require_run(connection, path, run_id)
+    connection.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [run_id, kind, os.fspath(file), utcnow()])
+
+
+def delete_runs(connection: duckdb.DuckDBPyConnection, run_ids: Sequence[str], *, force: bool) -> int:
+    """Delete runs and every row that belongs to them; how many runs were deleted (unknown ids are skipped).
+
+    Without ``force``, a queued or running run whose owner may still be alive is refused.
+    """
+    ids = list(run_ids)
+    if not force:
+        refuse_live_runs(connection, ids)
+    for table in _RUN_TABLES:
+        connection.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
+    return int(fetch_one(connection, "DELETE FROM runs WHERE list_contains(?, run_id)", [ids])[0])

@@ -1,0 +1,99 @@
+"""The run panel of the Train page: a queued or training run live (a polling fragment), a finished run's curves.
+
+Kept apart from the form so the page module stays a form; the Train page is its
+only user. Pause, resume and cancel act through the job manager's callbacks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages.charts import SweepCurve, length_sweep_figure, train_curve_figure
+from pages.common import get_job_manager, get_store, plotly_config, status_banner
+
+FINISHED_SEEN_KEY = "train_page.finished_seen"
+SCHEME_OF_KEY = "train_page.scheme_of"  # run id -> its scheme, for the live chart's colour
+
+
+def _train_frame(points: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame([{"step": p.step, "loss": p.loss, "accuracy": p.accuracy} for p in points], columns=["step", "loss", "accuracy"])
+
+
+def _controls(run_id: str, snapshot: dict[str, Any]) -> None:
+    """Pause / resume / cancel; callbacks act before the rerun, so the redraw already shows the new state."""
+    manager = get_job_manager()
+    pause_column, cancel_column, _ = st.columns([1, 1, 4])
+    with pause_column:
+        if snapshot["paused"]:
+            st.button("Resume", key=f"resume-{run_id}", icon=":material/play_arrow:", on_click=manager.resume, args=(run_id,))
+        elif snapshot["phase"] in ("queued", "training"):
+            st.button("Pause", key=f"pause-{run_id}", icon=":material/pause:", on_click=manager.pause, args=(run_id,))
+    with cancel_column:
+        st.button("Cancel", key=f"cancel-{run_id}", icon=":material/stop:", on_click=manager.cancel, args=(run_id,))
+
+
+def _queue_position(run_id: str) -> int:
+    waiting = [s["run_id"] for s in get_job_manager().jobs() if s["phase"] == "queued"]
+    return waiting.index(run_id) + 1 if run_id in waiting else 0
+
+
+def live_progress(run_id: str) -> None:
+    """The part of the page that polls: progress, controls, live curves (runs as a fragment)."""
+    snapshot = get_job_manager().progress(run_id)
+    if snapshot is None or snapshot["phase"] == "finished":
+        if snapshot is not None and not st.session_state.get(FINISHED_SEEN_KEY, {}).get(run_id):
+            st.session_state.setdefault(FINISHED_SEEN_KEY, {})[run_id] = True
+            st.rerun(scope="app")  # redraw the whole page once, without polling
+        return
+    scheme = st.session_state.get(SCHEME_OF_KEY, {}).get(run_id)
+    phase, step, total = snapshot["phase"], snapshot["step"], snapshot["total_steps"]
+    if phase == "queued":
+        st.info(f"Run `{run_id}` is queued (position {_queue_position(run_id)}); it starts when a worker is free.", icon=":material/hourglass_top:")
+    elif phase == "training":
+        paused = " (paused)" if snapshot["paused"] else ""
+        st.progress(min(1.0, step / max(total, 1)), text=f"Training `{run_id}`: step {step}/{total}{paused}")
+    else:
+        done = len(snapshot["eval_points"])
+        st.progress(1.0, text=f"Evaluating `{run_id}`: {done} lengths done (greedy decoding)")
+    _controls(run_id, snapshot)
+    frame = _train_frame(snapshot["train_points"])
+    if len(frame):
+        last = frame.iloc[-1]
+        accuracy = "n/a" if pd.isna(last["accuracy"]) else f"{last['accuracy']:.3f}"
+        st.caption(f"Last logged step {int(last['step'])}: loss {last['loss']:.4g}, teacher-forced accuracy {accuracy}")
+    if phase != "queued":
+        st.plotly_chart(train_curve_figure(frame, scheme=scheme), key=f"live-curve-{run_id}", config=plotly_config(f"training-{run_id}"))
+    if snapshot["eval_points"]:
+        st.dataframe(pd.DataFrame([p.as_row() for p in snapshot["eval_points"]]), hide_index=True)
+
+
+def finished_view(run_id: str) -> None:
+    """A finished (or not managed here) run: banner, training curves, length sweep."""
+    store = get_store()
+    try:
+        record = store.get_run(run_id)
+    except (KeyError, LookupError):
+        st.warning(f"Run `{run_id}` is no longer in the store.")
+        return
+    if record.status in ("queued", "running"):
+        st.info(f"Run `{run_id}` is {record.status} in another process (the CLI?); refresh to update.")
+    status_banner(record.status, record.error, breakdown_length=record.breakdown_length, train_length_max=record.train_length_max)
+    scheme = record.run_config.positions.scheme
+    st.plotly_chart(train_curve_figure(store.train_curve(run_id), scheme=scheme), key=f"final-curve-{run_id}", config=plotly_config(f"training-{run_id}"))
+    if record.status != "done":
+        return
+    curve = SweepCurve.from_run(record, store.eval_curve([run_id], sweep="default"))
+    st.subheader("Length sweep")
+    st.plotly_chart(length_sweep_figure([curve]), key=f"sweep-{run_id}", config=plotly_config(f"length-sweep-{run_id}"))
+    st.page_link("pages/length_sweep.py", label="Open in Length sweep", icon=":material/show_chart:", query_params={"runs": run_id})
+
+
+def show_run(run_id: str) -> None:
+    snapshot = get_job_manager().progress(run_id)
+    if snapshot is not None and snapshot["phase"] != "finished":
+        st.fragment(live_progress, run_every=1.0)(run_id)
+    else:
+        finished_view(run_id)
