@@ -16,14 +16,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from lengen_core.batching import collate
+from lengen_core.batching import Batch, collate
 from lengen_core.config import EvalConfig, TaskConfig
 from lengen_core.data import ExampleSource, resolve_eval_lengths, stream_rng, stream_seed
 from lengen_core.models.transformer import Transformer
+from lengen_core.positions import PositionScheme
 from lengen_core.tasks.base import Example, Task
 
-__all__ = ["Decoded", "EvalPoint", "SweepResult", "breakdown_length", "evaluate_lengths", "greedy_decode",
-           "resolve_eval_lengths", "score", "sweep", "wilson_interval"]
+__all__ = ["Decoded", "EvalPoint", "SweepResult", "breakdown_length", "decoding_inputs", "evaluate_lengths",
+           "greedy_decode", "resolve_eval_lengths", "score", "sweep", "wilson_interval"]
 from lengen_core.vocab import EOS_ID
 
 
@@ -87,6 +88,18 @@ def breakdown_length(points: Sequence[EvalPoint], threshold: float) -> int | Non
     return result
 
 
+def decoding_inputs(scheme: PositionScheme, examples: Sequence[Example], seed: int) -> tuple[Batch, torch.Tensor]:
+    """The left-padded prompts of ``examples`` and the evaluation-view ids of every slot, ``[B, P + A]``.
+
+    Schemes with random ids (randomized positions) draw them from a generator
+    seeded with ``seed``, here and only here, so that whoever needs the ids
+    greedy decoding used (:func:`lengen_core.inspection.inspect_example`) gets the same draws.
+    """
+    batch = collate(examples, pad_side="left", prompt_only=True)
+    generator = torch.Generator().manual_seed(seed)
+    return batch, scheme.position_ids(batch, training=False, generator=generator)
+
+
 @torch.no_grad()
 def greedy_decode(
     model: Transformer, examples: Sequence[Example], *, device: torch.device | str = "cpu", seed: int = 0, use_cache: bool = True
@@ -95,56 +108,38 @@ def greedy_decode(
 
     Up to ``len(true answer)`` tokens are generated per example: enough to decide
     exact match (a correct answer ends with <eos> exactly there). Prompts are
-    left-padded; a KV cache makes each step cost one token per example
-    (``use_cache=False`` re-runs the whole prefix each step: the slow oracle).
+    left-padded; the model's decoder (:meth:`Transformer.start_decoding`) keeps a
+    KV cache so that each step costs one token per example (``use_cache=False``
+    re-runs the whole prefix each step: the slow oracle). This loop only picks
+    the argmax token (and, for predictive coupling, the argmax id) and stops once
+    every row has produced <eos>.
     """
     model.eval()
     if model.chunk_aligned and len({len(example.prompt) for example in examples}) > 1:
         return _decode_by_prompt_length(model, examples, device=device, seed=seed, use_cache=use_cache)
-    scheme = model.scheme
-    batch = collate(examples, pad_side="left", prompt_only=True)
+    batch, position_ids = decoding_inputs(model.scheme, examples, seed)  # ids: [B, P + A]
     prompt_width = max(len(example.prompt) for example in examples)
     answer_width = max(len(example.answer) for example in examples)
-    generator = torch.Generator().manual_seed(seed)
-    position_ids = scheme.position_ids(batch, training=False, generator=generator).to(device)  # [B, P + A]
-    tokens = batch.tokens.to(device)  # [B, P + A], answer region = PAD
     real = batch.token_index[:, :prompt_width] >= 0  # [B, P]
-    has_padding = not bool(real.all())
-    key_padding_mask = torch.cat([real, torch.ones(len(examples), answer_width, dtype=torch.bool)], dim=1).to(device) if has_padding else None
-    full_bias = model.terms.attention_bias(position_ids) if not scheme.predicts_positions else None
-    use_cache = use_cache and model.supports_cache
-    caches = model.new_caches() if use_cache else None
-
+    decoder = model.start_decoding(
+        batch.tokens[:, :prompt_width].to(device),
+        position_ids.to(device),
+        key_padding_mask=None if bool(real.all()) else real.to(device),
+        use_cache=use_cache,
+    )
     finished = torch.zeros(len(examples), dtype=torch.bool, device=device)
-    start = 0
-    for step in range(answer_width):
-        end = prompt_width + step  # tokens [0, end) are known
-        if not use_cache:
-            start = 0
-        bias = None
-        if full_bias is not None:
-            bias = full_bias[:, :, start:end, :end]
-        elif scheme.predicts_positions and model.terms.encoding in ("alibi", "fire"):
-            bias = model.terms.attention_bias(position_ids[:, :end])[:, :, start:end, :end]
-        output = model(
-            tokens[:, start:end],
-            position_ids[:, start:end],
-            key_padding_mask=None if key_padding_mask is None else key_padding_mask[:, :end],
-            caches=caches,
-            attention_bias=bias if (use_cache or bias is not None) else None,
-        )
-        next_tokens = output.logits[:, -1].argmax(dim=-1)  # [B]
+    for _ in range(answer_width):
+        prediction = decoder.step()
+        next_tokens = prediction.logits.argmax(dim=-1)  # [B]
         next_tokens = torch.where(finished, torch.full_like(next_tokens, EOS_ID), next_tokens)
-        tokens[:, end] = next_tokens
-        if scheme.predicts_positions and output.position_logits is not None:
-            position_ids[:, end] = output.position_logits[:, -1].argmax(dim=-1)
+        next_ids = None if prediction.position_logits is None else prediction.position_logits.argmax(dim=-1)  # [B]
+        decoder.append(next_tokens, next_ids)
         finished |= next_tokens == EOS_ID
-        start = end
         if bool(finished.all()):
             break
 
-    generated = tokens[:, prompt_width:].tolist()
-    generated_ids = position_ids[:, prompt_width:].tolist()
+    generated = decoder.tokens[:, prompt_width:].tolist()
+    generated_ids = decoder.position_ids[:, prompt_width:].tolist()
     answers, ids = [], []
     for example, row, id_row in zip(examples, generated, generated_ids):
         row = row[: len(example.answer)]  # the same budget for every example, whatever its batch

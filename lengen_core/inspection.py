@@ -27,7 +27,7 @@ from lengen_core.batching import collate
 from lengen_core.config import PositionConfig, RunConfig
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.errors import ConfigError, LenGenError, shown
-from lengen_core.evaluation import greedy_decode
+from lengen_core.evaluation import decoding_inputs, greedy_decode
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import Example
 from lengen_core.vocab import EOS_ID, VOCAB
@@ -380,9 +380,8 @@ def inspect_example(model: torch.nn.Module, example: Example, task: Any, *, trut
     decoded = greedy_decode(model, [example], seed=seed)
     answer = decoded.answers[0]
     scheme = model.scheme
-    generator = torch.Generator().manual_seed(seed)
-    batch = collate([example], pad_side="left", prompt_only=True)
-    all_ids = scheme.position_ids(batch, training=False, generator=generator)[0].tolist()  # same draws as greedy_decode
+    _, slot_ids = decoding_inputs(scheme, [example], seed)  # [1, P + A]: the ids greedy_decode gave every slot
+    all_ids = slot_ids[0].tolist()
     prompt_length = len(example.prompt)
     tokens = (list(example.prompt) + list(answer) + [EOS_ID])[: len(example.tokens)]
     position_ids = (all_ids[:prompt_length] + list(decoded.position_ids[0]))[: len(tokens)]

@@ -1,9 +1,10 @@
 """Sequence mixers: the attention-backend interface and dense causal attention.
 
 A mixer maps ``x: [B, T, d_model]`` to ``[B, T, d_model]`` given a
-:class:`MixerContext` (position ids, positional terms, padding). The model
-builds one mixer per layer from ``model.attention``; the HSA mixer
-(:mod:`lengen_core.models.hsa`) implements the same interface.
+:class:`MixerContext` (position ids, positional terms, padding, shared by all
+layers) and its own layer's :class:`LayerCache` (incremental decoding) or None.
+The model builds one mixer per layer from ``model.attention``; the HSA mixer
+(:mod:`lengen_core.models.hsa`) takes the same arguments.
 
 Dense attention has three backends that compute the same function:
 
@@ -17,8 +18,7 @@ Dense attention has three backends that compute the same function:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,7 @@ class MixerContext:
     the app draws (probabilities, HSA selections); length_factor: [B or 1, 1, T, 1]
     per-query logit factor for ``model.length_scaling="log"`` (see
     :func:`log_length_factor`; computed once per forward like the bias) or None.
+    The per-layer KV caches are not here: each layer gets its own (see :class:`LayerCache`).
     """
 
     position_ids: torch.Tensor
@@ -48,9 +49,7 @@ class MixerContext:
     key_padding_mask: torch.Tensor | None
     return_attention: bool = False
     backend: str = "auto"
-    caches: list[LayerCache] | None = None
     length_factor: torch.Tensor | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,10 +65,6 @@ class LayerCache:
     @property
     def length(self) -> int:
         return 0 if self.k is None else self.k.shape[-2]
-
-
-class SequenceMixer(Protocol):
-    def __call__(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]: ...
 
 
 def causal_allowed_mask(
@@ -117,11 +112,17 @@ class DenseAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def forward(
+        self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """x: [B, T, d] -> [B, T, d] and the attention probabilities (``explicit`` backend) or None.
+
+        With a ``cache``, ``x`` holds only the new tokens; their keys/values are
+        appended to it and they attend to every key so far (SDPA path).
+        """
         batch, length, width = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)  # [B, T, 3, H, D]
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
-        cache = context.caches[context.extras["layer"]] if context.caches is not None else None
         bias = context.attention_bias
         if context.length_factor is not None:
             factor = context.length_factor.to(q.dtype)  # [B or 1, 1, T, 1]

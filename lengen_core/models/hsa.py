@@ -31,18 +31,9 @@ from torch import nn
 
 from kernels.hsa import hsa
 from lengen_core.config import ModelConfig, PositionConfig
-from lengen_core.models.attention import MixerContext
+from lengen_core.models.attention import LayerCache, MixerContext
 from lengen_core.models.local_mixers import GatedRecurrence, SlidingWindowAttention
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, width: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+from lengen_core.models.norms import RMSNorm
 
 
 class ChunkMemory(nn.Module):
@@ -133,7 +124,14 @@ class HSAMixer(nn.Module):
         self.uses_hsa = layer_index >= model_config.n_layers // 2
         self.hsa = HSABranch(model_config) if self.uses_hsa else None
 
-    def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def forward(
+        self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """x: [B, T, d] -> [B, T, d] and the HSA selections (upper layers, ``return_attention``) or None.
+
+        ``cache`` is always None: HSA layers keep no KV cache (``Transformer.supports_cache``
+        is False), so decoding re-runs the whole prefix each step.
+        """
         if isinstance(self.local, SlidingWindowAttention):
             out = self.local(x, context.position_ids, context.terms.rope_base, context.key_padding_mask)
         else:

@@ -4,6 +4,10 @@ Pre-norm blocks (mixer + MLP); every positional effect comes from
 ``position_ids: [B, T]`` through one :class:`PositionalTerms`. For predictive
 position coupling a second head predicts the *next* token's position id
 (a classification over ``0..max_position-1``; Golowich et al. 2025).
+
+Decoding goes through :meth:`Transformer.start_decoding`: the
+:class:`~lengen_core.models.decoding.Decoder` it returns keeps the KV caches
+and feeds each step its own slice of the positional terms.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from torch import nn
 
 from lengen_core.config import ModelConfig, PositionConfig
 from lengen_core.models.attention import DenseAttention, LayerCache, MixerContext, log_length_factor
+from lengen_core.models.decoding import Decoder
+from lengen_core.models.norms import make_norm
 from lengen_core.positions import PositionScheme, PositionalTerms
 from lengen_core.vocab import VOCAB_SIZE
 
@@ -28,20 +34,6 @@ class ModelOutput:
     logits: torch.Tensor
     position_logits: torch.Tensor | None
     layers: list[dict[str, torch.Tensor] | None] | None
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, width: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-def make_norm(kind: str, width: int) -> nn.Module:
-    return RMSNorm(width) if kind == "rmsnorm" else nn.LayerNorm(width)
 
 
 def make_mixer(model_config: ModelConfig, position_config: PositionConfig, layer_index: int) -> nn.Module:
@@ -66,8 +58,11 @@ class Block(nn.Module):
             nn.Dropout(model_config.dropout),
         )
 
-    def forward(self, x: torch.Tensor, context: MixerContext) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
-        mixed, info = self.mixer(self.norm1(x), context)
+    def forward(
+        self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """x: [B, T, d] -> [B, T, d] and what the mixer returned for drawing; ``cache``: this layer's, or None."""
+        mixed, info = self.mixer(self.norm1(x), context, cache)
         x = x + mixed
         x = x + self.mlp(self.norm2(x))
         return x, info
@@ -116,7 +111,10 @@ class Transformer(nn.Module):
         new tokens, ``key_padding_mask`` covers every key so far, and
         ``attention_bias`` (``[B, H, T_new, T_keys]``, the rows of the new tokens)
         replaces the bias the model would compute from ``position_ids``.
+        :meth:`start_decoding` does this bookkeeping.
         """
+        if caches is not None and not self.supports_cache:
+            raise ValueError("HSA layers keep no KV cache: decode them without caches (start_decoding does)")
         x = self.token_embedding(input_ids)  # [B, T, d]
         position_embedding = self.terms.embed(position_ids)
         if position_embedding is not None:
@@ -135,13 +133,12 @@ class Transformer(nn.Module):
             key_padding_mask=key_padding_mask,
             return_attention=return_attention,
             backend=backend,
-            caches=caches,
             length_factor=length_factor,
         )
+        layer_caches = caches if caches is not None else [None] * len(self.blocks)
         layers: list[dict[str, torch.Tensor] | None] = []
-        for layer_index, block in enumerate(self.blocks):
-            context.extras["layer"] = layer_index
-            x, info = block(x, context)
+        for block, cache in zip(self.blocks, layer_caches, strict=True):
+            x, info = block(x, context, cache)
             layers.append(info)
         hidden = self.final_norm(x)
         return ModelOutput(
@@ -161,7 +158,24 @@ class Transformer(nn.Module):
         return self.model_config.attention == "hsa"
 
     def new_caches(self) -> list[LayerCache]:
+        """One empty :class:`LayerCache` per layer."""
         return [LayerCache() for _ in self.blocks]
+
+    def start_decoding(
+        self,
+        prompt: torch.Tensor,
+        position_ids: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        use_cache: bool = True,
+    ) -> Decoder:
+        """Start decoding a batch: prompt: [B, P] (left-padded); position_ids: [B, P + A], the ids of
+        the prompt and of the A slots to generate; key_padding_mask: [B, P] (True = real) or None.
+
+        See :class:`~lengen_core.models.decoding.Decoder` (``use_cache=False``, or a
+        model without :attr:`supports_cache`, re-runs the whole prefix each step).
+        """
+        return Decoder(self, prompt, position_ids, key_padding_mask=key_padding_mask, use_cache=use_cache)
 
     def parameter_count(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters())

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, TaskConfig
-from lengen_core.evaluation import EvalPoint, breakdown_length, greedy_decode, resolve_eval_lengths, score, wilson_interval
+from lengen_core.config import POSITION_SCHEMES, EvalConfig, ModelConfig, PositionConfig, TaskConfig
+from lengen_core.evaluation import EvalPoint, breakdown_length, decoding_inputs, greedy_decode, resolve_eval_lengths, score, wilson_interval
 from lengen_core.models import Transformer
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task
@@ -16,52 +16,87 @@ from lengen_core.vocab import BOS_ID, EOS_ID, VOCAB
 
 
 def copy_example(symbols: list[int]) -> Example:
+    """Copy ``symbols``; coupled ids pair each symbol with its copy, and the symbols get a
+    digit significance (n..1, as if they were the digits of a number) so that Abacus applies too."""
     n = len(symbols)
     prompt = (BOS_ID, *symbols, VOCAB.id("="))
     answer = (*symbols, EOS_ID)
     coupled = (0, *range(1, n + 1), n + 1, *range(1, n + 1), n + 1)
+    significance = (0, *range(n, 0, -1), 0, *range(n, 0, -1), 0)
     segments = (0,) + (1,) * n + (0,) + (ANSWER_SEGMENT,) * (n + 1)
-    return Example(prompt, answer, n, segments, coupled, None)
+    return Example(prompt, answer, n, segments, coupled, significance)
 
 
 def symbols(*indices: int) -> list[int]:
     return [VOCAB.id(f"s{i}") for i in indices]
 
 
-def make_model(scheme: str = "rope", seed: int = 0) -> Transformer:
+ATTENTIONS = {  # model.attention settings: dense, and HSA with either local mixer (chunks of 4 tokens)
+    "dense": {},
+    "hsa-swa": {"attention": "hsa", "hsa": {"chunk_size": 4, "top_k": 2, "window": 8, "local_mixer": "swa", "retrieval_dim": 8}},
+    "hsa-recurrent": {"attention": "hsa", "hsa": {"chunk_size": 4, "top_k": 2, "window": 8, "local_mixer": "recurrent", "retrieval_dim": 8}},
+}
+
+
+def make_model(scheme: str = "rope", seed: int = 0, attention: str = "dense") -> Transformer:
     torch.manual_seed(seed)
-    model = Transformer(ModelConfig(n_layers=2, n_heads=2, d_model=32, d_ff=64), build_scheme(PositionConfig(scheme=scheme, max_position=64)))
+    model = Transformer(
+        ModelConfig(n_layers=2, n_heads=2, d_model=32, d_ff=64, **ATTENTIONS[attention]),
+        build_scheme(PositionConfig(scheme=scheme, max_position=64)),
+    )
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     return model.eval()
 
 
-def reference_greedy(model: Transformer, example: Example) -> list[int]:
-    """Step-by-step greedy decoding of one example, no cache, no batching: the oracle."""
-    scheme = model.scheme
-    from lengen_core.batching import collate
+def slot_ids(model: Transformer, examples: list[Example]) -> list[torch.Tensor]:
+    """Each example's ids of its prompt and answer slots, ``[P + A]``, as ``greedy_decode(seed=0)`` draws them.
 
-    ids = scheme.position_ids(collate([example]), training=False)[0]
-    tokens = list(example.prompt)
+    Random schemes draw per batch: the whole batch for dense models; HSA models
+    decode each prompt length apart, so the examples here all differ in prompt length.
+    """
+    batches = [[example] for example in examples] if model.chunk_aligned else [examples]
+    ids = []
+    for batch_examples in batches:
+        batch, position_ids = decoding_inputs(model.scheme, batch_examples, seed=0)  # [B, P + A]
+        ids += [row[real] for row, real in zip(position_ids, batch.token_index >= 0)]
+    return ids
+
+
+@torch.no_grad()
+def reference_greedy(model: Transformer, example: Example, ids: torch.Tensor) -> tuple[list[int], list[int]]:
+    """Step-by-step greedy decoding of one example, one full forward per token, no cache, no batching: the oracle.
+
+    ids: [P + A] its slot ids (predictive coupling feeds back its predicted ids instead).
+    Returns the answer and the ids of its tokens (and of the <eos> slot, if reached).
+    """
+    tokens, token_ids = list(example.prompt), ids[: len(example.prompt)].tolist()
     generated: list[int] = []
-    for _ in range(len(example.answer)):
-        logits = model(torch.tensor([tokens]), ids[None, : len(tokens)]).logits
-        next_token = int(logits[0, -1].argmax())
+    generated_ids: list[int] = []
+    for slot in range(len(example.prompt), len(example.prompt) + len(example.answer)):
+        output = model(torch.tensor([tokens]), torch.tensor([token_ids]))
+        next_token = int(output.logits[0, -1].argmax())
+        next_id = int(ids[slot]) if output.position_logits is None else int(output.position_logits[0, -1].argmax())
+        generated_ids.append(next_id)
         if next_token == EOS_ID:
             break
         generated.append(next_token)
         tokens.append(next_token)
-    return generated
+        token_ids.append(next_id)
+    return generated, generated_ids
 
 
-@pytest.mark.parametrize("scheme", ["rope", "learned", "coupled", "alibi", "fire"])
-def test_batched_cached_decoding_equals_step_by_step_reference(scheme: str) -> None:
-    model = make_model(scheme)
+@pytest.mark.parametrize("attention", sorted(ATTENTIONS))
+@pytest.mark.parametrize("scheme", POSITION_SCHEMES)
+def test_batched_cached_decoding_equals_step_by_step_reference(scheme: str, attention: str) -> None:
+    model = make_model(scheme, attention=attention)
     examples = [copy_example(symbols(1, 2, 3)), copy_example(symbols(4, 5, 6, 7, 8, 9)), copy_example(symbols(10))]
     decoded = greedy_decode(model, examples)
-    for example, answer in zip(examples, decoded.answers):
-        assert answer == reference_greedy(model, example)
+    for example, ids, answer, answer_ids in zip(examples, slot_ids(model, examples), decoded.answers, decoded.position_ids):
+        expected, expected_ids = reference_greedy(model, example, ids)
+        assert answer == expected
+        assert answer_ids[: len(expected_ids)] == expected_ids  # a row that never ends may carry its next slot's id too
 
 
 def test_decoding_never_reads_the_true_answer() -> None:
@@ -129,7 +164,7 @@ def test_default_eval_lengths_reach_four_times_the_training_length() -> None:
     assert resolve_eval_lengths(task_config, EvalConfig(lengths=(7, 3, 7)), task) == [3, 7]
 
 
-@pytest.mark.parametrize("scheme", ["fire", "predictive_coupled"])
+@pytest.mark.parametrize("scheme", POSITION_SCHEMES)
 def test_cached_and_uncached_batched_decoding_agree(scheme: str) -> None:
     model = make_model(scheme)
     examples = [copy_example(symbols(*range(k, k + n))) for k, n in ((0, 2), (3, 7), (20, 4))]

@@ -73,6 +73,23 @@ def test_hsa_gradients_reach_landmarks_and_retrieval_queries() -> None:
     assert branch.memory.proj_k.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("local_mixer", ["swa", "recurrent"])
+def test_hsa_decoder_re_runs_the_prefix_and_predicts_what_one_full_forward_predicts(local_mixer: str) -> None:
+    """HSA layers keep no KV cache: the decoder asks for none and each step equals the full forward's row."""
+    model = hsa_model(local_mixer=local_mixer)
+    tokens = torch.randint(0, 200, (2, 14))
+    position_ids = torch.arange(14).expand(2, 14)
+    full = model(tokens, position_ids).logits  # [B, T, V]
+    decoder = model.start_decoding(tokens[:, :5], position_ids)
+    assert not model.supports_cache and decoder.caches is None
+    for end in range(5, 15):  # crosses the chunk boundaries at 8 and 12
+        torch.testing.assert_close(decoder.step().logits, full[:, end - 1], atol=1e-5, rtol=1e-5)
+        if end < 14:
+            decoder.append(tokens[:, end])
+    with pytest.raises(ValueError, match="no KV cache"):
+        model(tokens, position_ids, caches=model.new_caches())
+
+
 def test_sliding_window_attention_equals_the_dense_reference() -> None:
     torch.manual_seed(1)
     attention = SlidingWindowAttention(32, 4, window=6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lengen_core.config import ModelConfig, PositionConfig
+from lengen_core.config import POSITION_SCHEMES, ModelConfig, PositionConfig
 from lengen_core.models import Transformer
 from lengen_core.positions import build_scheme
 from lengen_core.vocab import VOCAB_SIZE
@@ -61,6 +61,55 @@ def test_incremental_decoding_with_cache_equals_full_forward(scheme: str, length
         output = model(tokens[:, start:end], position_ids[:, start:end], caches=caches, attention_bias=step_bias)
         pieces.append(output.logits)
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("use_cache", "padded"), [(True, False), (True, True), (False, True)])
+@pytest.mark.parametrize("length_scaling", ["none", "log"])
+@pytest.mark.parametrize("scheme", POSITION_SCHEMES)
+def test_decoder_steps_predict_what_one_full_forward_predicts(scheme: str, length_scaling: str, use_cache: bool, padded: bool) -> None:
+    """The model's decoder (KV caches, its own bias rows and padding mask, fed-back ids) against one forward pass.
+
+    The tokens are appended one by one; for predictive coupling the planned ids of
+    the generated slots are placeholders (0), so the appended ids must be the ones used.
+    """
+    model = make_model(scheme, length_scaling=length_scaling)
+    tokens, position_ids = random_inputs(length=12)
+    mask = None
+    if padded:
+        mask = torch.ones(3, 12, dtype=torch.bool)
+        mask[0, :3] = False
+        mask[2, :1] = False
+    full = model(tokens, position_ids, key_padding_mask=mask)
+    predicts = model.scheme.predicts_positions
+    planned = position_ids.clone()
+    if predicts:
+        planned[:, 7:] = 0
+    decoder = model.start_decoding(tokens[:, :7], planned, key_padding_mask=None if mask is None else mask[:, :7], use_cache=use_cache)
+    assert (decoder.caches is not None) == use_cache
+    for end in range(7, 13):  # predict slot `end` from tokens [0, end)
+        step = decoder.step()
+        torch.testing.assert_close(step.logits, full.logits[:, end - 1], atol=1e-4, rtol=1e-4)
+        if predicts:
+            torch.testing.assert_close(step.position_logits, full.position_logits[:, end - 1], atol=1e-4, rtol=1e-4)
+        else:
+            assert step.position_logits is None
+        if end < 12:
+            decoder.append(tokens[:, end], position_ids[:, end] if predicts else None)
+    assert torch.equal(decoder.tokens, tokens) and torch.equal(decoder.position_ids, position_ids)
+
+
+def test_decoder_refuses_steps_without_a_new_token_and_slots_it_does_not_have() -> None:
+    model = make_model("rope")
+    tokens, position_ids = random_inputs(length=9)
+    decoder = model.start_decoding(tokens[:, :8], position_ids)
+    decoder.step()
+    with pytest.raises(RuntimeError, match="append"):
+        decoder.step()
+    with pytest.raises(ValueError, match="only predictive coupling"):
+        decoder.append(tokens[:, 8], position_ids[:, 8])
+    decoder.append(tokens[:, 8])
+    with pytest.raises(ValueError, match="all 9 slots are filled"):
+        decoder.append(tokens[:, 8])
 
 
 @pytest.mark.parametrize("scheme", ["nope", "rope", "alibi"])
