@@ -21,7 +21,6 @@ written for; with more layers it reads layer ``--layer`` (default 0).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import random
 
@@ -32,16 +31,17 @@ from lengen_core.batching import collate
 from lengen_core.data import ExampleSource
 from lengen_core.training import load_checkpoint
 
+try:  # python -m bench.attention_leak
+    from bench.common import checkpoint_parser
+except ModuleNotFoundError:  # python bench/attention_leak.py
+    from common import checkpoint_parser
+
 COPYING_TASKS = ("reverse", "copy_unique")
 BLOCK = 5  # answer indices per printed row
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
-    parser.add_argument("length", type=int)
-    parser.add_argument("--samples", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=5, help="example stream seed (not the training stream)")
+    parser = checkpoint_parser(__doc__, samples=40)
     parser.add_argument("--layer", type=int, default=0)
     args = parser.parse_args()
     model, config, _ = load_checkpoint(args.checkpoint)

@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
+try:  # python -m bench.bench_coupled_attention
+    from bench.common import fwd_bwd, gpu_environment, interpreter_for_smoke, kernel_bench_parser, sdpa_flash
+except ModuleNotFoundError:  # python bench/bench_coupled_attention.py
+    from common import fwd_bwd, gpu_environment, interpreter_for_smoke, kernel_bench_parser, sdpa_flash
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny CPU run through the Triton interpreter")
-    parser.add_argument("--sweep", action="store_true", help="compare tile configs at --sweep-length")
-    parser.add_argument("--sweep-length", type=int, default=4096)
+    parser = kernel_bench_parser(__doc__, sweep_length=4096)
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096, 8192, 16384])
     parser.add_argument("--fire-lengths", type=int, nargs="*", default=[1024, 2048, 4096])
     parser.add_argument("--batch", type=int, default=4)
@@ -39,11 +38,7 @@ def parse_args() -> argparse.Namespace:
 
 
 ARGS = parse_args()
-if ARGS.smoke:
-    import torch
-
-    if not torch.cuda.is_available():
-        os.environ.setdefault("TRITON_INTERPRET", "1")
+interpreter_for_smoke(ARGS.smoke)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -68,13 +63,6 @@ def matmul_ceiling_tflops() -> float:
     return 2 * 8192**3 / ms / 1e9
 
 
-def sdpa_flash(q, k, v):
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-
 def make_inputs(batch, heads, length, head_dim, dtype, device, seed=0):
     generator = torch.Generator(device=device).manual_seed(seed)
     q, k, v, grad = (
@@ -84,14 +72,6 @@ def make_inputs(batch, heads, length, head_dim, dtype, device, seed=0):
     ids = torch.stack([torch.randperm(4 * length, device=device, generator=generator)[:length].sort().values
                        for _ in range(batch)])
     return q, k, v, grad, ids
-
-
-def fwd_bwd(fn, leaves, grad):
-    def run():
-        out = fn()
-        torch.autograd.grad(out, leaves, grad)
-
-    return run
 
 
 def bench_length(length: int, args, rows: list[dict], ceiling: float) -> None:
@@ -255,16 +235,8 @@ def main() -> None:
     if args.smoke:
         smoke()
         return
-    if not torch.cuda.is_available():
-        raise SystemExit("the full benchmark needs CUDA (use --smoke on a CPU)")
-    info = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(),
-        "torch": torch.__version__,
-        "triton": triton.__version__,
-        "cuda": torch.version.cuda,
-        "python": platform.python_version(),
-    }
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    info = gpu_environment(date, without_cuda="the full benchmark needs CUDA (use --smoke on a CPU)")
     print(json.dumps(info), flush=True)
     ceiling = matmul_ceiling_tflops()
     info["bf16_matmul_ceiling_tflops"] = ceiling

@@ -22,13 +22,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import add_browser_bench_args, time_page_load  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs  # noqa: E402
 
 PAGES = {  # page path: what shows that the page did its job
@@ -40,22 +40,14 @@ VIEWPORT = {"width": 1400, "height": 1200}
 
 def open_once(browser: Any, url: str, drawn: str) -> tuple[float, float]:
     context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    started = time.perf_counter()
-    page.goto(url, timeout=180_000)
-    page.wait_for_selector("h1", state="visible", timeout=180_000)
-    title = time.perf_counter() - started
-    page.wait_for_selector(drawn, state="attached", timeout=180_000)
-    done = time.perf_counter() - started
+    title, done = time_page_load(context, url, drawn, state="attached", timeout_ms=180_000)
     context.close()
     return title, done
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--json", help="write the result here")
+    add_browser_bench_args(parser)
     args = parser.parse_args()
     if CHROMIUM is None:
         sys.exit("chromium is not installed (apt-get install chromium)")

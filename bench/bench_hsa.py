@@ -24,18 +24,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import statistics
 from pathlib import Path
 
+try:  # python -m bench.bench_hsa
+    from bench.common import fwd_bwd, gpu_environment, interpreter_for_smoke, kernel_bench_parser, sdpa_flash
+except ModuleNotFoundError:  # python bench/bench_hsa.py
+    from common import fwd_bwd, gpu_environment, interpreter_for_smoke, kernel_bench_parser, sdpa_flash
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny CPU run through the Triton interpreter")
-    parser.add_argument("--sweep", action="store_true", help="compare tile configs at --sweep-length")
-    parser.add_argument("--sweep-length", type=int, default=16384)
+    parser = kernel_bench_parser(__doc__, sweep_length=16384)
     parser.add_argument("--lengths", type=int, nargs="+", default=[4096, 8192, 16384, 32768, 65536, 131072])
     parser.add_argument("--forward-only-lengths", type=int, nargs="*", default=[1048576])
     parser.add_argument("--small-group-lengths", type=int, nargs="*", default=[4096, 16384, 65536, 131072])
@@ -46,14 +45,9 @@ def parse_args() -> argparse.Namespace:
 
 
 ARGS = parse_args()
-if ARGS.smoke:
-    import torch
-
-    if not torch.cuda.is_available():
-        os.environ.setdefault("TRITON_INTERPRET", "1")
+interpreter_for_smoke(ARGS.smoke)
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 import triton  # noqa: E402
 
 from kernels.hsa import chunk_weights, hsa, hsa_attention, select_chunks, selected_scores  # noqa: E402
@@ -99,16 +93,9 @@ def ceilings() -> dict:
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     mm_ms = triton.testing.do_bench(lambda: a @ b, warmup=25, rep=200, return_mode="median")
-    del src, dst, a, b
+    src = dst = a = b = None  # drop the tensors (the lambdas above hold them) before empty_cache
     torch.cuda.empty_cache()
     return {"copy_GBps": 2 * (1 << 30) / copy_ms / 1e6, "matmul_TFLOPs": 2 * 8192**3 / mm_ms / 1e9}
-
-
-def sdpa_flash(q, k, v):
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
 def make_problem(length: int, heads: int, kv_heads: int, device: str, seed: int):
@@ -125,13 +112,6 @@ def make_problem(length: int, heads: int, kv_heads: int, device: str, seed: int)
     landmarks = hidden.view(1, length // CHUNK, CHUNK, kv_heads, RETRIEVAL_DIM).float().mean(2).to(dtype) * 4
     grad = rand(1, length, heads, HEAD_DIM)
     return q, k, v, landmark_q, landmarks, grad
-
-
-def fwd_bwd(fn, leaves, grad):
-    def run():
-        torch.autograd.grad(fn(), leaves, grad)
-
-    return run
 
 
 def reference_bytes(length: int, heads: int, kv_heads: int) -> float:
@@ -209,7 +189,7 @@ def bench_length(length: int, heads: int, kv_heads: int, ceiling: dict, config: 
         if "ref_fwdbwd_ms" in row:
             row["speedup_vs_ref_fwdbwd"] = row["ref_fwdbwd_ms"] / row["attn_fwdbwd_ms"]
     print(format_row(row), flush=True)
-    del q, k, v, leaves, sdpa_leaves, layer_leaves
+    q = k = v = leaves = sdpa_leaves = layer_leaves = None  # as del, which linters misread in closures
     torch.cuda.empty_cache()
     return row
 
@@ -297,16 +277,8 @@ def main() -> None:
     if ARGS.smoke:
         smoke()
         return
-    if not torch.cuda.is_available():
-        raise SystemExit("bench_hsa.py needs CUDA (or --smoke)")
-    environment = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(),
-        "torch": torch.__version__,
-        "triton": triton.__version__,
-        "cuda": torch.version.cuda,
-        "python": platform.python_version(),
-    }
+    date = datetime.datetime.now().isoformat(timespec="seconds")
+    environment = gpu_environment(date, without_cuda="bench_hsa.py needs CUDA (or --smoke)")
     print(json.dumps(environment), flush=True)
     result: dict = {"environment": environment}
     if ARGS.sweep:

@@ -30,12 +30,12 @@ import statistics
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import add_browser_bench_args, time_page_load  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs  # noqa: E402
 
 BASELINE_APP = textwrap.dedent(
@@ -83,15 +83,7 @@ TABLE_DRAWN = '[data-testid="stDataFrame"] canvas'
 
 def open_once(context: Any, url: str) -> tuple[float, float]:
     """(seconds to the title, seconds to the table's canvas) for one navigation in ``context``."""
-    page = context.new_page()
-    started = time.perf_counter()
-    page.goto(url, timeout=120_000)
-    page.wait_for_selector("h1", state="visible", timeout=120_000)
-    title = time.perf_counter() - started
-    page.wait_for_selector(TABLE_DRAWN, state="visible", timeout=120_000)
-    table = time.perf_counter() - started
-    page.close()
-    return title, table
+    return time_page_load(context, url, TABLE_DRAWN, state="visible", timeout_ms=120_000)
 
 
 def measure(browser: Any, url: str, repeats: int, same_context: bool) -> dict[str, Any]:
@@ -114,9 +106,7 @@ def measure(browser: Any, url: str, repeats: int, same_context: bool) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--json", help="write the result here")
+    add_browser_bench_args(parser)
     args = parser.parse_args()
     if CHROMIUM is None:
         sys.exit("chromium is not installed (apt-get install chromium)")

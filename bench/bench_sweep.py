@@ -9,11 +9,7 @@ Target: the cached sweep in <= 10 s on 2 cores for the default small model.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 
@@ -23,11 +19,14 @@ from lengen_core.evaluation import sweep
 from lengen_core.models import build_model
 from lengen_core.positions import build_scheme
 
+try:  # python -m bench.bench_sweep
+    from bench.common import cpu_bench_parser, cpu_environment, report
+except ModuleNotFoundError:  # python bench/bench_sweep.py
+    from common import cpu_bench_parser, cpu_environment, report
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="reverse")
-    parser.add_argument("--scheme", default="coupled")
+    parser = cpu_bench_parser(__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-length", type=int, default=10)
     parser.add_argument("--json", help="write the result here")
@@ -55,12 +54,9 @@ def main() -> None:
         "no_cache_seconds": round(uncached_seconds, 3),
         "speedup_vs_no_cache": round(uncached_seconds / cached_seconds, 2),
         "threads": args.threads,
-        "torch": torch.__version__,
-        "machine": platform.platform(),
+        **cpu_environment(),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,7 @@ every step, schedules the learning rate and logs. The ratio
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +22,11 @@ from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfi
 from lengen_core.models import build_model
 from lengen_core.positions import build_scheme
 from lengen_core.training import BatchSource, TrainingControl, train
+
+try:  # python -m bench.bench_trainer
+    from bench.common import cpu_bench_parser, cpu_environment, report
+except ModuleNotFoundError:  # python bench/bench_trainer.py
+    from common import cpu_bench_parser, cpu_environment, report
 
 
 def bench_config(task: str, steps: int, scheme: str) -> RunConfig:
@@ -71,9 +72,7 @@ def trainer_steps_per_second(config: RunConfig) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="reverse")
-    parser.add_argument("--scheme", default="coupled")
+    parser = cpu_bench_parser(__doc__)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -97,13 +96,10 @@ def main() -> None:
         "trainer_steps_per_s": sorted(trainers),
         "ratio_median": sorted(ratios)[len(ratios) // 2],
         "ratios": sorted(ratios),
-        "torch": torch.__version__,
-        "machine": platform.platform(),
+        **cpu_environment(),
         "cpu_count": torch.get_num_threads(),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ position id in the first such example. Used for the error analysis in docs/resul
 
 from __future__ import annotations
 
-import argparse
 import collections
 import random
 
@@ -21,13 +20,14 @@ from lengen_core.training import load_checkpoint
 from lengen_core.vocab import EOS_ID, VOCAB
 from lengen_core.inspection import first_mismatch
 
+try:  # python -m bench.first_errors
+    from bench.common import checkpoint_parser
+except ModuleNotFoundError:  # python bench/first_errors.py
+    from common import checkpoint_parser
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
-    parser.add_argument("length", type=int)
-    parser.add_argument("--samples", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=5, help="example stream seed (not the training stream)")
+    parser = checkpoint_parser(__doc__, samples=50)
     args = parser.parse_args()
     model, config, _ = load_checkpoint(args.checkpoint)
     source = ExampleSource(config.task)

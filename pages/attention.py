@@ -17,7 +17,7 @@ from lengen_core.errors import LenGenError
 from lengen_core.vocab import VOCAB
 from lengen_core.inspection import ExampleInputError, check_fits_model, hsa_query_table, inspect_example, token_labels
 from pages.binding import url_picker
-from pages.charts import attention_grid, attention_heatmap, hsa_selection_figure
+from pages.charts.inspection import attention_grid, attention_heatmap, hsa_selection_figure
 from pages.common import code_span, escape_markdown, get_store, page_intro, plotly_config
 from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label, tokens_html
 

@@ -18,7 +18,7 @@ from lengen_core.errors import ConfigError
 from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
 from pages.binding import url_picker
-from pages.charts import cell_text, compare_grid_figure, grid_cells
+from pages.charts.curves import cell_text, compare_grid_figure, grid_cells
 from pages.common import (
     app_cap_violations,
     app_caps,

@@ -17,7 +17,7 @@ from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
 from lengen_core.params import parse_int_list
 from pages.binding import url_picker
-from pages.charts import SweepCurve, length_sweep_figure
+from pages.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     code_span,
     escape_markdown,

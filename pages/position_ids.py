@@ -31,9 +31,11 @@ from lengen_core.inspection import (
     predicted_ids_table,
     token_labels,
 )
-from pages.charts import coupling_links_figure, position_ids_figure, predicted_ids_figure
+from pages.charts.inspection import coupling_links_figure, position_ids_figure, predicted_ids_figure
 from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
 
+ID_RANGE_LIMIT = 4096  # the largest max_position offered: a wider id range is not drawn readably
+LENGTH_LIMIT = 256  # the longest example drawn, one column per token
 VIEW_CHOICES = {"Training and evaluation": ("train", "eval"), "Training only": ("train",), "Evaluation only": ("eval",)}
 SCHEME_NAMES = {
     "index": "index (0, 1, 2, …)",
@@ -50,7 +52,7 @@ def scheme_rows_section() -> None:
     columns = st.columns([2, 1])
     task_name = columns[0].selectbox("Task", names, index=names.index(default_task), key="position_ids.task")
     max_position = columns[1].number_input(
-        "max_position", min_value=8, max_value=4096, value=64, step=8, key="position_ids.max_position",
+        "max_position", min_value=8, max_value=ID_RANGE_LIMIT, value=64, step=8, key="position_ids.max_position",
         help="Size of the id range: learned table rows, the range randomized ids are drawn from, the largest offset id.",
     )
     try:
@@ -59,7 +61,7 @@ def scheme_rows_section() -> None:
         st.error(escape_markdown(error), icon=":material/block:")
         return
     st.caption(f"**{task_name}**: {source.task.description}")
-    picked = example_picker(source, key="position_ids.example", default_length=3, length_cap=256)
+    picked = example_picker(source, key="position_ids.example", default_length=3, length_cap=LENGTH_LIMIT)
     if picked is None:
         return
     example, _ = picked

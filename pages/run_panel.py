@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.charts import SweepCurve, length_sweep_figure, train_curve_figure
+from pages.charts.curves import SweepCurve, length_sweep_figure, train_curve_figure
 from pages.common import get_job_manager, get_store, plotly_config, status_banner
 
 FINISHED_SEEN_KEY = "train_page.finished_seen"

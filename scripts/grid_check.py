@@ -162,7 +162,7 @@ def _exercise(config: RunConfig, figures: bool) -> str:
 def _draw(config: RunConfig, inspection: Any, rows: list) -> None:
     """The figures the Attention and Position IDs pages draw for this cell."""
     from lengen_core.inspection import token_labels
-    from pages.charts import attention_grid, coupling_links_figure, hsa_selection_figure, position_ids_figure, predicted_ids_figure
+    from pages.charts.inspection import attention_grid, coupling_links_figure, hsa_selection_figure, position_ids_figure, predicted_ids_figure
 
     labels = token_labels(inspection.tokens)
     if any(layer is not None for layer in inspection.attention):

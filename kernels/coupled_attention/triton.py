@@ -176,6 +176,125 @@ def _positional_bias(
     return bias
 
 
+@triton.jit
+def _program_tile(H, T, BLOCK: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr,
+                  HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr):
+    """This program's tile: (its first token, batch*H + head, batch, head, token offsets [BLOCK],
+    half-dim offsets [HALF_PAD], dim offsets [D_PAD], and the in-range masks of the three)."""
+    start = tl.program_id(0) * BLOCK
+    batch_head = tl.program_id(1)
+    b = batch_head // H
+    h = batch_head % H
+    offs_t = start + tl.arange(0, BLOCK)
+    offs_h = tl.arange(0, HALF_PAD)
+    offs_d = tl.arange(0, D_PAD)
+    t_ok = offs_t < T
+    half_ok = offs_h < HALF
+    d_ok = offs_d < HEAD_DIM
+    return start, batch_head, b, h, offs_t, offs_h, offs_d, t_ok, half_ok, d_ok
+
+
+@triton.jit
+def _load_pair(HEAD, offs_t, t_ok, offs_h, half_ok, stride_t, stride_d, HALF: tl.constexpr):
+    """The rotate-half pair of rows ``offs_t`` of one head: x[:, :HALF] and x[:, HALF:], [BLOCK, HALF_PAD]
+    each, 0 outside."""
+    ptrs = HEAD + offs_t[:, None] * stride_t + offs_h[None, :] * stride_d
+    mask = t_ok[:, None] & half_ok[None, :]
+    return tl.load(ptrs, mask=mask, other=0.0), tl.load(ptrs + HALF * stride_d, mask=mask, other=0.0)
+
+
+@triton.jit
+def _rope(x1, x2, pos, inv_freq, FAST_TRIG: tl.constexpr):
+    """RoPE of the rotate-half pair (x1, x2) [BLOCK, HALF_PAD] of tokens with float32 ids ``pos`` [BLOCK]."""
+    cos, sin = _cos_sin(pos[:, None] * inv_freq[None, :], FAST_TRIG)
+    return _rotate(x1, x2, cos, sin)
+
+
+@triton.jit
+def _unrope_grad(g1, g2, POS_ROW, offs_t, t_ok, spt, inv_freq, FAST_TRIG: tl.constexpr):
+    """Chain rule back through :func:`_rope` for the gradient pair (g1, g2) of tokens ``offs_t``.
+
+    cos/sin are recomputed rather than kept live through the loop (registers); the volatile
+    load stops the compiler from merging this with the first computation."""
+    pos_again = tl.load(POS_ROW + offs_t * spt, mask=t_ok, other=0, volatile=True).to(tl.float32)
+    cos, sin = _cos_sin(pos_again[:, None] * inv_freq[None, :], FAST_TRIG)
+    return _unrotate(g1, g2, cos, sin)
+
+
+@triton.jit
+def _store_pair(OUT_HEAD, offs_t, offs_h, x1, x2, mask, HEAD_DIM: tl.constexpr, HALF: tl.constexpr):
+    """Store the pair (x1, x2) as rows ``offs_t`` of a contiguous [T, D] head, in its dtype."""
+    ptrs = OUT_HEAD + offs_t[:, None] * HEAD_DIM + offs_h[None, :]
+    tl.store(ptrs, x1.to(OUT_HEAD.dtype.element_ty), mask=mask)
+    tl.store(ptrs + HALF, x2.to(OUT_HEAD.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr):
+    """Head ``h``'s ALiBi slope in base 2 and FIRE's c (each 0.0 when that term is off)."""
+    slope2 = 0.0
+    if USE_ALIBI:
+        slope2 = tl.load(SLOPES + h) * 1.4426950408889634
+    fire_c = 0.0
+    if USE_FIRE:
+        fire_c = tl.load(FIRE_SC)
+    return slope2, fire_c
+
+
+@triton.jit
+def _stationary_queries(
+    Q_HEAD, INV_FREQ, pos_q, offs_m, row_ok, offs_h, half_ok, sqt, sqd, qk_scale, dtype,
+    HALF: tl.constexpr, USE_ROPE: tl.constexpr, FAST_TRIG: tl.constexpr,
+):
+    """The query tile of the forward and dQ kernels: (q1, q2) rotated, times qk_scale, in ``dtype``;
+    and the inverse frequencies [HALF_PAD]."""
+    q1, q2 = _load_pair(Q_HEAD, offs_m, row_ok, offs_h, half_ok, sqt, sqd, HALF)
+    q1 = q1.to(tl.float32)
+    q2 = q2.to(tl.float32)
+    inv_freq = tl.load(INV_FREQ + offs_h, mask=half_ok, other=0.0)
+    if USE_ROPE:
+        q1, q2 = _rope(q1, q2, pos_q, inv_freq, FAST_TRIG)
+    q1 = (q1 * qk_scale).to(dtype)
+    q2 = (q2 * qk_scale).to(dtype)
+    return q1, q2, inv_freq
+
+
+@triton.jit
+def _streamed_keys(
+    K_HEAD, POS_B, inv_freq, offs_n, col_ok, offs_h, half_ok, skt, skd, spt, dtype,
+    HALF: tl.constexpr, BLOCK_N: tl.constexpr, NEEDS_POS: tl.constexpr, STREAM_ROPE: tl.constexpr,
+    FAST_TRIG: tl.constexpr,
+):
+    """A streamed key tile of the forward and dQ kernels: (k1, k2) [N, HALF_PAD] in ``dtype`` and the key
+    ids [N] as float32 (zeros unless NEEDS_POS). K is already rotated unless STREAM_ROPE."""
+    if NEEDS_POS:
+        pos_k = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0).to(tl.float32)
+    else:
+        pos_k = tl.zeros([BLOCK_N], tl.float32)
+    k1, k2 = _load_pair(K_HEAD, offs_n, col_ok, offs_h, half_ok, skt, skd, HALF)
+    if STREAM_ROPE:  # rotate every streamed tile here (slow: see BlockConfig.fused_rope)
+        k1, k2 = _rope(k1.to(tl.float32), k2.to(tl.float32), pos_k, inv_freq, FAST_TRIG)
+        k1 = k1.to(dtype)
+        k2 = k2.to(dtype)
+    return k1, k2, pos_k
+
+
+@triton.jit
+def _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr):
+    """-inf where the [M, N] score tile ``s`` is masked: keys after the query (on the diagonal block),
+    past the end, or padding."""
+    if DIAGONAL:
+        allowed = (offs_m[:, None] >= offs_n[None, :]) & col_ok[None, :]
+        if HAS_MASK:
+            real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
+            allowed = allowed & real[None, :]
+        s = tl.where(allowed, s, float("-inf"))
+    elif HAS_MASK:
+        real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
+        s = tl.where(real[None, :], s, float("-inf"))
+    return s
+
+
 # ----------------------------------------------------------------------------------------------
 # forward
 # ----------------------------------------------------------------------------------------------
@@ -197,20 +316,10 @@ def _fwd_inner(
     for start_n in range(start, end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         col_ok = offs_n < T
-        k_ptrs = K_HEAD + offs_n[:, None] * skt + offs_h[None, :] * skd  # [N, HALF_PAD]
-        k_mask = col_ok[:, None] & half_ok[None, :]
-        if NEEDS_POS:
-            pos_k = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0).to(tl.float32)
-        if STREAM_ROPE:  # rotate every streamed tile here (slow: see BlockConfig.fused_rope)
-            k1 = tl.load(k_ptrs, mask=k_mask, other=0.0).to(tl.float32)
-            k2 = tl.load(k_ptrs + HALF * skd, mask=k_mask, other=0.0).to(tl.float32)
-            cos, sin = _cos_sin(pos_k[:, None] * inv_freq[None, :], FAST_TRIG)
-            k1, k2 = _rotate(k1, k2, cos, sin)
-            k1 = k1.to(q1.dtype)
-            k2 = k2.to(q1.dtype)
-        else:
-            k1 = tl.load(k_ptrs, mask=k_mask, other=0.0)
-            k2 = tl.load(k_ptrs + HALF * skd, mask=k_mask, other=0.0)
+        k1, k2, pos_k = _streamed_keys(  # [N, HALF_PAD] each, [N]
+            K_HEAD, POS_B, inv_freq, offs_n, col_ok, offs_h, half_ok, skt, skd, spt, q1.dtype,
+            HALF, BLOCK_N, NEEDS_POS, STREAM_ROPE, FAST_TRIG,
+        )
         s = _mm(q1, tl.trans(k1), PRECISION)
         s = _mma(q2, tl.trans(k2), s, PRECISION)  # [M, N], base 2
         if USE_ALIBI or USE_FIRE:
@@ -218,15 +327,7 @@ def _fwd_inner(
                 pos_q[:, None], pos_k[None, :], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[:, None],
                 USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
             )
-        if DIAGONAL:
-            allowed = (offs_m[:, None] >= offs_n[None, :]) & col_ok[None, :]
-            if HAS_MASK:
-                real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
-                allowed = allowed & real[None, :]
-            s = tl.where(allowed, s, float("-inf"))
-        elif HAS_MASK:
-            real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
-            s = tl.where(real[None, :], s, float("-inf"))
+        s = _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK, DIAGONAL)
         m_new = tl.maximum(m_i, tl.max(s, 1))
         if HAS_MASK:
             m_new_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows with no key yet
@@ -253,38 +354,19 @@ def _attn_fwd(
     USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
     HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr, STREAM_ROPE: tl.constexpr,
 ):
-    start_m = tl.program_id(0) * BLOCK_M
-    batch_head = tl.program_id(1)
-    b = batch_head // H
-    h = batch_head % H
-    offs_m = start_m + tl.arange(0, BLOCK_M)
-    offs_h = tl.arange(0, HALF_PAD)
-    offs_d = tl.arange(0, D_PAD)
-    row_ok = offs_m < T
-    half_ok = offs_h < HALF
-    d_ok = offs_d < HEAD_DIM
+    start_m, batch_head, b, h, offs_m, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK_M, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     POS_B = POS + b * spb
     KPM_B = KPM + b * smb
     pos_q = tl.load(POS_B + offs_m * spt, mask=row_ok, other=0).to(tl.float32)
+    q1, q2, inv_freq = _stationary_queries(  # [M, HALF_PAD] each, [HALF_PAD]
+        Q + b * sqb + h * sqh, INV_FREQ, pos_q, offs_m, row_ok, offs_h, half_ok, sqt, sqd, qk_scale,
+        Q.dtype.element_ty, HALF, USE_ROPE, FAST_TRIG,
+    )
 
-    q_ptrs = Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_h[None, :] * sqd  # [M, HALF_PAD]
-    q_mask = row_ok[:, None] & half_ok[None, :]
-    q1 = tl.load(q_ptrs, mask=q_mask, other=0.0).to(tl.float32)
-    q2 = tl.load(q_ptrs + HALF * sqd, mask=q_mask, other=0.0).to(tl.float32)
-    inv_freq = tl.load(INV_FREQ + offs_h, mask=half_ok, other=0.0)
-    if USE_ROPE:
-        cos, sin = _cos_sin(pos_q[:, None] * inv_freq[None, :], FAST_TRIG)
-        q1, q2 = _rotate(q1, q2, cos, sin)
-    q1 = (q1 * qk_scale).to(Q.dtype.element_ty)
-    q2 = (q2 * qk_scale).to(Q.dtype.element_ty)
-
-    slope2 = 0.0
-    if USE_ALIBI:
-        slope2 = tl.load(SLOPES + h) * 1.4426950408889634
-    fire_c = 0.0
+    slope2, fire_c = _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI, USE_FIRE)
     fire_inv_norm = tl.zeros([BLOCK_M], tl.float32)
     if USE_FIRE:
-        fire_c = tl.load(FIRE_SC)
         fire_inv_norm, _, _ = _fire_row_terms(pos_q, FIRE_SC)
 
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
@@ -430,16 +512,8 @@ def _attn_bwd_dkdv(
 ):
     """dK, dV are written [B, H, T, D] contiguous; FIRE_PARTIAL[bh, key_block] gets
     (sum_e ds [z_k > 0], sum_e ds x [z_k > 0]) per hidden unit k, then (sum ds, dlog_c, dL)."""
-    start_n = tl.program_id(0) * BLOCK_N
-    batch_head = tl.program_id(1)
-    b = batch_head // H
-    h = batch_head % H
-    offs_n = start_n + tl.arange(0, BLOCK_N)
-    offs_h = tl.arange(0, HALF_PAD)
-    offs_d = tl.arange(0, D_PAD)
-    col_ok = offs_n < T
-    half_ok = offs_h < HALF
-    d_ok = offs_d < HEAD_DIM
+    start_n, batch_head, b, h, offs_n, offs_h, offs_d, col_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK_N, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     POS_B = POS + b * spb
     pos_k = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0).to(tl.float32)
     if HAS_MASK:
@@ -447,25 +521,18 @@ def _attn_bwd_dkdv(
     else:
         key_real = col_ok
 
-    k_ptrs = K + b * skb + h * skh + offs_n[:, None] * skt + offs_h[None, :] * skd
-    k_mask = col_ok[:, None] & half_ok[None, :]
-    k1 = tl.load(k_ptrs, mask=k_mask, other=0.0).to(tl.float32)
-    k2 = tl.load(k_ptrs + HALF * skd, mask=k_mask, other=0.0).to(tl.float32)
+    k1, k2 = _load_pair(K + b * skb + h * skh, offs_n, col_ok, offs_h, half_ok, skt, skd, HALF)  # [N, HALF_PAD]
+    k1 = k1.to(tl.float32)
+    k2 = k2.to(tl.float32)
     inv_freq = tl.load(INV_FREQ + offs_h, mask=half_ok, other=0.0)
     if USE_ROPE:
-        cos, sin = _cos_sin(pos_k[:, None] * inv_freq[None, :], FAST_TRIG)
-        k1, k2 = _rotate(k1, k2, cos, sin)
+        k1, k2 = _rope(k1, k2, pos_k, inv_freq, FAST_TRIG)
     k1 = k1.to(K.dtype.element_ty)
     k2 = k2.to(K.dtype.element_ty)
     v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svt + offs_d[None, :] * svd,
                 mask=col_ok[:, None] & d_ok[None, :], other=0.0)
 
-    slope2 = 0.0
-    if USE_ALIBI:
-        slope2 = tl.load(SLOPES + h) * 1.4426950408889634
-    fire_c = 0.0
-    if USE_FIRE:
-        fire_c = tl.load(FIRE_SC)
+    slope2, fire_c = _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI, USE_FIRE)
     hidden_index = tl.arange(0, HIDDEN_PAD)
     fire_acc_a = tl.zeros([HIDDEN_PAD], tl.float32)
     fire_acc_b = tl.zeros([HIDDEN_PAD], tl.float32)
@@ -499,14 +566,8 @@ def _attn_bwd_dkdv(
     dk1 = dk1 * (1.0 / 1.4426950408889634)
     dk2 = dk2 * (1.0 / 1.4426950408889634)
     if USE_ROPE:
-        # recompute cos/sin rather than keep them live through the loop (registers); the volatile
-        # load stops the compiler from merging this with the first computation
-        pos_again = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0, volatile=True).to(tl.float32)
-        cos, sin = _cos_sin(pos_again[:, None] * inv_freq[None, :], FAST_TRIG)
-        dk1, dk2 = _unrotate(dk1, dk2, cos, sin)
-    dk_ptrs = DK + batch_head * T * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_h[None, :]
-    tl.store(dk_ptrs, dk1.to(DK.dtype.element_ty), mask=k_mask)
-    tl.store(dk_ptrs + HALF, dk2.to(DK.dtype.element_ty), mask=k_mask)
+        dk1, dk2 = _unrope_grad(dk1, dk2, POS_B, offs_n, col_ok, spt, inv_freq, FAST_TRIG)
+    _store_pair(DK + batch_head * T * HEAD_DIM, offs_n, offs_h, dk1, dk2, col_ok[:, None] & half_ok[None, :], HEAD_DIM, HALF)
     dv_ptrs = DV + batch_head * T * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dv_ptrs, dv.to(DV.dtype.element_ty), mask=col_ok[:, None] & d_ok[None, :])
     if USE_FIRE:
@@ -537,20 +598,10 @@ def _bwd_dq_inner(
     for start_n in range(start, end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         col_ok = offs_n < T
-        k_ptrs = K_HEAD + offs_n[:, None] * skt + offs_h[None, :] * skd
-        k_mask = col_ok[:, None] & half_ok[None, :]
-        if NEEDS_POS:
-            pos_k = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0).to(tl.float32)
-        if STREAM_ROPE:  # rotate every streamed tile here (slow: see BlockConfig.fused_rope)
-            k1 = tl.load(k_ptrs, mask=k_mask, other=0.0).to(tl.float32)
-            k2 = tl.load(k_ptrs + HALF * skd, mask=k_mask, other=0.0).to(tl.float32)
-            cos, sin = _cos_sin(pos_k[:, None] * inv_freq[None, :], FAST_TRIG)
-            k1, k2 = _rotate(k1, k2, cos, sin)
-            k1 = k1.to(q1.dtype)
-            k2 = k2.to(q1.dtype)
-        else:
-            k1 = tl.load(k_ptrs, mask=k_mask, other=0.0)
-            k2 = tl.load(k_ptrs + HALF * skd, mask=k_mask, other=0.0)
+        k1, k2, pos_k = _streamed_keys(  # [N, HALF_PAD] each, [N]
+            K_HEAD, POS_B, inv_freq, offs_n, col_ok, offs_h, half_ok, skt, skd, spt, q1.dtype,
+            HALF, BLOCK_N, NEEDS_POS, STREAM_ROPE, FAST_TRIG,
+        )
         v = tl.load(V_HEAD + offs_n[:, None] * svt + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :], other=0.0)
         s = _mm(q1, tl.trans(k1), PRECISION)
         s = _mma(q2, tl.trans(k2), s, PRECISION)
@@ -559,15 +610,7 @@ def _bwd_dq_inner(
                 pos_q[:, None], pos_k[None, :], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[:, None],
                 USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
             )
-        if DIAGONAL:
-            allowed = (offs_m[:, None] >= offs_n[None, :]) & col_ok[None, :]
-            if HAS_MASK:
-                real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
-                allowed = allowed & real[None, :]
-            s = tl.where(allowed, s, float("-inf"))
-        elif HAS_MASK:
-            real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
-            s = tl.where(real[None, :], s, float("-inf"))
+        s = _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK, DIAGONAL)
         p = tl.math.exp2(s - lse[:, None])
         dp = _mm(do, tl.trans(v), PRECISION)
         ds = (p * (dp - delta[:, None])).to(k1.dtype)
@@ -588,42 +631,23 @@ def _attn_bwd_dq(
     USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
     HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr, STREAM_ROPE: tl.constexpr,
 ):
-    start_m = tl.program_id(0) * BLOCK_M
-    batch_head = tl.program_id(1)
-    b = batch_head // H
-    h = batch_head % H
-    offs_m = start_m + tl.arange(0, BLOCK_M)
-    offs_h = tl.arange(0, HALF_PAD)
-    offs_d = tl.arange(0, D_PAD)
-    row_ok = offs_m < T
-    half_ok = offs_h < HALF
-    d_ok = offs_d < HEAD_DIM
+    start_m, batch_head, b, h, offs_m, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK_M, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     POS_B = POS + b * spb
     KPM_B = KPM + b * smb
     pos_q = tl.load(POS_B + offs_m * spt, mask=row_ok, other=0).to(tl.float32)
-
-    q_ptrs = Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_h[None, :] * sqd
-    q_mask = row_ok[:, None] & half_ok[None, :]
-    q1 = tl.load(q_ptrs, mask=q_mask, other=0.0).to(tl.float32)
-    q2 = tl.load(q_ptrs + HALF * sqd, mask=q_mask, other=0.0).to(tl.float32)
-    inv_freq = tl.load(INV_FREQ + offs_h, mask=half_ok, other=0.0)
-    if USE_ROPE:
-        cos, sin = _cos_sin(pos_q[:, None] * inv_freq[None, :], FAST_TRIG)
-        q1, q2 = _rotate(q1, q2, cos, sin)
-    q1 = (q1 * qk_scale).to(Q.dtype.element_ty)
-    q2 = (q2 * qk_scale).to(Q.dtype.element_ty)
+    q1, q2, inv_freq = _stationary_queries(  # [M, HALF_PAD] each, [HALF_PAD]
+        Q + b * sqb + h * sqh, INV_FREQ, pos_q, offs_m, row_ok, offs_h, half_ok, sqt, sqd, qk_scale,
+        Q.dtype.element_ty, HALF, USE_ROPE, FAST_TRIG,
+    )
     do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdt + offs_d[None, :] * sdd,
                  mask=row_ok[:, None] & d_ok[None, :], other=0.0)
     lse = tl.load(LSE + batch_head * T + offs_m, mask=row_ok, other=float("inf"))
     delta = tl.load(DELTA + batch_head * T + offs_m, mask=row_ok, other=0.0)
 
-    slope2 = 0.0
-    if USE_ALIBI:
-        slope2 = tl.load(SLOPES + h) * 1.4426950408889634
-    fire_c = 0.0
+    slope2, fire_c = _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI, USE_FIRE)
     fire_inv_norm = tl.zeros([BLOCK_M], tl.float32)
     if USE_FIRE:
-        fire_c = tl.load(FIRE_SC)
         fire_inv_norm, _, _ = _fire_row_terms(pos_q, FIRE_SC)
 
     dq1 = tl.zeros([BLOCK_M, HALF_PAD], tl.float32)
@@ -647,12 +671,8 @@ def _attn_bwd_dq(
     dq1 = dq1 * scale
     dq2 = dq2 * scale
     if USE_ROPE:
-        pos_again = tl.load(POS_B + offs_m * spt, mask=row_ok, other=0, volatile=True).to(tl.float32)  # see _attn_bwd_dkdv
-        cos, sin = _cos_sin(pos_again[:, None] * inv_freq[None, :], FAST_TRIG)
-        dq1, dq2 = _unrotate(dq1, dq2, cos, sin)
-    dq_ptrs = DQ + batch_head * T * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_h[None, :]
-    tl.store(dq_ptrs, dq1.to(DQ.dtype.element_ty), mask=q_mask)
-    tl.store(dq_ptrs + HALF, dq2.to(DQ.dtype.element_ty), mask=q_mask)
+        dq1, dq2 = _unrope_grad(dq1, dq2, POS_B, offs_m, row_ok, spt, inv_freq, FAST_TRIG)
+    _store_pair(DQ + batch_head * T * HEAD_DIM, offs_m, offs_h, dq1, dq2, row_ok[:, None] & half_ok[None, :], HEAD_DIM, HALF)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -670,29 +690,17 @@ def _prepare(
 ):
     """XR[b, h, t] = rope(X[b, h, t], id) * multiplier in X's dtype (XR contiguous [B, H, T, D]);
     with WITH_DELTA also DELTA[b*H + h, t] = sum_d O * dO (the softmax backward's row term)."""
-    start = tl.program_id(0) * BLOCK
-    batch_head = tl.program_id(1)
-    b = batch_head // H
-    h = batch_head % H
-    offs_t = start + tl.arange(0, BLOCK)
-    row_ok = offs_t < T
+    _, batch_head, b, h, offs_t, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     if ROTATE:
-        offs_h = tl.arange(0, HALF_PAD)
-        half_ok = offs_h < HALF
-        x_mask = row_ok[:, None] & half_ok[None, :]
-        x_ptrs = X + b * sxb + h * sxh + offs_t[:, None] * sxt + offs_h[None, :] * sxd
-        x1 = tl.load(x_ptrs, mask=x_mask, other=0.0).to(tl.float32)
-        x2 = tl.load(x_ptrs + HALF * sxd, mask=x_mask, other=0.0).to(tl.float32)
+        x1, x2 = _load_pair(X + b * sxb + h * sxh, offs_t, row_ok, offs_h, half_ok, sxt, sxd, HALF)
         pos = tl.load(POS + b * spb + offs_t * spt, mask=row_ok, other=0).to(tl.float32)
         inv_freq = tl.load(INV_FREQ + offs_h, mask=half_ok, other=0.0)
-        cos, sin = _cos_sin(pos[:, None] * inv_freq[None, :], FAST_TRIG)
-        x1, x2 = _rotate(x1, x2, cos, sin)
-        out_ptrs = XR + batch_head * T * HEAD_DIM + offs_t[:, None] * HEAD_DIM + offs_h[None, :]
-        tl.store(out_ptrs, (x1 * multiplier).to(XR.dtype.element_ty), mask=x_mask)
-        tl.store(out_ptrs + HALF, (x2 * multiplier).to(XR.dtype.element_ty), mask=x_mask)
+        x1, x2 = _rope(x1.to(tl.float32), x2.to(tl.float32), pos, inv_freq, FAST_TRIG)
+        _store_pair(XR + batch_head * T * HEAD_DIM, offs_t, offs_h, x1 * multiplier, x2 * multiplier,
+                    row_ok[:, None] & half_ok[None, :], HEAD_DIM, HALF)
     if WITH_DELTA:
-        offs_d = tl.arange(0, D_PAD)
-        o_mask = row_ok[:, None] & (offs_d < HEAD_DIM)[None, :]
+        o_mask = row_ok[:, None] & d_ok[None, :]
         o = tl.load(O + b * sob + h * soh + offs_t[:, None] * sot + offs_d[None, :] * sod, mask=o_mask, other=0.0)
         do = tl.load(DO + b * sdb + h * sdh + offs_t[:, None] * sdt + offs_d[None, :] * sdd, mask=o_mask, other=0.0)
         delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)

@@ -185,6 +185,51 @@ def _load_slot(K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, k
 
 
 @triton.jit
+def _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h):
+    """Offsets of (batch ``b``, KV head ``kv_head``) in K, V, the indices and the weights (for :func:`_load_slot`)."""
+    kv_base = b.to(tl.int64) * s_k_b + kv_head * s_k_h
+    vv_base = b.to(tl.int64) * s_v_b + kv_head * s_v_h
+    idx_base = b.to(tl.int64) * s_i_b + kv_head * s_i_h
+    w_base = b.to(tl.int64) * s_w_b + kv_head * s_w_h
+    return kv_base, vv_base, idx_base, w_base
+
+
+@triton.jit
+def _group_tile(length, kv_heads, GROUP: tl.constexpr, G_PAD: tl.constexpr, S_PAD: tl.constexpr,
+                HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, BLOCK_T: tl.constexpr):
+    """The tile of the forward and dq kernels: BLOCK_T tokens x the GROUP query heads of one KV head.
+
+    Returns batch, KV head, tokens [BT], head rows [G_PAD], dims [D_PAD], chunk key offsets [S_PAD],
+    the query heads [G_PAD], the live tokens [BT] and the [BT, G, D] mask of real (token, head, dim)."""
+    block = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // kv_heads
+    kv_head = bh % kv_heads
+    tokens = block * BLOCK_T + tl.arange(0, BLOCK_T)  # [BT]
+    rows = tl.arange(0, G_PAD)
+    dims = tl.arange(0, D_PAD)
+    keys = tl.arange(0, S_PAD)
+    heads = kv_head * GROUP + rows
+    live = tokens < length
+    mask = live[:, None, None] & (rows[None, :, None] < GROUP) & (dims[None, None, :] < HEAD_DIM)
+    return b, kv_head, tokens, rows, dims, keys, heads, live, mask
+
+
+@triton.jit
+def _group_ptrs(X, b, tokens, heads, dims, s_b, s_t, s_h, s_d):
+    """Pointers [BT, G, D] to (token, head, dim) of batch ``b`` in the [B, T, H, D] tensor X."""
+    return X + b.to(tl.int64) * s_b + tokens[:, None, None].to(tl.int64) * s_t + heads[None, :, None] * s_h + dims[None, None, :] * s_d
+
+
+@triton.jit
+def _slot_scores(q, k_tile, keys, qk_scale, CHUNK: tl.constexpr, PRECISION: tl.constexpr):
+    """exp2 of the base-2 logits [BT, G, S] of a slot, shifted by their row max (the softmax's numerator)."""
+    logits = tl.dot(q, tl.permute(k_tile, (0, 2, 1)), input_precision=PRECISION) * qk_scale  # [BT, G, S], base 2
+    logits = tl.where(keys[None, None, :] < CHUNK, logits, float("-inf"))
+    return tl.exp2(logits - tl.max(logits, axis=2)[:, :, None])
+
+
+@triton.jit
 def _fwd_kernel(
     Q, K, V, IDX, W, OUT,
     s_q_b, s_q_t, s_q_h, s_q_d,
@@ -199,35 +244,20 @@ def _fwd_kernel(
     PRECISION: tl.constexpr,
 ):
     """One program: BLOCK_T tokens x the GROUP query heads of one KV head; batched [G, D] x [D, S] dots."""
-    block = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // kv_heads
-    kv_head = bh % kv_heads
-    tokens = block * BLOCK_T + tl.arange(0, BLOCK_T)  # [BT]
-    rows = tl.arange(0, G_PAD)
-    dims = tl.arange(0, D_PAD)
-    keys = tl.arange(0, S_PAD)
-    heads = kv_head * GROUP + rows
-    q_mask = (tokens[:, None, None] < length) & (rows[None, :, None] < GROUP) & (dims[None, None, :] < HEAD_DIM)
-    q_offsets = tokens[:, None, None].to(tl.int64) * s_q_t + heads[None, :, None] * s_q_h + dims[None, None, :] * s_q_d
-    q = tl.load(Q + b.to(tl.int64) * s_q_b + q_offsets, mask=q_mask, other=0.0)  # [BT, G, D]
-    kv_base = b.to(tl.int64) * s_k_b + kv_head * s_k_h
-    vv_base = b.to(tl.int64) * s_v_b + kv_head * s_v_h
-    idx_base = b.to(tl.int64) * s_i_b + kv_head * s_i_h
-    w_base = b.to(tl.int64) * s_w_b + kv_head * s_w_h
+    b, kv_head, tokens, rows, dims, keys, heads, live, q_mask = _group_tile(
+        length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
+    q = tl.load(_group_ptrs(Q, b, tokens, heads, dims, s_q_b, s_q_t, s_q_h, s_q_d), mask=q_mask, other=0.0)  # [BT, G, D]
+    kv_base, vv_base, idx_base, w_base = _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h)
     acc = tl.zeros([BLOCK_T, G_PAD, D_PAD], tl.float32)
     for slot in range(TOP_K):
         k_tile, v_tile, weight, valid = _load_slot(
             K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, keys, dims,
             s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, CHUNK, HEAD_DIM)
         # each token's softmax over the S keys of its chunk: one tile, exact, no online rescaling
-        logits = tl.dot(q, tl.permute(k_tile, (0, 2, 1)), input_precision=PRECISION) * qk_scale  # [BT, G, S], base 2
-        logits = tl.where(keys[None, None, :] < CHUNK, logits, float("-inf"))
-        p = tl.exp2(logits - tl.max(logits, axis=2)[:, :, None])
+        p = _slot_scores(q, k_tile, keys, qk_scale, CHUNK, PRECISION)  # [BT, G, S]
         p = p * (weight[:, None] / tl.sum(p, axis=2))[:, :, None]  # w_k * softmax
         acc += tl.dot(p.to(v_tile.dtype), v_tile, input_precision=PRECISION)  # [BT, G, D]
-    o_offsets = tokens[:, None, None].to(tl.int64) * s_o_t + heads[None, :, None] * s_o_h + dims[None, None, :] * s_o_d
-    tl.store(OUT + b.to(tl.int64) * s_o_b + o_offsets, acc.to(OUT.dtype.element_ty), mask=q_mask)
+    tl.store(_group_ptrs(OUT, b, tokens, heads, dims, s_o_b, s_o_t, s_o_h, s_o_d), acc.to(OUT.dtype.element_ty), mask=q_mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,25 +283,11 @@ def _bwd_dq_kernel(
     PRECISION: tl.constexpr,
 ):
     """The forward's layout; per slot recomputes p and O_k, writes dw and Delta = <dO, O_k>, accumulates dq."""
-    block = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // kv_heads
-    kv_head = bh % kv_heads
-    tokens = block * BLOCK_T + tl.arange(0, BLOCK_T)  # [BT]
-    rows = tl.arange(0, G_PAD)
-    dims = tl.arange(0, D_PAD)
-    keys = tl.arange(0, S_PAD)
-    heads = kv_head * GROUP + rows
-    live = tokens < length
-    q_mask = live[:, None, None] & (rows[None, :, None] < GROUP) & (dims[None, None, :] < HEAD_DIM)
-    q = tl.load(Q + b.to(tl.int64) * s_q_b + tokens[:, None, None].to(tl.int64) * s_q_t + heads[None, :, None] * s_q_h
-                + dims[None, None, :] * s_q_d, mask=q_mask, other=0.0)  # [BT, G, D]
-    do = tl.load(DO + b.to(tl.int64) * s_do_b + tokens[:, None, None].to(tl.int64) * s_do_t + heads[None, :, None] * s_do_h
-                 + dims[None, None, :] * s_do_d, mask=q_mask, other=0.0)  # [BT, G, D]
-    kv_base = b.to(tl.int64) * s_k_b + kv_head * s_k_h
-    vv_base = b.to(tl.int64) * s_v_b + kv_head * s_v_h
-    idx_base = b.to(tl.int64) * s_i_b + kv_head * s_i_h
-    w_base = b.to(tl.int64) * s_w_b + kv_head * s_w_h
+    b, kv_head, tokens, rows, dims, keys, heads, live, q_mask = _group_tile(
+        length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
+    q = tl.load(_group_ptrs(Q, b, tokens, heads, dims, s_q_b, s_q_t, s_q_h, s_q_d), mask=q_mask, other=0.0)  # [BT, G, D]
+    do = tl.load(_group_ptrs(DO, b, tokens, heads, dims, s_do_b, s_do_t, s_do_h, s_do_d), mask=q_mask, other=0.0)  # [BT, G, D]
+    kv_base, vv_base, idx_base, w_base = _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h)
     dw_ptrs = DW + b.to(tl.int64) * s_dw_b + kv_head * s_dw_h + tokens.to(tl.int64) * s_dw_t  # [BT]
     delta_ptrs = DELTA + b.to(tl.int64) * s_de_b + tokens[:, None].to(tl.int64) * s_de_t + heads[None, :] * s_de_h  # [BT, G]
     delta_mask = live[:, None] & (rows[None, :] < GROUP)
@@ -280,9 +296,7 @@ def _bwd_dq_kernel(
         k_tile, v_tile, weight, valid = _load_slot(
             K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, keys, dims,
             s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, CHUNK, HEAD_DIM)
-        logits = tl.dot(q, tl.permute(k_tile, (0, 2, 1)), input_precision=PRECISION) * qk_scale  # [BT, G, S], base 2
-        logits = tl.where(keys[None, None, :] < CHUNK, logits, float("-inf"))
-        p = tl.exp2(logits - tl.max(logits, axis=2)[:, :, None])
+        p = _slot_scores(q, k_tile, keys, qk_scale, CHUNK, PRECISION)  # [BT, G, S]
         p = p / tl.sum(p, axis=2)[:, :, None]
         slot_out = tl.dot(p.to(v_tile.dtype), v_tile, input_precision=PRECISION)  # O_k, [BT, G, D]
         delta = tl.sum(slot_out * do.to(tl.float32), axis=2)  # [BT, G]; 0 on padded rows and empty slots (do, v = 0)
@@ -291,8 +305,8 @@ def _bwd_dq_kernel(
         dp = tl.dot(do, tl.permute(v_tile, (0, 2, 1)), input_precision=PRECISION)  # [BT, G, S]
         ds = p * weight[:, None, None] * (dp - delta[:, :, None])
         dq += tl.dot(ds.to(k_tile.dtype), k_tile, input_precision=PRECISION)  # [BT, G, D]
-    tl.store(DQ + b.to(tl.int64) * s_dq_b + tokens[:, None, None].to(tl.int64) * s_dq_t + heads[None, :, None] * s_dq_h
-             + dims[None, None, :] * s_dq_d, (dq * scale).to(DQ.dtype.element_ty), mask=q_mask)
+    tl.store(_group_ptrs(DQ, b, tokens, heads, dims, s_dq_b, s_dq_t, s_dq_h, s_dq_d), (dq * scale).to(DQ.dtype.element_ty),
+             mask=q_mask)
 
 
 @triton.jit

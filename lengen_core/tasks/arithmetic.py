@@ -51,13 +51,10 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
+from lengen_core.tasks.citations import cho_2024
 from lengen_core.tasks.common import DIGIT_IDS, EQUALS_ID, PLUS_ID, TIMES_ID, SequenceBuilder, random_number_digits
 
-CHO_2024 = (
-    "Cho, Cha, Awasthi, Bhojanapalli, Gupta, Yun (2024). Position Coupling: Improving Length Generalization "
-    "of Arithmetic Transformers Using Task Structure. NeurIPS 2024, arXiv 2405.20671 "
-    "(code: HanseulJo/position-coupling, src/data/addition.py, src/data/multiplication.py)"
-)
+CHO_2024 = cho_2024("src/data/addition.py", "src/data/multiplication.py")
 MCLEISH_2024 = (
     "McLeish et al. (2024). Transformers Can Do Arithmetic with the Right Embeddings. NeurIPS 2024, "
     "arXiv 2405.17399 (Abacus embeddings; code: mcleish7/arithmetic)"

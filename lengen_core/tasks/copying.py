@@ -22,10 +22,11 @@ gives ``<bos>`` id 0 and the trailing ``<eos>`` the padding id 0; here 0 means
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, register
+from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
+from lengen_core.tasks.citations import BORN_2025, HUANG_2025, cho_2024
 from lengen_core.tasks.common import (
     ARROW_ID,
     EQUALS_ID,
@@ -37,27 +38,25 @@ from lengen_core.tasks.common import (
     check_unique_alphabet,
 )
 
-HUANG_2025 = (
-    "Huang, Yang, Bhattamishra, Sarrof, Krebs, Zhou, Nakkiran, Hahn (2025). A Formal Framework for "
-    "Understanding Length Generalization in Transformers. ICLR 2025, arXiv 2410.02140 "
-    "(code: lacoco-lab/length_generalization)"
-)
-CHO_2024 = (
-    "Cho, Cha, Awasthi, Bhojanapalli, Gupta, Yun (2024). Position Coupling: Improving Length Generalization "
-    "of Arithmetic Transformers Using Task Structure. NeurIPS 2024, arXiv 2405.20671 "
-    "(code: HanseulJo/position-coupling)"
-)
-BORN_2025 = (
-    "Jobanputra, Veitsman, Sarrof, Bakalova, Demberg, Pavlick, Hahn (2025). Born a Transformer – Always a "
-    "Transformer? arXiv 2505.21785 (code: lacoco-lab/always_a_transformer)"
-)
+CHO_2024 = cho_2024()
+
+
+def _with_coupling_rule(source: str) -> str:
+    """A task's citation followed by that of its coupling rule (Cho et al. 2024)."""
+    return source + "; coupling rule: " + CHO_2024
 
 
 class _SymbolTask(Task):
-    """Shared machinery: an ``alphabet_size`` option and symbol drawing (unique or with repeats)."""
+    """Shared machinery: an ``alphabet_size`` option and symbol drawing (unique or with repeats).
+
+    Defaults (what most tasks here use): lengths 1..512, 16 symbols drawn with repeats.
+    """
 
     family: ClassVar[str] = "copying"
     unique_tokens: ClassVar[bool] = False
+    min_length = 1
+    max_length = 512
+    option_specs = {"alphabet_size": alphabet_option(16)}
 
     def _alphabet(self) -> tuple[int, ...]:
         return SYMBOL_IDS[: self.options["alphabet_size"]]
@@ -75,7 +74,29 @@ class _SymbolTask(Task):
         return rng.choices(alphabet, k=length)
 
 
-class _CopyTask(_SymbolTask):
+class _CoupledSymbolTask(_SymbolTask):
+    """A symbol task with a coupling rule: :meth:`from_inputs` builds the example for given inputs."""
+
+    has_coupling = True
+    supports_index_hints = True
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        return self.from_inputs(self._draw(rng, length))
+
+    def from_inputs(self, inputs: Sequence[int]) -> Example:  # pragma: no cover - abstract
+        """The example for given input symbols (token ids), with its coupling."""
+        raise NotImplementedError
+
+
+class _DistinctSymbols:
+    """Mixin for a :class:`_SymbolTask` whose input symbols are all different: at most the whole alphabet of them."""
+
+    unique_tokens: ClassVar[bool] = True
+    max_length: ClassVar[int] = MAX_ALPHABET
+    option_specs: ClassVar[Mapping[str, TaskOption]] = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
+
+
+class _CopyTask(_CoupledSymbolTask):
     """Copy (forward) or reverse (backward) the input.
 
     Coupling rule (Cho et al. 2024, ``src/data/copy.py``, lines with
@@ -100,12 +121,6 @@ class _CopyTask(_SymbolTask):
     """
 
     backward: ClassVar[bool] = False
-    has_coupling = True
-    supports_index_hints = True
-
-    def generate(self, rng: random.Random, length: int) -> Example:
-        return self.from_inputs(self._draw(rng, length))
-
     def from_inputs(self, inputs: Sequence[int]) -> Example:
         """The example for given input symbols (token ids), with its coupling."""
         length = len(inputs)
@@ -127,7 +142,7 @@ class _CopyTask(_SymbolTask):
 
 
 @register
-class CopyUnique(_CopyTask):
+class CopyUnique(_DistinctSymbols, _CopyTask):
     """Copy a string of distinct symbols (Huang et al. 2025, ``unique_copy``).
 
     Tests: whether the model can find "the symbol after the one I just wrote"
@@ -139,12 +154,8 @@ class CopyUnique(_CopyTask):
     name = "copy_unique"
     description = "Copy a string whose symbols are all different."
     tests = "Induction-style lookup: find the symbol you just wrote in the input and copy its right neighbour."
-    source = HUANG_2025 + "; coupling rule: " + CHO_2024
+    source = _with_coupling_rule(HUANG_2025)
     c_rasp = True
-    unique_tokens = True
-    min_length = 1
-    max_length = MAX_ALPHABET
-    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
 
 
 @register
@@ -159,10 +170,8 @@ class CopyRepeated(_CopyTask):
     name = "copy_repeated"
     description = "Copy a string in which symbols repeat (default: only two symbols)."
     tests = "Copying by position rather than by content: repeated symbols make content lookup ambiguous."
-    source = HUANG_2025 + "; coupling rule: " + CHO_2024
+    source = _with_coupling_rule(HUANG_2025)
     c_rasp = False
-    min_length = 1
-    max_length = 512
     option_specs = {"alphabet_size": alphabet_option(2)}
 
 
@@ -181,13 +190,10 @@ class Reverse(_CopyTask):
     source = CHO_2024 + " (copy with reverse_output); C-RASP label: " + BORN_2025 + " (task NB)"
     c_rasp = False
     backward = True
-    min_length = 1
-    max_length = 512
-    option_specs = {"alphabet_size": alphabet_option(16)}
 
 
 @register
-class CopyForwardUnique(_CopyTask):
+class CopyForwardUnique(_DistinctSymbols, _CopyTask):
     """Jobanputra et al. 2025, task UF: forward copy, distinct symbols (``_CopyDataset(unique=True, reverse=False)``).
 
     Tests: induction (look up the previous output, copy its right neighbour).
@@ -197,12 +203,8 @@ class CopyForwardUnique(_CopyTask):
     name = "copy_forward_unique"
     description = "Copy a string of distinct symbols (Born-a-Transformer task UF)."
     tests = "Induction: find the symbol just written and copy its right neighbour."
-    source = BORN_2025 + " (task UF); coupling rule: " + CHO_2024
+    source = _with_coupling_rule(BORN_2025 + " (task UF)")
     c_rasp = True
-    unique_tokens = True
-    min_length = 1
-    max_length = MAX_ALPHABET
-    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
 
 
 @register
@@ -215,15 +217,12 @@ class CopyForwardNonUnique(_CopyTask):
     name = "copy_forward_nonunique"
     description = "Copy a string whose symbols may repeat (Born-a-Transformer task NF)."
     tests = "Copying by position: repeated symbols defeat the induction shortcut."
-    source = BORN_2025 + " (task NF); coupling rule: " + CHO_2024
+    source = _with_coupling_rule(BORN_2025 + " (task NF)")
     c_rasp = False
-    min_length = 1
-    max_length = 512
-    option_specs = {"alphabet_size": alphabet_option(16)}
 
 
 @register
-class CopyBackwardUnique(_CopyTask):
+class CopyBackwardUnique(_DistinctSymbols, _CopyTask):
     """Jobanputra et al. 2025, task UB: backward copy, distinct symbols (``unique=True, reverse=True``).
 
     Tests: anti-induction (find the symbol just written, copy its left neighbour).
@@ -233,13 +232,9 @@ class CopyBackwardUnique(_CopyTask):
     name = "copy_backward_unique"
     description = "Write a string of distinct symbols backwards (Born-a-Transformer task UB)."
     tests = "Anti-induction: find the symbol just written and copy its left neighbour."
-    source = BORN_2025 + " (task UB); coupling rule: " + CHO_2024
+    source = _with_coupling_rule(BORN_2025 + " (task UB)")
     c_rasp = True
-    unique_tokens = True
     backward = True
-    min_length = 1
-    max_length = MAX_ALPHABET
-    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
 
 
 @register
@@ -252,16 +247,13 @@ class CopyBackwardNonUnique(_CopyTask):
     name = "copy_backward_nonunique"
     description = "Write a string whose symbols may repeat backwards (Born-a-Transformer task NB)."
     tests = "Reversing by position: repeated symbols defeat the anti-induction shortcut."
-    source = BORN_2025 + " (task NB); coupling rule: " + CHO_2024
+    source = _with_coupling_rule(BORN_2025 + " (task NB)")
     c_rasp = False
     backward = True
-    min_length = 1
-    max_length = 512
-    option_specs = {"alphabet_size": alphabet_option(16)}
 
 
 @register
-class Sort(_SymbolTask):
+class Sort(_DistinctSymbols, _SymbolTask):
     """Sort distinct symbols by index (Huang et al. 2025, ``sort``: ``SortDataset``, unique tokens).
 
     Tests: the k-th output is the symbol with exactly k-1 smaller symbols in the
@@ -274,10 +266,6 @@ class Sort(_SymbolTask):
     tests = "Counting-based selection: output the smallest symbol not yet written."
     source = HUANG_2025
     c_rasp = True
-    unique_tokens = True
-    min_length = 1
-    max_length = MAX_ALPHABET
-    option_specs = {"alphabet_size": alphabet_option(MAX_ALPHABET)}
 
     def generate(self, rng: random.Random, length: int) -> Example:
         inputs = self._draw(rng, length)
@@ -293,7 +281,7 @@ class Sort(_SymbolTask):
 
 
 @register
-class Duplicate(_SymbolTask):
+class Duplicate(_CoupledSymbolTask):
     """Output the input twice: ``x > x x``.
 
     Tests: copying plus knowing when the first copy ended (a position/count
@@ -312,15 +300,6 @@ class Duplicate(_SymbolTask):
     tests = "Copying twice: the model must know where the first copy ends."
     source = "Task of this library; coupling rule follows " + CHO_2024
     c_rasp = None
-    has_coupling = True
-    supports_index_hints = True
-    min_length = 1
-    max_length = 512
-    option_specs = {"alphabet_size": alphabet_option(16)}
-
-    def generate(self, rng: random.Random, length: int) -> Example:
-        return self.from_inputs(self._draw(rng, length))
-
     def from_inputs(self, inputs: Sequence[int]) -> Example:
         """The example for given input symbols (token ids), with its coupling."""
         length = len(inputs)
@@ -411,80 +390,36 @@ _RETRIEVAL_TESTS = {
 }
 
 
-@register
-class RetrieveLeftUnique(_NeighbourRetrieval):
-    """Task UL of Jobanputra et al. 2025: left neighbour of a query that occurs once (C-RASP: yes)."""
-
-    name = "retrieve_left_unique"
-    description = "Name the symbol just left of the query symbol, which occurs once in the context."
-    tests = _RETRIEVAL_TESTS["left"]
-    source = BORN_2025 + " (task UL)"
-    c_rasp = True
-    side = "left"
-    occurrence = "unique"
-
-
-@register
-class RetrieveRightUnique(_NeighbourRetrieval):
-    """Task UR of Jobanputra et al. 2025: right neighbour of a query that occurs once (C-RASP: yes)."""
-
-    name = "retrieve_right_unique"
-    description = "Name the symbol just right of the query symbol, which occurs once in the context."
-    tests = _RETRIEVAL_TESTS["right"]
-    source = BORN_2025 + " (task UR)"
-    c_rasp = True
-    side = "right"
-    occurrence = "unique"
-
-
-@register
-class RetrieveLeftFirst(_NeighbourRetrieval):
-    """Task NLFirst of Jobanputra et al. 2025: left neighbour of the query's first occurrence (C-RASP: yes)."""
-
-    name = "retrieve_left_first"
-    description = "Name the symbol just left of the first occurrence of the query symbol."
-    tests = _RETRIEVAL_TESTS["left"] + " The query repeats; use its first occurrence."
-    source = BORN_2025 + " (task NLFirst)"
-    c_rasp = True
-    side = "left"
-    occurrence = "first"
+def _neighbour_task(class_name: str, side: str, occurrence: str, paper_task: str, c_rasp: bool) -> type[Task]:
+    """Register the :class:`_NeighbourRetrieval` variant for ``side`` and ``occurrence``, named
+    ``retrieve_{side}_{occurrence}`` (Jobanputra et al. 2025's task ``paper_task``)."""
+    label = "yes" if c_rasp else "no"
+    if occurrence == "unique":
+        doc = f"{side} neighbour of a query that occurs once (C-RASP: {label})."
+        description = f"Name the symbol just {side} of the query symbol, which occurs once in the context."
+        tests = _RETRIEVAL_TESTS[side]
+    else:
+        doc = f"{side} neighbour of the query's {occurrence} occurrence (C-RASP: {label})."
+        description = f"Name the symbol just {side} of the {occurrence} occurrence of the query symbol."
+        tests = _RETRIEVAL_TESTS[side] + f" The query repeats; use its {occurrence} occurrence."
+    attributes = {
+        "__doc__": f"Task {paper_task} of Jobanputra et al. 2025: {doc}",
+        "__module__": __name__,
+        "__qualname__": class_name,
+        "name": f"retrieve_{side}_{occurrence}",
+        "description": description,
+        "tests": tests,
+        "source": BORN_2025 + f" (task {paper_task})",
+        "c_rasp": c_rasp,
+        "side": side,
+        "occurrence": occurrence,
+    }
+    return register(type(class_name, (_NeighbourRetrieval,), attributes))
 
 
-@register
-class RetrieveRightFirst(_NeighbourRetrieval):
-    """Task NRFirst of Jobanputra et al. 2025: right neighbour of the query's first occurrence (C-RASP: yes)."""
-
-    name = "retrieve_right_first"
-    description = "Name the symbol just right of the first occurrence of the query symbol."
-    tests = _RETRIEVAL_TESTS["right"] + " The query repeats; use its first occurrence."
-    source = BORN_2025 + " (task NRFirst)"
-    c_rasp = True
-    side = "right"
-    occurrence = "first"
-
-
-@register
-class RetrieveLeftLast(_NeighbourRetrieval):
-    """Task NLLast of Jobanputra et al. 2025: left neighbour of the query's last occurrence (C-RASP: no)."""
-
-    name = "retrieve_left_last"
-    description = "Name the symbol just left of the last occurrence of the query symbol."
-    tests = _RETRIEVAL_TESTS["left"] + " The query repeats; use its last occurrence."
-    source = BORN_2025 + " (task NLLast)"
-    c_rasp = False
-    side = "left"
-    occurrence = "last"
-
-
-@register
-class RetrieveRightLast(_NeighbourRetrieval):
-    """Task NRLast of Jobanputra et al. 2025: right neighbour of the query's last occurrence (C-RASP: no)."""
-
-    name = "retrieve_right_last"
-    description = "Name the symbol just right of the last occurrence of the query symbol."
-    tests = _RETRIEVAL_TESTS["right"] + " The query repeats; use its last occurrence."
-    source = BORN_2025 + " (task NRLast)"
-    c_rasp = False
-    side = "right"
-    occurrence = "last"
-
+RetrieveLeftUnique = _neighbour_task("RetrieveLeftUnique", "left", "unique", "UL", c_rasp=True)
+RetrieveRightUnique = _neighbour_task("RetrieveRightUnique", "right", "unique", "UR", c_rasp=True)
+RetrieveLeftFirst = _neighbour_task("RetrieveLeftFirst", "left", "first", "NLFirst", c_rasp=True)
+RetrieveRightFirst = _neighbour_task("RetrieveRightFirst", "right", "first", "NRFirst", c_rasp=True)
+RetrieveLeftLast = _neighbour_task("RetrieveLeftLast", "left", "last", "NLLast", c_rasp=False)
+RetrieveRightLast = _neighbour_task("RetrieveRightLast", "right", "last", "NRLast", c_rasp=False)

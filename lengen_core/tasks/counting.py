@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
+from lengen_core.tasks.citations import HUANG_2025, cho_2024
 from lengen_core.tasks.common import (
     DIGIT_IDS,
     EQUALS_ID,
@@ -32,16 +33,7 @@ from lengen_core.tasks.common import (
     alphabet_option,
 )
 
-HUANG_2025 = (
-    "Huang, Yang, Bhattamishra, Sarrof, Krebs, Zhou, Nakkiran, Hahn (2025). A Formal Framework for "
-    "Understanding Length Generalization in Transformers. ICLR 2025, arXiv 2410.02140 "
-    "(code: lacoco-lab/length_generalization)"
-)
-CHO_2024 = (
-    "Cho, Cha, Awasthi, Bhojanapalli, Gupta, Yun (2024). Position Coupling: Improving Length Generalization "
-    "of Arithmetic Transformers Using Task Structure. NeurIPS 2024, arXiv 2405.20671 "
-    "(code: HanseulJo/position-coupling, src/data/parity.py)"
-)
+CHO_2024 = cho_2024("src/data/parity.py")
 BIT_IDS = (ZERO_ID, ONE_ID)
 
 

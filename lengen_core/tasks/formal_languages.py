@@ -29,13 +29,10 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, register
+from lengen_core.tasks.citations import HUANG_2025_PAPER as HUANG_2025  # cited without its code
 from lengen_core.tasks.common import EQUALS_ID, NO_ID, YES_ID, SequenceBuilder
 from lengen_core.vocab import VOCAB
 
-HUANG_2025 = (
-    "Huang, Yang, Bhattamishra, Sarrof, Krebs, Zhou, Nakkiran, Hahn (2025). A Formal Framework for "
-    "Understanding Length Generalization in Transformers. ICLR 2025, arXiv 2410.02140"
-)
 BHATTAMISHRA_2020 = (
     "Bhattamishra, Ahuja, Goyal (2020). On the Ability and Limitations of Transformers to Recognize Formal "
     "Languages. EMNLP 2020 (Tomita automata as in their code satwik77/Transformer-Formal-Languages)"
@@ -230,8 +227,14 @@ class AaStar(_RegularLanguageTask):
     accepting = frozenset({0})
 
 
+class _TomitaLanguage(_RegularLanguageTask):
+    """A Tomita language (Tomita 1982): a regular language over the bits {0, 1}."""
+
+    alphabet = (VOCAB.id("0"), VOCAB.id("1"))
+
+
 @register
-class Tomita3(_RegularLanguageTask):
+class Tomita3(_TomitaLanguage):
     """Tomita 3 over {0, 1}: no odd-length run of 1s immediately followed by an odd-length run of 0s.
 
     The automaton is Bhattamishra et al.'s ``Tomita3Language`` (q0..q4, accepting
@@ -244,13 +247,12 @@ class Tomita3(_RegularLanguageTask):
     tests = "Parity of run lengths: outside C-RASP."
     source = f"{TOMITA_1982}; automaton: {BHATTAMISHRA_2020}; C-RASP label: {HUANG_2025}"
     c_rasp = False
-    alphabet = (VOCAB.id("0"), VOCAB.id("1"))
     transitions = ((0, 1), (3, 0), (3, 1), (2, 4), (4, 4))
     accepting = frozenset({0, 1, 2})
 
 
 @register
-class Tomita4(_RegularLanguageTask):
+class Tomita4(_TomitaLanguage):
     """Tomita 4 over {0, 1}: strings without three consecutive 0s.
 
     Tests: a local pattern; expressible in C-RASP with local position relations
@@ -262,7 +264,6 @@ class Tomita4(_RegularLanguageTask):
     tests = "A local forbidden pattern: C-RASP expressible, length generalization predicted."
     source = f"{TOMITA_1982}; C-RASP label: {HUANG_2025}"
     c_rasp = True
-    alphabet = (VOCAB.id("0"), VOCAB.id("1"))
     # state = number of trailing 0s (0, 1, 2); 3 dead
     transitions = ((1, 0), (2, 0), (3, 0), (3, 3))
     accepting = frozenset({0, 1, 2})

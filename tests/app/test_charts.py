@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from pages.charts import (
+from pages.charts.curves import (
     SweepCurve,
     breakdown_ratio_figure,
     cell_text,

@@ -753,3 +753,50 @@ def test_passkey_scales_to_a_million_tokens():
     assert elapsed < 3.0
     expected, knob = reference("passkey_retrieval", task, example)
     assert symbols(example.answer_without_eos) == expected and knob == task.max_length
+
+
+# Golden examples of the copying family, recorded before its classes were regrouped (shared
+# presets, the neighbour-retrieval tasks made by one factory): sha256 of 50 examples per task.
+COPYING_GOLDEN = {
+    "copy_unique": "32c6e0c3eb5a7fb6",
+    "copy_repeated": "db55b0d6895e7604",
+    "reverse": "d25452e5503d3cfc",
+    "copy_forward_unique": "87e0d9ecd467b339",
+    "copy_forward_nonunique": "12450ce157264f85",
+    "copy_backward_unique": "f1acc651de586495",
+    "copy_backward_nonunique": "4b729791afd382cd",
+    "sort": "8910b50ee0ca53ed",
+    "duplicate": "7f0fb4541e721b1f",
+    "retrieve_left_unique": "cee0fee0f37ec779",
+    "retrieve_right_unique": "8a752ad4961439a2",
+    "retrieve_left_first": "05221d07687cc509",
+    "retrieve_right_first": "bb21986fbdab769e",
+    "retrieve_left_last": "e55f01a9909fd1fb",
+    "retrieve_right_last": "c8cd867b3c445e0c",
+}
+
+
+@pytest.mark.parametrize("name", sorted(COPYING_GOLDEN))
+def test_copying_family_examples_are_unchanged(name: str) -> None:
+    import hashlib
+
+    task_class = TASK_REGISTRY[name]
+    task = build_task(name)
+    length = min(max(task_class.min_length, 8), task_class.max_length)
+    rng = random.Random(f"golden-{name}")
+    digest = hashlib.sha256()
+    for _ in range(50):
+        example = task.sample(rng, length)
+        digest.update(repr((example.prompt, example.answer, example.segment_ids, example.coupled_ids, dict(example.meta))).encode())
+    assert digest.hexdigest()[:16] == COPYING_GOLDEN[name]
+
+
+def test_neighbour_retrieval_tasks_keep_their_metadata() -> None:
+    task = TASK_REGISTRY["retrieve_left_first"]
+    assert task.__name__ == "RetrieveLeftFirst" and task.__module__ == "lengen_core.tasks.copying"
+    assert task.description == "Name the symbol just left of the first occurrence of the query symbol."
+    assert task.source.endswith(" (task NLFirst)") and task.c_rasp is True
+    assert TASK_REGISTRY["retrieve_right_unique"].description == (
+        "Name the symbol just right of the query symbol, which occurs once in the context."
+    )
+    assert TASK_REGISTRY["retrieve_right_last"].c_rasp is False

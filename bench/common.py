@@ -1,0 +1,130 @@
+"""Helpers the benchmark scripts share (bench scripts import only lengen_core, kernels and this module).
+
+A script imports it as ``bench.common`` when run as ``python -m bench.<script>`` and as
+``common`` when run as ``python bench/<script>.py`` (its folder is then ``sys.path[0]``).
+Nothing here imports triton: the GPU scripts must set ``TRITON_INTERPRET`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+# --- the kernel benchmarks (bench_coupled_attention.py, bench_hsa.py) ---------------------------
+
+
+def kernel_bench_parser(doc: str, sweep_length: int) -> argparse.ArgumentParser:
+    """The options every kernel benchmark has: --smoke, --sweep and --sweep-length."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny CPU run through the Triton interpreter")
+    parser.add_argument("--sweep", action="store_true", help="compare tile configs at --sweep-length")
+    parser.add_argument("--sweep-length", type=int, default=sweep_length)
+    return parser
+
+
+def interpreter_for_smoke(smoke: bool) -> None:
+    """With --smoke on a machine without CUDA, run the kernels in the Triton interpreter (before triton is imported)."""
+    if smoke:
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def gpu_environment(date: str, without_cuda: str) -> dict[str, Any]:
+    """The date, device and versions, recorded beside the numbers; SystemExit(``without_cuda``) on a machine without CUDA."""
+    import torch
+    import triton
+
+    if not torch.cuda.is_available():
+        raise SystemExit(without_cuda)
+    return {
+        "date": date,
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+    }
+
+
+def sdpa_flash(q, k, v):
+    """PyTorch's flash attention, causal: the baseline both kernels are timed against."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def fwd_bwd(fn, leaves, grad):
+    """A callable running ``fn`` forward and its gradient for ``leaves`` given the output gradient ``grad``."""
+    import torch
+
+    def run():
+        torch.autograd.grad(fn(), leaves, grad)
+
+    return run
+
+
+# --- the CPU benchmarks (bench_sweep.py, bench_trainer.py) and the checkpoint tools ---------------
+
+
+def cpu_environment() -> dict[str, str]:
+    """torch's version and the machine, recorded beside the numbers."""
+    import torch
+
+    return {"torch": torch.__version__, "machine": platform.platform()}
+
+
+def report(result: dict[str, Any], json_path: str | None) -> None:
+    """Print ``result`` as JSON and, if asked, write it to ``json_path`` too."""
+    print(json.dumps(result, indent=2))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+
+
+def cpu_bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of the CPU benchmarks of a small model: --task and --scheme."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="reverse")
+    parser.add_argument("--scheme", default="coupled")
+    return parser
+
+
+def checkpoint_parser(doc: str, samples: int) -> argparse.ArgumentParser:
+    """Options of the tools that study a trained checkpoint at one length: checkpoint, length, --samples, --seed."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("length", type=int)
+    parser.add_argument("--samples", type=int, default=samples)
+    parser.add_argument("--seed", type=int, default=5, help="example stream seed (not the training stream)")
+    return parser
+
+
+# --- the browser benchmarks (bench_first_paint.py, bench_runs_page.py) ----------------------------
+
+
+def add_browser_bench_args(parser: argparse.ArgumentParser) -> None:
+    """--repeats, --runs (finished runs bulk-loaded into the store) and --json."""
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--json", help="write the result here")
+
+
+def time_page_load(context: Any, url: str, drawn: str, *, state: str, timeout_ms: int) -> tuple[float, float]:
+    """(seconds to the page's title, seconds until ``drawn`` is in ``state``) for one navigation in ``context``."""
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(url, timeout=timeout_ms)
+    page.wait_for_selector("h1", state="visible", timeout=timeout_ms)
+    title = time.perf_counter() - started
+    page.wait_for_selector(drawn, state=state, timeout=timeout_ms)
+    done = time.perf_counter() - started
+    page.close()
+    return title, done
