@@ -85,6 +85,9 @@ def _decode_int(key: str, text: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
+        digits = text.strip().removeprefix("-").removeprefix("+")
+        if digits.isdigit() and len(digits) > 4300:  # Python refuses to read integers this long
+            raise ConfigError(key, "is a number of more than 4,300 digits; no config field takes one") from None
         raise ConfigError(key, f"must be an integer, got {shown(text)}") from None
 
 

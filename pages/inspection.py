@@ -89,7 +89,7 @@ def checkpoint_runs(store: Any, *, scheme: str | None = None, limit: int = PICKE
 
 def run_label(row: Any) -> str:
     """``id · name · task / scheme · trained ≤ L`` for pickers."""
-    name = f"{row.name} · " if getattr(row, "name", None) else ""
+    name = f"{row.name} · " if isinstance(getattr(row, "name", None), str) and row.name else ""  # None or NaN: no name
     attention = " · HSA" if getattr(row, "attention", "dense") == "hsa" else ""
     return f"{row.run_id} · {name}{row.task} / {row.scheme}{attention} · trained ≤ {row.train_length_max}"
 

@@ -17,6 +17,7 @@ from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
 from lengen_core.params import parse_int_list
 from pages.binding import url_picker
+from pages.inspection import run_label
 from pages.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     code_span,
@@ -56,7 +57,7 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str) 
 
 def pick_runs(done: pd.DataFrame) -> list[str]:
     """The run picker, synced with ``?runs=``; returns the chosen run ids."""
-    labels = {row.run_id: f"{row.run_id} · {row.name + ' · ' if row.name else ''}{row.task} / {row.scheme} · trained ≤ {row.train_length_max}" for row in done.itertuples()}
+    labels = {row.run_id: run_label(row) for row in done.itertuples()}
 
     def not_found(missing: list[str]) -> str:
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
@@ -126,8 +127,9 @@ def main() -> None:
         url_runs = parse_id_list(st.query_params.get_all("runs"))
         listed = set(done["run_id"])
         extra_ids = [run_id for run_id in url_runs if run_id not in listed]
-        if extra_ids:
-            done = pd.concat([done, store.list_runs(status="done", run_ids=extra_ids)], ignore_index=True)
+        extra = store.list_runs(status="done", run_ids=extra_ids) if extra_ids else None
+        if extra is not None and len(extra):  # an empty frame's float columns would turn missing names into NaN
+            done = pd.concat([done, extra], ignore_index=True)
     except StoreError as error:
         st.error(escape_markdown(error), icon=":material/error:")
         return

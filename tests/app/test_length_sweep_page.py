@@ -65,6 +65,17 @@ def test_runs_from_the_url_and_unknown_ids(open_app: Any, trained_run: Any) -> N
     assert second not in app.multiselect[0].value
 
 
+def test_named_and_unnamed_runs_with_an_unknown_id_in_the_url(open_app: Any, trained_run: Any) -> None:
+    """A missing name is no name: with named and unnamed runs listed and an unknown id in the link
+    (whose empty lookup once turned missing names into NaN), the picker labels every run."""
+    named, unnamed = trained_run(seed=0, name="my run"), trained_run(seed=1)
+    app = open_app(SWEEP, query_params={"runs": f"{unnamed},nosuchrun"})
+    assert not app.exception
+    assert app.multiselect[0].value == [unnamed]
+    labels = {option.split(" · ")[0]: option for option in app.multiselect[0].options}
+    assert labels[named].startswith(f"{named} · my run · ") and "nan" not in labels[unnamed]
+
+
 def test_view_toggle_and_bands(open_app: Any, trained_run: Any) -> None:
     trained_run()
     app = open_app(SWEEP)

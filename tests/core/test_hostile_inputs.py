@@ -311,7 +311,7 @@ def test_the_issues_bad_cli_inputs_get_clear_messages(tmp_path: Path) -> None:
         "runs list --limit 1e30": (["runs", "list", "--limit", "1e30"], "invalid int value"),
         "sweep --workers 0": (["sweep", "--tasks", "reverse", "--schemes", "coupled", "--workers", "0"], "--workers: must be an integer between 1"),
         "eval --samples 0": (["eval", "someid", "--samples", "0"], "--samples: must be an integer between 1"),
-        "--set 5000 digits": (["train", "--set", "train.steps=" + "9" * 5000], "--set: value is not usable"),
+        "--set 5000 digits": (["train", "--set", "train.steps=" + "9" * 5000], "train.steps: is a number of more than 4,300 digits"),
     }
     for name, (argv, expected) in cases.items():
         code, _, err = run_cli(["--db", db, *argv])
