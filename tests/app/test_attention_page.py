@@ -133,6 +133,22 @@ def test_heatmaps_match_layers_heads_and_length(open_app: Any, trained_run: Any,
     assert drawn_figure(app, "attention.chart").layout.title.text == "layer 1, head 1"
 
 
+def test_a_checkpoint_that_is_not_the_runs_own_is_refused(open_app: Any, trained_run: Any) -> None:
+    """The store's config is the run's; a checkpoint holding another config (a file replaced) is not shown as this run."""
+    import shutil
+
+    from pages.common import get_store
+
+    run_id, other_id = trained_run(seed=0), trained_run(seed=0, **{"model.n_layers": 2})
+    store = get_store()
+    shutil.copyfile(store.checkpoint_path(other_id), store.checkpoint_path(run_id))
+    app = open_app(ATTENTION, query_params={"run": run_id})
+    assert not app.exception
+    [error] = [rendered(element) for element in app.error]
+    assert f"but run {run_id} has config {store.get_run(run_id).run_config.config_id}" in error
+    assert not [element for element in app.get("plotly_chart")]  # nothing is drawn for it
+
+
 def test_typed_examples_are_validated_with_clear_errors(open_app: Any, trained_run: Any) -> None:
     run_id = trained_run()
     app = open_app(ATTENTION, query_params={"run": run_id})
