@@ -140,7 +140,7 @@ def test_export_offers_a_zip_of_parquet_or_csv(open_app: Any, trained_run: Any) 
             names = sorted(archive.namelist())
             assert names == sorted(f"{table}.{fmt}" for table in ("runs", "train_curve", "eval_curve", "artifacts"))
             raw = archive.read(f"eval_curve.{fmt}")
-        frame = pd.read_parquet(io.BytesIO(raw)) if fmt == "parquet" else pd.read_csv(io.BytesIO(raw))
+        frame = pd.read_parquet(io.BytesIO(raw)) if fmt == "parquet" else pd.read_csv(io.BytesIO(raw), dtype={"run_id": str})  # an id like 50e885034980 reads as a float otherwise
         assert frame["run_id"].unique().tolist() == [run_id] and len(frame) == len(store.eval_curve([run_id]))
     app = open_app(RUNS)
     downloads = app.get("download_button")
