@@ -50,6 +50,15 @@ GIB = 1024**3
 CPU_FLOPS = 20e9
 MEMORY_BANDWIDTH = 3e9  # bytes/s one job streams through (read + write) in elementwise work
 DECODE_STEP_OVERHEAD_S = 2.5e-4
+# Training: the rate one torch thread gets on ``train_step_flops`` (counted over the longest row,
+# padding included), how it grows with threads (threads ** TRAIN_THREAD_SCALING), and a fixed cost
+# per step (optimizer, data making, Python). Fitted to six configs measured through the trainer on
+# the 2-core development machine at 1 and 2 threads (bench/train_time_check.py, docs/benchmarks.md),
+# In a later run of that script on the same (loaded) machine the estimate was 0.70-1.15x the measurement,
+# 0.95x at the median: a guide to show before Start, not a bound (no request is refused on it).
+TRAIN_FLOPS_PER_THREAD = 55e9
+TRAIN_THREAD_SCALING = 0.6
+TRAIN_STEP_OVERHEAD_S = 9e-3
 # Share of the machine's memory the jobs may use together; the rest is the server, the
 # page scripts, the OS and allocator slack.
 MEMORY_HEADROOM = 0.75
@@ -370,6 +379,7 @@ class CostEstimate:
     eval_lengths: tuple[EvalLengthCost, ...]
     train_step_flops: float
     budget: Budget
+    train_seconds: float = 0.0  # train.steps at this process's torch threads, capped by train.time_budget_s
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -388,6 +398,11 @@ class CostEstimate:
     def eval_seconds(self) -> float:
         return sum(point.seconds for point in self.eval_lengths)
 
+    @property
+    def time_to_result_s(self) -> float:
+        """Training plus the length sweep: how long a user waits for the run's result."""
+        return self.train_seconds + self.eval_seconds
+
     def batch_size_for(self, length: int) -> int:
         for point in self.eval_lengths:
             if point.length == length:
@@ -396,8 +411,9 @@ class CostEstimate:
 
     def summary(self) -> str:
         return (
+            f"training about {self.train_seconds:.0f} s and evaluation about {self.eval_seconds:.0f} s on this machine; "
             f"peak memory about {self.peak_bytes / GIB:.2f} GiB (training {self.training_peak_bytes / GIB:.2f}, "
-            f"evaluation {self.eval_peak_bytes / GIB:.2f}); evaluation about {self.eval_seconds:.0f} s; "
+            f"evaluation {self.eval_peak_bytes / GIB:.2f}); "
             f"budget {self.budget.memory_gib:.2f} GiB and {self.budget.eval_seconds:.0f} s per job"
         )
 
@@ -459,7 +475,30 @@ def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: l
         lengths = resolve_eval_lengths(config.task, config.eval, build_task(config.task.name, config.task.options))
     per_length = tuple(_eval_length_cost(config, length, parameters, budget) for length in sorted(set(lengths)))
     step_flops = 3.0 * config.train.batch_size * row * _forward_flops_per_token(config, parameters, row)
-    return CostEstimate(parameters, static, row, activations, per_length, step_flops, budget)
+    seconds = training_seconds(config, step_flops)
+    return CostEstimate(parameters, static, row, activations, per_length, step_flops, budget, seconds)
+
+
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``1.2 h``: an estimate's duration as a person reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def training_seconds(config: RunConfig, step_flops: float, threads: int | None = None) -> float:
+    """Seconds ``config`` trains on the CPU: its steps at ``threads`` torch threads (default: this
+    process's), or its time budget if that ends training first."""
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    rate = TRAIN_FLOPS_PER_THREAD * max(1, threads) ** TRAIN_THREAD_SCALING
+    seconds = config.train.steps * (step_flops / rate + TRAIN_STEP_OVERHEAD_S)
+    budget = config.train.time_budget_s
+    return seconds if budget is None else min(seconds, budget)
 
 
 def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None) -> CostEstimate:

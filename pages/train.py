@@ -14,6 +14,7 @@ import streamlit as st
 
 from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig
 from lengen_core.errors import ConfigError
+from lengen_core.costs import duration_text
 from lengen_core.jobs import admit
 from pages.binding import ConfigForm
 from pages.common import app_cap_violations, escape_markdown, get_job_manager, page_intro, show_config_error, task_classes
@@ -149,6 +150,11 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
         except ConfigError as error:
             errors.append(error)
         else:
+            st.info(
+                f"Result in about **{duration_text(estimate.time_to_result_s)}** on this machine: training about "
+                f"{duration_text(estimate.train_seconds)}, then the length sweep about {duration_text(estimate.eval_seconds)}.",
+                icon=":material/timer:",
+            )
             st.caption(f"Cost check passed: {estimate.summary()}.")
     return config, errors
 

@@ -53,6 +53,17 @@ def test_defaults_give_a_clean_url_and_an_intro(open_app: Any) -> None:
     assert not errors(app)
 
 
+def test_the_time_to_result_is_estimated_before_start(open_app: Any) -> None:
+    def estimate(app: Any) -> str:
+        [text] = [rendered(element) for element in app.info if "Result in about" in rendered(element)]
+        return text
+
+    short = estimate(open_app(TRAIN, query_params=tiny_params(**{"train.steps": "100"})))
+    long = estimate(open_app(TRAIN, query_params=tiny_params(**{"train.steps": "20000"})))
+    assert "training about" in short and "length sweep about" in short
+    assert short != long and ("min" in long or " h" in long)  # 200x the steps (the app's cap): minutes, not seconds
+
+
 def test_query_params_set_the_widgets(open_app: Any) -> None:
     app = open_app(TRAIN, query_params={"model.n_layers": "3", "train.steps": "123", "positions.scheme": "rope", "seed": "7", "train.lr": "0.0003"})
     assert_no_exception(app)

@@ -177,3 +177,31 @@ def test_nothing_is_written_for_a_refused_request(tmp_path: Path) -> None:
         assert store.count_runs() == 0 and manager.jobs() == []
     finally:
         manager.shutdown()
+
+
+def test_training_time_estimate_follows_steps_threads_and_the_time_budget() -> None:
+    from lengen_core.costs import training_seconds
+
+    config = RunConfig()
+    flops = estimate_cost(config).train_step_flops
+    one = training_seconds(config, flops, threads=1)
+    assert training_seconds(config.replace(**{"train.steps": 2 * config.train.steps}), flops, threads=1) == pytest.approx(2 * one)
+    assert training_seconds(config, flops, threads=2) < one
+    assert training_seconds(config.replace(**{"train.time_budget_s": 10.0}), flops, threads=1) == 10.0
+
+
+def test_training_time_estimate_is_near_a_measured_run() -> None:
+    """The estimate against the trainer itself, loosely: within 0.25x-4x, so a loaded machine cannot flake it
+    (bench/train_time_check.py measures it closely: 0.70-1.15x on the development machine)."""
+    import torch
+
+    from lengen_core.costs import training_seconds
+    from lengen_core.training import train
+
+    config = RunConfig().replace(**{"train.steps": 40, "train.log_every": 40, "train.warmup_steps": 5, "train.device": "cpu"})
+    train(config.replace(**{"train.steps": 3}), seed=0)  # first-call costs are not part of a step
+    started = time.perf_counter()
+    train(config, seed=0)
+    measured = time.perf_counter() - started
+    estimated = training_seconds(config, estimate_cost(config).train_step_flops, threads=torch.get_num_threads())
+    assert 0.25 <= estimated / measured <= 4.0, (estimated, measured)
