@@ -17,9 +17,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed, parse_json_object
-from lengen_core.params import decode_changes, parse_assignment, parse_int_list, parse_range
+from lengen_core.config import (
+    LIMITS,
+    POSITION_SCHEMES,
+    RunConfig,
+    check_seed,
+    parse_json_object,
+)
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
+from lengen_core.params import (
+    decode_changes,
+    parse_assignment,
+    parse_int_list,
+    parse_range,
+)
 
 EPILOG = """examples:
   python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
@@ -76,7 +87,13 @@ class ProgressBar:
     a plain line at the first update, then at most one every ``every_s`` seconds, and a final one at close."""
 
     def __init__(self, total: float, label: str, stream: TextIO | None = None, every_s: float = 10.0) -> None:
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         stream = stream or sys.stderr  # looked up now, so redirected or captured stderr is followed
         self.interactive = stream.isatty()
@@ -166,10 +183,9 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
     out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))  # no trailing blanks in files
 
 
-EVAL_COLUMNS = ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]
-
-
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
+    from lengen_core.store import EVAL_COLUMNS
+
     record = store.get_run(run_id)
     curve = store.eval_curve([run_id])
     rows = curve.sort_values("length").to_dict("records")
@@ -248,6 +264,7 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
 def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
     from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
+    from lengen_core.store import EVAL_COLUMNS
 
     if not args.sweep_name or args.sweep_name == "default" or len(args.sweep_name) > 64:
         raise ConfigError("--sweep-name", f"must be a name of 1..64 characters other than 'default', got {shown(args.sweep_name)}")
@@ -296,7 +313,13 @@ def check_int_flag(flag: str, value: Any, minimum: int, maximum: int) -> int:
 def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
     from lengen_core.jobs import admit
-    from lengen_core.sweeps import GRID_LIMIT, InlineRunner, LocalProcessRunner, expand_grid, queue_sweep
+    from lengen_core.sweeps import (
+        GRID_LIMIT,
+        InlineRunner,
+        LocalProcessRunner,
+        expand_grid,
+        queue_sweep,
+    )
 
     check_int_flag("--workers", args.workers, 1, 64)
     if args.tag is not None and (not args.tag or len(args.tag) > 64):

@@ -399,6 +399,13 @@ class RunConfig:
         """Parse a config from JSON text; anything that is not a valid config is a ConfigError."""
         return cls.from_dict(parse_json_object(text, "config"))
 
+    def eval_lengths(self) -> list[int]:
+        """The lengths this run's own length sweep tests (``eval.lengths``, else spread up to ``max_length_factor`` x)."""
+        from lengen_core.data import resolve_eval_lengths
+        from lengen_core.tasks.base import build_task
+
+        return resolve_eval_lengths(self.task, self.eval, build_task(self.task.name, self.task.options))
+
     def replace(self, **changes: Any) -> RunConfig:
         """Copy with dotted-path changes: ``cfg.replace(**{"model.n_layers": 3})``.
 

@@ -463,16 +463,13 @@ def _probe_task(task_json: str, length: int) -> tuple[int, int, bool]:
 
 def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None) -> CostEstimate:
     """Peak memory and evaluation time of ``config`` (evaluated at ``lengths``, default its own sweep)."""
-    from lengen_core.evaluation import resolve_eval_lengths
-    from lengen_core.tasks.base import build_task
-
     budget = budget or default_budget()
     parameters = parameter_count(config)
     row = longest_training_row(config)
     static = parameters * FLOAT_BYTES * 5  # weights, gradients, AdamW's two moments, one foreach temporary
     activations = training_activation_bytes(config, length=row)
     if lengths is None:
-        lengths = resolve_eval_lengths(config.task, config.eval, build_task(config.task.name, config.task.options))
+        lengths = config.eval_lengths()
     per_length = tuple(_eval_length_cost(config, length, parameters, budget) for length in sorted(set(lengths)))
     step_flops = 3.0 * config.train.batch_size * row * _forward_flops_per_token(config, parameters, row)
     seconds = training_seconds(config, step_flops)

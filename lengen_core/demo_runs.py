@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lengen_core.errors import StoreError
-from lengen_core.store import RunStore
+from lengen_core.store import EVAL_COLUMNS, RunStore
 
 FORMAT_VERSION = 1
 DEMO_TAG = "demo"
@@ -48,7 +48,6 @@ def default_demo_dir() -> Path:
     return Path(configured).expanduser() if configured else DEFAULT_DEMO_DIR
 
 _TRAIN_KEYS = ("step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s")
-_EVAL_KEYS = ("length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy")
 
 
 @dataclass
@@ -144,7 +143,7 @@ def export_demo_runs(
             "steps_done": record.steps_done,
             "train_seconds": _clean(record.train_seconds),
             "train_points": [{k: _clean(row[k]) for k in _TRAIN_KEYS} for _, row in train.iterrows()],
-            "eval_points": [{k: _clean(row[k]) for k in _EVAL_KEYS} for _, row in evaluation.iterrows()],
+            "eval_points": [{k: _clean(row[k]) for k in EVAL_COLUMNS} for _, row in evaluation.iterrows()],
             "checkpoint": checkpoint,
             "checkpoint_sha256": _file_digest(checkpoint_dir / f"{key}.safetensors") if checkpoint else None,
         }

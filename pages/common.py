@@ -7,12 +7,12 @@ exercise without a browser:
 
 - the (config, seed) a Train-page link describes (the config's text form is
   :mod:`lengen_core.params`, shared with the CLI);
-- the app's server-side caps (:func:`app_caps`, :func:`app_cap_violations`),
-  tighter than :data:`lengen_core.config.LIMITS` and set from the environment;
-- scheme colours, Markdown escaping of user text, and small widgets (page
-  intro, job queue, run status banner, config errors).
+- scheme colours and small widgets (page intro, job queue, run status
+  banner, config errors).
 
-Widgets bound to the URL are in :mod:`pages.binding`, figures in :mod:`pages.charts`.
+The app's caps are in :mod:`pages.caps`, escaping of user text in
+:mod:`pages.escaping`, widgets bound to the URL in :mod:`pages.binding`,
+figures in :mod:`pages.charts`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -31,6 +30,8 @@ from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.jobs import JobManager
 from lengen_core.params import config_from_params
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
+from pages.caps import app_caps, max_concurrent_jobs
+from pages.escaping import escape_markdown
 from pages.legacy_mode import ensure_app_shell
 
 # One colour per position scheme, the same on every page and chart.
@@ -48,96 +49,12 @@ SCHEME_COLORS: dict[str, str] = {
 }
 assert set(SCHEME_COLORS) == set(POSITION_SCHEMES)
 
-# Final states of a run; anything else is still queued or running.
+# Every status a run can have, the live ones first.
 ALL_STATUSES: tuple[str, ...] = ("queued", "running", *FINAL_STATUSES)
-
 
 
 def scheme_color(scheme: str) -> str:
     return SCHEME_COLORS.get(scheme, "#333333")
-
-
-# --------------------------------------------------------------------------- caps
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def max_concurrent_jobs() -> int:
-    """Bound on simultaneous training jobs (``LENGEN_MAX_JOBS``, default 2)."""
-    return max(1, _env_int("LENGEN_MAX_JOBS", 2))
-
-
-@dataclass(frozen=True)
-class Cap:
-    """One server-side cap: the config field it bounds, its limit and where the limit comes from."""
-
-    field: str
-    limit: int
-    source: str
-
-
-def app_caps() -> dict[str, Cap]:
-    """The app's caps, each ``min(environment value, lengen_core LIMITS)``; read on every call."""
-
-    def cap(field_name: str, env: str, default: int, hard: int) -> Cap:
-        return Cap(field_name, min(_env_int(env, default), hard), env)
-
-    return {
-        "train.steps": cap("train.steps", "LENGEN_APP_MAX_STEPS", 20_000, LIMITS["max_steps"]),
-        "train.time_budget_s": cap("train.time_budget_s", "LENGEN_APP_MAX_TIME_S", 3600, LIMITS["max_time_budget_s"]),
-        "train.batch_size": cap("train.batch_size", "LENGEN_APP_MAX_BATCH", 256, LIMITS["max_batch_size"]),
-        "model.n_layers": cap("model.n_layers", "LENGEN_APP_MAX_LAYERS", 6, LIMITS["max_layers"]),
-        "model.n_heads": cap("model.n_heads", "LENGEN_APP_MAX_HEADS", 8, LIMITS["max_heads"]),
-        "model.d_model": cap("model.d_model", "LENGEN_APP_MAX_D_MODEL", 512, LIMITS["max_d_model"]),
-        "model.d_ff": cap("model.d_ff", "LENGEN_APP_MAX_D_FF", 2048, LIMITS["max_d_ff"]),
-        "task.train_length_max": cap("task.train_length_max", "LENGEN_APP_MAX_TRAIN_LENGTH", 128, LIMITS["max_length"]),
-        "eval.lengths": cap("eval.lengths", "LENGEN_APP_MAX_EVAL_LENGTH", 512, LIMITS["max_length"]),
-        "eval.samples_per_length": cap("eval.samples_per_length", "LENGEN_APP_MAX_EVAL_SAMPLES", 1000, LIMITS["max_eval_samples"]),
-        "jobs.queued": cap("jobs.queued", "LENGEN_APP_MAX_QUEUED", 32, 10_000),
-        "sweep.runs": cap("sweep.runs", "LENGEN_APP_MAX_SWEEP_RUNS", 64, 512),
-    }
-
-
-def _cap_error(cap: Cap, value: Any, what: str = "") -> ConfigError:
-    return ConfigError(cap.field, f"{what or value} is above this app's limit of {cap.limit} (set by {cap.source})")
-
-
-def app_cap_violations(config: RunConfig) -> list[ConfigError]:
-    """Every field of ``config`` over an app cap, as ConfigErrors naming the field and the limit."""
-    caps = app_caps()
-    errors = []
-    values = {
-        "train.steps": config.train.steps,
-        "train.batch_size": config.train.batch_size,
-        "model.n_layers": config.model.n_layers,
-        "model.n_heads": config.model.n_heads,
-        "model.d_model": config.model.d_model,
-        "model.d_ff": config.model.d_ff,
-        "task.train_length_max": config.task.train_length_max,
-        "eval.samples_per_length": config.eval.samples_per_length,
-    }
-    if config.train.time_budget_s is not None:
-        values["train.time_budget_s"] = config.train.time_budget_s
-    for name, value in values.items():
-        if value > caps[name].limit:
-            errors.append(_cap_error(caps[name], value))
-    longest = max(eval_lengths(config))
-    if longest > caps["eval.lengths"].limit:
-        errors.append(_cap_error(caps["eval.lengths"], longest, f"the longest evaluation length {longest}"))
-    return errors
-
-
-def eval_lengths(config: RunConfig) -> list[int]:
-    """The lengths the run's own sweep will test."""
-    from lengen_core.evaluation import resolve_eval_lengths
-    from lengen_core.tasks.base import build_task
-
-    return resolve_eval_lengths(config.task, config.eval, build_task(config.task.name, config.task.options))
 
 
 # --------------------------------------------------------------------------- links
@@ -217,9 +134,6 @@ def task_classes() -> dict[str, type]:
     return {name: TASK_REGISTRY[name] for name in task_names()}
 
 
-# --------------------------------------------------------------------------- export
-
-
 # --------------------------------------------------------------------------- small widgets
 
 
@@ -228,37 +142,6 @@ def page_intro(title: str, explanation: str) -> None:
     ensure_app_shell()
     st.title(title)
     st.caption(explanation)
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&^\"'])")
-
-
-_AUTOLINK_TRIGGERS = re.compile(r"(:/)(/)|(www)(\.)|(@)", re.IGNORECASE)
-WORD_JOINER = "\u2060"  # invisible; splits a URL or e-mail address so the front end does not linkify it
-
-
-def escape_markdown(text: Any) -> str:
-    """``text`` with every Markdown character backslash-escaped, so it shows as typed.
-
-    Text that comes from a user (a URL parameter, a typed example, a value in an
-    error message) goes through this before it reaches ``st.markdown`` / ``st.error``:
-    a crafted link must not draw a clickable link or make the browser fetch an image.
-    Streamlit's front end also turns bare URLs and e-mail addresses into links
-    after the Markdown is parsed (backslash escapes do not stop that, measured in
-    Chromium), so an invisible word joiner goes inside ``://``, ``www.`` and after ``@``.
-    """
-    joined = _AUTOLINK_TRIGGERS.sub(lambda match: WORD_JOINER.join(part for part in match.groups() if part) + (WORD_JOINER if match.group(5) else ""), str(text))
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", joined).replace("\n", " ")
-
-
-def code_span(text: Any, limit: int = 80) -> str:
-    """``text`` as inline code (cut to ``limit`` characters), safe whatever backticks it holds."""
-    value = " ".join(str(text).split())
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
-    fence = "`" * (longest + 1)
-    return f"{fence} {value} {fence}" if longest else f"`{value}`" if value else "``"
 
 
 def show_config_error(error: LenGenError) -> None:
@@ -322,17 +205,3 @@ def plotly_config(filename: str) -> dict[str, Any]:
         "displayModeBar": True,
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
     }
-
-
-__all__ = [
-    "ALL_STATUSES",
-    "code_span",
-    "escape_markdown",
-    "FINAL_STATUSES",
-    "SCHEME_COLORS",
-    "app_cap_violations",
-    "app_caps",
-    "get_job_manager",
-    "get_store",
-    "scheme_color",
-]

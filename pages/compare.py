@@ -18,12 +18,9 @@ from lengen_core.errors import ConfigError
 from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
 from pages.binding import url_picker
+from pages.caps import app_cap_violations, app_caps
 from pages.charts.curves import cell_text, compare_grid_figure, grid_cells
 from pages.common import (
-    app_cap_violations,
-    app_caps,
-    code_span,
-    escape_markdown,
     get_job_manager,
     listed_runs,
     page_intro,
@@ -31,6 +28,7 @@ from pages.common import (
     show_config_error,
     task_classes,
 )
+from pages.escaping import code_span, escape_markdown
 
 SWEEP_KEY = "compare_page.sweep"
 CELL_KEY = "compare_page.cell"

@@ -26,7 +26,9 @@ from lengen_core.inspection import (
 from lengen_core.tasks.base import Example
 from lengen_core.training import load_checkpoint
 from lengen_core.vocab import VOCAB
-from pages.common import app_caps, escape_markdown, get_store
+from pages.caps import app_caps
+from pages.common import get_store
+from pages.escaping import escape_markdown
 
 PICKER_LIMIT = 200  # newest finished runs with a checkpoint offered by the run pickers
 

@@ -10,18 +10,18 @@ breakdown length stay as they were.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
 from lengen_core.params import parse_int_list
+from lengen_core.store import EVAL_COLUMNS
 from pages.binding import url_picker
-from pages.inspection import run_label
 from pages.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
-    code_span,
-    escape_markdown,
     get_job_manager,
     get_store,
     page_intro,
@@ -30,11 +30,12 @@ from pages.common import (
     scheme_color,
     show_config_error,
 )
+from pages.escaping import code_span, escape_markdown
+from pages.inspection import run_label
 
 RUNS_KEY = "sweep_page.runs"
 OPTION_LIMIT = 500  # newest finished runs offered in the picker (plus any named in the URL)
 EXTRA_SEEN_KEY = "sweep_page.extra_seen"
-EVAL_COLUMNS = ["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]
 
 
 def combine_sweeps(points: pd.DataFrame) -> pd.DataFrame:
@@ -51,8 +52,10 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str) 
         return SweepCurve.from_run(record, points[points["sweep"] == "default"].reset_index(drop=True), label=label)
     frame = combine_sweeps(points)
     eval_points = [EvalPoint(**{key: row[key] for key in EVAL_COLUMNS}) for row in frame.to_dict("records")]
-    breakdown = breakdown_length(eval_points, record.run_config.eval.threshold) if eval_points else record.breakdown_length
-    return SweepCurve.from_run(record, frame, label=label, breakdown_length=breakdown)
+    curve = SweepCurve.from_run(record, frame, label=label)
+    if not eval_points:
+        return curve
+    return dataclasses.replace(curve, breakdown_length=breakdown_length(eval_points, curve.threshold))
 
 
 def pick_runs(done: pd.DataFrame) -> list[str]:

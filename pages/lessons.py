@@ -30,7 +30,14 @@ from lengen_core.lessons import (
 from lengen_core.tasks import TASK_REGISTRY
 from pages.binding import url_picker
 from pages.charts.curves import SweepCurve, length_sweep_figure
-from pages.common import escape_markdown, get_job_manager, get_store, page_intro, plotly_config, show_config_error
+from pages.common import (
+    get_job_manager,
+    get_store,
+    page_intro,
+    plotly_config,
+    show_config_error,
+)
+from pages.escaping import escape_markdown
 from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"

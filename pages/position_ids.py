@@ -16,9 +16,6 @@ import streamlit as st
 from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
-from lengen_core.tasks import task_names
-from lengen_core.vocab import VOCAB
-from pages.common import escape_markdown, get_store, page_intro, plotly_config
 from lengen_core.inspection import (
     SCHEME_VIEWS,
     ExampleInputError,
@@ -31,8 +28,22 @@ from lengen_core.inspection import (
     predicted_ids_table,
     token_labels,
 )
-from pages.charts.inspection import coupling_links_figure, position_ids_figure, predicted_ids_figure
-from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
+from lengen_core.tasks import task_names
+from lengen_core.vocab import VOCAB
+from pages.charts.inspection import (
+    coupling_links_figure,
+    position_ids_figure,
+    predicted_ids_figure,
+)
+from pages.common import get_store, page_intro, plotly_config
+from pages.escaping import escape_markdown
+from pages.inspection import (
+    checkpoint_runs,
+    ensure_demo_runs,
+    example_picker,
+    load_run_model,
+    run_label,
+)
 
 ID_RANGE_LIMIT = 4096  # the largest max_position offered: a wider id range is not drawn readably
 LENGTH_LIMIT = 256  # the longest example drawn, one column per token

@@ -15,14 +15,8 @@ from lengen_core.config import POSITION_SCHEMES
 from lengen_core.errors import LenGenError, StoreError
 from lengen_core.params import config_diff
 from pages.binding import UrlBinding, load_url_bindings, write_url_bindings
-from pages.common import (
-    ALL_STATUSES,
-    code_span,
-    escape_markdown,
-    get_store,
-    listed_runs,
-    page_intro,
-)
+from pages.common import ALL_STATUSES, get_store, listed_runs, page_intro
+from pages.escaping import code_span, escape_markdown
 
 PAGE = "runs_page"
 BASELINE_KEY = "runs_page.baseline"

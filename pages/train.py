@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig
-from lengen_core.errors import ConfigError
+from lengen_core.config import (
+    ATTENTION_KINDS,
+    BASE_ENCODINGS,
+    LENGTH_SCALINGS,
+    LIMITS,
+    LOCAL_MIXERS,
+    POSITION_SCHEMES,
+    RunConfig,
+)
 from lengen_core.costs import duration_text
+from lengen_core.errors import ConfigError
 from lengen_core.jobs import admit
 from pages.binding import ConfigForm
-from pages.common import app_cap_violations, escape_markdown, get_job_manager, page_intro, show_config_error, task_classes
+from pages.caps import app_cap_violations
+from pages.common import get_job_manager, page_intro, show_config_error, task_classes
+from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 
 FORM = ConfigForm("train_page", prefix="train:")  # widget keys "train:<dotted field>"

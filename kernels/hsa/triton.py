@@ -72,6 +72,15 @@ def _compute_dtype(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
+def _token_block(kv_heads, BLOCK_T: tl.constexpr):
+    """The program's tile of every HSA kernel: (block index, batch, KV head, its BLOCK_T tokens [BT])."""
+    block = tl.program_id(0)
+    bh = tl.program_id(1)
+    tokens = block * BLOCK_T + tl.arange(0, BLOCK_T)  # [BT]
+    return block, bh // kv_heads, bh % kv_heads, tokens
+
+
+@triton.jit
 def _select_kernel(
     LQ, LM, OUT_IDX,
     s_lq_b, s_lq_t, s_lq_h, s_lq_d,
@@ -82,11 +91,7 @@ def _select_kernel(
     RDIM: tl.constexpr, RDIM_PAD: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    block = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // kv_heads
-    h = bh % kv_heads
-    tokens = block * BLOCK_T + tl.arange(0, BLOCK_T)  # [BT]
+    block, b, h, tokens = _token_block(kv_heads, BLOCK_T)  # tokens: [BT]
     dims = tl.arange(0, RDIM_PAD)
     lq = tl.load(
         LQ + b.to(tl.int64) * s_lq_b + tokens[:, None].to(tl.int64) * s_lq_t + h * s_lq_h + dims[None, :] * s_lq_d,
@@ -201,11 +206,7 @@ def _group_tile(length, kv_heads, GROUP: tl.constexpr, G_PAD: tl.constexpr, S_PA
 
     Returns batch, KV head, tokens [BT], head rows [G_PAD], dims [D_PAD], chunk key offsets [S_PAD],
     the query heads [G_PAD], the live tokens [BT] and the [BT, G, D] mask of real (token, head, dim)."""
-    block = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // kv_heads
-    kv_head = bh % kv_heads
-    tokens = block * BLOCK_T + tl.arange(0, BLOCK_T)  # [BT]
+    _, b, kv_head, tokens = _token_block(kv_heads, BLOCK_T)  # tokens: [BT]
     rows = tl.arange(0, G_PAD)
     dims = tl.arange(0, D_PAD)
     keys = tl.arange(0, S_PAD)

@@ -47,6 +47,7 @@ from lengen_core.store.engine import StoreBusy
 from lengen_core.store.export import EXPORT_FORMATS
 from lengen_core.store.opening import default_store_path
 from lengen_core.store.owners import owner_is_alive
+from lengen_core.store.queries import EVAL_COLUMNS
 from lengen_core.store.records import (
     ALLOWED_TRANSITIONS,
     FINAL_STATUSES,
@@ -61,6 +62,7 @@ from lengen_core.store.schema import APP_MARKER, MIGRATIONS, SCHEMA_VERSION
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "APP_MARKER",
+    "EVAL_COLUMNS",
     "EXPORT_FORMATS",
     "FINAL_STATUSES",
     "MIGRATIONS",

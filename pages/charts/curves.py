@@ -112,12 +112,9 @@ class SweepCurve:
     threshold: float
 
     @classmethod
-    def from_run(cls, record: RunRecord, points: pd.DataFrame, *, label: str | None = None, breakdown_length: int | None | object = ...) -> SweepCurve:
-        """The curve of stored run ``record`` over ``points`` (its rows of :meth:`RunStore.eval_curve`).
-
-        ``label`` defaults to the run's name, else its id; ``breakdown_length`` to
-        the run's stored one (pass one recomputed over other sweeps' points).
-        """
+    def from_run(cls, record: RunRecord, points: pd.DataFrame, *, label: str | None = None) -> SweepCurve:
+        """The curve of stored run ``record`` over ``points`` (its rows of :meth:`RunStore.eval_curve`),
+        with the run's stored breakdown length; ``label`` defaults to the run's name, else its id."""
         config = record.run_config
         return cls(
             label=label or record.name or record.run_id,
@@ -125,7 +122,7 @@ class SweepCurve:
             points=points,
             train_length_min=config.task.train_length_min,
             train_length_max=config.task.train_length_max,
-            breakdown_length=record.breakdown_length if breakdown_length is ... else breakdown_length,  # type: ignore[arg-type]
+            breakdown_length=record.breakdown_length,
             threshold=config.eval.threshold,
         )
 

@@ -13,7 +13,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lengen_core.inspection import PositionRow, coupled_groups, first_mismatch, hsa_selection_matrix, predicted_ids_table
+from lengen_core.inspection import (
+    PositionRow,
+    coupled_groups,
+    first_mismatch,
+    hsa_selection_matrix,
+    predicted_ids_table,
+)
 from lengen_core.vocab import VOCAB
 
 _HEAT = "Blues"

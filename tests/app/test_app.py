@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lengen_core.config import LIMITS, RunConfig
-from pages.common import app_cap_violations, app_caps, get_job_manager, get_store
+from pages.caps import app_cap_violations, app_caps
+from pages.common import get_job_manager, get_store
 from tests.conftest import ROOT, TINY_CONFIG_CHANGES, rendered
 
 

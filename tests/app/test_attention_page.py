@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from lengen_core.data import ExampleSource
-from lengen_core.inspection import generated_example, hsa_query_table, hsa_selection_matrix, token_labels
-from pages.charts.inspection import attention_grid, attention_heatmap, hsa_selection_figure
+from lengen_core.inspection import (
+    generated_example,
+    hsa_query_table,
+    hsa_selection_matrix,
+    token_labels,
+)
+from pages.charts.inspection import (
+    attention_grid,
+    attention_heatmap,
+    hsa_selection_figure,
+)
 from tests.conftest import assert_clean, drawn_figure, rendered
 
 ATTENTION = "pages/attention.py"

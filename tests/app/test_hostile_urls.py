@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from lengen_core.config import RunConfig, flatten
 from lengen_core.errors import ConfigError
-from pages.common import WORD_JOINER, code_span, escape_markdown, parse_id_list, run_setup_from_query_params
+from pages.common import parse_id_list, run_setup_from_query_params
+from pages.escaping import WORD_JOINER, code_span, escape_markdown
 from tests.conftest import rendered
 
 HOSTILE_EXAMPLES = int(os.environ.get("LENGEN_HOSTILE_EXAMPLES", "2000"))
