@@ -53,6 +53,11 @@ NORMS: tuple[str, ...] = ("layernorm", "rmsnorm")
 # How a query's attention logits grow with the number of keys it sees (see ModelConfig).
 LENGTH_SCALINGS: tuple[str, ...] = ("none", "log")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+PACKING_MODES: tuple[str, ...] = ("auto", "on", "off")
+
+# Fields added after runs were stored with configs that lack them, with the value that
+# reproduces what those runs did (today's default may differ): RunConfig.from_stored.
+STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off"}
 
 # Server-side caps. The app and CLI refuse anything larger with the limit named.
 LIMITS: dict[str, int] = {
@@ -275,6 +280,16 @@ class TrainConfig:
     Abacus, so queries meet tokens whose ids lie far from their own, as they do
     past the training length, and learn to ignore them. Our addition, measured in
     docs/results.md (reverse at 4x: from 0.47 to 1.00 exact match); 0 = off.
+
+    ``packing`` puts several training examples into one row, each attending
+    only to its own tokens (a block-diagonal causal mask) with its own position
+    ids, so a batch's rows carry little padding
+    (:func:`lengen_core.training.pack_batch`). The batch holds the same examples
+    and the loss is the same mean over their answer tokens, so the gradient is
+    the unpacked batch's up to float rounding. ``"auto"`` packs when the model
+    can (dense attention; HSA's chunks and the recurrent mixer run along the
+    whole row); ``"off"`` is what every run stored before this field did. Our
+    choice (measured in docs/benchmarks.md).
     """
 
     steps: int = 2000
@@ -289,6 +304,7 @@ class TrainConfig:
     device: str = "auto"
     divergence_loss: float = 1e4
     distractor_examples: int = 0
+    packing: str = "auto"
 
     def __post_init__(self) -> None:
         _check_int("train.steps", self.steps, 1, LIMITS["max_steps"])
@@ -304,6 +320,7 @@ class TrainConfig:
         _check_choice("train.device", self.device, DEVICES)
         _check_float("train.divergence_loss", self.divergence_loss, 1.0, 1e12)
         _check_int("train.distractor_examples", self.distractor_examples, 0, LIMITS["max_distractor_examples"])
+        _check_choice("train.packing", self.packing, PACKING_MODES)
 
 
 @dataclass(frozen=True)
@@ -395,6 +412,20 @@ class RunConfig:
         return cls(**sections)
 
     @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> RunConfig:
+        """A config as stored with a run or a checkpoint: a field added after it was
+        stored takes the value that reproduces what the run did (:data:`STORED_BEFORE_FIELD`),
+        not today's default."""
+        _check_mapping("config", data)
+        filled = {name: dict(section) if isinstance(section, Mapping) else section for name, section in data.items()}
+        for dotted, value in STORED_BEFORE_FIELD.items():
+            section, field_name = dotted.split(".")
+            values = filled.setdefault(section, {})
+            if isinstance(values, dict):
+                values.setdefault(field_name, value)
+        return cls.from_dict(filled)
+
+    @classmethod
     def from_json(cls, text: str | bytes) -> RunConfig:
         """Parse a config from JSON text; anything that is not a valid config is a ConfigError."""
         return cls.from_dict(parse_json_object(text, "config"))
@@ -440,6 +471,10 @@ def check_compatible(config: RunConfig) -> None:
     task = source.task
     if rule == "coupled" and not task.has_coupling:
         raise ConfigError("positions.scheme", f"task {task.name!r} defines no position-coupling rule; pick another scheme")
+    if config.train.packing == "on" and config.model.attention != "dense":
+        raise ConfigError(
+            "train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off"
+        )
     if rule == "abacus" and not task.has_significance:
         raise ConfigError("positions.scheme", f"task {task.name!r} has no numbers; Abacus embeddings index digits")
     lengths = resolve_eval_lengths(config.task, config.eval, task)

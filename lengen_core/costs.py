@@ -50,15 +50,16 @@ GIB = 1024**3
 CPU_FLOPS = 20e9
 MEMORY_BANDWIDTH = 3e9  # bytes/s one job streams through (read + write) in elementwise work
 DECODE_STEP_OVERHEAD_S = 2.5e-4
-# Training: the rate one torch thread gets on ``train_step_flops`` (counted over the longest row,
-# padding included), how it grows with threads (threads ** TRAIN_THREAD_SCALING), and a fixed cost
-# per step (optimizer, data making, Python). Fitted to six configs measured through the trainer on
-# the 2-core development machine at 1 and 2 threads (bench/train_time_check.py, docs/benchmarks.md),
-# In a later run of that script on the same (loaded) machine the estimate was 0.70-1.15x the measurement,
-# 0.95x at the median: a guide to show before Start, not a bound (no request is refused on it).
-TRAIN_FLOPS_PER_THREAD = 55e9
-TRAIN_THREAD_SCALING = 0.6
-TRAIN_STEP_OVERHEAD_S = 9e-3
+# Training: the rate one torch thread gets on ``train_step_flops`` (counted over the tokens a step's
+# rows hold, padding included: training_step_tokens), how it grows with threads
+# (threads ** TRAIN_THREAD_SCALING), and a fixed cost per step (optimizer, data making, Python).
+# Refitted after packing and the fused optimizer (issue 10) to six configs measured through the
+# trainer on the 2-core development machine at 1 and 2 threads (bench/train_time_check.py,
+# docs/benchmarks.md): the estimate was 0.80-1.31x the measurement, a guide to show before
+# Start, not a bound (no request is refused on it).
+TRAIN_FLOPS_PER_THREAD = 58e9
+TRAIN_THREAD_SCALING = 0.5
+TRAIN_STEP_OVERHEAD_S = 8e-3
 # Share of the machine's memory the jobs may use together; the rest is the server, the
 # page scripts, the OS and allocator slack.
 MEMORY_HEADROOM = 0.75
@@ -318,6 +319,21 @@ def longest_training_row(config: RunConfig) -> int:
 # ---------------------------------------------------------------------------- work
 
 
+def training_step_tokens(config: RunConfig) -> tuple[float, int]:
+    """(tokens a training step computes, padding included; its rows' width), averaged over
+    the first batches the trainer draws (packed or not, :func:`lengen_core.training.packs_rows`)."""
+    return _training_step_tokens(config.to_json())
+
+
+@functools.lru_cache(maxsize=1024)
+def _training_step_tokens(config_json: str, batches: int = 4) -> tuple[float, int]:
+    from lengen_core.training import BatchSource
+
+    source = BatchSource(RunConfig.from_json(config_json), seed=0)
+    shapes = [source.next().inputs.shape for _ in range(batches)]  # each [R, W]
+    return sum(rows * width for rows, width in shapes) / batches, max(width for _rows, width in shapes)
+
+
 def _forward_flops_per_token(config: RunConfig, parameters: int, context: int) -> float:
     """FLOPs (2 per multiply-add) of one token's forward pass over ``context`` earlier tokens."""
     shape = _shape(config)
@@ -471,7 +487,8 @@ def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: l
     if lengths is None:
         lengths = config.eval_lengths()
     per_length = tuple(_eval_length_cost(config, length, parameters, budget) for length in sorted(set(lengths)))
-    step_flops = 3.0 * config.train.batch_size * row * _forward_flops_per_token(config, parameters, row)
+    tokens, width = training_step_tokens(config)
+    step_flops = 3.0 * tokens * _forward_flops_per_token(config, parameters, width)
     seconds = training_seconds(config, step_flops)
     return CostEstimate(parameters, static, row, activations, per_length, step_flops, budget, seconds)
 
@@ -580,9 +597,9 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
         model = build_model(config.model, build_scheme(config.positions))
         optimizer = make_optimizer(model, config)
         for _ in range(2):
-            loss, _accuracy = compute_loss(model, prepared, torch.device("cpu"))
+            step_loss = compute_loss(model, prepared, torch.device("cpu"))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            step_loss.loss.backward()
             optimizer.step()
         measured = peak_resident_bytes() - start
         estimated = parameter_count(config) * FLOAT_BYTES * 5 + training_activation_bytes(config, rows=rows, length=length)

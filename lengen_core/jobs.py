@@ -335,7 +335,7 @@ def plan_extra_sweep(
     record = store.get_run(run_id)
     if record.status != "done":
         raise ConfigError("run", f"run {run_id} is {record.status}; only finished (done) runs can be swept again")
-    config = RunConfig.from_dict(record.config)
+    config = RunConfig.from_stored(record.config)
     changes: dict[str, Any] = {}
     if lengths is not None:
         if not lengths:

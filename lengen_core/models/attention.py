@@ -39,7 +39,10 @@ class MixerContext:
     [B, T] bool (True = real token) or None; return_attention: also return what
     the app draws (probabilities, HSA selections); length_factor: [B or 1, 1, T, 1]
     per-query logit factor for ``model.length_scaling="log"`` (see
-    :func:`log_length_factor`; computed once per forward like the bias) or None.
+    :func:`log_length_factor`; computed once per forward like the bias) or None;
+    segment_ids: [B, T] long or None: a packed training row's examples (a token
+    attends only to earlier tokens of its own segment; see
+    :func:`lengen_core.training.pack_batch`), None = one sequence per row.
     The per-layer KV caches are not here: each layer gets its own (see :class:`LayerCache`).
     """
 
@@ -50,6 +53,7 @@ class MixerContext:
     return_attention: bool = False
     backend: str = "auto"
     length_factor: torch.Tensor | None = None
+    segment_ids: torch.Tensor | None = None
 
 
 @dataclass
@@ -68,9 +72,14 @@ class LayerCache:
 
 
 def causal_allowed_mask(
-    query_length: int, key_length: int, key_padding_mask: torch.Tensor | None, device: torch.device
+    query_length: int,
+    key_length: int,
+    key_padding_mask: torch.Tensor | None,
+    device: torch.device,
+    segment_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``[B or 1, 1, Tq, Tk]`` bool: key j visible to query i iff j <= i and j is real.
+    """``[B or 1, 1, Tq, Tk]`` bool: key j visible to query i iff j <= i and j is real
+    (and, for packed rows, ``segment_ids [B, T]`` of j and i agree; square only).
 
     Queries are the last ``query_length`` of ``key_length`` tokens (incremental
     decoding has Tq < Tk). A query's own position stays visible even when it is
@@ -80,24 +89,34 @@ def causal_allowed_mask(
     offset = key_length - query_length
     query_index = torch.arange(query_length, device=device)[:, None] + offset  # [Tq, 1]
     key_index = torch.arange(key_length, device=device)[None, :]  # [1, Tk]
-    causal = key_index <= query_index  # [Tq, Tk]
+    allowed = (key_index <= query_index)[None, None]  # [1, 1, Tq, Tk]
+    if segment_ids is not None:
+        if query_length != key_length:
+            raise ValueError("packed rows (segment_ids) are for training: no KV cache")
+        allowed = allowed & (segment_ids[:, None, :, None] == segment_ids[:, None, None, :])  # [B, 1, T, T]
     if key_padding_mask is None:
-        return causal[None, None]
+        return allowed
     own = key_index == query_index
-    return causal[None, None] & (key_padding_mask[:, None, None, :] | own[None, None])
+    return allowed & (key_padding_mask[:, None, None, :] | own[None, None])
 
 
 def log_length_factor(
-    query_length: int, key_length: int, key_padding_mask: torch.Tensor | None, device: torch.device
+    query_length: int,
+    key_length: int,
+    key_padding_mask: torch.Tensor | None,
+    device: torch.device,
+    segment_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[B or 1, 1, Tq, 1]`` float: log of the number of keys each query sees (``model.length_scaling="log"``).
 
     The count is that of :func:`causal_allowed_mask` (the query itself and the
-    real tokens before it), so left padding in batched decoding and a KV cache
-    give each query the factor it would have alone. A query that sees only
-    itself gets log 1 = 0: its single key takes all the weight either way.
+    real tokens before it, of its own segment in a packed row), so left padding
+    in batched decoding, a KV cache and packing give each query the factor it
+    would have alone. A query that sees only itself gets log 1 = 0: its single
+    key takes all the weight either way.
     """
-    visible = causal_allowed_mask(query_length, key_length, key_padding_mask, device).sum(-1, keepdim=True)  # [B or 1, 1, Tq, 1]
+    allowed = causal_allowed_mask(query_length, key_length, key_padding_mask, device, segment_ids)
+    visible = allowed.sum(-1, keepdim=True)  # [B or 1, 1, Tq, 1]
     return visible.float().log()
 
 
@@ -158,6 +177,10 @@ class DenseAttention(nn.Module):
         return self.out(out), info
 
     def _pick_backend(self, context: MixerContext, q: torch.Tensor) -> str:
+        if context.segment_ids is not None:
+            if context.return_attention or context.backend not in ("auto", "sdpa"):
+                raise ValueError("packed rows (segment_ids) train through the sdpa backend, which returns no probabilities")
+            return "sdpa"
         if context.return_attention:
             return "explicit"
         if context.backend != "auto":
@@ -190,9 +213,9 @@ class DenseAttention(nn.Module):
             cache.k, cache.v = k, v
         dropout = self.dropout if self.training else 0.0
         square = q.shape[-2] == k.shape[-2]
-        if bias is None and context.key_padding_mask is None and square:
+        if bias is None and context.key_padding_mask is None and context.segment_ids is None and square:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
-        allowed = causal_allowed_mask(q.shape[-2], k.shape[-2], context.key_padding_mask, q.device)
+        allowed = causal_allowed_mask(q.shape[-2], k.shape[-2], context.key_padding_mask, q.device, context.segment_ids)
         mask = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill(~allowed, float("-inf"))
         if bias is not None:
             mask = mask + bias.to(q.dtype)

@@ -103,6 +103,7 @@ class Transformer(nn.Module):
         backend: str = "auto",
         caches: list[LayerCache] | None = None,
         attention_bias: torch.Tensor | None = None,
+        segment_ids: torch.Tensor | None = None,
     ) -> ModelOutput:
         """input_ids, position_ids: [B, T]; key_padding_mask: [B, T_keys] bool (True = real) or None.
 
@@ -112,7 +113,13 @@ class Transformer(nn.Module):
         ``attention_bias`` (``[B, H, T_new, T_keys]``, the rows of the new tokens)
         replaces the bias the model would compute from ``position_ids``.
         :meth:`start_decoding` does this bookkeeping.
+
+        ``segment_ids`` ([B, T] long) marks the examples of packed training rows
+        (:func:`lengen_core.training.pack_batch`): each attends only within itself.
+        Dense attention only (:attr:`can_pack`).
         """
+        if segment_ids is not None and not self.can_pack:
+            raise ValueError("HSA layers run along the whole row: packed rows need dense attention")
         if caches is not None and not self.supports_cache:
             raise ValueError("HSA layers keep no KV cache: decode them without caches (start_decoding does)")
         x = self.token_embedding(input_ids)  # [B, T, d]
@@ -125,7 +132,7 @@ class Transformer(nn.Module):
         if self.model_config.length_scaling == "log":
             new_tokens = input_ids.shape[1]
             key_length = new_tokens + (caches[0].length if caches else 0)
-            length_factor = log_length_factor(new_tokens, key_length, key_padding_mask, input_ids.device)  # [B or 1, 1, T, 1]
+            length_factor = log_length_factor(new_tokens, key_length, key_padding_mask, input_ids.device, segment_ids)  # [B or 1, 1, T, 1]
         context = MixerContext(
             position_ids=position_ids,
             terms=self.terms,
@@ -134,6 +141,7 @@ class Transformer(nn.Module):
             return_attention=return_attention,
             backend=backend,
             length_factor=length_factor,
+            segment_ids=segment_ids,
         )
         layer_caches = caches if caches is not None else [None] * len(self.blocks)
         layers: list[dict[str, torch.Tensor] | None] = []
@@ -151,6 +159,11 @@ class Transformer(nn.Module):
     def supports_cache(self) -> bool:
         """Whether every layer can decode incrementally with a :class:`LayerCache`."""
         return all(isinstance(block.mixer, DenseAttention) for block in self.blocks)
+
+    @property
+    def can_pack(self) -> bool:
+        """Whether training rows may hold several examples (``segment_ids``): dense attention masks them apart."""
+        return self.model_config.attention == "dense"
 
     @property
     def chunk_aligned(self) -> bool:

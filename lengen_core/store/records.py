@@ -76,4 +76,4 @@ class RunRecord:
         Raises :class:`~lengen_core.errors.ConfigError` when the stored config is
         not a valid one of this LenGen Lab (e.g. a hand-made partial config).
         """
-        return RunConfig.from_dict(self.config)
+        return RunConfig.from_stored(self.config)

@@ -160,7 +160,7 @@ def test_training_rows_carry_distractor_examples_and_the_model_still_learns() ->
         train=TrainConfig(steps=600, batch_size=64, lr=3e-3, warmup_steps=20, log_every=50, device="cpu", distractor_examples=2),
         eval=EvalConfig(samples_per_length=100, lengths=(2, 4, 6)),
     )
-    batch = BatchSource(config, seed=0).next()
+    batch = BatchSource(config.replace(**{"train.packing": "off"}), seed=0).next()  # one training row per example
     scored_per_row = (batch.targets != -100).sum(dim=1)  # [B]: one answer per row, however many examples it holds
     real_per_row = (batch.inputs != PAD_ID).sum(dim=1)
     assert int(scored_per_row.max()) <= 6 + 1 and int(real_per_row.max()) > 2 * (2 * 6 + 3)  # some row holds 3 examples
