@@ -212,9 +212,13 @@ def execute_run(
             return _finish(store, progress, run_id, result.status, result.error)
 
         progress.update(phase="evaluating")
+        def evaluation_should_stop() -> bool:
+            control.apply_thread_share()  # between lengths, as between training steps
+            return control.cancelled
+
         evaluation = evaluate_model(
             result.model, config, budget=budget, device=device, on_point=progress.add_eval_point,
-            should_stop=lambda: control.cancelled,
+            should_stop=evaluation_should_stop,
         )
         if control.cancelled:
             return _finish(store, progress, run_id, "cancelled", "cancelled during evaluation")
@@ -434,6 +438,11 @@ class JobManager:
     ``submit_sweep`` the job id of an extra sweep (``<run id>:<sweep name>``);
     progress is read with :meth:`progress`. Every request is admitted against
     ``budget`` (memory and evaluation time per job) before anything is written.
+
+    The machine's cores are shared out among the jobs running: alone, a job's
+    torch ops use all of them; two at once use half each (:meth:`_share_cores`).
+    Measured in docs/benchmarks.md (a lone default run: 1.3x faster on 2 cores
+    than on the 1 thread a fixed split gave it).
     """
 
     def __init__(
@@ -456,6 +465,7 @@ class JobManager:
         self._jobs: dict[str, _Job] = {}
         self._order: list[str] = []
         self._lock = threading.Lock()
+        self._running: dict[str, TrainingControl] = {}  # job id -> control, of the jobs a worker is on
         self._workers = [threading.Thread(target=self._work, name=f"lengen-worker-{i}", daemon=True) for i in range(max_concurrent)]
         store.mark_interrupted()
         threading.Thread(target=_warm_up_imports, name="lengen-warm-up", daemon=True).start()
@@ -504,20 +514,45 @@ class JobManager:
                 else:
                     job.progress.update(phase="finished", status="cancelled", error="cancelled while queued")
                 continue
-            if job.extra is None:
-                execute_run(
-                    self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress,
-                    checkpoint_dir=self.checkpoint_dir, budget=self.budget,
-                )
-            else:
-                self._run_sweep(job)
+            self._share_cores(started=job)
+            try:
+                if job.extra is None:
+                    execute_run(
+                        self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress,
+                        checkpoint_dir=self.checkpoint_dir, budget=self.budget,
+                    )
+                else:
+                    self._run_sweep(job)
+            finally:
+                self._share_cores(finished=job)
+
+    def _share_cores(self, *, started: _Job | None = None, finished: _Job | None = None) -> None:
+        """Give every running job ``cores // running jobs`` torch threads (at least 1)."""
+        with self._lock:
+            if started is not None:
+                self._running[started.job_id] = started.control
+            if finished is not None:
+                self._running.pop(finished.job_id, None)
+            share = max(1, (os.cpu_count() or 1) // max(1, len(self._running)))
+            for control in self._running.values():
+                control.share_cores(share)
+        if started is not None:
+            started.control.apply_thread_share()  # this worker thread's own count, before anything runs
+
+    def thread_shares(self) -> dict[str, int | None]:
+        """The torch threads each running job was given (job id -> threads), for the tests and the page."""
+        with self._lock:
+            return {job_id: control.thread_share for job_id, control in self._running.items()}
 
     def _run_sweep(self, job: _Job) -> None:
         job.progress.update(phase="evaluating", status="running")
         try:
+            def should_stop() -> bool:
+                job.control.apply_thread_share()
+                return job.control.cancelled
+
             evaluation = execute_extra_sweep(
-                self.store, job.extra, job.sweep, budget=self.budget, on_point=job.progress.add_eval_point,
-                should_stop=lambda: job.control.cancelled,
+                self.store, job.extra, job.sweep, budget=self.budget, on_point=job.progress.add_eval_point, should_stop=should_stop,
             )
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
             job.progress.update(phase="finished", status="failed", error=f"{type(error).__name__}: {error}")

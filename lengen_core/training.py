@@ -59,12 +59,32 @@ class TrainResult:
 
 
 class TrainingControl:
-    """Pause / resume / cancel a training run from another thread."""
+    """Pause / resume / cancel a training run from another thread, and the torch threads it may use.
+
+    torch's intra-op thread count is per calling thread, so a job manager cannot
+    set it for a job from outside: it :meth:`share_cores`, and the job's own
+    thread applies the share between steps (:meth:`apply_thread_share`).
+    """
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._threads: int | None = None
+
+    def share_cores(self, threads: int) -> None:
+        """The torch threads this run should use from its next step on (called by a job manager)."""
+        self._threads = max(1, int(threads))
+
+    @property
+    def thread_share(self) -> int | None:
+        return self._threads
+
+    def apply_thread_share(self) -> None:
+        """In the run's own thread: use the shared thread count, if one was set and it changed."""
+        wanted = self._threads
+        if wanted is not None and wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -311,6 +331,7 @@ def train(
     window = LogWindow(started)
     while step < config.train.steps:
         paused_seconds += control.wait_while_paused()
+        control.apply_thread_share()
         if control.cancelled:
             status = "cancelled"
             break

@@ -99,9 +99,10 @@ _MANAGERS: list[JobManager] = []
 def get_job_manager() -> JobManager:
     """The one job manager of this server process: bounded worker threads + FIFO queue.
 
-    The cores are shared out among the concurrent jobs (torch's intra-op
-    threads are process-wide): two jobs on two cores use one thread each instead
-    of four threads fighting over two cores and the page scripts.
+    The cores are shared out among the running jobs by the manager (a job
+    alone uses them all; two on two cores use one thread each instead of four
+    threads fighting over two cores). The count set here is the page scripts'
+    own and the default of threads started later.
     """
     import torch
 

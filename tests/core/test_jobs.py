@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
 from lengen_core.jobs import JobManager
 from lengen_core.store import RunStore
+from lengen_core.training import TrainingControl
 from tests.conftest import TINY_CONFIG_CHANGES
 
 TINY = RunConfig().replace(**TINY_CONFIG_CHANGES)
@@ -53,3 +58,50 @@ def test_an_extra_sweep_of_an_unfinished_or_unknown_run_is_refused(tmp_path: Pat
         assert manager.jobs(sweeps=True) == []
     finally:
         manager.shutdown()
+
+
+def _wait_for_phase(manager: JobManager, job_id: str, phase: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while manager.progress(job_id)["phase"] != phase:
+        assert time.monotonic() < deadline, f"{job_id} never reached {phase}: {manager.progress(job_id)}"
+        time.sleep(0.05)
+
+
+def test_the_cores_are_shared_out_among_the_running_jobs(tmp_path: Path) -> None:
+    """Alone a job gets every core; with a second running each gets half; when one ends the other gets all again."""
+    cores = os.cpu_count() or 1
+    half = max(1, cores // 2)
+    store = RunStore(tmp_path / "runs.duckdb")
+    manager = JobManager(store, max_concurrent=2)
+    long_run = TINY.replace(**{"train.steps": 200_000, "train.time_budget_s": 60.0})
+    try:
+        first = manager.submit(long_run, 0)
+        _wait_for_phase(manager, first, "training")
+        assert manager.thread_shares() == {first: cores}
+        second = manager.submit(long_run, 1)
+        _wait_for_phase(manager, second, "training")
+        assert manager.thread_shares() == {first: half, second: half}
+        manager.cancel(first)
+        manager.wait(first, timeout=60)
+        assert manager.thread_shares() == {second: cores}
+        manager.cancel(second)
+        manager.wait(second, timeout=60)
+        assert manager.thread_shares() == {}
+    finally:
+        manager.shutdown()
+
+
+def test_a_thread_share_is_applied_in_the_runs_own_thread_only() -> None:
+    torch.set_num_threads(2)
+    control = TrainingControl()
+    control.share_cores(1)
+    seen: list[int] = []
+
+    def work() -> None:
+        control.apply_thread_share()
+        seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert seen == [1] and torch.get_num_threads() == 2  # torch's thread count is per calling thread
