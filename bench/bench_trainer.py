@@ -33,8 +33,8 @@ def bench_config(task: str, steps: int, scheme: str) -> RunConfig:
     return RunConfig(
         task=TaskConfig(name=task, train_length_min=1, train_length_max=10),
         positions=PositionConfig(scheme=scheme, max_position=256),
-        model=ModelConfig(),
-        train=TrainConfig(steps=steps, batch_size=64, log_every=max(steps // 5, 1), warmup_steps=10, device="cpu"),
+        model=ModelConfig(n_layers=2),  # the defaults before issue 10, kept so the numbers stay comparable
+        train=TrainConfig(steps=steps, batch_size=64, log_every=max(steps // 5, 1), warmup_steps=10, device="cpu", distractor_examples=0),
         eval=EvalConfig(samples_per_length=10),
     )
 
@@ -45,10 +45,10 @@ def baseline_steps_per_second(config: RunConfig, steps: int) -> float:
     model = build_model(config.model, build_scheme(config.positions))
     prepared = BatchSource(config, seed=0).next()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
-    inputs, targets, position_ids = prepared.inputs, prepared.targets, prepared.position_ids
+    inputs, targets, position_ids, segments = prepared.inputs, prepared.targets, prepared.position_ids, prepared.example_ids
 
     def step() -> None:
-        logits = model(inputs, position_ids).logits
+        logits = model(inputs, position_ids, segment_ids=segments).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

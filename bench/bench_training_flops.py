@@ -60,6 +60,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "reference": {
         "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 10, "positions.scheme": "coupled",
         "model.n_layers": 2, "model.n_heads": 4, "model.d_model": 128, "model.d_ff": 512, "train.batch_size": 64,
+        "train.distractor_examples": 0,
     },
     "lesson": {
         **BASE_CHANGES, "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 8, "positions.scheme": "coupled",

@@ -27,13 +27,15 @@ try:  # python -m bench.train_time_check
 except ModuleNotFoundError:  # python bench/train_time_check.py
     from common import cpu_environment, report
 
+# The defaults before issue 10 changed them (2 layers, no distractor examples): the cases stay what they were.
+_BEFORE = {"model.n_layers": 2, "train.distractor_examples": 0}
 CASES: dict[str, dict[str, Any]] = {
-    "reference (defaults: reverse 1..10, 2 x 128)": {"task.name": "reverse", "task.train_length_max": 10},
+    "reference (old defaults: reverse 1..10, 2 x 128)": {**_BEFORE, "task.name": "reverse", "task.train_length_max": 10},
     "lesson model, reverse 1..8": {**BASE_CHANGES, "task.name": "reverse", "task.train_length_max": 8},
     "lesson model, addition 1..6": {**BASE_CHANGES, "task.name": "addition", "task.options": {}, "task.train_length_max": 6},
-    "wide: d_model 256, d_ff 1024": {"model.d_model": 256, "model.d_ff": 1024, "task.train_length_max": 10},
-    "long: reverse 1..32": {"task.train_length_max": 32, "positions.max_position": 512},
-    "tiny: 1 x 32, batch 16": {"model.d_model": 32, "model.d_ff": 64, "model.n_heads": 2, "model.n_layers": 1, "train.batch_size": 16},
+    "wide: d_model 256, d_ff 1024": {**_BEFORE, "model.d_model": 256, "model.d_ff": 1024, "task.train_length_max": 10},
+    "long: reverse 1..32": {**_BEFORE, "task.train_length_max": 32, "positions.max_position": 512},
+    "tiny: 1 x 32, batch 16": {**_BEFORE, "model.d_model": 32, "model.d_ff": 64, "model.n_heads": 2, "model.n_layers": 1, "train.batch_size": 16},
 }
 
 

@@ -21,6 +21,7 @@ from lengen_core.config import (
     LIMITS,
     POSITION_SCHEMES,
     RunConfig,
+    TrainConfig,
     check_seed,
     parse_json_object,
 )
@@ -437,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add_config_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--config", help="JSON file with a full or partial run configuration")
         sub.add_argument("--train-length", help="training lengths, e.g. 1-10")
-        sub.add_argument("--steps", type=int, help="training steps (default 2000)")
+        sub.add_argument("--steps", type=int, help=f"training steps (default {TrainConfig.steps})")
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
         sub.add_argument("--attention", choices=["dense", "hsa"], help="attention kind")
         sub.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any config field, e.g. model.n_layers=3 (repeatable)")

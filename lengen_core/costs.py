@@ -502,6 +502,16 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def queue_seconds(seconds: list[float], workers: int) -> float:
+    """When the last of several jobs of ``seconds`` each is done, started in order on ``workers``
+    first-in-first-out workers (how the job manager runs a lesson's runs)."""
+    free_at = [0.0] * max(1, workers)
+    for duration in seconds:
+        first_free = min(range(len(free_at)), key=free_at.__getitem__)
+        free_at[first_free] += duration
+    return max(free_at)
+
+
 def training_seconds(config: RunConfig, step_flops: float, threads: int | None = None) -> float:
     """Seconds ``config`` trains on the CPU: its steps at ``threads`` torch threads (default: this
     process's), or its time budget if that ends training first."""

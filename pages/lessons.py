@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.errors import LenGenError
 from lengen_core.lessons import (
     DEMO_TAG,
@@ -29,6 +30,7 @@ from lengen_core.lessons import (
 )
 from lengen_core.tasks import TASK_REGISTRY
 from pages.binding import url_picker
+from pages.caps import max_concurrent_jobs
 from pages.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     get_job_manager,
@@ -130,10 +132,11 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
         disabled=bool(blocked),
         help="Train these runs again now, on this machine, through the job queue." if not blocked else "; ".join(blocked),
     )
-    columns[2].caption(
-        f"{len(configs)} runs, {total_steps} training steps in all (about a minute each on a laptop CPU). "
-        "The chart switches to the live runs as they finish."
-    )
+    result_in = ""
+    if configs:
+        seconds = [estimate_cost(config).time_to_result_s for _, config in configs]
+        result_in = f"; all results in about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine"
+    columns[2].caption(f"{len(configs)} runs, {total_steps} training steps in all{result_in}. The chart switches to the live runs as they finish.")
     if pressed:
         manager = get_job_manager()
         run_ids = []

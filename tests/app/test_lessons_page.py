@@ -67,6 +67,12 @@ def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
 def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
     app = open_app(LESSONS, query_params={"lesson": "randomized"})
     assert_clean(app)
+    from lengen_core.costs import duration_text, estimate_cost, queue_seconds
+    from pages.caps import max_concurrent_jobs
+
+    lesson = get_lesson("randomized")
+    expected = queue_seconds([estimate_cost(LESSON_RUNS[key].config()).time_to_result_s for key in lesson.runs], max_concurrent_jobs())
+    assert any(f"all results in about {duration_text(expected)}" in caption.value for caption in app.caption), "the wait is shown before the press"
     store = get_store()
     before = store.count_runs()
     button(app, "Retrain live").click().run()

@@ -205,3 +205,12 @@ def test_training_time_estimate_is_near_a_measured_run() -> None:
     measured = time.perf_counter() - started
     estimated = training_seconds(config, estimate_cost(config).train_step_flops, threads=torch.get_num_threads())
     assert 0.25 <= estimated / measured <= 4.0, (estimated, measured)
+
+
+def test_queue_seconds_is_the_first_in_first_out_makespan() -> None:
+    from lengen_core.costs import queue_seconds
+
+    assert queue_seconds([20, 20, 15], workers=2) == 35  # the third starts when the first worker is free
+    assert queue_seconds([30, 10, 10, 10], workers=2) == 30
+    assert queue_seconds([5, 5], workers=1) == 10
+    assert queue_seconds([], workers=2) == 0
