@@ -292,14 +292,14 @@ class TrainConfig:
     choice (measured in docs/benchmarks.md).
 
     The defaults are the Train page's: with the model's (one layer) they give
-    reverse 1..10 with coupling at 0.99-1.00 exact match up to 4x the training
-    length, seeds 0-2, in 38-41 s from Start to the length sweep on 2 cores
-    (bench/preset_times.py, docs/benchmarks.md). Before issue 10 they were 2
-    layers, 2000 steps, lr 1e-3, 100 warmup steps and no distractors: 90 s even
-    after packing, and the run broke down at its training length.
+    reverse 1..10 with coupling at 0.98-1.00 exact match at every tested length
+    up to 4x the training length, seeds 0-2, in 34-45 s from Start to the end
+    of the length sweep on 2 cores (docs/benchmarks.md). Before issue 10 they
+    were 2 layers, 2000 steps, lr 1e-3, 100 warmup steps and no distractors:
+    168 s, breaking down at 23 symbols.
     """
 
-    steps: int = 800
+    steps: int = 650
     time_budget_s: float | None = None
     batch_size: int = 64
     lr: float = 2e-3

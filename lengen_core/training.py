@@ -198,8 +198,11 @@ def pack_batch(prepared: PreparedBatch, lengths: torch.Tensor) -> PreparedBatch:
     right-padded ``prepared`` holds them in columns ``0..length-1``, with their
     targets and position ids). Every token keeps its target and position id;
     ``example_ids`` tells the model which tokens may see each other
-    (``Transformer.forward(segment_ids=...)``). Nothing is dropped or repeated,
-    so the loss (the mean over answer tokens) is the unpacked batch's.
+    (``Transformer.forward(segment_ids=...)``). Left out is only what an
+    unpacked row carries after its last target: its ``<eos>`` as an input
+    (which predicts nothing and, causally, changes no earlier output) and the
+    padding. No target is dropped or repeated, so the loss (the mean over
+    answer tokens) is the unpacked batch's.
     """
     width = prepared.inputs.shape[1]
     length_list = lengths.tolist()
