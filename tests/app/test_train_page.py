@@ -91,11 +91,11 @@ def test_changing_widgets_updates_the_url(open_app: Any) -> None:
 
 
 def test_distractor_examples_and_length_scaling_have_widgets_tied_to_the_url(open_app: Any) -> None:
-    app = open_app(TRAIN, query_params={"train.distractor_examples": "2"})
+    app = open_app(TRAIN, query_params={"train.distractor_examples": "1"})  # the default is 2
     assert_no_exception(app)
-    assert number(app, "Distractor examples per training row").value == 2
+    assert number(app, "Distractor examples per training row").value == 1
     [box for box in app.selectbox if box.label == "Attention length scaling"][0].set_value("log").run()
-    assert app.query_params == {"train.distractor_examples": "2", "model.length_scaling": "log"}
+    assert app.query_params == {"train.distractor_examples": "1", "model.length_scaling": "log"}
     number(app, "Distractor examples per training row").set_value(9).run()
     assert any("train.distractor_examples" in text and "between 0 and 8" in text for text in errors(app)), errors(app)
 

@@ -69,7 +69,7 @@ def test_unknown_fields_are_refused() -> None:
 
 def test_flatten_gives_dotted_paths() -> None:
     flat = flatten(RunConfig().to_dict())
-    assert flat["model.n_layers"] == 2
+    assert flat["model.n_layers"] == 1
     assert flat["model.hsa.chunk_size"] == 16
     assert "task.name" in flat
 

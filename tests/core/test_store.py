@@ -333,10 +333,10 @@ def test_run_config_is_the_stored_config(tmp_path):
     assert (record.run_config.task.name, record.run_config.model.n_layers) == ("addition", 3)
     assert record.run_config is record.run_config  # built once per record
     assert record == store.get_run(run_id)  # the cached config is no field: records still compare by their rows
-    # a partial config is completed with defaults, as RunConfig.from_dict does
+    # a partial config is completed as a stored one: fields added since take the value it trained with
     partial = store.get_run(new_run(store, config=make_config(task="reverse", train_length_max=9)))
-    assert partial.run_config == RunConfig.from_dict(make_config(task="reverse", train_length_max=9))
-    assert partial.run_config.task.train_length_max == 9
+    assert partial.run_config == RunConfig.from_stored(make_config(task="reverse", train_length_max=9))
+    assert partial.run_config.task.train_length_max == 9 and partial.run_config.train.packing == "off"
     # a stored config this LenGen Lab cannot build says why, naming the field
     stranger = store.get_run(new_run(store, config={"task": {"name": "no-such-task"}}))
     with pytest.raises(ConfigError, match="task.name"):

@@ -34,7 +34,7 @@ def test_trainer_learns_copy_to_full_accuracy_in_distribution_in_seconds() -> No
         task=TaskConfig(name="copy_unique", train_length_min=1, train_length_max=8),
         positions=PositionConfig(scheme="coupled", max_position=64),
         model=ModelConfig(n_layers=2, n_heads=4, d_model=64, d_ff=128),
-        train=TrainConfig(steps=400, batch_size=64, lr=3e-3, warmup_steps=20, log_every=50, device="cpu"),
+        train=TrainConfig(steps=400, batch_size=64, lr=3e-3, warmup_steps=20, log_every=50, device="cpu", distractor_examples=0),
         eval=EvalConfig(samples_per_length=100, lengths=(2, 5, 8)),
     )
     started = time.perf_counter()
