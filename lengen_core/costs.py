@@ -319,9 +319,20 @@ def longest_training_row(config: RunConfig) -> int:
 # ---------------------------------------------------------------------------- work
 
 
+PROBE_TOKEN_LIMIT = 20_000  # above this many padded tokens a step, drawing batches to count them costs too much
+
+
 def training_step_tokens(config: RunConfig) -> tuple[float, int]:
     """(tokens a training step computes, padding included; its rows' width), averaged over
-    the first batches the trainer draws (packed or not, :func:`lengen_core.training.packs_rows`)."""
+    the first batches the trainer draws (packed or not, :func:`lengen_core.training.packs_rows`).
+
+    A step of more than :data:`PROBE_TOKEN_LIMIT` padded tokens is not drawn (the
+    estimate must stay cheap for any request, however large): it counts every row
+    at the longest training row, the bound packing can only lower.
+    """
+    row = longest_training_row(config)
+    if config.train.batch_size * row > PROBE_TOKEN_LIMIT:
+        return float(config.train.batch_size * row), row
     return _training_step_tokens(config.to_json())
 
 
