@@ -212,13 +212,8 @@ def execute_run(
             return _finish(store, progress, run_id, result.status, result.error)
 
         progress.update(phase="evaluating")
-        def evaluation_should_stop() -> bool:
-            control.apply_thread_share()  # between lengths, as between training steps
-            return control.cancelled
-
         evaluation = evaluate_model(
-            result.model, config, budget=budget, device=device, on_point=progress.add_eval_point,
-            should_stop=evaluation_should_stop,
+            result.model, config, budget=budget, device=device, on_point=progress.add_eval_point, should_stop=control.should_stop,
         )
         if control.cancelled:
             return _finish(store, progress, run_id, "cancelled", "cancelled during evaluation")
@@ -540,19 +535,16 @@ class JobManager:
             started.control.apply_thread_share()  # this worker thread's own count, before anything runs
 
     def thread_shares(self) -> dict[str, int | None]:
-        """The torch threads each running job was given (job id -> threads), for the tests and the page."""
+        """The torch threads each running job was given (job id -> threads)."""
         with self._lock:
             return {job_id: control.thread_share for job_id, control in self._running.items()}
 
     def _run_sweep(self, job: _Job) -> None:
         job.progress.update(phase="evaluating", status="running")
         try:
-            def should_stop() -> bool:
-                job.control.apply_thread_share()
-                return job.control.cancelled
-
             evaluation = execute_extra_sweep(
-                self.store, job.extra, job.sweep, budget=self.budget, on_point=job.progress.add_eval_point, should_stop=should_stop,
+                self.store, job.extra, job.sweep, budget=self.budget, on_point=job.progress.add_eval_point,
+                should_stop=job.control.should_stop,
             )
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
             job.progress.update(phase="finished", status="failed", error=f"{type(error).__name__}: {error}")

@@ -86,6 +86,11 @@ class TrainingControl:
         if wanted is not None and wanted != torch.get_num_threads():
             torch.set_num_threads(wanted)
 
+    def should_stop(self) -> bool:
+        """In the run's own thread, between units of work (an evaluated length): apply the thread share, then say whether it was cancelled."""
+        self.apply_thread_share()
+        return self.cancelled
+
     def cancel(self) -> None:
         self._cancel.set()
         self._running.set()  # a paused run must wake up to notice
