@@ -186,6 +186,7 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
 
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
     from lengen_core.store import EVAL_COLUMNS
+    from lengen_core.theory import check_run
 
     record = store.get_run(run_id)
     curve = store.eval_curve([run_id])
@@ -196,6 +197,9 @@ def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
         f"breakdown length: {record.breakdown_length} (train length max {record.train_length_max}, "
         f"ratio {'-' if ratio is None else f'{ratio:.2f}'}x)\n"
     )
+    longest = int(curve["length"].max()) if len(curve) else None
+    for line in check_run(record.run_config, record.breakdown_length, longest).lines():
+        out.write(line + "\n")
 
 
 def open_store(args: argparse.Namespace) -> Any:
@@ -401,17 +405,32 @@ def command_export(args: argparse.Namespace, out: TextIO) -> int:
 def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.tasks import TASK_REGISTRY
 
+    def verdict(prediction: Any) -> str:
+        if prediction is None:
+            return "-"
+        word = "yes" if prediction.generalizes else "no"
+        return word if prediction.derived_by == "paper" else word + "*"
+
     rows = []
     for name in sorted(TASK_REGISTRY):
-        task_class = TASK_REGISTRY[name]
+        task = TASK_REGISTRY[name]()
+        theory = task.theory
+        coupling = "predictive only" if task.coupling_needs_answer else str(task.has_coupling)
         rows.append({
             "task": name,
-            "family": task_class.family,
-            "c_rasp": task_class.c_rasp,
-            "coupling": task_class.has_coupling,
-            "description": task_class.description,
+            "family": task.family,
+            "NoPE": verdict(theory.nope),
+            "APE": verdict(theory.ape),
+            "k": "-" if theory.sparsity is None else str(theory.sparsity.k),
+            "coupling": coupling,
+            "description": task.description,
         })
-    print_table(out, rows, ["task", "family", "c_rasp", "coupling", "description"])
+    print_table(out, rows, ["task", "family", "NoPE", "APE", "k", "coupling", "description"])
+    out.write(
+        "NoPE / APE: length generalization predicted (yes) or not (no) by Huang et al. 2025 for NoPE (a C-RASP program) "
+        "and for learned APE trained with random offsets (a C-RASP[Periodic, Local] program); * our derivation from the "
+        "paper's definitions. k: the default sparsity of a k-sparse task (Golowich et al. 2025; task.options.k).\n"
+    )
     return 0
 
 

@@ -478,6 +478,12 @@ def check_compatible(config: RunConfig) -> None:
     task = source.task
     if rule == "coupled" and not task.has_coupling:
         raise ConfigError("positions.scheme", f"task {task.name!r} defines no position-coupling rule; pick another scheme")
+    if config.positions.scheme == "coupled" and task.coupling_needs_answer:
+        raise ConfigError(
+            "positions.scheme",
+            f"task {task.name!r} couples each answer token to where it comes from in the input, which inference "
+            "cannot know in advance (the ids would give the answer away); use predictive_coupled, whose model predicts them",
+        )
     if config.train.packing == "on" and config.model.attention != "dense":
         raise ConfigError(
             "train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off"

@@ -164,6 +164,21 @@ def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], **
     return Decoded(answers=answers, position_ids=position_ids)
 
 
+def predicted_ids_right(model: Transformer, examples: Sequence[Example], decoded: Decoded) -> list[bool]:
+    """Per example: whether the ids a predictive-coupling model predicted for its answer (and <eos>) are the rule's.
+
+    The truth is the evaluation view of the task's coupling rule (offset 0), the
+    ids the model was trained to predict; an answer cut short or run long is wrong.
+    """
+    batch = collate(list(examples))
+    truth = model.scheme.position_ids(batch, training=False).tolist()  # [B, T]
+    right = []
+    for row, example, predicted in zip(truth, examples, decoded.position_ids):
+        start = len(example.prompt)
+        right.append(list(predicted) == row[start : start + len(example.answer)])
+    return right
+
+
 def score(task: Task, examples: Sequence[Example], answers: Sequence[Sequence[int]]) -> tuple[int, float]:
     """(number exactly correct, mean per-token accuracy over the true answer incl. <eos>)."""
     correct = 0

@@ -54,7 +54,8 @@ ALL_STATUSES: tuple[str, ...] = ("queued", "running", *FINAL_STATUSES)
 
 
 def scheme_color(scheme: str) -> str:
-    return SCHEME_COLORS.get(scheme, "#333333")
+    """The scheme's colour; a comparison setting such as ``learned+offsets`` takes its scheme's."""
+    return SCHEME_COLORS.get(scheme.split("+")[0], "#333333")
 
 
 # --------------------------------------------------------------------------- links

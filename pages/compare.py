@@ -45,17 +45,25 @@ LAUNCH_NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("d_model", "Width (d_model)", 8, 64, 8),
     ("samples", "Eval samples per length", 1, 100, 50),
     ("batch", "Batch size", 1, 64, 8),
+    ("ape_offset", "Learned APE: random training offset up to (0 = none)", 0, 0, 16),
 )
 
 
-def plan_sweep(base: RunConfig, tasks: list[str], schemes: list[str], seeds: list[int]) -> tuple[list[tuple[RunConfig, int]], list[str]]:
-    """Cells x seeds to run, and a note for every (task, scheme) left out because the combination is invalid."""
+def plan_sweep(
+    base: RunConfig, tasks: list[str], schemes: list[str], seeds: list[int], *, ape_offset: int = 0
+) -> tuple[list[tuple[RunConfig, int]], list[str]]:
+    """Cells x seeds to run, and a note for every (task, scheme) left out because the combination is invalid.
+
+    ``ape_offset > 0`` trains the ``learned`` cells with random position offsets up to it
+    (``positions.train_offset_max``; the APE setting of Huang et al.'s predictions); other schemes keep theirs.
+    """
     cells: list[tuple[RunConfig, int]] = []
     skipped: list[str] = []
+    per_scheme = {"learned": {"positions.train_offset_max": ape_offset}} if ape_offset > 0 else None
     for task in tasks:
         for scheme in schemes:
             try:
-                cells.extend(expand_grid(base, tasks=[task], schemes=[scheme], seeds=seeds))
+                cells.extend(expand_grid(base, tasks=[task], schemes=[scheme], seeds=seeds, changes_per_scheme=per_scheme))
             except ConfigError as error:
                 skipped.append(f"{task} / {scheme}: {error.field}: {error.message.split(' (in sweep cell')[0]}")
     return cells, skipped
@@ -70,7 +78,7 @@ def launch_form() -> None:
         chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in ("reverse", "addition") if t in task_names][:2] or task_names[:1], key="compare_page.tasks")
         chosen_schemes = st.multiselect("Position schemes", list(POSITION_SCHEMES), default=list(DEFAULT_SCHEMES), key="compare_page.schemes")
         numbers = {}
-        for row in (LAUNCH_NUMBERS[:4], LAUNCH_NUMBERS[4:]):
+        for row in (LAUNCH_NUMBERS[:4], LAUNCH_NUMBERS[4:8], LAUNCH_NUMBERS[8:]):
             for column, (field, label, minimum, default, step) in zip(st.columns(4), row):
                 with column:
                     numbers[field] = st.number_input(label, min_value=minimum, value=default, step=step, key=f"compare_page.{field}")
@@ -99,7 +107,7 @@ def launch_form() -> None:
     except ConfigError as error:
         show_config_error(error)
         return
-    cells, skipped = plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(numbers["seeds"]))))
+    cells, skipped = plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(numbers["seeds"]))), ape_offset=int(numbers["ape_offset"]))
     cap = app_caps()["sweep.runs"]
     if len(cells) > cap.limit:
         show_config_error(ConfigError("sweep.runs", f"{len(cells)} runs requested; this app's limit is {cap.limit} per sweep (set by {cap.source})"))
@@ -175,7 +183,13 @@ def grid_view(tag: str | None) -> None:
     st.plotly_chart(compare_grid_figure(cells), key="compare_page.grid", config=plotly_config(f"compare-{(tag or 'all').replace(':', '-')}"))
 
     table = cells.assign(text=cells.apply(cell_text, axis=1)).pivot(index="task", columns="scheme", values="text")
-    st.caption("Median breakdown/train length over seeds (min–max), done/total. Click a cell to open its runs.")
+    st.caption(
+        "Median breakdown/train length over seeds (min–max), done/total; then what theory predicts for the cell "
+        "(Huang et al. 2025: NoPE, and learned APE with random training offsets as the column learned+offsets; "
+        "Golowich et al. 2025: coupling on k-sparse tasks) and how many finished runs agree (a run generalizes when it "
+        "holds to 2x its training length; runs that did not learn their training range are not counted). ≠ marks a "
+        "disagreement. Click a cell to open its runs."
+    )
     event = st.dataframe(table, key=TABLE_KEY, on_select="rerun", selection_mode="single-cell")
     apply_table_selection(event, table)
 
@@ -195,7 +209,7 @@ def grid_view(tag: str | None) -> None:
         if finished:
             st.page_link("pages/length_sweep.py", label="Length sweep of this run" if len(finished) == 1 else f"Length sweeps of these {len(finished)} runs", icon=":material/show_chart:", query_params={"runs": ",".join(finished)})
     with links[1]:
-        params = {"task": task, "scheme": scheme}
+        params = {"task": task, "scheme": scheme.split("+")[0]}  # learned+offsets: the Runs page filters by scheme
         if tag:
             params["q"] = tag
         st.page_link("pages/runs.py", label="These runs on the Runs page", icon=":material/database:", query_params=params)

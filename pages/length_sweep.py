@@ -19,6 +19,7 @@ from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
 from lengen_core.params import parse_int_list
 from lengen_core.store import EVAL_COLUMNS
+from lengen_core.theory import GENERALIZATION_FACTOR, check_run
 from pages.binding import url_picker
 from pages.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
@@ -170,6 +171,10 @@ def main() -> None:
     figure = length_sweep_figure(curves, metrics=metrics, show_bands=show_bands)
     st.plotly_chart(figure, key="sweep_page.chart", config=plotly_config("length-sweep"))
 
+    checks = [
+        check_run(records[run_id].run_config, curve.breakdown_length, curve.longest_tested)
+        for run_id, curve in zip(chosen, curves)
+    ]
     summary = pd.DataFrame(
         [
             {
@@ -179,9 +184,18 @@ def main() -> None:
                 "breakdown length": curve.breakdown_length,
                 "breakdown / train length": None if curve.breakdown_length is None else round(curve.breakdown_length / curve.train_length_max, 3),
                 "threshold": curve.threshold,
+                "predicted": "-" if check.applicable.prediction is None else check.applicable.prediction.verdict,
+                "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",
+                "measured": check.outcome.verdict,
+                "agrees": {True: "yes", False: "NO", None: "-"}[check.agrees],
             }
-            for curve in curves
+            for curve, check in zip(curves, checks)
         ]
+    )
+    st.caption(
+        f"predicted: what theory says for the run's task and scheme (Huang et al. 2025 for NoPE and for learned APE with "
+        f"random offsets; Golowich et al. 2025 for coupling on k-sparse tasks). measured: generalizes when exact match "
+        f"holds at every tested length up to {GENERALIZATION_FACTOR:g}x the training length; 'did not learn' runs are not compared."
     )
     st.dataframe(
         summary.style.apply(lambda row: [f"color: {scheme_color(row['scheme'])}" if column == "scheme" else "" for column in row.index], axis=1),

@@ -28,7 +28,8 @@ from lengen_core.lessons import (
     missing_requirements,
     pick_lesson_run_ids,
 )
-from lengen_core.tasks import TASK_REGISTRY
+from lengen_core.tasks import build_task
+from lengen_core.theory import check_run
 from pages.binding import url_picker
 from pages.caps import max_concurrent_jobs
 from pages.charts.curves import SweepCurve, length_sweep_figure
@@ -43,7 +44,6 @@ from pages.escaping import escape_markdown
 from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"
-C_RASP_WORDS = {True: "expressible → predicts it generalizes", False: "not expressible → predicts it fails", None: "no label"}
 
 
 def live_key(lesson: Lesson) -> str:
@@ -93,9 +93,13 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             "run id": run_id,
         }
         if lesson.key == "c_rasp":
-            task_class = TASK_REGISTRY.get(config.task.name)
-            entry["C-RASP (Huang et al.)"] = C_RASP_WORDS[getattr(task_class, "c_rasp", None)]
-            entry["measured"] = "generalizes" if (breakdown or 0) > train_max else "fails past training"
+            theory = build_task(config.task.name, config.task.options).theory
+            check = check_run(config, breakdown, int(frame["length"].max()) if len(frame) else None)
+            entry["NoPE predicts"] = "-" if theory.nope is None else theory.nope.verdict
+            entry["APE (random offsets) predicts"] = "-" if theory.ape is None else theory.ape.verdict
+            entry["this run's setting"] = check.applicable.setting
+            entry["measured"] = check.outcome.verdict
+            entry["agrees"] = {True: "yes", False: "NO", None: "-"}[check.agrees]
         table.append(entry)
     if not curves:
         return

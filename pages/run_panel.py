@@ -13,6 +13,7 @@ import streamlit as st
 
 from pages.charts.curves import SweepCurve, length_sweep_figure, train_curve_figure
 from pages.common import get_job_manager, get_store, plotly_config, status_banner
+from pages.theory_view import run_theory
 
 FINISHED_SEEN_KEY = "train_page.finished_seen"
 SCHEME_OF_KEY = "train_page.scheme_of"  # run id -> its scheme, for the live chart's colour
@@ -85,9 +86,11 @@ def finished_view(run_id: str) -> None:
     st.plotly_chart(train_curve_figure(store.train_curve(run_id), scheme=scheme), key=f"final-curve-{run_id}", config=plotly_config(f"training-{run_id}"))
     if record.status != "done":
         return
-    curve = SweepCurve.from_run(record, store.eval_curve([run_id], sweep="default"))
+    points = store.eval_curve([run_id], sweep="default")
+    curve = SweepCurve.from_run(record, points)
     st.subheader("Length sweep")
     st.plotly_chart(length_sweep_figure([curve]), key=f"sweep-{run_id}", config=plotly_config(f"length-sweep-{run_id}"))
+    run_theory(record.run_config, record.breakdown_length, int(points["length"].max()) if len(points) else None)
     st.page_link("pages/length_sweep.py", label="Open in Length sweep", icon=":material/show_chart:", query_params={"runs": run_id})
 
 

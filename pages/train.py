@@ -29,6 +29,7 @@ from pages.caps import app_cap_violations
 from pages.common import get_job_manager, page_intro, show_config_error, task_classes
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
+from pages.theory_view import theory_panel
 
 FORM = ConfigForm("train_page", prefix="train:")  # widget keys "train:<dotted field>"
 NAME_KEY = "train:run_name"
@@ -88,6 +89,15 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
         )
         if scheme == "randomized":
             form.select("positions.base_encoding", "Encoding of the random ids", list(BASE_ENCODINGS))
+        if scheme == "learned":
+            form.number(
+                "positions.train_offset_max",
+                "Random start offset in training (up to)",
+                minimum=-1,
+                step=16,
+                help="Each training example's positions start at a random offset up to this (capped by the position range), "
+                "so the table's later rows are trained too: the APE setting of Huang et al.'s predictions. 0 or -1: none.",
+            )
     with attention_column:
         attention = form.select(
             "model.attention", "Attention", list(ATTENTION_KINDS), help="dense: every token sees every earlier token; hsa: hierarchical sparse attention over chunks."
@@ -198,6 +208,8 @@ def main() -> None:
         config, errors = check_config(FORM, seed)
         for error in errors:
             show_config_error(error)
+        if config is not None:
+            theory_panel(config)
 
         start_column, reset_column = st.columns(2)
         with start_column:

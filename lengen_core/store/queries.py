@@ -13,7 +13,10 @@ RUN_FIELDS: tuple[str, ...] = tuple(name.strip() for name in RUN_COLUMNS.split("
 LIST_COLUMNS = (
     "run_id, name, status, task, scheme, attention, train_length_max, breakdown_length, "
     "CASE WHEN train_length_max > 0 THEN breakdown_length::DOUBLE / train_length_max END AS breakdown_ratio, "
-    "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags"
+    "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags, "
+    # what theory beside measurement needs (lengen_core.theory): APE's training offsets and how far the run was tested
+    "TRY_CAST(json_extract_string(config, '$.positions.train_offset_max') AS INTEGER) AS train_offset_max, "
+    "(SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default') AS longest_tested"
 )
 LIST_ORDER = "ORDER BY created_at DESC, run_id"  # newest first
 

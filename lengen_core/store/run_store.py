@@ -14,8 +14,17 @@ from lengen_core.store.export import export_download, export_tables
 from lengen_core.store.opening import open_store_file
 from lengen_core.store.owners import has_dead_owners, interrupt_runs_of_dead_owners
 from lengen_core.store.records import RunRecord
-from lengen_core.store.run_rows import eval_point_columns, new_run_columns, train_point_columns
-from lengen_core.store.values import check_name, check_status, optional_float, required_int
+from lengen_core.store.run_rows import (
+    eval_point_columns,
+    new_run_columns,
+    train_point_columns,
+)
+from lengen_core.store.values import (
+    check_name,
+    check_status,
+    optional_float,
+    required_int,
+)
 
 if TYPE_CHECKING:  # imported where used: a worker that only writes starts faster without it
     import pandas
@@ -228,7 +237,9 @@ class RunStore:
 
         Columns: run_id, name, status, task, scheme, attention, train_length_max,
         breakdown_length, breakdown_ratio, seed, config_id, created_at,
-        started_at, finished_at, steps_done, train_seconds, tags.
+        started_at, finished_at, steps_done, train_seconds, tags, train_offset_max
+        (from the config; null when the config has none), longest_tested (the
+        longest length of the run's default sweep; null before it has one).
 
         ``with_checkpoint=True`` adds ``checkpoint_path`` (the run's newest
         checkpoint artifact, as recorded; the file may since have been removed)

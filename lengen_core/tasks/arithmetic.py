@@ -52,7 +52,15 @@ from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
 from lengen_core.tasks.citations import cho_2024
-from lengen_core.tasks.common import DIGIT_IDS, EQUALS_ID, PLUS_ID, TIMES_ID, SequenceBuilder, random_number_digits
+from lengen_core.tasks.common import (
+    DIGIT_IDS,
+    EQUALS_ID,
+    PLUS_ID,
+    TIMES_ID,
+    SequenceBuilder,
+    random_number_digits,
+)
+from lengen_core.tasks.theory import huang
 
 CHO_2024 = cho_2024("src/data/addition.py", "src/data/multiplication.py")
 MCLEISH_2024 = (
@@ -188,7 +196,6 @@ class Addition(_AdditionTask):
     description = "Add two decimal numbers; the answer is written units digit first."
     tests = "Aligning digits of equal significance and propagating carries."
     source = CHO_2024 + "; digit significance for " + MCLEISH_2024
-    c_rasp = None
     option_specs = {"operand_lengths": OPERAND_LENGTHS}
 
 
@@ -209,7 +216,7 @@ class BinaryAddition(_AdditionTask):
         + " (format and coupling, base 2); C-RASP label: Huang et al. (2025), A Formal Framework for "
         "Understanding Length Generalization in Transformers, arXiv 2410.02140"
     )
-    c_rasp = False
+    theory = huang(False, False, reported_nope="99.5/28/0", reported_ape="99.7/27/0")
     base = 2
     option_specs = {"operand_lengths": OPERAND_LENGTHS}
 
@@ -236,7 +243,6 @@ class MultiOperandAddition(_AdditionTask):
     description = "Add several decimal numbers; the answer is written units digit first."
     tests = "Aligning digits across many operands and carrying values larger than 1."
     source = CHO_2024 + " (MultipleAdditionDataset); digit significance for " + MCLEISH_2024
-    c_rasp = None
     max_length = 256
     option_specs = {
         "operand_lengths": OPERAND_LENGTHS,
@@ -270,7 +276,6 @@ class Multiplication(Task):
     description = "Multiply an N-digit number by an M-digit number (default M = 2); answer units digit first."
     tests = "Digit-by-digit products with carries; the coupling aligns digits of equal significance."
     source = CHO_2024 + " (NxMMultiplicationDataset); digit significance for " + MCLEISH_2024
-    c_rasp = None
     has_coupling = True
     has_significance = True
     supports_index_hints = True

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lengen_core.errors import ConfigError, shown
+from lengen_core.tasks.theory import TaskTheory
 from lengen_core.vocab import EOS_ID
 
 ANSWER_SEGMENT = 99
@@ -113,13 +114,18 @@ class Task:
         description: one sentence a student understands.
         tests: what the task probes (one sentence).
         source: citation of the paper the task comes from.
-        c_rasp: the Huang et al. 2025 label: ``True`` (expressible in C-RASP,
-            length generalization predicted), ``False`` (not expressible,
-            failure predicted), or ``None`` (no label).
-        sparsity_k: ``k`` for k-sparse tasks (Golowich et al. 2025), else None.
+        theory: what theory predicts (:class:`~lengen_core.tasks.theory.TaskTheory`):
+            Huang et al.'s NoPE and APE predictions and Golowich et al.'s
+            sparsity ``k``, each absent where no source gives one. A task whose
+            labels depend on its options (the ``k`` of the sparse family) sets
+            ``self.theory`` in ``__init__``.
         min_length / max_length: the closed range of the length knob.
         option_specs: the task's options.
         has_coupling / has_significance: whether examples carry those annotations.
+        coupling_needs_answer: the coupled ids of the answer depend on the answer
+            itself (sort: which input each output copies), so inference cannot
+            know them in advance: only predictive coupling, whose model predicts
+            them, may use the rule (plain ``coupled`` is refused).
         supports_index_hints: whether the index-hint format (Zhou et al. 2023,
             :mod:`lengen_core.tasks.index_hints`) applies: the coupling rule marks
             which tokens correspond, so they can carry matching hints.
@@ -130,13 +136,13 @@ class Task:
     description: ClassVar[str] = ""
     tests: ClassVar[str] = ""
     source: ClassVar[str] = ""
-    c_rasp: ClassVar[bool | None] = None
-    sparsity_k: ClassVar[int | None] = None
+    theory: TaskTheory = TaskTheory()
     min_length: ClassVar[int] = 1
     max_length: ClassVar[int] = 512
     option_specs: ClassVar[Mapping[str, TaskOption]] = {}
     has_coupling: ClassVar[bool] = False
     has_significance: ClassVar[bool] = False
+    coupling_needs_answer: ClassVar[bool] = False
     supports_index_hints: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -192,13 +198,13 @@ class Task:
             "description": self.description,
             "tests": self.tests,
             "source": self.source,
-            "c_rasp": self.c_rasp,
-            "sparsity_k": self.sparsity_k,
+            "theory": self.theory.as_dict(),
             "min_length": self.min_length,
             "max_length": self.max_length,
             "options": dict(self.options),
             "has_coupling": self.has_coupling,
             "has_significance": self.has_significance,
+            "coupling_needs_answer": self.coupling_needs_answer,
             "supports_index_hints": self.supports_index_hints,
         }
 

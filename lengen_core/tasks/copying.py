@@ -37,6 +37,7 @@ from lengen_core.tasks.common import (
     alphabet_option,
     check_unique_alphabet,
 )
+from lengen_core.tasks.theory import GOLOWICH_2025, born, huang
 
 CHO_2024 = cho_2024()
 
@@ -155,7 +156,7 @@ class CopyUnique(_DistinctSymbols, _CopyTask):
     description = "Copy a string whose symbols are all different."
     tests = "Induction-style lookup: find the symbol you just wrote in the input and copy its right neighbour."
     source = _with_coupling_rule(HUANG_2025)
-    c_rasp = True
+    theory = huang(False, True, reported_nope="100/18/0", reported_ape="100/99.9/98.7")
 
 
 @register
@@ -171,7 +172,7 @@ class CopyRepeated(_CopyTask):
     description = "Copy a string in which symbols repeat (default: only two symbols)."
     tests = "Copying by position rather than by content: repeated symbols make content lookup ambiguous."
     source = _with_coupling_rule(HUANG_2025)
-    c_rasp = False
+    theory = huang(False, False, reported_nope="100/28/0", reported_ape="100/26/0")
     option_specs = {"alphabet_size": alphabet_option(2)}
 
 
@@ -188,7 +189,7 @@ class Reverse(_CopyTask):
     description = "Write the input string backwards."
     tests = "Position arithmetic: the j-th output symbol is the (n+1-j)-th input symbol."
     source = CHO_2024 + " (copy with reverse_output); C-RASP label: " + BORN_2025 + " (task NB)"
-    c_rasp = False
+    theory = born(nope=False, ape=False)
     backward = True
 
 
@@ -204,7 +205,7 @@ class CopyForwardUnique(_DistinctSymbols, _CopyTask):
     description = "Copy a string of distinct symbols (Born-a-Transformer task UF)."
     tests = "Induction: find the symbol just written and copy its right neighbour."
     source = _with_coupling_rule(BORN_2025 + " (task UF)")
-    c_rasp = True
+    theory = born(nope=False, ape=True)
 
 
 @register
@@ -218,7 +219,7 @@ class CopyForwardNonUnique(_CopyTask):
     description = "Copy a string whose symbols may repeat (Born-a-Transformer task NF)."
     tests = "Copying by position: repeated symbols defeat the induction shortcut."
     source = _with_coupling_rule(BORN_2025 + " (task NF)")
-    c_rasp = False
+    theory = born(nope=False, ape=False)
 
 
 @register
@@ -233,7 +234,7 @@ class CopyBackwardUnique(_DistinctSymbols, _CopyTask):
     description = "Write a string of distinct symbols backwards (Born-a-Transformer task UB)."
     tests = "Anti-induction: find the symbol just written and copy its left neighbour."
     source = _with_coupling_rule(BORN_2025 + " (task UB)")
-    c_rasp = True
+    theory = born(nope=False, ape=True)
     backward = True
 
 
@@ -248,7 +249,7 @@ class CopyBackwardNonUnique(_CopyTask):
     description = "Write a string whose symbols may repeat backwards (Born-a-Transformer task NB)."
     tests = "Reversing by position: repeated symbols defeat the anti-induction shortcut."
     source = _with_coupling_rule(BORN_2025 + " (task NB)")
-    c_rasp = False
+    theory = born(nope=False, ape=False)
     backward = True
 
 
@@ -257,23 +258,36 @@ class Sort(_DistinctSymbols, _SymbolTask):
     """Sort distinct symbols by index (Huang et al. 2025, ``sort``: ``SortDataset``, unique tokens).
 
     Tests: the k-th output is the symbol with exactly k-1 smaller symbols in the
-    input, a counting property, so C-RASP expressible (Huang et al. 2025). No
-    coupling rule: which input an output comes from depends on the values.
+    input, a counting property, so C-RASP expressible (Huang et al. 2025).
+
+    Coupling rule (for predictive position coupling, Golowich et al. 2025): an
+    output symbol shares the id of the input position it is copied from, so the
+    ids of the answer depend on the answer itself; inference cannot know them in
+    advance, and plain ``coupled`` is refused (it would hand the model the
+    sorted order). ``x_i -> i``, ``>`` and ``<eos>`` uncoupled (0), ``y_j ->`` the
+    position of ``y_j`` in the input. Our rule, documented as such. Example, ``s3 s1 s4``::
+
+        tokens      <bos> s3 s1 s4  >  s1 s3 s4 <eos>
+        coupled_ids   0    1  2  3  0   2  1  3   0
     """
 
     name = "sort"
     description = "Sort distinct symbols in increasing order (s0 < s1 < ...)."
     tests = "Counting-based selection: output the smallest symbol not yet written."
-    source = HUANG_2025
-    c_rasp = True
+    source = HUANG_2025 + "; coupling rule (predictive coupling only): ours, after " + GOLOWICH_2025
+    theory = huang(True, True, reported_nope="100/99.8/80.6", reported_ape="100/100/99.4")
+    has_coupling = True
+    coupling_needs_answer = True
 
     def generate(self, rng: random.Random, length: int) -> Example:
         inputs = self._draw(rng, length)
-        builder = SequenceBuilder()
-        builder.extend(inputs, 1)
+        where = {symbol: index + 1 for index, symbol in enumerate(inputs)}
+        answer = sorted(inputs)  # symbol ids are contiguous, s0 < s1 < ...
+        builder = SequenceBuilder(coupled=True)
+        builder.extend(inputs, 1, coupled=range(1, length + 1))
         builder.add(ARROW_ID, 0)
         builder.end_prompt()
-        builder.extend(sorted(inputs), ANSWER_SEGMENT)  # symbol ids are contiguous, s0 < s1 < ...
+        builder.extend(answer, ANSWER_SEGMENT, coupled=[where[symbol] for symbol in answer])
         return builder.build(length)
 
     def max_sequence_length(self, length: int) -> int:
@@ -299,7 +313,6 @@ class Duplicate(_CoupledSymbolTask):
     description = "Write the input string twice."
     tests = "Copying twice: the model must know where the first copy ends."
     source = "Task of this library; coupling rule follows " + CHO_2024
-    c_rasp = None
     def from_inputs(self, inputs: Sequence[int]) -> Example:
         """The example for given input symbols (token ids), with its coupling."""
         length = len(inputs)
@@ -336,11 +349,26 @@ class _NeighbourRetrieval(_SymbolTask):
     last-occurrence variants are not (being "last" compares a count at the
     occurrence with the total at the query, across positions). These labels are
     our derivation from the C-RASP definition, consistent with the paper's
-    claims; the paper's own table could not be consulted here.
+    claims (its from-scratch runs use learned APE with random offsets, or RoPE);
+    the paper's own table could not be consulted here. Without positions
+    (NoPE) no variant has a C-RASP program: "the symbol next to" is a local
+    relation (our derivation).
+
+    Coupling rule (for predictive position coupling, Golowich et al. 2025):
+    context symbol ``c_i -> i``; ``|``, the query and ``=`` uncoupled (0); the
+    answer gets the id of the context position it is read from. That id is
+    the retrieval itself, so inference cannot know it: plain ``coupled`` is
+    refused and only ``predictive_coupled`` runs. Our rule, documented as such.
+    Example, right neighbour, ``s2 s5 s7 | s5 =``::
+
+        tokens      <bos> s2 s5 s7  |  s5  =  s7 <eos>
+        coupled_ids   0    1  2  3  0   0  0   3   0
     """
 
     side: ClassVar[str] = "right"
     occurrence: ClassVar[str] = "unique"
+    has_coupling = True
+    coupling_needs_answer = True
     min_length = 4  # as in the official code (``range_min = max(4, ...)``)
     max_length = 512
     option_specs = {"alphabet_size": alphabet_option(16, minimum=2)}
@@ -371,13 +399,14 @@ class _NeighbourRetrieval(_SymbolTask):
         context, position = self._context_and_position(rng, length)
         query = context[position]
         answer = context[position - 1] if self.side == "left" else context[position + 1]
-        builder = SequenceBuilder()
-        builder.extend(context, 1)
+        source = position - 1 if self.side == "left" else position + 1
+        builder = SequenceBuilder(coupled=True)
+        builder.extend(context, 1, coupled=range(1, length + 1))
         builder.add(PIPE_ID, 0)
         builder.add(query, 2)
         builder.add(EQUALS_ID, 0)
         builder.end_prompt()
-        builder.add(answer, ANSWER_SEGMENT)
+        builder.add(answer, ANSWER_SEGMENT, coupled=source + 1)
         return builder.build(length, {"query_position": position})
 
     def max_sequence_length(self, length: int) -> int:
@@ -390,16 +419,16 @@ _RETRIEVAL_TESTS = {
 }
 
 
-def _neighbour_task(class_name: str, side: str, occurrence: str, paper_task: str, c_rasp: bool) -> type[Task]:
+def _neighbour_task(class_name: str, side: str, occurrence: str, paper_task: str, expressible: bool) -> type[Task]:
     """Register the :class:`_NeighbourRetrieval` variant for ``side`` and ``occurrence``, named
     ``retrieve_{side}_{occurrence}`` (Jobanputra et al. 2025's task ``paper_task``)."""
-    label = "yes" if c_rasp else "no"
+    label = "yes" if expressible else "no"
     if occurrence == "unique":
-        doc = f"{side} neighbour of a query that occurs once (C-RASP: {label})."
+        doc = f"{side} neighbour of a query that occurs once (C-RASP with local relations: {label})."
         description = f"Name the symbol just {side} of the query symbol, which occurs once in the context."
         tests = _RETRIEVAL_TESTS[side]
     else:
-        doc = f"{side} neighbour of the query's {occurrence} occurrence (C-RASP: {label})."
+        doc = f"{side} neighbour of the query's {occurrence} occurrence (C-RASP with local relations: {label})."
         description = f"Name the symbol just {side} of the {occurrence} occurrence of the query symbol."
         tests = _RETRIEVAL_TESTS[side] + f" The query repeats; use its {occurrence} occurrence."
     attributes = {
@@ -409,17 +438,17 @@ def _neighbour_task(class_name: str, side: str, occurrence: str, paper_task: str
         "name": f"retrieve_{side}_{occurrence}",
         "description": description,
         "tests": tests,
-        "source": BORN_2025 + f" (task {paper_task})",
-        "c_rasp": c_rasp,
+        "source": BORN_2025 + f" (task {paper_task}); coupling rule (predictive coupling only): ours, after " + GOLOWICH_2025,
+        "theory": born(nope=False, ape=expressible),
         "side": side,
         "occurrence": occurrence,
     }
     return register(type(class_name, (_NeighbourRetrieval,), attributes))
 
 
-RetrieveLeftUnique = _neighbour_task("RetrieveLeftUnique", "left", "unique", "UL", c_rasp=True)
-RetrieveRightUnique = _neighbour_task("RetrieveRightUnique", "right", "unique", "UR", c_rasp=True)
-RetrieveLeftFirst = _neighbour_task("RetrieveLeftFirst", "left", "first", "NLFirst", c_rasp=True)
-RetrieveRightFirst = _neighbour_task("RetrieveRightFirst", "right", "first", "NRFirst", c_rasp=True)
-RetrieveLeftLast = _neighbour_task("RetrieveLeftLast", "left", "last", "NLLast", c_rasp=False)
-RetrieveRightLast = _neighbour_task("RetrieveRightLast", "right", "last", "NRLast", c_rasp=False)
+RetrieveLeftUnique = _neighbour_task("RetrieveLeftUnique", "left", "unique", "UL", expressible=True)
+RetrieveRightUnique = _neighbour_task("RetrieveRightUnique", "right", "unique", "UR", expressible=True)
+RetrieveLeftFirst = _neighbour_task("RetrieveLeftFirst", "left", "first", "NLFirst", expressible=True)
+RetrieveRightFirst = _neighbour_task("RetrieveRightFirst", "right", "first", "NRFirst", expressible=True)
+RetrieveLeftLast = _neighbour_task("RetrieveLeftLast", "left", "last", "NLLast", expressible=False)
+RetrieveRightLast = _neighbour_task("RetrieveRightLast", "right", "last", "NRLast", expressible=False)

@@ -32,6 +32,7 @@ from lengen_core.tasks.common import (
     SequenceBuilder,
     alphabet_option,
 )
+from lengen_core.tasks.theory import huang
 
 CHO_2024 = cho_2024("src/data/parity.py")
 BIT_IDS = (ZERO_ID, ONE_ID)
@@ -77,7 +78,7 @@ class Parity(_CountingTask):
     description = "Is the number of 1s even (answer 0) or odd (answer 1)?"
     tests = "A global count modulo 2, the classic case outside C-RASP."
     source = HUANG_2025 + "; coupling rule: " + CHO_2024
-    c_rasp = False
+    theory = huang(False, False, reported_nope="97.5/74.5/63.3", reported_ape="100/83/62")
     has_coupling = True
 
     def generate(self, rng: random.Random, length: int) -> Example:
@@ -121,7 +122,6 @@ class ParityScratchpad(_CountingTask):
     description = "Parity, written out step by step as running parities from the last bit to the first."
     tests = "Whether a chain of local steps (one bit and the previous answer) fixes parity's length generalization."
     source = CHO_2024 + " (parity with scratchpad)"
-    c_rasp = None
     has_coupling = True
     supports_index_hints = True
 
@@ -158,7 +158,7 @@ class BinaryMajority(_CountingTask):
     description = "Are there more 0s or more 1s? Answer the more frequent bit."
     tests = "Comparing two counts, a C-RASP-expressible operation."
     source = HUANG_2025
-    c_rasp = True
+    theory = huang(True, True, reported_nope="about 100 everywhere", reported_ape="about 100 everywhere")
 
     def generate(self, rng: random.Random, length: int) -> Example:
         bits = _balanced_bits(rng, length, allow_tie=False)
@@ -206,7 +206,7 @@ class Majority(_CountingTask):
     description = "Which letter occurs most often? (There is always exactly one.)"
     tests = "Comparing the counts of many symbols, a C-RASP-expressible operation."
     source = HUANG_2025
-    c_rasp = True
+    theory = huang(True, True, reported_nope="about 100 everywhere", reported_ape="about 100 everywhere")
     option_specs = {"alphabet_size": alphabet_option(26, minimum=2, maximum=len(LETTER_IDS))}
 
     def generate(self, rng: random.Random, length: int) -> Example:
@@ -239,7 +239,7 @@ class InterleavedMajority(_CountingTask):
     description = "The bits form several interleaved streams; give the majority bit of each stream."
     tests = "Counting restricted to positions with a fixed remainder (periodic position information)."
     source = HUANG_2025
-    c_rasp = True
+    theory = huang(False, True, reported_nope="96/69/40", reported_ape="100/97/85")
     max_length = 256
     option_specs = {"period": TaskOption(default=3, minimum=2, maximum=5, help="number of interleaved streams, 2..5")}
 
@@ -271,7 +271,6 @@ class Mode(_CountingTask):
     description = "Which symbol occurs most often? On a tie, the smallest symbol (s0 before s1 ...)."
     tests = "Comparing counts with a deterministic tie-break."
     source = "Task of this library; a variant of majority in " + HUANG_2025
-    c_rasp = None
     option_specs = {"alphabet_size": alphabet_option(8)}
 
     def generate(self, rng: random.Random, length: int) -> Example:
@@ -306,7 +305,6 @@ class Counting(_CountingTask):
         "Chang & Bisk (2024). Language Models Need Inductive Biases to Count Inductively. arXiv 2405.20131; "
         "counting in the C-RASP framework: " + HUANG_2025
     )
-    c_rasp = None
     has_significance = True
     option_specs = {"alphabet_size": alphabet_option(4)}
 

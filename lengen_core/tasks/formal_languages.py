@@ -1,4 +1,4 @@
-"""Formal-language recognition: Dyck-1, (aa)*, Tomita 3, Tomita 4.
+"""Formal-language recognition: Dyck-1, (aa)*, (aaaa)*, (abab)*, Tomita 1-7.
 
 Format: ``<bos> w_1 .. w_n = <yes>|<no> <eos>``; the length knob is ``n``, the
 length of the string. Segments: string 1, ``=`` 0, answer ``ANSWER_SEGMENT``.
@@ -11,15 +11,27 @@ noise: one symbol substituted (regular languages: chosen uniformly among the
 substitutions that leave the language; Dyck-1: one bracket flipped, or an
 outermost ``(`` swapped with the next ``)``, which keeps the counts equal but
 breaks the prefix condition). At a length with no members (odd lengths of
-Dyck-1 and (aa)*) every example is negative: a member of length ``n - 1`` with
-one symbol inserted, so for (aa)* half of them are ``a^n`` itself. At a length
+Dyck-1 and (aa)*) every example is negative: a member of the nearest shorter
+length ``n - d`` with ``d`` symbols inserted, so for (aa)* half of them are
+``a^n`` itself (and for (aaaa)* at length ``4m + 3``, one in eight). At a length
 where every string is a member (Tomita 3 at length 1, Tomita 4 below length 3)
 every example is positive.
 
-C-RASP labels (Huang et al. 2025, arXiv 2410.02140, whose formal-language
-suite, lacoco-lab/length_generalization ``formal_lang_suite``, includes (aa)*
-and the Tomita grammars): Dyck-1 and Tomita 4 (no ``000``) are expressible,
-(aa)* (the length's parity) and Tomita 3 (parities of runs) are not.
+Labels (Huang et al. 2025, arXiv 2410.02140; their figure data,
+lacoco-lab/length_generalization ``formal_lang_suite/visualise/data_local.py``,
+flag ``Expressive`` per language in the ``nope`` and ``ape`` tables): each task
+carries both predictions, NoPE (a C-RASP program) and APE with random offsets
+(a C-RASP[Periodic, Local] program), and their measured exact match (%) on
+held-out training lengths / the first / the second longer bin.
+
+Their format differs from ours: their formal-language suite trains on
+positive strings only, with a label at *every* position (which next symbols
+are legal for Tomita 1-4 and 7; membership of the prefix for Tomita 5, 6 and
+the star languages), trained on lengths up to 100 (500 for (aaaa)*, (abab)*).
+Ours asks for one membership label at the end, with near-miss negatives. The
+predictions concern the language (a program deciding membership of a prefix
+decides it for the whole string, and conversely at every prefix), so they
+carry over; the training signal is weaker here, and this is our choice.
 """
 
 from __future__ import annotations
@@ -29,8 +41,11 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, register
-from lengen_core.tasks.citations import HUANG_2025_PAPER as HUANG_2025  # cited without its code
+from lengen_core.tasks.citations import (
+    HUANG_2025_PAPER as HUANG_2025,  # cited without its code
+)
 from lengen_core.tasks.common import EQUALS_ID, NO_ID, YES_ID, SequenceBuilder
+from lengen_core.tasks.theory import huang
 from lengen_core.vocab import VOCAB
 
 BHATTAMISHRA_2020 = (
@@ -180,6 +195,13 @@ class _RegularLanguageTask(_RecognitionTask):
         negative[position] = index
         return negative
 
+    def _gap_to_members(self, length: int) -> int | None:
+        """The smallest ``d`` in 1..NEAR_MISS_ATTEMPTS with members of length ``length - d`` (None if none)."""
+        for gap in range(1, min(NEAR_MISS_ATTEMPTS, length) + 1):
+            if self._counts(length - gap)[self.start_state] > 0:
+                return gap
+        return None
+
     def generate(self, rng: random.Random, length: int) -> Example:
         members = self._counts(length)[self.start_state]
         has_members = members > 0
@@ -197,10 +219,11 @@ class _RegularLanguageTask(_RecognitionTask):
             else:
                 indices, kind = negative, "near_miss"
             label = False
-        elif self._counts(length - 1)[self.start_state] > 0:
-            shorter = self._sample(rng, length - 1, member=True)
-            shorter.insert(rng.randint(0, length - 1), rng.randrange(len(self.alphabet)))
-            indices, label, kind = shorter, False, "near_miss"
+        elif (gap := self._gap_to_members(length)) is not None:
+            indices = self._sample(rng, length - gap, member=True)
+            for _ in range(gap):
+                indices.insert(rng.randint(0, len(indices)), rng.randrange(len(self.alphabet)))
+            label, kind = False, "near_miss"
         else:
             indices, label, kind = self._sample(rng, length, member=False), False, "uniform_negative"
         return self._example([self.alphabet[i] for i in indices], label, length, kind)
@@ -220,10 +243,48 @@ class AaStar(_RegularLanguageTask):
     description = "Is the string an even number of a's (and nothing else)?"
     tests = "Parity of the length: outside C-RASP, failure to length-generalise predicted."
     source = HUANG_2025
-    c_rasp = False
+    theory = huang(False, True, reported_nope="100/0/0", reported_ape="100/100/100")
     alphabet = (VOCAB.id("a"), VOCAB.id("b"))
     # states: 0 even a's (accepting), 1 odd a's, 2 dead (saw b)
     transitions = ((1, 2), (0, 2), (2, 2))
+    accepting = frozenset({0})
+
+
+@register
+class AaaaStar(_RegularLanguageTask):
+    """(aaaa)* over the letters {a, b}: strings of a's whose length is a multiple of 4.
+
+    Tests: the length modulo 4, a periodic property: no C-RASP program without
+    positions, a C-RASP[Periodic, Local] one with them (Huang et al. 2025,
+    ``AAStarLanguage(4)``). Lengths that are not multiples of 4 have no members.
+    """
+
+    name = "aaaa_star"
+    description = "Is the string a's only, with a length divisible by 4?"
+    tests = "The length modulo 4: periodic, so predicted to generalize with APE but not NoPE."
+    source = HUANG_2025
+    theory = huang(False, True, reported_nope="100/0/0", reported_ape="100/92.3/86.7")
+    alphabet = (VOCAB.id("a"), VOCAB.id("b"))
+    # states: number of a's mod 4 (0 accepting), 4 dead (saw b)
+    transitions = ((1, 4), (2, 4), (3, 4), (0, 4), (4, 4))
+    accepting = frozenset({0})
+
+
+@register
+class AbabStar(_RegularLanguageTask):
+    """(abab)* over the letters {a, b}: ``abab`` repeated (Huang et al. 2025, ``ABABStarLanguage(2)``).
+
+    Tests: a periodic pattern of period 4; APE yes, NoPE no (Huang et al. 2025).
+    """
+
+    name = "abab_star"
+    description = "Is the string abab repeated, (abab)*?"
+    tests = "A pattern of period 4: predicted to generalize with APE but not NoPE."
+    source = HUANG_2025
+    theory = huang(False, True, reported_nope="100/0/0", reported_ape="100/89.4/82.3")
+    alphabet = (VOCAB.id("a"), VOCAB.id("b"))
+    # states: how much of "abab" has been read (0 accepting), 4 dead
+    transitions = ((1, 4), (4, 2), (3, 4), (4, 0), (4, 4))
     accepting = frozenset({0})
 
 
@@ -231,6 +292,44 @@ class _TomitaLanguage(_RegularLanguageTask):
     """A Tomita language (Tomita 1982): a regular language over the bits {0, 1}."""
 
     alphabet = (VOCAB.id("0"), VOCAB.id("1"))
+
+
+@register
+class Tomita1(_TomitaLanguage):
+    """Tomita 1 over {0, 1}: ``1*``, strings of 1s only.
+
+    One member per length (``1^n``); negatives are ``1^n`` with one bit
+    flipped. Tests: "no 0 anywhere", a single existential check; C-RASP
+    expressible with and without positions (Huang et al. 2025).
+    """
+
+    name = "tomita_1"
+    description = "Tomita 1: is the string all 1s?"
+    tests = "Spotting any 0: one existential check, C-RASP expressible."
+    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
+    # states: 0 only 1s so far (accepting), 1 dead
+    transitions = ((1, 0), (1, 1))
+    accepting = frozenset({0})
+
+
+@register
+class Tomita2(_TomitaLanguage):
+    """Tomita 2 over {0, 1}: ``(10)*``.
+
+    One member per even length, none at odd lengths (every example negative
+    there: ``(10)^m`` with one bit inserted). Tests: alternation starting with
+    1; C-RASP expressible with and without positions (Huang et al. 2025).
+    """
+
+    name = "tomita_2"
+    description = "Tomita 2: is the string 10 repeated, (10)*?"
+    tests = "Strict alternation 1, 0, 1, 0 ...: C-RASP expressible."
+    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
+    # states: 0 expecting 1 (accepting), 1 expecting 0, 2 dead
+    transitions = ((2, 1), (0, 2), (2, 2))
+    accepting = frozenset({0})
 
 
 @register
@@ -246,7 +345,7 @@ class Tomita3(_TomitaLanguage):
     description = "Tomita 3: no odd run of 1s directly followed by an odd run of 0s."
     tests = "Parity of run lengths: outside C-RASP."
     source = f"{TOMITA_1982}; automaton: {BHATTAMISHRA_2020}; C-RASP label: {HUANG_2025}"
-    c_rasp = False
+    theory = huang(False, False, reported_nope="21.1/0/0", reported_ape="60.45/7.7/0")
     transitions = ((0, 1), (3, 0), (3, 1), (2, 4), (4, 4))
     accepting = frozenset({0, 1, 2})
 
@@ -263,10 +362,64 @@ class Tomita4(_TomitaLanguage):
     description = "Tomita 4: the string never contains 000."
     tests = "A local forbidden pattern: C-RASP expressible, length generalization predicted."
     source = f"{TOMITA_1982}; C-RASP label: {HUANG_2025}"
-    c_rasp = True
+    theory = huang(False, True, reported_nope="100/16.45/0", reported_ape="100/85.4/84.4")
     # state = number of trailing 0s (0, 1, 2); 3 dead
     transitions = ((1, 0), (2, 0), (3, 0), (3, 3))
     accepting = frozenset({0, 1, 2})
+
+
+@register
+class Tomita5(_TomitaLanguage):
+    """Tomita 5 over {0, 1}: an even number of 0s and an even number of 1s.
+
+    Tests: two parities at once; not C-RASP expressible with or without
+    positions (Huang et al. 2025). At odd lengths there are no members.
+    """
+
+    name = "tomita_5"
+    description = "Tomita 5: are both the number of 0s and the number of 1s even?"
+    tests = "Two parities (of the 0s and of the 1s): outside C-RASP."
+    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    theory = huang(False, False, reported_nope="7.1/0/0", reported_ape="54.4/0/0")
+    # state = 2 * (zeros mod 2) + (ones mod 2)
+    transitions = ((2, 1), (3, 0), (0, 3), (1, 2))
+    accepting = frozenset({0})
+
+
+@register
+class Tomita6(_TomitaLanguage):
+    """Tomita 6 over {0, 1}: the number of 0s minus the number of 1s is a multiple of 3.
+
+    Tests: a count modulo 3; not C-RASP expressible with or without positions
+    (Huang et al. 2025).
+    """
+
+    name = "tomita_6"
+    description = "Tomita 6: is (number of 0s - number of 1s) divisible by 3?"
+    tests = "A difference of counts modulo 3: outside C-RASP."
+    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    theory = huang(False, False, reported_nope="2.4/0/0", reported_ape="59.6/0/0")
+    # state = (zeros - ones) mod 3
+    transitions = ((1, 2), (2, 0), (0, 1))
+    accepting = frozenset({0})
+
+
+@register
+class Tomita7(_TomitaLanguage):
+    """Tomita 7 over {0, 1}: ``0*1*0*1*``.
+
+    Tests: at most three changes of symbol, in the order 0 -> 1 -> 0 -> 1;
+    C-RASP expressible with and without positions (Huang et al. 2025).
+    """
+
+    name = "tomita_7"
+    description = "Tomita 7: does the string have the form 0*1*0*1*?"
+    tests = "Counting symbol changes (at most three, in order): C-RASP expressible."
+    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    theory = huang(True, True, reported_nope="100/87.5/76.2", reported_ape="100/94.2/93.2")
+    # state = which block we are in: 0 first 0s, 1 first 1s, 2 second 0s, 3 second 1s; 4 dead
+    transitions = ((0, 1), (2, 1), (2, 3), (4, 3), (4, 4))
+    accepting = frozenset({0, 1, 2, 3})
 
 
 OPEN_ID, CLOSE_ID = VOCAB.id("("), VOCAB.id(")")
@@ -318,7 +471,7 @@ class Dyck1(_RecognitionTask):
     description = "Are the brackets balanced (every ')' closes an earlier '(')?"
     tests = "Keeping a running depth that must stay non-negative and end at zero: C-RASP expressible."
     source = HUANG_2025
-    c_rasp = True
+    theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
 
     def generate(self, rng: random.Random, length: int) -> Example:
         if length % 2 == 1:

@@ -28,6 +28,7 @@ from lengen_core.tasks.common import (
     alphabet_option,
     check_unique_alphabet,
 )
+from lengen_core.tasks.theory import GOLOWICH_2025
 from lengen_core.vocab import VOCAB
 
 # byte value -> filler letter id (floor(b * 26 / 256): each letter gets 9 or 10 of the 256 byte values)
@@ -111,6 +112,16 @@ class AssociativeRecall(_RetrievalTask):
     repeats allowed); the query is one of the keys, the answer its value. The
     length knob is ``n``, the number of key-value pairs. Segments: keys 1,
     values 2, query 3, separators 0.
+
+    Coupling rule (for predictive position coupling, Golowich et al. 2025):
+    the ``i``-th pair, key and value, gets id ``i``; ``|``, the query and
+    ``=`` are uncoupled (0); the answer gets the id of the pair it is read
+    from. That id is the lookup itself, so inference cannot know it: plain
+    ``coupled`` is refused and only ``predictive_coupled`` runs. Our rule.
+    Example, ``s4 c s1 a | s1 =``::
+
+        tokens      <bos> s4 c s1 a  |  s1  =  a <eos>
+        coupled_ids   0    1 1  2 2  0   0  0  2   0
     """
 
     name = "associative_recall"
@@ -119,10 +130,12 @@ class AssociativeRecall(_RetrievalTask):
     source = (
         "Ba, Hinton, Mnih, Leibo, Ionescu (2016). Using Fast Weights to Attend to the Recent Past (associative "
         "retrieval); Arora et al. (2023). Zoology: Measuring and Improving Recall in Efficient Language Models, "
-        "arXiv 2312.04927"
+        "arXiv 2312.04927; coupling rule (predictive coupling only): ours, after " + GOLOWICH_2025
     )
     min_length = 1
     max_length = MAX_ALPHABET
+    has_coupling = True
+    coupling_needs_answer = True
     option_specs = {
         "alphabet_size": alphabet_option(MAX_ALPHABET),
         "value_alphabet_size": TaskOption(default=26, minimum=2, maximum=26, help="number of distinct values (letters), 2..26"),
@@ -137,15 +150,15 @@ class AssociativeRecall(_RetrievalTask):
         keys = rng.sample(SYMBOL_IDS[: self.options["alphabet_size"]], length)
         values = rng.choices(LETTER_IDS[: self.options["value_alphabet_size"]], k=length)
         index = rng.randrange(length)
-        builder = SequenceBuilder()
-        for key, value in zip(keys, values):
-            builder.add(key, 1)
-            builder.add(value, 2)
+        builder = SequenceBuilder(coupled=True)
+        for pair, (key, value) in enumerate(zip(keys, values), start=1):
+            builder.add(key, 1, coupled=pair)
+            builder.add(value, 2, coupled=pair)
         builder.add(PIPE_ID, 0)
         builder.add(keys[index], 3)
         builder.add(EQUALS_ID, 0)
         builder.end_prompt()
-        builder.add(values[index], ANSWER_SEGMENT)
+        builder.add(values[index], ANSWER_SEGMENT, coupled=index + 1)
         return builder.build(length, {"query_index": index})
 
     def max_sequence_length(self, length: int) -> int:

@@ -17,7 +17,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lengen_core.errors import ConfigError
 from lengen_core.store import RunRecord
+from lengen_core.tasks import build_task
+from lengen_core.tasks.theory import Prediction
+from lengen_core.theory import measured_outcome, prediction_for_setting, setting_label
 from pages.common import scheme_color
 
 METRIC_LABELS: dict[str, str] = {
@@ -125,6 +129,11 @@ class SweepCurve:
             breakdown_length=record.breakdown_length,
             threshold=config.eval.threshold,
         )
+
+    @property
+    def longest_tested(self) -> int | None:
+        """The longest length of the sweep (None when it has no points)."""
+        return int(self.points["length"].max()) if len(self.points) else None
 
 
 def length_sweep_figure(
@@ -261,15 +270,27 @@ def named_shapes(figure: go.Figure, prefix: str) -> list[go.layout.Shape]:
 
 
 def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Aggregate runs into task x scheme cells (seeds pooled).
+    """Aggregate runs into task x setting cells (seeds pooled), each with the prediction beside the measurement.
 
-    ``runs`` has the columns of :meth:`RunStore.list_runs`. Per cell: run counts
-    by state and, over the finished (done) runs, the median, min and max of the
-    breakdown ratio (a done run whose shortest length already fails counts as 0).
-    Cells of ``tasks`` x ``schemes`` with no runs appear with zero counts.
+    ``runs`` has the columns of :meth:`RunStore.list_runs`. A setting is the
+    scheme, except that learned APE trained with random offsets is its own
+    column, ``learned+offsets`` (Huang et al.'s APE predictions are about it).
+    Per cell: run counts by state and, over the finished (done) runs, the
+    median, min and max of the breakdown ratio (a done run whose shortest
+    length already fails counts as 0); ``predicted`` (True / False / None:
+    :func:`lengen_core.theory.prediction_for_setting` for the task with its
+    default options), and over the done runs with a decided outcome
+    (:func:`lengen_core.theory.measured_outcome`) how many there are
+    (``decided``) and how many agree with the prediction (``agree``). Cells of
+    ``tasks`` x ``schemes`` with no runs appear with zero counts.
     """
-    columns = ["task", "scheme", "runs", "done", "active", "failed", "median_ratio", "min_ratio", "max_ratio", "run_ids"]
+    columns = [
+        "task", "scheme", "runs", "done", "active", "failed", "median_ratio", "min_ratio", "max_ratio", "run_ids",
+        "predicted", "decided", "agree",
+    ]
     frame = runs.copy() if runs is not None else pd.DataFrame(columns=["task", "scheme", "status", "breakdown_ratio", "run_id"])
+    if "train_offset_max" in frame and len(frame):
+        frame["scheme"] = [setting_label(scheme, None if pd.isna(offset) else int(offset)) for scheme, offset in zip(frame["scheme"], frame["train_offset_max"])]
     tasks = list(tasks) if tasks is not None else sorted(frame["task"].dropna().unique())
     schemes = list(schemes) if schemes is not None else sorted(frame["scheme"].dropna().unique())
     records = []
@@ -278,6 +299,13 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
             cell = frame[(frame["task"] == task) & (frame["scheme"] == scheme)]
             done = cell[cell["status"] == "done"]
             ratios = done["breakdown_ratio"].astype(float).fillna(0.0)
+            prediction = _setting_prediction(task, scheme)
+            outcomes = [
+                measured_outcome(_int_or_none(row.get("breakdown_length")), int(row["train_length_max"]), _int_or_none(row.get("longest_tested")))
+                for _, row in done.iterrows()
+                if "train_length_max" in row and not pd.isna(row["train_length_max"])
+            ]
+            verdicts = [outcome.agrees_with(prediction) for outcome in outcomes]
             records.append(
                 {
                     "task": task,
@@ -290,20 +318,53 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
                     "min_ratio": float(ratios.min()) if len(ratios) else None,
                     "max_ratio": float(ratios.max()) if len(ratios) else None,
                     "run_ids": list(cell["run_id"]),
+                    "predicted": None if prediction is None else prediction.generalizes,
+                    "decided": sum(verdict is not None for verdict in verdicts),
+                    "agree": sum(verdict is True for verdict in verdicts),
                 }
             )
     return pd.DataFrame.from_records(records, columns=columns)
 
 
+def _int_or_none(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _setting_prediction(task: str, setting: str) -> Prediction | None:
+    """The prediction for a grid column: ``learned+offsets`` is learned APE with offsets; unknown tasks have none."""
+    scheme, offsets = ("learned", 1) if setting == "learned+offsets" else (setting, 0)
+    try:
+        theory = build_task(task).theory
+    except ConfigError:  # a stored run of a task this version no longer has
+        return None
+    return prediction_for_setting(theory, scheme, offsets).prediction
+
+
 def cell_text(cell: pd.Series) -> str:
-    """``"2.0x (1.5–3.0) 3/3"``: median, min–max over seeds, done/total; ``"…"`` while runs are pending."""
+    """``"2.0x (1.5–3.0) 3/3"``: median, min–max over seeds, done/total; ``"…"`` while runs are pending.
+
+    With a prediction: ``" · predicted yes"`` (or ``no``), then ``", 3/3 agree"``
+    over the decided runs, and a leading ``"≠ "`` when any of them disagrees.
+    """
     if cell["runs"] == 0:
         return ""
     progress = f"{cell['done']}/{cell['runs']}"
     if cell["median_ratio"] is None or pd.isna(cell["median_ratio"]):
-        return f"… {progress}" if cell["active"] else f"— {progress}"
-    spread = "" if cell["done"] < 2 else f" ({cell['min_ratio']:.2g}–{cell['max_ratio']:.2g})"
-    return f"{cell['median_ratio']:.2g}x{spread} {progress}"
+        text = f"… {progress}" if cell["active"] else f"— {progress}"
+    else:
+        spread = "" if cell["done"] < 2 else f" ({cell['min_ratio']:.2g}–{cell['max_ratio']:.2g})"
+        text = f"{cell['median_ratio']:.2g}x{spread} {progress}"
+    predicted = cell.get("predicted")
+    if predicted is None or pd.isna(predicted):
+        return text
+    text += f" · predicted {'yes' if predicted else 'no'}"
+    decided = int(cell.get("decided") or 0)
+    if decided:
+        agree = int(cell.get("agree") or 0)
+        text += f", {agree}/{decided} agree"
+        if agree < decided:
+            text = "≠ " + text
+    return text
 
 
 def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:

@@ -122,3 +122,18 @@ def test_bad_extra_sweep_lengths_name_the_field(open_app: Any, trained_run: Any,
     assert not app.exception
     assert any(field in rendered(element) for element in app.error), [rendered(element) for element in app.error]
     assert get_job_manager().jobs(run_ids={run_id}, sweeps=True) == []
+
+
+def test_the_summary_puts_the_prediction_beside_the_measurement(open_app: Any, trained_run: Any) -> None:
+    run_id = trained_run(seed=0, **{"task.name": "majority", "positions.scheme": "nope", "task.train_length_min": 1})
+    app = open_app(SWEEP, query_params={"runs": run_id})
+    assert_clean(app)
+    summary = app.dataframe[0].value
+    record = get_store().get_run(run_id)
+    from lengen_core.theory import check_run
+
+    check = check_run(record.run_config, record.breakdown_length, int(get_store().eval_curve([run_id])["length"].max()))
+    assert summary["predicted"].tolist() == ["generalizes"]  # majority has a C-RASP program
+    assert summary["by"].tolist() == ["NoPE: a C-RASP program"]
+    assert summary["measured"].tolist() == [check.outcome.verdict]
+    assert summary["agrees"].tolist() == [{True: "yes", False: "NO", None: "-"}[check.agrees]]

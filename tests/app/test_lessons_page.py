@@ -103,7 +103,10 @@ def test_lesson_from_the_url_with_c_rasp_labels(open_app: Any) -> None:
         pytest.skip("no bundled C-RASP runs")
     table = app.dataframe[0].value
     assert table["task"].tolist() == ["majority", "parity"]
-    assert table["C-RASP (Huang et al.)"].tolist() == ["expressible → predicts it generalizes", "not expressible → predicts it fails"]
+    assert table["NoPE predicts"].tolist() == ["generalizes", "fails"]
+    assert table["APE (random offsets) predicts"].tolist() == ["generalizes", "fails"]
+    assert table["this run's setting"].tolist() == ["APE with random offsets"] * 2
+    assert set(table["agrees"]) <= {"yes", "NO", "-"}
     app.selectbox[0].set_value("ape_fails").run()
     assert app.query_params["lesson"] == "ape_fails"
 

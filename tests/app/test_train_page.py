@@ -243,3 +243,21 @@ def test_picking_a_task_moves_the_training_lengths_into_its_range(open_app: Any)
     [task] = [box for box in app.selectbox if box.label == "Task"]
     task.set_value("addition").run()
     assert (number(app, "Train lengths from").value, number(app, "Train lengths to").value) == (16, 16)  # in range: kept
+
+
+def test_the_theory_beside_the_task_follows_the_scheme_and_offsets(open_app: Any) -> None:
+    def panel(app: Any) -> str:
+        [text] = [rendered(element) for element in app.markdown if "What theory predicts" in rendered(element)]
+        return text
+
+    app = open_app(TRAIN, query_params=tiny_params(**{"task.name": "aa_star", "positions.scheme": "nope"}))
+    assert_no_exception(app)
+    text = panel(app)
+    assert "NoPE: fails: a C-RASP program does not exist" in text and "100/0/0" in text
+    assert "APE with random offsets: generalizes: a C-RASP[Periodic, Local] program exists" in text
+    assert "This run (nope): NoPE: fails" in text
+    app = open_app(TRAIN, query_params=tiny_params(**{"task.name": "aa_star", "positions.scheme": "learned"}))
+    assert "This run (learned): learned APE without offsets: no prediction" in panel(app)
+    number(app, "Random start offset in training (up to)").set_value(64).run()
+    assert "This run (learned): APE with random offsets: generalizes" in panel(app)
+    assert app.query_params["positions.train_offset_max"] == "64"

@@ -232,11 +232,23 @@ def test_tables_list_every_column_and_value(tmp_path: Path) -> None:
     code, output = run_cli("tasks")
     assert code == 0
     headers, rows = read_table(output, "task")
-    assert headers == ["task", "family", "c_rasp", "coupling", "description"]
+    assert headers == ["task", "family", "NoPE", "APE", "k", "coupling", "description"]
     assert [row[0] for row in rows] == sorted(TASK_REGISTRY)
+
+    def verdict(prediction) -> str:
+        if prediction is None:
+            return "-"
+        return ("yes" if prediction.generalizes else "no") + ("" if prediction.derived_by == "paper" else "*")
+
     for row in rows:  # every description in full on its own line: nothing cut or wrapped
-        task_class = TASK_REGISTRY[row[0]]
-        assert row[1:] == [task_class.family, "-" if task_class.c_rasp is None else str(task_class.c_rasp), str(task_class.has_coupling), task_class.description]
+        task = TASK_REGISTRY[row[0]]()
+        k = "-" if task.theory.sparsity is None else str(task.theory.sparsity.k)
+        coupling = "predictive only" if task.coupling_needs_answer else str(task.has_coupling)
+        assert row[1:] == [task.family, verdict(task.theory.nope), verdict(task.theory.ape), k, coupling, task.description]
+    by_task = {row[0]: row for row in rows}
+    assert by_task["aa_star"][2:4] == ["no", "yes"] and by_task["tomita_7"][2:4] == ["yes", "yes"]
+    assert by_task["sparse_sum"][4] == "3" and by_task["sort"][5] == "predictive only"
+    assert "Huang et al. 2025" in output and "* our derivation" in output
 
 
 def test_table_cells_are_text_not_markup() -> None:

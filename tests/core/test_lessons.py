@@ -86,8 +86,14 @@ def test_the_c_rasp_lesson_uses_the_task_labels() -> None:
     from lengen_core.tasks import TASK_REGISTRY
 
     lesson = get_lesson("c_rasp")
-    labels = {LESSON_RUNS[key].config().task.name: TASK_REGISTRY[LESSON_RUNS[key].config().task.name].c_rasp for key in lesson.runs}
+    from lengen_core.theory import prediction_for
+
+    configs = [LESSON_RUNS[key].config() for key in lesson.runs]
+    labels = {config.task.name: TASK_REGISTRY[config.task.name].theory.ape.generalizes for config in configs}
     assert labels == {"majority": True, "parity": False}
+    for config in configs:  # the runs train APE with offsets, so the APE prediction is the one that applies
+        applicable = prediction_for(config)
+        assert applicable.setting == "APE with random offsets" and applicable.prediction is TASK_REGISTRY[config.task.name].theory.ape
 
 
 @pytest.mark.parametrize(

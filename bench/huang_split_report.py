@@ -1,0 +1,81 @@
+"""Report Huang et al.'s split from a store filled by bench/huang_split.sh: prediction beside measurement.
+
+    python bench/huang_split_report.py DB [--tag-prefix huang-split-]
+
+Per task and setting (NoPE; learned APE with random offsets): the seeds, the
+median over seeds of the lowest exact match over lengths 13-16 (in
+distribution), 29-32 (2x) and 45-48 (3x), the measured outcomes (lengen_core.theory.measured_outcome), the
+prediction and how many decided runs agree; then the agreement rate per
+setting. Prints markdown (for docs/results.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from lengen_core.store import RunStore
+from lengen_core.theory import check_run, setting_label
+
+
+def exact_match_near(curve, length: int) -> float | None:
+    """The lowest exact match over the four lengths ending at ``length`` (every residue mod 4, as the sweep tests)."""
+    rows = curve[(curve["length"] > length - 4) & (curve["length"] <= length)]
+    return None if rows.empty else float(rows["exact_match"].min())
+
+
+def median_text(values: list[float | None]) -> str:
+    known = [value for value in values if value is not None]
+    if not known:
+        return "-"
+    spread = f" ({min(known):.2f}-{max(known):.2f})" if len(known) > 1 else ""
+    return f"{statistics.median(known):.2f}{spread}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("db")
+    parser.add_argument("--tag-prefix", default="huang-split-")
+    args = parser.parse_args()
+    store = RunStore(args.db, read_only=True)
+    runs = store.list_runs(status="done")
+    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
+    cells: dict[tuple[str, str], list] = {}
+    for row in runs.itertuples():
+        record = store.get_run(row.run_id)
+        config = record.run_config
+        curve = store.eval_curve([row.run_id], sweep="default")
+        longest = int(curve["length"].max()) if len(curve) else None
+        check = check_run(config, record.breakdown_length, longest)
+        train_max = config.task.train_length_max
+        setting = setting_label(config.positions.scheme, config.positions.train_offset_max)
+        cells.setdefault((config.task.name, setting), []).append(
+            (check, exact_match_near(curve, train_max), exact_match_near(curve, 2 * train_max), exact_match_near(curve, 3 * train_max), record.seed)
+        )
+    print("| task | setting | seeds | EM at 13-16 (1x) | EM at 29-32 (2x) | EM at 45-48 (3x) | measured | predicted | agree |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    totals: dict[str, list[int]] = {}
+    for (task, setting), entries in sorted(cells.items()):
+        checks = [entry[0] for entry in entries]
+        prediction = checks[0].applicable.prediction
+        verdicts = [check.agrees for check in checks]
+        decided = [value for value in verdicts if value is not None]
+        agree, compared = sum(decided), len(decided)
+        totals.setdefault(setting, [0, 0, 0])
+        totals[setting][0] += agree
+        totals[setting][1] += compared
+        totals[setting][2] += len(checks) - compared
+        outcomes = ", ".join(sorted(check.outcome.verdict for check in checks))
+        mark = "" if agree == compared else " ≠"
+        print(
+            f"| {task} | {setting} | {len(entries)} | {median_text([e[1] for e in entries])} | {median_text([e[2] for e in entries])} | "
+            f"{median_text([e[3] for e in entries])} | {outcomes} | {'-' if prediction is None else prediction.verdict} | {agree}/{compared}{mark} |"
+        )
+    print()
+    for setting, (agree, compared, undecided) in sorted(totals.items()):
+        rate = "-" if not compared else f"{agree / compared:.0%}"
+        print(f"- {setting}: {agree}/{compared} decided runs agree with the prediction ({rate}); {undecided} runs did not learn their training range (not compared)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Accuracy at 2x and 4x the training length versus k, from a store filled by bench/k_sparse.sh.
+
+    python bench/k_sparse_report.py DB
+
+Per task, scheme and k: the seeds, and the median (min-max) exact match at the
+longest training length, at 2x and at 4x; then, per task and scheme, whether
+accuracy at 4x falls as k grows (Golowich et al.'s prediction). Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from lengen_core.store import RunStore
+from lengen_core.theory import setting_label
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
+    return f"{statistics.median(values):.2f}{spread}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("db")
+    args = parser.parse_args()
+    store = RunStore(args.db, read_only=True)
+    runs = store.list_runs(status="done")
+    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith("sweep:k-sparse-") for tag in tags))]
+    table: dict[tuple[str, str, int], dict[int, list[float]]] = {}
+    for row in runs.itertuples():
+        config = store.get_run(row.run_id).run_config
+        curve = store.eval_curve([row.run_id], sweep="default")
+        train_max = config.task.train_length_max
+        key = (config.task.name, setting_label(config.positions.scheme, config.positions.train_offset_max), int(config.task.options["k"]))
+        slots = table.setdefault(key, {1: [], 2: [], 4: []})
+        for factor in slots:
+            rows = curve[curve["length"] == factor * train_max]
+            if not rows.empty:
+                slots[factor].append(float(rows["exact_match"].iloc[0]))
+    print("| task | setting | k | seeds | EM at 1x (16) | EM at 2x (32) | EM at 4x (64) |")
+    print("|---|---|---|---|---|---|---|")
+    trends: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for (task, setting, k), slots in sorted(table.items()):
+        print(f"| {task} | {setting} | {k} | {len(slots[1])} | {cell(slots[1])} | {cell(slots[2])} | {cell(slots[4])} |")
+        if slots[4]:
+            trends.setdefault((task, setting), []).append((k, statistics.median(slots[4])))
+    print()
+    for (task, setting), points in sorted(trends.items()):
+        points.sort()
+        falls = all(later <= earlier + 0.05 for (_, earlier), (_, later) in zip(points, points[1:]))
+        text = ", ".join(f"k={k}: {value:.2f}" for k, value in points)
+        print(f"- {task} / {setting}: EM at 4x {text}: {'does not rise with k (within 0.05)' if falls else 'not monotone in k'}")
+
+
+if __name__ == "__main__":
+    main()
