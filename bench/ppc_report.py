@@ -32,7 +32,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for row in runs.itertuples():
         curve = store.eval_curve([row.run_id], sweep="default")
-        train_max = int(row.train_length_max)
+        task_config = store.get_run(row.run_id).run_config.task
+        train_max = task_config.train_length_max
         at_2x = curve[curve["length"] == 2 * train_max]["exact_match"]
         ids_text = "-"
         if row.scheme == "predictive_coupled":
@@ -47,7 +48,7 @@ def main() -> None:
                 shares.append(f"{sum(right) / len(right):.2f}")
             ids_text = " / ".join(shares)
         print(
-            f"| {row.task} | {row.scheme} | {row.seed} | 1-{train_max} | {row.breakdown_length} | "
+            f"| {row.task} | {row.scheme} | {row.seed} | {task_config.train_length_min}-{train_max} | {row.breakdown_length} | "
             f"{'-' if at_2x.empty else f'{float(at_2x.iloc[0]):.2f}'} | {ids_text} |"
         )
 

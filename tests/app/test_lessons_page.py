@@ -9,6 +9,7 @@ import pytest
 
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, load_manifest
 from lengen_core.lessons import LESSON_RUNS, LIVE_TAG, get_lesson, run_tag
+from lengen_core.theory import OUTCOMES
 from pages.common import get_job_manager, get_store
 from tests.conftest import assert_clean, drawn_figure, rendered
 
@@ -99,14 +100,18 @@ def test_lesson_from_the_url_with_c_rasp_labels(open_app: Any) -> None:
     assert_clean(app)
     assert app.selectbox[0].value == "c_rasp"
     assert app.header[0].value == get_lesson("c_rasp").title
-    if not {"majority_ape", "parity_ape"} <= set(BUNDLED):
-        pytest.skip("no bundled C-RASP runs")
-    table = app.dataframe[0].value
-    assert table["task"].tolist() == ["majority", "parity"]
-    assert table["NoPE predicts"].tolist() == ["generalizes", "fails"]
-    assert table["APE (random offsets) predicts"].tolist() == ["generalizes", "fails"]
-    assert table["this run's setting"].tolist() == ["APE with random offsets"] * 2
-    assert set(table["agrees"]) <= {"yes", "NO", "-"}
+    lesson = get_lesson("c_rasp")
+    if not set(lesson.runs) <= set(BUNDLED):
+        pytest.skip("no bundled runs of the theory lesson")
+    table = app.dataframe[0].value.set_index("run")
+    assert len(table) == 24
+    majority, parity = table.loc["majority, APE + offsets"], table.loc["parity, NoPE"]
+    assert (majority["NoPE predicts"], majority["APE (random offsets) predicts"]) == ("generalizes", "generalizes")
+    assert (parity["NoPE predicts"], parity["APE (random offsets) predicts"]) == ("fails", "fails")
+    assert majority["this run's setting"] == "APE with random offsets" and parity["this run's setting"] == "NoPE"
+    copy_nope = table.loc["copy_unique, NoPE"]
+    assert (copy_nope["NoPE predicts"], copy_nope["APE (random offsets) predicts"]) == ("fails", "generalizes")
+    assert set(table["agrees"]) <= {"yes", "NO", "-"} and set(table["measured"]) <= set(OUTCOMES)
     app.selectbox[0].set_value("ape_fails").run()
     assert app.query_params["lesson"] == "ape_fails"
 

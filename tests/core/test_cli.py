@@ -86,6 +86,9 @@ def test_train_list_show_export_round_trip(tmp_path: Path, capsys: pytest.Captur
     assert "\x1b" not in output  # plain text off a terminal
     code, output = run_cli("--db", db, "runs", "show", run_id)
     assert code == 0 and '"status": "done"' in output
+    # theory beside measurement: reverse has no prediction under coupling, and the measured outcome is named
+    assert "predicted: position coupling: no prediction (the theory covers k-sparse tasks" in output
+    assert "measured: " in output and "no comparison" in output
 
     code, output = run_cli("--db", db, "eval", run_id, "--lengths", "3,6", "--samples", "4")
     assert code == 0, output

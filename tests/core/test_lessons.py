@@ -71,14 +71,16 @@ def test_at_least_five_lessons_each_with_valid_runs() -> None:
 
 
 def test_lessons_compare_one_thing_at_a_time() -> None:
-    """Within a lesson, runs of the same task differ only in positions / attention (the lesson's variable)."""
+    """Within a lesson, runs of the same task differ only in positions / attention (the lesson's variable);
+    the k lesson's variable is the task's k."""
     for lesson in LESSONS:
+        variables = ("positions.", "model.attention", "model.hsa") + (("task.options.k",) if lesson.key == "k_sparse" else ())
         configs = [flatten(LESSON_RUNS[key].config().to_dict()) for key in lesson.runs]
         for config in configs[1:]:
             if config["task.name"] != configs[0]["task.name"]:
                 continue
             differing = {key for key in config if config[key] != configs[0][key]}
-            allowed = {key for key in differing if key.startswith(("positions.", "model.attention", "model.hsa"))}
+            allowed = {key for key in differing if key.startswith(variables)}
             assert differing == allowed, (lesson.key, differing - allowed)
 
 
@@ -88,12 +90,17 @@ def test_the_c_rasp_lesson_uses_the_task_labels() -> None:
     lesson = get_lesson("c_rasp")
     from lengen_core.theory import prediction_for
 
-    configs = [LESSON_RUNS[key].config() for key in lesson.runs]
-    labels = {config.task.name: TASK_REGISTRY[config.task.name].theory.ape.generalizes for config in configs}
-    assert labels == {"majority": True, "parity": False}
-    for config in configs:  # the runs train APE with offsets, so the APE prediction is the one that applies
+    configs = {key: LESSON_RUNS[key].config() for key in lesson.runs}
+    assert len({config.task.name for config in configs.values()}) == 12, "a dozen tasks"
+    expected = {expectation.run: expectation.kind for expectation in lesson.expectations}
+    for key, config in configs.items():  # each run is checked against the prediction that applies to its setting
+        theory = TASK_REGISTRY[config.task.name].theory
         applicable = prediction_for(config)
-        assert applicable.setting == "APE with random offsets" and applicable.prediction is TASK_REGISTRY[config.task.name].theory.ape
+        prediction = theory.nope if config.positions.scheme == "nope" else theory.ape
+        assert applicable.prediction is prediction, key
+        assert applicable.setting == ("NoPE" if config.positions.scheme == "nope" else "APE with random offsets"), key
+        assert expected[key] == ("extrapolates" if prediction.generalizes else "short"), key
+    assert expected["majority_ape"] == "extrapolates" and expected["parity_ape"] == "short"
 
 
 @pytest.mark.parametrize(
