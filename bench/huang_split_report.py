@@ -41,14 +41,18 @@ def main() -> None:
     runs = store.list_runs(status="done")
     runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
     cells: dict[tuple[str, str], list] = {}
-    for row in runs.itertuples():
+    seen: set[tuple[str, str, int]] = set()
+    for row in runs.itertuples():  # newest first: a cell's seed rerun by a later sweep counts once, the newest
         record = store.get_run(row.run_id)
         config = record.run_config
+        setting = setting_label(config.positions.scheme, config.positions.train_offset_max)
+        if (config.task.name, setting, record.seed) in seen:
+            continue
+        seen.add((config.task.name, setting, record.seed))
         curve = store.eval_curve([row.run_id], sweep="default")
         longest = int(curve["length"].max()) if len(curve) else None
         check = check_run(config, record.breakdown_length, longest)
         train_max = config.task.train_length_max
-        setting = setting_label(config.positions.scheme, config.positions.train_offset_max)
         cells.setdefault((config.task.name, setting), []).append(
             (check, exact_match_near(curve, train_max), exact_match_near(curve, 2 * train_max), exact_match_near(curve, 3 * train_max), record.seed)
         )

@@ -1,6 +1,6 @@
 """Predictive position coupling beside learned APE and NoPE: breakdown lengths and how often the predicted ids were right.
 
-    bash bench/ppc_compare.sh DB            # trains sort and retrieve_right_first under the three schemes
+    bash bench/ppc_compare.sh DB            # trains sort and retrieve_right_unique under the three schemes
     python bench/ppc_report.py DB [--tag ppc-compare] [--samples 200]
 
 For every done run of the tag: its breakdown length; for the predictive_coupled

@@ -50,7 +50,7 @@ def test_k_sparse_and_ppc_reports(tmp_path: Path) -> None:
             "--set", "positions.max_position=64",
         )
     output = report("bench/k_sparse_report.py", str(db))
-    assert re.search(r"^\| sparse_sum \| coupled \| 1 \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", output, flags=re.MULTILINE)
+    assert re.search(r"^\| sparse_sum \| coupled \| 1 \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [01] of 1 \|$", output, flags=re.MULTILINE)
     assert re.search(r"^- sparse_sum / coupled: EM at 4x k=1: [\d.]+, k=2: [\d.]+: ", output, flags=re.MULTILINE)
 
     sweep(
