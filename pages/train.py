@@ -208,8 +208,6 @@ def main() -> None:
         config, errors = check_config(FORM, seed)
         for error in errors:
             show_config_error(error)
-        if config is not None:
-            theory_panel(config)
 
         start_column, reset_column = st.columns(2)
         with start_column:
@@ -221,6 +219,8 @@ def main() -> None:
                 st.error("Not started: fix the fields above first.", icon=":material/error:")
             else:
                 start(config, seed, name)
+        if config is not None:  # last in the column: an element that comes and goes never moves the ones above
+            theory_panel(config)
 
     with run_column:
         my_runs = st.session_state.get(MY_RUNS_KEY, [])
