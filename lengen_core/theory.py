@@ -153,6 +153,11 @@ class TheoryCheck:
     def agrees(self) -> bool | None:
         return self.outcome.agrees_with(self.applicable.prediction)
 
+    @property
+    def agreement_word(self) -> str:
+        """``"yes"``, ``"NO"`` or ``"-"`` (nothing to compare): the tables' agrees column."""
+        return {True: "yes", False: "NO", None: "-"}[self.agrees]
+
     def lines(self) -> list[str]:
         """``predicted: ...``, ``measured: ...``, and whether they agree: what the CLI and pages print."""
         outcome = self.outcome

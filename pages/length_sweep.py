@@ -187,7 +187,7 @@ def main() -> None:
                 "predicted": "-" if check.applicable.prediction is None else check.applicable.prediction.verdict,
                 "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",
                 "measured": check.outcome.verdict,
-                "agrees": {True: "yes", False: "NO", None: "-"}[check.agrees],
+                "agrees": check.agreement_word,
             }
             for curve, check in zip(curves, checks)
         ]

@@ -99,7 +99,7 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             entry["APE (random offsets) predicts"] = "-" if theory.ape is None else theory.ape.verdict
             entry["this run's setting"] = check.applicable.setting
             entry["measured"] = check.outcome.verdict
-            entry["agrees"] = {True: "yes", False: "NO", None: "-"}[check.agrees]
+            entry["agrees"] = check.agreement_word
         table.append(entry)
     if not curves:
         return

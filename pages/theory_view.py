@@ -11,7 +11,7 @@ import streamlit as st
 from lengen_core.config import RunConfig
 from lengen_core.tasks import build_task
 from lengen_core.tasks.theory import Prediction, short_source
-from lengen_core.theory import check_run, prediction_for
+from lengen_core.theory import check_run, prediction_for_setting
 from pages.escaping import escape_markdown
 
 
@@ -32,7 +32,8 @@ def task_theory_lines(config: RunConfig) -> list[str]:
     ]
     if theory.sparsity is not None:
         lines.append(f"k-sparse ({short_source(theory.sparsity.source)}): {theory.sparsity.sentence()}")
-    lines.append(f"This run ({config.positions.scheme}): {prediction_for(config).sentence()}")
+    applicable = prediction_for_setting(theory, config.positions.scheme, max(config.positions.train_offset_max, 0))
+    lines.append(f"This run ({config.positions.scheme}): {applicable.sentence()}")
     return lines
 
 
