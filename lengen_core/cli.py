@@ -28,6 +28,7 @@ from lengen_core.config import (
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 from lengen_core.params import (
     decode_changes,
+    decode_mixture,
     parse_assignment,
     parse_int_list,
     parse_range,
@@ -78,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["train.time_budget_s"] = args.time_budget
     if getattr(args, "attention", None):
         changes["model.attention"] = args.attention
+    if getattr(args, "mix", None):
+        changes["task.mixture"] = decode_mixture("--mix", ",".join(args.mix))
     texts = dict(parse_assignment(item, "--set") for item in getattr(args, "set", None) or [])
     changes.update(decode_changes(texts, changes.get("task.name", base.task.name)))
     return base.replace(**changes)
@@ -185,21 +188,35 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
 
 
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
+    import pandas
+
+    from lengen_core.jobs import part_sweep_name
     from lengen_core.store import EVAL_COLUMNS
     from lengen_core.theory import check_run
 
     record = store.get_run(run_id)
+    config = record.run_config
     curve = store.eval_curve([run_id])
-    rows = curve.sort_values("length").to_dict("records")
+    main_curve = curve[~curve["sweep"].str.contains("@", regex=False)]
+    rows = main_curve.sort_values("length").to_dict("records")
+    if config.task.is_mixture:
+        out.write(f"task {config.task.name} (the main task of a mixture with {', '.join(e.name for e in config.task.mixture)}):\n")
     print_table(out, rows, EVAL_COLUMNS)
     ratio = None if record.breakdown_length is None else record.breakdown_length / record.train_length_max
     out.write(
         f"breakdown length: {record.breakdown_length} (train length max {record.train_length_max}, "
         f"ratio {'-' if ratio is None else f'{ratio:.2f}'}x)\n"
     )
-    longest = int(curve["length"].max()) if len(curve) else None
-    for line in check_run(record.run_config, record.breakdown_length, longest).lines():
+    longest = int(main_curve["length"].max()) if len(main_curve) else None
+    for line in check_run(config, record.breakdown_length, longest).lines():
         out.write(line + "\n")
+    for part in config.task.evaluated_parts()[1:]:  # a mixture's other tested tasks, each its own sweep
+        part_curve = curve[curve["sweep"] == part_sweep_name("default", part.name)]
+        out.write(f"task {part.name} (trained on lengths {part.train_length_min}-{part.train_length_max}):\n")
+        print_table(out, part_curve.sort_values("length").to_dict("records"), EVAL_COLUMNS)
+        stored = None if part_curve.empty else part_curve["breakdown_length"].iloc[0]
+        breakdown = None if stored is None or pandas.isna(stored) else int(stored)
+        out.write(f"breakdown length: {breakdown} (train length max {part.train_length_max})\n")
 
 
 def open_store(args: argparse.Namespace) -> Any:
@@ -461,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
         sub.add_argument("--attention", choices=["dense", "hsa"], help="attention kind")
         sub.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any config field, e.g. model.n_layers=3 (repeatable)")
+        sub.add_argument(
+            "--mix", action="append", metavar="TASK:MIN-MAX[*WEIGHT][{OPTION=VALUE;...}][/train-only]",
+            help="train this task too, in one multi-task run (repeatable; the task.mixture entries, e.g. copy_unique:1-32)",
+        )
 
     train = commands.add_parser("train", help="train one model and sweep lengths", formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--task", help="task name (see `tasks`)")

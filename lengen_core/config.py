@@ -55,6 +55,10 @@ LENGTH_SCALINGS: tuple[str, ...] = ("none", "log")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PACKING_MODES: tuple[str, ...] = ("auto", "on", "off")
 
+# Fields left out of the canonical JSON (and so of config_id) while they hold their default:
+# added after config ids were published, so every run that does not use them keeps its id.
+OMITTED_AT_DEFAULT: dict[str, Any] = {"task.mixture": ()}
+
 # Fields added after runs were stored with configs that lack them, with the value that
 # reproduces what those runs did (today's default may differ): RunConfig.from_stored.
 STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off"}
@@ -74,6 +78,7 @@ LIMITS: dict[str, int] = {
     "max_eval_lengths": 64,
     "max_time_budget_s": 24 * 3600,
     "max_distractor_examples": 8,
+    "max_mixture_tasks": 8,  # tasks trained beside the main one (task.mixture)
     "max_seed": 2**53 - 1,  # the largest integer a browser (JavaScript) and a float64 column hold exactly
 }
 
@@ -115,12 +120,60 @@ def _check_mapping(field_name: str, value: Any) -> None:
             raise ConfigError(field_name, f"names must be text, got {shown(key)}")
 
 
+def _check_task_lengths(prefix: str, name: Any, options: Any, low: Any, high: Any) -> dict[str, Any]:
+    """A task name, its options and training range, checked with ``prefix`` naming the fields; the resolved options."""
+    from lengen_core.tasks.base import build_task
+
+    if not isinstance(name, str):
+        raise ConfigError(f"{prefix}.name", f"must be a task name, got {shown(name)}")
+    _check_mapping(f"{prefix}.options", options)
+    try:
+        task = build_task(name, options)  # validates name and options
+    except ConfigError as error:  # the task names its fields task.*; a mixture entry is task.mixture.<i>.*
+        raise ConfigError(prefix + error.field.removeprefix("task"), error.message) from None
+    _check_int(f"{prefix}.train_length_min", low, task.min_length, task.max_length)
+    _check_int(f"{prefix}.train_length_max", high, task.min_length, task.max_length)
+    task.check_length(high, f"{prefix}.train_length_max")  # task-specific limits too
+    if low > high:
+        raise ConfigError(f"{prefix}.train_length_min", f"must be <= {prefix}.train_length_max ({high}), got {low}")
+    return dict(task.options)
+
+
+@dataclass(frozen=True)
+class MixtureTask:
+    """One more task a multi-task run trains on (an entry of ``task.mixture``).
+
+    weight: how often its examples are drawn, relative to the main task's 1.0.
+    evaluate: whether the run's length sweep tests it too (each evaluated task
+        gets its own curve and breakdown length); the main task is always tested.
+    """
+
+    name: str = "copy_unique"
+    train_length_min: int = 1
+    train_length_max: int = 10
+    options: Mapping[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+    evaluate: bool = True
+
+    def __post_init__(self) -> None:
+        prefix = "task.mixture"  # _mixture_entries puts the entry's index in
+        object.__setattr__(self, "options", _check_task_lengths(prefix, self.name, self.options, self.train_length_min, self.train_length_max))
+        _check_float(f"{prefix}.weight", self.weight, 0.001, 1000.0)
+        if not isinstance(self.evaluate, bool):
+            raise ConfigError(f"{prefix}.evaluate", f"must be true or false, got {shown(self.evaluate)}")
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """Which task, which lengths it is trained on, and its options.
 
     ``options`` holds task-specific settings (validated by the task class);
     ``index_hints`` rewrites examples in the index-hint format of Zhou et al. 2023.
+    ``mixture`` makes a multi-task run: the tasks trained beside this one (the
+    main task), each with its own range, options and weight
+    (:class:`MixtureTask`); every example of a mixture run starts with its task's
+    marker token (:func:`lengen_core.vocab.task_marker_id`). Empty: a single-task
+    run, exactly as before mixtures existed (same config id, same data).
     """
 
     name: str = "reverse"
@@ -128,25 +181,56 @@ class TaskConfig:
     train_length_max: int = 10
     options: Mapping[str, Any] = field(default_factory=dict)
     index_hints: bool = False
+    mixture: tuple[MixtureTask, ...] = ()
 
     def __post_init__(self) -> None:
-        from lengen_core.tasks.base import build_task
-
-        if not isinstance(self.name, str):
-            raise ConfigError("task.name", f"must be a task name, got {shown(self.name)}")
-        _check_mapping("task.options", self.options)
-        task = build_task(self.name, self.options)  # validates name and options
-        object.__setattr__(self, "options", dict(task.options))
-        _check_int("task.train_length_min", self.train_length_min, task.min_length, task.max_length)
-        _check_int("task.train_length_max", self.train_length_max, task.min_length, task.max_length)
-        task.check_length(self.train_length_max, "task.train_length_max")  # task-specific limits too
-        if self.train_length_min > self.train_length_max:
-            raise ConfigError(
-                "task.train_length_min",
-                f"must be <= task.train_length_max ({self.train_length_max}), got {self.train_length_min}",
-            )
+        object.__setattr__(
+            self, "options", _check_task_lengths("task", self.name, self.options, self.train_length_min, self.train_length_max)
+        )
         if not isinstance(self.index_hints, bool):
             raise ConfigError("task.index_hints", f"must be true or false, got {shown(self.index_hints)}")
+        object.__setattr__(self, "mixture", _mixture_entries(self.mixture))
+        names = [self.name]
+        for index, entry in enumerate(self.mixture):
+            if entry.name in names:
+                raise ConfigError(f"task.mixture.{index}.name", f"task {entry.name!r} is already in the run; each task appears once")
+            names.append(entry.name)
+        if self.mixture and self.index_hints:
+            raise ConfigError("task.index_hints", "index hints apply to single-task runs; clear task.mixture or turn hints off")
+
+    @property
+    def is_mixture(self) -> bool:
+        return bool(self.mixture)
+
+    def evaluated_parts(self) -> list[TaskConfig]:
+        """The tasks the run's length sweep tests: the main task, then the entries with ``evaluate``."""
+        main, *others = self.parts()
+        return [main] + [part for part, entry in zip(others, self.mixture) if entry.evaluate]
+
+    def parts(self) -> list[TaskConfig]:
+        """Every task of the run as a single-task config: the main task first, then the mixture's entries."""
+        main = dataclasses.replace(self, mixture=()) if self.mixture else self
+        return [main] + [
+            TaskConfig(name=entry.name, train_length_min=entry.train_length_min, train_length_max=entry.train_length_max, options=entry.options)
+            for entry in self.mixture
+        ]
+
+
+def _mixture_entries(value: Any) -> tuple[MixtureTask, ...]:
+    """``task.mixture`` as MixtureTask entries (dicts from JSON are built and checked here, each named by its index)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise ConfigError("task.mixture", f"must be a list of tasks, got {shown(value)}")
+    if len(value) > LIMITS["max_mixture_tasks"]:
+        raise ConfigError("task.mixture", f"at most {LIMITS['max_mixture_tasks']} tasks beside the main one, got {len(value)}")
+    entries = []
+    for index, item in enumerate(value):
+        prefix = f"task.mixture.{index}"
+        try:
+            entries.append(item if isinstance(item, MixtureTask) else _build_section(prefix, MixtureTask, item))
+        except ConfigError as error:
+            field_name = error.field if error.field.startswith(prefix) else error.field.replace("task.mixture", prefix, 1)
+            raise ConfigError(field_name, error.message.replace("task.mixture.", f"{prefix}.")) from None
+    return tuple(entries)
 
 
 @dataclass(frozen=True)
@@ -393,16 +477,23 @@ class RunConfig:
     def __post_init__(self) -> None:
         from lengen_core.tasks.base import build_task
 
-        task = build_task(self.task.name, self.task.options)
-        for length in self.eval.lengths:
-            task.check_length(length, "eval.lengths")  # e.g. passkey retrieval goes to 1M, reverse to 512
+        for part in self.task.parts():  # explicit lengths are tested on every task of a mixture
+            task = build_task(part.name, part.options)
+            for length in self.eval.lengths:
+                task.check_length(length, "eval.lengths")  # e.g. passkey retrieval goes to 1M, reverse to 512
         check_compatible(self)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The canonical JSON: every field, less those of :data:`OMITTED_AT_DEFAULT` that hold their default."""
+        data = self.to_dict()
+        for dotted, default in OMITTED_AT_DEFAULT.items():
+            section, field_name = dotted.split(".")
+            if data[section][field_name] == _to_plain(default):
+                del data[section][field_name]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def config_id(self) -> str:
@@ -471,10 +562,20 @@ def check_compatible(config: RunConfig) -> None:
     (:mod:`lengen_core.data`), which import nothing above them, so config sits
     below positions, models and evaluation in the import graph.
     """
+    if config.train.packing == "on" and config.model.attention != "dense":
+        raise ConfigError(
+            "train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off"
+        )
+    for part in config.task.parts():  # every task of a mixture meets the scheme's needs
+        _check_task_with_scheme(config, part)
+
+
+def _check_task_with_scheme(config: RunConfig, part: TaskConfig) -> None:
+    """The checks of :func:`check_compatible` for one task of the run (``part``: single-task config)."""
     from lengen_core.data import ExampleSource, resolve_eval_lengths
 
     rule, encoding = scheme_rule_and_encoding(config.positions)
-    source = ExampleSource(config.task)
+    source = ExampleSource(part, marker=config.task.is_mixture)
     task = source.task
     if rule == "coupled" and not task.has_coupling:
         raise ConfigError("positions.scheme", f"task {task.name!r} defines no position-coupling rule; pick another scheme")
@@ -484,21 +585,17 @@ def check_compatible(config: RunConfig) -> None:
             f"task {task.name!r} couples each answer token to where it comes from in the input, which inference "
             "cannot know in advance (the ids would give the answer away); use predictive_coupled, whose model predicts them",
         )
-    if config.train.packing == "on" and config.model.attention != "dense":
-        raise ConfigError(
-            "train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off"
-        )
     if rule == "abacus" and not task.has_significance:
         raise ConfigError("positions.scheme", f"task {task.name!r} has no numbers; Abacus embeddings index digits")
-    lengths = resolve_eval_lengths(config.task, config.eval, task)
-    longest = max(max(lengths), config.task.train_length_max)
+    lengths = resolve_eval_lengths(part, config.eval, task)
+    longest = max(max(lengths), part.train_length_max)
     max_position = config.positions.max_position
     if (rule == "index" and encoding == "learned") or rule == "randomized":
         needed = source.max_sequence_length(longest)
         if needed > max_position:
             raise ConfigError("positions.max_position", f"length {longest} needs {needed} positions but positions.max_position is {max_position}")
         rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
-        needed = rows * source.max_sequence_length(config.task.train_length_max)
+        needed = rows * max(ExampleSource(each, marker=config.task.is_mixture).max_sequence_length(each.train_length_max) for each in config.task.parts())
         if needed > max_position:
             raise ConfigError(
                 "positions.max_position",

@@ -156,7 +156,7 @@ class _Shape:
 
 def _shape(config: RunConfig) -> _Shape:
     from lengen_core.positions import build_scheme
-    from lengen_core.vocab import VOCAB_SIZE
+    from lengen_core.vocab import model_vocab_size
 
     model, hsa = config.model, config.model.hsa
     scheme = build_scheme(config.positions)
@@ -165,7 +165,7 @@ def _shape(config: RunConfig) -> _Shape:
         n_layers=model.n_layers,
         n_heads=model.n_heads,
         d_ff=model.d_ff,
-        vocab=VOCAB_SIZE,
+        vocab=model_vocab_size(config.task.is_mixture),
         max_position=config.positions.max_position,
         predicts_positions=scheme.predicts_positions,
         encoding=scheme.encoding,
@@ -184,7 +184,7 @@ def _shape(config: RunConfig) -> _Shape:
 
 
 @functools.lru_cache(maxsize=256)
-def _parameter_count(model_json: str, positions_json: str) -> int:
+def _parameter_count(model_json: str, positions_json: str, vocab_size: int) -> int:
     import json
 
     import torch
@@ -196,7 +196,7 @@ def _parameter_count(model_json: str, positions_json: str) -> int:
     model_config = ModelConfig(**json.loads(model_json))
     position_config = PositionConfig(**json.loads(positions_json))
     with torch.device("meta"):
-        model = build_model(model_config, build_scheme(position_config))
+        model = build_model(model_config, build_scheme(position_config), vocab_size)
     return sum(parameter.numel() for parameter in model.parameters())
 
 
@@ -204,8 +204,11 @@ def parameter_count(config: RunConfig) -> int:
     """Exact number of model parameters (the model is built on the meta device: no memory, ~15 ms)."""
     import json
 
+    from lengen_core.vocab import model_vocab_size
+
     data = config.to_dict()
-    return _parameter_count(json.dumps(data["model"], sort_keys=True), json.dumps(data["positions"], sort_keys=True))
+    vocab_size = model_vocab_size(config.task.is_mixture)
+    return _parameter_count(json.dumps(data["model"], sort_keys=True), json.dumps(data["positions"], sort_keys=True), vocab_size)
 
 
 # ---------------------------------------------------------------------------- memory
@@ -312,8 +315,8 @@ def longest_training_row(config: RunConfig) -> int:
     """Tokens in the longest training row: (distractors + 1) examples of the longest training length."""
     from lengen_core.data import ExampleSource
 
-    source = ExampleSource(config.task)
-    return (config.train.distractor_examples + 1) * source.max_sequence_length(config.task.train_length_max)
+    longest = max(ExampleSource(part, marker=config.task.is_mixture).max_sequence_length(part.train_length_max) for part in config.task.parts())
+    return (config.train.distractor_examples + 1) * longest
 
 
 # ---------------------------------------------------------------------------- work
@@ -393,6 +396,7 @@ class EvalLengthCost:
     batch_size: int
     peak_bytes: int
     seconds: float
+    task: str = ""  # which task of a mixture it tests; "" for the main task
 
 
 @dataclass(frozen=True)
@@ -430,11 +434,15 @@ class CostEstimate:
         """Training plus the length sweep: how long a user waits for the run's result."""
         return self.train_seconds + self.eval_seconds
 
-    def batch_size_for(self, length: int) -> int:
+    def batch_size_for(self, length: int, task: str = "") -> int:
         for point in self.eval_lengths:
-            if point.length == length:
+            if point.length == length and point.task == task:
                 return point.batch_size
         raise KeyError(length)
+
+    def lengths_of(self, task: str = "") -> list[int]:
+        """The lengths planned for one task of the run ("" = the main task)."""
+        return [point.length for point in self.eval_lengths if point.task == task]
 
     def summary(self) -> str:
         return (
@@ -445,10 +453,12 @@ class CostEstimate:
         )
 
 
-def _eval_length_cost(config: RunConfig, length: int, parameters: int, budget: Budget) -> EvalLengthCost:
+def _eval_length_cost(config: RunConfig, length: int, parameters: int, budget: Budget, task: str = "") -> EvalLengthCost:
     from lengen_core.data import ExampleSource
 
     source = ExampleSource(config.task)
+    if task:
+        source = source.part(task)
     tokens = source.max_sequence_length(length)
     prompt, answer, padded = _probe(source, length)
     fixed = parameters * FLOAT_BYTES
@@ -464,24 +474,24 @@ def _eval_length_cost(config: RunConfig, length: int, parameters: int, budget: B
     seconds = full * decoding_seconds(config, parameters, batch, prompt, answer)
     if rest:
         seconds += decoding_seconds(config, parameters, rest, prompt, answer)
-    return EvalLengthCost(length, tokens, int(batch), int(peak), seconds)
+    return EvalLengthCost(length, tokens, int(batch), int(peak), seconds, task)
 
 
 def _probe(source, length: int) -> tuple[int, int, bool]:
     """(longest prompt, longest answer with <eos>, whether prompts differ in length) in a few examples at ``length``."""
     import json
 
-    return _probe_task(json.dumps(dataclasses.asdict(source.config), sort_keys=True), length)
+    return _probe_task(json.dumps(dataclasses.asdict(source.config), sort_keys=True), length, source.marker_id is not None)
 
 
 @functools.lru_cache(maxsize=4096)
-def _probe_task(task_json: str, length: int) -> tuple[int, int, bool]:
+def _probe_task(task_json: str, length: int, marker: bool = False) -> tuple[int, int, bool]:
     import json
 
     from lengen_core.config import TaskConfig
     from lengen_core.data import ExampleSource, stream_rng
 
-    source = ExampleSource(TaskConfig(**json.loads(task_json)))
+    source = ExampleSource(TaskConfig(**json.loads(task_json)), marker=marker)
     rng = stream_rng("cost-probe", source.task.name, length)
     examples = [source.sample(rng, length) for _ in range(6)]
     prompts = {len(example.prompt) for example in examples}
@@ -489,15 +499,24 @@ def _probe_task(task_json: str, length: int) -> tuple[int, int, bool]:
 
 
 def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None) -> CostEstimate:
-    """Peak memory and evaluation time of ``config`` (evaluated at ``lengths``, default its own sweep)."""
+    """Peak memory and evaluation time of ``config`` (evaluated at ``lengths``, default its own sweep,
+    which for a mixture covers every task it tests)."""
     budget = budget or default_budget()
     parameters = parameter_count(config)
     row = longest_training_row(config)
     static = parameters * FLOAT_BYTES * 5  # weights, gradients, AdamW's two moments, one foreach temporary
     activations = training_activation_bytes(config, length=row)
+    own_sweep = lengths is None
     if lengths is None:
         lengths = config.eval_lengths()
     per_length = tuple(_eval_length_cost(config, length, parameters, budget) for length in sorted(set(lengths)))
+    if own_sweep:  # a mixture's other tested tasks, each at its own lengths (an extra sweep tests the main task only)
+        from lengen_core.data import resolve_eval_lengths
+        from lengen_core.tasks.base import build_task
+
+        for part in config.task.evaluated_parts()[1:]:
+            part_lengths = resolve_eval_lengths(part, config.eval, build_task(part.name, part.options))
+            per_length += tuple(_eval_length_cost(config, length, parameters, budget, part.name) for length in part_lengths)
     tokens, width = training_step_tokens(config)
     step_flops = 3.0 * tokens * _forward_flops_per_token(config, parameters, width)
     seconds = training_seconds(config, step_flops)
@@ -560,7 +579,7 @@ def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: li
         if point.peak_bytes > budget.memory_bytes:
             raise ConfigError(
                 "eval.lengths",
-                f"evaluating at length {point.length} ({point.tokens} tokens) needs about {point.peak_bytes / GIB:.2f} GiB "
+                f"evaluating{' ' + point.task if point.task else ''} at length {point.length} ({point.tokens} tokens) needs about {point.peak_bytes / GIB:.2f} GiB "
                 f"even one example at a time, over {limit}; test shorter lengths (eval.lengths, eval.max_length_factor) "
                 "or use a smaller model",
             )
@@ -603,6 +622,7 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
     from lengen_core.models.transformer import build_model
     from lengen_core.positions import build_scheme
     from lengen_core.training import BatchSource, compute_loss, make_optimizer
+    from lengen_core.vocab import model_vocab_size
 
     torch.manual_seed(0)
     warm = torch.randn(8, 8, requires_grad=True)
@@ -615,7 +635,7 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
         rows, length = prepared.inputs.shape
         start = resident_bytes()
         reset_peak_resident()
-        model = build_model(config.model, build_scheme(config.positions))
+        model = build_model(config.model, build_scheme(config.positions), model_vocab_size(config.task.is_mixture))
         optimizer = make_optimizer(model, config)
         for _ in range(2):
             step_loss = compute_loss(model, prepared, torch.device("cpu"))
@@ -627,7 +647,7 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
         return {"measured": measured, "estimated": estimated, "rows": rows, "tokens": length}
     if phase != "eval" or eval_length is None:
         raise ValueError("phase must be 'train', or 'eval' with an eval_length")
-    model = build_model(config.model, build_scheme(config.positions)).eval()
+    model = build_model(config.model, build_scheme(config.positions), model_vocab_size(config.task.is_mixture)).eval()
     source = ExampleSource(config.task)
     examples = source.sample_many(random.Random(0), eval_length, rows or config.eval.batch_size)
     greedy_decode(model, examples[:2])  # first-call buffers

@@ -7,12 +7,14 @@ training uses ``("train", seed)``, evaluation ``("eval", eval_seed, task, length
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lengen_core.tasks.base import Example, Task, build_task
+from lengen_core.vocab import task_marker_id
 
 if TYPE_CHECKING:  # config imports this module to validate a config; types only here, no cycle
     from lengen_core.config import EvalConfig, TaskConfig
@@ -29,23 +31,45 @@ def stream_rng(*parts: object) -> random.Random:
 
 
 class ExampleSource:
-    """Samples examples of one configured task (index hints applied when asked for)."""
+    """Samples examples of one configured task (index hints applied when asked for).
 
-    def __init__(self, task_config: TaskConfig) -> None:
+    For a multi-task config (``task.mixture``) it samples the main task, and
+    :meth:`sample_training` draws from the whole mixture; :meth:`part` is the
+    source of any one task of it. Every example of a mixture carries its task's
+    marker (``marker``, default: whether the config is a mixture).
+    """
+
+    def __init__(self, task_config: TaskConfig, marker: bool | None = None) -> None:
         self.config = task_config
         self.task: Task = build_task(task_config.name, task_config.options)
         self.index_hints = task_config.index_hints
+        self.marker_id: int | None = task_marker_id(task_config.name) if (task_config.is_mixture if marker is None else marker) else None
         if self.index_hints:
             from lengen_core.tasks.index_hints import check_index_hints
 
             check_index_hints(self.task, task_config.train_length_max)
+        self.mixture: list[tuple[ExampleSource, float]] = []  # (source, weight) of every task, the main one first
+        if task_config.is_mixture:
+            main, *others = task_config.parts()
+            self.mixture = [(ExampleSource(main, marker=True), 1.0)] + [
+                (ExampleSource(part, marker=True), entry.weight) for part, entry in zip(others, task_config.mixture)
+            ]
+
+    def part(self, task_name: str) -> ExampleSource:
+        """The source of one task of the mixture (the main task's is this one's own examples)."""
+        for source, _ in self.mixture:
+            if source.task.name == task_name:
+                return source
+        if task_name == self.task.name:
+            return self
+        raise KeyError(f"task {task_name!r} is not in this run")
 
     def _format(self, example: Example) -> Example:
-        if not self.index_hints:
-            return example
-        from lengen_core.tasks.index_hints import with_index_hints
+        if self.index_hints:
+            from lengen_core.tasks.index_hints import with_index_hints
 
-        return with_index_hints(example)
+            example = with_index_hints(example)
+        return example if self.marker_id is None else with_task_marker(example, self.marker_id)
 
     def sample(self, rng: random.Random, length: int) -> Example:
         return self._format(self.task.sample(rng, length))
@@ -62,6 +86,8 @@ class ExampleSource:
         low, high = self.config.train_length_min, self.config.train_length_max
 
         def draw() -> Example:
+            if self.mixture:
+                return self._draw_from_mixture(rng)
             return self.sample(rng, rng.randint(low, high))
 
         examples = []
@@ -72,10 +98,21 @@ class ExampleSource:
             examples.append(example)
         return examples
 
+    def _draw_from_mixture(self, rng: random.Random) -> Example:
+        """A task by weight, then a length uniform over that task's own training range.
+
+        Our choice: the task is drawn per example, so a batch mixes tasks. Cai et al.
+        2025 draw a task, then a length, for each sample the same way; the weights
+        (all 1.0 by default) make it uniform over tasks as theirs is.
+        """
+        sources = [source for source, _ in self.mixture]
+        source = rng.choices(sources, weights=[weight for _, weight in self.mixture])[0]
+        return source.sample(rng, rng.randint(source.config.train_length_min, source.config.train_length_max))
+
     def max_sequence_length(self, length: int) -> int:
-        """Upper bound of ``len(prompt + answer)`` at this length (hints can double it)."""
+        """Upper bound of ``len(prompt + answer)`` at this length (hints can double it; a marker adds one)."""
         bound = self.task.max_sequence_length(length)
-        return 2 * bound if self.index_hints else bound
+        return (2 * bound if self.index_hints else bound) + (self.marker_id is not None)
 
     def max_structural_id(self, length: int, rule: str, samples: int = 8) -> int:
         """Largest coupled id / digit significance seen in a few examples at ``length``."""
@@ -137,4 +174,26 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         digit_significance=joined("digit_significance"),
         meta={**example.meta, "distractors": len(distractors)},
         part_ids=part_ids,
+    )
+
+
+def with_task_marker(example: Example, marker_id: int) -> Example:
+    """``example`` with its task's marker token right after ``<bos>`` (mixture runs).
+
+    The marker is structure, like ``<bos>``: segment 0, coupled id 0 (uncoupled),
+    digit significance 0, and the part (example) of the token it follows.
+    """
+
+    def inserted(values: tuple[int, ...] | None, value: int | None = 0) -> tuple[int, ...] | None:
+        if values is None:
+            return None
+        return values[:1] + (values[0] if value is None else value,) + values[1:]
+
+    return dataclasses.replace(
+        example,
+        prompt=example.prompt[:1] + (marker_id,) + example.prompt[1:],
+        segment_ids=inserted(example.segment_ids),
+        coupled_ids=inserted(example.coupled_ids),
+        digit_significance=inserted(example.digit_significance),
+        part_ids=inserted(example.part_ids, None),
     )

@@ -252,12 +252,18 @@ def sweep(
     should_stop: Callable[[], bool] | None = None,
     use_cache: bool = True,
     batch_size: int | Callable[[int], int] | None = None,
+    part: str = "",
 ) -> SweepResult:
     """The full length sweep of a trained model with its breakdown length.
 
     ``batch_size`` defaults to ``eval_config.batch_size`` (see :func:`evaluate_lengths`).
+    ``part`` names the task of a mixture to test ("" = the main task); its
+    examples carry the marker and its lengths follow its own training range.
     """
     source = ExampleSource(task_config)
+    if part:
+        source = source.part(part)
+        task_config = source.config
     lengths = list(lengths) if lengths is not None else resolve_eval_lengths(task_config, eval_config, source.task)
     points = evaluate_lengths(
         model,

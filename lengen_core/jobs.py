@@ -132,10 +132,20 @@ class RunProgress:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A length sweep and, when it stopped before testing everything, why (``stopped``)."""
+    """A length sweep and, when it stopped before testing everything, why (``stopped``).
+
+    ``result`` is the main task's; ``parts`` the other tested tasks of a mixture, by name.
+    """
 
     result: SweepResult
     stopped: str | None
+    parts: tuple[tuple[str, SweepResult], ...] = ()
+
+
+def part_sweep_name(sweep_name: str, task_name: str = "") -> str:
+    """The stored sweep of one task of a mixture: the main task's is ``sweep_name`` itself
+    (``default``), another task's ``default@<task>``."""
+    return f"{sweep_name}@{task_name}" if task_name else sweep_name
 
 
 def evaluate_model(
@@ -154,6 +164,10 @@ def evaluate_model(
     memory ``budget`` (:func:`lengen_core.costs.eval_batch_size`), and the sweep
     stops at its time bound (``eval.time_budget_s``, else the budget's), keeping
     what it measured: the last length then carries the ``n`` it reached.
+
+    A mixture's own sweep (``lengths`` None) tests every task it evaluates, each
+    at its own lengths (``Evaluation.parts``; ``on_point`` hears the main task's
+    points only); given ``lengths`` (an extra sweep), only the main task.
     """
     budget = budget or default_budget()
     estimate = estimate_cost(config, budget, lengths=lengths)
@@ -168,18 +182,22 @@ def evaluate_model(
         timed_out = time.monotonic() > deadline
         return timed_out
 
-    planned = [point.length for point in estimate.eval_lengths]
-    result = sweep(
-        model, config.task, config.eval, device=device, lengths=planned, on_point=on_point, should_stop=stop,
-        batch_size=estimate.batch_size_for,
-    )
+    tasks = [""] + ([part.name for part in config.task.evaluated_parts()[1:]] if lengths is None else [])
+    results, missing = [], []
+    for task in tasks:
+        planned = estimate.lengths_of(task)
+        result = sweep(
+            model, config.task, config.eval, device=device, lengths=planned, on_point=None if task else on_point, should_stop=stop,
+            batch_size=lambda length, task=task: estimate.batch_size_for(length, task), part=task,
+        )
+        results.append((task, result))
+        done = [point.length for point in result.points if point.n == config.eval.samples_per_length]
+        missing += [f"{task}:{length}" if task else length for length in planned if length not in done]
     stopped = None
     if timed_out:
-        done = [point.length for point in result.points if point.n == config.eval.samples_per_length]
-        missing = [length for length in planned if length not in done]
         source = "eval.time_budget_s" if config.eval.time_budget_s is not None else "LENGEN_MAX_EVAL_S"
         stopped = f"evaluation stopped at its time bound of {bound:.0f} s ({source}); lengths not fully tested: {missing}"
-    return Evaluation(result, stopped)
+    return Evaluation(results[0][1], stopped, tuple(results[1:]))
 
 
 def execute_run(
@@ -217,6 +235,14 @@ def execute_run(
         )
         if control.cancelled:
             return _finish(store, progress, run_id, "cancelled", "cancelled during evaluation")
+        for task_name, part_outcome in evaluation.parts:  # a mixture's other tasks, each its own sweep
+            store.set_eval_points(
+                run_id,
+                [point.as_row() for point in part_outcome.points],
+                breakdown_length=part_outcome.breakdown_length,
+                train_length_max=part_outcome.train_length_max,
+                sweep=part_sweep_name("default", task_name),
+            )
         outcome = evaluation.result
         store.set_eval_points(
             run_id,

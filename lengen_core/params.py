@@ -8,7 +8,10 @@ field declares, so ``3`` is an int for ``model.n_layers`` and a string for
 
 The text forms: ``true``/``false``; ``none``; floats as ``repr`` (an exact round
 trip); lists comma-joined (``5,10,40``; the CLI's JSON ``[5,10,40]`` is read
-too); strings as they are (a JSON-quoted ``"rope"`` from a shell is unquoted).
+too); strings as they are (a JSON-quoted ``"rope"`` from a shell is unquoted);
+``task.mixture`` as comma-joined entries ``name:min-max[*weight][{option=value;...}][/train-only]``
+(``copy_unique:1-32,sort:1-10*0.5{alphabet_size=20}/train-only``; a JSON list of
+objects is read too).
 :func:`config_to_params` writes only the fields that differ from the defaults,
 so a link stays short and :func:`config_from_params` reproduces the config
 exactly (same ``config_id``).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -70,6 +74,68 @@ def encode_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(encode_value(item) for item in value)
     return str(value)
+
+
+_MIXTURE_ENTRY = re.compile(
+    r"^(?P<name>[A-Za-z0-9_]+):(?P<low>\d+)-(?P<high>\d+)(?:\*(?P<weight>[0-9.eE+-]+))?(?:\{(?P<options>[^{}]*)\})?(?P<train_only>/train-only)?$"
+)
+TRAIN_ONLY = "/train-only"
+
+
+def encode_mixture(entries: Sequence[Mapping[str, Any]]) -> str:
+    """``task.mixture`` (entries as dicts) in its text form (the inverse of :func:`decode_mixture`)."""
+    texts = []
+    for entry in entries:
+        text = f"{entry['name']}:{entry['train_length_min']}-{entry['train_length_max']}"
+        if entry.get("weight", 1.0) != 1.0:
+            text += f"*{encode_value(float(entry['weight']))}"
+        defaults = build_task(entry["name"]).options
+        options = {key: value for key, value in dict(entry.get("options", {})).items() if defaults.get(key, dataclasses.MISSING) != value}
+        if options:
+            text += "{" + ";".join(f"{key}={encode_value(value)}" for key, value in sorted(options.items())) + "}"
+        if not entry.get("evaluate", True):
+            text += TRAIN_ONLY
+        texts.append(text)
+    return ",".join(texts)
+
+
+def decode_mixture(key: str, text: str) -> list[dict[str, Any]]:
+    """The entries of ``task.mixture`` written as text (see the module docstring); each checked by the config."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            value = json.loads(stripped)
+        except (ValueError, RecursionError):
+            raise ConfigError(key, "is not a valid JSON list of tasks") from None
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be a list of tasks, got {shown(value)}")
+        return value
+    entries = []
+    for index, item in enumerate(part.strip() for part in stripped.split(",") if part.strip()):
+        match = _MIXTURE_ENTRY.match(item) if len(item) < 2000 else None
+        if match is None:
+            raise ConfigError(f"{key}.{index}", f"expected name:min-max[*weight][{{option=value;...}}][{TRAIN_ONLY}], got {shown(item)}")
+        prefix = f"{key}.{index}"
+        entry: dict[str, Any] = {
+            "name": match["name"],
+            "train_length_min": _decode_int(f"{prefix}.train_length_min", match["low"]),
+            "train_length_max": _decode_int(f"{prefix}.train_length_max", match["high"]),
+            "evaluate": match["train_only"] is None,
+        }
+        if match["weight"] is not None:
+            entry["weight"] = _decode_float(f"{prefix}.weight", match["weight"])
+        if match["options"]:
+            try:
+                build_task(match["name"])
+            except ConfigError as error:
+                raise ConfigError(f"{prefix}.name", error.message) from None
+            options = {}
+            for assignment in match["options"].split(";"):
+                option, value = parse_assignment(assignment, f"{prefix}.options")
+                options[option.strip()] = _decode_option(match["name"], f"{prefix}.options.{option.strip()}", value)
+            entry["options"] = options
+        entries.append(entry)
+    return entries
 
 
 def _decode_bool(key: str, text: str) -> bool:
@@ -132,6 +198,8 @@ def _decode_typed(key: str, hint: Any, text: str) -> Any:
             return None
         inner = next(arg for arg in args if arg is not type(None))
         return _decode_typed(key, inner, text)
+    if key == "task.mixture":
+        return decode_mixture(key, text)
     if typing.get_origin(hint) in (tuple, list):
         return _decode_int_list(key, text)
     raise ConfigError(key, "cannot be set from text")
@@ -140,7 +208,7 @@ def _decode_typed(key: str, hint: Any, text: str) -> Any:
 def _decode_option(task_name: str, key: str, text: str) -> Any:
     """A task option's value, typed by the option's spec in ``task_name``."""
     task = build_task(task_name)
-    name = key.removeprefix("task.options.")
+    name = key.rsplit(".options.", 1)[-1]
     spec = task.option_specs.get(name)
     if spec is None:
         raise ConfigError(key, f"unknown option for task {task_name!r}; allowed: {sorted(task.option_specs) or 'none'}")
@@ -231,7 +299,7 @@ def config_to_params(config: RunConfig) -> dict[str, str]:
             default = defaults.get(key, dataclasses.MISSING)
         if default == value and type(default) is type(value):
             continue
-        params[key] = encode_value(value)
+        params[key] = encode_mixture(value) if key == "task.mixture" else encode_value(value)
     return params
 
 

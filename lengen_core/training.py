@@ -34,7 +34,7 @@ from lengen_core.config import RunConfig, parse_json_object
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.models.transformer import Transformer, build_model
 from lengen_core.positions import build_scheme
-from lengen_core.vocab import PAD_ID
+from lengen_core.vocab import PAD_ID, model_vocab_size
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ def train(
     device = resolve_device(config.train.device)
     torch.manual_seed(stream_seed("init", seed))
     scheme = build_scheme(config.positions)
-    model = (model or build_model(config.model, scheme)).to(device)
+    model = (model or build_model(config.model, scheme, model_vocab_size(config.task.is_mixture))).to(device)
     model.train()
     optimizer = make_optimizer(model, config)
     batches = BatchSource(config, seed)
@@ -467,6 +467,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
     config = RunConfig.from_stored(parse_json_object(metadata["config"], "checkpoint config"))
-    model = build_model(config.model, build_scheme(config.positions))
-    model.load_state_dict(load_file(str(path), device="cpu"))
+    state = load_file(str(path), device="cpu")
+    model = build_model(config.model, build_scheme(config.positions), vocab_size=state["token_embedding.weight"].shape[0])
+    model.load_state_dict(state)
     return model.to(device).eval(), config, int(metadata.get("seed", 0))

@@ -11,6 +11,13 @@ Layout (ids are stable; append only):
     letters 'a'..'z'
     generic symbols 's0'..'s127'   (alphabets for copy/sort/majority/...)
     index-hint tokens 'h0'..'h63' (Zhou et al. 2023 index hints)
+    task markers '<task:reverse>', ... (multi-task runs), in a pool of 128 slots
+
+A single-task run's model has rows for the tokens before the markers only
+(:data:`SINGLE_TASK_VOCAB_SIZE`, what every run had before mixtures existed), so
+its initialisation and its checkpoint are exactly what they were. A mixture's
+model has rows for the whole pool (:data:`MIXTURE_VOCAB_SIZE`); the pool is fixed,
+so adding a task fills a slot and changes no mixture model's size.
 """
 
 from __future__ import annotations
@@ -60,9 +67,23 @@ class Vocabulary:
         return separator.join(self.decode(token_ids))
 
 
-VOCAB = Vocabulary(
-    SPECIAL_TOKENS + DIGIT_TOKENS + PUNCTUATION_TOKENS + LETTER_TOKENS + SYMBOL_TOKENS + HINT_TOKENS
+# Tasks with a marker token, in slot order: append only (a slot's id is in every mixture checkpoint).
+MARKED_TASKS: tuple[str, ...] = (
+    "aa_star", "aaaa_star", "abab_star", "addition", "associative_recall", "binary_addition", "binary_majority",
+    "copy_backward_nonunique", "copy_backward_unique", "copy_forward_nonunique", "copy_forward_unique", "copy_repeated",
+    "copy_unique", "counting", "duplicate", "dyck_1", "flip_flop", "interleaved_majority", "majority", "mode",
+    "multi_operand_addition", "multiplication", "parity", "parity_scratchpad", "passkey_retrieval", "retrieve_left_first",
+    "retrieve_left_last", "retrieve_left_unique", "retrieve_right_first", "retrieve_right_last", "retrieve_right_unique",
+    "reverse", "sort", "sparse_majority", "sparse_parity", "sparse_sum", "tomita_1", "tomita_2", "tomita_3", "tomita_4",
+    "tomita_5", "tomita_6", "tomita_7",
 )
+MARKER_SLOTS = 128
+MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS) + tuple(
+    f"<task-slot:{slot}>" for slot in range(len(MARKED_TASKS), MARKER_SLOTS)
+)
+
+_SINGLE_TASK_TOKENS = SPECIAL_TOKENS + DIGIT_TOKENS + PUNCTUATION_TOKENS + LETTER_TOKENS + SYMBOL_TOKENS + HINT_TOKENS
+VOCAB = Vocabulary(_SINGLE_TASK_TOKENS + MARKER_TOKENS)
 
 PAD_ID = VOCAB.id("<pad>")
 BOS_ID = VOCAB.id("<bos>")
@@ -72,4 +93,15 @@ NO_ID = VOCAB.id("<no>")
 DIGIT_IDS: tuple[int, ...] = tuple(VOCAB.ids(DIGIT_TOKENS))
 SYMBOL_IDS: tuple[int, ...] = tuple(VOCAB.ids(SYMBOL_TOKENS))
 HINT_IDS: tuple[int, ...] = tuple(VOCAB.ids(HINT_TOKENS))
-VOCAB_SIZE = len(VOCAB)
+SINGLE_TASK_VOCAB_SIZE = len(_SINGLE_TASK_TOKENS)
+MIXTURE_VOCAB_SIZE = len(VOCAB)
+
+
+def task_marker_id(task_name: str) -> int:
+    """The marker token that opens every example of ``task_name`` in a mixture run."""
+    return VOCAB.id(f"<task:{task_name}>")
+
+
+def model_vocab_size(is_mixture: bool) -> int:
+    """Rows of a run's embedding and output head (see the module docstring)."""
+    return MIXTURE_VOCAB_SIZE if is_mixture else SINGLE_TASK_VOCAB_SIZE

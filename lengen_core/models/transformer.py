@@ -22,7 +22,7 @@ from lengen_core.models.attention import DenseAttention, LayerCache, MixerContex
 from lengen_core.models.decoding import Decoder
 from lengen_core.models.norms import make_norm
 from lengen_core.positions import PositionScheme, PositionalTerms
-from lengen_core.vocab import VOCAB_SIZE
+from lengen_core.vocab import SINGLE_TASK_VOCAB_SIZE
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """The model. ``forward(input_ids, position_ids)`` -> :class:`ModelOutput`."""
 
-    def __init__(self, model_config: ModelConfig, scheme: PositionScheme, vocab_size: int = VOCAB_SIZE) -> None:
+    def __init__(self, model_config: ModelConfig, scheme: PositionScheme, vocab_size: int = SINGLE_TASK_VOCAB_SIZE) -> None:
         super().__init__()
         self.model_config = model_config
         self.scheme = scheme
@@ -203,5 +203,6 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, std=0.02)
 
 
-def build_model(model_config: ModelConfig, scheme: PositionScheme) -> Transformer:
-    return Transformer(model_config, scheme)
+def build_model(model_config: ModelConfig, scheme: PositionScheme, vocab_size: int = SINGLE_TASK_VOCAB_SIZE) -> Transformer:
+    """The model; ``vocab_size`` is :func:`lengen_core.vocab.model_vocab_size` of the run (larger for a mixture)."""
+    return Transformer(model_config, scheme, vocab_size)

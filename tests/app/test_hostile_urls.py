@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lengen_core.config import RunConfig, flatten
@@ -65,6 +65,8 @@ def test_id_lists_from_links_are_plain_text(value: Any) -> None:
 
 @FAST
 @given(NASTY)
+@example(WORD_JOINER)  # the character escaping inserts, in the input itself (CI's run found it)
+@example(f"a{WORD_JOINER}http://evil.example")
 def test_escaped_text_has_no_markdown_left(text: str) -> None:
     escaped = escape_markdown(text)
     unescaped = []
@@ -78,7 +80,8 @@ def test_escaped_text_has_no_markdown_left(text: str) -> None:
         assert char not in "[]()!*_`<>:#|~", (text, escaped)
         unescaped.append(char)
         index += 1
-    assert "".join(unescaped).replace(WORD_JOINER, "") == text.replace("\n", " ")
+    # escaping inserts word joiners, so the text is compared without them (the input may hold its own)
+    assert "".join(unescaped).replace(WORD_JOINER, "") == text.replace("\n", " ").replace(WORD_JOINER, "")
     assert "://" not in escaped and "www." not in escaped.lower()  # nothing left for the front end to linkify
 
 

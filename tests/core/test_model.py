@@ -8,7 +8,7 @@ import torch
 from lengen_core.config import POSITION_SCHEMES, ModelConfig, PositionConfig
 from lengen_core.models import Transformer
 from lengen_core.positions import build_scheme
-from lengen_core.vocab import VOCAB_SIZE
+from lengen_core.vocab import SINGLE_TASK_VOCAB_SIZE as VOCAB_SIZE
 
 SCHEMES = ["nope", "learned", "sinusoidal", "rope", "alibi", "fire", "coupled", "predictive_coupled", "abacus"]
 

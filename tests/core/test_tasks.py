@@ -22,7 +22,7 @@ from lengen_core.tasks import (
 )
 from lengen_core.tasks.arithmetic import addition_example, multiplication_example
 from lengen_core.tasks.index_hints import check_index_hints, max_hinted_length
-from lengen_core.vocab import BOS_ID, EOS_ID, HINT_IDS, PAD_ID, VOCAB, VOCAB_SIZE
+from lengen_core.vocab import BOS_ID, EOS_ID, HINT_IDS, PAD_ID, SINGLE_TASK_VOCAB_SIZE as VOCAB_SIZE, VOCAB
 
 # name -> (family, (NoPE, APE) predictions of Huang et al. 2025 or None, has_coupling)
 EXPECTED = {
