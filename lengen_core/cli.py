@@ -79,6 +79,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["train.time_budget_s"] = args.time_budget
     if getattr(args, "attention", None):
         changes["model.attention"] = args.attention
+    if getattr(args, "recipe", None):  # the recipe's main task and partners, at the lengths chosen so far
+        from lengen_core.recipes import recipe
+
+        chosen = recipe(args.recipe, "--recipe")
+        if changes.get("task.name", chosen.main_task) != chosen.main_task:
+            raise ConfigError("--task", f"recipe {chosen.name!r} trains {chosen.main_task!r} as its main task; leave --task out")
+        low = changes.get("task.train_length_min", base.task.train_length_min)
+        high = changes.get("task.train_length_max", base.task.train_length_max)
+        changes.update(chosen.changes(low, high))
     if getattr(args, "mix", None):
         changes["task.mixture"] = decode_mixture("--mix", ",".join(args.mix))
     texts = dict(parse_assignment(item, "--set") for item in getattr(args, "set", None) or [])
@@ -451,6 +460,23 @@ def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def command_recipes(args: argparse.Namespace, out: TextIO) -> int:
+    from lengen_core.recipes import RECIPES
+
+    rows = [
+        {
+            "recipe": item.name,
+            "main task": item.main_task,
+            "trained beside it": ", ".join(f"{p.name}" + (f" ({p.length_factor}x longer)" if p.length_factor > 1 else "") for p in item.partners),
+            "the paper found": item.predicts,
+        }
+        for item in RECIPES.values()
+    ]
+    print_table(out, rows, ["recipe", "main task", "trained beside it", "the paper found"])
+    out.write("Use one with `train --recipe NAME` (the main task keeps --train-length; partners follow it).\n")
+    return 0
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, with the values quoted in its usage errors cut short (a flag can be 100,000 characters)."""
 
@@ -478,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
         sub.add_argument("--attention", choices=["dense", "hsa"], help="attention kind")
         sub.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any config field, e.g. model.n_layers=3 (repeatable)")
+        sub.add_argument("--recipe", help="a training recipe: its main task and the tasks trained beside it (see `recipes`)")
         sub.add_argument(
             "--mix", action="append", metavar="TASK:MIN-MAX[*WEIGHT][{OPTION=VALUE;...}][/train-only]",
             help="train this task too, in one multi-task run (repeatable; the task.mixture entries, e.g. copy_unique:1-32)",
@@ -532,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks = commands.add_parser("tasks", help="list the tasks with their theory labels")
     tasks.set_defaults(handler=command_tasks)
+    recipes = commands.add_parser("recipes", help="list the training recipes (multi-task setups from the papers)")
+    recipes.set_defaults(handler=command_recipes)
     return parser
 
 

@@ -76,6 +76,8 @@ MARKED_TASKS: tuple[str, ...] = (
     "retrieve_left_last", "retrieve_left_unique", "retrieve_right_first", "retrieve_right_last", "retrieve_right_unique",
     "reverse", "sort", "sparse_majority", "sparse_parity", "sparse_sum", "tomita_1", "tomita_2", "tomita_3", "tomita_4",
     "tomita_5", "tomita_6", "tomita_7",
+    "sort_successor", "sort_predecessor", "sort_restricted",
+    "reversed_addition", "no_carry_addition", "carry_only_addition", "reversed_subtraction", "copy_first_operand", "mqar",
 )
 MARKER_SLOTS = 128
 MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS) + tuple(

@@ -25,7 +25,7 @@ import streamlit as st
 
 from lengen_core.config import RunConfig, flatten
 from lengen_core.errors import ConfigError
-from lengen_core.params import config_to_params, is_config_param
+from lengen_core.params import config_to_params, decode_mixture, encode_mixture, is_config_param
 from pages.common import parse_id_list, run_setup_from_query_params
 
 
@@ -185,6 +185,7 @@ class ConfigForm:
         """Widget state for ``config``: its flattened fields, with the widget-side types."""
         values = flatten(config.to_dict())
         values["train.time_budget_s"] = float(config.train.time_budget_s or 0.0)
+        values["task.mixture"] = encode_mixture(values["task.mixture"])  # a text widget: the link's text form
         for dotted in _FLOAT_WIDGETS:
             values[dotted] = float(values[dotted])
         return values
@@ -273,6 +274,8 @@ class ConfigForm:
         changes = dict(self.values)
         if "train.time_budget_s" in changes:
             changes["train.time_budget_s"] = float(changes["train.time_budget_s"]) or None
+        if "task.mixture" in changes:
+            changes["task.mixture"] = decode_mixture("task.mixture", changes["task.mixture"])
         config = self.config.replace(**changes)
         st.session_state[self.config_key] = config
         return config

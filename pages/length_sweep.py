@@ -17,6 +17,7 @@ import streamlit as st
 
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
+from lengen_core.jobs import sweep_part
 from lengen_core.params import parse_int_list
 from lengen_core.store import EVAL_COLUMNS
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
@@ -158,23 +159,29 @@ def main() -> None:
 
     records = {run_id: store.get_run(run_id) for run_id in chosen}
     points = store.eval_curve(chosen)
+    part_of = points["sweep"].map(sweep_part)
     names = [records[run_id].name or run_id for run_id in chosen]
-    curves = []
+    curves, checked = [], []  # each curve with the config its prediction is for (a mixture's other tasks: their own)
     for run_id in chosen:
         record = records[run_id]
+        config = record.run_config
         label = record.name or run_id
         if names.count(label) > 1:
             label = f"{label} ({run_id})"
-        label = f"{label} · {record.run_config.positions.scheme}"
-        curves.append(curve_for(record, points[points["run_id"] == run_id], include_extra=include_extra, label=label))
+        label = f"{label} · {config.positions.scheme}"
+        run_points = points[(points["run_id"] == run_id) & (part_of == "")]
+        main_label = f"{label} · {config.task.name}" if config.task.is_mixture else label
+        curves.append(curve_for(record, run_points, include_extra=include_extra, label=main_label))
+        checked.append(config)
+        for part in config.task.evaluated_parts()[1:]:  # one curve per tested task of a mixture
+            part_points = points[(points["run_id"] == run_id) & (part_of == part.name)].reset_index(drop=True)
+            curves.append(SweepCurve.from_part(record, part, part_points, label=f"{label} · {part.name}"))
+            checked.append(dataclasses.replace(config, task=part))
 
     figure = length_sweep_figure(curves, metrics=metrics, show_bands=show_bands)
     st.plotly_chart(figure, key="sweep_page.chart", config=plotly_config("length-sweep"))
 
-    checks = [
-        check_run(records[run_id].run_config, curve.breakdown_length, curve.longest_tested)
-        for run_id, curve in zip(chosen, curves)
-    ]
+    checks = [check_run(config, curve.breakdown_length, curve.longest_tested) for config, curve in zip(checked, curves)]
     summary = pd.DataFrame(
         [
             {
@@ -203,12 +210,12 @@ def main() -> None:
     )
     with st.expander("All points", expanded=False):
         table = points.copy()
-        table.insert(0, "run", table["run_id"].map({run_id: curves[i].label for i, run_id in enumerate(chosen)}))
+        table.insert(0, "run", table["run_id"].map({run_id: records[run_id].name or run_id for run_id in chosen}))
         st.dataframe(table.drop(columns=["breakdown_length", "train_length_max"], errors="ignore"), hide_index=True)
 
     default_lengths = {}
     for run_id in chosen:
-        tested = points[points["run_id"] == run_id]["length"]
+        tested = points[(points["run_id"] == run_id) & (part_of == "")]["length"]
         top = int(tested.max()) if len(tested) else int(records[run_id].train_length_max or 10)
         default_lengths[run_id] = ",".join(str(length) for length in (int(top * 1.5), top * 2, top * 3))
     extra_sweep_section(store, chosen, records, default_lengths)

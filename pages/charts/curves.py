@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lengen_core.config import TaskConfig
 from lengen_core.errors import ConfigError
 from lengen_core.store import RunRecord
 from lengen_core.tasks import build_task
@@ -128,6 +129,20 @@ class SweepCurve:
             train_length_max=config.task.train_length_max,
             breakdown_length=record.breakdown_length,
             threshold=config.eval.threshold,
+        )
+
+    @classmethod
+    def from_part(cls, record: RunRecord, part: TaskConfig, points: pd.DataFrame, *, label: str) -> SweepCurve:
+        """The curve of one more task of a mixture run (``part``: its single-task config) over its sweep's ``points``."""
+        stored = points["breakdown_length"].iloc[0] if len(points) and "breakdown_length" in points else None
+        return cls(
+            label=label,
+            scheme=record.run_config.positions.scheme,
+            points=points,
+            train_length_min=part.train_length_min,
+            train_length_max=part.train_length_max,
+            breakdown_length=None if stored is None or pd.isna(stored) else int(stored),
+            threshold=record.run_config.eval.threshold,
         )
 
     @property

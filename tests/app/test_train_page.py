@@ -261,3 +261,13 @@ def test_the_theory_beside_the_task_follows_the_scheme_and_offsets(open_app: Any
     number(app, "Random start offset in training (up to)").set_value(64).run()
     assert "This run (learned): APE with random offsets: generalizes" in panel(app)
     assert app.query_params["positions.train_offset_max"] == "64"
+
+
+def test_picking_a_task_starts_its_options_at_its_own_defaults(open_app: Any) -> None:
+    app = open_app(TRAIN)  # reverse: alphabet_size 16
+    assert widget(app, "task.options.alphabet_size") == 16
+    [task] = [box for box in app.selectbox if box.label == "Task"]
+    task.set_value("sort").run()  # sort's own default is 128, not reverse's 16 kept under the same widget
+    assert_no_exception(app)
+    assert widget(app, "task.options.alphabet_size") == 128
+    assert not [message for message in errors(app) if "alphabet_size" in message], errors(app)

@@ -28,7 +28,15 @@ from lengen_core.positions import build_scheme
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import task_names
 from lengen_core.training import BatchSource, load_checkpoint
-from lengen_core.vocab import BOS_ID, MARKED_TASKS, MARKER_SLOTS, MIXTURE_VOCAB_SIZE, SINGLE_TASK_VOCAB_SIZE, VOCAB, task_marker_id
+from lengen_core.vocab import (
+    BOS_ID,
+    MARKED_TASKS,
+    MARKER_SLOTS,
+    MIXTURE_VOCAB_SIZE,
+    SINGLE_TASK_VOCAB_SIZE,
+    VOCAB,
+    task_marker_id,
+)
 
 BEFORE_MIXTURES = [  # (changes, config id, stream and init fingerprint) measured at e0cbf53
     ({}, "273e05ecb94979b0", "7714eb8285cf891a"),

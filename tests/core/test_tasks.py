@@ -69,12 +69,21 @@ EXPECTED = {
     "sparse_parity": ("sparse", None, True),
     "sparse_sum": ("sparse", None, True),
     "sparse_majority": ("sparse", None, True),
+    "sort_successor": ("sort hints", None, True),
+    "sort_predecessor": ("sort hints", None, True),
+    "sort_restricted": ("sort hints", None, True),
+    "reversed_addition": ("transfer", None, True),
+    "no_carry_addition": ("transfer", None, True),
+    "carry_only_addition": ("transfer", None, True),
+    "reversed_subtraction": ("transfer", None, True),
+    "copy_first_operand": ("transfer", None, True),
+    "mqar": ("transfer", None, False),
 }
 # Tasks of Huang et al. 2025 (and of Jobanputra et al. 2025, which uses their framework): both predictions required.
 HUANG_LABELLED = [name for name, (_, labels, _) in EXPECTED.items() if labels is not None]
 SPARSE_FAMILY = [name for name, (family, _, _) in EXPECTED.items() if family == "sparse"]
 # Coupling ids of the answer that depend on the answer: plain coupling refused, predictive coupling only.
-ANSWER_DEPENDENT_COUPLING = {"sort", "associative_recall"} | {name for name in EXPECTED if name.startswith("retrieve_")}
+ANSWER_DEPENDENT_COUPLING = {"sort", "associative_recall"} | {name for name in EXPECTED if name.startswith(("retrieve_", "sort_"))}
 HYPOTHESIS_LENGTH_CAP = {"passkey_retrieval": 300}
 DEFAULT_LENGTH_CAP = 48
 
@@ -156,7 +165,7 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
     """(expected answer without <eos>, the length knob), both recomputed from the prompt alone."""
     prompt = symbols(example.prompt)[1:]  # without <bos>
     options = task.options
-    if name in {"copy_unique", "copy_repeated", "reverse", "sort", "duplicate"} or name.startswith("copy_"):
+    if name in {"copy_unique", "copy_repeated", "reverse", "sort", "duplicate"} or (name.startswith("copy_") and name not in REVERSED_ARITHMETIC):
         assert prompt[-1] == ">"
         inputs = prompt[:-1]
         alphabet = options["alphabet_size"]
@@ -287,7 +296,58 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         assert len(planted) == k
         inputs = [t for t in body if t != "#"]
         return [str(SPARSE_ANSWERS[name](planted))], len(inputs)
+    if name.startswith("sort_"):
+        assert prompt[-2] == ">"
+        inputs, query = prompt[:-2], prompt[-1]
+        assert len(set(inputs)) == len(inputs) and query in inputs
+        ranks = sorted(inputs, key=symbol_index)
+        step = ranks.index(query) + (-1 if name == "sort_predecessor" else 1)
+        if name == "sort_restricted":
+            assert 0 <= step < len(ranks), "a restriction always keeps the step's answer"
+        return ([ranks[step]] if 0 <= step < len(ranks) else ["#"]), len(inputs)
+    if name in REVERSED_ARITHMETIC:
+        assert prompt[-1] == "="
+        operator = "-" if name == "reversed_subtraction" else "+"
+        first, second = (part.split() for part in " ".join(prompt[:-1]).split(f" {operator} "))
+        for operand in (first, second):
+            assert len(operand) == 1 or operand[-1] != "0", "units digit first, no leading zero (last here)"
+        a, b = parse_number(first[::-1], 10), parse_number(second[::-1], 10)
+        length = max(len(first), len(second))
+        digits = REVERSED_ARITHMETIC[name](a, b, length)
+        if options.get("operand_lengths") == "equal":
+            assert len(first) == len(second) == length
+        return digits, length
+    if name == "mqar":
+        assert prompt[-1] == ">" and prompt.count("|") == 1
+        bar = prompt.index("|")
+        string, queries = prompt[:bar], " ".join(prompt[bar + 1 : -1]).split(" ; ")
+        assert len(queries) == options["queries"]
+        answer = []
+        for query in queries:
+            pair = query.split()
+            places = [i for i in range(len(string) - 1) if string[i : i + 2] == pair]
+            assert len(places) == 1 and places[0] + 2 < len(string), "each queried pair occurs once, with a symbol after it"
+            answer.append(string[places[0] + 2])
+        return answer, len(string)
     raise AssertionError(f"no reference checker for {name}")  # pragma: no cover
+
+
+def _reversed_digits(value: int, width: int) -> list[str]:
+    return list(str(value)[::-1].ljust(width, "0"))
+
+
+def _carries(a: int, b: int, length: int) -> list[str]:
+    """The carry into each digit of a + b, by the schoolbook rule on the numbers themselves."""
+    return [str(((a % 10**i) + (b % 10**i)) // 10**i) for i in range(length + 1)]
+
+
+REVERSED_ARITHMETIC = {  # (a, b, L) -> the answer digits, from the definitions of Cai et al. 2025
+    "reversed_addition": lambda a, b, length: _reversed_digits(a + b, length + 1),
+    "reversed_subtraction": lambda a, b, length: (_reversed_digits(a - b, length + 1) if a >= b else ["negative"]),
+    "no_carry_addition": lambda a, b, length: [str((a // 10**i + b // 10**i) % 10) for i in range(length)] + ["0"],
+    "carry_only_addition": _carries,
+    "copy_first_operand": lambda a, b, length: list(str(a)[::-1]),
+}
 
 
 def test_registry_holds_exactly_the_expected_tasks():

@@ -1,0 +1,59 @@
+"""Multi-task runs in the app: the Train page's recipes and mixture field (URL round trip), per-task curves on Length sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lengen_core.config import RunConfig
+from lengen_core.params import config_to_params
+from pages.common import get_job_manager
+from tests.conftest import TINY_CONFIG_CHANGES, assert_clean, drawn_figure, rendered
+
+TRAIN, SWEEP = "pages/train.py", "pages/length_sweep.py"
+MIXTURE_TEXT = "copy_forward_nonunique:1-8,sort:1-3/train-only"
+
+
+def text_input(app: Any, label: str) -> Any:
+    matches = [element for element in app.text_input if element.label == label]
+    assert len(matches) == 1, f"no text input {label!r}"
+    return matches[0]
+
+
+def test_a_recipe_fills_the_task_and_its_partners_and_the_link_carries_them(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"positions.scheme": "predictive_coupled", "task.train_length_max": "8"})
+    assert_clean(app)
+    recipe = next(element for element in app.selectbox if element.label == "Start from a recipe")
+    recipe.set_value("successor_hint").run()
+    assert not app.exception
+    assert app.session_state["train:task.name"] == "sort"
+    assert text_input(app, "Tasks trained beside the main one").value == "sort_successor:1-8"
+    assert app.query_params["task.name"] == "sort" and app.query_params["task.mixture"] == "sort_successor:1-8"
+    assert any("The paper found: trained on lengths <= 20" in rendered(element) for element in app.caption)
+    assert not app.error, [rendered(element) for element in app.error]
+
+
+def test_a_mixture_link_sets_the_field_and_a_bad_entry_is_refused_by_name(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params={"positions.scheme": "learned", "task.mixture": MIXTURE_TEXT})
+    assert_clean(app)
+    assert text_input(app, "Tasks trained beside the main one").value == MIXTURE_TEXT
+    text_input(app, "Tasks trained beside the main one").set_value("copy_forward_nonunique:1-8,nosuch:1-3").run()
+    assert not app.exception
+    assert any("task.mixture.1.name" in rendered(element) and "unknown task" in rendered(element) for element in app.error)
+
+
+def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any, app_db: Any) -> None:
+    mixture = [{"name": "copy_forward_nonunique", "train_length_max": 8}, {"name": "sort", "train_length_max": 3, "evaluate": False}]
+    config = RunConfig().replace(**(TINY_CONFIG_CHANGES | {"positions.scheme": "learned", "positions.max_position": 128, "task.mixture": mixture}))
+    manager = get_job_manager()
+    run_id = manager.submit(config, 0)
+    assert manager.wait(run_id, timeout=120) == "done"
+    app = open_app(SWEEP, query_params={"runs": run_id})
+    assert_clean(app)
+    figure = drawn_figure(app, "sweep_page.chart")
+    names = [trace.name for trace in figure.data if trace.mode == "lines+markers"]
+    assert len(names) == 2 and names[0].endswith("· reverse") and names[1].endswith("· copy_forward_nonunique"), names
+    copy_curve = [trace for trace in figure.data if trace.mode == "lines+markers"][1]
+    assert max(copy_curve.x) == 32  # 4x its own training range (8), not the main task's (4)
+    summary = app.dataframe[0].value
+    assert list(summary["trained on"]) == ["1..4", "1..8"]
+    assert config_to_params(config)["task.mixture"] == "copy_forward_nonunique:1-8,sort:1-3/train-only"
