@@ -8,6 +8,7 @@ the CLI can run while the app is open on the same file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import re
@@ -59,17 +60,26 @@ def read_config_file(path_text: str) -> RunConfig:
     return RunConfig.from_dict(parse_json_object(data, "--config"))
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, scheme: str | None = None) -> RunConfig:
     """Defaults <- ``--config`` file <- convenience flags <- ``--set`` overrides (later wins).
 
     ``--set field=value`` reads the value by the field's type, as a link does (:mod:`lengen_core.params`).
+    ``scheme`` stands in for ``--scheme`` (a sweep's base takes its first scheme, so that a recipe's
+    tasks are checked against a scheme the sweep runs, not the default one).
     """
     base = read_config_file(args.config) if args.config else RunConfig()
     changes: dict[str, Any] = {}
+    if getattr(args, "init_from", None):  # fine-tuning: the parent's model and positions, unless --set changes them
+        try:
+            parent = open_store(args).get_run(args.init_from).run_config
+        except KeyError:
+            raise ConfigError("--init-from", f"no run {shown(args.init_from)} in this store") from None
+        base = dataclasses.replace(base, model=parent.model, positions=parent.positions)
+        changes["train.init_from"] = args.init_from
     if getattr(args, "task", None):
         changes["task.name"] = args.task
-    if getattr(args, "scheme", None):
-        changes["positions.scheme"] = args.scheme
+    if getattr(args, "scheme", None) or scheme:
+        changes["positions.scheme"] = getattr(args, "scheme", None) or scheme
     if getattr(args, "train_length", None):
         low, high = parse_range(args.train_length, "--train-length")
         changes["task.train_length_min"], changes["task.train_length_max"] = low, high
@@ -355,9 +365,9 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     check_int_flag("--workers", args.workers, 1, 64)
     if args.tag is not None and (not args.tag or len(args.tag) > 64):
         raise ConfigError("--tag", f"must be a name of 1..64 characters, got {shown(args.tag)}")
-    base = config_from_args(args)
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
+    base = config_from_args(args, scheme=schemes[0] if schemes and schemes[0] in POSITION_SCHEMES else None)
     seeds = parse_int_list(args.seeds, "--seeds")
     if len(tasks) * len(schemes) * len(seeds) > GRID_LIMIT:
         raise ConfigError("sweep", f"{len(tasks) * len(schemes) * len(seeds)} runs requested; at most {GRID_LIMIT} per sweep")
@@ -504,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
         sub.add_argument("--attention", choices=["dense", "hsa"], help="attention kind")
         sub.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any config field, e.g. model.n_layers=3 (repeatable)")
+        sub.add_argument("--init-from", metavar="RUN_ID", help="start from this stored run's checkpoint (fine-tuning; takes its model and position settings)")
         sub.add_argument("--recipe", help="a training recipe: its main task and the tasks trained beside it (see `recipes`)")
         sub.add_argument(
             "--mix", action="append", metavar="TASK:MIN-MAX[*WEIGHT][{OPTION=VALUE;...}][/train-only]",

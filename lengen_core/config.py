@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,8 @@ PACKING_MODES: tuple[str, ...] = ("auto", "on", "off")
 
 # Fields left out of the canonical JSON (and so of config_id) while they hold their default:
 # added after config ids were published, so every run that does not use them keeps its id.
-OMITTED_AT_DEFAULT: dict[str, Any] = {"task.mixture": ()}
+OMITTED_AT_DEFAULT: dict[str, Any] = {"task.mixture": (), "train.init_from": None}
+RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 # Fields added after runs were stored with configs that lack them, with the value that
 # reproduces what those runs did (today's default may differ): RunConfig.from_stored.
@@ -365,6 +367,12 @@ class TrainConfig:
     past the training length, and learn to ignore them. Our addition, measured in
     docs/results.md (reverse at 4x: from 0.47 to 1.00 exact match); 0 = off.
 
+    ``init_from`` starts training from a stored run's checkpoint instead of a
+    fresh initialisation (fine-tuning): the run of that id must be finished with a
+    checkpoint and have this run's model and position settings
+    (:func:`lengen_core.jobs.check_parent`); the vocabulary only grows (task
+    markers are appended), so the parent's rows keep their tokens.
+
     ``packing`` puts several training examples into one row, each attending
     only to its own tokens (a block-diagonal causal mask) with its own position
     ids, so a batch's rows carry little padding
@@ -396,8 +404,11 @@ class TrainConfig:
     divergence_loss: float = 1e4
     distractor_examples: int = 2
     packing: str = "auto"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not RUN_ID_PATTERN.match(self.init_from)):
+            raise ConfigError("train.init_from", f"must be the id of a stored run (letters, digits, - and _), got {shown(self.init_from)}")
         _check_int("train.steps", self.steps, 1, LIMITS["max_steps"])
         if self.time_budget_s is not None:
             _check_float("train.time_budget_s", self.time_budget_s, 0.1, LIMITS["max_time_budget_s"])
@@ -494,6 +505,14 @@ class RunConfig:
             if data[section][field_name] == _to_plain(default):
                 del data[section][field_name]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the run's embedding and output head: with the task markers for a mixture or a
+        fine-tuned run (its parent may have had them), without them otherwise."""
+        from lengen_core.vocab import model_vocab_size
+
+        return model_vocab_size(self.task.is_mixture or self.train.init_from is not None)
 
     @property
     def config_id(self) -> str:

@@ -156,7 +156,6 @@ class _Shape:
 
 def _shape(config: RunConfig) -> _Shape:
     from lengen_core.positions import build_scheme
-    from lengen_core.vocab import model_vocab_size
 
     model, hsa = config.model, config.model.hsa
     scheme = build_scheme(config.positions)
@@ -165,7 +164,7 @@ def _shape(config: RunConfig) -> _Shape:
         n_layers=model.n_layers,
         n_heads=model.n_heads,
         d_ff=model.d_ff,
-        vocab=model_vocab_size(config.task.is_mixture),
+        vocab=config.vocab_size,
         max_position=config.positions.max_position,
         predicts_positions=scheme.predicts_positions,
         encoding=scheme.encoding,
@@ -204,10 +203,8 @@ def parameter_count(config: RunConfig) -> int:
     """Exact number of model parameters (the model is built on the meta device: no memory, ~15 ms)."""
     import json
 
-    from lengen_core.vocab import model_vocab_size
-
     data = config.to_dict()
-    vocab_size = model_vocab_size(config.task.is_mixture)
+    vocab_size = config.vocab_size
     return _parameter_count(json.dumps(data["model"], sort_keys=True), json.dumps(data["positions"], sort_keys=True), vocab_size)
 
 
@@ -622,7 +619,6 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
     from lengen_core.models.transformer import build_model
     from lengen_core.positions import build_scheme
     from lengen_core.training import BatchSource, compute_loss, make_optimizer
-    from lengen_core.vocab import model_vocab_size
 
     torch.manual_seed(0)
     warm = torch.randn(8, 8, requires_grad=True)
@@ -635,7 +631,7 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
         rows, length = prepared.inputs.shape
         start = resident_bytes()
         reset_peak_resident()
-        model = build_model(config.model, build_scheme(config.positions), model_vocab_size(config.task.is_mixture))
+        model = build_model(config.model, build_scheme(config.positions), config.vocab_size)
         optimizer = make_optimizer(model, config)
         for _ in range(2):
             step_loss = compute_loss(model, prepared, torch.device("cpu"))
@@ -647,7 +643,7 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
         return {"measured": measured, "estimated": estimated, "rows": rows, "tokens": length}
     if phase != "eval" or eval_length is None:
         raise ValueError("phase must be 'train', or 'eval' with an eval_length")
-    model = build_model(config.model, build_scheme(config.positions), model_vocab_size(config.task.is_mixture)).eval()
+    model = build_model(config.model, build_scheme(config.positions), config.vocab_size).eval()
     source = ExampleSource(config.task)
     examples = source.sample_many(random.Random(0), eval_length, rows or config.eval.batch_size)
     greedy_decode(model, examples[:2])  # first-call buffers

@@ -16,6 +16,7 @@ Workers never touch Streamlit: they publish to the store and to an in-memory
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import platform
@@ -38,7 +39,7 @@ from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import EvalPoint, SweepResult, sweep
 from lengen_core.store import RunStore
-from lengen_core.training import TrainingControl, TrainPoint, load_checkpoint, resolve_device, save_checkpoint, train
+from lengen_core.training import TrainingControl, TrainPoint, grow_vocabulary, load_checkpoint, resolve_device, save_checkpoint, train
 
 
 @functools.lru_cache(maxsize=1)
@@ -229,7 +230,8 @@ def execute_run(
             progress.add_train_point(point)
             store.append_train_points(run_id, [_train_row(point)], steps_done=point.step, train_seconds=point.wall_time_s)
 
-        result = train(config, seed, control=control, on_log=on_log)
+        start = parent_model(store, config) if config.train.init_from else None
+        result = train(config, seed, control=control, on_log=on_log, model=start)
         store.update_progress(run_id, steps_done=result.steps_done, train_seconds=result.train_seconds)
         if result.status != "done":
             return _finish(store, progress, run_id, result.status, result.error)
@@ -296,6 +298,38 @@ def admit(config: RunConfig, seed: int, budget: Budget | None = None) -> CostEst
     return check_budget(config, budget)
 
 
+def check_parent(store: RunStore, config: RunConfig) -> None:
+    """Refuse a fine-tuning run (``train.init_from``) whose parent cannot be its start: not in the
+    store, not finished, without a checkpoint, or with other model or position settings."""
+    parent_id = config.train.init_from
+    if parent_id is None:
+        return
+    try:
+        parent = store.get_run(parent_id)
+    except KeyError:
+        raise ConfigError("train.init_from", f"no run {parent_id!r} in this store") from None
+    if parent.status != "done" or store.checkpoint_path(parent_id) is None:
+        raise ConfigError("train.init_from", f"run {parent_id!r} is {parent.status} and has no checkpoint to start from")
+    parent_config = parent.run_config
+    if parent_config.model != config.model:
+        changed = sorted(key for key, value in dataclasses.asdict(config.model).items() if dataclasses.asdict(parent_config.model)[key] != value)
+        raise ConfigError("train.init_from", f"run {parent_id!r} has another model ({', '.join('model.' + key for key in changed)} differ); use its model settings")
+    ours = dataclasses.replace(config.positions, train_offset_max=0)
+    theirs = dataclasses.replace(parent_config.positions, train_offset_max=0)
+    if ours != theirs:
+        changed = sorted(key for key, value in dataclasses.asdict(ours).items() if dataclasses.asdict(theirs)[key] != value)
+        raise ConfigError("train.init_from", f"run {parent_id!r} has other position settings ({', '.join('positions.' + key for key in changed)} differ)")
+
+
+def parent_model(store: RunStore, config: RunConfig) -> Any:
+    """The fine-tuning run's starting model: its parent's checkpoint, grown to the run's vocabulary."""
+    path = store.checkpoint_path(config.train.init_from) if config.train.init_from else None
+    if path is None:
+        raise ConfigError("train.init_from", f"run {config.train.init_from!r} has no checkpoint any more")
+    model, _, _ = load_checkpoint(path)
+    return grow_vocabulary(model, config.vocab_size).train()
+
+
 def create_run(
     store: RunStore,
     config: RunConfig,
@@ -327,6 +361,7 @@ def create_runs(
     specs = []
     for config, seed in cells:
         admit(config, seed, budget)
+        check_parent(store, config)
         specs.append({
             "config": config.to_dict(),
             "config_id": config.config_id,

@@ -41,11 +41,16 @@ class Recipe:
     source: str
 
     def changes(self, low: int, high: int) -> dict[str, Any]:
-        """The dotted changes that make a run of main-task range ``low..high`` this recipe's."""
-        entries = [
-            {"name": partner.name, "train_length_min": low, "train_length_max": high * partner.length_factor, "options": dict(partner.options)}
-            for partner in self.partners
-        ]
+        """The dotted changes that make a run of main-task range ``low..high`` this recipe's
+        (each partner's range kept inside the lengths its task supports)."""
+        from lengen_core.tasks.base import build_task
+
+        entries = []
+        for partner in self.partners:
+            task = build_task(partner.name, dict(partner.options))
+            top = min(max(high * partner.length_factor, task.min_length), task.max_length)
+            bottom = min(max(low, task.min_length), top)
+            entries.append({"name": partner.name, "train_length_min": bottom, "train_length_max": top, "options": dict(partner.options)})
         return {"task.name": self.main_task, "task.mixture": entries}
 
     def apply(self, config: RunConfig, **more: Any) -> RunConfig:

@@ -34,7 +34,7 @@ from lengen_core.config import RunConfig, parse_json_object
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.models.transformer import Transformer, build_model
 from lengen_core.positions import build_scheme
-from lengen_core.vocab import PAD_ID, model_vocab_size
+from lengen_core.vocab import PAD_ID
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ def train(
     device = resolve_device(config.train.device)
     torch.manual_seed(stream_seed("init", seed))
     scheme = build_scheme(config.positions)
-    model = (model or build_model(config.model, scheme, model_vocab_size(config.task.is_mixture))).to(device)
+    model = (model or build_model(config.model, scheme, config.vocab_size)).to(device)
     model.train()
     optimizer = make_optimizer(model, config)
     batches = BatchSource(config, seed)
@@ -457,6 +457,24 @@ def save_checkpoint(model: Transformer, config: RunConfig, seed: int, path: str 
     save_file(state, str(temporary), metadata={"config": config.to_json(), "seed": str(seed)})
     temporary.replace(path)  # never a half-written checkpoint under the final name
     return path
+
+
+def grow_vocabulary(model: Transformer, rows: int) -> Transformer:
+    """``model`` with ``rows`` embedding and output rows, its own rows kept (a fine-tuned run whose
+    parent had fewer tokens: the task markers). New rows start as a fresh model's (normal, std 0.02)."""
+    old_rows, width = model.token_embedding.weight.shape
+    if rows < old_rows:
+        raise ValueError(f"the vocabulary only grows: the model has {old_rows} rows, asked for {rows}")
+    if rows == old_rows:
+        return model
+    embedding = torch.nn.Embedding(rows, width)
+    head = torch.nn.Linear(width, rows, bias=False)
+    with torch.no_grad():
+        for new, old in ((embedding.weight, model.token_embedding.weight), (head.weight, model.lm_head.weight)):
+            new.normal_(0.0, 0.02)
+            new[:old_rows] = old
+    model.token_embedding, model.lm_head = embedding, head
+    return model
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, RunConfig, int]:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES
 from lengen_core.errors import LenGenError, StoreError
+from lengen_core.lineage import lineage
 from lengen_core.params import config_diff
 from pages.binding import UrlBinding, load_url_bindings, write_url_bindings
 from pages.common import ALL_STATUSES, get_store, listed_runs, page_intro
@@ -31,7 +32,7 @@ BINDINGS = (
 )
 ROW_LIMITS = (500, 2_000, 10_000, 1_000_000)  # a browser table of many thousand rows is slow to draw; the newest come first
 TABLE_COLUMNS = [
-    "run_id", "name", "status", "task", "scheme", "attention", "seed", "train_length_max", "breakdown_length",
+    "run_id", "name", "status", "task", "mixture", "init_from", "scheme", "attention", "seed", "train_length_max", "breakdown_length",
     "breakdown_ratio", "steps_done", "train_seconds", "created_at", "config_id", "tags",
 ]
 
@@ -209,6 +210,8 @@ def main() -> None:
             "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
             "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
             "tags": st.column_config.ListColumn("tags"),
+            "mixture": st.column_config.TextColumn("also trained on", help="the other tasks of a multi-task run"),
+            "init_from": st.column_config.TextColumn("started from", help="the run whose checkpoint this run was fine-tuned from"),
         },
     )
     rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
@@ -222,6 +225,10 @@ def main() -> None:
         export_section(store, filtered, selected)
     except LenGenError as error:
         st.error(escape_markdown(error), icon=":material/error:")
+    if len(selected) == 1:
+        chain = lineage(store, selected[0])
+        if len(chain) > 1:
+            st.caption("Lineage (each run fine-tuned from the one before): " + " → ".join(code_span(run_id) for run_id in chain))
     if len(selected) == 1 and runs.loc[runs["run_id"] == selected[0], "status"].eq("done").any():
         st.page_link("pages/length_sweep.py", label="Open its length sweep", icon=":material/show_chart:", query_params={"runs": selected[0]})
     elif len(selected) > 1:

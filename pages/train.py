@@ -22,13 +22,14 @@ from lengen_core.config import (
     RunConfig,
 )
 from lengen_core.costs import duration_text
-from lengen_core.errors import ConfigError
+from lengen_core.errors import ConfigError, StoreError
 from lengen_core.jobs import admit
 from lengen_core.params import decode_mixture, encode_mixture
 from lengen_core.recipes import RECIPES, Recipe
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
-from pages.common import get_job_manager, page_intro, show_config_error, task_classes
+from pages.common import get_job_manager, get_store, page_intro, show_config_error, task_classes
+from pages.inspection import checkpoint_runs, run_label
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 from pages.theory_view import theory_panel
@@ -129,6 +130,7 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
         form.number("train.time_budget_s", "Time budget (s, 0 = none)", minimum=0.0, step=30.0, help="Training stops at the step count or when this much training time is used, whichever comes first.")
     with seed_column:
         seed = form.seed(maximum=LIMITS["max_seed"])
+    render_init_from(form)
 
     with st.expander("Advanced settings"):
         left, middle, right = st.columns(3)
@@ -212,6 +214,43 @@ def recipe_of(task_name: str, mixture_text: str) -> Recipe | None:
         if item.main_task == task_name and partners == tuple(partner.name for partner in item.partners):
             return item
     return None
+
+
+def copy_parent_settings(form: ConfigForm, runs) -> None:  # type: ignore[no-untyped-def]
+    """The start picker's callback: a chosen parent's model and position settings go into the widgets
+    (a fine-tuned run must have them; :func:`lengen_core.jobs.check_parent`)."""
+    parent_id = st.session_state.get(form.key("train.init_from"))
+    if not parent_id:
+        return
+    parent = get_store().get_run(parent_id).run_config
+    for dotted, value in ConfigForm.widget_values(parent).items():
+        if dotted.startswith(("model.", "positions.")) and form.prefix + dotted in st.session_state:
+            st.session_state[form.prefix + dotted] = value
+
+
+def render_init_from(form: ConfigForm) -> None:
+    """Fine-tuning: start from a finished run's checkpoint instead of a fresh model."""
+    try:
+        runs, _ = checkpoint_runs(get_store(), limit=200)
+    except StoreError as error:
+        st.caption(f"Fine-tuning from a stored run is unavailable: {escape_markdown(error)}")
+        return
+    labels = {row.run_id: run_label(row) for row in runs.itertuples()}
+    current = form.config.train.init_from
+    options = [None, *labels] + ([current] if current and current not in labels else [])
+    key = form.key("train.init_from")
+    if st.session_state[key] not in options:
+        st.session_state[key] = None
+    form.values["train.init_from"] = st.selectbox(
+        "Start from a finished run (fine-tune)",
+        options,
+        key=key,
+        format_func=lambda run_id: "a fresh model" if run_id is None else labels.get(run_id, f"{run_id} (not among the newest finished runs)"),
+        on_change=copy_parent_settings,
+        args=(form, runs),
+        help="Training starts from that run's checkpoint; its model and position settings are copied into the form, "
+        "and the Runs page shows the lineage. Pick a task and lengths of your own to adapt it to a new task.",
+    )
 
 
 def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[ConfigError]]:

@@ -16,7 +16,10 @@ LIST_COLUMNS = (
     "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags, "
     # what theory beside measurement needs (lengen_core.theory): APE's training offsets and how far the run was tested
     "TRY_CAST(json_extract_string(config, '$.positions.train_offset_max') AS INTEGER) AS train_offset_max, "
-    "(SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default') AS longest_tested"
+    "(SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default') AS longest_tested, "
+    # multi-task runs and fine-tuning: the other tasks of the mixture (comma-joined) and the parent run
+    "nullif(array_to_string(json_extract_string(config, '$.task.mixture[*].name'), ','), '') AS mixture, "
+    "json_extract_string(config, '$.train.init_from') AS init_from"
 )
 LIST_ORDER = "ORDER BY created_at DESC, run_id"  # newest first
 

@@ -57,3 +57,18 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     summary = app.dataframe[0].value
     assert list(summary["trained on"]) == ["1..4", "1..8"]
     assert config_to_params(config)["task.mixture"] == "copy_forward_nonunique:1-8,sort:1-3/train-only"
+
+
+def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_the_lineage(open_app: Any, trained_run: Any) -> None:
+    parent = trained_run(**{"model.d_model": 24, "positions.scheme": "rope"})
+    app = open_app(TRAIN)
+    picker = next(element for element in app.selectbox if element.label == "Start from a finished run (fine-tune)")
+    picker.set_value(parent).run()
+    assert not app.exception
+    assert app.session_state["train:model.d_model"] == 24 and app.session_state["train:positions.scheme"] == "rope"
+    assert app.query_params["train.init_from"] == parent
+    child = get_job_manager().submit(RunConfig().replace(**(TINY_CONFIG_CHANGES | {"model.d_model": 24, "positions.scheme": "rope", "train.init_from": parent})), 0)
+    assert get_job_manager().wait(child, timeout=120) == "done"
+    runs = open_app("pages/runs.py")
+    table = runs.dataframe[0].value
+    assert table.loc[table["run_id"] == child, "init_from"].tolist() == [parent]

@@ -1,0 +1,88 @@
+"""Each training recipe against its single-task baseline, from a store filled by bench/recipes.sh.
+
+    python bench/recipes_report.py DB
+
+Per group (sort, reversed addition, string copy) and recipe: the seeds; the
+median (min-max) exact match of the main task at its longest training length,
+at 2x and at 4x; its breakdown length (the stored one: the last length before
+exact match first falls below eval.threshold; "none" when it never held);
+how many seeds learned the training range (>= 0.9 at 1x); and, for a
+mixture, the partners' own breakdown lengths (did the partner reach its longer
+range?). Then the recipe's verdict against the baseline: helps when its median
+EM at 4x beats the baseline's by more than the baseline's spread. Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import pandas
+
+from lengen_core.jobs import part_sweep_name
+from lengen_core.store import RunStore
+
+LEARNED = 0.9
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
+    return f"{statistics.median(values):.2f}{spread}"
+
+
+def lengths_cell(values: list[int | None]) -> str:
+    return ", ".join("none" if value is None else str(value) for value in values) or "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("db")
+    args = parser.parse_args()
+    store = RunStore(args.db, read_only=True)
+    runs = store.list_runs(status="done")
+    groups: dict[tuple[str, str], dict[str, list]] = {}
+    for row in runs.itertuples():
+        tag = next((str(tag) for tag in row.tags if str(tag).startswith("sweep:recipe-")), None)
+        if tag is None:
+            continue
+        group, _, recipe = tag.removeprefix("sweep:recipe-").partition("-")
+        record = store.get_run(row.run_id)
+        config = record.run_config
+        curve = store.eval_curve([row.run_id])
+        main = curve[curve["sweep"] == "default"]
+        top = config.task.train_length_max
+        slot = groups.setdefault((group, recipe), {"seeds": [], 1: [], 2: [], 4: [], "breakdown": [], "partners": []})
+        slot["seeds"].append(record.seed)
+        for factor in (1, 2, 4):
+            at = main[main["length"] == factor * top]
+            if not at.empty:
+                slot[factor].append(float(at["exact_match"].iloc[0]))
+        slot["breakdown"].append(record.breakdown_length)
+        for part in config.task.evaluated_parts()[1:]:
+            part_curve = curve[curve["sweep"] == part_sweep_name("default", part.name)]
+            stored = part_curve["breakdown_length"].iloc[0] if len(part_curve) else None
+            slot["partners"].append(f"{part.name} (1-{part.train_length_max}): {'none' if stored is None or pandas.isna(stored) else int(stored)}")
+    print("| group | recipe | seeds | EM at 1x | EM at 2x | EM at 4x | breakdown lengths | learned 1x | partners' breakdown lengths |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (group, recipe), slot in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] != "none", item[0][1])):
+        learned = sum(value >= LEARNED for value in slot[1])
+        partners = "; ".join(sorted(set(slot["partners"]))) if slot["partners"] else "-"
+        print(
+            f"| {group} | {recipe} | {len(slot['seeds'])} | {cell(slot[1])} | {cell(slot[2])} | {cell(slot[4])} | "
+            f"{lengths_cell(slot['breakdown'])} | {learned} of {len(slot[1])} | {partners} |"
+        )
+    print()
+    for (group, recipe), slot in sorted(groups.items()):
+        baseline = groups.get((group, "none"))
+        if recipe == "none" or baseline is None or not slot[4] or not baseline[4]:
+            continue
+        base, mine = statistics.median(baseline[4]), statistics.median(slot[4])
+        spread = max(baseline[4]) - min(baseline[4])
+        verdict = "helps" if mine > base + spread else ("hurts" if mine < base - spread else "no clear difference")
+        print(f"- {group} / {recipe}: median EM at 4x {mine:.2f} against the baseline's {base:.2f} (spread {spread:.2f}): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
