@@ -9,8 +9,8 @@ recipe is the same run without partners: what the recipe is measured against.
 - ``successor_hint`` / ``predecessor_hint``: task hinting for sort (Awasthi & Gupta 2023).
 - ``restrictions``: the auxiliary-task recipe for sort (Awasthi, Gupta & Kumar 2025).
 - ``transfer_carries``, ``transfer_subtraction``, ``transfer_recall``: length-generalization
-  transfer groups of Cai et al. 2025; ``control_copy_operand`` is their control,
-  which should not transfer.
+  transfer groups of Cai et al. 2025; ``control_copy_operand`` and
+  ``control_copy_reverse`` are their controls (arithmetic, strings), which should not transfer.
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "transfer_recall", "String copy with multi-query associative recall (2x longer)", "copy_forward_nonunique",
             (Partner("mqar", 2),), "the main task extrapolates towards its partner's longer range", TRANSFER,
+        ),
+        Recipe(
+            "control_copy_reverse", "Control: string copy with string reverse (2x longer)", "copy_forward_nonunique",
+            (Partner("reverse", 2),), "an unrelated string partner: no transfer", TRANSFER,
         ),
         Recipe(
             "control_copy_operand", "Control: reversed addition with copy-first-operand (2x longer)", "reversed_addition",
