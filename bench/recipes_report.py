@@ -19,7 +19,7 @@ import statistics
 
 import pandas
 
-from lengen_core.jobs import part_sweep_name
+from lengen_core.sweep_names import part_sweep_name
 from lengen_core.store import RunStore
 
 LEARNED = 0.9

@@ -209,7 +209,7 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
     import pandas
 
-    from lengen_core.jobs import part_sweep_name
+    from lengen_core.sweep_names import part_sweep_name
     from lengen_core.store import EVAL_COLUMNS
     from lengen_core.theory import check_run
 

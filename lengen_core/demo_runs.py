@@ -34,6 +34,7 @@ from typing import Any
 
 from lengen_core.errors import StoreError
 from lengen_core.store import EVAL_COLUMNS, RunStore
+from lengen_core.sweep_names import part_sweep_name
 
 FORMAT_VERSION = 1
 DEMO_TAG = "demo"
@@ -147,6 +148,9 @@ def export_demo_runs(
             "checkpoint": checkpoint,
             "checkpoint_sha256": _file_digest(checkpoint_dir / f"{key}.safetensors") if checkpoint else None,
         }
+        parts = _part_sweeps(store, run_id, record.run_config)
+        if parts:  # only a mixture's entry has the key, so every other entry (and its digest) is as before
+            entry["part_sweeps"] = parts
         entry["digest"] = entry_digest(entry)
         entries.append(entry)
     for stale in checkpoint_dir.glob("*.safetensors"):
@@ -163,6 +167,23 @@ def export_demo_runs(
     temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
     temporary.replace(path)
     return path
+
+
+def _part_sweeps(store: RunStore, run_id: str, config: Any) -> list[dict[str, Any]]:
+    """A mixture run's own sweeps of its other tested tasks, as manifest data."""
+    import pandas
+
+    parts = []
+    for part in config.task.evaluated_parts()[1:]:
+        curve = store.eval_curve([run_id], sweep=part_sweep_name("default", part.name))
+        stored = curve["breakdown_length"].iloc[0] if len(curve) else None
+        parts.append({
+            "task": part.name,
+            "breakdown_length": None if stored is None or pandas.isna(stored) else int(stored),
+            "train_length_max": part.train_length_max,
+            "eval_points": [{k: _clean(row[k]) for k in EVAL_COLUMNS} for _, row in curve.iterrows()],
+        })
+    return parts
 
 
 def load_manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -225,6 +246,11 @@ def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], de
         breakdown_length=entry["breakdown_length"],
         train_length_max=int(entry["train_length_max"]),
     )
+    for part in entry.get("part_sweeps", []):
+        store.set_eval_points(
+            run_id, part["eval_points"], breakdown_length=part["breakdown_length"], train_length_max=int(part["train_length_max"]),
+            sweep=part_sweep_name("default", part["task"]),
+        )
     store.update_progress(run_id, steps_done=int(entry["steps_done"] or 0), train_seconds=entry.get("train_seconds") or 0.0)
     if entry.get("checkpoint"):
         path = (directory / entry["checkpoint"]).resolve()

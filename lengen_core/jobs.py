@@ -39,6 +39,7 @@ from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import EvalPoint, SweepResult, sweep
 from lengen_core.store import RunStore
+from lengen_core.sweep_names import part_sweep_name
 from lengen_core.training import TrainingControl, TrainPoint, grow_vocabulary, load_checkpoint, resolve_device, save_checkpoint, train
 
 
@@ -141,17 +142,6 @@ class Evaluation:
     result: SweepResult
     stopped: str | None
     parts: tuple[tuple[str, SweepResult], ...] = ()
-
-
-def part_sweep_name(sweep_name: str, task_name: str = "") -> str:
-    """The stored sweep of one task of a mixture: the main task's is ``sweep_name`` itself
-    (``default``), another task's ``default@<task>``."""
-    return f"{sweep_name}@{task_name}" if task_name else sweep_name
-
-
-def sweep_part(sweep_name: str) -> str:
-    """Which task of a mixture a stored sweep tests: "" for the main task (the inverse of :func:`part_sweep_name`)."""
-    return sweep_name.partition("@")[2]
 
 
 def evaluate_model(

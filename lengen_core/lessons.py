@@ -88,6 +88,22 @@ _SPARSE = {
 }
 
 
+# The recipe lessons (issue 12): the bench's setups (bench/recipes.sh) at a classroom budget. Same steps, model and
+# lengths with and without the partner task, so the partner's examples take half of the main task's.
+_RECIPE_MODEL = {**_SMALL, "model.n_heads": 4, "model.d_ff": 256, "train.lr": 2e-3}
+_HINT = {"task.name": "sort", **_lengths(1, 10, [5, 10, 15, 20, 25, 30, 40], 2000), "positions.scheme": "nope", **_RECIPE_MODEL}
+_TRANSFER = {
+    "task.name": "copy_forward_nonunique", **_lengths(1, 8, [6, 8, 10, 12, 16, 20, 24, 32], 2000), "positions.scheme": "rope",
+    **_RECIPE_MODEL,
+}
+
+
+def _recipe_mixture(name: str, low: int, high: int) -> list[dict[str, Any]]:
+    from lengen_core.recipes import RECIPES
+
+    return RECIPES[name].changes(low, high)["task.mixture"]
+
+
 def theory_run_key(task: str, setting: str) -> str:
     """``majority_ape`` and ``parity_ape`` keep the keys the bundle had; the others are ``theory_<task>_<setting>``."""
     if setting == "ape" and task in ("majority", "parity"):
@@ -219,6 +235,12 @@ LESSON_RUNS: dict[str, LessonRun] = {
             for setting, label, changes in (("nope", "NoPE", {"positions.scheme": "nope"}), ("ape", "APE + offsets", _APE_OFFSETS))
         ),
         *(LessonRun(f"sparse_k{k}", f"k = {k}", {**_SPARSE, "task.options": {"k": k}}) for k in SPARSE_KS),
+        LessonRun("sort_alone", "sort alone", _HINT),
+        LessonRun("sort_successor_hint", "sort + successor hint", {**_HINT, "task.mixture": _recipe_mixture("successor_hint", 1, 10)}),
+        LessonRun("sort_restrictions", "sort + restrictions", {**_HINT, "task.mixture": _recipe_mixture("restrictions", 1, 10)}),
+        LessonRun("copy_alone", "copy alone", _TRANSFER),
+        LessonRun("copy_with_mqar", "copy + MQAR (2x longer)", {**_TRANSFER, "task.mixture": _recipe_mixture("transfer_recall", 1, 8)}),
+        LessonRun("copy_with_reverse", "copy + reverse (2x longer, control)", {**_TRANSFER, "task.mixture": _recipe_mixture("control_copy_reverse", 1, 8)}),
         LessonRun("majority_learned", "learned APE", {**_COUNTING, "task.name": "majority", "positions.scheme": "learned"}),
         LessonRun(
             "majority_randomized",
@@ -398,6 +420,55 @@ LESSONS: tuple[Lesson, ...] = (
             Expectation("beats", "reverse_predictive", "reverse_learned"),
         ),
         references="Golowich et al. 2025, predictive position coupling",
+    ),
+    Lesson(
+        key="hint_sort",
+        title="Can a hint make sorting generalize?",
+        question="Sorting trained on up to 10 symbols fails on 40. Does training a simpler related task beside it help?",
+        setup=(
+            "Awasthi & Gupta 2023 train sorting together with a 'hint': given the symbols and one of them, name the next "
+            "larger one (the successor), which is one step of sorting. Trained on lengths up to 20, their sorter went "
+            "from under 1% to above 92% exact match at length 100. Awasthi, Gupta & Kumar 2025 give the recipe a theory: "
+            "train also on short restrictions of long inputs that keep the tokens a step depends on. Three runs with the "
+            "same model (2 layers, no position encoding, as theirs), the same 2000 steps and lengths 1-10: sort alone, "
+            "with the successor hint, with restrictions of 4x longer inputs. Each partner takes half of the examples."
+        ),
+        takeaway=(
+            "Not at this budget. Each partner takes half of sort's examples, and in 2000 steps neither sort nor its "
+            "partner is learned well enough for the step they share to carry over: sort alone stays right to about 1.5x "
+            "its training length, both recipes break at half of it. The paper's gain needs a budget a classroom minute "
+            "does not have; docs/results.md has the same comparison with 3 seeds."
+        ),
+        runs=("sort_alone", "sort_successor_hint", "sort_restrictions"),
+        expectations=(
+            Expectation("beats", "sort_alone", "sort_successor_hint"),
+            Expectation("beats", "sort_alone", "sort_restrictions"),
+            Expectation("short", "sort_successor_hint", factor=1.0),
+        ),
+        references="Awasthi & Gupta 2023, Task Hinting; Awasthi, Gupta & Kumar 2025, Length Generalization via Auxiliary Tasks",
+    ),
+    Lesson(
+        key="transfer_copy",
+        title="Does training one task long help another?",
+        question="Copying is trained on strings of up to 8 symbols. If a related task is trained on strings of 16, does copying reach 16?",
+        setup=(
+            "Cai et al. 2025 find that a task trained short, co-trained with a related task trained longer, extrapolates "
+            "towards the longer task's range, and that an unrelated partner does not help. Three runs with the same "
+            "model (2 layers, RoPE, as theirs), 2000 steps, copy trained on lengths 1-8: alone; with multi-query "
+            "associative recall (retrieve the symbol after a queried pair) on 1-16; and with string reversal on 1-16, "
+            "the control the paper pairs with copy."
+        ),
+        takeaway=(
+            "Not at this budget: copy breaks right after its training length with or without a partner. In 2000 steps "
+            "MQAR itself is not learned, even at its own lengths, so there is no longer-range skill to borrow; Cai et al. "
+            "train a 6-layer model for tens of thousands of steps. docs/results.md has the comparison with 3 seeds."
+        ),
+        runs=("copy_alone", "copy_with_mqar", "copy_with_reverse"),
+        expectations=(
+            Expectation("stops", "copy_alone"),
+            Expectation("stops", "copy_with_mqar"),
+        ),
+        references="Cai et al. 2025, Extrapolation by Association: Length Generalization Transfer in Transformers",
     ),
 )
 

@@ -17,7 +17,7 @@ import streamlit as st
 
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
-from lengen_core.jobs import sweep_part
+from lengen_core.sweep_names import sweep_part
 from lengen_core.params import parse_int_list
 from lengen_core.store import EVAL_COLUMNS
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run

@@ -72,9 +72,10 @@ def test_at_least_five_lessons_each_with_valid_runs() -> None:
 
 def test_lessons_compare_one_thing_at_a_time() -> None:
     """Within a lesson, runs of the same task differ only in positions / attention (the lesson's variable);
-    the k lesson's variable is the task's k."""
+    the k lesson's variable is the task's k, the recipe lessons' the tasks trained beside the main one."""
     for lesson in LESSONS:
         variables = ("positions.", "model.attention", "model.hsa") + (("task.options.k",) if lesson.key == "k_sparse" else ())
+        variables += ("task.mixture",) if lesson.key in ("hint_sort", "transfer_copy") else ()
         configs = [flatten(LESSON_RUNS[key].config().to_dict()) for key in lesson.runs]
         for config in configs[1:]:
             if config["task.name"] != configs[0]["task.name"]:
