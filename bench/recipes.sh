@@ -7,6 +7,7 @@
 #                         string copy trained on 1-8, alone / + MQAR (1-16) / + reverse (1-16, the control), tested to 4x (32).
 # bash bench/recipes.sh DB SEEDS [WORKERS] [GROUPS]; GROUPS: any of hint,transfer,arithmetic (default hint,transfer;
 # at this budget (2 layers, d 64, 2000 steps) reversed addition does not learn its training range, see docs/results.md).
+# RECIPE_STEPS (default 2000) sets every run's steps; HINT_RECIPES (default: all four) picks the sort arms.
 # Then: python bench/recipes_report.py DB.
 set -euo pipefail
 db=${1:?usage: recipes.sh DB SEEDS [WORKERS] [GROUPS]}
@@ -24,7 +25,7 @@ sweep() {  # tag task scheme train-length eval-lengths [recipe]
 }
 
 if [[ $groups == *hint* ]]; then
-  for recipe in none successor_hint predecessor_hint restrictions; do
+  for recipe in ${HINT_RECIPES:-none successor_hint predecessor_hint restrictions}; do
     sweep "recipe-sort-$recipe" sort nope 1-10 5,10,15,20,25,30,40 "${recipe/none/}"
   done
 fi

@@ -8,8 +8,8 @@ at 2x and at 4x; its breakdown length (the stored one: the last length before
 exact match first falls below eval.threshold; "none" when it never held);
 how many seeds learned the training range (>= 0.9 at 1x); and, for a
 mixture, the partners' own breakdown lengths (did the partner reach its longer
-range?). Then the recipe's verdict against the baseline: helps when its median
-EM at 4x beats the baseline's by more than the baseline's spread. Markdown.
+range?). Then the recipe against the baseline at 2x and at 4x: better (worse) when its
+median EM is above (below) the baseline's by more than the baseline's spread over seeds. Markdown.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
         curve = store.eval_curve([row.run_id])
         main = curve[curve["sweep"] == "default"]
         top = config.task.train_length_max
-        slot = groups.setdefault((group, recipe), {"seeds": [], 1: [], 2: [], 4: [], "breakdown": [], "partners": []})
+        slot = groups.setdefault((group, recipe), {"seeds": [], 1: [], 2: [], 4: [], "breakdown": [], "partners": {}})
         slot["seeds"].append(record.seed)
         for factor in (1, 2, 4):
             at = main[main["length"] == factor * top]
@@ -63,12 +63,12 @@ def main() -> None:
         for part in config.task.evaluated_parts()[1:]:
             part_curve = curve[curve["sweep"] == part_sweep_name("default", part.name)]
             stored = part_curve["breakdown_length"].iloc[0] if len(part_curve) else None
-            slot["partners"].append(f"{part.name} (1-{part.train_length_max}): {'none' if stored is None or pandas.isna(stored) else int(stored)}")
+            slot["partners"].setdefault(f"{part.name} (1-{part.train_length_max})", []).append(None if stored is None or pandas.isna(stored) else int(stored))
     print("| group | recipe | seeds | EM at 1x | EM at 2x | EM at 4x | breakdown lengths | learned 1x | partners' breakdown lengths |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (group, recipe), slot in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] != "none", item[0][1])):
         learned = sum(value >= LEARNED for value in slot[1])
-        partners = "; ".join(sorted(set(slot["partners"]))) if slot["partners"] else "-"
+        partners = "; ".join(f"{name}: {lengths_cell(values)}" for name, values in sorted(slot["partners"].items())) or "-"
         print(
             f"| {group} | {recipe} | {len(slot['seeds'])} | {cell(slot[1])} | {cell(slot[2])} | {cell(slot[4])} | "
             f"{lengths_cell(slot['breakdown'])} | {learned} of {len(slot[1])} | {partners} |"
@@ -76,13 +76,17 @@ def main() -> None:
     print()
     for (group, recipe), slot in sorted(groups.items()):
         baseline = groups.get((group, "none"))
-        if recipe == "none" or baseline is None or not slot[4] or not baseline[4]:
+        if recipe == "none" or baseline is None:
             continue
-        base, mine = statistics.median(baseline[4]), statistics.median(slot[4])
-        spread = max(baseline[4]) - min(baseline[4])
-        verdict = "helps" if mine > base + spread else ("hurts" if mine < base - spread else "no clear difference")
-        print(f"- {group} / {recipe}: median EM at 4x {mine:.2f} against the baseline's {base:.2f} (spread {spread:.2f}): {verdict}")
-
+        parts = []
+        for factor in (2, 4):
+            if not slot[factor] or not baseline[factor]:
+                continue
+            base, mine = statistics.median(baseline[factor]), statistics.median(slot[factor])
+            spread = max(baseline[factor]) - min(baseline[factor])
+            verdict = "better" if mine > base + spread else ("worse" if mine < base - spread else "no clear difference")
+            parts.append(f"at {factor}x {mine:.2f} vs the baseline's {base:.2f} (its spread {spread:.2f}): {verdict}")
+        print(f"- {group} / {recipe}: median EM " + "; ".join(parts))
 
 if __name__ == "__main__":
     main()
