@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import grid_check  # noqa: E402
 
 DENSE_SAMPLE = 100
-HSA_SAMPLE = 300  # of about a thousand HSA cells (both local mixers); `python scripts/grid_check.py` runs them all
+HSA_SAMPLE = 200  # of about a thousand HSA cells (both local mixers); `python scripts/grid_check.py` runs them all
 
 
 def ci_cells() -> list[grid_check.Cell]:
