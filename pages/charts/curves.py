@@ -297,7 +297,10 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
     default options), and over the done runs with a decided outcome
     (:func:`lengen_core.theory.measured_outcome`) how many there are
     (``decided``) and how many agree with the prediction (``agree``). Cells of
-    ``tasks`` x ``schemes`` with no runs appear with zero counts.
+    ``tasks`` x ``schemes`` with no runs appear with zero counts. A multi-task run
+    (``mixture`` column) gets a row of its own, ``<task> + <partner>...``, never
+    pooled with its main task's single-task runs; theory's labels are about
+    single-task training, so that row has no prediction.
     """
     columns = [
         "task", "scheme", "runs", "done", "active", "failed", "median_ratio", "min_ratio", "max_ratio", "run_ids",
@@ -306,6 +309,11 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
     frame = runs.copy() if runs is not None else pd.DataFrame(columns=["task", "scheme", "status", "breakdown_ratio", "run_id"])
     if "train_offset_max" in frame and len(frame):
         frame["scheme"] = [setting_label(scheme, None if pd.isna(offset) else int(offset)) for scheme, offset in zip(frame["scheme"], frame["train_offset_max"])]
+    if "mixture" in frame and len(frame):  # a multi-task run is its own row ("sort + sort_successor"), with no prediction
+        frame["task"] = [
+            f"{task} + {mixture.replace(',', ' + ')}" if isinstance(mixture, str) and mixture else task
+            for task, mixture in zip(frame["task"], frame["mixture"])
+        ]
     tasks = list(tasks) if tasks is not None else sorted(frame["task"].dropna().unique())
     schemes = list(schemes) if schemes is not None else sorted(frame["scheme"].dropna().unique())
     records = []

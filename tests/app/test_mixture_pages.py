@@ -72,3 +72,20 @@ def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_th
     runs = open_app("pages/runs.py")
     table = runs.dataframe[0].value
     assert table.loc[table["run_id"] == child, "init_from"].tolist() == [parent]
+
+
+def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -> None:
+    import pandas as pd
+
+    from pages.charts.curves import grid_cells
+
+    runs = pd.DataFrame([
+        {"run_id": "a", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 1.5, "breakdown_length": 15,
+         "train_length_max": 10, "longest_tested": 40, "train_offset_max": -1, "mixture": None},
+        {"run_id": "b", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 0.5, "breakdown_length": 5,
+         "train_length_max": 10, "longest_tested": 40, "train_offset_max": -1, "mixture": "sort_successor"},
+    ])
+    cells = grid_cells(runs).set_index("task")
+    assert list(cells.index) == ["sort", "sort + sort_successor"]
+    assert cells.loc["sort", "run_ids"] == ["a"] and cells.loc["sort + sort_successor", "run_ids"] == ["b"]
+    assert cells.loc["sort", "predicted"] is not None and cells.loc["sort + sort_successor", "predicted"] is None
