@@ -14,12 +14,16 @@ median (min-max) exact match at 1x, 2x and 4x over the seeds and the breakdown l
 from __future__ import annotations
 
 import argparse
-import statistics
 
 from lengen_core.config import RunConfig
 from lengen_core.params import parse_int_list
 from lengen_core.store import RunStore
 from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
+
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import median_cell as cell
+except ImportError:
+    from common import median_cell as cell
 
 MODEL = {
     "model.n_layers": 2, "model.d_model": 64, "model.d_ff": 256, "model.n_heads": 4, "train.lr": 2e-3,
@@ -48,12 +52,6 @@ def experiment(store: RunStore, seeds: list[int], workers: int, adapt_steps: int
     ]
     scratch = [(HELD_OUT.replace(**{"train.steps": adapt_steps}), seed) for seed in seeds]
     run_all(store, adapted + scratch, "adapt-held-out", workers)
-
-
-def cell(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return f"{statistics.median(values):.2f}" + (f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else "")
 
 
 def report(store: RunStore) -> None:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,14 @@ def time_page_load(context: Any, url: str, drawn: str, *, state: str, timeout_ms
     done = time.perf_counter() - started
     page.close()
     return title, done
+
+
+# --- the results reports (k_sparse_report.py, recipes_report.py, adapt.py) -----------------------
+
+
+def median_cell(values: list[float]) -> str:
+    """``0.67 (0.65-0.76)``: the median over seeds with min-max; ``-`` without values."""
+    if not values:
+        return "-"
+    spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
+    return f"{statistics.median(values):.2f}{spread}"

@@ -19,14 +19,12 @@ import statistics
 from lengen_core.store import RunStore
 from lengen_core.theory import setting_label
 
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import median_cell as cell
+except ImportError:
+    from common import median_cell as cell
+
 LEARNED = 0.9  # exact match at the longest training length that counts as having learned the task (eval.threshold)
-
-
-def cell(values: list[float]) -> str:
-    if not values:
-        return "-"
-    spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
-    return f"{statistics.median(values):.2f}{spread}"
 
 
 def main() -> None:

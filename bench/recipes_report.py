@@ -19,17 +19,15 @@ import statistics
 
 import pandas
 
-from lengen_core.sweep_names import part_sweep_name
 from lengen_core.store import RunStore
+from lengen_core.sweep_names import part_sweep_name
+
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import median_cell as cell
+except ImportError:
+    from common import median_cell as cell
 
 LEARNED = 0.9
-
-
-def cell(values: list[float]) -> str:
-    if not values:
-        return "-"
-    spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
-    return f"{statistics.median(values):.2f}{spread}"
 
 
 def lengths_cell(values: list[int | None]) -> str:

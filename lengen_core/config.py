@@ -587,6 +587,18 @@ def check_compatible(config: RunConfig) -> None:
         )
     for part in config.task.parts():  # every task of a mixture meets the scheme's needs
         _check_task_with_scheme(config, part)
+    rule, encoding = scheme_rule_and_encoding(config.positions)
+    if (rule == "index" and encoding == "learned") or rule == "randomized":
+        from lengen_core.data import longest_training_example
+
+        rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
+        needed = rows * longest_training_example(config.task)
+        if needed > config.positions.max_position:
+            raise ConfigError(
+                "positions.max_position",
+                f"training rows of up to {rows} examples (train.distractor_examples = {rows - 1}) need {needed} positions "
+                f"but positions.max_position is {config.positions.max_position}",
+            )
 
 
 def _check_task_with_scheme(config: RunConfig, part: TaskConfig) -> None:
@@ -613,14 +625,6 @@ def _check_task_with_scheme(config: RunConfig, part: TaskConfig) -> None:
         needed = source.max_sequence_length(longest)
         if needed > max_position:
             raise ConfigError("positions.max_position", f"length {longest} needs {needed} positions but positions.max_position is {max_position}")
-        rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
-        needed = rows * max(ExampleSource(each, marker=config.task.is_mixture).max_sequence_length(each.train_length_max) for each in config.task.parts())
-        if needed > max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"training rows of up to {rows} examples (train.distractor_examples = {rows - 1}) need {needed} positions "
-                f"but positions.max_position is {max_position}",
-            )
     if rule in ("coupled", "abacus"):
         needed = source.max_structural_id(longest, rule) + 1
         if needed > max_position:

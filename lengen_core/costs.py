@@ -310,10 +310,9 @@ def decoding_bytes(config: RunConfig, rows: int, length: int, prompt_length: int
 
 def longest_training_row(config: RunConfig) -> int:
     """Tokens in the longest training row: (distractors + 1) examples of the longest training length."""
-    from lengen_core.data import ExampleSource
+    from lengen_core.data import longest_training_example
 
-    longest = max(ExampleSource(part, marker=config.task.is_mixture).max_sequence_length(part.train_length_max) for part in config.task.parts())
-    return (config.train.distractor_examples + 1) * longest
+    return (config.train.distractor_examples + 1) * longest_training_example(config.task)
 
 
 # ---------------------------------------------------------------------------- work

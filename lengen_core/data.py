@@ -125,6 +125,12 @@ class ExampleSource:
         return largest
 
 
+def longest_training_example(task_config: TaskConfig) -> int:
+    """Upper bound of ``len(prompt + answer)`` of one training example, over every task of the run."""
+    marker = task_config.is_mixture
+    return max(ExampleSource(part, marker=marker).max_sequence_length(part.train_length_max) for part in task_config.parts())
+
+
 def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
     """The lengths a sweep tests: explicit ``eval.lengths``, else ``n_lengths`` evenly spread
     from the task's smallest length to ``max_length_factor`` x the longest training length

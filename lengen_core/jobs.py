@@ -302,13 +302,17 @@ def check_parent(store: RunStore, config: RunConfig) -> None:
         raise ConfigError("train.init_from", f"run {parent_id!r} is {parent.status} and has no checkpoint to start from")
     parent_config = parent.run_config
     if parent_config.model != config.model:
-        changed = sorted(key for key, value in dataclasses.asdict(config.model).items() if dataclasses.asdict(parent_config.model)[key] != value)
-        raise ConfigError("train.init_from", f"run {parent_id!r} has another model ({', '.join('model.' + key for key in changed)} differ); use its model settings")
-    ours = dataclasses.replace(config.positions, train_offset_max=0)
+        raise ConfigError("train.init_from", f"run {parent_id!r} has another model ({_differing('model', config.model, parent_config.model)} differ); use its model settings")
+    ours = dataclasses.replace(config.positions, train_offset_max=0)  # the offsets are training's, not the model's
     theirs = dataclasses.replace(parent_config.positions, train_offset_max=0)
     if ours != theirs:
-        changed = sorted(key for key, value in dataclasses.asdict(ours).items() if dataclasses.asdict(theirs)[key] != value)
-        raise ConfigError("train.init_from", f"run {parent_id!r} has other position settings ({', '.join('positions.' + key for key in changed)} differ)")
+        raise ConfigError("train.init_from", f"run {parent_id!r} has other position settings ({_differing('positions', ours, theirs)} differ)")
+
+
+def _differing(section: str, ours: Any, theirs: Any) -> str:
+    """``model.d_model, model.n_layers``: the fields of two config sections that differ."""
+    mine, other = dataclasses.asdict(ours), dataclasses.asdict(theirs)
+    return ", ".join(f"{section}.{key}" for key in sorted(mine) if mine[key] != other[key])
 
 
 def parent_model(store: RunStore, config: RunConfig) -> Any:

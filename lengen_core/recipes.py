@@ -15,6 +15,7 @@ recipe is the same run without partners: what the recipe is measured against.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,14 @@ def recipe(name: str, field: str = "recipe") -> Recipe:
     if name not in RECIPES:
         raise ConfigError(field, f"unknown recipe {shown(name)}; choose from {sorted(RECIPES)}")
     return RECIPES[name]
+
+
+def matching_recipe(main_task: str, partner_names: Sequence[str]) -> Recipe | None:
+    """The recipe whose main task and partners (in order) these are, if any."""
+    for item in RECIPES.values():
+        if item.main_task == main_task and tuple(partner_names) == tuple(partner.name for partner in item.partners):
+            return item
+    return None
 
 
 def baseline(config: RunConfig) -> RunConfig:
