@@ -178,6 +178,23 @@ def status_banner(status: str, error: str | None, *, breakdown_length: int | Non
         st.warning("Run interrupted: the app stopped while it was training.", icon=":material/warning:")
 
 
+def progress_bar(fraction: float, text: str) -> None:
+    """A progress line (markdown) over a flat bar: what the polling fragments draw instead of ``st.progress``.
+
+    Streamlit's own bar animates every change, and the pages that poll redraw
+    it every second or two in every open tab: in a software-rendered Chromium
+    four tabs spent 0.41 cores on ``st.progress`` and 0.13 on this bar, the
+    same as plain text (``bench/bench_polling_cost.py``, docs/benchmarks.md).
+    """
+    percent = max(0.0, min(1.0, fraction)) * 100
+    bar = (
+        f'<div class="lengen-progress" role="progressbar" aria-valuenow="{percent:.0f}" aria-valuemin="0" aria-valuemax="100" '
+        f'style="background:rgba(151,166,195,0.25);border-radius:4px;height:6px;margin-top:-0.5rem">'
+        f'<div style="width:{percent:.1f}%;background:#ff4b4b;border-radius:4px;height:6px"></div></div>'
+    )
+    st.markdown(f"{text}\n\n{bar}", unsafe_allow_html=True)
+
+
 def render_job_queue() -> None:
     """Running and queued jobs of this server (the sidebar shows it on every page)."""
     manager = get_job_manager()
@@ -188,7 +205,7 @@ def render_job_queue() -> None:
     for snapshot in active:
         fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
         label = "evaluating" if snapshot["phase"] == "evaluating" else f"step {snapshot['step']}/{snapshot['total_steps']}"
-        st.progress(fraction, text=f"`{snapshot['run_id']}` {label}{' (paused)' if snapshot['paused'] else ''}")
+        progress_bar(fraction, f"`{snapshot['run_id']}` {label}{' (paused)' if snapshot['paused'] else ''}")
     for position, snapshot in enumerate(waiting, start=1):
         st.caption(f"{position}. `{snapshot['run_id']}` waiting")
 

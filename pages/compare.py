@@ -25,6 +25,7 @@ from pages.common import (
     listed_runs,
     page_intro,
     plotly_config,
+    progress_bar,
     show_config_error,
     task_classes,
 )
@@ -179,7 +180,7 @@ def grid_view(tag: str | None) -> None:
         return
     cells = grid_cells(runs)
     total, done, active = int(cells["runs"].sum()), int(cells["done"].sum()), int(cells["active"].sum())
-    st.progress(done / max(total, 1), text=f"{done}/{total} runs done, {active} queued or running")
+    progress_bar(done / max(total, 1), f"{done}/{total} runs done, {active} queued or running")
     st.plotly_chart(compare_grid_figure(cells), key="compare_page.grid", config=plotly_config(f"compare-{(tag or 'all').replace(':', '-')}"))
 
     table = cells.assign(text=cells.apply(cell_text, axis=1)).pivot(index="task", columns="scheme", values="text")

@@ -38,6 +38,7 @@ from pages.common import (
     get_store,
     page_intro,
     plotly_config,
+    progress_bar,
     show_config_error,
 )
 from pages.escaping import escape_markdown
@@ -170,14 +171,14 @@ def live_progress(lesson: Lesson) -> None:
                 continue
             phase = snapshot["phase"]
             if phase == "finished":
-                st.progress(1.0, text=f"{label}: {snapshot['status']}")
+                progress_bar(1.0, f"{label}: {snapshot['status']}")
             elif phase == "evaluating":
-                st.progress(0.99, text=f"{label}: evaluating at {len(snapshot['eval_points'])} lengths so far")
+                progress_bar(0.99, f"{label}: evaluating at {len(snapshot['eval_points'])} lengths so far")
             elif phase == "training":
                 fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
-                st.progress(fraction, text=f"{label}: step {snapshot['step']}/{snapshot['total_steps']}")
+                progress_bar(fraction, f"{label}: step {snapshot['step']}/{snapshot['total_steps']}")
             else:
-                st.progress(0.0, text=f"{label}: waiting in the queue")
+                progress_bar(0.0, f"{label}: waiting in the queue")
         still_busy = any(snapshot is not None and snapshot["phase"] != "finished" for snapshot in current)
         if busy and not still_busy:
             st.rerun(scope="app")  # all finished: redraw the chart with the live runs

@@ -11,8 +11,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.charts.curves import SweepCurve, length_sweep_figure, train_curve_figure
-from pages.common import get_job_manager, get_store, plotly_config, status_banner
+from pages.charts.curves import SweepCurve, length_sweep_figure, train_curve_panels
+from pages.common import (
+    get_job_manager,
+    get_store,
+    plotly_config,
+    progress_bar,
+    status_banner,
+)
 from pages.theory_view import run_theory
 
 FINISHED_SEEN_KEY = "train_page.finished_seen"
@@ -21,6 +27,17 @@ SCHEME_OF_KEY = "train_page.scheme_of"  # run id -> its scheme, for the live cha
 
 def _train_frame(points: list[Any]) -> pd.DataFrame:
     return pd.DataFrame([{"step": p.step, "loss": p.loss, "accuracy": p.accuracy} for p in points], columns=["step", "loss", "accuracy"])
+
+
+def draw_train_curves(points: pd.DataFrame, scheme: str | None, *, key: str) -> None:
+    """The loss and accuracy panels side by side (keys ``<key>-loss``, ``<key>-accuracy``)."""
+    panels = train_curve_panels(points, scheme=scheme)
+    if not panels:
+        st.caption("Waiting for the first logged step…")
+        return
+    for column, (name, spec) in zip(st.columns(len(panels)), panels):
+        with column:
+            st.vega_lite_chart(spec, width="stretch", key=f"{key}-{name}")
 
 
 def _controls(run_id: str, snapshot: dict[str, Any]) -> None:
@@ -55,10 +72,10 @@ def live_progress(run_id: str) -> None:
         st.info(f"Run `{run_id}` is queued (position {_queue_position(run_id)}); it starts when a worker is free.", icon=":material/hourglass_top:")
     elif phase == "training":
         paused = " (paused)" if snapshot["paused"] else ""
-        st.progress(min(1.0, step / max(total, 1)), text=f"Training `{run_id}`: step {step}/{total}{paused}")
+        progress_bar(min(1.0, step / max(total, 1)), f"Training `{run_id}`: step {step}/{total}{paused}")
     else:
         done = len(snapshot["eval_points"])
-        st.progress(1.0, text=f"Evaluating `{run_id}`: {done} lengths done (greedy decoding)")
+        progress_bar(1.0, f"Evaluating `{run_id}`: {done} lengths done (greedy decoding)")
     _controls(run_id, snapshot)
     frame = _train_frame(snapshot["train_points"])
     if len(frame):
@@ -66,7 +83,7 @@ def live_progress(run_id: str) -> None:
         accuracy = "n/a" if pd.isna(last["accuracy"]) else f"{last['accuracy']:.3f}"
         st.caption(f"Last logged step {int(last['step'])}: loss {last['loss']:.4g}, teacher-forced accuracy {accuracy}")
     if phase != "queued":
-        st.plotly_chart(train_curve_figure(frame, scheme=scheme), key=f"live-curve-{run_id}", config=plotly_config(f"training-{run_id}"))
+        draw_train_curves(frame, scheme, key=f"live-curve-{run_id}")
     if snapshot["eval_points"]:
         st.dataframe(pd.DataFrame([p.as_row() for p in snapshot["eval_points"]]), hide_index=True)
 
@@ -83,7 +100,7 @@ def finished_view(run_id: str) -> None:
         st.info(f"Run `{run_id}` is {record.status} in another process (the CLI?); refresh to update.")
     status_banner(record.status, record.error, breakdown_length=record.breakdown_length, train_length_max=record.train_length_max)
     scheme = record.run_config.positions.scheme
-    st.plotly_chart(train_curve_figure(store.train_curve(run_id), scheme=scheme), key=f"final-curve-{run_id}", config=plotly_config(f"training-{run_id}"))
+    draw_train_curves(store.train_curve(run_id), scheme, key=f"final-curve-{run_id}")
     if record.status != "done":
         return
     points = store.eval_curve([run_id], sweep="default")

@@ -129,6 +129,11 @@ def rendered(element: Any) -> str:
     return re.sub(r"\\(.)", r"\1", element.value)
 
 
+def progress_texts(app: Any) -> list[str]:
+    """The lines of the progress bars an AppTest page drew (``pages.common.progress_bar``)."""
+    return [element.value.split("\n\n")[0] for element in app.markdown if 'class="lengen-progress"' in element.value]
+
+
 def assert_clean(app: Any) -> None:
     """An AppTest page ran without an exception or an error box."""
     assert not app.exception, [element.value for element in app.exception]

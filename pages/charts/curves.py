@@ -49,55 +49,56 @@ def _empty_figure(message: str) -> go.Figure:
     return figure
 
 
-def train_curve_figure(points: pd.DataFrame, *, scheme: str | None = None, title: str | None = None) -> go.Figure:
-    """Loss (log scale) and teacher-forced training accuracy versus step, side by side.
+TRAIN_CURVE_HEIGHT = 280
+
+
+def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> list[tuple[str, dict]]:
+    """Loss (log scale) and teacher-forced training accuracy versus step: two Vega-Lite specs.
 
     ``points`` has columns ``step``, ``loss``, ``accuracy`` (accuracy may be
-    missing for a diverged step). Two traces: ``loss`` on the left panel
-    (axes x/y), ``accuracy`` on the right (x2/y2). Built from a plain dict
-    (no ``make_subplots``): the Train page redraws it every poll, for every
-    session watching a run, so it must cost milliseconds.
+    missing, a diverged step's loss infinite). Returns ``[("loss", spec),
+    ("accuracy", spec)]``, each a complete spec with its data inline, drawn side
+    by side; ``[]`` when nothing is logged yet. A loss that is not a positive
+    finite number, or a missing accuracy, is ``null``: a gap in the line.
+
+    Vega-Lite rather than plotly because the Train page redraws this chart
+    every second for every session watching a run: four tabs polling spent
+    1.2 cores of a software-rendered Chromium on the two-panel plotly figure
+    and 0.4 on these specs (``bench/bench_polling_cost.py``, docs/benchmarks.md).
+    Streamlit's chart menu saves each panel as PNG or SVG.
     """
     if points is None or len(points) == 0:
-        return _empty_figure("Waiting for the first logged step…")
+        return []
     color = scheme_color(scheme) if scheme else "#1f77b4"
     frame = points.sort_values("step")
-    steps = frame["step"].tolist()
-    loss = [value if value is not None and math.isfinite(value) and value > 0 else None for value in frame["loss"].tolist()]
-    accuracy = [None if value is None or (isinstance(value, float) and math.isnan(value)) else value for value in frame["accuracy"].tolist()]
-    panel_title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=13))
-    return go.Figure(
+    values = [
         {
-            "data": [
-                {"type": "scatter", "x": steps, "y": loss, "mode": "lines+markers", "name": "loss", "line": {"color": color}, "marker": {"size": 4}, "xaxis": "x", "yaxis": "y"},
-                {
-                    "type": "scatter",
-                    "x": steps,
-                    "y": accuracy,
-                    "mode": "lines+markers",
-                    "name": "accuracy (teacher-forced)",
-                    "line": {"color": color, "dash": "dash"},
-                    "marker": {"size": 4},
-                    "xaxis": "x2",
-                    "yaxis": "y2",
-                },
-            ],
-            "layout": {
-                "xaxis": {"domain": [0.0, 0.45], "anchor": "y", "title": {"text": "step"}},
-                "yaxis": {"anchor": "x", "type": "log", "title": {"text": "cross-entropy"}},
-                "xaxis2": {"domain": [0.55, 1.0], "anchor": "y2", "title": {"text": "step"}},
-                "yaxis2": {"anchor": "x2", "range": [-0.02, 1.02], "title": {"text": "training-batch answers fully right"}},
-                "annotations": [
-                    {**panel_title, "x": 0.225, "xanchor": "center", "text": "training loss"},
-                    {**panel_title, "x": 0.775, "xanchor": "center", "text": "accuracy (teacher-forced)"},
-                ],
-                "height": 320,
-                "showlegend": False,
-                "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
-                "title": {"text": title} if title else None,
+            "step": int(step),
+            "loss": float(loss) if loss is not None and math.isfinite(loss) and loss > 0 else None,
+            "accuracy": None if accuracy is None or (isinstance(accuracy, float) and math.isnan(accuracy)) else float(accuracy),
+        }
+        for step, loss, accuracy in zip(frame["step"].tolist(), frame["loss"].tolist(), frame["accuracy"].tolist())
+    ]
+
+    def panel(field: str, title: str, axis_title: str, scale: dict, dash: list[int]) -> dict:
+        return {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "title": {"text": title, "anchor": "start", "fontSize": 13},
+            "height": TRAIN_CURVE_HEIGHT,
+            "data": {"values": values},
+            # invalid=null keeps the nulls in the path, so a missing value breaks the line instead of bridging it
+            "mark": {"type": "line", "point": {"size": 16, "color": color}, "color": color, "strokeDash": dash, "invalid": None},
+            "encoding": {
+                "x": {"field": "step", "type": "quantitative", "title": "step"},
+                "y": {"field": field, "type": "quantitative", "title": axis_title, "scale": scale},
+                "tooltip": [{"field": "step", "type": "quantitative"}, {"field": field, "type": "quantitative", "format": ".4g"}],
             },
         }
-    )
+
+    return [
+        ("loss", panel("loss", "training loss", "cross-entropy", {"type": "log"}, [])),
+        ("accuracy", panel("accuracy", "accuracy (teacher-forced)", "batch answers fully right", {"domain": [0, 1]}, [6, 3])),
+    ]
 
 
 @dataclass(frozen=True)

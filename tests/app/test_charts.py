@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -16,7 +17,7 @@ from pages.charts.curves import (
     length_sweep_figure,
     named_shapes,
     rgba,
-    train_curve_figure,
+    train_curve_panels,
 )
 from pages.common import SCHEME_COLORS
 
@@ -98,15 +99,19 @@ def test_unknown_metric_is_refused_and_empty_input_gives_a_message() -> None:
 
 
 def test_train_curve_has_loss_and_teacher_forced_accuracy_panels() -> None:
-    points = pd.DataFrame({"step": [10, 20, 30], "loss": [2.0, 1.0, float("inf")], "accuracy": [0.1, 0.5, None]})
-    figure = train_curve_figure(points, scheme="rope")
-    assert [trace.name for trace in figure.data] == ["loss", "accuracy (teacher-forced)"]
-    last = figure.data[0].y[2]
-    assert last is None or math.isnan(last)  # a diverged (inf) loss is left as a gap on the log axis
-    assert figure.layout.yaxis.type == "log"
-    assert "teacher-forced" in figure.layout.annotations[1].text
-    assert figure.data[0].line.color == SCHEME_COLORS["rope"]
-    assert len(train_curve_figure(points.iloc[:0]).data) == 0
+    points = pd.DataFrame({"step": [30, 10, 20], "loss": [float("inf"), 2.0, 1.0], "accuracy": [None, 0.1, 0.5]})
+    panels = dict(train_curve_panels(points, scheme="rope"))
+    assert list(panels) == ["loss", "accuracy"]
+    loss, accuracy = panels["loss"], panels["accuracy"]
+    assert [row["step"] for row in loss["data"]["values"]] == [10, 20, 30]  # drawn in step order
+    assert [row["loss"] for row in loss["data"]["values"]] == [2.0, 1.0, None]  # a diverged (inf) loss is a gap on the log axis
+    assert [row["accuracy"] for row in accuracy["data"]["values"]] == [0.1, 0.5, None]
+    assert loss["mark"]["invalid"] is None  # nulls break the line rather than being bridged
+    assert loss["encoding"]["y"]["scale"] == {"type": "log"} and accuracy["encoding"]["y"]["scale"] == {"domain": [0, 1]}
+    assert "teacher-forced" in accuracy["title"]["text"]
+    assert loss["mark"]["color"] == SCHEME_COLORS["rope"] == accuracy["mark"]["color"]
+    json.dumps(loss, allow_nan=False)  # plain JSON, as the front end receives it
+    assert train_curve_panels(points.iloc[:0]) == []
 
 
 def runs_frame() -> pd.DataFrame:

@@ -11,7 +11,7 @@ from lengen_core.demo_runs import DEFAULT_DEMO_DIR, load_manifest
 from lengen_core.lessons import LESSON_RUNS, LIVE_TAG, get_lesson, run_tag
 from lengen_core.theory import OUTCOMES
 from pages.common import get_job_manager, get_store
-from tests.conftest import assert_clean, drawn_figure, rendered
+from tests.conftest import assert_clean, drawn_figure, progress_texts, rendered
 
 LESSONS = "pages/lessons.py"
 
@@ -88,7 +88,7 @@ def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
     for key in lesson.runs:
         assert len(store.list_runs(tag=run_tag(key)).query("run_id in @live.run_id")) == 1
     assert set(live["status"]) <= {"queued", "running"}
-    assert app.get("progress"), "the live progress is shown"
+    assert progress_texts(app), "the live progress is shown"
     for job in jobs:  # real jobs: stop them rather than train for minutes in the test
         manager.cancel(job["run_id"])
     for job in jobs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from lengen_core.config import RunConfig
 from lengen_core.params import config_to_params
 from pages.common import get_job_manager, get_store
-from tests.conftest import TINY_CONFIG_CHANGES, rendered
+from tests.conftest import TINY_CONFIG_CHANGES, progress_texts, rendered
 
 TRAIN = "pages/train.py"
 
@@ -182,8 +183,8 @@ def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) ->
     app.run()
     assert_no_exception(app)
     assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in app.success)
-    charts = app.get("plotly_chart")
-    assert {chart.key for chart in charts} >= {f"final-curve-{run_id}", f"sweep-{run_id}"}
+    assert {chart.key for chart in app.get("plotly_chart")} >= {f"sweep-{run_id}"}
+    assert [json.loads(chart.proto.spec)["title"]["text"] for chart in app.get("vega_lite_chart")] == ["training loss", "accuracy (teacher-forced)"]
     app.switch_page("pages/runs.py").run()
     assert_no_exception(app)
     assert run_id in app.dataframe[0].value["run_id"].tolist()
@@ -202,7 +203,7 @@ def test_pause_resume_and_cancel(open_app: Any) -> None:
     app.run()
     button(app, "Pause").click().run()
     assert manager.progress(run_id)["paused"] is True
-    assert any("(paused)" in str(element.proto) for element in app.get("progress"))
+    assert any("(paused)" in text for text in progress_texts(app))
     button(app, "Resume").click().run()
     assert manager.progress(run_id)["paused"] is False
     button(app, "Cancel").click().run()

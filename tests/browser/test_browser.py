@@ -23,7 +23,7 @@ PAGES = [("train", ""), ("length_sweep", "length_sweep"), ("attention", "attenti
 
 
 def progress_steps(page: Any) -> list[int]:
-    texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
+    texts = page.locator('[data-testid="stMarkdown"]:has(.lengen-progress)').all_inner_texts()
     return [int(match.group(1)) for text in texts for match in re.finditer(rf"step (\d+)/{RUN_STEPS}", text)]
 
 
@@ -58,7 +58,8 @@ def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot:
     assert page.locator('[data-testid="stAlertContentSuccess"]:has-text("Run finished")').count() == 1, error_texts(page)
     assert len(seen) >= 2 and max(seen) > min(seen), f"progress never advanced: {sorted(seen)}"
     wait_idle(page)
-    assert page.locator(".js-plotly-plot").count() >= 2  # training curves + length sweep
+    assert page.locator('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg.marks').count() == 2  # loss, accuracy
+    assert page.locator(".js-plotly-plot").count() == 1  # the length sweep
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
     assert error_texts(page) == []
     save_screenshot(page, "train-run")

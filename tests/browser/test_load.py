@@ -32,7 +32,9 @@ VIEWPORT = {"width": 1400, "height": 1200}
 FIRST_PAINT_BOUND_S = 5.0  # target 1 s; asserted loosely
 # A fresh Runs page while 8 tabs show live training. Chromium runs on the same 2
 # cores as the server here and takes most of them (the test prints the split),
-# so this bounds the rig as much as the server.
+# so this bounds the rig as much as the server. CI once took 32.0 s (this machine 25.1 s) while the
+# tabs drew st.progress and plotly curves; with the cheaper redraws this machine takes 18.4 s
+# (docs/benchmarks.md, "What a polling tab costs").
 RESPONSIVE_BOUND_S = 30.0
 # Long enough that the eight runs (two at a time) outlast the check that every tab shows its run:
 # with 150 steps CI finished all eight 32.6 s after the clicks, as that check ended (32.5 s); with 300
