@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
 import re
 import sys
 import time
@@ -39,6 +40,7 @@ EPILOG = """examples:
   python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
   python -m lengen_core train --task addition --scheme learned --set model.n_layers=3 --set eval.samples_per_length=100
   python -m lengen_core sweep --tasks reverse,addition --schemes coupled,learned,nope --seeds 0,1,2 --workers 2
+  python -m lengen_core sweep --tasks reverse --schemes coupled,nope --seeds 0,1,2,3,4 --runner ray --ray-address 10.0.0.5:6379
   python -m lengen_core eval RUN_ID --lengths 10,20,40,80
   python -m lengen_core runs list --task reverse
   python -m lengen_core export --format csv --out exports/
@@ -351,6 +353,35 @@ def check_int_flag(flag: str, value: Any, minimum: int, maximum: int) -> int:
     return value
 
 
+def check_runner_flags(args: argparse.Namespace) -> str:
+    """``local`` or ``ray``, with --workers defaulted and every runner flag checked (Ray's presence included)."""
+    if args.runner not in ("local", "ray"):
+        raise ConfigError("--runner", f"must be 'local' or 'ray', got {shown(args.runner)}")
+    check_int_flag("--ray-cpus-per-run", args.ray_cpus_per_run, 1, 1024)
+    if args.runner == "local":
+        if args.ray_address is not None:
+            raise ConfigError("--ray-address", "needs --runner ray")
+        args.workers = 2 if args.workers is None else args.workers
+        check_int_flag("--workers", args.workers, 1, 64)
+        return "local"
+    from lengen_core.ray_runner import import_ray
+
+    import_ray("--runner")
+    if args.workers is not None:
+        check_int_flag("--workers", args.workers, 1, 100_000)
+    if args.ray_address is not None and (not args.ray_address.strip() or len(args.ray_address) > 255):
+        raise ConfigError("--ray-address", f"must be HOST:PORT (or ray://HOST:PORT, or 'auto'), got {shown(args.ray_address)}")
+    return "ray"
+
+
+def workers_text(args: argparse.Namespace) -> str:
+    if args.runner == "ray":
+        where = args.ray_address or os.environ.get("RAY_ADDRESS") or "a local Ray"
+        limit = f"at most {args.workers} runs" if args.workers else "runs"
+        return f"{limit} in flight on {where}, {args.ray_cpus_per_run} CPU(s) each"
+    return f"{args.workers} workers"
+
+
 def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
     from lengen_core.jobs import admit
@@ -362,7 +393,7 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
         queue_sweep,
     )
 
-    check_int_flag("--workers", args.workers, 1, 64)
+    runner_choice = check_runner_flags(args)
     if args.tag is not None and (not args.tag or len(args.tag) > 64):
         raise ConfigError("--tag", f"must be a name of 1..64 characters, got {shown(args.tag)}")
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
@@ -381,16 +412,17 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
         key, text = parse_assignment(assignment, "--scheme-set")
         per_scheme.setdefault(scheme.strip(), {}).update(decode_changes({key: text}, base.task.name))
     cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds, changes_per_scheme=per_scheme)
-    budget = default_budget(args.workers)
+    # a Ray node is budgeted as a node like this one, one run per --ray-cpus-per-run cores (our choice)
+    budget = default_budget(args.workers if runner_choice == "local" else max(1, (os.cpu_count() or 1) // args.ray_cpus_per_run))
     for config, seed in cells:  # every cell is admitted before any run is written
         estimate = admit(config, seed, budget)
     if args.dry_run:
-        out.write(f"sweep: {len(cells)} runs accepted, {args.workers} workers; the last: {estimate.summary()}\n")
+        out.write(f"sweep: {len(cells)} runs accepted, {workers_text(args)}; the last: {estimate.summary()}\n")
         return 0
     store = open_store(args)
     tag = args.tag or time.strftime("%Y%m%d-%H%M%S")
     jobs = queue_sweep(store, cells, tag=tag, budget=budget)
-    out.write(f"sweep {tag}: {len(jobs)} runs ({len(tasks)} tasks x {len(schemes)} schemes x {len(seeds)} seeds), {args.workers} workers\n")
+    out.write(f"sweep {tag}: {len(jobs)} runs ({len(tasks)} tasks x {len(schemes)} schemes x {len(seeds)} seeds), {workers_text(args)}\n")
     bar = ProgressBar(len(jobs), "sweep")
     finished: list[str] = []
 
@@ -398,7 +430,12 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
         finished.append(run_id)
         bar.update(len(finished), f"{len(finished)}/{len(jobs)} runs", f"{run_id} {status}")
 
-    runner = InlineRunner() if args.workers == 1 else LocalProcessRunner(args.workers)
+    if runner_choice == "ray":
+        from lengen_core.ray_runner import RayRunner
+
+        runner: Any = RayRunner(args.ray_address, cpus_per_run=args.ray_cpus_per_run, max_in_flight=args.workers)
+    else:
+        runner = InlineRunner() if args.workers == 1 else LocalProcessRunner(args.workers)
     try:
         results = runner.run(jobs, on_done)
     finally:
@@ -541,7 +578,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--tasks", required=True, help="comma-separated task names")
     sweep.add_argument("--schemes", required=True, help="comma-separated position schemes")
     sweep.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    sweep.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 runs inline)")
+    sweep.add_argument(
+        "--workers", type=int, default=None,
+        help="local: worker processes (default 2; 1 runs inline); ray: runs in flight (default: the cluster's CPUs / --ray-cpus-per-run)",
+    )
+    sweep.add_argument("--runner", default="local", help="local (this machine's processes, default) or ray (a Ray cluster; needs ray installed)")
+    sweep.add_argument("--ray-address", default=None, help="the Ray cluster to join (default: RAY_ADDRESS, else a local Ray started for the sweep)")
+    sweep.add_argument("--ray-cpus-per-run", type=int, default=1, help="CPUs each run asks Ray for, and its torch threads (default 1)")
     sweep.add_argument("--tag", help="sweep name (default: a timestamp)")
     sweep.add_argument(
         "--scheme-set", action="append", metavar="SCHEME:FIELD=VALUE",

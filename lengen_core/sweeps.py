@@ -4,8 +4,10 @@ The grid is expanded into :class:`SweepJob` s, each recorded in the store as a
 queued run first (so the app's Compare page shows the whole grid at once and
 fills cells as runs finish). A :class:`Runner` executes jobs; the local one uses
 worker *processes* (training is CPU-bound), each with ``cores // workers`` torch
-threads. A distributed engine (Ray, Dask) can implement the same two-method
-interface: submit jobs that carry the store path and run :func:`run_sweep_job`.
+threads, which open the store file themselves (:func:`run_sweep_job`).
+:class:`lengen_core.ray_runner.RayRunner` implements the same interface on a
+Ray cluster, where workers never see the store: they send their records back
+and the driver writes them.
 """
 
 from __future__ import annotations

@@ -97,6 +97,18 @@ _MANAGERS: list[JobManager] = []
 
 
 @st.cache_resource
+def get_ray_sweeps() -> Any:
+    """The server's Ray sweeps (:class:`lengen_core.ray_runner.BackgroundSweeps`) when ``LENGEN_RUNNER=ray``, else None.
+
+    A bad setting raises ConfigError naming the variable (the Compare page shows it).
+    """
+    from lengen_core.ray_runner import BackgroundSweeps, app_ray_settings
+
+    settings = app_ray_settings()
+    return None if settings is None else BackgroundSweeps(settings)
+
+
+@st.cache_resource
 def get_job_manager() -> JobManager:
     """The one job manager of this server process: bounded worker threads + FIFO queue.
 

@@ -1,9 +1,11 @@
 """Compare: a task x position-scheme grid of breakdown ratios, launched as a sweep from this page.
 
 Every cell x seed is one run submitted to the job manager with the tag
-``sweep:<name>``; the grid reads the runs of that tag from the store and fills
-in as they finish (a fragment polls while any is queued or running). Seeds are
-pooled per cell: median breakdown ratio with its min-max spread.
+``sweep:<name>`` (or, on a server started with ``LENGEN_RUNNER=ray``, queued
+at once and sent to Ray: :class:`lengen_core.ray_runner.BackgroundSweeps`);
+the grid reads the runs of that tag from the store and fills in as they finish
+(a fragment polls while any is queued or running). Seeds are pooled per cell:
+median breakdown ratio with its min-max spread.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pages.caps import app_cap_violations, app_caps
 from pages.charts.curves import cell_text, compare_grid_figure, grid_cells
 from pages.common import (
     get_job_manager,
+    get_ray_sweeps,
+    get_store,
     listed_runs,
     page_intro,
     plotly_config,
@@ -120,8 +124,13 @@ def launch_form() -> None:
             show_config_error(error)
         return
     manager = get_job_manager()
+    try:
+        ray_sweeps = get_ray_sweeps()
+    except ConfigError as error:
+        show_config_error(error)
+        return
     free = manager.max_queued - manager.queued_count()
-    if len(cells) > free:
+    if ray_sweeps is None and len(cells) > free:
         show_config_error(ConfigError("jobs.queued", f"{len(cells)} runs would not fit in the queue ({free} places free of {manager.max_queued}); wait or launch fewer"))
         return
     if not cells:
@@ -133,6 +142,12 @@ def launch_form() -> None:
         show_config_error(error)
         return
     submitted_ids = []
+    if ray_sweeps is not None and cells:
+        try:
+            submitted_ids = ray_sweeps.launch(get_store(), cells, tag=name, budget=manager.budget)
+        except ConfigError as error:
+            show_config_error(error)
+        cells = []  # sent to Ray, not to the job manager
     for config, seed in cells:
         try:
             submitted_ids.append(manager.submit(config, seed, name=f"{name}:{config.task.name}/{config.positions.scheme}/s{seed}", tags=(f"sweep:{name}",)))
@@ -143,7 +158,8 @@ def launch_form() -> None:
         st.warning(f"Skipped {escape_markdown(note)}", icon=":material/skip_next:")
     if submitted_ids:
         st.session_state[SWEEP_KEY] = f"sweep:{name}"
-        st.success(f"Sweep {code_span(name)}: {len(submitted_ids)} runs submitted.", icon=":material/check_circle:")
+        where = f" to Ray ({escape_markdown(ray_sweeps.settings.where())})" if ray_sweeps is not None else ""
+        st.success(f"Sweep {code_span(name)}: {len(submitted_ids)} runs submitted{where}.", icon=":material/check_circle:")
 
 
 def sweep_tags(runs: pd.DataFrame) -> list[str]:
@@ -168,6 +184,19 @@ def apply_table_selection(event: object, table: pd.DataFrame) -> None:
     st.session_state["compare_page.clicked"] = (row, column)
     if column in table.columns and 0 <= int(row) < len(table):
         st.session_state[CELL_KEY] = f"{table.index[int(row)]} / {column}"
+
+
+def ray_controls(tag: str | None) -> None:
+    """For a sweep this server drives on Ray: where it runs, and a button that cancels it."""
+    try:
+        ray_sweeps = get_ray_sweeps()
+    except ConfigError:
+        return  # shown where a sweep is launched
+    name = (tag or "").removeprefix("sweep:")
+    if ray_sweeps is None or name not in ray_sweeps.running():
+        return
+    st.caption(f"Running on Ray: {escape_markdown(ray_sweeps.settings.where())}, {ray_sweeps.settings.cpus_per_run} CPU(s) per run.")
+    st.button("Cancel this sweep", key="compare_page.cancel_ray", icon=":material/stop:", on_click=ray_sweeps.cancel, args=(name,))
 
 
 def grid_view(tag: str | None) -> None:
@@ -216,6 +245,7 @@ def grid_view(tag: str | None) -> None:
         st.page_link("pages/runs.py", label="These runs on the Runs page", icon=":material/database:", query_params=params)
     if active:
         st.caption("Updating every 2 s while runs are pending.")
+        ray_controls(tag)
     was_busy = st.session_state.get("compare_page.was_busy", False)
     st.session_state["compare_page.was_busy"] = active > 0
     if was_busy and not active:

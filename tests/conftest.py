@@ -35,6 +35,49 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "load: many simultaneous browser sessions and a 10,000-run store (about 2 minutes)")
 
 
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A one-node Ray cluster on 127.0.0.1 with 2 CPUs (``ray start --head --block``), stopped after the session; yields its address.
+
+    Skips when Ray is not installed (requirements.txt installs it).
+    """
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
+    command = [
+        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+        "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
+    ]
+    head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""})
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            probe = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r}, log_to_driver=False); ray.shutdown()"], capture_output=True, timeout=60)
+            if probe.returncode == 0:
+                break
+            assert head.poll() is None, head.stderr.read().decode()[-2000:] if head.stderr else "ray start exited"
+            assert time.monotonic() < deadline, probe.stderr.decode()[-2000:]
+            time.sleep(1)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGINT)  # --block: on Ctrl-C the head stops every Ray process it started
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def tiny_config() -> Any:
     """The tiny :class:`RunConfig` above."""

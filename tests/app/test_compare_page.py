@@ -83,3 +83,37 @@ def test_over_cap_steps_in_a_sweep_is_refused(open_app: Any, monkeypatch: pytest
     fill_tiny_form(app, tasks=["reverse"], schemes=["rope"]).click().run()
     assert any("train.steps" in rendered(element) and "10" in rendered(element) for element in app.error)
     assert get_store().count_runs() == 0
+
+
+def test_on_a_ray_server_a_sweep_from_the_page_runs_on_ray_and_fills_the_grid(open_app: Any, ray_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pages.common import get_ray_sweeps
+
+    monkeypatch.setenv("LENGEN_RUNNER", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    app = open_app(COMPARE)
+    fill_tiny_form(app, tasks=["reverse"], schemes=["rope", "coupled"], seeds=1, name="r1").click().run()
+    assert not app.exception and not app.error, [rendered(element) for element in app.error]
+    assert any("2 runs submitted to Ray" in rendered(element) and ray_cluster in rendered(element) for element in app.success)
+    runs = get_store().list_runs(tag="sweep:r1")
+    assert len(runs) == 2 and get_job_manager().jobs() == []  # queued in the store, none through the local job manager
+    assert any("Running on Ray" in rendered(element) for element in app.caption)  # the runs are still queued: Ray workers start in seconds
+    assert [button.label for button in app.button if button.key == "compare_page.cancel_ray"] == ["Cancel this sweep"]
+    assert get_ray_sweeps().wait("r1", timeout=180)
+    app.run()
+    assert not app.exception
+    runs = get_store().list_runs(tag="sweep:r1")
+    assert runs["status"].tolist() == ["done", "done"]
+    assert not [button for button in app.button if button.key == "compare_page.cancel_ray"]  # nothing left to cancel
+    figure = drawn_figure(app, "compare_page.grid")
+    assert set(figure.data[0].x) == {"rope", "coupled"}
+    table = app.dataframe(key="compare_page.table").value
+    assert sum(str(text).endswith("1/1") for text in table.to_numpy().flatten()) == 2  # both cells: 1 of 1 runs done
+
+
+def test_a_bad_runner_setting_is_refused_naming_the_variable(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_RUNNER", "dask")
+    app = open_app(COMPARE)
+    fill_tiny_form(app, tasks=["reverse"], schemes=["rope"], seeds=1, name="bad").click().run()
+    assert not app.exception
+    assert any("LENGEN_RUNNER" in rendered(element) and "dask" in rendered(element) for element in app.error)
+    assert get_store().count_runs() == 0

@@ -34,7 +34,7 @@ FIELDS = sorted(flatten(RunConfig().to_dict())) + [
     "model.hsa.chunk_size", "eval.lengths", "bogus", "model.hsa.nope", "task", "model", "train.seed",
 ]
 WORDS = ["reverse", "addition", "passkey_retrieval", "sort", "hsa", "dense", "coupled", "predictive_coupled", "abacus",
-         "alibi", "fire", "rope", "nope", "swa", "recurrent", "encoder", "cuda", "cpu", "log", "softmax", "rmsnorm"]
+         "alibi", "fire", "rope", "nope", "swa", "recurrent", "encoder", "cuda", "cpu", "log", "softmax", "rmsnorm", "ray", "local"]
 ATOMS = st.one_of(
     st.none(),
     st.booleans(),
@@ -169,7 +169,7 @@ def test_cli_train_refuses_any_hostile_flag(cli_db: str, flags: list[tuple[str, 
 
 @FAST
 @given(
-    st.lists(st.tuples(st.sampled_from(["--tasks", "--schemes", "--seeds", "--workers", "--tag", "--scheme-set", "--steps"]), CLI_TEXT), max_size=4),
+    st.lists(st.tuples(st.sampled_from(["--tasks", "--schemes", "--seeds", "--workers", "--tag", "--scheme-set", "--steps", "--runner", "--ray-address", "--ray-cpus-per-run"]), CLI_TEXT), max_size=4),
     st.lists(SET_ITEMS, max_size=2),
 )
 def test_cli_sweep_refuses_any_hostile_flag(cli_db: str, flags: list[tuple[str, str]], sets: list[str]) -> None:
