@@ -129,8 +129,9 @@ def ray_session(ray: Any, address: str | None) -> Iterator[None]:
                 options.update(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1")
             try:
                 ray.init(address=target, **options)
-            except ConnectionError as error:
-                raise ConfigError("--ray-address", f"no Ray cluster answers at {target!r}: {error}") from None
+            except Exception as error:  # Ray raises ConnectionError, RuntimeError or its own errors here
+                hint = " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token here: RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+                raise ConfigError("--ray-address", f"could not join Ray at {target or 'a new local Ray'!r}: {type(error).__name__}: {str(error)[:300]}{hint if target else ''}") from None
             _session["started_here"] = True
         _session["users"] += 1
     try:
@@ -153,7 +154,9 @@ class RayRunner:
         cpus_per_run: int = 1,
         max_in_flight: int | None = None,
         poll_seconds: float = POLL_SECONDS,
+        task: Callable[[RemoteJob, Any], str] | None = None,
     ) -> None:
+        """``task`` replaces :func:`train_remotely` as each Ray task's body (the scale-out benchmark's synthetic runs)."""
         if cpus_per_run < 1:
             raise ConfigError("--ray-cpus-per-run", f"must be >= 1, got {cpus_per_run}")
         if max_in_flight is not None and max_in_flight < 1:
@@ -162,7 +165,12 @@ class RayRunner:
         self.cpus_per_run = cpus_per_run
         self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
-        self.store_writes = 0  # records written by the last run(), after merging consecutive training points
+        self.task = task or train_remotely
+        self.store_writes = 0  # records the last run() wrote (consecutive training points of a run merged)
+        self.store_batches = 0  # transactions those writes took (one per drained batch)
+        self.records_received = 0  # records the workers sent
+        self.write_seconds = 0.0  # the driver's time spent writing them
+        self.dropped_records: list[str] = []  # records of the last run() the store refused (a run deleted meanwhile), and why
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -198,8 +206,10 @@ class _Sweep:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.limit = runner.max_in_flight or max(1, cpus // runner.cpus_per_run)
         self.mailbox = ray.remote(num_cpus=0)(_Mailbox).remote()
-        self.task = ray.remote(train_remotely)
-        runner.store_writes = 0
+        self.task = ray.remote(runner.task)
+        runner.store_writes = runner.store_batches = runner.records_received = 0
+        runner.write_seconds = 0.0
+        runner.dropped_records = []
 
     def run(self) -> dict[str, str]:
         try:
@@ -238,7 +248,14 @@ class _Sweep:
         return None if path is None else (parent_id, Path(path).read_bytes())  # None: the worker records the refusal
 
     def write_records(self) -> None:
-        self.runner.store_writes += apply_records(self.store, self.ray.get(self.mailbox.drain.remote()), run_ids=self.run_ids, checkpoint_dir=self.checkpoint_dir)
+        records = self.ray.get(self.mailbox.drain.remote())
+        started = time.perf_counter()
+        writes, dropped = apply_records(self.store, records, run_ids=self.run_ids, checkpoint_dir=self.checkpoint_dir)
+        self.runner.write_seconds += time.perf_counter() - started
+        self.runner.records_received += len(records)
+        self.runner.store_writes += writes
+        self.runner.store_batches += 1 if writes else 0
+        self.runner.dropped_records.extend(dropped)
 
     def finish(self, ref: Any) -> None:
         """A task ended: its records are all written by now; record how it ended if the worker could not."""
@@ -256,9 +273,12 @@ class _Sweep:
 
     def settle(self, run_id: str, status: str, reason: str | None) -> str:
         """The run's final status in the store, set to ``status`` (with ``reason``) when the worker left it live."""
-        from lengen_core.store import FINAL_STATUSES
+        from lengen_core.store import FINAL_STATUSES, RunNotFound
 
-        record = self.store.get_run(run_id)
+        try:
+            record = self.store.get_run(run_id)
+        except RunNotFound:
+            return "deleted"  # removed from the store while it ran (the Runs page's delete)
         if record.status not in FINAL_STATUSES:
             self.store.set_status(run_id, status if status in FINAL_STATUSES else "failed", error=reason or f"the task ended with {status!r}")
             record = self.store.get_run(run_id)

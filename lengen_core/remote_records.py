@@ -66,23 +66,32 @@ class RecordingStore:
 
 
 def merge_train_points(records: Iterable[Record]) -> list[Record]:
-    """Consecutive ``append_train_points`` records of one run as one (the last progress wins): one transaction, not many."""
-    merged: list[Record] = []
+    """The batch with each run's back-to-back ``append_train_points`` records as one (the last progress wins).
+
+    "Back to back" is within the run's own records: another run's records in
+    between do not stop a merge (runs are independent), the run's own status
+    or evaluation record does. So each run's records keep their order, and a
+    driver that falls behind writes bigger, fewer records.
+    """
+    merged: list[Record | None] = []
+    open_points: dict[str, int] = {}  # run id -> index in merged of its training points still open to merging
     for method, run_id, arguments in records:
-        if merged and method == "append_train_points" and merged[-1][0] == method and merged[-1][1] == run_id:
-            previous = merged[-1][2]
-            steps_done = arguments["steps_done"] if arguments["steps_done"] is not None else previous["steps_done"]
-            train_seconds = arguments["train_seconds"] if arguments["steps_done"] is not None else previous["train_seconds"]
-            merged[-1] = (method, run_id, {"rows": previous["rows"] + arguments["rows"], "steps_done": steps_done, "train_seconds": train_seconds})
+        index = open_points.get(run_id)
+        if method == "append_train_points" and index is not None:
+            previous = merged[index][2]
+            progress = (arguments["steps_done"], arguments["train_seconds"]) if arguments["steps_done"] is not None else (previous["steps_done"], previous["train_seconds"])
+            merged[index] = (method, run_id, {"rows": previous["rows"] + arguments["rows"], "steps_done": progress[0], "train_seconds": progress[1]})
+            continue
+        merged.append((method, run_id, arguments))
+        if method == "append_train_points":
+            open_points[run_id] = len(merged) - 1
         else:
-            merged.append((method, run_id, arguments))
-    return merged
+            open_points.pop(run_id, None)
+    return [record for record in merged if record is not None]
 
 
 def write_checkpoint_file(folder: Path, name: str, data: bytes) -> Path:
-    """``data`` as ``folder/name``, written to a temporary name and renamed: never a half-written checkpoint."""
-    if Path(name).name != name or not name:
-        raise ForeignRecord(f"checkpoint file name {name!r} is not a plain file name")
+    """``data`` as ``folder/name`` (a plain file name), written to a temporary name and renamed: never a half-written checkpoint."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     partial = folder / f".{name}.{os.getpid()}.partial"
@@ -91,22 +100,52 @@ def write_checkpoint_file(folder: Path, name: str, data: bytes) -> Path:
     return target
 
 
-def apply_records(store: Any, records: Iterable[Record], *, run_ids: set[str], checkpoint_dir: Path) -> int:
-    """Write ``records`` into ``store`` in order; returns how many store writes that took.
+def apply_records(store: Any, records: Iterable[Record], *, run_ids: set[str], checkpoint_dir: Path) -> tuple[int, list[str]]:
+    """Write ``records`` into ``store`` in order; returns (store writes made, why records were dropped).
 
-    Records of runs outside ``run_ids``, or of methods that are not store
-    writes, raise :class:`ForeignRecord` before anything of theirs is written.
+    Records of runs outside ``run_ids``, methods that are not store writes, or
+    checkpoint names that are not plain file names raise :class:`ForeignRecord`
+    before any record of the batch is written. The batch is one transaction
+    (:meth:`RunStore.batch`); if the store refuses one record (its run was
+    deleted meanwhile, a status move it does not allow), the batch is rolled
+    back and written again record by record, leaving out the refused ones,
+    whose reasons are returned.
     """
-    writes = 0
-    for method, run_id, arguments in merge_train_points(records):
+    batch = merge_train_points(records)
+    for method, run_id, arguments in batch:
         if method not in WRITES:
             raise ForeignRecord(f"{method!r} is not a store write")
         if run_id not in run_ids:
             raise ForeignRecord(f"a record for run {run_id!r}, which this sweep does not hold")
-        if method == "add_artifact":
-            path = write_checkpoint_file(checkpoint_dir, arguments["name"], arguments["data"])
-            store.add_artifact(run_id, arguments["kind"], str(path))
-        else:
-            getattr(store, method)(run_id, **arguments)
-        writes += 1
-    return writes
+        if method == "add_artifact" and (not arguments["name"] or Path(arguments["name"]).name != arguments["name"]):
+            raise ForeignRecord(f"checkpoint file name {arguments['name']!r} is not a plain file name")
+    if not batch:
+        return 0, []
+    points = {run_id: (arguments["rows"], arguments["steps_done"], arguments["train_seconds"]) for method, run_id, arguments in batch if method == "append_train_points"}
+    try:
+        with store.batch():
+            # every run's training points first, in one insert: a run's later records in the batch
+            # (evaluation, checkpoint, final status and progress) follow its points, as they did when sent
+            store.append_train_points_of_runs(points)
+            for record in batch:
+                if record[0] != "append_train_points":
+                    _write(store, record, checkpoint_dir)
+        return len(batch), []
+    except LenGenError:
+        pass
+    dropped = []
+    for record in batch:
+        try:
+            _write(store, record, checkpoint_dir)
+        except LenGenError as error:
+            dropped.append(f"{record[0]} of run {record[1]}: {error}")
+    return len(batch) - len(dropped), dropped
+
+
+def _write(store: Any, record: Record, checkpoint_dir: Path) -> None:
+    method, run_id, arguments = record
+    if method == "add_artifact":
+        path = write_checkpoint_file(checkpoint_dir, arguments["name"], arguments["data"])
+        store.add_artifact(run_id, arguments["kind"], str(path))
+    else:
+        getattr(store, method)(run_id, **arguments)

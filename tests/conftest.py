@@ -39,7 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def ray_cluster() -> Iterator[str]:
     """A one-node Ray cluster on 127.0.0.1 with 2 CPUs (``ray start --head --block``), stopped after the session; yields its address.
 
-    Skips when Ray is not installed (requirements.txt installs it).
+    Its token authentication is off (``RAY_AUTH_MODE=disabled``): Ray 2.60 turns it on for a
+    ``ray start`` when ``~/.ray/auth_token`` exists (a local ``ray.init()`` writes one), and a client
+    that has not set ``RAY_AUTH_MODE=token`` then cannot connect. Skips when Ray is not installed
+    (requirements.txt installs it).
     """
     import os
     import signal
@@ -58,7 +61,9 @@ def ray_cluster() -> Iterator[str]:
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
         "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
     ]
-    head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""})
+    log = Path(temp_dir) / "head.log"  # a file, not a pipe: nobody reads the head's output while the session runs
+    with log.open("wb") as output:
+        head = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"})
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -66,7 +71,7 @@ def ray_cluster() -> Iterator[str]:
             probe = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r}, log_to_driver=False); ray.shutdown()"], capture_output=True, timeout=60)
             if probe.returncode == 0:
                 break
-            assert head.poll() is None, head.stderr.read().decode()[-2000:] if head.stderr else "ray start exited"
+            assert head.poll() is None, log.read_text(errors="replace")[-2000:]
             assert time.monotonic() < deadline, probe.stderr.decode()[-2000:]
             time.sleep(1)
         yield address

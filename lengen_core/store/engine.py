@@ -76,6 +76,7 @@ class FileState:
         self.thread_lock = threading.RLock()
         self.depth = 0
         self.write = False
+        self.in_transaction = False  # a transaction is open on the session (nested writes join it)
         self.lock_fd: int | None = None
         # The file's identity when this process last found it a valid store of our schema, and the
         # owners of its queued/running runs then: an unchanged file need not be attached again to open it.

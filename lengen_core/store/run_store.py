@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import lengen_core.store.run_reads as run_reads
@@ -13,6 +14,7 @@ import lengen_core.store.schema as schema
 from lengen_core.store.export import export_download, export_tables
 from lengen_core.store.opening import open_store_file
 from lengen_core.store.owners import has_dead_owners, interrupt_runs_of_dead_owners
+from lengen_core.store.bulk import TRAIN_LAYOUT, empty_columns
 from lengen_core.store.records import RunRecord
 from lengen_core.store.run_rows import (
     eval_point_columns,
@@ -116,6 +118,13 @@ class RunStore:
             run_writes.insert_runs(connection, columns)
         return ids
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write of the block as one transaction and one session: all land at the end, or (on any
+        exception) none. A driver applying many small records (the Ray runner) pays one commit, not one each."""
+        with self._file.transaction(write=True):
+            yield
+
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
         """Move a run to ``status``; ``running`` sets started_at and the owner, a final status finished_at.
 
@@ -152,6 +161,20 @@ class RunStore:
         seconds = optional_float("train_seconds", train_seconds)
         with self._file.transaction(write=True) as connection:
             run_writes.append_train_points(connection, self.path, run_id, columns, None if steps is None else (steps, seconds))
+
+    def append_train_points_of_runs(self, points: Mapping[str, tuple[Sequence[Mapping], int | None, float | None]]) -> None:
+        """:meth:`append_train_points` for many runs at once, ``{run_id: (rows, steps_done, train_seconds)}``:
+        one transaction of three statements however many runs (the Ray driver's batches). All land or none;
+        an unknown run raises :class:`RunNotFound`."""
+        columns = empty_columns(TRAIN_LAYOUT)
+        progress = []
+        for run_id, (rows, steps_done, train_seconds) in points.items():
+            for name, values in train_point_columns(run_id, rows).items():
+                columns[name].extend(values)
+            if steps_done is not None:
+                progress.append((run_id, required_int("steps_done", steps_done), optional_float("train_seconds", train_seconds)))
+        with self._file.transaction(write=True) as connection:
+            run_writes.append_train_points_of_runs(connection, self.path, columns, progress)
 
     def set_eval_points(
         self,

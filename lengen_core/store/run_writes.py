@@ -81,6 +81,29 @@ def append_train_points(
         connection.execute("UPDATE runs SET steps_done = ?, train_seconds = ? WHERE run_id = ?", [*progress, run_id])
 
 
+def append_train_points_of_runs(
+    connection: duckdb.DuckDBPyConnection,
+    path: pathlib.Path,
+    columns: dict[str, list[Any]],
+    progress: Sequence[tuple[str, int, float | None]],
+) -> None:
+    """:func:`append_train_points` for many runs in three statements: check the runs, insert every row, update every progress."""
+    run_ids = sorted(set(columns["run_id"]) | {run_id for run_id, _, _ in progress})
+    if not run_ids:
+        return
+    found = {row[0] for row in connection.execute(f"SELECT run_id FROM runs WHERE run_id IN ({', '.join('?' * len(run_ids))})", run_ids).fetchall()}
+    missing = [run_id for run_id in run_ids if run_id not in found]
+    if missing:
+        raise RunNotFound(missing[0], path)
+    insert(connection, "train_points", TRAIN_LAYOUT, columns)
+    if progress:
+        values = ", ".join(["(?::VARCHAR, ?::BIGINT, ?::DOUBLE)"] * len(progress))
+        connection.execute(
+            f"UPDATE runs SET steps_done = v.steps, train_seconds = v.seconds FROM (VALUES {values}) AS v(run_id, steps, seconds) WHERE runs.run_id = v.run_id",
+            [value for entry in progress for value in entry],
+        )
+
+
 def replace_sweep(
     connection: duckdb.DuckDBPyConnection,
     path: pathlib.Path,

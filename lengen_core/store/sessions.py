@@ -241,13 +241,24 @@ class StoreFile:
 
     @contextlib.contextmanager
     def transaction(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A session whose statements are one transaction: all of them land, or (on any exception) none."""
+        """A session whose statements are one transaction: all of them land, or (on any exception) none.
+
+        Inside another transaction of this thread (:meth:`RunStore.batch`) it joins that one: its
+        statements land when the outer transaction commits.
+        """
         with self.session(write) as connection:
+            state = self.state
+            if state.in_transaction:
+                yield connection
+                return
             connection.execute("BEGIN TRANSACTION")
+            state.in_transaction = True
             try:
                 yield connection
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     connection.execute("ROLLBACK")
                 raise
+            finally:
+                state.in_transaction = False
             connection.execute("COMMIT")
