@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import lengen_core.store.run_reads as run_reads
 import lengen_core.store.run_writes as run_writes
 import lengen_core.store.schema as schema
+from lengen_core.store.bulk import TRAIN_LAYOUT, empty_columns
 from lengen_core.store.export import export_download, export_tables
 from lengen_core.store.opening import open_store_file
 from lengen_core.store.owners import has_dead_owners, interrupt_runs_of_dead_owners
-from lengen_core.store.bulk import TRAIN_LAYOUT, empty_columns
 from lengen_core.store.records import RunRecord
 from lengen_core.store.run_rows import (
     eval_point_columns,

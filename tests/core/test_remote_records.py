@@ -8,7 +8,12 @@ import pytest
 
 from lengen_core.config import RunConfig
 from lengen_core.jobs import create_run, execute_run
-from lengen_core.remote_records import ForeignRecord, RecordingStore, apply_records, merge_train_points
+from lengen_core.remote_records import (
+    ForeignRecord,
+    RecordingStore,
+    apply_records,
+    merge_train_points,
+)
 from lengen_core.store import RunStore
 from tests.conftest import TINY_CONFIG_CHANGES
 
