@@ -184,3 +184,17 @@ def test_ray_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
         code, _, err = run_cli_capturing(base + extra)
         assert code == 2 and message in err, (extra, err)
     assert not (tmp_path / "runs.duckdb").exists()
+
+
+def test_a_fine_tuning_run_on_ray_starts_from_its_parent_sent_by_the_driver(ray_cluster: str, tmp_path: Path) -> None:
+    from lengen_core.jobs import create_run, execute_run
+
+    store = RunStore(tmp_path / "runs.duckdb")
+    parent_config = RunConfig().replace(**CELL_CHANGES)
+    parent = create_run(store, parent_config, 0)
+    assert execute_run(store, parent, parent_config, 0) == "done"
+    child_config = parent_config.replace(**{"train.init_from": parent, "train.steps": 10, "train.log_every": 10})
+    [job] = queue_sweep(store, [(child_config, 1)], tag="child")
+    assert RayRunner(ray_cluster).run([job]) == {job.run_id: "done"}  # the worker had no store to read the parent from
+    child, scratch = store.train_curve(job.run_id)["loss"].iloc[0], store.train_curve(parent)["loss"].iloc[0]
+    assert child < scratch  # its first logged loss is past where a fresh model starts
