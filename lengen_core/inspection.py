@@ -30,7 +30,7 @@ from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.evaluation import decoding_inputs, greedy_decode
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import Example
-from lengen_core.vocab import EOS_ID, VOCAB
+from lengen_core.vocab import EOS_ID, SINGLE_TASK_VOCAB_SIZE, VOCAB
 
 # --------------------------------------------------------------------------- examples
 
@@ -140,7 +140,8 @@ def typed_example(
     number of tokens, and the same kind of token (digit, symbol, letter, or the
     exact separator) at every place. ``hint`` (e.g. the example the text was
     pre-filled from) is tried first. The typed answer, if any, becomes the truth
-    (without ``<eos>``, which is appended).
+    (without ``<eos>``, which is appended). For a mixture run's source the task's
+    marker is put after ``<bos>`` when the prompt does not start with a marker.
     """
     prompt = parse_tokens(prompt_text, "prompt")
     answer = parse_tokens(answer_text, "answer")
@@ -148,6 +149,8 @@ def typed_example(
         raise ExampleInputError("the prompt is empty: type its tokens separated by spaces, starting with <bos>")
     if VOCAB.token(prompt[0]) != "<bos>":
         prompt = [VOCAB.id("<bos>")] + prompt
+    if source.marker_id is not None and (len(prompt) < 2 or prompt[1] < SINGLE_TASK_VOCAB_SIZE):
+        prompt = prompt[:1] + [source.marker_id] + prompt[1:]  # a mixture run's examples name their task after <bos>
     if answer and answer[-1] == EOS_ID:
         answer = answer[:-1]
     if EOS_ID in prompt or EOS_ID in answer:

@@ -102,6 +102,19 @@ def test_mixture_examples_carry_their_marker_lengths_from_their_own_range_and_ta
     assert max(e.length for e in examples if e.prompt[1] == task_marker_id("copy_unique")) == 12
 
 
+def test_a_typed_example_of_a_mixture_run_gets_its_marker() -> None:
+    from lengen_core.inspection import render_tokens, typed_example
+
+    source = ExampleSource(mixture_config().task)  # main task reverse
+    plain = typed_example(source, "<bos> s1 s2 s3 >", "s3 s2 s1")
+    assert plain.example.prompt[:2] == (BOS_ID, task_marker_id("reverse")) and plain.truth_known
+    assert render_tokens(plain.example.prompt) == "<bos> <task:reverse> s1 s2 s3 >"
+    typed_marker = typed_example(source, "<bos> <task:reverse> s1 s2 s3 >", "s3 s2 s1")
+    assert typed_marker.example.prompt == plain.example.prompt  # typed or not, one marker
+    single = typed_example(ExampleSource(RunConfig().replace(**{"task.name": "reverse"}).task), "<bos> s1 s2 s3 >", "s3 s2 s1")
+    assert task_marker_id("reverse") not in single.example.prompt  # a single-task run's examples have none
+
+
 def test_a_mixture_with_distractors_keeps_every_part_marked() -> None:
     source = ExampleSource(mixture_config(**{"train.distractor_examples": 2}).task)
     example = next(e for e in source.sample_training(stream_rng("d"), 200, max_distractors=2) if e.meta.get("distractors"))
