@@ -22,11 +22,11 @@ from lengen_core.config import LIMITS, MixtureTask, RunConfig
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.errors import ConfigError
 from lengen_core.jobs import create_run, execute_run
-from lengen_core.sweep_names import part_sweep_name
 from lengen_core.models.transformer import build_model
 from lengen_core.params import config_from_params, config_to_params
 from lengen_core.positions import build_scheme
 from lengen_core.store import RunStore
+from lengen_core.sweep_names import part_sweep_name
 from lengen_core.tasks.base import task_names
 from lengen_core.training import BatchSource, load_checkpoint
 from lengen_core.vocab import (
