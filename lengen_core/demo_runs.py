@@ -227,37 +227,39 @@ def import_demo_runs(store: RunStore, directory: str | os.PathLike | None = None
 
 
 def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], demo_tag: str) -> str:
-    tags = list(dict.fromkeys([*entry.get("tags", []), DEMO_TAG, demo_tag]))
-    run_id = store.create_run(
-        config=entry["config"],
-        config_id=entry["config_id"],
-        seed=int(entry["seed"]),
-        code_version=entry["code_version"],
-        environment=entry["environment"],
-        name=entry.get("name") or f"demo: {entry['key']}",
-        status="running",
-        tags=tags,
-    )
-    if entry["train_points"]:
-        store.append_train_points(run_id, entry["train_points"])
-    store.set_eval_points(
-        run_id,
-        entry["eval_points"],
-        breakdown_length=entry["breakdown_length"],
-        train_length_max=int(entry["train_length_max"]),
-    )
-    for part in entry.get("part_sweeps", []):
-        store.set_eval_points(
-            run_id, part["eval_points"], breakdown_length=part["breakdown_length"], train_length_max=int(part["train_length_max"]),
-            sweep=part_sweep_name("default", part["task"]),
+    """One bundled run into the store, as one transaction (``RunStore.batch``): all of it or none."""
+    with store.batch():
+        tags = list(dict.fromkeys([*entry.get("tags", []), DEMO_TAG, demo_tag]))
+        run_id = store.create_run(
+            config=entry["config"],
+            config_id=entry["config_id"],
+            seed=int(entry["seed"]),
+            code_version=entry["code_version"],
+            environment=entry["environment"],
+            name=entry.get("name") or f"demo: {entry['key']}",
+            status="running",
+            tags=tags,
         )
-    store.update_progress(run_id, steps_done=int(entry["steps_done"] or 0), train_seconds=entry.get("train_seconds") or 0.0)
-    if entry.get("checkpoint"):
-        path = (directory / entry["checkpoint"]).resolve()
-        if path.exists():
-            store.add_artifact(run_id, "checkpoint", str(path))
-    store.set_status(run_id, "done")
-    return run_id
+        if entry["train_points"]:
+            store.append_train_points(run_id, entry["train_points"])
+        store.set_eval_points(
+            run_id,
+            entry["eval_points"],
+            breakdown_length=entry["breakdown_length"],
+            train_length_max=int(entry["train_length_max"]),
+        )
+        for part in entry.get("part_sweeps", []):
+            store.set_eval_points(
+                run_id, part["eval_points"], breakdown_length=part["breakdown_length"], train_length_max=int(part["train_length_max"]),
+                sweep=part_sweep_name("default", part["task"]),
+            )
+        store.update_progress(run_id, steps_done=int(entry["steps_done"] or 0), train_seconds=entry.get("train_seconds") or 0.0)
+        if entry.get("checkpoint"):
+            path = (directory / entry["checkpoint"]).resolve()
+            if path.exists():
+                store.add_artifact(run_id, "checkpoint", str(path))
+        store.set_status(run_id, "done")
+        return run_id
 
 
 def demo_size_bytes(directory: str | os.PathLike | None = None) -> int:
