@@ -27,6 +27,7 @@ def test_an_extra_sweep_waits_in_the_training_queue_and_counts_against_its_bound
         finished = manager.submit(TINY, 0)
         assert manager.wait(finished, timeout=120) == "done"
         busy = manager.submit(TINY.replace(**{"train.steps": 200_000, "train.time_budget_s": 60.0}), 1)
+        _wait_for_phase(manager, busy, "training")  # until the worker takes it, it fills the one queue place
         sweep_job = manager.submit_sweep(finished, [5, 6], 3)
         assert manager.progress(sweep_job)["phase"] == "queued"  # the only worker is training
         with pytest.raises(ConfigError, match="the queue is full"):
