@@ -133,21 +133,21 @@ def measure_scale(ray, tasks: int, points: int, interval: float, checkpoint_kb: 
     results = runner.run(jobs)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     ray.shutdown()
-    records = runner.records_received
+    records = runner.stats.records_received
     assert records == tasks * (points + 4)
     runs = store.list_runs()
     assert set(results.values()) == {"done"} and len(runs) == tasks and runs["run_id"].is_unique, results
     assert all(len(store.train_curve(job.run_id)) == points for job in jobs[:5])
     return {
-        "tasks_in_flight": tasks, **settings, "wall_s": round(wall, 2), "records": records, "store_writes": runner.store_writes, "store_transactions": runner.store_batches,
-        "records_per_s": round(records / wall, 1), "store_writes_per_s": round(runner.store_writes / wall, 1),
+        "tasks_in_flight": tasks, **settings, "wall_s": round(wall, 2), "records": records, "store_writes": runner.stats.store_writes, "store_transactions": runner.stats.store_batches,
+        "records_per_s": round(records / wall, 1), "store_writes_per_s": round(runner.stats.store_writes / wall, 1),
         "offered_records_per_s": round(tasks / interval, 1),
         "driver_cpu_s": round(cpu, 2), "driver_cores": round(cpu / wall, 3),
-        "driver_write_s": round(runner.write_seconds, 2), "write_share_of_wall": round(runner.write_seconds / wall, 3),
-        "records_per_write_second": round(records / runner.write_seconds, 1),
-        "transactions_per_s": round(runner.store_batches / wall, 1),
+        "driver_write_s": round(runner.stats.write_seconds, 2), "write_share_of_wall": round(runner.stats.write_seconds / wall, 3),
+        "records_per_write_second": round(records / runner.stats.write_seconds, 1),
+        "transactions_per_s": round(runner.stats.store_batches / wall, 1),
         "store_ceiling_transactions_per_s": round(ceiling, 1),
-        "transactions_as_share_of_ceiling": round(runner.store_batches / wall / ceiling, 3),
+        "transactions_as_share_of_ceiling": round(runner.stats.store_batches / wall / ceiling, 3),
     }
 
 

@@ -39,7 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,17 @@ def ray_session(ray: Any, address: str | None) -> Iterator[None]:
                 _session["started_here"] = False
 
 
+@dataclass
+class DriverStats:
+    """What the driver did in one :meth:`RayRunner.run` (the scale-out benchmark reports it)."""
+
+    records_received: int = 0  # records the workers sent
+    store_writes: int = 0  # records written (a run's back-to-back training points merged)
+    store_batches: int = 0  # transactions those writes took (one per drained batch)
+    write_seconds: float = 0.0  # the driver's time spent writing them
+    dropped_records: list[str] = field(default_factory=list)  # records the store refused (a run deleted meanwhile), and why
+
+
 class RayRunner:
     """A :class:`~lengen_core.sweeps.Runner` that runs each job as a Ray task and writes the store itself."""
 
@@ -166,11 +177,7 @@ class RayRunner:
         self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
         self.task = task or train_remotely
-        self.store_writes = 0  # records the last run() wrote (consecutive training points of a run merged)
-        self.store_batches = 0  # transactions those writes took (one per drained batch)
-        self.records_received = 0  # records the workers sent
-        self.write_seconds = 0.0  # the driver's time spent writing them
-        self.dropped_records: list[str] = []  # records of the last run() the store refused (a run deleted meanwhile), and why
+        self.stats = DriverStats()  # of the last run()
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -202,14 +209,12 @@ class _Sweep:
         self.run_ids = {job.run_id for job in jobs}
         self.in_flight: dict[Any, Any] = {}  # task ref -> job
         self.results: dict[str, str] = {}
-        self.gpus = ray.cluster_resources().get("GPU", 0) > 0
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.limit = runner.max_in_flight or max(1, cpus // runner.cpus_per_run)
+        resources = ray.cluster_resources()
+        self.gpus = resources.get("GPU", 0) > 0
+        self.limit = runner.max_in_flight or max(1, int(resources.get("CPU", 1)) // runner.cpus_per_run)
         self.mailbox = ray.remote(num_cpus=0)(_Mailbox).remote()
         self.task = ray.remote(runner.task)
-        runner.store_writes = runner.store_batches = runner.records_received = 0
-        runner.write_seconds = 0.0
-        runner.dropped_records = []
+        self.stats = runner.stats = DriverStats()
 
     def run(self) -> dict[str, str]:
         try:
@@ -251,11 +256,11 @@ class _Sweep:
         records = self.ray.get(self.mailbox.drain.remote())
         started = time.perf_counter()
         writes, dropped = apply_records(self.store, records, run_ids=self.run_ids, checkpoint_dir=self.checkpoint_dir)
-        self.runner.write_seconds += time.perf_counter() - started
-        self.runner.records_received += len(records)
-        self.runner.store_writes += writes
-        self.runner.store_batches += 1 if writes else 0
-        self.runner.dropped_records.extend(dropped)
+        self.stats.write_seconds += time.perf_counter() - started
+        self.stats.records_received += len(records)
+        self.stats.store_writes += writes
+        self.stats.store_batches += 1 if writes else 0
+        self.stats.dropped_records.extend(dropped)
 
     def finish(self, ref: Any) -> None:
         """A task ended: its records are all written by now; record how it ended if the worker could not."""

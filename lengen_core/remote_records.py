@@ -43,7 +43,6 @@ class RecordingStore:
     def __init__(self, send: Callable[[Record], None], parent_checkpoints: Mapping[str, str] | None = None) -> None:
         self._send = send
         self._parents = dict(parent_checkpoints or {})
-        self.path = "(records sent to the driver)"
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
         self._send(("set_status", run_id, {"status": status, "error": error}))
@@ -73,7 +72,7 @@ def merge_train_points(records: Iterable[Record]) -> list[Record]:
     or evaluation record does. So each run's records keep their order, and a
     driver that falls behind writes bigger, fewer records.
     """
-    merged: list[Record | None] = []
+    merged: list[Record] = []
     open_points: dict[str, int] = {}  # run id -> index in merged of its training points still open to merging
     for method, run_id, arguments in records:
         index = open_points.get(run_id)
@@ -87,7 +86,7 @@ def merge_train_points(records: Iterable[Record]) -> list[Record]:
             open_points[run_id] = len(merged) - 1
         else:
             open_points.pop(run_id, None)
-    return [record for record in merged if record is not None]
+    return merged
 
 
 def write_checkpoint_file(folder: Path, name: str, data: bytes) -> Path:

@@ -69,7 +69,7 @@ def test_a_ray_sweep_records_every_run_once_and_matches_the_local_runner(ray_clu
             assert (tensor - theirs_weights[name]).abs().max().item() <= 1e-5, name
         record = ray_store.get_run(job.run_id)
         assert record.started_at is not None and record.finished_at is not None
-    assert runner.store_writes > 0
+    assert runner.stats.store_writes > 0
 
 
 def worker_pids_running(run_id: str) -> list[int]:
