@@ -4,8 +4,9 @@
 #                         / + restrictions of 4x longer inputs (Awasthi, Gupta & Kumar), tested to 4x (40);
 #   transfer (Cai et al. 2025, RoPE as theirs): reversed addition trained on 1-8, alone / + no-carry & carry-only (1-16)
 #                         / + reversed subtraction (1-16) / + copy-first-operand (1-16, the control), tested to 4x (32);
-#                         string copy trained on 1-8, alone / + MQAR (1-16) / + reverse (1-16, the control), tested to 4x (32).
-# bash bench/recipes.sh DB SEEDS [WORKERS] [GROUPS]; GROUPS: any of hint,transfer,arithmetic (default hint,transfer;
+#                         string copy trained on 1-8, alone / + MQAR (1-16) / + reverse (1-16, the control), tested to 4x (32);
+#                         capitalize-reverse trained on 1-8, alone / + capitalize & reverse of letters (1-16), tested to 4x (32).
+# bash bench/recipes.sh DB SEEDS [WORKERS] [GROUPS]; GROUPS: any of hint,transfer,strings,arithmetic (default hint,transfer;
 # at this budget (2 layers, d 64, 2000 steps) reversed addition does not learn its training range, see docs/results.md).
 # RECIPE_STEPS (default 2000) sets every run's steps; HINT_RECIPES (default: all four) picks the sort arms.
 # Then: python bench/recipes_report.py DB.
@@ -32,6 +33,11 @@ fi
 if [[ $groups == *transfer* ]]; then
   for recipe in none transfer_recall control_copy_reverse; do
     sweep "recipe-copy-$recipe" copy_forward_nonunique rope 1-8 6,8,10,12,16,20,24,32 "${recipe/none/}"
+  done
+fi
+if [[ $groups == *strings* ]]; then
+  for recipe in none transfer_capitalize; do
+    sweep "recipe-capitalize-$recipe" capitalize_reverse rope 1-8 6,8,10,12,16,20,24,32 "${recipe/none/}"
   done
 fi
 if [[ $groups == *arithmetic* ]]; then

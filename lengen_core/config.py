@@ -509,10 +509,14 @@ class RunConfig:
     @property
     def vocab_size(self) -> int:
         """Rows of the run's embedding and output head: with the task markers for a mixture or a
-        fine-tuned run (its parent may have had them), without them otherwise."""
+        fine-tuned run (its parent may have had them), without them otherwise; with the upper-case
+        letters too when a task of the run writes them (a fine-tuned run also keeps its parent's rows:
+        :func:`lengen_core.jobs.parent_model`)."""
+        from lengen_core.tasks.base import TASK_REGISTRY
         from lengen_core.vocab import model_vocab_size
 
-        return model_vocab_size(self.task.is_mixture or self.train.init_from is not None)
+        upper = any(TASK_REGISTRY[part.name].writes_upper_letters for part in self.task.parts())
+        return model_vocab_size(self.task.is_mixture or self.train.init_from is not None, upper)
 
     @property
     def config_id(self) -> str:

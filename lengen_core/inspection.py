@@ -30,7 +30,7 @@ from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.evaluation import decoding_inputs, greedy_decode
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import Example
-from lengen_core.vocab import EOS_ID, SINGLE_TASK_VOCAB_SIZE, VOCAB
+from lengen_core.vocab import EOS_ID, VOCAB, is_task_marker
 
 # --------------------------------------------------------------------------- examples
 
@@ -149,7 +149,7 @@ def typed_example(
         raise ExampleInputError("the prompt is empty: type its tokens separated by spaces, starting with <bos>")
     if VOCAB.token(prompt[0]) != "<bos>":
         prompt = [VOCAB.id("<bos>")] + prompt
-    if source.marker_id is not None and (len(prompt) < 2 or prompt[1] < SINGLE_TASK_VOCAB_SIZE):
+    if source.marker_id is not None and (len(prompt) < 2 or not is_task_marker(prompt[1])):
         prompt = prompt[:1] + [source.marker_id] + prompt[1:]  # a mixture run's examples name their task after <bos>
     if answer and answer[-1] == EOS_ID:
         answer = answer[:-1]

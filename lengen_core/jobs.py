@@ -316,12 +316,13 @@ def _differing(section: str, ours: Any, theirs: Any) -> str:
 
 
 def parent_model(store: RunStore, config: RunConfig) -> Any:
-    """The fine-tuning run's starting model: its parent's checkpoint, grown to the run's vocabulary."""
+    """The fine-tuning run's starting model: its parent's checkpoint, grown to the run's vocabulary
+    (or kept at the parent's, when the parent had more rows: the upper-case letters)."""
     path = store.checkpoint_path(config.train.init_from) if config.train.init_from else None
     if path is None:
         raise ConfigError("train.init_from", f"run {config.train.init_from!r} has no checkpoint any more")
     model, _, _ = load_checkpoint(path)
-    return grow_vocabulary(model, config.vocab_size).train()
+    return grow_vocabulary(model, max(config.vocab_size, model.token_embedding.weight.shape[0])).train()
 
 
 def create_run(

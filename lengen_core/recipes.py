@@ -8,7 +8,7 @@ recipe is the same run without partners: what the recipe is measured against.
 
 - ``successor_hint`` / ``predecessor_hint``: task hinting for sort (Awasthi & Gupta 2023).
 - ``restrictions``: the auxiliary-task recipe for sort (Awasthi, Gupta & Kumar 2025).
-- ``transfer_carries``, ``transfer_subtraction``, ``transfer_recall``: length-generalization
+- ``transfer_carries``, ``transfer_subtraction``, ``transfer_recall``, ``transfer_capitalize``: length-generalization
   transfer groups of Cai et al. 2025; ``control_copy_operand`` and
   ``control_copy_reverse`` are their controls (arithmetic, strings), which should not transfer.
 """
@@ -90,6 +90,11 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "transfer_recall", "String copy with multi-query associative recall (2x longer)", "copy_forward_nonunique",
             (Partner("mqar", 2),), "the main task extrapolates towards its partner's longer range", TRANSFER,
+        ),
+        Recipe(
+            "transfer_capitalize", "Capitalize-reverse with capitalize and reverse (2x longer)", "capitalize_reverse",
+            (Partner("capitalize", 2), Partner("reverse_letters", 2)),
+            "the main task extrapolates towards its partners' longer range", TRANSFER,
         ),
         Recipe(
             "control_copy_reverse", "Control: string copy with string reverse (2x longer)", "copy_forward_nonunique",

@@ -12,12 +12,16 @@ Layout (ids are stable; append only):
     generic symbols 's0'..'s127'   (alphabets for copy/sort/majority/...)
     index-hint tokens 'h0'..'h63' (Zhou et al. 2023 index hints)
     task markers '<task:reverse>', ... (multi-task runs), in a pool of 128 slots
+    upper-case letters 'A'..'Z' (the capitalize tasks of Cai et al. 2025), added after the pool
 
 A single-task run's model has rows for the tokens before the markers only
 (:data:`SINGLE_TASK_VOCAB_SIZE`, what every run had before mixtures existed), so
 its initialisation and its checkpoint are exactly what they were. A mixture's
 model has rows for the whole pool (:data:`MIXTURE_VOCAB_SIZE`); the pool is fixed,
-so adding a task fills a slot and changes no mixture model's size.
+so adding a task fills a slot and changes no mixture model's size. A run with a
+task that writes upper-case letters (:data:`UPPER_LETTER_TOKENS`, added later,
+hence after the pool) has rows for every token (:data:`FULL_VOCAB_SIZE`); no
+earlier run had such a task, so none changes size.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ NUM_SYMBOLS = 128
 SYMBOL_TOKENS: tuple[str, ...] = tuple(f"s{i}" for i in range(NUM_SYMBOLS))
 NUM_HINTS = 64
 HINT_TOKENS: tuple[str, ...] = tuple(f"h{i}" for i in range(NUM_HINTS))
+UPPER_LETTER_TOKENS: tuple[str, ...] = tuple(chr(c) for c in range(ord("A"), ord("Z") + 1))
 
 
 class Vocabulary:
@@ -78,6 +83,7 @@ MARKED_TASKS: tuple[str, ...] = (
     "tomita_5", "tomita_6", "tomita_7",
     "sort_successor", "sort_predecessor", "sort_restricted",
     "reversed_addition", "no_carry_addition", "carry_only_addition", "reversed_subtraction", "copy_first_operand", "mqar",
+    "capitalize", "reverse_letters", "capitalize_reverse",
 )
 MARKER_SLOTS = 128
 MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS) + tuple(
@@ -85,7 +91,7 @@ MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS
 )
 
 _SINGLE_TASK_TOKENS = SPECIAL_TOKENS + DIGIT_TOKENS + PUNCTUATION_TOKENS + LETTER_TOKENS + SYMBOL_TOKENS + HINT_TOKENS
-VOCAB = Vocabulary(_SINGLE_TASK_TOKENS + MARKER_TOKENS)
+VOCAB = Vocabulary(_SINGLE_TASK_TOKENS + MARKER_TOKENS + UPPER_LETTER_TOKENS)
 
 PAD_ID = VOCAB.id("<pad>")
 BOS_ID = VOCAB.id("<bos>")
@@ -95,8 +101,10 @@ NO_ID = VOCAB.id("<no>")
 DIGIT_IDS: tuple[int, ...] = tuple(VOCAB.ids(DIGIT_TOKENS))
 SYMBOL_IDS: tuple[int, ...] = tuple(VOCAB.ids(SYMBOL_TOKENS))
 HINT_IDS: tuple[int, ...] = tuple(VOCAB.ids(HINT_TOKENS))
+UPPER_LETTER_IDS: tuple[int, ...] = tuple(VOCAB.ids(UPPER_LETTER_TOKENS))
 SINGLE_TASK_VOCAB_SIZE = len(_SINGLE_TASK_TOKENS)
-MIXTURE_VOCAB_SIZE = len(VOCAB)
+MIXTURE_VOCAB_SIZE = SINGLE_TASK_VOCAB_SIZE + MARKER_SLOTS
+FULL_VOCAB_SIZE = len(VOCAB)
 
 
 def task_marker_id(task_name: str) -> int:
@@ -104,6 +112,13 @@ def task_marker_id(task_name: str) -> int:
     return VOCAB.id(f"<task:{task_name}>")
 
 
-def model_vocab_size(is_mixture: bool) -> int:
+def is_task_marker(token_id: int) -> bool:
+    """Whether ``token_id`` is one of the pool's task markers (or a free slot of it)."""
+    return SINGLE_TASK_VOCAB_SIZE <= token_id < MIXTURE_VOCAB_SIZE
+
+
+def model_vocab_size(is_mixture: bool, writes_upper_letters: bool = False) -> int:
     """Rows of a run's embedding and output head (see the module docstring)."""
+    if writes_upper_letters:
+        return FULL_VOCAB_SIZE
     return MIXTURE_VOCAB_SIZE if is_mixture else SINGLE_TASK_VOCAB_SIZE

@@ -129,6 +129,8 @@ class Task:
         supports_index_hints: whether the index-hint format (Zhou et al. 2023,
             :mod:`lengen_core.tasks.index_hints`) applies: the coupling rule marks
             which tokens correspond, so they can carry matching hints.
+        writes_upper_letters: the task uses the upper-case letters, so a run of it
+            has the vocabulary's last rows too (:func:`lengen_core.vocab.model_vocab_size`).
     """
 
     name: ClassVar[str] = ""
@@ -144,6 +146,7 @@ class Task:
     has_significance: ClassVar[bool] = False
     coupling_needs_answer: ClassVar[bool] = False
     supports_index_hints: ClassVar[bool] = False
+    writes_upper_letters: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = self.resolve_options(options or {})

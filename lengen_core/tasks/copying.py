@@ -122,20 +122,26 @@ class _CopyTask(_CoupledSymbolTask):
     """
 
     backward: ClassVar[bool] = False
+
+    def written(self, symbol: int) -> int:
+        """The token the answer writes for an input symbol (itself; the capitalize tasks override it)."""
+        return symbol
+
     def from_inputs(self, inputs: Sequence[int]) -> Example:
         """The example for given input symbols (token ids), with its coupling."""
         length = len(inputs)
+        outputs = [self.written(symbol) for symbol in inputs]
         builder = SequenceBuilder(coupled=True)
         if self.backward:
             builder.extend(inputs, 1, coupled=range(1, length + 1))
             builder.add(ARROW_ID, 0, coupled=length + 1)
             builder.end_prompt()
-            builder.extend(inputs[::-1], ANSWER_SEGMENT, coupled=range(length, 0, -1))
+            builder.extend(outputs[::-1], ANSWER_SEGMENT, coupled=range(length, 0, -1))
         else:
             builder.extend(inputs, 1, coupled=range(2, length + 2))
             builder.add(ARROW_ID, 0, coupled=1)
             builder.end_prompt()
-            builder.extend(inputs, ANSWER_SEGMENT, coupled=range(2, length + 2))
+            builder.extend(outputs, ANSWER_SEGMENT, coupled=range(2, length + 2))
         return builder.build(length)
 
     def max_sequence_length(self, length: int) -> int:

@@ -30,6 +30,23 @@ Coupling (Cho et al.'s rule for this format) and Abacus: the digit of
 significance ``s`` gets id ``s`` in both operands and in the answer;
 operators are uncoupled.
 
+The string group (``capitalize_reverse`` with ``capitalize`` and
+``reverse_letters``) works on strings of lower-case letters, on ``s = b a c``::
+
+    capitalize             <bos> b a c >  ->  B A C        (every letter in upper case)
+    reverse_letters        <bos> b a c >  ->  c a b        (the string backwards)
+    capitalize_reverse     <bos> b a c >  ->  C A B        (both: the main task)
+
+Our choices (the paper's exact string formats were not available to us): the
+letters repeat (uniform over the ``alphabet_size`` first letters), "capitalize"
+means every letter in upper case, and the layout and coupling are those of
+copy and reverse (:class:`lengen_core.tasks.copying._CopyTask`: an output letter
+shares the id of the input letter it writes). Their theory labels are our
+derivation: with repeated letters, capitalize is a forward copy of repeated
+symbols through a fixed letter map (Born a Transformer's task NF) and both
+reverses are backward copies of repeated symbols (task NB), none of which has a
+C-RASP program, with or without local relations.
+
 ``mqar`` (multi-query associative recall): ``<bos> s_1 .. s_L | q_1 ; q_2 ; .. >``
 with each query a pair of adjacent symbols of ``s`` that occurs once in it, and
 the answer the symbol that follows each query, in order. The paper: "given a
@@ -46,10 +63,12 @@ from typing import ClassVar
 
 from lengen_core.errors import ConfigError
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
+from lengen_core.tasks.citations import BORN_2025, HUANG_2025
 from lengen_core.tasks.common import (
     ARROW_ID,
     DIGIT_IDS,
     EQUALS_ID,
+    LETTER_IDS,
     PIPE_ID,
     PLUS_ID,
     SEMICOLON_ID,
@@ -57,7 +76,9 @@ from lengen_core.tasks.common import (
     alphabet_option,
     random_number_digits,
 )
-from lengen_core.vocab import VOCAB
+from lengen_core.tasks.copying import _CopyTask
+from lengen_core.tasks.theory import APE_CLAIM, NOPE_CLAIM, Prediction, TaskTheory
+from lengen_core.vocab import UPPER_LETTER_IDS, VOCAB
 
 CAI_2025 = (
     "Cai, Lee, Schwarzschild, Oymak & Papailiopoulos (2025). Extrapolation by Association: Length Generalization "
@@ -259,3 +280,64 @@ class MultiQueryRecall(Task):
     def max_sequence_length(self, length: int) -> int:
         queries = self.options["queries"]
         return 1 + length + 1 + 3 * queries + queries + 1
+
+
+_LETTER_COPY_THEORY = TaskTheory(
+    nope=Prediction(False, NOPE_CLAIM, HUANG_2025, derived_by="ours"),
+    ape=Prediction(False, APE_CLAIM, BORN_2025, derived_by="ours"),
+)
+_UPPER_OF = dict(zip(LETTER_IDS, UPPER_LETTER_IDS))
+
+
+class _LetterStringTask(_CopyTask):
+    """A copy or reverse of a string of lower-case letters, optionally capitalized (module docstring)."""
+
+    family: ClassVar[str] = "transfer"
+    source = CAI_2025 + "; format and coupling ours (those of copy and reverse)"
+    theory = _LETTER_COPY_THEORY
+    option_specs = {
+        "alphabet_size": TaskOption(
+            default=len(LETTER_IDS), minimum=2, maximum=len(LETTER_IDS),
+            help=f"number of distinct lower-case letters (a..) the inputs are drawn from, 2..{len(LETTER_IDS)}",
+        )
+    }
+    capitalized: ClassVar[bool] = False
+
+    def _alphabet(self) -> tuple[int, ...]:
+        return LETTER_IDS[: self.options["alphabet_size"]]
+
+    def written(self, symbol: int) -> int:
+        return _UPPER_OF.get(symbol, symbol) if self.capitalized else symbol
+
+
+@register
+class Capitalize(_LetterStringTask):
+    """Every letter of a lower-case string in upper case, in order (Cai et al.'s string partner; module docstring)."""
+
+    name = "capitalize"
+    description = "Rewrite a string of lower-case letters in upper case."
+    tests = "A forward copy through a letter map (a partner of capitalize-reverse in Cai et al.'s string group)."
+    capitalized = True
+    writes_upper_letters = True
+
+
+@register
+class ReverseLetters(_LetterStringTask):
+    """A lower-case string backwards (Cai et al.'s other string partner; module docstring)."""
+
+    name = "reverse_letters"
+    description = "Write a string of lower-case letters backwards."
+    tests = "Position arithmetic on letters (a partner of capitalize-reverse in Cai et al.'s string group)."
+    backward = True
+
+
+@register
+class CapitalizeReverse(_LetterStringTask):
+    """A lower-case string backwards and in upper case: Cai et al.'s main string task (module docstring)."""
+
+    name = "capitalize_reverse"
+    description = "Write a string of lower-case letters backwards, in upper case."
+    tests = "Both partners' skills at once: the main task of Cai et al.'s string group."
+    capitalized = True
+    backward = True
+    writes_upper_letters = True

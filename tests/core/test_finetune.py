@@ -114,3 +114,26 @@ def test_the_cli_fine_tunes_with_the_parents_model_and_positions(store: RunStore
     assert child["init_from"].tolist() == [parent]
     assert store.get_run(child["run_id"].iloc[0]).run_config.model == TINY.model
     assert cli_main(["--db", str(store.path), "train", "--init-from", "nosuchrun", "--dry-run"], out=io.StringIO()) == 2
+
+
+def test_letter_tasks_get_the_upper_case_rows_and_a_child_keeps_its_parents_rows(store: RunStore, tmp_path: Path) -> None:
+    """capitalize writes A..Z (the vocabulary's last rows): its run has every row, and a fine-tuned run of a
+    task without them keeps the parent's rows instead of being refused for shrinking the vocabulary."""
+    from lengen_core.recipes import recipe
+    from lengen_core.vocab import FULL_VOCAB_SIZE, VOCAB
+
+    letters = TINY.replace(**{"task.name": "capitalize"})
+    assert letters.vocab_size == FULL_VOCAB_SIZE > MIXTURE_VOCAB_SIZE
+    parent = run(store, letters, tmp_path)
+    state = load_checkpoint(store.checkpoint_path(parent))[0].state_dict()
+    assert state["token_embedding.weight"].shape[0] == FULL_VOCAB_SIZE > VOCAB.id("Z")
+    child = run(store, TINY.replace(**{"train.init_from": parent, "train.steps": 2}), tmp_path)
+    child_state = load_checkpoint(store.checkpoint_path(child))[0].state_dict()
+    assert child_state["token_embedding.weight"].shape[0] == FULL_VOCAB_SIZE
+    # Cai et al.'s string group trains as a mixture: capitalize-reverse short, its partners twice as long.
+    mixture = recipe("transfer_capitalize").apply(TINY.replace(**{"task.name": "capitalize_reverse"}))
+    assert [(part.name, part.train_length_max) for part in mixture.task.parts()] == [
+        ("capitalize_reverse", 4), ("capitalize", 8), ("reverse_letters", 8)]
+    assert mixture.vocab_size == FULL_VOCAB_SIZE
+    mixed = run(store, mixture, tmp_path)
+    assert sorted(store.sweeps(mixed)["sweep"]) == ["default", "default@capitalize", "default@reverse_letters"]

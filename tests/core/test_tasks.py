@@ -22,7 +22,7 @@ from lengen_core.tasks import (
 )
 from lengen_core.tasks.arithmetic import addition_example, multiplication_example
 from lengen_core.tasks.index_hints import check_index_hints, max_hinted_length
-from lengen_core.vocab import BOS_ID, EOS_ID, HINT_IDS, PAD_ID, SINGLE_TASK_VOCAB_SIZE as VOCAB_SIZE, VOCAB
+from lengen_core.vocab import BOS_ID, EOS_ID, FULL_VOCAB_SIZE, HINT_IDS, PAD_ID, SINGLE_TASK_VOCAB_SIZE, VOCAB
 
 # name -> (family, (NoPE, APE) predictions of Huang et al. 2025 or None, has_coupling)
 EXPECTED = {
@@ -78,6 +78,9 @@ EXPECTED = {
     "reversed_subtraction": ("transfer", None, True),
     "copy_first_operand": ("transfer", None, True),
     "mqar": ("transfer", None, False),
+    "capitalize": ("transfer", (False, False), True),
+    "reverse_letters": ("transfer", (False, False), True),
+    "capitalize_reverse": ("transfer", (False, False), True),
 }
 # Tasks of Huang et al. 2025 (and of Jobanputra et al. 2025, which uses their framework): both predictions required.
 HUANG_LABELLED = [name for name, (_, labels, _) in EXPECTED.items() if labels is not None]
@@ -181,6 +184,12 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         else:
             answer = inputs
         return answer, len(inputs)
+    if name in {"capitalize", "reverse_letters", "capitalize_reverse"}:
+        assert prompt[-1] == ">"
+        inputs = prompt[:-1]
+        assert all(len(t) == 1 and "a" <= t < chr(ord("a") + options["alphabet_size"]) for t in inputs)
+        answer = inputs[::-1] if "reverse" in name else inputs
+        return ([t.upper() for t in answer] if name.startswith("capitalize") else answer), len(inputs)
     if name.startswith("retrieve_"):
         assert prompt[-3] == "|" and prompt[-1] == "="
         context, query = prompt[:-3], prompt[-2]
@@ -437,6 +446,7 @@ def test_every_task_honours_the_contract(name, seed, data):
     assert example.prompt[0] == BOS_ID and BOS_ID not in tokens[1:]
     assert example.answer[-1] == EOS_ID and EOS_ID not in tokens[:-1]
     assert PAD_ID not in tokens
+    VOCAB_SIZE = FULL_VOCAB_SIZE if task.writes_upper_letters else SINGLE_TASK_VOCAB_SIZE  # the rows a run of the task has
     assert all(0 <= t < VOCAB_SIZE for t in tokens)
     assert len(example.answer) >= 2, "at least one answer token before <eos>"
     assert n <= task.max_sequence_length(length)
