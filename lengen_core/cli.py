@@ -42,6 +42,7 @@ EPILOG = """examples:
   python -m lengen_core sweep --tasks reverse,addition --schemes coupled,learned,nope --seeds 0,1,2 --workers 2
   python -m lengen_core sweep --tasks reverse --schemes coupled,nope --seeds 0,1,2,3,4 --runner ray --ray-address 10.0.0.5:6379
   python -m lengen_core eval RUN_ID --lengths 10,20,40,80
+  python -m lengen_core eval RUN_ID --task copy_unique --lengths 40,80   # another task of a multi-task run
   python -m lengen_core runs list --task reverse
   python -m lengen_core export --format csv --out exports/
 """
@@ -211,8 +212,8 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
     import pandas
 
-    from lengen_core.sweep_names import part_sweep_name
     from lengen_core.store import EVAL_COLUMNS
+    from lengen_core.sweep_names import part_sweep_name, sweep_part
     from lengen_core.theory import check_run
 
     record = store.get_run(run_id)
@@ -231,11 +232,15 @@ def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
     longest = int(main_curve["length"].max()) if len(main_curve) else None
     for line in check_run(config, record.breakdown_length, longest).lines():
         out.write(line + "\n")
-    for part in config.task.evaluated_parts()[1:]:  # a mixture's other tested tasks, each its own sweep
-        part_curve = curve[curve["sweep"] == part_sweep_name("default", part.name)]
+    evaluated = {part.name for part in config.task.evaluated_parts()}
+    for part in config.task.parts()[1:]:  # a mixture's other tasks, tested by its own sweep or an extra one
+        part_curve = curve[curve["sweep"].map(sweep_part) == part.name]
+        if part.name not in evaluated and part_curve.empty:
+            continue
         out.write(f"task {part.name} (trained on lengths {part.train_length_min}-{part.train_length_max}):\n")
         print_table(out, part_curve.sort_values("length").to_dict("records"), EVAL_COLUMNS)
-        stored = None if part_curve.empty else part_curve["breakdown_length"].iloc[0]
+        own = part_curve[part_curve["sweep"] == part_sweep_name("default", part.name)]
+        stored = None if own.empty else own["breakdown_length"].iloc[0]
         breakdown = None if stored is None or pandas.isna(stored) else int(stored)
         out.write(f"breakdown length: {breakdown} (train length max {part.train_length_max})\n")
 
@@ -309,8 +314,8 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
     from lengen_core.store import EVAL_COLUMNS
 
-    if not args.sweep_name or args.sweep_name == "default" or len(args.sweep_name) > 64:
-        raise ConfigError("--sweep-name", f"must be a name of 1..64 characters other than 'default', got {shown(args.sweep_name)}")
+    if not args.sweep_name or args.sweep_name == "default" or len(args.sweep_name) > 64 or "@" in args.sweep_name:
+        raise ConfigError("--sweep-name", f"must be a name of 1..64 characters without '@', other than 'default', got {shown(args.sweep_name)}")
     lengths = parse_int_list(args.lengths, "--lengths") if args.lengths is not None else None
     if lengths is not None and not lengths:
         raise ConfigError("--lengths", "give at least one length, e.g. 10,20,40")
@@ -318,7 +323,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         check_int_flag("--samples", args.samples, 1, LIMITS["max_eval_samples"])
     store = open_store(args)
     budget = default_budget(1)
-    plan = plan_extra_sweep(store, args.run_id, lengths, args.samples, budget)
+    plan = plan_extra_sweep(store, args.run_id, lengths, args.samples, budget, task=args.task or "")
     planned = len(plan.estimate.eval_lengths)
     time_budget = plan.config.eval.time_budget_s
     # with eval.time_budget_s the sweep stops when its seconds run out: the bar follows the clock
@@ -341,7 +346,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     outcome = evaluation.result
     rows = [point.as_row() for point in outcome.points]
     print_table(out, rows, EVAL_COLUMNS)
-    out.write(f"breakdown length: {outcome.breakdown_length} (sweep {args.sweep_name!r} stored)\n")
+    out.write(f"breakdown length: {outcome.breakdown_length} (sweep {plan.stored_name(args.sweep_name)!r} stored)\n")
     if evaluation.stopped:
         out.write(f"note: {evaluation.stopped}\n")
     return 0
@@ -572,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--lengths", help="comma-separated lengths (default: the run's eval config)")
     evaluate.add_argument("--samples", type=int, help="examples per length")
     evaluate.add_argument("--sweep-name", default="extra", help="name of this sweep in the store (default: extra)")
+    evaluate.add_argument("--task", help="which task of a multi-task run to test (default: its main task); stored as NAME@TASK")
     evaluate.set_defaults(handler=command_eval)
 
     sweep = commands.add_parser("sweep", help="grid of tasks x schemes x seeds on a pool of worker processes")

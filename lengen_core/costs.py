@@ -494,9 +494,10 @@ def _probe_task(task_json: str, length: int, marker: bool = False) -> tuple[int,
     return max(prompts), max(len(example.answer) for example in examples), len(prompts) > 1
 
 
-def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None) -> CostEstimate:
+def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None, task: str = "") -> CostEstimate:
     """Peak memory and evaluation time of ``config`` (evaluated at ``lengths``, default its own sweep,
-    which for a mixture covers every task it tests)."""
+    which for a mixture covers every task it tests). Given ``lengths``, the sweep tests one task: ``task``
+    of the mixture ("" = the main task)."""
     budget = budget or default_budget()
     parameters = parameter_count(config)
     row = longest_training_row(config)
@@ -505,8 +506,9 @@ def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: l
     own_sweep = lengths is None
     if lengths is None:
         lengths = config.eval_lengths()
-    per_length = tuple(_eval_length_cost(config, length, parameters, budget) for length in sorted(set(lengths)))
-    if own_sweep:  # a mixture's other tested tasks, each at its own lengths (an extra sweep tests the main task only)
+    tested = "" if own_sweep else task
+    per_length = tuple(_eval_length_cost(config, length, parameters, budget, tested) for length in sorted(set(lengths)))
+    if own_sweep:  # a mixture's other tested tasks, each at its own lengths (an extra sweep tests one task)
         from lengen_core.data import resolve_eval_lengths
         from lengen_core.tasks.base import build_task
 
@@ -551,9 +553,9 @@ def training_seconds(config: RunConfig, step_flops: float, threads: int | None =
     return seconds if budget is None else min(seconds, budget)
 
 
-def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None) -> CostEstimate:
+def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None, task: str = "") -> CostEstimate:
     """The estimate of ``config``, or a :class:`ConfigError` naming what to shrink when it is over ``budget``."""
-    estimate = estimate_cost(config, budget, lengths=lengths)
+    estimate = estimate_cost(config, budget, lengths=lengths, task=task)
     budget = estimate.budget
     limit = f"this machine's budget of {budget.memory_gib:.2f} GiB per job ({budget.source})"
     if estimate.training_peak_bytes > budget.memory_bytes:

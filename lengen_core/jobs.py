@@ -34,12 +34,14 @@ from typing import Any
 import torch
 
 from lengen_core import __version__
-from lengen_core.config import RunConfig, check_seed
+from lengen_core.config import RunConfig, TaskConfig, check_seed
 from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget, estimate_cost
-from lengen_core.errors import ConfigError
+from lengen_core.data import resolve_eval_lengths
+from lengen_core.errors import ConfigError, shown
 from lengen_core.evaluation import EvalPoint, SweepResult, sweep
 from lengen_core.store import RunStore
-from lengen_core.sweep_names import part_sweep_name
+from lengen_core.sweep_names import part_sweep_base, part_sweep_name
+from lengen_core.tasks.base import build_task
 from lengen_core.training import TrainingControl, TrainPoint, grow_vocabulary, load_checkpoint, resolve_device, save_checkpoint, train
 
 
@@ -151,6 +153,7 @@ def evaluate_model(
     budget: Budget | None = None,
     device: torch.device | str = "cpu",
     lengths: list[int] | None = None,
+    task: str = "",
     on_point: Callable[[EvalPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Evaluation:
@@ -163,10 +166,11 @@ def evaluate_model(
 
     A mixture's own sweep (``lengths`` None) tests every task it evaluates, each
     at its own lengths (``Evaluation.parts``; ``on_point`` hears the main task's
-    points only); given ``lengths`` (an extra sweep), only the main task.
+    points only); given ``lengths`` (an extra sweep), only ``task`` of the
+    mixture ("" = the main task), whose points are then ``Evaluation.result``.
     """
     budget = budget or default_budget()
-    estimate = estimate_cost(config, budget, lengths=lengths)
+    estimate = estimate_cost(config, budget, lengths=lengths, task=task)
     bound = config.eval.time_budget_s if config.eval.time_budget_s is not None else budget.eval_seconds
     deadline = time.monotonic() + bound
     timed_out = False
@@ -178,17 +182,17 @@ def evaluate_model(
         timed_out = time.monotonic() > deadline
         return timed_out
 
-    tasks = [""] + ([part.name for part in config.task.evaluated_parts()[1:]] if lengths is None else [])
+    tasks = [""] + [part.name for part in config.task.evaluated_parts()[1:]] if lengths is None else [task]
     results, missing = [], []
-    for task in tasks:
-        planned = estimate.lengths_of(task)
+    for index, name in enumerate(tasks):
+        planned = estimate.lengths_of(name)
         result = sweep(
-            model, config.task, config.eval, device=device, lengths=planned, on_point=None if task else on_point, should_stop=stop,
-            batch_size=lambda length, task=task: estimate.batch_size_for(length, task), part=task,
+            model, config.task, config.eval, device=device, lengths=planned, on_point=None if index else on_point, should_stop=stop,
+            batch_size=lambda length, name=name: estimate.batch_size_for(length, name), part=name,
         )
-        results.append((task, result))
+        results.append((name, result))
         done = [point.length for point in result.points if point.n == config.eval.samples_per_length]
-        missing += [f"{task}:{length}" if task else length for length in planned if length not in done]
+        missing += [f"{name}:{length}" if name else length for length in planned if length not in done]
     stopped = None
     if timed_out:
         source = "eval.time_budget_s" if config.eval.time_budget_s is not None else "LENGEN_MAX_EVAL_S"
@@ -372,30 +376,49 @@ def create_runs(
 
 @dataclass(frozen=True)
 class ExtraSweep:
-    """A validated request to sweep a stored run again: its config with the new lengths, its checkpoint."""
+    """A validated request to sweep a stored run again: its config with the new lengths, its checkpoint,
+    and which task of a mixture it tests (``task``; "" = the main task)."""
 
     run_id: str
     config: RunConfig
     checkpoint: str
     estimate: CostEstimate
+    task: str = ""
 
     @property
     def lengths(self) -> list[int]:
-        return list(self.config.eval.lengths)
+        """The lengths the sweep tests (the planned ones: the run's own when none were given)."""
+        return self.estimate.lengths_of(self.task)
+
+    @property
+    def tested(self) -> TaskConfig:
+        """The tested task as a single-task config (its own training range)."""
+        return next(part for part in self.config.task.parts() if part.name == (self.task or self.config.task.name))
+
+    def stored_name(self, sweep_name: str) -> str:
+        """The name the sweep is stored under: ``sweep_name``, with ``@<task>`` for a mixture's other task."""
+        return part_sweep_name(sweep_name, self.task)
 
 
 def plan_extra_sweep(
-    store: RunStore, run_id: str, lengths: list[int] | None, samples_per_length: int | None, budget: Budget | None = None
+    store: RunStore,
+    run_id: str,
+    lengths: list[int] | None,
+    samples_per_length: int | None,
+    budget: Budget | None = None,
+    task: str = "",
 ) -> ExtraSweep:
     """Check a re-evaluation of a finished run before anything runs; ConfigError naming the field otherwise.
 
-    ``lengths`` None keeps the run's own lengths; ``samples_per_length`` None its own count.
+    ``lengths`` None keeps the run's own lengths (of the tested task); ``samples_per_length`` None its own
+    count; ``task`` picks which task of a mixture run is tested ("" or the main task's name: the main task).
     The run's stored config is the truth (the checkpoint's copy must agree with it).
     """
     record = store.get_run(run_id)
     if record.status != "done":
         raise ConfigError("run", f"run {run_id} is {record.status}; only finished (done) runs can be swept again")
     config = RunConfig.from_stored(record.config)
+    part = tested_part(config, run_id, task)
     changes: dict[str, Any] = {}
     if lengths is not None:
         if not lengths:
@@ -408,8 +431,24 @@ def plan_extra_sweep(
     checkpoint = checkpoint_path(store, run_id)
     if checkpoint is None:
         raise ConfigError("run", f"run {run_id} has no checkpoint on disk to evaluate")
-    estimate = check_budget(config, budget, lengths=list(config.eval.lengths) or None)
-    return ExtraSweep(run_id, config, checkpoint, estimate)
+    planned = list(config.eval.lengths)
+    if not planned:  # the tested task's own lengths (for the main task: the run's own sweep's)
+        planned = resolve_eval_lengths(part, config.eval, build_task(part.name, part.options))
+    name = "" if part.name == config.task.name else part.name
+    estimate = check_budget(config, budget, lengths=planned, task=name)
+    return ExtraSweep(run_id, config, checkpoint, estimate, name)
+
+
+def tested_part(config: RunConfig, run_id: str, task: str) -> TaskConfig:
+    """The task of run ``run_id`` an extra sweep tests: ``task`` ("" = the main one), refused when not the run's."""
+    parts = config.task.parts()
+    if not task:
+        return parts[0]
+    for part in parts:
+        if part.name == task:
+            return part
+    trained = ", ".join(part.name for part in parts)
+    raise ConfigError("task", f"run {run_id} trains {trained}, not {shown(task)}; sweep one of the tasks it was trained on")
 
 
 def checkpoint_path(store: RunStore, run_id: str) -> str | None:
@@ -419,8 +458,8 @@ def checkpoint_path(store: RunStore, run_id: str) -> str | None:
 
 
 def next_sweep_name(store: RunStore, run_id: str, taken: set[str] | None = None) -> str:
-    """``extra-<n>``, the first n not used by the run's stored sweeps or ``taken``."""
-    names = set(store.sweeps(run_id)["sweep"]) | (taken or set())
+    """``extra-<n>``, the first n not used by the run's stored sweeps or ``taken`` (of any of its tasks)."""
+    names = {part_sweep_base(name) for name in set(store.sweeps(run_id)["sweep"]) | (taken or set())}
     number = 1
     while f"extra-{number}" in names:
         number += 1
@@ -436,7 +475,8 @@ def execute_extra_sweep(
     on_point: Callable[[EvalPoint], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Evaluation | None:
-    """Evaluate the run's checkpoint at the planned lengths and store the points as sweep ``sweep_name``.
+    """Evaluate the run's checkpoint at the planned lengths and store the points as sweep
+    ``plan.stored_name(sweep_name)`` (``sweep_name@<task>`` for a mixture's other task).
 
     Returns None, storing nothing, when ``should_stop`` cancelled it.
     """
@@ -447,7 +487,7 @@ def execute_extra_sweep(
     if trained != recorded:
         raise ConfigError("run", f"the checkpoint of run {plan.run_id} was trained with another config than the store records")
     evaluation = evaluate_model(
-        model, plan.config, budget=budget, device=device, lengths=plan.lengths or None, on_point=on_point, should_stop=should_stop
+        model, plan.config, budget=budget, device=device, lengths=plan.lengths, task=plan.task, on_point=on_point, should_stop=should_stop
     )
     if should_stop is not None and should_stop():
         return None
@@ -455,8 +495,8 @@ def execute_extra_sweep(
         plan.run_id,
         [point.as_row() for point in evaluation.result.points],
         breakdown_length=evaluation.result.breakdown_length,
-        train_length_max=plan.config.task.train_length_max,
-        sweep=sweep_name,
+        train_length_max=plan.tested.train_length_max,
+        sweep=plan.stored_name(sweep_name),
     )
     return evaluation
 
@@ -542,13 +582,14 @@ class JobManager:
             self._add(job)
         return run_id
 
-    def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int) -> str:
-        """Queue an extra length sweep of a finished run (stored as ``extra-<n>``); returns its job id."""
-        plan = plan_extra_sweep(self.store, run_id, lengths, samples_per_length, self.budget)
+    def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int, task: str = "") -> str:
+        """Queue an extra length sweep of a finished run (stored as ``extra-<n>``, ``extra-<n>@<task>`` for
+        ``task`` of a mixture); returns its job id."""
+        plan = plan_extra_sweep(self.store, run_id, lengths, samples_per_length, self.budget, task)
         with self._lock:
             self._check_room()
             taken = {job.sweep for job in self._jobs.values() if job.run_id == run_id and job.sweep}
-            sweep_name = next_sweep_name(self.store, run_id, taken)
+            sweep_name = plan.stored_name(next_sweep_name(self.store, run_id, taken))
             job_id = f"{run_id}:{sweep_name}"
             job = _Job(job_id, run_id, TrainingControl(), RunProgress(run_id, len(plan.lengths)), extra=plan, sweep=sweep_name)
             self._add(job)
@@ -604,7 +645,7 @@ class JobManager:
         job.progress.update(phase="evaluating", status="running")
         try:
             evaluation = execute_extra_sweep(
-                self.store, job.extra, job.sweep, budget=self.budget, on_point=job.progress.add_eval_point,
+                self.store, job.extra, part_sweep_base(job.sweep), budget=self.budget, on_point=job.progress.add_eval_point,
                 should_stop=job.control.should_stop,
             )
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched

@@ -4,8 +4,9 @@ The runs shown are in the URL (``?runs=id1,id2``); without it the newest
 finished run is shown. A run can be swept again at longer lengths from here:
 the extra sweep is a job of the app's job manager (the same bounded queue as
 training, :meth:`lengen_core.jobs.JobManager.submit_sweep`) and is stored under
-its own name (``extra-<n>``), so the run's default sweep and its headline
-breakdown length stay as they were.
+its own name (``extra-<n>``; ``extra-<n>@<task>`` when it tests another task of
+a multi-task run), so the run's default sweep and its headline breakdown length
+stay as they were.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import streamlit as st
 
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
-from lengen_core.sweep_names import sweep_part
+from lengen_core.sweep_names import part_sweep_base, sweep_part
 from lengen_core.params import parse_int_list
 from lengen_core.store import EVAL_COLUMNS
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
@@ -41,23 +42,31 @@ EXTRA_SEEN_KEY = "sweep_page.extra_seen"
 
 
 def combine_sweeps(points: pd.DataFrame) -> pd.DataFrame:
-    """One point per length from all of a run's sweeps: the default sweep wins, then the most samples."""
+    """One point per length from all of a run's sweeps of one task: its own sweep (``default``, or
+    ``default@<task>``) wins, then the most samples."""
     if len(points) == 0:
         return points
-    ranked = points.assign(_default=(points["sweep"] != "default").astype(int)).sort_values(["length", "_default", "n"], ascending=[True, True, False])
+    own = points["sweep"].map(part_sweep_base) == "default"
+    ranked = points.assign(_default=(~own).astype(int)).sort_values(["length", "_default", "n"], ascending=[True, True, False])
     return ranked.drop_duplicates("length").drop(columns="_default").reset_index(drop=True)
 
 
-def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str) -> SweepCurve:
-    """The chart's view of one run; with extra sweeps the breakdown is recomputed over all its lengths."""
+def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, part=None) -> SweepCurve:
+    """The chart's view of one task of a run (``part``: a mixture's other task, as its single-task config;
+    None: the main task) over its sweeps' ``points``; with extra sweeps the breakdown is recomputed over all
+    its lengths."""
+    def curve(frame: pd.DataFrame) -> SweepCurve:
+        frame = frame.reset_index(drop=True)
+        return SweepCurve.from_run(record, frame, label=label) if part is None else SweepCurve.from_part(record, part, frame, label=label)
+
     if not include_extra:
-        return SweepCurve.from_run(record, points[points["sweep"] == "default"].reset_index(drop=True), label=label)
+        return curve(points[points["sweep"].map(part_sweep_base) == "default"])
     frame = combine_sweeps(points)
     eval_points = [EvalPoint(**{key: row[key] for key in EVAL_COLUMNS}) for row in frame.to_dict("records")]
-    curve = SweepCurve.from_run(record, frame, label=label)
+    combined = curve(frame)
     if not eval_points:
-        return curve
-    return dataclasses.replace(curve, breakdown_length=breakdown_length(eval_points, curve.threshold))
+        return combined
+    return dataclasses.replace(combined, breakdown_length=breakdown_length(eval_points, combined.threshold))
 
 
 def pick_runs(done: pd.DataFrame) -> list[str]:
@@ -82,14 +91,17 @@ def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths
         "runs; the points join the chart when done."
     )
     with st.form("extra-sweep"):
-        run_id = st.selectbox("Run", chosen, format_func=lambda rid: f"{rid} ({records[rid].run_config.task.name} / {records[rid].run_config.positions.scheme})")
+        run_id, task = st.selectbox(
+            "Run", sweep_targets(chosen, records), format_func=lambda target: target_label(target, records),
+            help="A multi-task run can be swept on any of its tasks; each keeps its own curve.",
+        )
         lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
         samples = st.number_input("Samples per length", min_value=1, value=records[chosen[0]].run_config.eval.samples_per_length, step=50, key="sweep_page.extra_samples")
         submitted = st.form_submit_button("Run extra sweep", icon=":material/add:")
     if submitted:
         try:
             lengths = parse_int_list(lengths_text, "eval.lengths")
-            job_id = manager.submit_sweep(run_id, lengths, int(samples))
+            job_id = manager.submit_sweep(run_id, lengths, int(samples), task)
         except ConfigError as error:
             show_config_error(error)
         except StoreError as error:
@@ -173,9 +185,12 @@ def main() -> None:
         main_label = f"{label} · {config.task.name}" if config.task.is_mixture else label
         curves.append(curve_for(record, run_points, include_extra=include_extra, label=main_label))
         checked.append(config)
-        for part in config.task.evaluated_parts()[1:]:  # one curve per tested task of a mixture
-            part_points = points[(points["run_id"] == run_id) & (part_of == part.name)].reset_index(drop=True)
-            curves.append(SweepCurve.from_part(record, part, part_points, label=f"{label} · {part.name}"))
+        evaluated = {part.name for part in config.task.evaluated_parts()}
+        for part in config.task.parts()[1:]:  # one curve per tested task of a mixture (by its own sweep or an extra one)
+            part_points = points[(points["run_id"] == run_id) & (part_of == part.name)]
+            if part.name not in evaluated and len(part_points) == 0:
+                continue
+            curves.append(curve_for(record, part_points, include_extra=include_extra, label=f"{label} · {part.name}", part=part))
             checked.append(dataclasses.replace(config, task=part))
 
     figure = length_sweep_figure(curves, metrics=metrics, show_bands=show_bands)
@@ -219,6 +234,21 @@ def main() -> None:
         top = int(tested.max()) if len(tested) else int(records[run_id].train_length_max or 10)
         default_lengths[run_id] = ",".join(str(length) for length in (int(top * 1.5), top * 2, top * 3))
     extra_sweep_section(store, chosen, records, default_lengths)
+
+
+def sweep_targets(chosen: list[str], records: dict) -> list[tuple[str, str]]:
+    """What "Sweep further" can test: (run id, task) for every chosen run's main task ("") and, for a
+    mixture, each of its other tasks."""
+    return [(run_id, task) for run_id in chosen for task in [""] + [part.name for part in records[run_id].run_config.task.parts()[1:]]]
+
+
+def target_label(target: tuple[str, str], records: dict) -> str:
+    run_id, task = target
+    config = records[run_id].run_config
+    if not task:
+        main = " (main task)" if config.task.is_mixture else ""
+        return f"{run_id} ({config.task.name}{main} / {config.positions.scheme})"
+    return f"{run_id} ({task}, trained beside {config.task.name} / {config.positions.scheme})"
 
 
 if __name__ == "__main__":

@@ -57,6 +57,22 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     summary = app.dataframe[0].value
     assert list(summary["trained on"]) == ["1..4", "1..8"]
     assert config_to_params(config)["task.mixture"] == "copy_forward_nonunique:1-8,sort:1-3/train-only"
+    # "Sweep further" tests any task of the mixture: here the train-only one, which then gets its own curve.
+    target = next(element for element in app.selectbox if element.label == "Run")
+    assert f"{run_id} (sort, trained beside reverse / learned)" in target.options
+    target.set_value((run_id, "sort"))
+    app.text_input(key="sweep_page.extra_lengths").set_value("4, 6")
+    app.number_input(key="sweep_page.extra_samples").set_value(3)
+    next(button for button in app.button if button.label == "Run extra sweep").click().run()
+    assert not app.exception and not app.error, [rendered(element) for element in app.error]
+    assert any("extra-1@sort" in rendered(element) for element in app.success)
+    [job] = manager.jobs(run_ids={run_id}, sweeps=True)
+    assert manager.wait(job["job_id"], timeout=60) == "done"
+    app.run()
+    curves = [trace for trace in drawn_figure(app, "sweep_page.chart").data if trace.mode == "lines+markers"]
+    assert [trace.name.rsplit("· ", 1)[1] for trace in curves] == ["reverse", "copy_forward_nonunique", "sort"]
+    assert list(curves[2].x) == [4, 6]
+    assert list(app.dataframe[0].value["trained on"]) == ["1..4", "1..8", "1..3"]
 
 
 def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_the_lineage(open_app: Any, trained_run: Any) -> None:

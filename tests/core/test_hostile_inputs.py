@@ -189,7 +189,7 @@ def test_dry_runs_wrote_nothing(cli_db: str) -> None:
 
 
 @FAST
-@given(st.sampled_from(["known", "text"]), CLI_TEXT, st.lists(st.tuples(st.sampled_from(["--lengths", "--samples", "--sweep-name"]), CLI_TEXT), max_size=3))
+@given(st.sampled_from(["known", "text"]), CLI_TEXT, st.lists(st.tuples(st.sampled_from(["--lengths", "--samples", "--sweep-name", "--task"]), CLI_TEXT), max_size=3))
 def test_cli_eval_refuses_any_hostile_flag(cli_db: str, monkeypatch_env: None, which: str, text: str, flags: list[tuple[str, str]]) -> None:
     run_id = done_run_id(cli_db) if which == "known" else text
     argv = ["--db", cli_db, "eval", run_id]

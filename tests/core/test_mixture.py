@@ -169,7 +169,7 @@ def test_every_task_of_a_mixture_must_suit_the_scheme() -> None:
         RunConfig().replace(**{"task.index_hints": True, "task.mixture": [{"name": "copy_unique"}]})
 
 
-def test_a_mixture_run_stores_one_sweep_per_tested_task_and_its_checkpoint_has_the_marker_rows(tmp_path: Path) -> None:
+def test_a_mixture_run_stores_one_sweep_per_tested_task_and_its_checkpoint_has_the_marker_rows(tmp_path: Path, capsys) -> None:
     config = mixture_config(**{"train.steps": 30, "eval.samples_per_length": 10, "eval.n_lengths": 3})
     store = RunStore(tmp_path / "runs.duckdb")
     run_id = create_run(store, config, 0)
@@ -187,6 +187,26 @@ def test_a_mixture_run_stores_one_sweep_per_tested_task_and_its_checkpoint_has_t
     text = out.getvalue()
     assert "task reverse (the main task of a mixture with copy_unique, sort)" in text
     assert "task copy_unique (trained on lengths 1-12)" in text and "task sort" not in text
+    # An extra sweep tests one task of the mixture, at its lengths, stored under its own name.
+    db = ["--db", str(tmp_path / "runs.duckdb")]
+    out = io.StringIO()
+    assert cli_main(db + ["eval", run_id, "--task", "sort", "--lengths", "5,7", "--samples", "3"], out=out) == 0
+    assert "sweep 'extra@sort' stored" in out.getvalue()
+    sweeps = store.sweeps(run_id).set_index("sweep")
+    assert sweeps.loc["extra@sort", "train_length_max"] == 4  # the sort entry's own range
+    assert store.eval_curve([run_id], sweep="extra@sort")["length"].tolist() == [5, 7]
+    out = io.StringIO()
+    assert cli_main(db + ["eval", run_id, "--task", "copy_unique", "--samples", "2"], out=out) == 0  # its own lengths
+    assert max(store.eval_curve([run_id], sweep="extra@copy_unique")["length"]) == 48
+    out = io.StringIO()
+    assert cli_main(db + ["runs", "show", run_id], out=out) == 0
+    assert "task sort (trained on lengths 1-4)" in out.getvalue()  # trained only, but now tested
+    for bad, words in ((["--task", "mode"], "run " + run_id + " trains reverse, copy_unique, sort, not 'mode'"),
+                       (["--sweep-name", "x@y"], "without '@'")):
+        capsys.readouterr()
+        assert cli_main(db + ["eval", run_id, "--lengths", "5", *bad], out=io.StringIO()) == 2
+        assert words in capsys.readouterr().err
+    assert sorted(store.sweeps(run_id)["sweep"]) == ["default", "default@copy_unique", "extra@copy_unique", "extra@sort"]
 
 
 def test_the_marker_tells_the_model_which_task_to_do() -> None:
