@@ -16,12 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES, RunConfig
-from lengen_core.errors import ConfigError
+from lengen_core.errors import ConfigError, StoreError
 from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
-from pages.charts.curves import cell_text, compare_grid_figure, grid_cells
+from pages.charts.curves import cell_task_labels, cell_text, compare_grid_figure, grid_cells, with_partner_rows
 from pages.common import (
     get_job_manager,
     get_ray_sweeps,
@@ -199,6 +199,18 @@ def ray_controls(tag: str | None) -> None:
     st.button("Cancel this sweep", key="compare_page.cancel_ray", icon=":material/stop:", on_click=ray_sweeps.cancel, args=(name,))
 
 
+def part_sweeps(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """The own sweeps of the other tasks of the finished mixture runs among ``runs`` (None when there are none)."""
+    mixtures = runs[runs["mixture"].notna() & (runs["status"] == "done")]["run_id"].tolist() if "mixture" in runs else []
+    if not mixtures:
+        return None
+    try:
+        return get_store().part_sweeps(mixtures)
+    except StoreError as error:
+        st.error(escape_markdown(error), icon=":material/error:")
+        return None
+
+
 def grid_view(tag: str | None) -> None:
     """The grid of the chosen sweep (a fragment that polls while runs are pending)."""
     runs = listed_runs(tag=tag) if tag else listed_runs()
@@ -207,8 +219,10 @@ def grid_view(tag: str | None) -> None:
     if len(runs) == 0:
         st.info("No runs in this sweep yet.")
         return
+    total, done = len(runs), int((runs["status"] == "done").sum())
+    active = int(runs["status"].isin(["queued", "running"]).sum())
+    runs = with_partner_rows(runs, part_sweeps(runs))  # a mixture's other tested tasks: rows of their own
     cells = grid_cells(runs)
-    total, done, active = int(cells["runs"].sum()), int(cells["done"].sum()), int(cells["active"].sum())
     progress_bar(done / max(total, 1), f"{done}/{total} runs done, {active} queued or running")
     st.plotly_chart(compare_grid_figure(cells), key="compare_page.grid", config=plotly_config(f"compare-{(tag or 'all').replace(':', '-')}"))
 
@@ -231,7 +245,8 @@ def grid_view(tag: str | None) -> None:
     label = st.selectbox("Cell", labels, key=CELL_KEY)
     task, scheme = label.split(" / ", 1)
     cell = cells[(cells["task"] == task) & (cells["scheme"] == scheme)].iloc[0]
-    members = runs[runs["run_id"].isin(cell["run_ids"])][["run_id", "seed", "status", "breakdown_length", "train_length_max", "breakdown_ratio", "steps_done"]]
+    in_cell = runs[runs["run_id"].isin(cell["run_ids"]) & (pd.Series(cell_task_labels(runs), index=runs.index) == task)]
+    members = in_cell[["run_id", "seed", "status", "breakdown_length", "train_length_max", "breakdown_ratio", "steps_done"]]
     st.dataframe(members, hide_index=True, key="compare_page.members")
     finished = members[members["status"] == "done"]["run_id"].tolist()
     links = st.columns(2)
@@ -239,7 +254,7 @@ def grid_view(tag: str | None) -> None:
         if finished:
             st.page_link("pages/length_sweep.py", label="Length sweep of this run" if len(finished) == 1 else f"Length sweeps of these {len(finished)} runs", icon=":material/show_chart:", query_params={"runs": ",".join(finished)})
     with links[1]:
-        params = {"task": task, "scheme": scheme.split("+")[0]}  # learned+offsets: the Runs page filters by scheme
+        params = {"task": in_cell["run_task"].iloc[0], "scheme": scheme.split("+")[0]}  # the runs' own task; learned+offsets: by scheme
         if tag:
             params["q"] = tag
         st.page_link("pages/runs.py", label="These runs on the Runs page", icon=":material/database:", query_params=params)

@@ -293,6 +293,12 @@ class RunStore:
         with self._file.transaction(write=False) as connection:
             return run_reads.read_sweeps(connection, self.path, run_id)
 
+    def part_sweeps(self, run_ids: Sequence[str]) -> pandas.DataFrame:
+        """Each mixture run's own sweep of each of its other tested tasks: run_id, task, breakdown_length,
+        train_length_max (that task's), longest_tested; one query for all of ``run_ids``."""
+        with self._file.transaction(write=False) as connection:
+            return run_reads.read_part_sweeps(connection, run_ids)
+
     def artifacts(self, run_id: str) -> pandas.DataFrame:
         """Columns run_id, kind, path, created_at, oldest first."""
         with self._file.transaction(write=False) as connection:

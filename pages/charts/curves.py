@@ -301,7 +301,8 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
     ``tasks`` x ``schemes`` with no runs appear with zero counts. A multi-task run
     (``mixture`` column) gets a row of its own, ``<task> + <partner>...``, never
     pooled with its main task's single-task runs; theory's labels are about
-    single-task training, so that row has no prediction.
+    single-task training, so that row has no prediction. Its other tasks' rows
+    come from :func:`with_partner_rows`.
     """
     columns = [
         "task", "scheme", "runs", "done", "active", "failed", "median_ratio", "min_ratio", "max_ratio", "run_ids",
@@ -310,11 +311,8 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
     frame = runs.copy() if runs is not None else pd.DataFrame(columns=["task", "scheme", "status", "breakdown_ratio", "run_id"])
     if "train_offset_max" in frame and len(frame):
         frame["scheme"] = [setting_label(scheme, None if pd.isna(offset) else int(offset)) for scheme, offset in zip(frame["scheme"], frame["train_offset_max"])]
-    if "mixture" in frame and len(frame):  # a multi-task run is its own row ("sort + sort_successor"), with no prediction
-        frame["task"] = [
-            f"{task} + {mixture.replace(',', ' + ')}" if isinstance(mixture, str) and mixture else task
-            for task, mixture in zip(frame["task"], frame["mixture"])
-        ]
+    if len(frame):  # a multi-task run is its own row ("sort + sort_successor"), with no prediction
+        frame["task"] = cell_task_labels(frame)
     tasks = list(tasks) if tasks is not None else sorted(frame["task"].dropna().unique())
     schemes = list(schemes) if schemes is not None else sorted(frame["scheme"].dropna().unique())
     records = []
@@ -352,6 +350,46 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
 
 def _int_or_none(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
+
+
+def mixture_label(task: str, mixture: object) -> str:
+    """A run's row on Compare: its task, or ``"sort + sort_successor"`` for a multi-task run (``mixture``: the
+    other tasks, comma-joined, as :meth:`RunStore.list_runs` gives them)."""
+    return f"{task} + {mixture.replace(',', ' + ')}" if isinstance(mixture, str) and mixture else task
+
+
+def cell_task_labels(runs: pd.DataFrame) -> list[str]:
+    """The Compare row of each run of ``runs`` (:func:`mixture_label`; rows without a ``mixture`` column keep their task)."""
+    if "mixture" not in runs:
+        return list(runs["task"])
+    return [mixture_label(task, mixture) for task, mixture in zip(runs["task"], runs["mixture"])]
+
+
+def with_partner_rows(runs: pd.DataFrame, part_sweeps: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` plus, for each mixture run, one row per other task it tested (``part_sweeps``:
+    :meth:`RunStore.part_sweeps`): that task's own sweep, as a run of the row ``"<task> in <main> + <others>"``
+    (``"sort_successor in sort + sort_successor"``), so Compare shows the partner's breakdown beside the
+    main task's, never pooled with single-task runs of it. Every row keeps its run's own task in ``run_task``."""
+    frame = runs.assign(run_task=runs["task"]) if "task" in runs else runs
+    if part_sweeps is None or len(part_sweeps) == 0 or len(runs) == 0:
+        return frame
+    by_id = {row["run_id"]: row for row in frame.to_dict("records")}
+    rows = []
+    for part in part_sweeps.to_dict("records"):
+        run = by_id.get(part["run_id"])
+        if run is None:
+            continue
+        breakdown = _int_or_none(part["breakdown_length"])
+        train_max = int(part["train_length_max"])
+        rows.append(run | {
+            "task": f"{part['task']} in {mixture_label(run['task'], run.get('mixture'))}",
+            "mixture": None,
+            "breakdown_length": breakdown,
+            "train_length_max": train_max,
+            "breakdown_ratio": None if breakdown is None else breakdown / train_max,
+            "longest_tested": _int_or_none(part["longest_tested"]),
+        })
+    return pd.concat([frame, pd.DataFrame(rows, columns=frame.columns)], ignore_index=True) if rows else frame
 
 
 def _setting_prediction(task: str, setting: str) -> Prediction | None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from lengen_core.config import RunConfig
 from lengen_core.params import config_to_params
-from pages.common import get_job_manager
+from pages.common import get_job_manager, get_store
 from tests.conftest import TINY_CONFIG_CHANGES, assert_clean, drawn_figure, rendered
 
 TRAIN, SWEEP = "pages/train.py", "pages/length_sweep.py"
@@ -73,6 +75,14 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     assert [trace.name.rsplit("· ", 1)[1] for trace in curves] == ["reverse", "copy_forward_nonunique", "sort"]
     assert list(curves[2].x) == [4, 6]
     assert list(app.dataframe[0].value["trained on"]) == ["1..4", "1..8", "1..3"]
+    # Compare: the mixture's row, and a row for the other task it tested by its own sweep (not the extra one).
+    compare = open_app("pages/compare.py")
+    assert_clean(compare)
+    table = next(frame.value for frame in compare.dataframe if "learned" in frame.value.columns)
+    assert list(table.index) == ["copy_forward_nonunique in reverse + copy_forward_nonunique + sort", "reverse + copy_forward_nonunique + sort"]
+    part_sweep = get_store().part_sweeps([run_id]).iloc[0]
+    ratio = 0.0 if pd.isna(part_sweep["breakdown_length"]) else part_sweep["breakdown_length"] / 8
+    assert table.iloc[0]["learned"] == f"{ratio:.2g}x 1/1", table.iloc[0]["learned"]  # no prediction: trained in a mixture
 
 
 def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_the_lineage(open_app: Any, trained_run: Any) -> None:
@@ -91,9 +101,7 @@ def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_th
 
 
 def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -> None:
-    import pandas as pd
-
-    from pages.charts.curves import grid_cells
+    from pages.charts.curves import grid_cells, with_partner_rows
 
     runs = pd.DataFrame([
         {"run_id": "a", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 1.5, "breakdown_length": 15,
@@ -105,3 +113,13 @@ def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -
     assert list(cells.index) == ["sort", "sort + sort_successor"]
     assert cells.loc["sort", "run_ids"] == ["a"] and cells.loc["sort + sort_successor", "run_ids"] == ["b"]
     assert cells.loc["sort", "predicted"] is not None and cells.loc["sort + sort_successor", "predicted"] is None
+    # The partner's own sweep becomes a row of its own, with its breakdown over its own training range.
+    parts = pd.DataFrame([{"run_id": "b", "task": "sort_successor", "breakdown_length": 30, "train_length_max": 10, "longest_tested": 40},
+                          {"run_id": "gone", "task": "x", "breakdown_length": 1, "train_length_max": 1, "longest_tested": 1}])
+    expanded = with_partner_rows(runs, parts)
+    assert list(expanded["run_task"]) == ["sort", "sort", "sort"]
+    cells = grid_cells(expanded).set_index("task")
+    assert list(cells.index) == ["sort", "sort + sort_successor", "sort_successor in sort + sort_successor"]
+    partner = cells.loc["sort_successor in sort + sort_successor"]
+    assert partner["run_ids"] == ["b"] and partner["median_ratio"] == 3.0 and partner["predicted"] is None
+    assert cells.loc["sort + sort_successor", "median_ratio"] == 0.5  # the main task's cell is unchanged
