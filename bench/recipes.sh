@@ -2,11 +2,13 @@
 # Training recipes at CPU scale (issue 12), each against its single-task baseline with the same steps, model and lengths:
 #   hinting/restrictions: sort trained on 1-10 (NoPE, as Awasthi & Gupta), alone / + successor hint / + predecessor hint
 #                         / + restrictions of 4x longer inputs (Awasthi, Gupta & Kumar), tested to 4x (40);
+#   reversal:             reversal of distinct symbols trained on 1-10 (RoPE: our choice, a step reads the
+#                         previous output's left neighbour), alone / + restrictions of 4x longer inputs, tested to 4x (40);
 #   transfer (Cai et al. 2025, RoPE as theirs): reversed addition trained on 1-8, alone / + no-carry & carry-only (1-16)
 #                         / + reversed subtraction (1-16) / + copy-first-operand (1-16, the control), tested to 4x (32);
 #                         string copy trained on 1-8, alone / + MQAR (1-16) / + reverse (1-16, the control), tested to 4x (32);
 #                         capitalize-reverse trained on 1-8, alone / + capitalize & reverse of letters (1-16), tested to 4x (32).
-# bash bench/recipes.sh DB SEEDS [WORKERS] [GROUPS]; GROUPS: any of hint,transfer,strings,arithmetic (default hint,transfer;
+# bash bench/recipes.sh DB SEEDS [WORKERS] [GROUPS]; GROUPS: any of hint,reversal,transfer,strings,arithmetic (default hint,transfer;
 # at this budget (2 layers, d 64, 2000 steps) reversed addition does not learn its training range, see docs/results.md).
 # RECIPE_STEPS (default 2000) sets every run's steps; HINT_RECIPES (default: all four) picks the sort arms.
 # Then: python bench/recipes_report.py DB.
@@ -28,6 +30,11 @@ sweep() {  # tag task scheme train-length eval-lengths [recipe]
 if [[ $groups == *hint* ]]; then
   for recipe in ${HINT_RECIPES:-none successor_hint predecessor_hint restrictions}; do
     sweep "recipe-sort-$recipe" sort nope 1-10 5,10,15,20,25,30,40 "${recipe/none/}"
+  done
+fi
+if [[ $groups == *reversal* ]]; then
+  for recipe in none reverse_restrictions; do
+    sweep "recipe-reversal-$recipe" copy_backward_unique rope 1-10 5,10,15,20,25,30,40 "${recipe/none/}"
   done
 fi
 if [[ $groups == *transfer* ]]; then

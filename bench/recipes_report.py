@@ -2,7 +2,7 @@
 
     python bench/recipes_report.py DB
 
-Per group (sort, reversed addition, string copy, capitalize-reverse) and recipe: the seeds; the
+Per group (sort, reversal, reversed addition, string copy, capitalize-reverse) and recipe: the seeds; the
 median (min-max) exact match of the main task at its longest training length,
 at 2x and at 4x; its breakdown length (the stored one: the last length before
 exact match first falls below eval.threshold; "none" when it never held);

@@ -7,7 +7,8 @@ and restrictions train at the main task's own lengths). ``baseline`` of a
 recipe is the same run without partners: what the recipe is measured against.
 
 - ``successor_hint`` / ``predecessor_hint``: task hinting for sort (Awasthi & Gupta 2023).
-- ``restrictions``: the auxiliary-task recipe for sort (Awasthi, Gupta & Kumar 2025).
+- ``restrictions`` / ``reverse_restrictions``: the auxiliary-task recipe for sort and for
+  reversal of distinct symbols (Awasthi, Gupta & Kumar 2025).
 - ``transfer_carries``, ``transfer_subtraction``, ``transfer_recall``, ``transfer_capitalize``: length-generalization
   transfer groups of Cai et al. 2025; ``control_copy_operand`` and
   ``control_copy_reverse`` are their controls (arithmetic, strings), which should not transfer.
@@ -76,6 +77,11 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "restrictions", "Sort with restrictions of long inputs", "sort", (Partner("sort_restricted", options=(("source_factor", 4),)),),
+            "joint training on short restrictions of long inputs provably gives length generalization for sparse tasks", AUXILIARY,
+        ),
+        Recipe(
+            "reverse_restrictions", "Reversal with restrictions of long inputs", "copy_backward_unique",
+            (Partner("reverse_restricted", options=(("source_factor", 4),)),),
             "joint training on short restrictions of long inputs provably gives length generalization for sparse tasks", AUXILIARY,
         ),
         Recipe(

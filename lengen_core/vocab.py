@@ -83,7 +83,7 @@ MARKED_TASKS: tuple[str, ...] = (
     "tomita_5", "tomita_6", "tomita_7",
     "sort_successor", "sort_predecessor", "sort_restricted",
     "reversed_addition", "no_carry_addition", "carry_only_addition", "reversed_subtraction", "copy_first_operand", "mqar",
-    "capitalize", "reverse_letters", "capitalize_reverse",
+    "capitalize", "reverse_letters", "capitalize_reverse", "reverse_restricted",
 )
 MARKER_SLOTS = 128
 MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS) + tuple(

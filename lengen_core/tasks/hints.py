@@ -12,7 +12,8 @@ Both train beside ``sort`` in one multi-task run (``task.mixture``):
   Generalization via Auxiliary Tasks"): for a task whose every prediction
   depends on a few tokens, train also on random short *restrictions* of long
   inputs that keep every token the prediction depends on. ``sort_restricted``
-  is that recipe for sorting.
+  is that recipe for sorting, ``reverse_restricted`` for reversal (the paper
+  evaluates both).
 
 What we could read and what we chose. Neither paper's body (formats, tables)
 was available to us, only their abstracts and reviews; the details below are our
@@ -33,6 +34,14 @@ choices, made to fit ``sort``'s format (Huang et al.'s, distinct symbols):
   symbols cannot put one between ``y_{j-1}`` and ``y_j``). So its queries have
   the small gaps of long inputs while its length stays in the training range.
   Its format is the successor hint's.
+- A reversal restriction (``reverse_restricted``), for reversing distinct
+  symbols (``copy_backward_unique``): a step of reversal writes, after the
+  output ``x_k``, the input's left neighbour ``x_{k-1}`` of it. From a long
+  instance, pick a step, keep ``x_{k-1}``, ``x_k`` (adjacent) and ``n - 2``
+  others in input order: ``x_{k-1}`` stays ``x_k``'s left neighbour, so the
+  answer is unchanged. Same format: ``<bos> x_1 .. x_n > x_k`` -> ``x_{k-1}``.
+  With repeated symbols the previous output would not say where the step is,
+  so the recipe is for distinct symbols (our choice).
 
 Coupling (for predictive coupling, as ``sort``): ``x_i -> i``, ``>`` uncoupled,
 ``q`` and the answer each get the id of the input position they name. Like
@@ -115,28 +124,55 @@ class SortPredecessor(_SortStep):
         return max((symbol for symbol in inputs if symbol < query), default=None)
 
 
-@register
-class SortRestricted(_SortStep):
-    """A sorting step on a random restriction of a longer input (Awasthi, Gupta & Kumar 2025; module docstring)."""
+class _RestrictedStep(_SortStep):
+    """One step of a long instance, shown on ``n`` of its symbols that keep the step's query and answer (module docstring)."""
 
-    name = "sort_restricted"
-    description = "One step of sorting a long input, shown on a few of its symbols that keep the step's answer."
-    tests = "The auxiliary task of Awasthi, Gupta & Kumar: short restrictions of long inputs that keep what a step depends on."
-    source = AWASTHI_GUPTA_KUMAR_2025 + " (restriction recipe; construction ours, see lengen_core/tasks/hints.py)"
     min_length = 2
     option_specs = {
         **_DistinctSymbols.option_specs,
         "source_factor": TaskOption(default=4, minimum=1, maximum=64, help="long instances have up to this many times n symbols"),
     }
 
+    def step(self, rng: random.Random, long_input: list[int]) -> tuple[int, int]:
+        """(query, answer) of a random step of the long instance ``long_input``."""
+        raise NotImplementedError
+
     def generate(self, rng: random.Random, length: int) -> Example:
         alphabet = self._alphabet()
         total = rng.randint(length, min(len(alphabet), self.options["source_factor"] * length))
         long_input = rng.sample(alphabet, total)
-        ordered = sorted(long_input)
-        step = rng.randrange(1, total)  # y_{j-1} = ordered[step - 1] -> y_j = ordered[step]
-        query, answer = ordered[step - 1], ordered[step]
+        query, answer = self.step(rng, long_input)
         others = [symbol for symbol in long_input if symbol not in (query, answer)]
         kept = {query, answer, *rng.sample(others, length - 2)}
         inputs = [symbol for symbol in long_input if symbol in kept]  # input order kept
         return neighbour_step_example(inputs, query, answer, length)
+
+
+@register
+class SortRestricted(_RestrictedStep):
+    """A sorting step on a random restriction of a longer input (Awasthi, Gupta & Kumar 2025; module docstring)."""
+
+    name = "sort_restricted"
+    description = "One step of sorting a long input, shown on a few of its symbols that keep the step's answer."
+    tests = "The auxiliary task of Awasthi, Gupta & Kumar: short restrictions of long inputs that keep what a step depends on."
+    source = AWASTHI_GUPTA_KUMAR_2025 + " (restriction recipe; construction ours, see lengen_core/tasks/hints.py)"
+
+    def step(self, rng: random.Random, long_input: list[int]) -> tuple[int, int]:
+        ordered = sorted(long_input)
+        step = rng.randrange(1, len(ordered))  # y_{j-1} = ordered[step - 1] -> y_j = ordered[step]
+        return ordered[step - 1], ordered[step]
+
+
+@register
+class ReverseRestricted(_RestrictedStep):
+    """A reversal step on a random restriction of a longer input (Awasthi, Gupta & Kumar 2025; module docstring)."""
+
+    name = "reverse_restricted"
+    family: ClassVar[str] = "auxiliary tasks"
+    description = "One step of reversing a long input, shown on a few of its symbols that keep the step's answer."
+    tests = "The auxiliary task of Awasthi, Gupta & Kumar for reversal: the left neighbour of the symbol just written."
+    source = AWASTHI_GUPTA_KUMAR_2025 + " (restriction recipe for reversal; construction ours, see lengen_core/tasks/hints.py)"
+
+    def step(self, rng: random.Random, long_input: list[int]) -> tuple[int, int]:
+        step = rng.randrange(1, len(long_input))  # the output x_k = long_input[step] is followed by x_{k-1}
+        return long_input[step], long_input[step - 1]

@@ -225,3 +225,23 @@ def test_the_marker_tells_the_model_which_task_to_do() -> None:
     for part in ("", "copy_forward_nonunique"):
         result = sweep(model, config.task, config.eval, part=part)
         assert min(point.exact_match for point in result.points) > 0.9, (part, result.points)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("lengen_core.recipes", fromlist=["RECIPES"]).RECIPES))
+def test_every_recipe_makes_a_mixture_whose_examples_are_its_tasks_and_whose_url_round_trips(name: str) -> None:
+    from lengen_core.recipes import RECIPES, baseline, matching_recipe
+
+    item = RECIPES[name]
+    config = item.apply(RunConfig().replace(**{"task.name": item.main_task, "task.train_length_min": 2, "task.train_length_max": 6,
+                                               "positions.scheme": "nope", "train.distractor_examples": 0}))
+    assert config.task.name == item.main_task and [entry.name for entry in config.task.mixture] == [p.name for p in item.partners]
+    for partner, entry in zip(item.partners, config.task.mixture):
+        from lengen_core.tasks.base import build_task
+
+        assert entry.train_length_max == min(6 * partner.length_factor, build_task(partner.name).max_length)  # 2x for transfer
+    assert matching_recipe(config.task.name, [entry.name for entry in config.task.mixture]) is item
+    examples = ExampleSource(config.task).sample_training(stream_rng("recipes"), 200)
+    markers = {VOCAB.token(example.prompt[1]) for example in examples}
+    assert markers == {f"<task:{task}>" for task in [item.main_task, *(p.name for p in item.partners)]}
+    assert config_from_params(config_to_params(config)) == config
+    assert baseline(config).task.mixture == () and baseline(config).task.name == item.main_task

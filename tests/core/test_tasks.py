@@ -72,6 +72,7 @@ EXPECTED = {
     "sort_successor": ("sort hints", None, True),
     "sort_predecessor": ("sort hints", None, True),
     "sort_restricted": ("sort hints", None, True),
+    "reverse_restricted": ("auxiliary tasks", None, True),
     "reversed_addition": ("transfer", None, True),
     "no_carry_addition": ("transfer", None, True),
     "carry_only_addition": ("transfer", None, True),
@@ -86,7 +87,7 @@ EXPECTED = {
 HUANG_LABELLED = [name for name, (_, labels, _) in EXPECTED.items() if labels is not None]
 SPARSE_FAMILY = [name for name, (family, _, _) in EXPECTED.items() if family == "sparse"]
 # Coupling ids of the answer that depend on the answer: plain coupling refused, predictive coupling only.
-ANSWER_DEPENDENT_COUPLING = {"sort", "associative_recall"} | {name for name in EXPECTED if name.startswith(("retrieve_", "sort_"))}
+ANSWER_DEPENDENT_COUPLING = {"sort", "associative_recall", "reverse_restricted"} | {name for name in EXPECTED if name.startswith(("retrieve_", "sort_"))}
 HYPOTHESIS_LENGTH_CAP = {"passkey_retrieval": 300}
 DEFAULT_LENGTH_CAP = 48
 
@@ -314,6 +315,13 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         if name == "sort_restricted":
             assert 0 <= step < len(ranks), "a restriction always keeps the step's answer"
         return ([ranks[step]] if 0 <= step < len(ranks) else ["#"]), len(inputs)
+    if name == "reverse_restricted":
+        assert prompt[-2] == ">"
+        inputs, query = prompt[:-2], prompt[-1]
+        assert len(set(inputs)) == len(inputs) and query in inputs
+        where = inputs.index(query)
+        assert where > 0, "a restriction always keeps the step's answer, the query's left neighbour"
+        return [inputs[where - 1]], len(inputs)
     if name in REVERSED_ARITHMETIC:
         assert prompt[-1] == "="
         operator = "-" if name == "reversed_subtraction" else "+"
