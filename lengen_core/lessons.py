@@ -96,6 +96,11 @@ _TRANSFER = {
     "task.name": "copy_forward_nonunique", **_lengths(1, 8, [6, 8, 10, 12, 16, 20, 24, 32], 2000), "positions.scheme": "rope",
     **_RECIPE_MODEL,
 }
+# Predictive coupling where the ids depend on the answer (issue 11): bench/ppc_compare.sh's sort runs, one seed.
+_PPC_SORT = {
+    "task.name": "sort", **_lengths(4, 12, [4, 8, 12, 16, 20, 24, 30, 36], 3000), **_SMALL, "model.d_ff": 256,
+    "train.lr": 2e-3, "positions.max_position": 128,
+}
 
 
 def _recipe_mixture(name: str, low: int, high: int) -> list[dict[str, Any]]:
@@ -238,6 +243,8 @@ LESSON_RUNS: dict[str, LessonRun] = {
         LessonRun("sort_alone", "sort alone", _HINT),
         LessonRun("sort_successor_hint", "sort + successor hint", {**_HINT, "task.mixture": _recipe_mixture("successor_hint", 1, 10)}),
         LessonRun("sort_restrictions", "sort + restrictions", {**_HINT, "task.mixture": _recipe_mixture("restrictions", 1, 10)}),
+        LessonRun("sort_ppc_nope", "sort, no positions", {**_PPC_SORT, "positions.scheme": "nope"}),
+        LessonRun("sort_predictive", "sort, predictive coupling", {**_PPC_SORT, "positions.scheme": "predictive_coupled"}),
         LessonRun("copy_alone", "copy alone", _TRANSFER),
         LessonRun("copy_with_mqar", "copy + MQAR (2x longer)", {**_TRANSFER, "task.mixture": _recipe_mixture("transfer_recall", 1, 8)}),
         LessonRun("copy_with_reverse", "copy + reverse (2x longer, control)", {**_TRANSFER, "task.mixture": _recipe_mixture("control_copy_reverse", 1, 8)}),
@@ -420,6 +427,31 @@ LESSONS: tuple[Lesson, ...] = (
             Expectation("beats", "reverse_predictive", "reverse_learned"),
         ),
         references="Golowich et al. 2025, predictive position coupling",
+    ),
+    Lesson(
+        key="predictive_sort",
+        title="Can the model predict ids that depend on the answer?",
+        question="Sorting copies the input in sorted order, so which input each answer token comes from depends on the answer. Can predictive coupling learn those ids?",
+        setup=(
+            "Coupling sort would give each answer token the id of the input position it copies; but that position is "
+            "the answer itself, so a test input cannot be given its ids. Predictive position coupling (Golowich et al. "
+            "2025) lets the model predict each next id and feeds its prediction back. Two runs with the same model "
+            "(2 layers, width 64), 3000 steps, sort trained on 4-12 symbols: no positions at all (sort has a C-RASP "
+            "program, so theory predicts NoPE generalizes), and predictive coupling. On the Position IDs page, pick "
+            "the predictive run to see its predicted ids beside the true ones."
+        ),
+        takeaway=(
+            "Not at this scale: predicting 'the input position of the next smallest symbol' is the whole sorting problem "
+            "in id space. The predictive run learns its training range but breaks right after it, and its predicted ids "
+            "are wrong on almost every example at 2x; without positions sort holds to about 2.5x. docs/results.md has "
+            "the comparison, with the share of examples whose predicted ids were all right."
+        ),
+        runs=("sort_ppc_nope", "sort_predictive"),
+        expectations=(
+            Expectation("beats", "sort_ppc_nope", "sort_predictive"),
+            Expectation("extrapolates", "sort_ppc_nope", factor=2.0),
+        ),
+        references="Golowich et al. 2025, predictive position coupling; Huang et al. 2025 (sort is C-RASP)",
     ),
     Lesson(
         key="hint_sort",

@@ -11,6 +11,8 @@ against the true ones, with the first wrong id marked.
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from lengen_core.config import TaskConfig
@@ -19,6 +21,7 @@ from lengen_core.errors import LenGenError
 from lengen_core.inspection import (
     SCHEME_VIEWS,
     ExampleInputError,
+    PositionRow,
     check_fits_model,
     coupled_groups,
     first_mismatch,
@@ -55,6 +58,13 @@ SCHEME_NAMES = {
     "coupled": "position coupling (Cho et al.)",
     "abacus": "Abacus (McLeish et al.)",
 }
+
+
+def answer_ids_predicted(row: PositionRow) -> PositionRow:
+    """The coupled evaluation row of a task whose answer ids depend on the answer, relabelled to say they are predicted."""
+    if row.scheme != "coupled" or row.view != "eval":
+        return row
+    return dataclasses.replace(row, label="coupled (evaluation: answer ids predicted)")
 
 
 def scheme_rows_section() -> None:
@@ -98,6 +108,14 @@ def scheme_rows_section() -> None:
         )
         return
     rows = position_rows(example, chosen, max_position=int(max_position), views=VIEW_CHOICES[view], seed=st.session_state["position_ids.seed"])
+    if source.task.coupling_needs_answer:  # at test time the answer's coupled ids are not known: a model must predict them
+        rows = [answer_ids_predicted(row) for row in rows]
+        st.caption(
+            f"In **{task_name}** the coupled ids of the answer depend on the answer itself (which input each answer token "
+            "comes from), so a test input cannot be given them: plain coupling is refused, and predictive coupling "
+            "(Golowich et al. 2025) gives only the prompt's ids and has the model predict the answer's. The evaluation row "
+            "shows the rule's ids, the ones the model must predict; the section at the bottom shows a run's own predictions.",
+        )
     labels = token_labels(example.tokens)
     st.plotly_chart(position_ids_figure(labels, rows, answer_start=len(example.prompt)), key="position_ids.chart", config=plotly_config("position-ids"))
     table = {"token": [VOCAB.token(token) for token in example.tokens]}

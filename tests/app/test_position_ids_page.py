@@ -142,3 +142,16 @@ def test_predictive_run_shows_predicted_versus_true_ids(open_app: Any, trained_r
         assert any(f"First wrong id at answer token #{wrong}" in message for message in messages)
     figure = drawn_figure(app, "position_ids.predicted")
     assert list(figure.data[0].y) == ["true id", "predicted id"]
+
+
+def test_answer_dependent_coupling_is_marked_as_predicted(open_app: Any) -> None:
+    """sort's answer ids say which input each answer token copies: at test time they are the model's to predict."""
+    app = open_app(POSITION_IDS)
+    app.selectbox[0].set_value("sort").run()
+    assert_clean(app)
+    table = id_table(app)
+    assert "coupled (evaluation: answer ids predicted)" in table.columns and "coupled (evaluation)" not in table.columns
+    assert any("depend on the answer itself" in rendered(element) for element in app.caption)
+    app.selectbox[0].set_value("reverse").run()
+    assert "coupled (evaluation)" in id_table(app).columns
+    assert not any("depend on the answer itself" in rendered(element) for element in app.caption)
