@@ -424,6 +424,10 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     if args.dry_run:
         out.write(f"sweep: {len(cells)} runs accepted, {workers_text(args)}; the last: {estimate.summary()}\n")
         return 0
+    if runner_choice == "ray":  # before any run is written: Ray would wait a minute on a dead address
+        from lengen_core.ray_runner import check_reachable
+
+        check_reachable(args.ray_address or os.environ.get("RAY_ADDRESS") or "")
     store = open_store(args)
     tag = args.tag or time.strftime("%Y%m%d-%H%M%S")
     jobs = queue_sweep(store, cells, tag=tag, budget=budget)

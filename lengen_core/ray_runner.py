@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -110,6 +111,25 @@ class _Mailbox:
         return records
 
 
+REACH_TIMEOUT_S = 3.0
+
+
+def check_reachable(address: str) -> None:
+    """Refuse at once an address ``host:port`` (or ``ray://host:port``) where nothing accepts a connection;
+    Ray itself would retry for about a minute before failing. ``auto`` and other forms are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as error:
+        raise ConfigError(
+            "--ray-address",
+            f"nothing answers at {address!r} ({error.strerror or type(error).__name__}); is `ray start --head` running there, "
+            "and is the port the head's (6379 by default, 10001 for ray://)?",
+        ) from None
+
+
 _SESSION_LOCK = threading.Lock()
 _session = {"users": 0, "started_here": False}
 
@@ -127,6 +147,8 @@ def ray_session(ray: Any, address: str | None) -> Iterator[None]:
             options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if target is None:
                 options.update(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1")
+            else:
+                check_reachable(target)
             try:
                 ray.init(address=target, **options)
             except Exception as error:  # Ray raises ConnectionError, RuntimeError or its own errors here
@@ -196,8 +218,21 @@ class RayRunner:
             raise ConfigError("sweep", f"the jobs of one Ray sweep must share one store, got {len(paths)}")
         ray = import_ray()
         store = RunStore(paths.pop())
-        with ray_session(ray, self.address):
-            return _Sweep(ray, store, default_checkpoint_dir(store), self, jobs, on_done).run()
+        try:
+            with ray_session(ray, self.address):
+                return _Sweep(ray, store, default_checkpoint_dir(store), self, jobs, on_done).run()
+        except BaseException as error:  # Ray could not be joined, or the driver itself failed: no run stays live
+            fail_unfinished(store, jobs, f"the Ray driver stopped ({type(error).__name__}: {error})")
+            raise
+
+
+def fail_unfinished(store: Any, jobs: Sequence[Any], reason: str) -> None:
+    """Mark ``failed`` every run of ``jobs`` that is not in a final state yet."""
+    from lengen_core.store import FINAL_STATUSES
+
+    for job in jobs:
+        if store.get_run(job.run_id).status not in FINAL_STATUSES:
+            store.set_status(job.run_id, "failed", error=reason)
 
 
 class _Sweep:
@@ -368,15 +403,10 @@ class BackgroundSweeps:
 
     @staticmethod
     def _drive(runner: RayRunner, jobs: Sequence[Any]) -> None:
-        from lengen_core.store import FINAL_STATUSES, RunStore
-
         try:
             runner.run(jobs)
-        except BaseException as error:  # the driver itself failed (cluster gone): no run stays live
-            store = RunStore(jobs[0].store_path)
-            for job in jobs:
-                if store.get_run(job.run_id).status not in FINAL_STATUSES:
-                    store.set_status(job.run_id, "failed", error=f"the Ray driver stopped ({type(error).__name__}: {error})")
+        except BaseException:  # noqa: BLE001 - run() recorded why on every unfinished run; the page shows them
+            return
 
     def running(self) -> set[str]:
         """Tags of the sweeps whose driver thread is still going."""

@@ -198,3 +198,30 @@ def test_a_fine_tuning_run_on_ray_starts_from_its_parent_sent_by_the_driver(ray_
     assert RayRunner(ray_cluster).run([job]) == {job.run_id: "done"}  # the worker had no store to read the parent from
     child, scratch = store.train_curve(job.run_id)["loss"].iloc[0], store.train_curve(parent)["loss"].iloc[0]
     assert child < scratch  # its first logged loss is past where a fresh model starts
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(tmp_path: Path) -> None:
+    """Ray itself would retry for about a minute; the runner says at once that nothing answers there."""
+    import socket
+
+    from lengen_core.errors import ConfigError
+
+    from tests.core.test_hostile_inputs import run_cli as run_cli_capturing
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    code, _, err = run_cli_capturing(["--db", str(tmp_path / "runs.duckdb"), "sweep", "--tasks", "reverse", "--schemes", "coupled",
+                                      "--seeds", "0", "--runner", "ray", "--ray-address", f"127.0.0.1:{port}", "--steps", "2"])
+    assert code == 2 and f"--ray-address: nothing answers at '127.0.0.1:{port}'" in err, err
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "runs.duckdb").exists()  # refused before any run was written
+    # Through the runner itself (the app's path: its runs are queued first), the runs end failed, with the reason.
+    store = RunStore(tmp_path / "app.duckdb")
+    jobs = queue_sweep(store, six_cells()[:2], tag="dead")
+    with pytest.raises(ConfigError, match="nothing answers"):
+        RayRunner(f"127.0.0.1:{port}").run(jobs)
+    runs = store.list_runs(tag="sweep:dead")
+    assert list(runs["status"]) == ["failed", "failed"]
+    assert all("nothing answers" in store.get_run(run_id).error for run_id in runs["run_id"])
