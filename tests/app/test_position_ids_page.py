@@ -155,3 +155,17 @@ def test_answer_dependent_coupling_is_marked_as_predicted(open_app: Any) -> None
     app.selectbox[0].set_value("reverse").run()
     assert "coupled (evaluation)" in id_table(app).columns
     assert not any("depend on the answer itself" in rendered(element) for element in app.caption)
+
+
+def test_the_bundled_sort_run_shows_ids_that_depend_on_the_answer(open_app: Any) -> None:
+    """The predictive-coupling sort demo (lesson 'predictive_sort'): each answer token's true id is the input
+    position of the symbol it copies, a permutation of 1..n, which the model has to predict."""
+    app = open_app(POSITION_IDS)
+    picker = widget(app.selectbox, "Predictive coupling run")
+    [index] = [i for i, option in enumerate(picker.options) if "sort_predictive" in option]
+    picker.select_index(index).run()
+    widget(app.number_input, "Test length").set_value(8).run()
+    assert_clean(app)
+    table = [frame.value for frame in app.dataframe if "predicted id" in frame.value.columns][0]
+    true_ids = [int(value) for value in table["true id"].tolist() if value != ""]
+    assert sorted(true_ids[:-1]) == list(range(1, 9)) and true_ids[-1] == 0

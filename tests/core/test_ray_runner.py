@@ -205,7 +205,6 @@ def test_an_address_where_nothing_listens_is_refused_at_once(tmp_path: Path) -> 
     import socket
 
     from lengen_core.errors import ConfigError
-
     from tests.core.test_hostile_inputs import run_cli as run_cli_capturing
 
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
