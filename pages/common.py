@@ -220,12 +220,36 @@ def render_job_queue() -> None:
         progress_bar(fraction, f"`{snapshot['run_id']}` {label}{' (paused)' if snapshot['paused'] else ''}")
     for position, snapshot in enumerate(waiting, start=1):
         st.caption(f"{position}. `{snapshot['run_id']}` waiting")
+    for tag, done, total in ray_sweep_progress():
+        progress_bar(done / max(total, 1), f"Ray sweep `{escape_markdown(tag)}`: {done}/{total} runs finished")
+
+
+def running_ray_sweeps() -> set[str]:
+    """Tags of this server's Ray sweeps whose driver is still going (none without ``LENGEN_RUNNER=ray``;
+    a bad setting is the Compare page's to report)."""
+    try:
+        sweeps = get_ray_sweeps()
+    except ConfigError:
+        return set()
+    return set() if sweeps is None else sweeps.running()
+
+
+def ray_sweep_progress() -> list[tuple[str, int, int]]:
+    """(tag, finished runs, runs) of each running Ray sweep, from the store (the job manager does not run them)."""
+    progress = []
+    for tag in sorted(running_ray_sweeps()):
+        try:
+            statuses = get_store().list_runs(tag=f"sweep:{tag}")["status"]
+        except StoreError:
+            continue
+        progress.append((tag, int(statuses.isin(FINAL_STATUSES).sum()), len(statuses)))
+    return progress
 
 
 def job_queue_fragment() -> None:
-    """:func:`render_job_queue` refreshed every few seconds while jobs are running or queued."""
+    """:func:`render_job_queue` refreshed every few seconds while jobs are running or queued (here or on Ray)."""
     manager = get_job_manager()
-    busy = manager.active_count() + manager.queued_count() > 0
+    busy = manager.active_count() + manager.queued_count() > 0 or bool(running_ray_sweeps())
     st.fragment(run_every=2.0 if busy else None)(render_job_queue)()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pages.common import get_job_manager, get_store
-from tests.conftest import drawn_figure, rendered
+from tests.conftest import drawn_figure, progress_texts, rendered
 
 COMPARE = "pages/compare.py"
 
@@ -98,6 +98,10 @@ def test_on_a_ray_server_a_sweep_from_the_page_runs_on_ray_and_fills_the_grid(op
     assert len(runs) == 2 and get_job_manager().jobs() == []  # queued in the store, none through the local job manager
     assert any("Running on Ray" in rendered(element) for element in app.caption)  # the runs are still queued: Ray workers start in seconds
     assert [button.label for button in app.button if button.key == "compare_page.cancel_ray"] == ["Cancel this sweep"]
+    app.run()  # the sidebar's queue lists the sweep while its driver runs (the job manager does not run it)
+    shown_now = [text for text in progress_texts(app) if text.startswith("Ray sweep `r1`")]
+    assert shown_now or "r1" not in get_ray_sweeps().running(), progress_texts(app)
+    assert all(text.endswith("/2 runs finished") for text in shown_now)
     assert get_ray_sweeps().wait("r1", timeout=180)
     app.run()
     assert not app.exception
