@@ -182,7 +182,7 @@ def evaluate_model(
         timed_out = time.monotonic() > deadline
         return timed_out
 
-    tasks = [""] + [part.name for part in config.task.evaluated_parts()[1:]] if lengths is None else [task]
+    tasks = ([""] + [part.name for part in config.task.evaluated_parts()[1:]]) if lengths is None else [task]
     results, missing = [], []
     for index, name in enumerate(tasks):
         planned = estimate.lengths_of(name)
