@@ -1,4 +1,5 @@
-"""Benchmark: fused coupled-position attention vs torch SDPA (flash, causal) on pre-rotated inputs.
+"""Benchmark: fused coupled-position attention vs torch SDPA (flash, causal) on pre-rotated inputs, and vs
+FlexAttention (compiled) with the same position ids and the same bias.
 
     python bench/bench_coupled_attention.py                 # GPU: T = 1K..16K, bf16, B=4, H=16, D=64
     python bench/bench_coupled_attention.py --smoke         # CPU, Triton interpreter, tiny, seconds (CI)
@@ -10,6 +11,13 @@ SDPA's. SDPA gets q and k already rotated (its RoPE is not timed; the column
 Our kernel computes the RoPE angles from random sorted position ids inside the kernel.
 TFLOP/s count the causal half only: forward 4*B*H*D*T(T+1)/2, backward 2.5x that,
 and are set against a bf16 matmul ceiling measured here (8192^3, random data).
+
+FlexAttention (torch.nn.attention.flex_attention, compiled, causal block mask) is what a
+user would pick instead of our kernel: ALiBi from arbitrary ids is a ``score_mod``
+(``score - slope_h * |p_i - p_j|``, ids captured), and RoPE from ids is applied to q and k
+before the call (a score_mod cannot rotate; the rotation is timed, as for "SDPA+rope").
+The smoke run checks the ALiBi score_mod against the reference (forward: FlexAttention has
+no backward on a CPU).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import argparse
 import datetime
 import json
 import time
+import warnings
 from pathlib import Path
 
 try:  # python -m bench.bench_coupled_attention
@@ -74,6 +83,26 @@ def make_inputs(batch, heads, length, head_dim, dtype, device, seed=0):
     return q, k, v, grad, ids
 
 
+def flex_causal(ids, slopes=None, rope_base=None, compiled=True):
+    """A callable (q, k, v) -> FlexAttention output with the coupled ids ``ids`` [B, T]: ALiBi from ``slopes`` as
+    a score_mod, or q and k rotated by RoPE from the ids first; causal block mask."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    length = ids.shape[1]
+    block_mask = create_block_mask(lambda b, h, q_idx, kv_idx: q_idx >= kv_idx, None, None, length, length, device=ids.device)
+    attend = torch.compile(flex_attention) if compiled else flex_attention
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score - slopes[h] * (ids[b, q_idx] - ids[b, kv_idx]).abs()
+
+    def run(q, k, v):
+        if rope_base is not None:
+            q, k = rope_rotate(q, ids, rope_base), rope_rotate(k, ids, rope_base)
+        return attend(q, k, v, score_mod=alibi if slopes is not None else None, block_mask=block_mask)
+
+    return run
+
+
 def bench_length(length: int, args, rows: list[dict], ceiling: float) -> None:
     batch, heads, head_dim = args.batch, args.heads, args.head_dim
     q, k, v, grad, ids = make_inputs(batch, heads, length, head_dim, torch.bfloat16, "cuda", seed=length)
@@ -89,12 +118,19 @@ def bench_length(length: int, args, rows: list[dict], ceiling: float) -> None:
     def sdpa_with_rope():
         return sdpa_flash(rope_rotate(leaves[0], ids, 10000.0), rope_rotate(leaves[1], ids, 10000.0), leaves[2])
 
+    flex_rope, flex_alibi = flex_causal(ids, rope_base=10000.0), flex_causal(ids, slopes=slopes)
     with torch.no_grad():  # guard: the timed kernel computes the right thing
         check = coupled_attention_triton(q, k, v, ids, rope_base=10000.0).float()
         expected = sdpa_flash(q_rot, k_rot, v).float()
         error = ((check - expected).norm() / expected.norm()).item()
+        alibi_ours = coupled_attention_triton(q, k, v, ids, alibi_slopes=slopes).float()
+        alibi_flex = flex_alibi(q, k, v).float()
+        flex_error = ((alibi_ours - alibi_flex).norm() / alibi_flex.norm()).item()
+        rope_flex_error = ((check - flex_rope(q, k, v).float()).norm() / expected.norm()).item()
     if not error < 2e-2:
         raise SystemExit(f"T={length}: kernel differs from SDPA on rotated inputs (relative error {error:.2e})")
+    if not (flex_error < 2e-2 and rope_flex_error < 2e-2):
+        raise SystemExit(f"T={length}: kernel differs from FlexAttention (ALiBi {flex_error:.2e}, RoPE {rope_flex_error:.2e})")
     timings = {
         "sdpa_fwd": bench_ms(lambda: sdpa_flash(*rot_leaves)),
         "sdpa_rope_fwd": bench_ms(sdpa_with_rope),
@@ -105,8 +141,16 @@ def bench_length(length: int, args, rows: list[dict], ceiling: float) -> None:
         "sdpa_rope_fwdbwd": bench_ms(fwd_bwd(sdpa_with_rope, leaves, grad)),
         "ours_rope_fwdbwd": bench_ms(fwd_bwd(ours(rope_base=10000.0), leaves, grad)),
         "ours_plain_fwdbwd": bench_ms(fwd_bwd(ours(), leaves, grad)),
+        "ours_alibi_fwdbwd": bench_ms(fwd_bwd(ours(alibi_slopes=slopes), leaves, grad)),
+        "flex_rope_fwd": bench_ms(lambda: flex_rope(*leaves)),
+        "flex_alibi_fwd": bench_ms(lambda: flex_alibi(*leaves)),
+        "flex_rope_fwdbwd": bench_ms(fwd_bwd(lambda: flex_rope(*leaves), leaves, grad)),
+        "flex_alibi_fwdbwd": bench_ms(fwd_bwd(lambda: flex_alibi(*leaves), leaves, grad)),
     }
-    row = {"T": length, "B": batch, "H": heads, "D": head_dim, "error_vs_sdpa": error, **timings}
+    row = {"T": length, "B": batch, "H": heads, "D": head_dim, "error_vs_sdpa": error, "error_vs_flex_alibi": flex_error, **timings}
+    for term in ("rope", "alibi"):  # ours over FlexAttention's time, same ids and bias (target: at most 1.0)
+        for phase in ("fwd", "fwdbwd"):
+            row[f"ratio_{term}_vs_flex_{phase}"] = timings[f"ours_{term}_{phase}"] / timings[f"flex_{term}_{phase}"]
     row["ratio_rope_fwd"] = timings["ours_rope_fwd"] / timings["sdpa_fwd"]
     row["ratio_rope_fwdbwd"] = timings["ours_rope_fwdbwd"] / timings["sdpa_fwdbwd"]
     row["ratio_plain_fwd"] = timings["ours_plain_fwd"] / timings["sdpa_fwd"]
@@ -123,7 +167,9 @@ def bench_length(length: int, args, rows: list[dict], ceiling: float) -> None:
         f"({row['ratio_rope_fwd']:.2f}x) plain {timings['ours_plain_fwd']:.3f} ({row['ratio_plain_fwd']:.2f}x) "
         f"alibi {timings['ours_alibi_fwd']:.3f} ({row['ratio_alibi_fwd']:.2f}x) | fwd+bwd sdpa {timings['sdpa_fwdbwd']:.3f} "
         f"ours rope {timings['ours_rope_fwdbwd']:.3f} ({row['ratio_rope_fwdbwd']:.2f}x) | "
-        f"{row['tflops_ours_rope_fwd']:.0f} vs {row['tflops_sdpa_fwd']:.0f} TFLOP/s fwd",
+        f"{row['tflops_ours_rope_fwd']:.0f} vs {row['tflops_sdpa_fwd']:.0f} TFLOP/s fwd | vs flex: rope "
+        f"{row['ratio_rope_vs_flex_fwd']:.2f}x/{row['ratio_rope_vs_flex_fwdbwd']:.2f}x alibi "
+        f"{row['ratio_alibi_vs_flex_fwd']:.2f}x/{row['ratio_alibi_vs_flex_fwdbwd']:.2f}x (fwd/fwd+bwd)",
         flush=True,
     )
 
@@ -228,6 +274,17 @@ def smoke() -> None:
     print("|---|---|---|---|---|")
     for name, ours, reference, error in results:
         print(f"| {name} | {ours:.2f} | {reference:.3f} | {ours / reference:.1f}x | {error:.1e} |")
+    with torch.no_grad(), warnings.catch_warnings():  # the FlexAttention rival computes the same thing (forward only on a CPU, not compiled)
+        warnings.simplefilter("ignore")  # uncompiled flex_attention warns that it is slow: it is only checked here
+        slopes = alibi_slopes(heads, device)
+        flex = flex_causal(ids, slopes=slopes, compiled=device == "cuda")(q, k, v)
+        ref = coupled_attention_reference(q, k, v, ids, bias=alibi_bias(ids, slopes))
+        flex_rope = flex_causal(ids, rope_base=10000.0, compiled=device == "cuda")(q, k, v)
+        ref_rope = coupled_attention_reference(q, k, v, ids, rope_base=10000.0)
+    flex_error = max(((flex - ref).norm() / ref.norm()).item(), ((flex_rope - ref_rope).norm() / ref_rope.norm()).item())
+    if not flex_error < 1e-4:
+        raise SystemExit(f"smoke: FlexAttention with the ids differs from the reference (relative error {flex_error:.2e})")
+    print(f"FlexAttention (ALiBi score_mod, RoPE from ids) against the reference: max rel. error {flex_error:.1e}")
 
 
 def main() -> None:
@@ -251,15 +308,17 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"info": info, "rows": rows}, indent=1))
-    print("\n| T | SDPA fwd ms | ours RoPE fwd ms | ratio | plain ratio | ALiBi ratio | SDPA fwd+bwd ms | ours RoPE fwd+bwd ms | ratio | ours TFLOP/s fwd (of ceiling) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| T | SDPA fwd ms | ours RoPE fwd ms | ratio | plain ratio | ALiBi ratio | SDPA fwd+bwd ms | ours RoPE fwd+bwd ms | ratio | ours TFLOP/s fwd (of ceiling) | vs Flex RoPE fwd / fwd+bwd | vs Flex ALiBi fwd / fwd+bwd |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "ratio_rope_fwd" in row:
             print(
                 f"| {row['T']} | {row['sdpa_fwd']:.3f} | {row['ours_rope_fwd']:.3f} | {row['ratio_rope_fwd']:.2f} | "
                 f"{row['ratio_plain_fwd']:.2f} | {row['ratio_alibi_fwd']:.2f} | {row['sdpa_fwdbwd']:.3f} | "
                 f"{row['ours_rope_fwdbwd']:.3f} | {row['ratio_rope_fwdbwd']:.2f} | "
-                f"{row['tflops_ours_rope_fwd']:.0f} ({100 * row['ceiling_fraction_ours_rope_fwd']:.0f}%) |"
+                f"{row['tflops_ours_rope_fwd']:.0f} ({100 * row['ceiling_fraction_ours_rope_fwd']:.0f}%) | "
+                f"{row['ratio_rope_vs_flex_fwd']:.2f} / {row['ratio_rope_vs_flex_fwdbwd']:.2f} | "
+                f"{row['ratio_alibi_vs_flex_fwd']:.2f} / {row['ratio_alibi_vs_flex_fwdbwd']:.2f} |"
             )
 
 
