@@ -35,11 +35,16 @@ def main() -> None:
     runs = store.list_runs(status="done")
     runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith("sweep:k-sparse-") for tag in tags))]
     table: dict[tuple[str, str, int], dict[int, list[float]]] = {}
-    for row in runs.itertuples():
-        config = store.get_run(row.run_id).run_config
+    seen: set[tuple[str, str, int, int]] = set()
+    for row in runs.itertuples():  # newest first: a seed rerun by a later sweep (one stopped half-way) counts once, the newest
+        record = store.get_run(row.run_id)
+        config = record.run_config
+        key = (config.task.name, setting_label(config.positions.scheme, config.positions.train_offset_max), int(config.task.options["k"]))
+        if (*key, record.seed) in seen:
+            continue
+        seen.add((*key, record.seed))
         curve = store.eval_curve([row.run_id], sweep="default")
         train_max = config.task.train_length_max
-        key = (config.task.name, setting_label(config.positions.scheme, config.positions.train_offset_max), int(config.task.options["k"]))
         slots = table.setdefault(key, {1: [], 2: [], 4: []})
         for factor in slots:
             rows = curve[curve["length"] == factor * train_max]
