@@ -10,7 +10,9 @@
 #                         capitalize-reverse trained on 1-8, alone / + capitalize & reverse of letters (1-16), tested to 4x (32).
 # bash bench/recipes.sh DB SEEDS [WORKERS] [GROUPS]; GROUPS: any of hint,reversal,transfer,strings,arithmetic (default hint,transfer;
 # at this budget (2 layers, d 64, 2000 steps) reversed addition does not learn its training range, see docs/results.md).
-# RECIPE_STEPS (default 2000) sets every run's steps; HINT_RECIPES (default: all four) picks the sort arms.
+# RECIPE_STEPS (default 2000) sets every run's steps; HINT_RECIPES (default: all four) picks the sort arms;
+# ARITH_TRAIN / ARITH_EVALS (default 1-8 / 4,8,...,32) the arithmetic group's main range and test lengths.
+# Two of these at once on one machine: set OMP_NUM_THREADS=1, or each uses every core's threads.
 # Then: python bench/recipes_report.py DB.
 set -euo pipefail
 db=${1:?usage: recipes.sh DB SEEDS [WORKERS] [GROUPS]}
@@ -49,6 +51,6 @@ if [[ $groups == *strings* ]]; then
 fi
 if [[ $groups == *arithmetic* ]]; then
   for recipe in none transfer_carries transfer_subtraction control_copy_operand; do
-    sweep "recipe-addition-$recipe" reversed_addition rope 1-8 4,8,10,12,16,20,24,32 "${recipe/none/}"
+    sweep "recipe-addition-$recipe" reversed_addition rope "${ARITH_TRAIN:-1-8}" "${ARITH_EVALS:-4,8,10,12,16,20,24,32}" "${recipe/none/}"
   done
 fi
