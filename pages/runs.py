@@ -32,9 +32,24 @@ BINDINGS = (
 )
 ROW_LIMITS = (500, 2_000, 10_000, 1_000_000)  # a browser table of many thousand rows is slow to draw; the newest come first
 TABLE_COLUMNS = [
-    "run_id", "name", "status", "task", "mixture", "init_from", "scheme", "attention", "seed", "train_length_max", "breakdown_length",
+    "run_id", "name", "status", "task", "mixture", "part_breakdowns", "init_from", "scheme", "attention", "seed", "train_length_max", "breakdown_length",
     "breakdown_ratio", "steps_done", "train_seconds", "created_at", "config_id", "tags",
 ]
+
+
+def part_breakdown_texts(store, runs: pd.DataFrame) -> dict[str, str]:
+    """For each finished mixture run among ``runs``: its other tested tasks' breakdown lengths over their own
+    training maxima, ``"copy_unique 24/12, sort none/4"`` (one query, :meth:`RunStore.part_sweeps`)."""
+    if "mixture" not in runs:
+        return {}
+    mixtures = runs.loc[runs["mixture"].notna() & (runs["status"] == "done"), "run_id"].tolist()
+    if not mixtures:
+        return {}
+    texts: dict[str, list[str]] = {}
+    for part in store.part_sweeps(mixtures).itertuples():
+        breakdown = "none" if pd.isna(part.breakdown_length) else int(part.breakdown_length)
+        texts.setdefault(part.run_id, []).append(f"{part.task} {breakdown}/{int(part.train_length_max)}")
+    return {run_id: ", ".join(parts) for run_id, parts in texts.items()}
 
 
 def filter_runs(runs: pd.DataFrame, *, statuses: list[str], tasks: list[str], schemes: list[str], text: str) -> pd.DataFrame:
@@ -197,6 +212,7 @@ def main() -> None:
             limit_note = f" Showing the newest {len(shown):,}; filter or search to find older ones."
     st.caption(f"{len(filtered)} of {len(runs)} runs.{limit_note} Select rows to pin, diff, delete or export them.")
     baseline = st.session_state.get(BASELINE_KEY) or ""
+    shown = shown.assign(part_breakdowns=shown["run_id"].map(part_breakdown_texts(store, shown))) if len(shown) else shown
     table = shown[[column for column in TABLE_COLUMNS if column in shown.columns]].copy()
     table.insert(0, "baseline", table["run_id"].eq(baseline).map({True: "★", False: ""}))
     event = st.dataframe(
@@ -211,6 +227,9 @@ def main() -> None:
             "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
             "tags": st.column_config.ListColumn("tags"),
             "mixture": st.column_config.TextColumn("also trained on", help="the other tasks of a multi-task run"),
+            "part_breakdowns": st.column_config.TextColumn(
+                "their breakdowns", help="each other tested task's breakdown length / its own longest training length"
+            ),
             "init_from": st.column_config.TextColumn("started from", help="the run whose checkpoint this run was fine-tuned from"),
         },
     )

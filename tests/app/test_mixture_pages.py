@@ -83,6 +83,12 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     part_sweep = get_store().part_sweeps([run_id]).iloc[0]
     ratio = 0.0 if pd.isna(part_sweep["breakdown_length"]) else part_sweep["breakdown_length"] / 8
     assert table.iloc[0]["learned"] == f"{ratio:.2g}x 1/1", table.iloc[0]["learned"]  # no prediction: trained in a mixture
+    # Runs: the other tested task's breakdown over its own training range, beside the main task's.
+    runs_page = open_app("pages/runs.py")
+    assert_clean(runs_page)
+    listing = runs_page.dataframe[0].value.set_index("run_id")
+    breakdown = "none" if pd.isna(part_sweep["breakdown_length"]) else int(part_sweep["breakdown_length"])
+    assert listing.loc[run_id, "part_breakdowns"] == f"copy_forward_nonunique {breakdown}/8"
 
 
 def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_the_lineage(open_app: Any, trained_run: Any) -> None:
