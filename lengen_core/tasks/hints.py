@@ -80,7 +80,7 @@ def neighbour_step_example(inputs: list[int], query: int, answer: int | None, le
 
 
 class _SortStep(_DistinctSymbols, _SymbolTask):
-    family: ClassVar[str] = "sort hints"
+    family: ClassVar[str] = "auxiliary tasks"
     has_coupling = True
     coupling_needs_answer = True
     min_length = 1
@@ -168,7 +168,6 @@ class ReverseRestricted(_RestrictedStep):
     """A reversal step on a random restriction of a longer input (Awasthi, Gupta & Kumar 2025; module docstring)."""
 
     name = "reverse_restricted"
-    family: ClassVar[str] = "auxiliary tasks"
     description = "One step of reversing a long input, shown on a few of its symbols that keep the step's answer."
     tests = "The auxiliary task of Awasthi, Gupta & Kumar for reversal: the left neighbour of the symbol just written."
     source = AWASTHI_GUPTA_KUMAR_2025 + " (restriction recipe for reversal; construction ours, see lengen_core/tasks/hints.py)"

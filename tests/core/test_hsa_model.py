@@ -120,7 +120,7 @@ FAMILY_TASKS = {  # one task of every family
     "formal_languages": "dyck_1",
     "retrieval": "associative_recall",
     "sparse": "sparse_parity",
-    "sort hints": "sort_successor",
+    "auxiliary tasks": "sort_successor",
     "transfer": "reversed_addition",
 }
 
