@@ -27,6 +27,7 @@ from lengen_core.config import (
     check_seed,
     parse_json_object,
 )
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 from lengen_core.params import (
     decode_changes,
@@ -418,7 +419,7 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
         per_scheme.setdefault(scheme.strip(), {}).update(decode_changes({key: text}, base.task.name))
     cells = expand_grid(base, tasks=tasks, schemes=schemes, seeds=seeds, changes_per_scheme=per_scheme)
     # a Ray node is budgeted as a node like this one, one run per --ray-cpus-per-run cores (our choice)
-    budget = default_budget(args.workers if runner_choice == "local" else max(1, (os.cpu_count() or 1) // args.ray_cpus_per_run))
+    budget = default_budget(args.workers if runner_choice == "local" else max(1, usable_cpus() // args.ray_cpus_per_run))
     for config, seed in cells:  # every cell is admitted before any run is written
         estimate = admit(config, seed, budget)
     if args.dry_run:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import platform
 import queue
 import socket
@@ -36,6 +35,7 @@ import torch
 from lengen_core import __version__
 from lengen_core.config import RunConfig, TaskConfig, check_seed
 from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget, estimate_cost
+from lengen_core.cpus import usable_cpus
 from lengen_core.data import resolve_eval_lengths
 from lengen_core.errors import ConfigError, shown
 from lengen_core.evaluation import EvalPoint, SweepResult, sweep
@@ -75,7 +75,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "triton": triton_version,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": usable_cpus(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
     }
@@ -630,7 +630,7 @@ class JobManager:
                 self._running[started.job_id] = started.control
             if finished is not None:
                 self._running.pop(finished.job_id, None)
-            share = max(1, (os.cpu_count() or 1) // max(1, len(self._running)))
+            share = max(1, usable_cpus() // max(1, len(self._running)))
             for control in self._running.values():
                 control.share_cores(share)
         if started is not None:

@@ -46,6 +46,7 @@ from typing import Any
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
 from lengen_core.remote_records import RecordingStore, apply_records
 
@@ -146,7 +147,7 @@ def ray_session(ray: Any, address: str | None) -> Iterator[None]:
             target = address or os.environ.get("RAY_ADDRESS") or None
             options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if target is None:
-                options.update(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1")
+                options.update(num_cpus=usable_cpus(), include_dashboard=False, _node_ip_address="127.0.0.1")
             else:
                 check_reachable(target)
             try:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
 
 GRID_LIMIT = 512
@@ -110,7 +110,7 @@ class LocalProcessRunner:
         if workers < 1:
             raise ConfigError("workers", f"must be >= 1, got {workers}")
         self.workers = workers
-        self.torch_threads = max(1, (os.cpu_count() or 1) // workers)
+        self.torch_threads = max(1, usable_cpus() // workers)
 
     def run(self, jobs: Sequence[SweepJob], on_done: Callable[[str, str], None] | None = None) -> dict[str, str]:
         results: dict[str, str] = {}

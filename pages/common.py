@@ -17,7 +17,6 @@ figures in :mod:`pages.charts`.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.jobs import JobManager
 from lengen_core.params import config_from_params
@@ -119,7 +119,7 @@ def get_job_manager() -> JobManager:
     """
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_concurrent_jobs()))
+    torch.set_num_threads(max(1, usable_cpus() // max_concurrent_jobs()))
     manager = JobManager(get_store(), max_concurrent=max_concurrent_jobs(), max_queued=app_caps()["jobs.queued"].limit)
     _MANAGERS.append(manager)
     return manager

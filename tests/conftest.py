@@ -33,6 +33,37 @@ TINY_CONFIG_CHANGES: dict[str, Any] = {
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives a real streamlit server with Chromium (skips without chromium)")
     config.addinivalue_line("markers", "load: many simultaneous browser sessions and a 10,000-run store (about 2 minutes)")
+    config.addinivalue_line("markers", "serial: needs the whole machine (time bounds, every core, a Ray cluster, a browser); "
+                            "scripts/test.sh runs these after the parallel part, one at a time")
+    pin_xdist_worker()
+
+
+def pin_xdist_worker() -> None:
+    """In a pytest-xdist worker (``gw<i>``), run on core ``i`` only (mod the usable cores).
+
+    Then ``lengen_core.cpus.usable_cpus`` is 1 in the worker and in everything it starts (a CLI
+    child, a process pool, a Streamlit server), so its torch threads never take turns on a core
+    that the other worker is using. Without this, two workers each giving torch every core run
+    many times slower than one.
+    """
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > len(cores):
+        return  # more workers than cores: sharing them is the best there is
+    os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser and load tests, and every test on the Ray cluster, are ``serial`` as well."""
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("load") or "ray_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from lengen_core.config import RunConfig
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
 from lengen_core.jobs import JobManager
 from lengen_core.store import RunStore
@@ -68,9 +68,10 @@ def _wait_for_phase(manager: JobManager, job_id: str, phase: str, timeout: float
         time.sleep(0.05)
 
 
+@pytest.mark.serial  # a time bound or every core
 def test_the_cores_are_shared_out_among_the_running_jobs(tmp_path: Path) -> None:
     """Alone a job gets every core; with a second running each gets half; when one ends the other gets all again."""
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     half = max(1, cores // 2)
     store = RunStore(tmp_path / "runs.duckdb")
     manager = JobManager(store, max_concurrent=2)

@@ -877,6 +877,7 @@ connection.close()
 # Speed
 
 
+@pytest.mark.serial  # a time bound or every core
 def test_list_runs_of_ten_thousand_runs_is_fast(tmp_path):
     store = RunStore(tmp_path / "runs.duckdb")
     specs = [
@@ -906,6 +907,7 @@ def test_list_runs_of_ten_thousand_runs_is_fast(tmp_path):
     assert best < 1.0
 
 
+@pytest.mark.serial  # a time bound or every core
 def test_per_call_overhead_is_small(tmp_path):
     store = RunStore(tmp_path / "runs.duckdb")
     run_id = new_run(store)

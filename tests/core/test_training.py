@@ -29,6 +29,7 @@ def small_config(task: str = "copy_unique", scheme: str = "coupled", steps: int 
     )
 
 
+@pytest.mark.serial  # a time bound or every core
 def test_trainer_learns_copy_to_full_accuracy_in_distribution_in_seconds() -> None:
     config = RunConfig(
         task=TaskConfig(name="copy_unique", train_length_min=1, train_length_max=8),
