@@ -2,6 +2,9 @@
 # Huang et al. 2025's split at CPU scale: every task of their table, NoPE and learned APE trained with random
 # offsets, trained on lengths 1-16 and tested to 3x (48), with distractor-free rows as in their setup. bash bench/huang_split.sh DB SEEDS [WORKERS] [TASKS] (SEEDS: e.g. 0,1,2)
 # Then: python bench/huang_split_report.py DB (agreement per scheme, in-distribution accuracy, disagreements).
+# Environment knobs (defaults: the first split's setting): STEPS=1500; SUPERVISION=answer, or every_prefix to train
+# the recognition tasks on every prefix's label as well (the other tasks keep the answer alone); TAG=huang-split, the
+# tag's prefix (give the report --tag-prefix TAG-).
 set -euo pipefail
 db=${1:?usage: huang_split.sh DB SEEDS [WORKERS] [TASKS]}
 seeds=${2:?usage: huang_split.sh DB SEEDS [WORKERS]}
@@ -12,8 +15,11 @@ lengths=5,6,7,8,13,14,15,16,21,22,23,24,29,30,31,32,37,38,39,40,45,46,47,48
 tasks=aa_star,aaaa_star,abab_star,tomita_1,tomita_2,tomita_3,tomita_4,tomita_5,tomita_6,tomita_7
 tasks=$tasks,interleaved_majority,copy_unique,copy_repeated,sort,majority,binary_majority,parity,binary_addition,dyck_1
 tasks=${4:-$tasks}  # a subset (comma-separated), to split the sweep
+steps=${STEPS:-1500}
+supervision=${SUPERVISION:-answer}
+tag=${TAG:-huang-split}
 python -m lengen_core --db "$db" sweep --tasks "$tasks" --schemes nope,learned --seeds "$seeds" --workers "$workers" \
-  --tag "huang-split-$(echo "$seeds" | tr , -)-$(echo "$tasks" | md5sum | cut -c1-6)" --train-length 1-16 --steps 1500 \
+  --tag "$tag-$(echo "$seeds" | tr , -)-$(echo "$tasks" | md5sum | cut -c1-6)" --train-length 1-16 --steps "$steps" --set task.supervision="$supervision" \
   --set model.n_layers=2 --set model.d_model=64 --set model.d_ff=256 --set train.lr=2e-3 \
   --set train.distractor_examples=0 --set positions.max_position=160 \
   --set eval.lengths=$lengths --set eval.samples_per_length=100 \

@@ -32,6 +32,9 @@ class Batch:
     part_ids: which packed example each token is from (0 = the example whose answer is
         scored, 1.. = distractor examples before it; see :func:`lengen_core.data.with_distractors`),
         0 in padding; ``None`` when no example of the batch is packed.
+    prefix_targets: the label each token's output is trained to besides the answer
+        (``task.supervision = every_prefix``), 0 where none and in padding; ``None``
+        when no example of the batch has them.
     """
 
     tokens: torch.Tensor
@@ -44,22 +47,31 @@ class Batch:
     pad_side: Literal["left", "right"]
     examples: Sequence[Example]
     part_ids: torch.Tensor | None = None
+    prefix_targets: torch.Tensor | None = None
 
     @property
     def padding_mask(self) -> torch.Tensor:
         """``[B, T]`` bool, True for real tokens."""
         return self.token_index >= 0
 
-    def loss_targets(self) -> torch.Tensor:
-        """``[B, T-1]`` next-token targets, ``IGNORE_INDEX`` outside the answers.
+    def answer_positions(self) -> torch.Tensor:
+        """``[B, T-1]`` bool: position p predicts an answer token (``prompt_length <= index of p+1 < sequence_length``)."""
+        next_index = self.token_index[:, 1:]  # [B, T-1]
+        return (next_index >= self.prompt_lengths[:, None]) & (next_index < self.sequence_lengths[:, None])
 
-        Position p predicts token p+1; it is scored only when token p+1 is an
-        answer token (``prompt_length <= index < sequence_length``).
+    def loss_targets(self) -> torch.Tensor:
+        """``[B, T-1]`` targets, ``IGNORE_INDEX`` where nothing is scored.
+
+        Position p predicts token p+1 where that is an answer token
+        (:meth:`answer_positions`); with ``prefix_targets``, a prompt position p
+        is also scored, against its prefix's label.
         """
         targets = self.tokens[:, 1:].clone()  # [B, T-1]
-        next_index = self.token_index[:, 1:]  # [B, T-1]
-        in_answer = (next_index >= self.prompt_lengths[:, None]) & (next_index < self.sequence_lengths[:, None])
-        targets[~in_answer] = IGNORE_INDEX
+        targets[~self.answer_positions()] = IGNORE_INDEX
+        if self.prefix_targets is not None:
+            labels = self.prefix_targets[:, :-1]  # [B, T-1] the label of the prefix ending at position p
+            labelled = labels > 0
+            targets[labelled] = labels[labelled]
         return targets
 
     def to(self, device: torch.device | str) -> Batch:
@@ -77,6 +89,7 @@ class Batch:
             pad_side=self.pad_side,
             examples=self.examples,
             part_ids=move(self.part_ids),
+            prefix_targets=move(self.prefix_targets),
         )
 
 
@@ -134,6 +147,9 @@ def collate(
     part_ids = None
     if any(example.part_ids is not None for example in examples):
         part_ids = pad_rows([example.part_ids or (0,) * len(example.tokens) for example in examples], 0)
+    prefix_targets = None
+    if any(example.prefix_targets is not None for example in examples):
+        prefix_targets = pad_rows([example.prefix_targets or (0,) * len(example.tokens) for example in examples], 0)
     return Batch(
         tokens=tokens,
         token_index=token_index,
@@ -145,4 +161,5 @@ def collate(
         pad_side=pad_side,
         examples=list(examples),
         part_ids=part_ids,
+        prefix_targets=prefix_targets,
     )

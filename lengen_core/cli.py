@@ -64,12 +64,13 @@ def read_config_file(path_text: str) -> RunConfig:
     return RunConfig.from_dict(parse_json_object(data, "--config"))
 
 
-def config_from_args(args: argparse.Namespace, scheme: str | None = None) -> RunConfig:
+def config_from_args(args: argparse.Namespace, scheme: str | None = None, task: str | None = None) -> RunConfig:
     """Defaults <- ``--config`` file <- convenience flags <- ``--set`` overrides (later wins).
 
     ``--set field=value`` reads the value by the field's type, as a link does (:mod:`lengen_core.params`).
-    ``scheme`` stands in for ``--scheme`` (a sweep's base takes its first scheme, so that a recipe's
-    tasks are checked against a scheme the sweep runs, not the default one).
+    ``scheme`` and ``task`` stand in for ``--scheme`` and ``--task`` (a sweep's base takes its first
+    scheme and task, so that a recipe's tasks are checked against a scheme the sweep runs, and a
+    ``--set`` of a task's field, ``task.supervision``, against a task it runs, not the default ones).
     """
     base = read_config_file(args.config) if args.config else RunConfig()
     changes: dict[str, Any] = {}
@@ -80,8 +81,8 @@ def config_from_args(args: argparse.Namespace, scheme: str | None = None) -> Run
             raise ConfigError("--init-from", f"no run {shown(args.init_from)} in this store") from None
         base = dataclasses.replace(base, model=parent.model, positions=parent.positions)
         changes["train.init_from"] = args.init_from
-    if getattr(args, "task", None):
-        changes["task.name"] = args.task
+    if getattr(args, "task", None) or task:
+        changes["task.name"] = getattr(args, "task", None) or task
     if getattr(args, "scheme", None) or scheme:
         changes["positions.scheme"] = getattr(args, "scheme", None) or scheme
     if getattr(args, "train_length", None):
@@ -388,6 +389,24 @@ def workers_text(args: argparse.Namespace) -> str:
     return f"{args.workers} workers"
 
 
+def sweep_base(args: argparse.Namespace, tasks: list[str], scheme: str | None, known_tasks: list[str]) -> RunConfig:
+    """The config a sweep's cells are made from: the flags on the first listed task that takes them all.
+
+    A ``--set`` of a task's field (``task.supervision=every_prefix``) may suit only some of the
+    tasks; the cells of the others fall back as :meth:`RunConfig.replace` says. When no listed
+    task takes the flags, the first task's refusal is raised.
+    """
+    candidates = [name for name in tasks if name in known_tasks] or [None]
+    first_error: ConfigError | None = None
+    for name in candidates:
+        try:
+            return config_from_args(args, scheme=scheme, task=name)
+        except ConfigError as error:
+            first_error = first_error or error
+    assert first_error is not None
+    raise first_error
+
+
 def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
     from lengen_core.jobs import admit
@@ -398,13 +417,14 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
         expand_grid,
         queue_sweep,
     )
+    from lengen_core.tasks.base import task_names
 
     runner_choice = check_runner_flags(args)
     if args.tag is not None and (not args.tag or len(args.tag) > 64):
         raise ConfigError("--tag", f"must be a name of 1..64 characters, got {shown(args.tag)}")
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
-    base = config_from_args(args, scheme=schemes[0] if schemes and schemes[0] in POSITION_SCHEMES else None)
+    base = sweep_base(args, tasks, schemes[0] if schemes and schemes[0] in POSITION_SCHEMES else None, task_names())
     seeds = parse_int_list(args.seeds, "--seeds")
     if len(tasks) * len(schemes) * len(seeds) > GRID_LIMIT:
         raise ConfigError("sweep", f"{len(tasks) * len(schemes) * len(seeds)} runs requested; at most {GRID_LIMIT} per sweep")
@@ -422,6 +442,11 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     budget = default_budget(args.workers if runner_choice == "local" else max(1, usable_cpus() // args.ray_cpus_per_run))
     for config, seed in cells:  # every cell is admitted before any run is written
         estimate = admit(config, seed, budget)
+    if base.task.supervision != "answer":  # a task with no label per prefix keeps the answer alone (RunConfig.replace)
+        unlabelled = sorted({config.task.name for config, _ in cells if config.task.supervision != base.task.supervision})
+        if unlabelled:
+            out.write(f"task.supervision = {base.task.supervision} applies to the recognition tasks; {', '.join(unlabelled)} "
+                      "have no label per prefix and train on the answer alone\n")
     if args.dry_run:
         out.write(f"sweep: {len(cells)} runs accepted, {workers_text(args)}; the last: {estimate.summary()}\n")
         return 0

@@ -55,10 +55,11 @@ NORMS: tuple[str, ...] = ("layernorm", "rmsnorm")
 LENGTH_SCALINGS: tuple[str, ...] = ("none", "log")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PACKING_MODES: tuple[str, ...] = ("auto", "on", "off")
+SUPERVISION_MODES: tuple[str, ...] = ("answer", "every_prefix")
 
 # Fields left out of the canonical JSON (and so of config_id) while they hold their default:
 # added after config ids were published, so every run that does not use them keeps its id.
-OMITTED_AT_DEFAULT: dict[str, Any] = {"task.mixture": (), "train.init_from": None}
+OMITTED_AT_DEFAULT: dict[str, Any] = {"task.mixture": (), "train.init_from": None, "task.supervision": "answer"}
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 # Fields added after runs were stored with configs that lack them, with the value that
@@ -176,6 +177,11 @@ class TaskConfig:
     (:class:`MixtureTask`); every example of a mixture run starts with its task's
     marker token (:func:`lengen_core.vocab.task_marker_id`). Empty: a single-task
     run, exactly as before mixtures existed (same config id, same data).
+    ``supervision`` says what training scores: ``answer`` (the answer's tokens, every
+    task) or ``every_prefix`` (a recognition task's label of every prefix of the
+    input as well, the per-position signal of Huang et al. 2025's formal-language
+    suite: :meth:`lengen_core.tasks.base.Task.with_prefix_targets`). It applies to the
+    main task; the test is the answer either way.
     """
 
     name: str = "reverse"
@@ -184,6 +190,7 @@ class TaskConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     index_hints: bool = False
     mixture: tuple[MixtureTask, ...] = ()
+    supervision: str = "answer"
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -191,6 +198,7 @@ class TaskConfig:
         )
         if not isinstance(self.index_hints, bool):
             raise ConfigError("task.index_hints", f"must be true or false, got {shown(self.index_hints)}")
+        _check_supervision(self.name, self.supervision, self.index_hints)
         object.__setattr__(self, "mixture", _mixture_entries(self.mixture))
         names = [self.name]
         for index, entry in enumerate(self.mixture):
@@ -216,6 +224,25 @@ class TaskConfig:
             TaskConfig(name=entry.name, train_length_min=entry.train_length_min, train_length_max=entry.train_length_max, options=entry.options)
             for entry in self.mixture
         ]
+
+
+def prefix_supervised_tasks() -> list[str]:
+    """The tasks ``task.supervision = every_prefix`` works with (a label for every prefix)."""
+    from lengen_core.tasks.base import TASK_REGISTRY
+
+    return sorted(name for name, task_class in TASK_REGISTRY.items() if task_class.supports_prefix_supervision)
+
+
+def _check_supervision(task_name: str, supervision: Any, index_hints: bool) -> None:
+    _check_choice("task.supervision", supervision, SUPERVISION_MODES)
+    if supervision != "every_prefix":
+        return
+    if task_name not in prefix_supervised_tasks():
+        raise ConfigError(
+            "task.supervision", f"task {task_name!r} has no label per prefix; every_prefix works with the recognition tasks {prefix_supervised_tasks()}"
+        )
+    if index_hints:
+        raise ConfigError("task.supervision", "every_prefix labels the input's own tokens, which index hints rewrite; turn one of them off")
 
 
 def _mixture_entries(value: Any) -> tuple[MixtureTask, ...]:
@@ -562,11 +589,15 @@ class RunConfig:
         """Copy with dotted-path changes: ``cfg.replace(**{"model.n_layers": 3})``.
 
         Changing ``task.name`` resets ``task.options`` to the new task's defaults
-        before the call's own ``task.options`` changes apply (options belong to one task).
+        before the call's own ``task.options`` changes apply (options belong to one task),
+        and ``task.supervision`` to ``answer`` when the new task has no label per prefix.
         """
         data = self.to_dict()
-        if changes.get("task.name", self.task.name) != self.task.name:
+        new_name = changes.get("task.name", self.task.name)
+        if new_name != self.task.name:
             data["task"]["options"] = {}
+            if new_name not in prefix_supervised_tasks():
+                data["task"]["supervision"] = "answer"
         for dotted, value in changes.items():
             set_dotted(data, dotted, value)
         return RunConfig.from_dict(data)

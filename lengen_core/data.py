@@ -43,6 +43,7 @@ class ExampleSource:
         self.config = task_config
         self.task: Task = build_task(task_config.name, task_config.options)
         self.index_hints = task_config.index_hints
+        self.every_prefix = task_config.supervision == "every_prefix"  # training targets at every prefix too (TaskConfig)
         self.marker_id: int | None = task_marker_id(task_config.name) if (task_config.is_mixture if marker is None else marker) else None
         if self.index_hints:
             from lengen_core.tasks.index_hints import check_index_hints
@@ -65,6 +66,8 @@ class ExampleSource:
         raise KeyError(f"task {task_name!r} is not in this run")
 
     def _format(self, example: Example) -> Example:
+        if self.every_prefix:
+            example = self.task.with_prefix_targets(example)
         if self.index_hints:
             from lengen_core.tasks.index_hints import with_index_hints
 
@@ -171,6 +174,9 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         return None if any(value is None for value in values) else tuple(v for value in values for v in value)
 
     part_ids = tuple(len(parts) - 1 - index for index, part in enumerate(parts) for _ in part.tokens)
+    prefix_targets = None  # the distractors' prefixes are not scored, as their answers are not
+    if example.prefix_targets is not None:
+        prefix_targets = (0,) * sum(len(part.tokens) for part in distractors) + example.prefix_targets
     return Example(
         prompt=tuple(token for part in distractors for token in part.tokens) + example.prompt,
         answer=example.answer,
@@ -180,6 +186,7 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         digit_significance=joined("digit_significance"),
         meta={**example.meta, "distractors": len(distractors)},
         part_ids=part_ids,
+        prefix_targets=prefix_targets,
     )
 
 
@@ -187,7 +194,7 @@ def with_task_marker(example: Example, marker_id: int) -> Example:
     """``example`` with its task's marker token right after ``<bos>`` (mixture runs).
 
     The marker is structure, like ``<bos>``: segment 0, coupled id 0 (uncoupled),
-    digit significance 0, and the part (example) of the token it follows.
+    digit significance 0, no prefix target, and the part (example) of the token it follows.
     """
 
     def inserted(values: tuple[int, ...] | None, value: int | None = 0) -> tuple[int, ...] | None:
@@ -202,4 +209,5 @@ def with_task_marker(example: Example, marker_id: int) -> Example:
         coupled_ids=inserted(example.coupled_ids),
         digit_significance=inserted(example.digit_significance),
         part_ids=inserted(example.part_ids, None),
+        prefix_targets=inserted(example.prefix_targets),
     )

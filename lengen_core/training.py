@@ -152,10 +152,10 @@ class PreparedBatch:
     (:func:`pack_batch`), a row holds several examples and ``example_ids`` says whose each token is."""
 
     inputs: torch.Tensor  # [R, W]
-    targets: torch.Tensor  # [R, W], IGNORE_INDEX outside answers
+    targets: torch.Tensor  # [R, W], IGNORE_INDEX where nothing is scored (outside answers, and prefix labels: task.supervision)
     position_ids: torch.Tensor  # [R, W]
     position_targets: torch.Tensor | None  # [R, W] next token's id on answer positions
-    answer_tokens: int
+    answer_tokens: int  # targets scored: the answers' tokens, and the prefix labels of task.supervision = every_prefix
     examples: int
     real_tokens: int  # input tokens that are not padding
     example_ids: torch.Tensor | None = None  # [R, W] long: the example (0..examples-1) of each token, -1 in padding; None = row b is example b
@@ -166,8 +166,8 @@ def prepare_batch(batch: Batch, position_ids: torch.Tensor, predicts_positions: 
     targets = batch.loss_targets()  # [B, T-1]
     position_targets = None
     if predicts_positions:
-        position_targets = position_ids[:, 1:].clone()
-        position_targets[targets == IGNORE_INDEX] = IGNORE_INDEX
+        position_targets = position_ids[:, 1:].clone()  # [B, T-1] the next token's id, on answer positions only
+        position_targets[~batch.answer_positions()] = IGNORE_INDEX
     return PreparedBatch(
         inputs=batch.tokens[:, :-1],
         targets=targets,

@@ -19,6 +19,7 @@ from lengen_core.config import (
     LIMITS,
     LOCAL_MIXERS,
     POSITION_SCHEMES,
+    SUPERVISION_MODES,
     RunConfig,
 )
 from lengen_core.costs import duration_text
@@ -70,6 +71,15 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
                     form.number(dotted, option, step=1, help=spec.help or None)
                 else:
                     form.text(dotted, option, fallback=str(fallback), help=spec.help or None)
+    if task_class is not None and task_class.supports_prefix_supervision:
+        form.select(
+            "task.supervision",
+            "Supervision",
+            list(SUPERVISION_MODES),
+            format_func=lambda mode: {"answer": "the answer only", "every_prefix": "every prefix's label too"}.get(mode, mode),
+            help="every_prefix also trains the output at each symbol to say whether the string so far is in the language: "
+            "the per-position signal of Huang et al.'s formal-language runs. The test is the final answer either way.",
+        )
     if task_class is not None:
         st.caption(f"{task_class.name} supports lengths {task_class.min_length}..{task_class.max_length}.")
         if task_name != base.task.name:  # a newly picked task: move the lengths into its range (passkey starts at 16)

@@ -20,6 +20,10 @@ Per-token annotations (each a tuple as long as ``prompt + answer``):
 - ``segment_ids``: which part of the input a token belongs to (0 = separators /
   special tokens, 1..n = the n-th operand or input segment, and ``ANSWER_SEGMENT``
   for answer tokens). Always present.
+- ``prefix_targets``: with ``task.supervision = every_prefix``, the token the model's
+  output at each prompt token is trained to emit besides the answer (a recognition
+  task's label of the prefix ending at that token: ``<yes>`` or ``<no>``), 0 where
+  there is none. ``None`` otherwise: the answer alone is scored.
 
 A task's checker ``is_correct(example, predicted_answer)`` compares a predicted
 answer (token ids, generated greedily, cut at the first ``<eos>`` and without it)
@@ -52,10 +56,11 @@ class Example:
     digit_significance: tuple[int, ...] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     part_ids: tuple[int, ...] | None = None  # training rows with distractor examples: which example each token is from (lengen_core.data.with_distractors)
+    prefix_targets: tuple[int, ...] | None = None  # task.supervision = every_prefix: the label each prompt token's output is trained to, 0 = none
 
     def __post_init__(self) -> None:
         n = len(self.prompt) + len(self.answer)
-        for name in ("segment_ids", "coupled_ids", "digit_significance", "part_ids"):
+        for name in ("segment_ids", "coupled_ids", "digit_significance", "part_ids", "prefix_targets"):
             values = getattr(self, name)
             if values is not None and len(values) != n:
                 raise ValueError(f"Example.{name} has {len(values)} entries, expected {n}")
@@ -131,6 +136,9 @@ class Task:
             which tokens correspond, so they can carry matching hints.
         writes_upper_letters: the task uses the upper-case letters, so a run of it
             has the vocabulary's last rows too (:func:`lengen_core.vocab.model_vocab_size`).
+        supports_prefix_supervision: the task has a label for every prefix of its
+            input (a recognition task: is the prefix in the language?), so it can be
+            trained with ``task.supervision = every_prefix`` (:meth:`with_prefix_targets`).
     """
 
     name: ClassVar[str] = ""
@@ -147,6 +155,7 @@ class Task:
     coupling_needs_answer: ClassVar[bool] = False
     supports_index_hints: ClassVar[bool] = False
     writes_upper_letters: ClassVar[bool] = False
+    supports_prefix_supervision: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = self.resolve_options(options or {})
@@ -193,6 +202,10 @@ class Task:
         """Upper bound on ``len(prompt + answer)`` at this length knob."""
         raise NotImplementedError
 
+    def with_prefix_targets(self, example: Example) -> Example:
+        """``example`` with its ``prefix_targets`` (tasks with ``supports_prefix_supervision``)."""
+        raise ConfigError("task.supervision", f"task {self.name!r} has no label per prefix; every_prefix needs a recognition task")
+
     def describe(self) -> dict[str, Any]:
         """Metadata the app shows beside results."""
         return {
@@ -209,6 +222,7 @@ class Task:
             "has_significance": self.has_significance,
             "coupling_needs_answer": self.coupling_needs_answer,
             "supports_index_hints": self.supports_index_hints,
+            "supports_prefix_supervision": self.supports_prefix_supervision,
         }
 
 

@@ -272,3 +272,20 @@ def test_picking_a_task_starts_its_options_at_its_own_defaults(open_app: Any) ->
     assert_no_exception(app)
     assert widget(app, "task.options.alphabet_size") == 128
     assert not [message for message in errors(app) if "alphabet_size" in message], errors(app)
+
+
+def test_a_recognition_task_offers_every_prefix_supervision_and_the_link_carries_it(open_app: Any) -> None:
+    app = open_app(TRAIN)
+    assert not [box for box in app.selectbox if box.label == "Supervision"]  # reverse has no label per prefix
+    [task] = [box for box in app.selectbox if box.label == "Task"]
+    task.set_value("tomita_3").run()
+    [scheme] = [box for box in app.selectbox if box.label == "Position scheme"]
+    scheme.set_value("nope").run()
+    [supervision] = [box for box in app.selectbox if box.label == "Supervision"]
+    supervision.set_value("every_prefix").run()
+    assert_no_exception(app)
+    assert app.query_params["task.supervision"] == "every_prefix" and not errors(app), errors(app)
+    [task] = [box for box in app.selectbox if box.label == "Task"]
+    task.set_value("reverse").run()  # a task with no label per prefix: back to the answer alone, no error
+    assert "task.supervision" not in app.query_params and not errors(app), errors(app)
+    assert not [box for box in app.selectbox if box.label == "Supervision"]

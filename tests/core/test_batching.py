@@ -80,3 +80,27 @@ def test_sampling_without_distractors_draws_the_same_stream_as_before() -> None:
     packed = source.sample_training(random.Random(3), 200, max_distractors=2)
     counts = {example.meta.get("distractors", 0) for example in packed}
     assert counts == {0, 1, 2}
+
+
+def test_every_prefix_scores_each_symbols_prefix_label_and_the_answer_in_a_row_with_distractors_and_a_marker() -> None:
+    """task.supervision = every_prefix: position p is scored against the label of the prefix ending at p,
+    besides the answer; a distractor's prefixes are not scored (nor its answer), a task marker has no label."""
+    config = TaskConfig(name="dyck_1", train_length_min=2, train_length_max=8, supervision="every_prefix")
+    source = ExampleSource(config)
+    rng = random.Random(1)
+    first, last = source.sample(rng, 6), source.sample(rng, 5)
+    labels = [token for token in last.prefix_targets if token]
+    assert len(labels) == 5 and labels[-1] == last.answer[0]  # one label per symbol, the whole string's is the answer
+    row = with_distractors(last, [first])
+    batch = collate([row, last])
+    targets = batch.loss_targets()  # [B, T-1]
+    for scored, offset in ((targets[0], len(first.tokens)), (targets[1], 0)):
+        assert (scored[:offset] == IGNORE_INDEX).all()  # the distractor: nothing
+        assert scored[offset + 1 : offset + 6].tolist() == labels  # output at w_1 .. w_5: the prefixes' labels
+        assert scored[offset] == IGNORE_INDEX  # <bos> predicts nothing
+        assert scored[offset + 6 : offset + 8].tolist() == list(last.answer)  # '=' predicts the label, the label predicts <eos>
+        assert (scored[offset + 8 :] == IGNORE_INDEX).all()
+    plain = collate([ExampleSource(TaskConfig(name="dyck_1", train_length_min=2, train_length_max=8)).sample(random.Random(1), 6)])
+    assert plain.prefix_targets is None and (plain.loss_targets() != IGNORE_INDEX).sum() == 2  # the answer alone
+    marked = ExampleSource(config, marker=True).sample(random.Random(1), 6)
+    assert marked.prefix_targets[:2] == (0, 0) and marked.prefix_targets[2:] == first.prefix_targets[1:]

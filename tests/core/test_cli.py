@@ -189,6 +189,20 @@ def test_sweep_with_no_workers_writes_nothing(tmp_path: Path, capsys: pytest.Cap
     assert RunStore(db).count_runs() == 0
 
 
+def test_a_sweep_with_every_prefix_labels_its_recognition_tasks_and_says_which_train_on_the_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "runs.duckdb")
+    code, output = run_cli("--db", db, "sweep", "--tasks", "dyck_1,parity", "--schemes", "nope", "--workers", "1", *TINY, "--set", "task.supervision=every_prefix")
+    assert code == 0, output
+    assert "parity have no label per prefix and train on the answer alone" in output
+    store = RunStore(db)
+    supervision = {record.run_config.task.name: record.run_config.task.supervision for record in map(store.get_run, store.list_runs()["run_id"])}
+    assert supervision == {"dyck_1": "every_prefix", "parity": "answer"}
+    code, output = run_cli("--db", db, "sweep", "--tasks", "parity,dyck_1", "--schemes", "nope", "--dry-run", *TINY, "--set", "task.supervision=every_prefix")
+    assert code == 0 and "parity have no label per prefix" in output, output  # the order of the tasks does not matter
+    code, _ = run_cli("--db", db, "sweep", "--tasks", "parity,reverse", "--schemes", "nope", "--dry-run", *TINY, "--set", "task.supervision=every_prefix")
+    assert code == 2 and "task.supervision: task 'parity' has no label per prefix" in capsys.readouterr().err  # no task takes it
+
+
 def test_a_time_budgeted_run_shows_seconds_of_its_budget_not_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A 4 s budget with 200,000 steps: the bar counts seconds of the budget, in a few lines, not one per log point."""
     db = str(tmp_path / "runs.duckdb")

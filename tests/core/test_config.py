@@ -43,6 +43,9 @@ def test_json_round_trip_and_stable_config_id() -> None:
         ({"positions.scheme": "learned", "positions.max_position": 16}, "positions.max_position", "needs"),
         ({"train.distractor_examples": 9}, "train.distractor_examples", "between 0 and 8"),
         ({"model.length_scaling": "sqrt"}, "model.length_scaling", "must be one of"),
+        ({"task.supervision": "every_token"}, "task.supervision", "must be one of"),
+        ({"task.supervision": "every_prefix"}, "task.supervision", "no label per prefix"),
+        ({"task.name": "tomita_3", "positions.scheme": "nope", "task.supervision": "every_prefix", "task.index_hints": True}, "task.supervision", "index hints"),
         (
             {"task.name": "reverse", "task.options": {}, "task.train_length_max": 10, "positions.scheme": "learned",
              "positions.max_position": 96, "eval.max_length_factor": 4.0, "train.distractor_examples": 8},
@@ -91,3 +94,14 @@ def test_eval_lengths_follow_the_tasks_own_range() -> None:
     with pytest.raises(ConfigError) as caught:
         passkey.replace(**{"eval.lengths": [100_000]})
     assert caught.value.field == "eval.lengths" and "65536" in caught.value.message
+
+
+def test_every_prefix_supervision_is_kept_by_a_recognition_task_and_dropped_by_any_other() -> None:
+    """At its default the field is left out of the config id (runs stored before it keep their ids)."""
+    tomita = RunConfig().replace(**{"task.name": "tomita_3", "positions.scheme": "nope"})
+    assert "supervision" not in tomita.to_json() and tomita.task.supervision == "answer"
+    labelled = tomita.replace(**{"task.supervision": "every_prefix"})
+    assert '"supervision":"every_prefix"' in labelled.to_json() and labelled.config_id != tomita.config_id
+    assert RunConfig.from_json(labelled.to_json()) == labelled
+    assert labelled.replace(**{"task.name": "dyck_1"}).task.supervision == "every_prefix"
+    assert labelled.replace(**{"task.name": "parity"}).task.supervision == "answer"  # a task with no label per prefix

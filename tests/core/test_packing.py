@@ -33,6 +33,7 @@ CASES = [
     ("randomized", "reverse", {}),
     ("abacus", "addition", {}),
     ("coupled", "reverse", {"train.distractor_examples": 2, "model.length_scaling": "log"}),
+    ("learned", "dyck_1", {"task.supervision": "every_prefix", "train.distractor_examples": 1}),  # prefix labels on prompt tokens
 ]
 
 

@@ -681,6 +681,32 @@ def test_recognition_is_balanced_with_near_miss_negatives(name):
         assert repaired, f"{name}: negative {''.join(word)} is not a near miss"
 
 
+@pytest.mark.parametrize("name", sorted(RECOGNISERS))
+def test_every_prefix_label_is_the_prefixs_membership(name):
+    """task.supervision = every_prefix: the output at w_i is trained to say whether w_1..w_i is in the language."""
+    task = build_task(name)
+    assert task.supports_prefix_supervision
+    rng = random.Random(3)
+    recognise = RECOGNISERS[name]
+    for length in (1, 2, 7, 16, 33):
+        for _ in range(40):
+            example = task.sample(rng, length)
+            labelled = task.with_prefix_targets(example)
+            word = symbols(example.prompt)[1:-1]
+            targets = symbols(labelled.prefix_targets[1 : 1 + len(word)])
+            assert targets == ["<yes>" if recognise(word[: i + 1]) else "<no>" for i in range(len(word))], "".join(word)
+            assert labelled.prefix_targets[0] == 0 and set(labelled.prefix_targets[1 + len(word) :]) == {0}  # <bos>, '=', answer
+            assert targets[-1] == symbols(example.answer_without_eos)[0]  # the whole string's label is the answer
+            assert (labelled.prompt, labelled.answer) == (example.prompt, example.answer)
+
+
+def test_a_task_without_prefix_labels_refuses_them_by_field():
+    task = build_task("reverse")
+    assert not task.supports_prefix_supervision
+    with pytest.raises(ConfigError, match="task.supervision"):
+        task.with_prefix_targets(task.sample(random.Random(0), 4))
+
+
 @pytest.mark.parametrize("name", ["aa_star", "dyck_1"])
 def test_odd_lengths_of_even_languages_are_negatives_near_a_member(name):
     task = build_task(name)
