@@ -1,12 +1,14 @@
 """Report Huang et al.'s split from a store filled by bench/huang_split.sh: prediction beside measurement.
 
-    python bench/huang_split_report.py DB [--tag-prefix huang-split-]
+    python bench/huang_split_report.py DB [--tag-prefix huang-split-] [--baseline DB2 [--baseline-tag-prefix huang-split-]]
 
 Per task and setting (NoPE; learned APE with random offsets): the seeds, the
 median over seeds of the lowest exact match over lengths 13-16 (in
 distribution), 29-32 (2x) and 45-48 (3x), the measured outcomes (lengen_core.theory.measured_outcome), the
 prediction and how many decided runs agree; then the agreement rate per
-setting. Prints markdown (for docs/results.md).
+setting; with ``--baseline``, a table of both splits cell by cell (how many
+seeds learned their training range, how many of those agree). Prints markdown
+(for docs/results.md).
 """
 
 from __future__ import annotations
@@ -32,14 +34,11 @@ def median_text(values: list[float | None]) -> str:
     return f"{statistics.median(known):.2f}{spread}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("db")
-    parser.add_argument("--tag-prefix", default="huang-split-")
-    args = parser.parse_args()
-    store = RunStore(args.db, read_only=True)
+def collect(db: str, tag_prefix: str) -> dict[tuple[str, str], list]:
+    """Per (task, setting): one entry per seed, (check, EM near 1x, 2x, 3x, seed), from the done runs tagged ``tag_prefix``."""
+    store = RunStore(db, read_only=True)
     runs = store.list_runs(status="done")
-    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
+    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{tag_prefix}") for tag in tags))]
     cells: dict[tuple[str, str], list] = {}
     seen: set[tuple[str, str, int]] = set()
     for row in runs.itertuples():  # newest first: a cell's seed rerun by a later sweep counts once, the newest
@@ -56,6 +55,24 @@ def main() -> None:
         cells.setdefault((config.task.name, setting), []).append(
             (check, exact_match_near(curve, train_max), exact_match_near(curve, 2 * train_max), exact_match_near(curve, 3 * train_max), record.seed)
         )
+    return cells
+
+
+def learned_and_agreeing(entries: list) -> str:
+    """'learned n/seeds, agree a/n' of one cell."""
+    checks = [entry[0] for entry in entries]
+    decided = [check.agrees for check in checks if check.agrees is not None]
+    return f"{len(decided)}/{len(checks)} learned, {sum(decided)}/{len(decided)} agree"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("db")
+    parser.add_argument("--tag-prefix", default="huang-split-")
+    parser.add_argument("--baseline", metavar="DB", help="another split's store: a table of both, cell by cell (runs that learned, agreement)")
+    parser.add_argument("--baseline-tag-prefix", default="huang-split-")
+    args = parser.parse_args()
+    cells = collect(args.db, args.tag_prefix)
     print("| task | setting | seeds | EM at 13-16 (1x) | EM at 29-32 (2x) | EM at 45-48 (3x) | measured | predicted | agree |")
     print("|---|---|---|---|---|---|---|---|---|")
     totals: dict[str, list[int]] = {}
@@ -79,6 +96,17 @@ def main() -> None:
     for setting, (agree, compared, undecided) in sorted(totals.items()):
         rate = "-" if not compared else f"{agree / compared:.0%}"
         print(f"- {setting}: {agree}/{compared} decided runs agree with the prediction ({rate}); {undecided} runs did not learn their training range (not compared)")
+    if args.baseline:
+        baseline = collect(args.baseline, args.baseline_tag_prefix)
+        print()
+        print("| task | setting | predicted | baseline | this split |")
+        print("|---|---|---|---|---|")
+        for key in sorted(set(cells) | set(baseline)):
+            entries = cells.get(key, [])
+            prediction = (entries or baseline[key])[0][0].applicable.prediction
+            before = learned_and_agreeing(baseline[key]) if key in baseline else "-"
+            after = learned_and_agreeing(entries) if entries else "-"
+            print(f"| {key[0]} | {key[1]} | {'-' if prediction is None else prediction.verdict} | {before} | {after} |")
 
 
 if __name__ == "__main__":

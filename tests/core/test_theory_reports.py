@@ -39,6 +39,16 @@ def test_huang_split_report_puts_predictions_beside_runs(tmp_path: Path) -> None
     assert sorted(setting for setting, *_ in rows) == ["learned+offsets", "nope"]
     assert dict((setting, predicted) for setting, predicted, *_ in rows) == {"nope": "fails", "learned+offsets": "generalizes"}
     assert re.search(r"^- nope: \d/\d decided runs agree", output, flags=re.MULTILINE)
+    # the same cells with every prefix's label, in a second store, beside the first split
+    labelled = tmp_path / "labelled.duckdb"
+    sweep(
+        labelled, "--tasks", "aa_star", "--schemes", "nope", "--seeds", "0", "--tag", "huang-v2-test", "--train-length", "1-8",
+        "--set", "eval.lengths=5,6,7,8,13,14,15,16", "--set", "positions.max_position=32", "--set", "task.supervision=every_prefix",
+    )
+    output = report("bench/huang_split_report.py", str(labelled), "--tag-prefix", "huang-v2-", "--baseline", str(db))
+    both = re.findall(r"^\| aa_star \| (\S+) \| (generalizes|fails) \| (\d/2 learned, \d/\d agree) \| (\d/1 learned, \d/\d agree|-) \|$", output, flags=re.MULTILINE)
+    assert sorted(setting for setting, *_ in both) == ["learned+offsets", "nope"], output
+    assert dict((setting, after) for setting, _, _, after in both)["learned+offsets"] == "-"  # only NoPE in the second store
 
 
 def test_k_sparse_and_ppc_reports(tmp_path: Path) -> None:
