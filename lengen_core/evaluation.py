@@ -78,10 +78,18 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return low, high
 
 
-def breakdown_length(points: Sequence[EvalPoint], threshold: float) -> int | None:
-    """Largest tested L with exact match >= threshold at every tested length <= L (None if the shortest fails)."""
+def breakdown_length(points: Sequence[EvalPoint], threshold: float, shortest_trained: int = 0) -> int | None:
+    """Largest tested L >= ``shortest_trained`` with exact match >= threshold at every tested length
+    from ``shortest_trained`` to L (None if the first of them fails).
+
+    Lengths shorter than the shortest trained one are out of distribution on the other side: a run
+    trained on 8..16 that fails at 4 but holds to 40 breaks down at 40. They stay on the curve and
+    out of this walk (our choice; runs recorded before it counted them).
+    """
     result = None
     for point in sorted(points, key=lambda p: p.length):
+        if point.length < shortest_trained:
+            continue
         if point.exact_match < threshold:
             break
         result = point.length
@@ -279,7 +287,7 @@ def sweep(
     )
     return SweepResult(
         points=points,
-        breakdown_length=breakdown_length(points, eval_config.threshold),
+        breakdown_length=breakdown_length(points, eval_config.threshold, task_config.train_length_min),
         train_length_max=task_config.train_length_max,
         threshold=eval_config.threshold,
     )

@@ -66,7 +66,7 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, 
     combined = curve(frame)
     if not eval_points:
         return combined
-    return dataclasses.replace(combined, breakdown_length=breakdown_length(eval_points, combined.threshold))
+    return dataclasses.replace(combined, breakdown_length=breakdown_length(eval_points, combined.threshold, combined.train_length_min))
 
 
 def pick_runs(done: pd.DataFrame) -> list[str]:

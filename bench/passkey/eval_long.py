@@ -89,7 +89,7 @@ def main() -> int:
         )
     store.set_eval_points(
         args.run, [p.as_row() for p in points],
-        breakdown_length=breakdown_length(points, eval_config.threshold),
+        breakdown_length=breakdown_length(points, eval_config.threshold, config.task.train_length_min),
         train_length_max=config.task.train_length_max, sweep="long",
     )
 

@@ -150,6 +150,14 @@ def test_breakdown_length_is_last_length_before_the_first_failure() -> None:
     assert breakdown_length([point(5, 0.9)], 0.9) == 5  # threshold is inclusive
 
 
+def test_lengths_shorter_than_the_training_range_do_not_end_the_breakdown_walk() -> None:
+    """Trained on 8..16: failing at 4 is not breaking down as inputs grow longer; the walk starts at 8."""
+    points = [point(4, 0.1), point(8, 1.0), point(16, 0.95), point(32, 0.92), point(40, 0.3)]
+    assert breakdown_length(points, 0.9) is None  # counted from the shortest tested length
+    assert breakdown_length(points, 0.9, shortest_trained=8) == 32
+    assert breakdown_length([point(4, 1.0)], 0.9, shortest_trained=8) is None  # nothing tested from 8 on
+
+
 def test_default_eval_lengths_reach_four_times_the_training_length() -> None:
     class Lengths(Task):
         name = "lengths_probe"
