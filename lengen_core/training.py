@@ -280,7 +280,7 @@ class StepLoss:
 
     loss: torch.Tensor  # mean answer-token cross-entropy (+ the position head's, predictive coupling)
     answer_tokens: int
-    examples_correct: int  # examples whose every answer token is the argmax (teacher-forced)
+    examples_correct: int  # examples whose every scored token (answer; prefix labels with every_prefix) is the argmax (teacher-forced)
     examples: int
 
 
