@@ -49,6 +49,13 @@ def test_huang_split_report_puts_predictions_beside_runs(tmp_path: Path) -> None
     both = re.findall(r"^\| aa_star \| (\S+) \| (generalizes|fails) \| (\d/2 learned, \d/\d agree) \| (\d/1 learned, \d/\d agree|-) \|$", output, flags=re.MULTILINE)
     assert sorted(setting for setting, *_ in both) == ["learned+offsets", "nope"], output
     assert dict((setting, after) for setting, _, _, after in both)["learned+offsets"] == "-"  # only NoPE in the second store
+    # what the runs get wrong, by kind of example, from their checkpoints
+    output = report("bench/recognition_errors.py", str(db), "--tag-prefix", "huang-split-", "--lengths", "7,8", "--samples", "10")
+    rows = re.findall(r"^\| aa_star \| (\S+) \| (\d) \| (.*) \|$", output, flags=re.MULTILINE)
+    assert sorted((setting, seed) for setting, seed, _ in rows) == [("learned+offsets", "0"), ("learned+offsets", "1"), ("nope", "0"), ("nope", "1")]
+    for _, _, cells in rows:  # 20 examples in all: every one in one kind and in one residue class of its length
+        counts = [int(n) for n in re.findall(r"n=(\d+)", cells)]
+        assert sum(counts) == 40, cells
 
 
 def test_k_sparse_and_ppc_reports(tmp_path: Path) -> None:
