@@ -233,11 +233,17 @@ def prefix_supervised_tasks() -> list[str]:
     return sorted(name for name, task_class in TASK_REGISTRY.items() if task_class.supports_prefix_supervision)
 
 
+def _has_prefix_labels(task_name: str) -> bool:
+    from lengen_core.tasks.base import TASK_REGISTRY
+
+    return task_name in TASK_REGISTRY and TASK_REGISTRY[task_name].supports_prefix_supervision
+
+
 def _check_supervision(task_name: str, supervision: Any, index_hints: bool) -> None:
     _check_choice("task.supervision", supervision, SUPERVISION_MODES)
     if supervision != "every_prefix":
         return
-    if task_name not in prefix_supervised_tasks():
+    if not _has_prefix_labels(task_name):
         raise ConfigError(
             "task.supervision", f"task {task_name!r} has no label per prefix; every_prefix works with the recognition tasks {prefix_supervised_tasks()}"
         )
@@ -596,7 +602,7 @@ class RunConfig:
         new_name = changes.get("task.name", self.task.name)
         if new_name != self.task.name:
             data["task"]["options"] = {}
-            if new_name not in prefix_supervised_tasks():
+            if not _has_prefix_labels(new_name):
                 data["task"]["supervision"] = "answer"
         for dotted, value in changes.items():
             set_dotted(data, dotted, value)
