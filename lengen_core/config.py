@@ -236,7 +236,7 @@ def prefix_supervised_tasks() -> list[str]:
 def _has_prefix_labels(task_name: str) -> bool:
     from lengen_core.tasks.base import TASK_REGISTRY
 
-    return task_name in TASK_REGISTRY and TASK_REGISTRY[task_name].supports_prefix_supervision
+    return isinstance(task_name, str) and task_name in TASK_REGISTRY and TASK_REGISTRY[task_name].supports_prefix_supervision  # any value: a hostile name is refused later, by field
 
 
 def _check_supervision(task_name: str, supervision: Any, index_hints: bool) -> None:
