@@ -55,7 +55,8 @@ NORMS: tuple[str, ...] = ("layernorm", "rmsnorm")
 LENGTH_SCALINGS: tuple[str, ...] = ("none", "log")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PACKING_MODES: tuple[str, ...] = ("auto", "on", "off")
-SUPERVISION_MODES: tuple[str, ...] = ("answer", "every_prefix")
+SUPERVISION_MODES: tuple[str, ...] = ("answer", "every_prefix", "member_prefixes")
+PREFIX_LABELLED_MODES: frozenset[str] = frozenset({"every_prefix", "member_prefixes"})  # modes that need a label per prefix
 
 # Fields left out of the canonical JSON (and so of config_id) while they hold their default:
 # added after config ids were published, so every run that does not use them keeps its id.
@@ -180,8 +181,12 @@ class TaskConfig:
     ``supervision`` says what training scores: ``answer`` (the answer's tokens, every
     task) or ``every_prefix`` (a recognition task's label of every prefix of the
     input as well, the per-position signal of Huang et al. 2025's formal-language
-    suite: :meth:`lengen_core.tasks.base.Task.with_prefix_targets`). It applies to the
-    main task; the test is the answer either way.
+    suite: :meth:`lengen_core.tasks.base.Task.with_prefix_targets`), the test being the
+    answer; or ``member_prefixes``, Huang et al.'s format itself: the strings, in
+    training and in the test, are prefixes of members of the language only (no near
+    misses: :meth:`lengen_core.tasks.base.Task.sample_member_prefix`), every prefix is
+    labelled, and a test example is right only when the label of every prefix and the
+    answer are (their exact match). It applies to the main task.
     """
 
     name: str = "reverse"
@@ -241,14 +246,14 @@ def _has_prefix_labels(task_name: str) -> bool:
 
 def _check_supervision(task_name: str, supervision: Any, index_hints: bool) -> None:
     _check_choice("task.supervision", supervision, SUPERVISION_MODES)
-    if supervision != "every_prefix":
+    if supervision not in PREFIX_LABELLED_MODES:
         return
     if not _has_prefix_labels(task_name):
         raise ConfigError(
-            "task.supervision", f"task {task_name!r} has no label per prefix; every_prefix works with the recognition tasks {prefix_supervised_tasks()}"
+            "task.supervision", f"task {task_name!r} has no label per prefix; {supervision} works with the recognition tasks {prefix_supervised_tasks()}"
         )
     if index_hints:
-        raise ConfigError("task.supervision", "every_prefix labels the input's own tokens, which index hints rewrite; turn one of them off")
+        raise ConfigError("task.supervision", f"{supervision} labels the input's own tokens, which index hints rewrite; turn one of them off")
 
 
 def _mixture_entries(value: Any) -> tuple[MixtureTask, ...]:

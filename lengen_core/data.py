@@ -43,7 +43,9 @@ class ExampleSource:
         self.config = task_config
         self.task: Task = build_task(task_config.name, task_config.options)
         self.index_hints = task_config.index_hints
-        self.every_prefix = task_config.supervision == "every_prefix"  # training targets at every prefix too (TaskConfig)
+        self.every_prefix = task_config.supervision != "answer"  # training targets at every prefix too (TaskConfig)
+        # member_prefixes: Huang et al.'s strings (prefixes of members only) and exact match over every prefix's label
+        self.member_prefixes = task_config.supervision == "member_prefixes"
         self.marker_id: int | None = task_marker_id(task_config.name) if (task_config.is_mixture if marker is None else marker) else None
         if self.index_hints:
             from lengen_core.tasks.index_hints import check_index_hints
@@ -75,6 +77,8 @@ class ExampleSource:
         return example if self.marker_id is None else with_task_marker(example, self.marker_id)
 
     def sample(self, rng: random.Random, length: int) -> Example:
+        if self.member_prefixes:
+            return self._format(self.task.sample_member_prefix(rng, length))
         return self._format(self.task.sample(rng, length))
 
     def sample_many(self, rng: random.Random, length: int, count: int) -> list[Example]:

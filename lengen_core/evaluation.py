@@ -24,7 +24,7 @@ from lengen_core.positions import PositionScheme
 from lengen_core.tasks.base import Example, Task
 
 __all__ = ["Decoded", "EvalPoint", "SweepResult", "breakdown_length", "decoding_inputs", "evaluate_lengths",
-           "greedy_decode", "resolve_eval_lengths", "score", "sweep", "wilson_interval"]
+           "greedy_decode", "prefix_labels_right", "resolve_eval_lengths", "score", "sweep", "wilson_interval"]
 from lengen_core.vocab import EOS_ID
 
 
@@ -63,6 +63,7 @@ class Decoded:
 
     answers: list[list[int]]
     position_ids: list[list[int]]  # ids used for each generated token (predicted ones for predictive coupling)
+    prompt_predictions: list[list[int]] | None = None  # per example, the argmax token after each of its prompt's tokens
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -148,13 +149,16 @@ def greedy_decode(
 
     generated = decoder.tokens[:, prompt_width:].tolist()
     generated_ids = decoder.position_ids[:, prompt_width:].tolist()
-    answers, ids = [], []
-    for example, row, id_row in zip(examples, generated, generated_ids):
+    assert decoder.prompt_predictions is not None  # every answer has at least <eos>, so step() ran
+    prompt_rows = decoder.prompt_predictions.tolist()  # [B, P], left-padded
+    answers, ids, prompt_predictions = [], [], []
+    for example, row, id_row, prompt_row in zip(examples, generated, generated_ids, prompt_rows):
         row = row[: len(example.answer)]  # the same budget for every example, whatever its batch
         cut = row.index(EOS_ID) if EOS_ID in row else len(row)
         answers.append(row[:cut])
         ids.append(id_row[: cut + 1])
-    return Decoded(answers=answers, position_ids=ids)
+        prompt_predictions.append(prompt_row[prompt_width - len(example.prompt) :])
+    return Decoded(answers=answers, position_ids=ids, prompt_predictions=prompt_predictions)
 
 
 def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], **options: object) -> Decoded:
@@ -164,12 +168,15 @@ def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], **
         groups.setdefault(len(example.prompt), []).append(index)
     answers: list[list[int]] = [[] for _ in examples]
     position_ids: list[list[int]] = [[] for _ in examples]
+    prompt_predictions: list[list[int]] = [[] for _ in examples]
     for indices in groups.values():
         decoded = greedy_decode(model, [examples[i] for i in indices], **options)  # type: ignore[arg-type]
+        assert decoded.prompt_predictions is not None
         for slot, index in enumerate(indices):
             answers[index] = decoded.answers[slot]
             position_ids[index] = decoded.position_ids[slot]
-    return Decoded(answers=answers, position_ids=position_ids)
+            prompt_predictions[index] = decoded.prompt_predictions[slot]
+    return Decoded(answers=answers, position_ids=position_ids, prompt_predictions=prompt_predictions)
 
 
 def predicted_ids_right(model: Transformer, examples: Sequence[Example], decoded: Decoded) -> list[bool]:
@@ -187,12 +194,33 @@ def predicted_ids_right(model: Transformer, examples: Sequence[Example], decoded
     return right
 
 
-def score(task: Task, examples: Sequence[Example], answers: Sequence[Sequence[int]]) -> tuple[int, float]:
-    """(number exactly correct, mean per-token accuracy over the true answer incl. <eos>)."""
+def prefix_labels_right(example: Example, prompt_prediction: Sequence[int]) -> bool:
+    """Whether the model's output after every labelled prompt token is that prefix's label
+    (``Example.prefix_targets``; True when the example has none)."""
+    if example.prefix_targets is None:
+        return True
+    return all(predicted == label for predicted, label in zip(prompt_prediction, example.prefix_targets) if label > 0)
+
+
+def score(
+    task: Task,
+    examples: Sequence[Example],
+    answers: Sequence[Sequence[int]],
+    prompt_predictions: Sequence[Sequence[int]] | None = None,
+) -> tuple[int, float]:
+    """(number exactly correct, mean per-token accuracy over the true answer incl. <eos>).
+
+    With ``prompt_predictions`` (``task.supervision = member_prefixes``), an example is exactly
+    correct only when its answer is and so is the output after every labelled prefix: Huang et
+    al.'s exact match over every position. The per-token accuracy stays the answer's.
+    """
     correct = 0
     token_hits = 0.0
-    for example, answer in zip(examples, answers):
-        correct += bool(task.is_correct(example, answer))
+    for index, (example, answer) in enumerate(zip(examples, answers)):
+        right = bool(task.is_correct(example, answer))
+        if prompt_predictions is not None:
+            right = right and prefix_labels_right(example, prompt_predictions[index])
+        correct += right
         truth = example.answer  # with <eos>
         predicted = list(answer) + [EOS_ID]
         hits = sum(1 for a, b in zip(truth, predicted) if a == b)
@@ -237,7 +265,9 @@ def evaluate_lengths(
             decoded = greedy_decode(
                 model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset), use_cache=use_cache
             )
-            chunk_correct, chunk_token_accuracy = score(source.task, chunk, decoded.answers)
+            chunk_correct, chunk_token_accuracy = score(
+                source.task, chunk, decoded.answers, decoded.prompt_predictions if source.member_prefixes else None
+            )
             correct += chunk_correct
             scored += len(chunk)
             token_accuracy_sum += chunk_token_accuracy * len(chunk)

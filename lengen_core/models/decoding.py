@@ -75,6 +75,7 @@ class Decoder:
         self.length = prompt_width  # slots [0, length) hold known tokens
         self.caches = model.new_caches() if use_cache and model.supports_cache else None
         self._fed = 0  # tokens already run through the model (the caches hold them)
+        self.prompt_predictions: torch.Tensor | None = None  # [B, P] the argmax token after each prompt slot, once step() ran
         # [B, H, P + A, P + A] or None; predictive coupling learns the ids as it goes (see _bias_rows)
         self._full_bias = None if model.scheme.predicts_positions else model.terms.attention_bias(self.position_ids)
 
@@ -92,6 +93,8 @@ class Decoder:
             caches=self.caches,
             attention_bias=self._bias_rows(start, end),
         )
+        if self.prompt_predictions is None:  # the first step runs the whole prompt
+            self.prompt_predictions = output.logits.argmax(dim=-1)  # [B, P]
         self._fed = end
         position_logits = None if output.position_logits is None else output.position_logits[:, -1]
         return DecodeStep(logits=output.logits[:, -1], position_logits=position_logits)

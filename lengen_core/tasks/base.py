@@ -138,7 +138,8 @@ class Task:
             has the vocabulary's last rows too (:func:`lengen_core.vocab.model_vocab_size`).
         supports_prefix_supervision: the task has a label for every prefix of its
             input (a recognition task: is the prefix in the language?), so it can be
-            trained with ``task.supervision = every_prefix`` (:meth:`with_prefix_targets`).
+            trained with ``task.supervision = every_prefix`` (:meth:`with_prefix_targets`),
+            and on prefixes of its members alone (``member_prefixes``: :meth:`sample_member_prefix`).
     """
 
     name: ClassVar[str] = ""
@@ -205,6 +206,11 @@ class Task:
     def with_prefix_targets(self, example: Example) -> Example:
         """``example`` with its ``prefix_targets`` (tasks with ``supports_prefix_supervision``)."""
         raise ConfigError("task.supervision", f"task {self.name!r} has no label per prefix; every_prefix needs a recognition task")
+
+    def sample_member_prefix(self, rng: random.Random, length: int) -> Example:
+        """One example of ``length`` whose string is a prefix of a member of the language
+        (``task.supervision = member_prefixes``; tasks with ``supports_prefix_supervision``)."""
+        raise ConfigError("task.supervision", f"task {self.name!r} has no language to take prefixes of; member_prefixes needs a recognition task")
 
     def describe(self) -> dict[str, Any]:
         """Metadata the app shows beside results."""

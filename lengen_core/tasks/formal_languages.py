@@ -46,6 +46,7 @@ position what a recognizer of the language knows there.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Sequence
 from typing import ClassVar
@@ -89,6 +90,24 @@ class _RecognitionTask(Task):
         targets = (0,) + labels + (0,) * (1 + len(example.answer))
         return dataclasses.replace(example, prefix_targets=targets)
 
+    def member_prefix_symbols(self, rng: random.Random, length: int) -> list[int]:  # pragma: no cover - abstract
+        """A string (token ids) uniform over the strings of ``length`` that some member of the language extends."""
+        raise NotImplementedError
+
+    def sample_member_prefix(self, rng: random.Random, length: int) -> Example:
+        """An example of Huang et al.'s format (``task.supervision = member_prefixes``): its string is a
+        prefix of a member, its answer whether the string itself is a member.
+
+        Huang et al. draw members of the language and label every prefix; the prefixes of a
+        length-``n`` string are what a member's labels cover up to ``n``. Our choice: the string
+        is uniform over the prefixes of members of length exactly ``n``, so a sweep still tests
+        one length per point (at a length with no members, e.g. odd lengths of (aa)*, the string
+        is a prefix and its answer ``<no>``).
+        """
+        self.check_length(length)
+        symbols = self.member_prefix_symbols(rng, length)
+        return self._example(symbols, self.prefix_memberships(symbols)[-1], length, "member_prefix")
+
     def _example(self, symbols: Sequence[int], label: bool, length: int, kind: str) -> Example:
         builder = SequenceBuilder()
         builder.extend(symbols, 1)
@@ -114,6 +133,7 @@ class _RegularLanguageTask(_RecognitionTask):
     start_state: ClassVar[int] = 0
     accepting: ClassVar[frozenset[int]] = frozenset()
     _count_rows: ClassVar[list[list[int]]]
+    _live_count_rows: ClassVar[list[list[int]]]  # [r][q]: strings of length r from q that end in a live state
     _choice_rows: ClassVar[dict[bool, list[list[list[float] | None]]]]
     _preimage: ClassVar[list[list[int]]]
     _accepting_mask: ClassVar[int]
@@ -122,6 +142,10 @@ class _RegularLanguageTask(_RecognitionTask):
         super().__init_subclass__(**kwargs)
         n_states = len(cls.transitions)
         cls._count_rows = [[int(q in cls.accepting) for q in range(n_states)]]
+        live = set(cls.accepting)  # the states from which a member can still be reached
+        while grown := {q for q in range(n_states) if q not in live and live & set(cls.transitions[q])}:
+            live |= grown
+        cls._live_count_rows = [[int(q in live) for q in range(n_states)]]
         cls._choice_rows = {True: [], False: []}
         cls._accepting_mask = sum(1 << q for q in cls.accepting)
         # _preimage[symbol][mask]: the states that move into ``mask`` on ``symbol`` (bit masks over states)
@@ -151,14 +175,36 @@ class _RegularLanguageTask(_RecognitionTask):
 
     @classmethod
     def _counts(cls, length: int) -> list[int]:
-        rows = cls._count_rows
-        if len(rows) <= length:
-            rows = list(rows)
-            while len(rows) <= length:
-                previous = rows[-1]
-                rows.append([sum(previous[nxt] for nxt in row) for row in cls.transitions])
-            cls._count_rows = rows
-        return rows[length]
+        cls._count_rows = cls._extended(cls._count_rows, length)
+        return cls._count_rows[length]
+
+    @classmethod
+    def _extended(cls, rows: list[list[int]], length: int) -> list[list[int]]:
+        """``rows`` (per length r, per state: paths of r symbols into a final set) grown to hold ``length``."""
+        if len(rows) > length:
+            return rows
+        rows = list(rows)
+        while len(rows) <= length:
+            previous = rows[-1]
+            rows.append([sum(previous[nxt] for nxt in row) for row in cls.transitions])
+        return rows
+
+    def member_prefix_symbols(self, rng: random.Random, length: int) -> list[int]:
+        """Uniform over the strings of ``length`` that end in a live state (a member extends them), symbol by
+        symbol, each weighted by how many such strings continue it (exact integers)."""
+        cls = type(self)
+        cls._live_count_rows = cls._extended(cls._live_count_rows, length)
+        rows = cls._live_count_rows
+        if rows[length][self.start_state] == 0:
+            raise ValueError(f"{self.name} has no prefix of a member of length {length}")
+        state, symbols = self.start_state, []
+        for position in range(length):
+            after = rows[length - position - 1]
+            weights = [after[nxt] for nxt in self.transitions[state]]
+            index = rng.choices(range(len(weights)), weights=weights)[0]
+            symbols.append(self.alphabet[index])
+            state = self.transitions[state][index]
+        return symbols
 
     @classmethod
     def _choices(cls, remaining: int, member: bool) -> list[list[float] | None]:
@@ -489,6 +535,17 @@ def random_dyck_word(rng: random.Random, length: int) -> list[int]:
     return [OPEN_ID if step > 0 else CLOSE_ID for step in rotated[1:]]
 
 
+@functools.lru_cache(maxsize=64)
+def nonnegative_path_counts(length: int) -> tuple[tuple[int, ...], ...]:
+    """``[r][d]``: bracket strings of ``r`` symbols whose depth, starting at ``d``, never goes below 0
+    (every such string is a prefix of a Dyck word), for r, d in 0..length."""
+    rows = [tuple(1 for _ in range(length + 2))]
+    for _ in range(length):
+        previous = rows[-1]
+        rows.append(tuple(previous[d + 1] + (previous[d - 1] if d > 0 else 0) if d + 1 < len(previous) else 0 for d in range(length + 2)))
+    return tuple(rows)
+
+
 @register
 class Dyck1(_RecognitionTask):
     """Dyck-1: is the bracket string balanced?
@@ -515,6 +572,18 @@ class Dyck1(_RecognitionTask):
             lowest = min(lowest, depth)
             memberships.append(depth == 0 and lowest >= 0)
         return memberships
+
+    def member_prefix_symbols(self, rng: random.Random, length: int) -> list[int]:
+        """Uniform over the bracket strings of ``length`` whose depth never goes below 0 (each extends to a Dyck word)."""
+        counts = nonnegative_path_counts(length)
+        depth, symbols = 0, []
+        for position in range(length):
+            after = counts[length - position - 1]
+            weights = (after[depth + 1], after[depth - 1] if depth > 0 else 0)  # ( then )
+            opens = rng.choices((True, False), weights=weights)[0]
+            symbols.append(OPEN_ID if opens else CLOSE_ID)
+            depth += 1 if opens else -1
+        return symbols
 
     def generate(self, rng: random.Random, length: int) -> Example:
         if length % 2 == 1:

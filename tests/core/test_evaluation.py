@@ -180,3 +180,73 @@ def test_cached_and_uncached_batched_decoding_agree(scheme: str) -> None:
     uncached = greedy_decode(model, examples, use_cache=False)
     assert cached.answers == uncached.answers
     assert cached.position_ids == uncached.position_ids
+
+
+@pytest.mark.parametrize("attention", ["dense", "hsa-swa"])
+@pytest.mark.parametrize("scheme", ["learned", "rope", "nope"])
+def test_decoding_reports_the_output_after_every_prompt_token_as_one_full_forward_of_the_prompt_does(scheme: str, attention: str) -> None:
+    """The left-padded batch's prompt predictions, cut to each example, are what the prompt alone gives."""
+    model = make_model(scheme, attention=attention)
+    examples = [copy_example(symbols(1, 2, 3)), copy_example(symbols(4, 5, 6, 7, 8, 9)), copy_example(symbols(10))]
+    decoded = greedy_decode(model, examples)
+    assert decoded.prompt_predictions is not None
+    for example, ids, predicted in zip(examples, slot_ids(model, examples), decoded.prompt_predictions):
+        prompt = len(example.prompt)
+        with torch.no_grad():
+            output = model(torch.tensor([example.prompt]), ids[:prompt].unsqueeze(0))
+        assert predicted == output.logits[0].argmax(dim=-1).tolist()  # [P]
+
+
+def test_member_prefix_scoring_needs_every_prefix_label_right_as_well_as_the_answer() -> None:
+    """task.supervision = member_prefixes: Huang et al.'s exact match, over every position."""
+    import random
+
+    from lengen_core.data import ExampleSource
+
+    source = ExampleSource(TaskConfig(name="tomita_3", train_length_min=1, train_length_max=8, supervision="member_prefixes"))
+    assert source.member_prefixes
+    examples = source.sample_many(random.Random(0), 6, 2)
+    answers = [list(example.answer_without_eos) for example in examples]
+    perfect = [[label or 0 for label in example.prefix_targets[: len(example.prompt)]] for example in examples]
+    assert score(source.task, examples, answers, perfect) == (2, 1.0)
+    wrong_prefix = [list(row) for row in perfect]
+    labels = wrong_prefix[1]
+    labels[3] = VOCAB.id("<no>") if labels[3] == VOCAB.id("<yes>") else VOCAB.id("<yes>")  # the label after w_3
+    correct, token_accuracy = score(source.task, examples, answers, wrong_prefix)
+    assert (correct, token_accuracy) == (1, 1.0)  # the answer is still right: the token accuracy is the answer's
+    assert score(source.task, examples, answers) == (2, 1.0)  # the answer alone (answer, every_prefix)
+
+
+def test_a_member_prefix_sweep_counts_an_example_only_when_its_answer_and_every_prefix_are_right() -> None:
+    """evaluate_lengths against the oracle (step-by-step greedy answer, one full forward of the prompt), on a
+    model trained on the answer alone: its answers are right, the outputs after the prompt's tokens untrained."""
+    from lengen_core.config import RunConfig
+    from lengen_core.data import ExampleSource, stream_rng
+    from lengen_core.evaluation import evaluate_lengths, prefix_labels_right
+    from lengen_core.training import train
+
+    config = RunConfig().replace(**{
+        "task.name": "tomita_1", "task.train_length_min": 1, "task.train_length_max": 8, "positions.scheme": "nope",
+        "model.n_layers": 1, "model.d_model": 32, "model.d_ff": 64, "train.steps": 60, "train.batch_size": 32,
+        "train.distractor_examples": 0,
+    })  # fmt: skip
+    answer_only = train(config, seed=0).model.eval()
+    source = ExampleSource(dataclasses.replace(config.task, supervision="member_prefixes"))
+    [point] = evaluate_lengths(answer_only, source, [6], samples_per_length=24, eval_seed=0, batch_size=7)
+    [answer_point] = evaluate_lengths(answer_only, ExampleSource(config.task), [6], samples_per_length=24, eval_seed=0)
+    examples = source.sample_many(stream_rng("eval", 0, "tomita_1", 6), 6, 24)
+    answers_right = prefixes_right = both = 0
+    for example in examples:
+        [ids] = slot_ids(answer_only, [example])  # [P + A]
+        answer, _ = reference_greedy(answer_only, example, ids)
+        with torch.no_grad():
+            prompt_prediction = answer_only(torch.tensor([example.prompt]), ids[: len(example.prompt)].unsqueeze(0)).logits[0].argmax(-1).tolist()
+        answer_right, prefix_right = source.task.is_correct(example, answer), prefix_labels_right(example, prompt_prediction)
+        answers_right += answer_right
+        prefixes_right += prefix_right
+        both += answer_right and prefix_right
+    assert point.n == 24 and point.exact_match == both / 24
+    assert answers_right == 24 and answer_point.exact_match > 0.5 and prefixes_right < 24  # the case this scoring exists for
+    member_trained = train(config.replace(**{"task.supervision": "member_prefixes"}), seed=0).model.eval()
+    [trained_point] = evaluate_lengths(member_trained, source, [6], samples_per_length=24, eval_seed=0)
+    assert trained_point.exact_match >= 0.9 > point.exact_match  # trained on every prefix: scored right

@@ -967,3 +967,44 @@ def test_neighbour_retrieval_tasks_keep_their_metadata() -> None:
         "Name the symbol just right of the query symbol, which occurs once in the context."
     )
     assert TASK_REGISTRY["retrieve_right_last"].theory.ape.generalizes is False
+
+
+def _member_prefixes_by_search(name: str, length: int) -> set[tuple[str, ...]]:
+    """Every string of ``length`` that some member extends, by trying every extension of up to 8 symbols
+    (each of these automata reaches acceptance, when it can, within its 5 states; Dyck-1 within the depth)."""
+    import itertools
+
+    recognise = RECOGNISERS[name]
+    alphabet = "()" if name == "dyck_1" else "ab" if name.endswith("_star") else "01"
+    found = set()
+    for word in itertools.product(alphabet, repeat=length):
+        if any(recognise(list(word + tail)) for extra in range(9) for tail in itertools.product(alphabet, repeat=extra)):
+            found.add(word)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(RECOGNISERS))
+def test_member_prefixes_are_uniform_over_the_prefixes_of_members_and_answer_their_own_membership(name):
+    """task.supervision = member_prefixes (Huang et al.'s strings): only prefixes of members, each as likely."""
+    task = build_task(name)
+    rng = random.Random(5)
+    recognise = RECOGNISERS[name]
+    for length in (1, 4, 5):
+        expected = _member_prefixes_by_search(name, length)
+        draws = 60 * len(expected)
+        counts = Counter()
+        for _ in range(draws):
+            example = task.sample_member_prefix(rng, length)
+            word = tuple(symbols(example.prompt)[1:-1])
+            counts[word] += 1
+            assert symbols(example.answer_without_eos) == ["<yes>" if recognise(list(word)) else "<no>"]
+            assert example.meta["kind"] == "member_prefix" and example.length == length
+        assert set(counts) == expected, f"{name} at {length}"
+        assert max(counts.values()) <= 2.5 * min(counts.values()), counts  # uniform: 60 expected per string
+    long = task.sample_member_prefix(rng, 300)
+    assert len(long.prompt) == 302  # <bos> w =
+
+
+def test_a_task_without_a_language_refuses_member_prefixes_by_field():
+    with pytest.raises(ConfigError, match="task.supervision"):
+        build_task("reverse").sample_member_prefix(random.Random(0), 4)
