@@ -3,7 +3,8 @@
 # offsets, trained on lengths 1-16 and tested to 3x (48), with distractor-free rows as in their setup. bash bench/huang_split.sh DB SEEDS [WORKERS] [TASKS] (SEEDS: e.g. 0,1,2)
 # Then: python bench/huang_split_report.py DB (agreement per scheme, in-distribution accuracy, disagreements).
 # Environment knobs (defaults: the first split's setting): STEPS=1500; SUPERVISION=answer, or every_prefix to train
-# the recognition tasks on every prefix's label as well (the other tasks keep the answer alone); TAG=huang-split, the
+# the recognition tasks on every prefix's label as well, or member_prefixes for Huang et al.'s format itself (strings that
+# are prefixes of members, every prefix's label tested too); the other tasks keep the answer alone; TAG=huang-split, the
 # tag's prefix (give the report --tag-prefix TAG-).
 set -euo pipefail
 db=${1:?usage: huang_split.sh DB SEEDS [WORKERS] [TASKS]}

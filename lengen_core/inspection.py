@@ -29,7 +29,7 @@ from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.evaluation import decoding_inputs, greedy_decode
 from lengen_core.positions import build_scheme
-from lengen_core.tasks.base import Example
+from lengen_core.tasks.base import Example, Task
 from lengen_core.vocab import EOS_ID, VOCAB, is_task_marker
 
 # --------------------------------------------------------------------------- examples
@@ -183,7 +183,7 @@ def typed_example(
                 reference = candidate
             prompt_matches.append(candidate)
             if not answer or _shape_mismatch(answer, candidate.answer_without_eos) is None:
-                return _assemble(candidate, prompt, answer)
+                return _assemble(candidate, prompt, answer, task)
             if len(prompt_matches) >= 200:
                 break
     if prompt_matches:
@@ -202,7 +202,7 @@ def typed_example(
     )
 
 
-def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int]) -> TypedExample:
+def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int], source_task: Task) -> TypedExample:
     truth_known = bool(answer) or not template.answer_without_eos
     answer_tokens = tuple(answer) if truth_known else template.answer_without_eos
     example = Example(
@@ -214,6 +214,8 @@ def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int]) -
         digit_significance=template.digit_significance,
         meta={"typed": True},
     )
+    if template.prefix_targets is not None and len(example.prompt) > 1 and not is_task_marker(example.prompt[1]):
+        example = source_task.with_prefix_targets(example)  # the typed string's own prefix labels
     return TypedExample(example, truth_known)
 
 
@@ -355,6 +357,7 @@ class Inspection:
     true_answer_ids: list[int]
     attention: list[np.ndarray | None] = field(default_factory=list)
     hsa: list[dict[str, np.ndarray] | None] = field(default_factory=list)
+    wrong_prefixes: list[int] | None = None  # member_prefixes runs: the prefix lengths whose label the model got wrong
 
 
 def layer_maps(layers: Sequence[Mapping[str, torch.Tensor] | None] | None) -> tuple[list[np.ndarray | None], list[dict[str, np.ndarray] | None]]:
@@ -378,8 +381,15 @@ def layer_maps(layers: Sequence[Mapping[str, torch.Tensor] | None] | None) -> tu
 
 
 @torch.no_grad()
-def inspect_example(model: torch.nn.Module, example: Example, task: Any, *, truth_known: bool = True, seed: int = 0) -> Inspection:
-    """Greedy-decode ``example``, then run prompt + decoded answer once with attention recorded."""
+def inspect_example(
+    model: torch.nn.Module, example: Example, task: Any, *, truth_known: bool = True, seed: int = 0, score_prefixes: bool = False
+) -> Inspection:
+    """Greedy-decode ``example``, then run prompt + decoded answer once with attention recorded.
+
+    ``score_prefixes`` (a ``task.supervision = member_prefixes`` run, whose sweep scores every
+    prefix): the example is correct only when the output after every labelled prompt token is
+    its prefix's label too, and ``wrong_prefixes`` lists the prefixes it got wrong.
+    """
     decoded = greedy_decode(model, [example], seed=seed)
     answer = decoded.answers[0]
     scheme = model.scheme
@@ -393,6 +403,11 @@ def inspect_example(model: torch.nn.Module, example: Example, task: Any, *, trut
     output = model(torch.tensor([tokens]), torch.tensor([position_ids]), return_attention=True)
     attention, hsa = layer_maps(output.layers)
     correct = bool(task.is_correct(example, answer)) if truth_known else None
+    wrong_prefixes = None
+    if score_prefixes and example.prefix_targets is not None and decoded.prompt_predictions is not None:
+        predicted = decoded.prompt_predictions[0]  # [P]
+        wrong_prefixes = [p for p, label in enumerate(example.prefix_targets[:prompt_length]) if label > 0 and predicted[p] != label]
+        correct = None if correct is None else correct and not wrong_prefixes
     return Inspection(
         example=example,
         predicted_answer=list(answer),
@@ -403,6 +418,7 @@ def inspect_example(model: torch.nn.Module, example: Example, task: Any, *, trut
         true_answer_ids=all_ids[prompt_length:] if not scheme.predicts_positions else _true_ids(example, model),
         attention=attention,
         hsa=hsa,
+        wrong_prefixes=wrong_prefixes,
     )
 
 

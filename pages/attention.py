@@ -64,12 +64,21 @@ def show_answer(inspection, truth_known: bool) -> None:
         columns[2].markdown("**Verdict**  \nno truth to compare")
     elif inspection.correct:
         columns[2].markdown("**Verdict**  \n:green[correct ✓]")
+    elif inspection.wrong_prefixes and tuple(inspection.predicted_answer) == example.answer_without_eos:
+        columns[2].markdown(f"**Verdict**  \n:red[wrong ✗] (the answer is right, {len(inspection.wrong_prefixes)} prefix labels are not)")
     else:
         wrong = next(
             (k for k, (a, b) in enumerate(zip(inspection.predicted_answer, example.answer_without_eos)) if a != b),
             min(len(inspection.predicted_answer), len(example.answer_without_eos)),
         )
         columns[2].markdown(f"**Verdict**  \n:red[wrong ✗] (first wrong answer token: #{wrong})")
+    if inspection.wrong_prefixes is not None:  # a member_prefixes run: every prefix's label is tested too
+        wrong = inspection.wrong_prefixes
+        listed = ", ".join(map(str, wrong[:12])) + (", ..." if len(wrong) > 12 else "")
+        st.caption(
+            "This run is tested on the label after every symbol too (task.supervision = member_prefixes): "
+            + (f"the label is wrong for {len(wrong)} prefixes, of lengths {listed}." if wrong else "every prefix's label is right.")
+        )
 
 
 def show_attention(inspection, labels, config: RunConfig) -> None:
@@ -149,7 +158,9 @@ def main() -> None:
     example, truth_known = picked
     try:
         check_fits_model(example, config)
-        inspection = inspect_example(model, example, source.task, truth_known=truth_known, seed=config.eval.seed)
+        inspection = inspect_example(
+            model, example, source.task, truth_known=truth_known, seed=config.eval.seed, score_prefixes=source.member_prefixes
+        )
     except ExampleInputError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return

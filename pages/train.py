@@ -38,7 +38,11 @@ NAME_KEY = "train:run_name"
 RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
-
+SUPERVISION_LABELS = {
+    "answer": "the answer only",
+    "every_prefix": "every prefix's label too",
+    "member_prefixes": "Huang et al.'s format: prefixes of members, every label tested",
+}
 
 def render_form(form: ConfigForm) -> tuple[int, str]:
     """Draw the configuration widgets (their values collect in ``form.values``); returns (seed, run name)."""
@@ -76,9 +80,11 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
             "task.supervision",
             "Supervision",
             list(SUPERVISION_MODES),
-            format_func=lambda mode: {"answer": "the answer only", "every_prefix": "every prefix's label too"}.get(mode, mode),
+            format_func=lambda mode: SUPERVISION_LABELS.get(mode, mode),
             help="every_prefix also trains the output at each symbol to say whether the string so far is in the language: "
-            "the per-position signal of Huang et al.'s formal-language runs. The test is the final answer either way.",
+            "the per-position signal of Huang et al.'s formal-language runs; the test is the final answer. member_prefixes is "
+            "their format itself: the strings are prefixes of members only (no near misses), and a test example counts as "
+            "right only when the label after every symbol and the answer are.",
         )
     if task_class is not None:
         st.caption(f"{task_class.name} supports lengths {task_class.min_length}..{task_class.max_length}.")

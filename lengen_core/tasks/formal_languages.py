@@ -41,6 +41,13 @@ same final label. Our choice: membership at every prefix for every language,
 where their Tomita 1-4 and 7 use the set of legal next symbols instead (a
 multi-label output our one-token head does not have); both say at every
 position what a recognizer of the language knows there.
+
+``task.supervision = member_prefixes`` is their format itself: every string,
+in training and in the test, is a prefix of a member
+(:meth:`_RecognitionTask.sample_member_prefix`: uniform over the strings of
+the length that some member extends; for (aa)* that is ``a^n`` alone), every
+prefix is labelled, and a test example is right only when the label after
+every symbol and the answer are (their exact match, over every position).
 """
 
 from __future__ import annotations
@@ -165,10 +172,13 @@ class _RegularLanguageTask(_RecognitionTask):
         return state in cls.accepting
 
     def prefix_memberships(self, symbols: Sequence[int]) -> list[bool]:
-        """The automaton run once over the string: acceptance after each symbol."""
+        """The automaton run once over the string: acceptance after each symbol (a symbol outside the
+        alphabet, as a typed string may hold, leaves every longer prefix outside the language)."""
         index_of = {symbol: index for index, symbol in enumerate(self.alphabet)}
         state, memberships = self.start_state, []
-        for symbol in symbols:
+        for position, symbol in enumerate(symbols):
+            if symbol not in index_of:
+                return memberships + [False] * (len(symbols) - position)
             state = self.transitions[state][index_of[symbol]]
             memberships.append(state in self.accepting)
         return memberships

@@ -14,6 +14,7 @@ from lengen_core.inspection import (
     hsa_selection_matrix,
     token_labels,
 )
+from lengen_core.vocab import VOCAB
 from pages.charts.inspection import (
     attention_grid,
     attention_heatmap,
@@ -217,3 +218,34 @@ def test_hsa_run_draws_chunk_selections(open_app: Any, trained_run: Any) -> None
         visible_end = (query // 2) * 2
         assert np.all(matrix[query, visible_end:] == 0)
     assert matrix.max() <= 1.0 + 1e-6
+
+
+def test_a_member_prefix_run_is_judged_on_every_prefix_label_as_its_sweep_is(open_app: Any, trained_run: Any) -> None:
+    """task.supervision = member_prefixes: the verdict needs the label after every symbol, generated or typed."""
+    run_id = trained_run(**{"task.name": "dyck_1", "positions.scheme": "nope", "task.supervision": "member_prefixes"})
+    app = open_app(ATTENTION, query_params={"run": run_id})
+    assert_clean(app)
+    [caption] = [rendered(element) for element in app.caption if "after every symbol" in rendered(element)]
+    assert "every prefix's label is right" in caption or "the label is wrong for" in caption
+
+    radio(app, "Example").set_value("Type your own").run()
+    text(app, "Prompt tokens").set_value("<bos> ( ) ( =").run()
+    text(app, "Expected answer (optional)").set_value("<no>").run()
+    assert_clean(app)
+    [caption] = [rendered(element) for element in app.caption if "after every symbol" in rendered(element)]
+    from lengen_core.inspection import inspect_example, typed_example
+    from lengen_core.training import load_checkpoint
+    from pages.common import get_store
+
+    model, config, _ = load_checkpoint(get_store().checkpoint_path(run_id))
+    source = ExampleSource(config.task)
+    typed = typed_example(source, "<bos> ( ) ( =", "<no>").example
+    assert typed.prefix_targets is not None  # the typed string's own labels: "(" no, "()" yes, "()(" no
+    assert [VOCAB.token(label) for label in typed.prefix_targets[1:4]] == ["<no>", "<yes>", "<no>"]
+    expected = inspect_example(model, typed, source.task, seed=config.eval.seed, score_prefixes=True)
+    assert expected.wrong_prefixes is not None
+    if expected.wrong_prefixes:
+        assert f"the label is wrong for {len(expected.wrong_prefixes)} prefixes" in caption
+        assert not any("correct ✓" in element.value for element in app.markdown)
+    else:
+        assert "every prefix's label is right" in caption

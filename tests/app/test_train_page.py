@@ -285,6 +285,15 @@ def test_a_recognition_task_offers_every_prefix_supervision_and_the_link_carries
     supervision.set_value("every_prefix").run()
     assert_no_exception(app)
     assert app.query_params["task.supervision"] == "every_prefix" and not errors(app), errors(app)
+    [supervision] = [box for box in app.selectbox if box.label == "Supervision"]
+    assert supervision.options == [
+        "the answer only", "every prefix's label too", "Huang et al.'s format: prefixes of members, every label tested"
+    ]  # fmt: skip
+    supervision.set_value("member_prefixes").run()
+    assert app.query_params["task.supervision"] == "member_prefixes" and not errors(app), errors(app)
+    [task] = [box for box in app.selectbox if box.label == "Task"]
+    task.set_value("dyck_1").run()  # another recognition task keeps it
+    assert app.query_params["task.supervision"] == "member_prefixes" and not errors(app), errors(app)
     [task] = [box for box in app.selectbox if box.label == "Task"]
     task.set_value("reverse").run()  # a task with no label per prefix: back to the answer alone, no error
     assert "task.supervision" not in app.query_params and not errors(app), errors(app)

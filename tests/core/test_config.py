@@ -45,6 +45,7 @@ def test_json_round_trip_and_stable_config_id() -> None:
         ({"model.length_scaling": "sqrt"}, "model.length_scaling", "must be one of"),
         ({"task.supervision": "every_token"}, "task.supervision", "must be one of"),
         ({"task.supervision": "every_prefix"}, "task.supervision", "no label per prefix"),
+        ({"task.supervision": "member_prefixes"}, "task.supervision", "member_prefixes works with the recognition tasks"),
         ({"task.name": "tomita_3", "positions.scheme": "nope", "task.supervision": "every_prefix", "task.index_hints": True}, "task.supervision", "index hints"),
         (
             {"task.name": "reverse", "task.options": {}, "task.train_length_max": 10, "positions.scheme": "learned",
@@ -105,3 +106,7 @@ def test_every_prefix_supervision_is_kept_by_a_recognition_task_and_dropped_by_a
     assert RunConfig.from_json(labelled.to_json()) == labelled
     assert labelled.replace(**{"task.name": "dyck_1"}).task.supervision == "every_prefix"
     assert labelled.replace(**{"task.name": "parity"}).task.supervision == "answer"  # a task with no label per prefix
+    huang_format = tomita.replace(**{"task.supervision": "member_prefixes"})
+    assert huang_format.config_id not in (tomita.config_id, labelled.config_id)
+    assert huang_format.replace(**{"task.name": "aa_star"}).task.supervision == "member_prefixes"
+    assert huang_format.replace(**{"task.name": "sort"}).task.supervision == "answer"
