@@ -248,6 +248,11 @@ def evaluate_lengths(
     ``should_stop`` is asked between batches: once it says stop, the length
     being scored is kept with the examples scored so far (its ``n`` says how
     many) and no further length is started.
+
+    With ``task.supervision = member_prefixes`` a length may have only a few strings (the
+    prefixes of members: for (aa)*, (abab)* and Tomita 1 exactly one), so repeated draws are
+    scored once and ``n`` is the number of distinct strings (our choice: the interval then says
+    how little one string shows). Other tasks score every draw, as they always did.
     """
     points = []
     for length in lengths:
@@ -255,6 +260,8 @@ def evaluate_lengths(
             break
         rng = stream_rng("eval", eval_seed, source.task.name, length)
         examples = source.sample_many(rng, length, samples_per_length)
+        if source.member_prefixes:  # few strings at a length (one for (aa)*: a^n): n counts distinct ones
+            examples = list({example.tokens: example for example in examples}.values())
         size = max(1, batch_size(length) if callable(batch_size) else batch_size)
         correct, scored = 0, 0
         token_accuracy_sum = 0.0

@@ -232,11 +232,12 @@ def test_a_member_prefix_sweep_counts_an_example_only_when_its_answer_and_every_
     })  # fmt: skip
     answer_only = train(config, seed=0).model.eval()
     source = ExampleSource(dataclasses.replace(config.task, supervision="member_prefixes"))
-    [point] = evaluate_lengths(answer_only, source, [6], samples_per_length=24, eval_seed=0, batch_size=7)
-    [answer_point] = evaluate_lengths(answer_only, ExampleSource(config.task), [6], samples_per_length=24, eval_seed=0)
-    examples = source.sample_many(stream_rng("eval", 0, "tomita_1", 6), 6, 24)
-    answers_right = prefixes_right = both = 0
-    for example in examples:
+    lengths = [3, 4, 5, 6, 7, 8]  # Tomita 1 (1*) has one prefix of a member per length: 1^n
+    points = evaluate_lengths(answer_only, source, lengths, samples_per_length=5, eval_seed=0, batch_size=7)
+    answer_points = evaluate_lengths(answer_only, ExampleSource(config.task), lengths, samples_per_length=24, eval_seed=0)
+    answers_right = prefixes_right = 0
+    for length, point in zip(lengths, points):
+        [example] = {e.tokens: e for e in source.sample_many(stream_rng("eval", 0, "tomita_1", length), length, 5)}.values()
         [ids] = slot_ids(answer_only, [example])  # [P + A]
         answer, _ = reference_greedy(answer_only, example, ids)
         with torch.no_grad():
@@ -244,9 +245,28 @@ def test_a_member_prefix_sweep_counts_an_example_only_when_its_answer_and_every_
         answer_right, prefix_right = source.task.is_correct(example, answer), prefix_labels_right(example, prompt_prediction)
         answers_right += answer_right
         prefixes_right += prefix_right
-        both += answer_right and prefix_right
-    assert point.n == 24 and point.exact_match == both / 24
-    assert answers_right == 24 and answer_point.exact_match > 0.5 and prefixes_right < 24  # the case this scoring exists for
+        assert point.n == 1 and point.exact_match == float(answer_right and prefix_right)
+    assert answers_right == len(lengths) and min(p.exact_match for p in answer_points) > 0.5
+    assert prefixes_right < len(lengths)  # the case this scoring exists for: right answers, untrained prefix outputs
     member_trained = train(config.replace(**{"task.supervision": "member_prefixes"}), seed=0).model.eval()
-    [trained_point] = evaluate_lengths(member_trained, source, [6], samples_per_length=24, eval_seed=0)
-    assert trained_point.exact_match >= 0.9 > point.exact_match  # trained on every prefix: scored right
+    trained_points = evaluate_lengths(member_trained, source, lengths, samples_per_length=5, eval_seed=0)
+    assert all(p.exact_match == 1.0 for p in trained_points) and sum(p.exact_match for p in points) < len(lengths)
+
+
+def test_a_member_prefix_sweep_counts_each_distinct_string_once() -> None:
+    """(aa)* has one prefix of a member at each length (a^n): 50 draws are one example, n = 1, its interval wide."""
+    from lengen_core.data import ExampleSource
+    from lengen_core.evaluation import evaluate_lengths
+
+    model = make_model("nope")
+    aa = ExampleSource(TaskConfig(name="aa_star", train_length_min=1, train_length_max=8, supervision="member_prefixes"))
+    points = evaluate_lengths(model, aa, [3, 8], samples_per_length=50, eval_seed=0)
+    assert [point.n for point in points] == [1, 1]
+    assert all(point.exact_match_high - point.exact_match_low > 0.7 for point in points)
+    tomita = ExampleSource(TaskConfig(name="tomita_3", train_length_min=1, train_length_max=8, supervision="member_prefixes"))
+    [wide] = evaluate_lengths(model, tomita, [3], samples_per_length=50, eval_seed=0)
+    assert wide.n == 7  # every prefix of a Tomita 3 member of length 3 (all strings but 101)
+    [many] = evaluate_lengths(model, tomita, [30], samples_per_length=50, eval_seed=0)
+    assert many.n == 50
+    [answer_only] = evaluate_lengths(model, ExampleSource(TaskConfig(name="aa_star", train_length_max=8, supervision="every_prefix")), [3], samples_per_length=50, eval_seed=0)
+    assert answer_only.n == 50  # other formats score every draw, as before
