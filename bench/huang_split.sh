@@ -5,7 +5,8 @@
 # Environment knobs (defaults: the first split's setting): STEPS=1500; SUPERVISION=answer, or every_prefix to train
 # the recognition tasks on every prefix's label as well, or member_prefixes for Huang et al.'s format itself (strings that
 # are prefixes of members, every prefix's label tested too); the other tasks keep the answer alone; TAG=huang-split, the
-# tag's prefix (give the report --tag-prefix TAG-).
+# tag's prefix (give the report --tag-prefix TAG-); the model: LAYERS=2, WIDTH=64 (d_ff = 4 x WIDTH), HEADS (default:
+# the config's, 4); SCHEMES=nope,learned.
 set -euo pipefail
 db=${1:?usage: huang_split.sh DB SEEDS [WORKERS] [TASKS]}
 seeds=${2:?usage: huang_split.sh DB SEEDS [WORKERS]}
@@ -19,9 +20,13 @@ tasks=${4:-$tasks}  # a subset (comma-separated), to split the sweep
 steps=${STEPS:-1500}
 supervision=${SUPERVISION:-answer}
 tag=${TAG:-huang-split}
-python -m lengen_core --db "$db" sweep --tasks "$tasks" --schemes nope,learned --seeds "$seeds" --workers "$workers" \
+layers=${LAYERS:-2}
+width=${WIDTH:-64}
+heads=()
+if [ -n "${HEADS:-}" ]; then heads=(--set "model.n_heads=$HEADS"); fi
+python -m lengen_core --db "$db" sweep --tasks "$tasks" --schemes "${SCHEMES:-nope,learned}" --seeds "$seeds" --workers "$workers" \
   --tag "$tag-$(echo "$seeds" | tr , -)-$(echo "$tasks" | md5sum | cut -c1-6)" --train-length 1-16 --steps "$steps" --set task.supervision="$supervision" \
-  --set model.n_layers=2 --set model.d_model=64 --set model.d_ff=256 --set train.lr=2e-3 \
+  --set model.n_layers="$layers" --set model.d_model="$width" --set model.d_ff=$((4 * width)) "${heads[@]}" --set train.lr=2e-3 \
   --set train.distractor_examples=0 --set positions.max_position=160 \
   --set eval.lengths=$lengths --set eval.samples_per_length=100 \
   --scheme-set learned:positions.train_offset_max=160

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Callable
+from typing import NamedTuple
 
+from lengen_core.config import RunConfig
 from lengen_core.store import RunStore
-from lengen_core.theory import check_run, setting_label
+from lengen_core.theory import TheoryCheck, check_run, setting_label
 
 
 def exact_match_near(curve, length: int) -> float | None:
@@ -34,27 +37,43 @@ def median_text(values: list[float | None]) -> str:
     return f"{statistics.median(known):.2f}{spread}"
 
 
-def collect(db: str, tag_prefix: str) -> dict[tuple[str, str], list]:
-    """Per (task, setting): one entry per seed, (check, EM near 1x, 2x, 3x, seed), from the done runs tagged ``tag_prefix``."""
+class Entry(NamedTuple):
+    """One run of a cell: its theory check, the lowest exact match over the four lengths ending at 1x, 2x, 3x and
+    1.5x its longest training length, its seed and config."""
+
+    check: TheoryCheck
+    em_1x: float | None
+    em_2x: float | None
+    em_3x: float | None
+    seed: int
+    em_1_5x: float | None = None
+    config: RunConfig | None = None
+
+
+def task_and_setting(config: RunConfig) -> tuple[str, ...]:
+    return (config.task.name, setting_label(config.positions.scheme, config.positions.train_offset_max))
+
+
+def collect(db: str, tag_prefix: str, cell_of: Callable[[RunConfig], tuple[str, ...]] = task_and_setting) -> dict[tuple[str, ...], list[Entry]]:
+    """Per cell (``cell_of(config)``, default (task, setting)): one :class:`Entry` per seed, from the done runs tagged ``tag_prefix``."""
     store = RunStore(db, read_only=True)
     runs = store.list_runs(status="done")
     runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{tag_prefix}") for tag in tags))]
-    cells: dict[tuple[str, str], list] = {}
-    seen: set[tuple[str, str, int]] = set()
+    cells: dict[tuple[str, ...], list[Entry]] = {}
+    seen: set[tuple[tuple[str, ...], int]] = set()
     for row in runs.itertuples():  # newest first: a cell's seed rerun by a later sweep counts once, the newest
         record = store.get_run(row.run_id)
         config = record.run_config
-        setting = setting_label(config.positions.scheme, config.positions.train_offset_max)
-        if (config.task.name, setting, record.seed) in seen:
+        cell = cell_of(config)
+        if (cell, record.seed) in seen:
             continue
-        seen.add((config.task.name, setting, record.seed))
+        seen.add((cell, record.seed))
         curve = store.eval_curve([row.run_id], sweep="default")
         longest = int(curve["length"].max()) if len(curve) else None
         check = check_run(config, record.breakdown_length, longest)
         train_max = config.task.train_length_max
-        cells.setdefault((config.task.name, setting), []).append(
-            (check, exact_match_near(curve, train_max), exact_match_near(curve, 2 * train_max), exact_match_near(curve, 3 * train_max), record.seed)
-        )
+        em = [exact_match_near(curve, factor * train_max) for factor in (1, 2, 3)]
+        cells.setdefault(cell, []).append(Entry(check, *em, record.seed, exact_match_near(curve, train_max * 3 // 2), config))
     return cells
 
 

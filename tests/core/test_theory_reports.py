@@ -78,3 +78,19 @@ def test_k_sparse_and_ppc_reports(tmp_path: Path) -> None:
     ppc = re.search(r"^\| sort \| predictive_coupled \| 0 \| 2-4 \| \S+ \| \S+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \|$", output, flags=re.MULTILINE)
     assert ppc and all(0.0 <= float(share) <= 1.0 for share in ppc.groups())
     assert re.search(r"^\| sort \| nope \| 0 \| 2-4 \| \S+ \| \S+ \| - \|$", output, flags=re.MULTILINE)
+
+
+def test_huang_grid_report_lists_every_architecture_and_the_one_selection_keeps(tmp_path: Path) -> None:
+    db = tmp_path / "grid.duckdb"
+    for layers, heads in ((1, 1), (1, 2)):  # the grid's own model flags after TINY's, so they are the ones that hold
+        assert cli_main(["--db", str(db), "sweep", *TINY,
+            "--tasks", "aa_star", "--schemes", "learned", "--seeds", "0", "--tag", f"huang-grid-L{layers}-H{heads}-W16",
+            "--train-length", "1-8", "--set", "eval.lengths=5,6,7,8,9,10,11,12,13,14,15,16", "--set", "positions.max_position=32",
+            "--set", "task.supervision=member_prefixes", "--set", f"model.n_layers={layers}", "--set", f"model.n_heads={heads}",
+            "--scheme-set", "learned:positions.train_offset_max=32",
+        ]) == 0  # fmt: skip
+    output = report("bench/huang_grid_report.py", str(db))
+    rows = re.findall(r"^\| aa_star \| learned\+offsets \| (\dx\dx16) \| 1 \| .* \|$", output, flags=re.MULTILINE)
+    assert rows == ["1x1x16", "1x2x16"], output
+    selected = re.search(r"^\| aa_star \| learned\+offsets \| generalizes \| (\dx\dx16) \| .* \| (\d) of 2 \(2 architectures\) \|$", output, flags=re.MULTILINE)
+    assert selected and selected.group(1) in rows, output
