@@ -548,7 +548,8 @@ def random_dyck_word(rng: random.Random, length: int) -> list[int]:
 @functools.lru_cache(maxsize=64)
 def nonnegative_path_counts(length: int) -> tuple[tuple[int, ...], ...]:
     """``[r][d]``: bracket strings of ``r`` symbols whose depth, starting at ``d``, never goes below 0
-    (every such string is a prefix of a Dyck word), for r, d in 0..length."""
+    (every such string is a prefix of a Dyck word), for r in 0..length; exact where ``r + d <= length + 1``,
+    all that a string of ``length`` symbols started at depth 0 asks for (depth d after length - r symbols)."""
     rows = [tuple(1 for _ in range(length + 2))]
     for _ in range(length):
         previous = rows[-1]
