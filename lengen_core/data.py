@@ -69,7 +69,7 @@ class ExampleSource:
 
     def _format(self, example: Example) -> Example:
         if self.every_prefix:
-            example = self.task.with_prefix_targets(example)
+            example = self.task.with_prefix_targets(example, huang_labels=self.member_prefixes)
         if self.index_hints:
             from lengen_core.tasks.index_hints import with_index_hints
 

@@ -29,7 +29,7 @@ from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.evaluation import decoding_inputs, greedy_decode
 from lengen_core.positions import build_scheme
-from lengen_core.tasks.base import Example, Task
+from lengen_core.tasks.base import Example
 from lengen_core.vocab import EOS_ID, VOCAB, is_task_marker
 
 # --------------------------------------------------------------------------- examples
@@ -183,7 +183,7 @@ def typed_example(
                 reference = candidate
             prompt_matches.append(candidate)
             if not answer or _shape_mismatch(answer, candidate.answer_without_eos) is None:
-                return _assemble(candidate, prompt, answer, task)
+                return _assemble(candidate, prompt, answer, source)
             if len(prompt_matches) >= 200:
                 break
     if prompt_matches:
@@ -202,7 +202,7 @@ def typed_example(
     )
 
 
-def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int], source_task: Task) -> TypedExample:
+def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int], source: ExampleSource) -> TypedExample:
     truth_known = bool(answer) or not template.answer_without_eos
     answer_tokens = tuple(answer) if truth_known else template.answer_without_eos
     example = Example(
@@ -215,7 +215,7 @@ def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int], s
         meta={"typed": True},
     )
     if template.prefix_targets is not None and len(example.prompt) > 1 and not is_task_marker(example.prompt[1]):
-        example = source_task.with_prefix_targets(example)  # the typed string's own prefix labels
+        example = source.task.with_prefix_targets(example, huang_labels=source.member_prefixes)  # the typed string's own labels
     return TypedExample(example, truth_known)
 
 

@@ -203,8 +203,9 @@ class Task:
         """Upper bound on ``len(prompt + answer)`` at this length knob."""
         raise NotImplementedError
 
-    def with_prefix_targets(self, example: Example) -> Example:
-        """``example`` with its ``prefix_targets`` (tasks with ``supports_prefix_supervision``)."""
+    def with_prefix_targets(self, example: Example, *, huang_labels: bool = False) -> Example:
+        """``example`` with its ``prefix_targets`` (tasks with ``supports_prefix_supervision``); ``huang_labels``:
+        the labels of Huang et al.'s format (``task.supervision = member_prefixes``)."""
         raise ConfigError("task.supervision", f"task {self.name!r} has no label per prefix; every_prefix needs a recognition task")
 
     def sample_member_prefix(self, rng: random.Random, length: int) -> Example:

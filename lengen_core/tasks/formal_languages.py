@@ -46,8 +46,12 @@ position what a recognizer of the language knows there.
 in training and in the test, is a prefix of a member
 (:meth:`_RecognitionTask.sample_member_prefix`: uniform over the strings of
 the length that some member extends; for (aa)* that is ``a^n`` alone), every
-prefix is labelled, and a test example is right only when the label after
-every symbol and the answer are (their exact match, over every position).
+prefix is labelled as theirs is (for Tomita 1-4 and 7 by the bits that may
+follow it, :data:`NEXT_SYMBOL_TOKENS`; by membership for the others), and a
+test example is right only when the label after every symbol and the answer
+are (their exact match, over every position). Without the next-bit labels the
+format would be empty for the languages closed under prefixes (Tomita 1, 4, 7:
+every prefix of a member is a member, so every label would be ``<yes>``).
 """
 
 from __future__ import annotations
@@ -71,6 +75,14 @@ BHATTAMISHRA_2020 = (
     "Languages. EMNLP 2020 (Tomita automata as in their code satwik77/Transformer-Formal-Languages)"
 )
 NEAR_MISS_ATTEMPTS = 16
+# Huang et al.'s Tomita labels name the legal next bits (a multi-label output there): here one token per set,
+# (0 legal, 1 legal) -> "*" either, "0" or "1" that one only, "-" neither (our choice of tokens).
+NEXT_SYMBOL_TOKENS: dict[tuple[bool, bool], int] = {
+    (True, True): VOCAB.id("*"),
+    (True, False): VOCAB.id("0"),
+    (False, True): VOCAB.id("1"),
+    (False, False): VOCAB.id("-"),
+}
 TOMITA_1982 = "Tomita (1982). Dynamic construction of finite automata from examples using hill-climbing"
 
 
@@ -88,12 +100,26 @@ class _RecognitionTask(Task):
         """For each i, whether ``symbols[:i + 1]`` (token ids) is in the language."""
         raise NotImplementedError
 
-    def with_prefix_targets(self, example: Example) -> Example:
+    labels_next_symbols: ClassVar[bool] = False  # Huang et al. label this language's prefixes by their legal next symbols
+
+    def next_symbol_labels(self, symbols: Sequence[int]) -> list[int]:  # pragma: no cover - abstract
+        """For each i, the token naming which symbols may follow ``symbols[:i + 1]`` (:data:`NEXT_SYMBOL_TOKENS`)."""
+        raise NotImplementedError
+
+    def with_prefix_targets(self, example: Example, *, huang_labels: bool = False) -> Example:
         """``example`` with the label of every prefix: the output at ``w_i`` is trained to
         ``<yes>`` when ``w_1 .. w_i`` is in the language, else ``<no>``; 0 (nothing) at
-        ``<bos>``, ``=`` and the answer, whose own targets are the answer's."""
+        ``<bos>``, ``=`` and the answer, whose own targets are the answer's.
+
+        ``huang_labels`` (``task.supervision = member_prefixes``): the labels of Huang et al.'s
+        format, which for Tomita 1-4 and 7 (``labels_next_symbols``) name the symbols that may
+        follow the prefix instead (:meth:`next_symbol_labels`); membership for the others.
+        """
         symbols = example.prompt[1:-1]  # <bos> w_1 .. w_n =
-        labels = tuple(YES_ID if member else NO_ID for member in self.prefix_memberships(symbols))
+        if huang_labels and self.labels_next_symbols:
+            labels = tuple(self.next_symbol_labels(symbols))
+        else:
+            labels = tuple(YES_ID if member else NO_ID for member in self.prefix_memberships(symbols))
         targets = (0,) + labels + (0,) * (1 + len(example.answer))
         return dataclasses.replace(example, prefix_targets=targets)
 
@@ -140,6 +166,7 @@ class _RegularLanguageTask(_RecognitionTask):
     start_state: ClassVar[int] = 0
     accepting: ClassVar[frozenset[int]] = frozenset()
     _count_rows: ClassVar[list[list[int]]]
+    _live_states: ClassVar[frozenset[int]]  # the states from which a member can still be reached
     _live_count_rows: ClassVar[list[list[int]]]  # [r][q]: strings of length r from q that end in a live state
     _choice_rows: ClassVar[dict[bool, list[list[list[float] | None]]]]
     _preimage: ClassVar[list[list[int]]]
@@ -152,6 +179,7 @@ class _RegularLanguageTask(_RecognitionTask):
         live = set(cls.accepting)  # the states from which a member can still be reached
         while grown := {q for q in range(n_states) if q not in live and live & set(cls.transitions[q])}:
             live |= grown
+        cls._live_states = frozenset(live)
         cls._live_count_rows = [[int(q in live) for q in range(n_states)]]
         cls._choice_rows = {True: [], False: []}
         cls._accepting_mask = sum(1 << q for q in cls.accepting)
@@ -182,6 +210,17 @@ class _RegularLanguageTask(_RecognitionTask):
             state = self.transitions[state][index_of[symbol]]
             memberships.append(state in self.accepting)
         return memberships
+
+    def next_symbol_labels(self, symbols: Sequence[int]) -> list[int]:
+        """After each prefix, which of the two symbols keep it a prefix of a member (Huang et al.'s
+        Tomita labels: ``get_legal_characters``), as one token (:data:`NEXT_SYMBOL_TOKENS`)."""
+        index_of = {symbol: index for index, symbol in enumerate(self.alphabet)}
+        state, labels = self.start_state, []
+        for symbol in symbols:
+            state = self.transitions[state][index_of[symbol]] if symbol in index_of else None
+            legal = () if state is None else tuple(self.transitions[state][i] in self._live_states for i in range(len(self.alphabet)))
+            labels.append(NEXT_SYMBOL_TOKENS[legal] if legal else NEXT_SYMBOL_TOKENS[(False, False)])
+        return labels
 
     @classmethod
     def _counts(cls, length: int) -> list[int]:
@@ -397,6 +436,7 @@ class Tomita1(_TomitaLanguage):
     description = "Tomita 1: is the string all 1s?"
     tests = "Spotting any 0: one existential check, C-RASP expressible."
     source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
     # states: 0 only 1s so far (accepting), 1 dead
     transitions = ((1, 0), (1, 1))
@@ -416,6 +456,7 @@ class Tomita2(_TomitaLanguage):
     description = "Tomita 2: is the string 10 repeated, (10)*?"
     tests = "Strict alternation 1, 0, 1, 0 ...: C-RASP expressible."
     source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
     # states: 0 expecting 1 (accepting), 1 expecting 0, 2 dead
     transitions = ((2, 1), (0, 2), (2, 2))
@@ -435,6 +476,7 @@ class Tomita3(_TomitaLanguage):
     description = "Tomita 3: no odd run of 1s directly followed by an odd run of 0s."
     tests = "Parity of run lengths: outside C-RASP."
     source = f"{TOMITA_1982}; automaton: {BHATTAMISHRA_2020}; C-RASP label: {HUANG_2025}"
+    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(False, False, reported_nope="21.1/0/0", reported_ape="60.45/7.7/0")
     transitions = ((0, 1), (3, 0), (3, 1), (2, 4), (4, 4))
     accepting = frozenset({0, 1, 2})
@@ -452,6 +494,7 @@ class Tomita4(_TomitaLanguage):
     description = "Tomita 4: the string never contains 000."
     tests = "A local forbidden pattern: C-RASP expressible, length generalization predicted."
     source = f"{TOMITA_1982}; C-RASP label: {HUANG_2025}"
+    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(False, True, reported_nope="100/16.45/0", reported_ape="100/85.4/84.4")
     # state = number of trailing 0s (0, 1, 2); 3 dead
     transitions = ((1, 0), (2, 0), (3, 0), (3, 3))
@@ -506,6 +549,7 @@ class Tomita7(_TomitaLanguage):
     description = "Tomita 7: does the string have the form 0*1*0*1*?"
     tests = "Counting symbol changes (at most three, in order): C-RASP expressible."
     source = f"{TOMITA_1982}; labels: {HUANG_2025}"
+    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(True, True, reported_nope="100/87.5/76.2", reported_ape="100/94.2/93.2")
     # state = which block we are in: 0 first 0s, 1 first 1s, 2 second 0s, 3 second 1s; 4 dead
     transitions = ((0, 1), (2, 1), (2, 3), (4, 3), (4, 4))

@@ -1008,3 +1008,37 @@ def test_member_prefixes_are_uniform_over_the_prefixes_of_members_and_answer_the
 def test_a_task_without_a_language_refuses_member_prefixes_by_field():
     with pytest.raises(ConfigError, match="task.supervision"):
         build_task("reverse").sample_member_prefix(random.Random(0), 4)
+
+
+NEXT_SYMBOL_LABELLED = ["tomita_1", "tomita_2", "tomita_3", "tomita_4", "tomita_7"]  # Huang et al.: legal next symbols
+
+
+@pytest.mark.parametrize("name", sorted(RECOGNISERS))
+def test_huang_labels_name_the_legal_next_bits_for_tomita_1_to_4_and_7_and_membership_elsewhere(name):
+    """member_prefixes labels as Huang et al.'s suite does: for Tomita 1-4 and 7 which bits may follow the
+    prefix (checked against the prefixes of members found by search), membership for the others; every_prefix
+    keeps membership for all."""
+    from lengen_core.config import TaskConfig
+    from lengen_core.data import ExampleSource
+
+    task = build_task(name)
+    assert task.labels_next_symbols == (name in NEXT_SYMBOL_LABELLED)
+    huang = ExampleSource(TaskConfig(name=name, train_length_min=1, train_length_max=6, supervision="member_prefixes"))
+    plain = ExampleSource(TaskConfig(name=name, train_length_min=1, train_length_max=6, supervision="every_prefix"))
+    live = {length: _member_prefixes_by_search(name, length) for length in range(1, 7)}
+    recognise = RECOGNISERS[name]
+    rng = random.Random(7)
+    for _ in range(60):
+        example = huang.sample(rng, 5)
+        word = symbols(example.prompt)[1:-1]
+        labels = symbols(example.prefix_targets[1 : 1 + len(word)])
+        if name in NEXT_SYMBOL_LABELLED:
+            expected = []
+            for i in range(len(word)):
+                zero, one = (tuple(word[: i + 1] + [bit]) in live[i + 2] for bit in "01")
+                expected.append({(True, True): "*", (True, False): "0", (False, True): "1", (False, False): "-"}[(zero, one)])
+            assert labels == expected, "".join(word)
+        else:
+            assert labels == ["<yes>" if recognise(word[: i + 1]) else "<no>" for i in range(len(word))]
+        membership = symbols(plain.task.with_prefix_targets(example).prefix_targets[1 : 1 + len(word)])
+        assert membership == ["<yes>" if recognise(word[: i + 1]) else "<no>" for i in range(len(word))]
