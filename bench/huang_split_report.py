@@ -1,6 +1,6 @@
 """Report Huang et al.'s split from a store filled by bench/huang_split.sh: prediction beside measurement.
 
-    python bench/huang_split_report.py DB [--tag-prefix huang-split-] [--baseline DB2 [--baseline-tag-prefix huang-split-]]
+    python bench/huang_split_report.py DB [--tag-prefix huang-split-] [--tasks T1,T2] [--baseline DB2 [--baseline-tag-prefix huang-split-]]
 
 Per task and setting (NoPE; learned APE with random offsets): the seeds, the
 median over seeds of the lowest exact match over lengths 13-16 (in
@@ -90,8 +90,12 @@ def main() -> None:
     parser.add_argument("--tag-prefix", default="huang-split-")
     parser.add_argument("--baseline", metavar="DB", help="another split's store: a table of both, cell by cell (runs that learned, agreement)")
     parser.add_argument("--baseline-tag-prefix", default="huang-split-")
+    parser.add_argument("--tasks", help="only these tasks (comma-separated)")
     args = parser.parse_args()
     cells = collect(args.db, args.tag_prefix)
+    if args.tasks:
+        wanted = set(args.tasks.split(","))
+        cells = {cell: entries for cell, entries in cells.items() if cell[0] in wanted}
     print("| task | setting | seeds | EM at 13-16 (1x) | EM at 29-32 (2x) | EM at 45-48 (3x) | measured | predicted | agree |")
     print("|---|---|---|---|---|---|---|---|---|")
     totals: dict[str, list[int]] = {}

@@ -39,6 +39,7 @@ def test_huang_split_report_puts_predictions_beside_runs(tmp_path: Path) -> None
     assert sorted(setting for setting, *_ in rows) == ["learned+offsets", "nope"]
     assert dict((setting, predicted) for setting, predicted, *_ in rows) == {"nope": "fails", "learned+offsets": "generalizes"}
     assert re.search(r"^- nope: \d/\d decided runs agree", output, flags=re.MULTILINE)
+    assert "| aa_star |" not in report("bench/huang_split_report.py", str(db), "--tasks", "tomita_1")
     # the same cells with every prefix's label, in a second store, beside the first split
     labelled = tmp_path / "labelled.duckdb"
     sweep(
