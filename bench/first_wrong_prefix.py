@@ -50,8 +50,8 @@ def main() -> None:
         runs = runs[runs["task"].isin(args.tasks.split(","))]
     print(f"The shortest prefix with a wrong label, over {args.samples} strings of {args.length} symbols (distinct strings once).")
     print()
-    print("| task | setting | seed | trained to | strings | first wrong prefix: median (min-max) | every label right |")
-    print("|---|---|---|---|---|---|---|")
+    print("| task | setting | layers x heads x width | seed | trained to | strings | first wrong prefix: median (min-max) | every label right |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in runs.sort_values(["task", "scheme", "seed"]).itertuples():
         path = store.checkpoint_path(row.run_id)
         if path is None:
@@ -68,8 +68,9 @@ def main() -> None:
         wrong = [first for first in firsts if first is not None]
         spread = "-" if not wrong else f"{statistics.median(wrong):g} ({min(wrong)}-{max(wrong)})"
         setting = setting_label(config.positions.scheme, config.positions.train_offset_max)
+        architecture = f"{config.model.n_layers}x{config.model.n_heads}x{config.model.d_model}"
         print(
-            f"| {config.task.name} | {setting} | {row.seed} | {config.task.train_length_max} | {len(examples)} | {spread} | "
+            f"| {config.task.name} | {setting} | {architecture} | {row.seed} | {config.task.train_length_max} | {len(examples)} | {spread} | "
             f"{len(firsts) - len(wrong)}/{len(firsts)} |"
         )
 

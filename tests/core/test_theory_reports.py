@@ -91,7 +91,7 @@ def test_huang_grid_report_lists_every_architecture_and_the_one_selection_keeps(
             "--scheme-set", "learned:positions.train_offset_max=32",
         ]) == 0  # fmt: skip
     output = report("bench/first_wrong_prefix.py", str(db), "--tag-prefix", "huang-grid-", "--length", "12", "--samples", "5")
-    rows = re.findall(r"^\| aa_star \| learned\+offsets \| 0 \| 8 \| 1 \| (\S+|\d+ \(\d+-\d+\)) \| ([01])/1 \|$", output, flags=re.MULTILINE)
+    rows = re.findall(r"^\| aa_star \| learned\+offsets \| 1x[12]x16 \| 0 \| 8 \| 1 \| (\S+|\d+ \(\d+-\d+\)) \| ([01])/1 \|$", output, flags=re.MULTILINE)
     assert len(rows) == 2 and all((first == "-") == (right == "1") for first, right in rows), output  # a^12: one string
     output = report("bench/huang_grid_report.py", str(db))
     rows = re.findall(r"^\| aa_star \| learned\+offsets \| (\dx\dx16) \| 1 \| .* \|$", output, flags=re.MULTILINE)
