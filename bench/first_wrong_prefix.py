@@ -19,7 +19,7 @@ import random
 import statistics
 
 from lengen_core.data import ExampleSource
-from lengen_core.evaluation import greedy_decode
+from lengen_core.evaluation import greedy_decode, wrong_prefix_positions
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import Example
 from lengen_core.theory import setting_label
@@ -27,12 +27,8 @@ from lengen_core.training import load_checkpoint
 
 
 def first_wrong_prefix(example: Example, prompt_prediction: list[int]) -> int | None:
-    """The length of the shortest prefix whose label the model got wrong (position p holds w_p), or None."""
-    assert example.prefix_targets is not None
-    for position, label in enumerate(example.prefix_targets[: len(example.prompt)]):
-        if label > 0 and prompt_prediction[position] != label:
-            return position
-    return None
+    """The length of the shortest prefix whose label the model got wrong, or None."""
+    return min(wrong_prefix_positions(example, prompt_prediction), default=None)
 
 
 def main() -> None:

@@ -38,16 +38,16 @@ def median_text(values: list[float | None]) -> str:
 
 
 class Entry(NamedTuple):
-    """One run of a cell: its theory check, the lowest exact match over the four lengths ending at 1x, 2x, 3x and
-    1.5x its longest training length, its seed and config."""
+    """One run of a cell: its theory check, the lowest exact match over the four lengths ending at 1x, 1.5x, 2x
+    and 3x its longest training length, its seed and config."""
 
     check: TheoryCheck
     em_1x: float | None
+    em_1_5x: float | None
     em_2x: float | None
     em_3x: float | None
     seed: int
-    em_1_5x: float | None = None
-    config: RunConfig | None = None
+    config: RunConfig
 
 
 def task_and_setting(config: RunConfig) -> tuple[str, ...]:
@@ -72,14 +72,14 @@ def collect(db: str, tag_prefix: str, cell_of: Callable[[RunConfig], tuple[str, 
         longest = int(curve["length"].max()) if len(curve) else None
         check = check_run(config, record.breakdown_length, longest)
         train_max = config.task.train_length_max
-        em = [exact_match_near(curve, factor * train_max) for factor in (1, 2, 3)]
-        cells.setdefault(cell, []).append(Entry(check, *em, record.seed, exact_match_near(curve, train_max * 3 // 2), config))
+        em = [exact_match_near(curve, length) for length in (train_max, train_max * 3 // 2, 2 * train_max, 3 * train_max)]
+        cells.setdefault(cell, []).append(Entry(check, *em, record.seed, config))
     return cells
 
 
 def learned_and_agreeing(entries: list) -> str:
     """'learned n/seeds, agree a/n' of one cell."""
-    checks = [entry[0] for entry in entries]
+    checks = [entry.check for entry in entries]
     decided = [check.agrees for check in checks if check.agrees is not None]
     return f"{len(decided)}/{len(checks)} learned, {sum(decided)}/{len(decided)} agree"
 
@@ -100,7 +100,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     totals: dict[str, list[int]] = {}
     for (task, setting), entries in sorted(cells.items()):
-        checks = [entry[0] for entry in entries]
+        checks = [entry.check for entry in entries]
         prediction = checks[0].applicable.prediction
         verdicts = [check.agrees for check in checks]
         decided = [value for value in verdicts if value is not None]
@@ -112,8 +112,8 @@ def main() -> None:
         outcomes = ", ".join(sorted(check.outcome.verdict for check in checks))
         mark = "" if agree == compared else " ≠"
         print(
-            f"| {task} | {setting} | {len(entries)} | {median_text([e[1] for e in entries])} | {median_text([e[2] for e in entries])} | "
-            f"{median_text([e[3] for e in entries])} | {outcomes} | {'-' if prediction is None else prediction.verdict} | {agree}/{compared}{mark} |"
+            f"| {task} | {setting} | {len(entries)} | {median_text([e.em_1x for e in entries])} | {median_text([e.em_2x for e in entries])} | "
+            f"{median_text([e.em_3x for e in entries])} | {outcomes} | {'-' if prediction is None else prediction.verdict} | {agree}/{compared}{mark} |"
         )
     print()
     for setting, (agree, compared, undecided) in sorted(totals.items()):
@@ -126,7 +126,7 @@ def main() -> None:
         print("|---|---|---|---|---|")
         for key in sorted(set(cells) | set(baseline)):
             entries = cells.get(key, [])
-            prediction = (entries or baseline[key])[0][0].applicable.prediction
+            prediction = (entries or baseline[key])[0].check.applicable.prediction
             before = learned_and_agreeing(baseline[key]) if key in baseline else "-"
             after = learned_and_agreeing(entries) if entries else "-"
             print(f"| {key[0]} | {key[1]} | {'-' if prediction is None else prediction.verdict} | {before} | {after} |")

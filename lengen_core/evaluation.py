@@ -24,7 +24,8 @@ from lengen_core.positions import PositionScheme
 from lengen_core.tasks.base import Example, Task
 
 __all__ = ["Decoded", "EvalPoint", "SweepResult", "breakdown_length", "decoding_inputs", "evaluate_lengths",
-           "greedy_decode", "prefix_labels_right", "resolve_eval_lengths", "score", "sweep", "wilson_interval"]
+           "greedy_decode", "prefix_labels_right", "resolve_eval_lengths", "score", "sweep", "wilson_interval",
+           "wrong_prefix_positions"]
 from lengen_core.vocab import EOS_ID
 
 
@@ -194,12 +195,17 @@ def predicted_ids_right(model: Transformer, examples: Sequence[Example], decoded
     return right
 
 
-def prefix_labels_right(example: Example, prompt_prediction: Sequence[int]) -> bool:
-    """Whether the model's output after every labelled prompt token is that prefix's label
-    (``Example.prefix_targets``; True when the example has none)."""
+def wrong_prefix_positions(example: Example, prompt_prediction: Sequence[int]) -> list[int]:
+    """The prompt positions whose output is not their prefix's label (``Example.prefix_targets``; position p
+    holds w_p, so each is the length of a wrongly labelled prefix); none when the example has no labels."""
     if example.prefix_targets is None:
-        return True
-    return all(predicted == label for predicted, label in zip(prompt_prediction, example.prefix_targets) if label > 0)
+        return []
+    return [position for position, (predicted, label) in enumerate(zip(prompt_prediction, example.prefix_targets)) if label > 0 and predicted != label]
+
+
+def prefix_labels_right(example: Example, prompt_prediction: Sequence[int]) -> bool:
+    """Whether the model's output after every labelled prompt token is that prefix's label."""
+    return not wrong_prefix_positions(example, prompt_prediction)
 
 
 def score(
@@ -216,10 +222,10 @@ def score(
     """
     correct = 0
     token_hits = 0.0
-    for index, (example, answer) in enumerate(zip(examples, answers)):
+    for example, answer, prompt_prediction in zip(examples, answers, prompt_predictions or [None] * len(examples)):
         right = bool(task.is_correct(example, answer))
-        if prompt_predictions is not None:
-            right = right and prefix_labels_right(example, prompt_predictions[index])
+        if prompt_prediction is not None:
+            right = right and prefix_labels_right(example, prompt_prediction)
         correct += right
         truth = example.answer  # with <eos>
         predicted = list(answer) + [EOS_ID]

@@ -27,7 +27,11 @@ from lengen_core.batching import collate
 from lengen_core.config import PositionConfig, RunConfig
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.errors import ConfigError, LenGenError, shown
-from lengen_core.evaluation import decoding_inputs, greedy_decode
+from lengen_core.evaluation import (
+    decoding_inputs,
+    greedy_decode,
+    wrong_prefix_positions,
+)
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import Example
 from lengen_core.vocab import EOS_ID, VOCAB, is_task_marker
@@ -405,8 +409,7 @@ def inspect_example(
     correct = bool(task.is_correct(example, answer)) if truth_known else None
     wrong_prefixes = None
     if score_prefixes and example.prefix_targets is not None and decoded.prompt_predictions is not None:
-        predicted = decoded.prompt_predictions[0]  # [P]
-        wrong_prefixes = [p for p, label in enumerate(example.prefix_targets[:prompt_length]) if label > 0 and predicted[p] != label]
+        wrong_prefixes = wrong_prefix_positions(example, decoded.prompt_predictions[0])
         correct = None if correct is None else correct and not wrong_prefixes
     return Inspection(
         example=example,

@@ -38,11 +38,12 @@ NAME_KEY = "train:run_name"
 RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
-SUPERVISION_LABELS = {
+SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's modes
     "answer": "the answer only",
     "every_prefix": "every prefix's label too",
     "member_prefixes": "Huang et al.'s format: prefixes of members, every label tested",
 }
+
 
 def render_form(form: ConfigForm) -> tuple[int, str]:
     """Draw the configuration widgets (their values collect in ``form.values``); returns (seed, run name)."""

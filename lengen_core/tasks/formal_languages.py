@@ -199,28 +199,28 @@ class _RegularLanguageTask(_RecognitionTask):
             state = cls.transitions[state][index]
         return state in cls.accepting
 
-    def prefix_memberships(self, symbols: Sequence[int]) -> list[bool]:
-        """The automaton run once over the string: acceptance after each symbol (a symbol outside the
-        alphabet, as a typed string may hold, leaves every longer prefix outside the language)."""
+    def _states_after_each(self, symbols: Sequence[int]) -> list[int | None]:
+        """The automaton run once over the string: its state after each symbol (None from a symbol outside
+        the alphabet on, as a typed string may hold: no longer prefix is in the language or extends to it)."""
         index_of = {symbol: index for index, symbol in enumerate(self.alphabet)}
-        state, memberships = self.start_state, []
-        for position, symbol in enumerate(symbols):
-            if symbol not in index_of:
-                return memberships + [False] * (len(symbols) - position)
-            state = self.transitions[state][index_of[symbol]]
-            memberships.append(state in self.accepting)
-        return memberships
+        state: int | None = self.start_state
+        states = []
+        for symbol in symbols:
+            state = None if state is None or symbol not in index_of else self.transitions[state][index_of[symbol]]
+            states.append(state)
+        return states
+
+    def prefix_memberships(self, symbols: Sequence[int]) -> list[bool]:
+        """Acceptance after each symbol."""
+        return [state in self.accepting for state in self._states_after_each(symbols)]
 
     def next_symbol_labels(self, symbols: Sequence[int]) -> list[int]:
         """After each prefix, which of the two symbols keep it a prefix of a member (Huang et al.'s
         Tomita labels: ``get_legal_characters``), as one token (:data:`NEXT_SYMBOL_TOKENS`)."""
-        index_of = {symbol: index for index, symbol in enumerate(self.alphabet)}
-        state, labels = self.start_state, []
-        for symbol in symbols:
-            state = self.transitions[state][index_of[symbol]] if symbol in index_of else None
-            legal = () if state is None else tuple(self.transitions[state][i] in self._live_states for i in range(len(self.alphabet)))
-            labels.append(NEXT_SYMBOL_TOKENS[legal] if legal else NEXT_SYMBOL_TOKENS[(False, False)])
-        return labels
+        return [
+            NEXT_SYMBOL_TOKENS[(False, False) if state is None else tuple(nxt in self._live_states for nxt in self.transitions[state])]
+            for state in self._states_after_each(symbols)
+        ]
 
     @classmethod
     def _counts(cls, length: int) -> list[int]:
