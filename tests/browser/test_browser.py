@@ -27,6 +27,8 @@ def progress_steps(page: Any) -> list[int]:
     return [int(match.group(1)) for text in texts for match in re.finditer(rf"step (\d+)/{RUN_STEPS}", text)]
 
 
+CHARTS_DRAWN = """() => document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg.marks').length >= 2
+    && document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= 1"""
 VIEWPORT = {"width": 1400, "height": 1500}  # Streamlit scrolls inside the page, so the viewport is the screenshot
 
 
@@ -58,6 +60,8 @@ def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot:
     assert page.locator('[data-testid="stAlertContentSuccess"]:has-text("Run finished")').count() == 1, error_texts(page)
     assert len(seen) >= 2 and max(seen) > min(seen), f"progress never advanced: {sorted(seen)}"
     wait_idle(page)
+    # the chart libraries load and draw after the script run ends (plotly's bundle is fetched on first use)
+    page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
     assert page.locator('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg.marks').count() == 2  # loss, accuracy
     assert page.locator(".js-plotly-plot").count() == 1  # the length sweep
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
