@@ -6,7 +6,7 @@
 # the recognition tasks on every prefix's label as well, or member_prefixes for Huang et al.'s format itself (strings that
 # are prefixes of members, every prefix's label tested too); the other tasks keep the answer alone; TAG=huang-split, the
 # tag's prefix (give the report --tag-prefix TAG-); the model: LAYERS=2, WIDTH=64 (d_ff = 4 x WIDTH), HEADS (default:
-# the config's, 4); SCHEMES=nope,learned.
+# the config's, 4); SCHEMES=nope,learned; LR=2e-3; WEIGHT_DECAY (default: the config's, 0.1; Huang et al. use 0.01).
 set -euo pipefail
 db=${1:?usage: huang_split.sh DB SEEDS [WORKERS] [TASKS]}
 seeds=${2:?usage: huang_split.sh DB SEEDS [WORKERS]}
@@ -24,9 +24,11 @@ layers=${LAYERS:-2}
 width=${WIDTH:-64}
 heads=()
 if [ -n "${HEADS:-}" ]; then heads=(--set "model.n_heads=$HEADS"); fi
+decay=()
+if [ -n "${WEIGHT_DECAY:-}" ]; then decay=(--set "train.weight_decay=$WEIGHT_DECAY"); fi
 python -m lengen_core --db "$db" sweep --tasks "$tasks" --schemes "${SCHEMES:-nope,learned}" --seeds "$seeds" --workers "$workers" \
   --tag "$tag-$(echo "$seeds" | tr , -)-$(echo "$tasks" | md5sum | cut -c1-6)" --train-length 1-16 --steps "$steps" --set task.supervision="$supervision" \
-  --set model.n_layers="$layers" --set model.d_model="$width" --set model.d_ff=$((4 * width)) "${heads[@]}" --set train.lr=2e-3 \
+  --set model.n_layers="$layers" --set model.d_model="$width" --set model.d_ff=$((4 * width)) "${heads[@]}" --set train.lr="${LR:-2e-3}" "${decay[@]}" \
   --set train.distractor_examples=0 --set positions.max_position=160 \
   --set eval.lengths=$lengths --set eval.samples_per_length=100 \
   --scheme-set learned:positions.train_offset_max=160
