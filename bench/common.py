@@ -131,7 +131,14 @@ def time_page_load(context: Any, url: str, drawn: str, *, state: str, timeout_ms
     return title, done
 
 
-# --- the results reports (k_sparse_report.py, recipes_report.py, adapt.py) -----------------------
+# --- the results reports (k_sparse_report.py, recipes_report.py, adapt.py, the Huang et al. reports) ---
+
+
+def done_runs_of_sweeps(store: Any, tag_prefix: str) -> Any:
+    """The finished runs (``RunStore.list_runs`` rows, newest first) of the sweeps whose tag starts with
+    ``tag_prefix`` (a sweep tags its runs ``sweep:TAG``)."""
+    runs = store.list_runs(status="done")
+    return runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{tag_prefix}") for tag in tags))]
 
 
 def median_cell(values: list[float]) -> str:

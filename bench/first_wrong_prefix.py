@@ -25,6 +25,11 @@ from lengen_core.tasks.base import Example
 from lengen_core.theory import setting_label
 from lengen_core.training import load_checkpoint
 
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import done_runs_of_sweeps
+except ImportError:
+    from common import done_runs_of_sweeps
+
 
 def first_wrong_prefix(example: Example, prompt_prediction: list[int]) -> int | None:
     """The length of the shortest prefix whose label the model got wrong, or None."""
@@ -40,8 +45,7 @@ def main() -> None:
     parser.add_argument("--tasks", help="only these tasks (comma-separated)")
     args = parser.parse_args()
     store = RunStore(args.db, read_only=True)
-    runs = store.list_runs(status="done")
-    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
+    runs = done_runs_of_sweeps(store, args.tag_prefix)
     if args.tasks:
         runs = runs[runs["task"].isin(args.tasks.split(","))]
     print(f"The shortest prefix with a wrong label, over {args.samples} strings of {args.length} symbols (distinct strings once).")

@@ -14,13 +14,17 @@ seeds learned their training range, how many of those agree). Prints markdown
 from __future__ import annotations
 
 import argparse
-import statistics
 from collections.abc import Callable
 from typing import NamedTuple
 
 from lengen_core.config import RunConfig
 from lengen_core.store import RunStore
 from lengen_core.theory import TheoryCheck, check_run, setting_label
+
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import done_runs_of_sweeps, median_cell
+except ImportError:
+    from common import done_runs_of_sweeps, median_cell
 
 
 def exact_match_near(curve, length: int) -> float | None:
@@ -30,11 +34,8 @@ def exact_match_near(curve, length: int) -> float | None:
 
 
 def median_text(values: list[float | None]) -> str:
-    known = [value for value in values if value is not None]
-    if not known:
-        return "-"
-    spread = f" ({min(known):.2f}-{max(known):.2f})" if len(known) > 1 else ""
-    return f"{statistics.median(known):.2f}{spread}"
+    """:func:`median_cell` of the values that are known."""
+    return median_cell([value for value in values if value is not None])
 
 
 class Entry(NamedTuple):
@@ -57,8 +58,7 @@ def task_and_setting(config: RunConfig) -> tuple[str, ...]:
 def collect(db: str, tag_prefix: str, cell_of: Callable[[RunConfig], tuple[str, ...]] = task_and_setting) -> dict[tuple[str, ...], list[Entry]]:
     """Per cell (``cell_of(config)``, default (task, setting)): one :class:`Entry` per seed, from the done runs tagged ``tag_prefix``."""
     store = RunStore(db, read_only=True)
-    runs = store.list_runs(status="done")
-    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{tag_prefix}") for tag in tags))]
+    runs = done_runs_of_sweeps(store, tag_prefix)
     cells: dict[tuple[str, ...], list[Entry]] = {}
     seen: set[tuple[tuple[str, ...], int]] = set()
     for row in runs.itertuples():  # newest first: a cell's seed rerun by a later sweep counts once, the newest

@@ -25,6 +25,11 @@ from lengen_core.tasks.base import TASK_REGISTRY
 from lengen_core.theory import setting_label
 from lengen_core.training import load_checkpoint
 
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import done_runs_of_sweeps
+except ImportError:
+    from common import done_runs_of_sweeps
+
 
 def kind_of(example) -> str:
     """'member', 'a^n' (one symbol repeated, not a member), or the generator's kind of negative."""
@@ -62,8 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     lengths = parse_int_list(args.lengths, "--lengths")
     store = RunStore(args.db, read_only=True)
-    runs = store.list_runs(status="done")
-    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
+    runs = done_runs_of_sweeps(store, args.tag_prefix)
     runs = runs[runs["task"].map(lambda name: name in TASK_REGISTRY and TASK_REGISTRY[name].supports_prefix_supervision)]
     kinds = ["member", "near_miss", "near_miss_flip", "near_miss_swap", "one symbol repeated", "uniform_negative"]
     print(f"Exact match at lengths {args.lengths}, {args.samples} examples per length, by kind of example and by length mod 4.")

@@ -421,6 +421,7 @@ class _TomitaLanguage(_RegularLanguageTask):
     """A Tomita language (Tomita 1982): a regular language over the bits {0, 1}."""
 
     alphabet = (VOCAB.id("0"), VOCAB.id("1"))
+    labels_next_symbols = True  # Huang et al.'s format labels a Tomita prefix by the legal next bits (not 5 and 6)
 
 
 @register
@@ -436,7 +437,6 @@ class Tomita1(_TomitaLanguage):
     description = "Tomita 1: is the string all 1s?"
     tests = "Spotting any 0: one existential check, C-RASP expressible."
     source = f"{TOMITA_1982}; labels: {HUANG_2025}"
-    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
     # states: 0 only 1s so far (accepting), 1 dead
     transitions = ((1, 0), (1, 1))
@@ -456,7 +456,6 @@ class Tomita2(_TomitaLanguage):
     description = "Tomita 2: is the string 10 repeated, (10)*?"
     tests = "Strict alternation 1, 0, 1, 0 ...: C-RASP expressible."
     source = f"{TOMITA_1982}; labels: {HUANG_2025}"
-    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
     # states: 0 expecting 1 (accepting), 1 expecting 0, 2 dead
     transitions = ((2, 1), (0, 2), (2, 2))
@@ -476,7 +475,6 @@ class Tomita3(_TomitaLanguage):
     description = "Tomita 3: no odd run of 1s directly followed by an odd run of 0s."
     tests = "Parity of run lengths: outside C-RASP."
     source = f"{TOMITA_1982}; automaton: {BHATTAMISHRA_2020}; C-RASP label: {HUANG_2025}"
-    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(False, False, reported_nope="21.1/0/0", reported_ape="60.45/7.7/0")
     transitions = ((0, 1), (3, 0), (3, 1), (2, 4), (4, 4))
     accepting = frozenset({0, 1, 2})
@@ -494,7 +492,6 @@ class Tomita4(_TomitaLanguage):
     description = "Tomita 4: the string never contains 000."
     tests = "A local forbidden pattern: C-RASP expressible, length generalization predicted."
     source = f"{TOMITA_1982}; C-RASP label: {HUANG_2025}"
-    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(False, True, reported_nope="100/16.45/0", reported_ape="100/85.4/84.4")
     # state = number of trailing 0s (0, 1, 2); 3 dead
     transitions = ((1, 0), (2, 0), (3, 0), (3, 3))
@@ -509,6 +506,7 @@ class Tomita5(_TomitaLanguage):
     positions (Huang et al. 2025). At odd lengths there are no members.
     """
 
+    labels_next_symbols = False  # any bit may follow any prefix here: Huang et al. label membership
     name = "tomita_5"
     description = "Tomita 5: are both the number of 0s and the number of 1s even?"
     tests = "Two parities (of the 0s and of the 1s): outside C-RASP."
@@ -527,6 +525,7 @@ class Tomita6(_TomitaLanguage):
     (Huang et al. 2025).
     """
 
+    labels_next_symbols = False  # any bit may follow any prefix here: Huang et al. label membership
     name = "tomita_6"
     description = "Tomita 6: is (number of 0s - number of 1s) divisible by 3?"
     tests = "A difference of counts modulo 3: outside C-RASP."
@@ -549,7 +548,6 @@ class Tomita7(_TomitaLanguage):
     description = "Tomita 7: does the string have the form 0*1*0*1*?"
     tests = "Counting symbol changes (at most three, in order): C-RASP expressible."
     source = f"{TOMITA_1982}; labels: {HUANG_2025}"
-    labels_next_symbols = True  # Huang et al.'s format labels its prefixes by the legal next bits
     theory = huang(True, True, reported_nope="100/87.5/76.2", reported_ape="100/94.2/93.2")
     # state = which block we are in: 0 first 0s, 1 first 1s, 2 second 0s, 3 second 1s; 4 dead
     transitions = ((0, 1), (2, 1), (2, 3), (4, 3), (4, 4))
