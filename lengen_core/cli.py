@@ -92,6 +92,8 @@ def config_from_args(args: argparse.Namespace, scheme: str | None = None, task: 
         changes["train.steps"] = args.steps
     if getattr(args, "time_budget", None) is not None:
         changes["train.time_budget_s"] = args.time_budget
+    if getattr(args, "until_learned", None) is not None:
+        changes["train.stop_when_learned"] = args.until_learned
     if getattr(args, "attention", None):
         changes["model.attention"] = args.attention
     if getattr(args, "recipe", None):  # the recipe's main task and partners, at the lengths chosen so far
@@ -283,6 +285,8 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
         def add_train_point(self, point: Any) -> None:  # type: ignore[override]
             super().add_train_point(point)
             note = f"loss {point.loss:.4f} acc {point.accuracy if point.accuracy is not None else float('nan'):.2f}"
+            if point.in_distribution is not None:
+                note += f" · greedy {point.in_distribution:.2f} in range"
             if time_budget:
                 seconds = min(point.wall_time_s, time_budget)
                 bar.update(seconds, f"steps {point.step} · {seconds:.0f}/{time_budget:.0f} s", note)
@@ -306,6 +310,8 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
         bar.close()
     record = store.get_run(run_id)
     out.write(f"status: {status}{'' if not record.error else ' - ' + record.error.splitlines()[0]}\n")
+    if record.stop_reason:
+        out.write(f"training: {record.stop_reason}\n")
     if status == "done":
         print_sweep_table(store, run_id, out)
     return 0 if status == "done" else 1
@@ -584,6 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--train-length", help="training lengths, e.g. 1-10")
         sub.add_argument("--steps", type=int, help=f"training steps (default {TrainConfig.steps})")
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+        sub.add_argument(
+            "--until-learned", action=argparse.BooleanOptionalAction, default=None,
+            help="stop training once the training range is learned (greedy exact match >= eval.threshold at every checked "
+            "training length on train.learned_checks checks in a row, every train.learned_check_every steps); "
+            "--steps / --time-budget stay the upper bound (train.stop_when_learned; the app's Compare sweeps turn it on)",
+        )
         sub.add_argument("--attention", choices=["dense", "hsa"], help="attention kind")
         sub.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any config field, e.g. model.n_layers=3 (repeatable)")
         sub.add_argument("--init-from", metavar="RUN_ID", help="start from this stored run's checkpoint (fine-tuning; takes its model and position settings)")

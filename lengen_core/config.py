@@ -60,7 +60,14 @@ PREFIX_LABELLED_MODES: frozenset[str] = frozenset({"every_prefix", "member_prefi
 
 # Fields left out of the canonical JSON (and so of config_id) while they hold their default:
 # added after config ids were published, so every run that does not use them keeps its id.
-OMITTED_AT_DEFAULT: dict[str, Any] = {"task.mixture": (), "train.init_from": None, "task.supervision": "answer"}
+OMITTED_AT_DEFAULT: dict[str, Any] = {
+    "task.mixture": (),
+    "train.init_from": None,
+    "task.supervision": "answer",
+    "train.stop_when_learned": False,
+    "train.learned_check_every": 250,
+    "train.learned_checks": 2,
+}
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 # Fields added after runs were stored with configs that lack them, with the value that
@@ -421,6 +428,15 @@ class TrainConfig:
     whole row); ``"off"`` is what every run stored before this field did. Our
     choice (measured in docs/benchmarks.md).
 
+    ``stop_when_learned`` ends training once the training range is learned:
+    every ``learned_check_every`` steps the model greedily decodes a fixed
+    held-out set of training-length examples (:mod:`lengen_core.learned_check`),
+    and after ``learned_checks`` consecutive checks with exact match at or above
+    ``eval.threshold`` at every checked length, training stops. Otherwise it goes
+    on to ``steps`` or ``time_budget_s``. Either way the run records why it
+    stopped, and is evaluated, checkpointed and judged as any other run. The
+    three fields are left out of the config id at their defaults.
+
     The defaults are the Train page's: with the model's (one layer) they give
     reverse 1..10 with coupling at 0.98-1.00 exact match at every tested length
     up to 4x the training length, seeds 0-2, in 34-45 s from Start to the end
@@ -443,6 +459,9 @@ class TrainConfig:
     distractor_examples: int = 2
     packing: str = "auto"
     init_from: str | None = None
+    stop_when_learned: bool = False
+    learned_check_every: int = 250
+    learned_checks: int = 2
 
     def __post_init__(self) -> None:
         if self.init_from is not None and (not isinstance(self.init_from, str) or not RUN_ID_PATTERN.match(self.init_from)):
@@ -461,6 +480,10 @@ class TrainConfig:
         _check_float("train.divergence_loss", self.divergence_loss, 1.0, 1e12)
         _check_int("train.distractor_examples", self.distractor_examples, 0, LIMITS["max_distractor_examples"])
         _check_choice("train.packing", self.packing, PACKING_MODES)
+        if not isinstance(self.stop_when_learned, bool):
+            raise ConfigError("train.stop_when_learned", f"must be true or false, got {shown(self.stop_when_learned)}")
+        _check_int("train.learned_check_every", self.learned_check_every, 1, LIMITS["max_steps"])
+        _check_int("train.learned_checks", self.learned_checks, 1, 100)
 
 
 @dataclass(frozen=True)

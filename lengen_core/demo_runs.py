@@ -143,11 +143,14 @@ def export_demo_runs(
             "train_length_max": record.train_length_max,
             "steps_done": record.steps_done,
             "train_seconds": _clean(record.train_seconds),
-            "train_points": [{k: _clean(row[k]) for k in _TRAIN_KEYS} for _, row in train.iterrows()],
+            "train_points": [{k: _clean(row[k]) for k in _train_keys(train)} for _, row in train.iterrows()],
             "eval_points": [{k: _clean(row[k]) for k in EVAL_COLUMNS} for _, row in evaluation.iterrows()],
             "checkpoint": checkpoint,
             "checkpoint_sha256": _file_digest(checkpoint_dir / f"{key}.safetensors") if checkpoint else None,
         }
+        if record.stop_reason is not None:  # runs stored since schema v3: why training ended (older entries keep their digest)
+            entry["stop_reason"] = record.stop_reason
+            entry["learned_step"] = record.learned_step
         parts = _part_sweeps(store, run_id, record.run_config)
         if parts:  # only a mixture's entry has the key, so every other entry (and its digest) is as before
             entry["part_sweeps"] = parts
@@ -167,6 +170,12 @@ def export_demo_runs(
     temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
     temporary.replace(path)
     return path
+
+
+def _train_keys(train: Any) -> tuple[str, ...]:
+    """The training-point keys a bundled run keeps: with the learned checks' exact match only when the run has checks."""
+    checked = "in_distribution" in train.columns and bool(train["in_distribution"].notna().any())
+    return (*_TRAIN_KEYS, "in_distribution") if checked else _TRAIN_KEYS
 
 
 def _part_sweeps(store: RunStore, run_id: str, config: Any) -> list[dict[str, Any]]:
@@ -253,7 +262,10 @@ def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], de
                 run_id, part["eval_points"], breakdown_length=part["breakdown_length"], train_length_max=int(part["train_length_max"]),
                 sweep=part_sweep_name("default", part["task"]),
             )
-        store.update_progress(run_id, steps_done=int(entry["steps_done"] or 0), train_seconds=entry.get("train_seconds") or 0.0)
+        store.update_progress(
+            run_id, steps_done=int(entry["steps_done"] or 0), train_seconds=entry.get("train_seconds") or 0.0,
+            stop_reason=entry.get("stop_reason"), learned_step=entry.get("learned_step"),
+        )
         if entry.get("checkpoint"):
             path = (directory / entry["checkpoint"]).resolve()
             if path.exists():

@@ -102,6 +102,7 @@ class RunProgress:
     error: str | None = None
     paused: bool = False
     breakdown_length: int | None = None  # of an extra sweep, once it is done
+    stop_reason: str | None = None  # why training ended, once it has (learned_check.stop_reason)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **changes: Any) -> None:
@@ -129,6 +130,7 @@ class RunProgress:
                 "paused": self.paused,
                 "error": self.error,
                 "breakdown_length": self.breakdown_length,
+                "stop_reason": self.stop_reason,
                 "train_points": list(self.train_points),
                 "eval_points": list(self.eval_points),
             }
@@ -226,7 +228,10 @@ def execute_run(
 
         start = parent_model(store, config) if config.train.init_from else None
         result = train(config, seed, control=control, on_log=on_log, model=start)
-        store.update_progress(run_id, steps_done=result.steps_done, train_seconds=result.train_seconds)
+        store.update_progress(
+            run_id, steps_done=result.steps_done, train_seconds=result.train_seconds, stop_reason=result.stop_reason, learned_step=result.learned_step
+        )
+        progress.update(stop_reason=result.stop_reason)
         if result.status != "done":
             return _finish(store, progress, run_id, result.status, result.error)
 
@@ -278,6 +283,7 @@ def _train_row(point: TrainPoint) -> dict[str, Any]:
         "lr": point.lr,
         "wall_time_s": point.wall_time_s,
         "tokens_per_s": point.tokens_per_s,
+        "in_distribution": point.in_distribution,
     }
 
 

@@ -50,8 +50,11 @@ class RecordingStore:
     def append_train_points(self, run_id: str, rows: Sequence[Mapping], *, steps_done: int | None = None, train_seconds: float | None = None) -> None:
         self._send(("append_train_points", run_id, {"rows": [dict(row) for row in rows], "steps_done": steps_done, "train_seconds": train_seconds}))
 
-    def update_progress(self, run_id: str, *, steps_done: int, train_seconds: float) -> None:
-        self._send(("update_progress", run_id, {"steps_done": steps_done, "train_seconds": train_seconds}))
+    def update_progress(
+        self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None
+    ) -> None:
+        arguments = {"steps_done": steps_done, "train_seconds": train_seconds, "stop_reason": stop_reason, "learned_step": learned_step}
+        self._send(("update_progress", run_id, arguments))
 
     def set_eval_points(self, run_id: str, rows: Sequence[Mapping], *, breakdown_length: int | None, train_length_max: int, sweep: str = "default") -> None:
         self._send(("set_eval_points", run_id, {"rows": [dict(row) for row in rows], "breakdown_length": breakdown_length, "train_length_max": train_length_max, "sweep": sweep}))

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from lengen_core.batching import IGNORE_INDEX, Batch, collate
 from lengen_core.config import RunConfig, parse_json_object
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
+from lengen_core.learned_check import LearnedCheck, stop_reason
 from lengen_core.models.transformer import Transformer, build_model
 from lengen_core.positions import build_scheme
 from lengen_core.vocab import PAD_ID
@@ -45,6 +46,7 @@ class TrainPoint:
     lr: float
     wall_time_s: float
     tokens_per_s: float
+    in_distribution: float | None = None  # a learned check's exact match (worst training length), at the steps it ran
 
 
 @dataclass
@@ -56,6 +58,8 @@ class TrainResult:
     model: Transformer
     points: list[TrainPoint] = field(default_factory=list)
     error: str | None = None
+    stop_reason: str | None = None  # why training ended (learned, or which budget was spent): learned_check.stop_reason
+    learned_step: int | None = None  # train.stop_when_learned: the step of the first check of the passing streak
 
 
 class TrainingControl:
@@ -319,8 +323,10 @@ def train(
     """Train a fresh model (or ``model``) for ``config`` with ``seed``.
 
     Stops at ``train.steps``, when ``train.time_budget_s`` of training time is
-    used (pauses do not count), on cancel (status "cancelled") or when the loss
-    is NaN/inf or above ``train.divergence_loss`` (status "diverged").
+    used (pauses do not count), with ``train.stop_when_learned`` once the training
+    range is learned (:mod:`lengen_core.learned_check`; status "done"), on cancel
+    (status "cancelled") or when the loss is NaN/inf or above
+    ``train.divergence_loss`` (status "diverged").
     """
     control = control or TrainingControl()
     device = resolve_device(config.train.device)
@@ -330,10 +336,12 @@ def train(
     model.train()
     optimizer = make_optimizer(model, config)
     batches = BatchSource(config, seed)
+    check = LearnedCheck(config, seed) if config.train.stop_when_learned else None
     points: list[TrainPoint] = []
     status, error = "done", None
     step = 0
     loss_value: float | None = None
+    out_of_time = False
     started = time.perf_counter()
     paused_seconds = 0.0
     window = LogWindow(started)
@@ -345,6 +353,7 @@ def train(
             break
         elapsed = time.perf_counter() - started - paused_seconds
         if config.train.time_budget_s is not None and elapsed >= config.train.time_budget_s:
+            out_of_time = True
             break
         prepared = batches.next()
         lr = learning_rate(step, config, elapsed)
@@ -366,12 +375,17 @@ def train(
         optimizer.step()
         step += 1
         window.add(step_loss, loss_value, prepared.real_tokens)
-        if step % config.train.log_every == 0 or step == config.train.steps:
+        last_step = step == config.train.steps
+        checked = check.measure(model, step, device) if check is not None and (step % config.train.learned_check_every == 0 or last_step) else None
+        if step % config.train.log_every == 0 or last_step or checked is not None:
             loss_value = window.loss
-            points.append(_point(step, loss_value, window.accuracy, lr, started, paused_seconds, window.tokens_per_s()))
+            in_distribution = None if checked is None else checked.exact_match
+            points.append(_point(step, loss_value, window.accuracy, lr, started, paused_seconds, window.tokens_per_s(), in_distribution))
             window = LogWindow(time.perf_counter())
             if on_log:
                 on_log(points[-1])
+        if check is not None and check.learned():
+            break
     model.eval()
     return TrainResult(
         status=status,
@@ -381,6 +395,8 @@ def train(
         model=model,
         points=points,
         error=error,
+        stop_reason=stop_reason(config, step, check, out_of_time) if status == "done" else None,
+        learned_step=None if check is None else check.first_learned_step(),
     )
 
 
@@ -420,8 +436,10 @@ class LogWindow:
         return self.tokens / max(time.perf_counter() - self.started, 1e-9)
 
 
-def _point(step: int, loss: float, accuracy: float | None, lr: float, started: float, paused: float, tokens_per_s: float) -> TrainPoint:
-    return TrainPoint(step, loss, accuracy, lr, time.perf_counter() - started - paused, tokens_per_s)
+def _point(
+    step: int, loss: float, accuracy: float | None, lr: float, started: float, paused: float, tokens_per_s: float, in_distribution: float | None = None
+) -> TrainPoint:
+    return TrainPoint(step, loss, accuracy, lr, time.perf_counter() - started - paused, tokens_per_s, in_distribution)
 
 
 def make_optimizer(model: Transformer, config: RunConfig) -> torch.optim.Optimizer:

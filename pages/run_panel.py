@@ -26,7 +26,8 @@ SCHEME_OF_KEY = "train_page.scheme_of"  # run id -> its scheme, for the live cha
 
 
 def _train_frame(points: list[Any]) -> pd.DataFrame:
-    return pd.DataFrame([{"step": p.step, "loss": p.loss, "accuracy": p.accuracy} for p in points], columns=["step", "loss", "accuracy"])
+    columns = ["step", "loss", "accuracy", "in_distribution"]
+    return pd.DataFrame([{"step": p.step, "loss": p.loss, "accuracy": p.accuracy, "in_distribution": p.in_distribution} for p in points], columns=columns)
 
 
 def draw_train_curves(points: pd.DataFrame, scheme: str | None, *, key: str) -> None:
@@ -82,6 +83,13 @@ def live_progress(run_id: str) -> None:
         last = frame.iloc[-1]
         accuracy = "n/a" if pd.isna(last["accuracy"]) else f"{last['accuracy']:.3f}"
         st.caption(f"Last logged step {int(last['step'])}: loss {last['loss']:.4g}, teacher-forced accuracy {accuracy}")
+        checks = frame.dropna(subset=["in_distribution"])
+        if len(checks):
+            check = checks.iloc[-1]
+            st.caption(
+                f"Learned check at step {int(check['step'])}: greedy exact match {check['in_distribution']:.2f} at the worst "
+                "training length (training stops once it holds the breakdown threshold on consecutive checks)."
+            )
     if phase != "queued":
         draw_train_curves(frame, scheme, key=f"live-curve-{run_id}")
     if snapshot["eval_points"]:
@@ -99,6 +107,8 @@ def finished_view(run_id: str) -> None:
     if record.status in ("queued", "running"):
         st.info(f"Run `{run_id}` is {record.status} in another process (the CLI?); refresh to update.")
     status_banner(record.status, record.error, breakdown_length=record.breakdown_length, train_length_max=record.train_length_max)
+    if record.stop_reason:
+        st.caption(f"Training ended: {record.stop_reason}.")
     scheme = record.run_config.positions.scheme
     draw_train_curves(store.train_curve(run_id), scheme, key=f"final-curve-{run_id}")
     if record.status != "done":

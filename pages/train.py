@@ -143,6 +143,19 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
         form.number("train.time_budget_s", "Time budget (s, 0 = none)", minimum=0.0, step=30.0, help="Training stops at the step count or when this much training time is used, whichever comes first.")
     with seed_column:
         seed = form.seed(maximum=LIMITS["max_seed"])
+    until_learned, check_every = st.columns([2, 1])
+    with until_learned:
+        learned = form.checkbox(
+            "train.stop_when_learned",
+            "Stop when the training range is learned",
+            fallback=base.train.stop_when_learned,
+            help="Every few steps the model decodes held-out examples of its training lengths greedily; once exact match is at or "
+            "above the breakdown threshold at every length on two checks in a row, training stops there. Steps and time "
+            "budget stay the upper bound.",
+        )
+    if learned:
+        with check_every:
+            form.number("train.learned_check_every", "Check every (steps)", minimum=1, step=50)
     render_init_from(form)
 
     with st.expander("Advanced settings"):

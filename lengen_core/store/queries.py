@@ -5,7 +5,7 @@ from __future__ import annotations
 # The columns of ``runs`` a RunRecord holds, in its field order.
 RUN_COLUMNS = (
     "run_id, name, config_id, config, seed, status, error, code_version, environment, created_at, started_at, "
-    "finished_at, breakdown_length, train_length_max, steps_done, train_seconds, owner, tags"
+    "finished_at, breakdown_length, train_length_max, steps_done, train_seconds, owner, tags, stop_reason, learned_step"
 )
 RUN_FIELDS: tuple[str, ...] = tuple(name.strip() for name in RUN_COLUMNS.split(","))
 
@@ -13,7 +13,7 @@ RUN_FIELDS: tuple[str, ...] = tuple(name.strip() for name in RUN_COLUMNS.split("
 LIST_COLUMNS = (
     "run_id, name, status, task, scheme, attention, train_length_max, breakdown_length, "
     "CASE WHEN train_length_max > 0 THEN breakdown_length::DOUBLE / train_length_max END AS breakdown_ratio, "
-    "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags, "
+    "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags, stop_reason, learned_step, "
     # what theory beside measurement needs (lengen_core.theory): APE's training offsets and how far the run was tested
     "TRY_CAST(json_extract_string(config, '$.positions.train_offset_max') AS INTEGER) AS train_offset_max, "
     "(SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default') AS longest_tested, "
@@ -25,7 +25,7 @@ LIST_COLUMNS = (
 )
 LIST_ORDER = "ORDER BY created_at DESC, run_id"  # newest first
 
-TRAIN_COLUMNS: tuple[str, ...] = ("step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s")
+TRAIN_COLUMNS: tuple[str, ...] = ("step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s", "in_distribution")
 EVAL_COLUMNS: tuple[str, ...] = ("length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy")
 
 ARTIFACT_COLUMNS = "run_id, kind, path, created_at"

@@ -58,6 +58,8 @@ class RunRecord:
     train_seconds: float | None
     owner: str | None
     tags: list[str]
+    stop_reason: str | None = None  # why training ended (lengen_core.learned_check.stop_reason); None before schema v3
+    learned_step: int | None = None  # train.stop_when_learned: the step the training range counted as learned
 
     @property
     def breakdown_ratio(self) -> float | None:

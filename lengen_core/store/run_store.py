@@ -25,6 +25,7 @@ from lengen_core.store.values import (
     check_name,
     check_status,
     optional_float,
+    optional_text,
     required_int,
 )
 
@@ -136,11 +137,17 @@ class RunStore:
         with self._file.transaction(write=True) as connection:
             run_writes.move_status(connection, self.path, run_id, status, error)
 
-    def update_progress(self, run_id: str, *, steps_done: int, train_seconds: float) -> None:
+    def update_progress(
+        self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None
+    ) -> None:
+        """The run's steps done and training seconds; at the end of training also why it ended
+        (``stop_reason``) and, for a run stopped when learned, the step it counted as learned."""
         steps = required_int("steps_done", steps_done)
         seconds = optional_float("train_seconds", train_seconds)
+        learned = None if learned_step is None else required_int("learned_step", learned_step)
+        reason = optional_text("stop_reason", stop_reason)
         with self._file.transaction(write=True) as connection:
-            run_writes.set_progress(connection, self.path, run_id, steps, seconds)
+            run_writes.set_progress(connection, self.path, run_id, steps, seconds, reason, learned)
 
     def append_train_points(
         self,

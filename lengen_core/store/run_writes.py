@@ -57,11 +57,21 @@ def move_status(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_i
 
 
 def set_progress(
-    connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, steps_done: int, train_seconds: float | None
+    connection: duckdb.DuckDBPyConnection,
+    path: pathlib.Path,
+    run_id: str,
+    steps_done: int,
+    train_seconds: float | None,
+    stop_reason: str | None = None,
+    learned_step: int | None = None,
 ) -> None:
-    """Record the run's steps done and training seconds; :class:`RunNotFound` for an unknown run."""
+    """Record the run's steps done and training seconds, and (when given) why training ended;
+    :class:`RunNotFound` for an unknown run."""
     updated = fetch_one(
-        connection, "UPDATE runs SET steps_done = ?, train_seconds = ? WHERE run_id = ?", [steps_done, train_seconds, run_id]
+        connection,
+        "UPDATE runs SET steps_done = ?, train_seconds = ?, stop_reason = coalesce(?, stop_reason), "
+        "learned_step = coalesce(?, learned_step) WHERE run_id = ?",
+        [steps_done, train_seconds, stop_reason, learned_step, run_id],
     )[0]
     if not updated:
         raise RunNotFound(run_id, path)

@@ -9,8 +9,11 @@ Tables
     One row per run: config (canonical JSON) and the fields the app filters on
     (task, scheme, attention, train_length_max) copied out of it, seed, status,
     error, code version, environment (JSON), timestamps (naive UTC in the file,
-    returned as UTC-aware), breakdown length, progress, owner, tags.
-``train_points(run_id, step, loss, accuracy, lr, wall_time_s, tokens_per_s)``
+    returned as UTC-aware), breakdown length, progress, owner, tags, and why
+    training ended (``stop_reason``, ``learned_step``; NULL for runs before v3).
+``train_points(run_id, step, loss, accuracy, lr, wall_time_s, tokens_per_s, in_distribution)``
+    ``in_distribution``: a learned check's exact match at the steps one ran
+    (``train.stop_when_learned``, :mod:`lengen_core.learned_check`), else NULL.
 ``eval_points(run_id, sweep, length, n, exact_match, exact_match_low, exact_match_high, token_accuracy)``
 ``eval_sweeps(run_id, sweep, breakdown_length, train_length_max, created_at)``
     One row per stored length sweep. The ``default`` sweep (the one a run does
@@ -122,6 +125,15 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
                       runs.train_length_max, coalesce(runs.finished_at, runs.created_at)
                FROM (SELECT DISTINCT run_id, sweep FROM eval_points) AS swept
                JOIN runs USING (run_id)""",
+        ),
+    ),
+    (
+        3,
+        (
+            # Why training ended (learned at a step, or which budget was spent) and the learned checks' exact match.
+            "ALTER TABLE runs ADD COLUMN stop_reason VARCHAR",
+            "ALTER TABLE runs ADD COLUMN learned_step BIGINT",
+            "ALTER TABLE train_points ADD COLUMN in_distribution DOUBLE",
         ),
     ),
 ]

@@ -66,6 +66,12 @@ def optional_float(field: str, value: Any) -> float | None:
         raise ConfigError(field, f"must be a number or None, got {value!r}") from None
 
 
+def optional_text(field: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(field, f"must be text or None, got {type(value).__name__}")
+    return value
+
+
 def required_int(field: str, value: Any) -> int:
     """``value`` as an int; bools, None, fractions and text that is not a whole number are refused."""
     if isinstance(value, bool) or value is None:

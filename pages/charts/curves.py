@@ -56,7 +56,10 @@ def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> li
     """Loss (log scale) and teacher-forced training accuracy versus step: two Vega-Lite specs.
 
     ``points`` has columns ``step``, ``loss``, ``accuracy`` (accuracy may be
-    missing, a diverged step's loss infinite). Returns ``[("loss", spec),
+    missing, a diverged step's loss infinite) and may have ``in_distribution``
+    (a learned check's greedy exact match at the training lengths,
+    ``train.stop_when_learned``): drawn on the accuracy panel as black diamonds
+    where checks ran. Returns ``[("loss", spec),
     ("accuracy", spec)]``, each a complete spec with its data inline, drawn side
     by side; ``[]`` when nothing is logged yet. A loss that is not a positive
     finite number, or a missing accuracy, is ``null``: a gap in the line.
@@ -95,9 +98,37 @@ def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> li
             },
         }
 
+    accuracy = panel("accuracy", "accuracy (teacher-forced)", "batch answers fully right", {"domain": [0, 1]}, [6, 3])
+    checks = _learned_checks(frame)
+    if checks:
+        line = {key: accuracy.pop(key) for key in ("data", "mark", "encoding")}
+        accuracy["title"]["text"] = "accuracy (teacher-forced line; ◆ greedy, worst training length)"
+        accuracy["layer"] = [
+            line,
+            {
+                "data": {"values": checks},
+                "mark": {"type": "point", "shape": "diamond", "filled": True, "size": 60, "color": "#000000"},
+                "encoding": {
+                    "x": {"field": "step", "type": "quantitative"},
+                    "y": {"field": "in_distribution", "type": "quantitative", "scale": {"domain": [0, 1]}},
+                    "tooltip": [
+                        {"field": "step", "type": "quantitative"},
+                        {"field": "in_distribution", "type": "quantitative", "format": ".2f", "title": "greedy exact match (worst training length)"},
+                    ],
+                },
+            },
+        ]
+    return [("loss", panel("loss", "training loss", "cross-entropy", {"type": "log"}, [])), ("accuracy", accuracy)]
+
+
+def _learned_checks(frame: pd.DataFrame) -> list[dict]:
+    """The steps where a learned check ran, with its exact match (``in_distribution``); [] when none did."""
+    if "in_distribution" not in frame.columns:
+        return []
     return [
-        ("loss", panel("loss", "training loss", "cross-entropy", {"type": "log"}, [])),
-        ("accuracy", panel("accuracy", "accuracy (teacher-forced)", "batch answers fully right", {"domain": [0, 1]}, [6, 3])),
+        {"step": int(step), "in_distribution": float(value)}
+        for step, value in zip(frame["step"].tolist(), frame["in_distribution"].tolist())
+        if value is not None and not (isinstance(value, float) and math.isnan(value))
     ]
 
 

@@ -298,3 +298,24 @@ def test_a_recognition_task_offers_every_prefix_supervision_and_the_link_carries
     task.set_value("reverse").run()  # a task with no label per prefix: back to the answer alone, no error
     assert "task.supervision" not in app.query_params and not errors(app), errors(app)
     assert not [box for box in app.selectbox if box.label == "Supervision"]
+
+
+def test_stop_when_learned_is_a_checkbox_tied_to_the_url_and_the_run_says_why_it_stopped(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params=tiny_params())
+    [box] = [box for box in app.checkbox if box.label == "Stop when the training range is learned"]
+    assert box.value is False and not [n for n in app.number_input if n.label == "Check every (steps)"]
+    box.check().run()
+    assert_no_exception(app)
+    assert app.query_params["train.stop_when_learned"] == "true"
+    number(app, "Check every (steps)").set_value(5).run()
+    assert app.query_params["train.learned_check_every"] == "5"
+    button(app, "Start training").click().run()
+    run_id = app.session_state["train_page.run_id"]
+    assert get_job_manager().wait(run_id, timeout=120) == "done"
+    record = get_store().get_run(run_id)
+    assert record.run_config.train.stop_when_learned and record.stop_reason
+    app.run()
+    assert_no_exception(app)
+    assert any(caption.value == f"Training ended: {record.stop_reason}." for caption in app.caption)
+    accuracy = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")][1]
+    assert accuracy["layer"][1]["data"]["values"]  # the learned checks drawn beside the teacher-forced line

@@ -275,3 +275,17 @@ def test_table_cells_are_text_not_markup() -> None:
     print_table(out, [{"name": "[bold]x[/bold] [/oops]", "n": None, "ratio": float("nan")}], ["name", "n", "ratio"])
     headers, rows = read_table(out.getvalue(), "name")
     assert headers == ["name", "n", "ratio"] and rows == [["[bold]x[/bold] [/oops]", "-", "-"]]
+
+
+def test_until_learned_stops_a_run_once_its_range_is_learned_and_prints_why(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.duckdb")
+    code, output = run_cli(
+        "--db", db, "train", "--task", "reverse", "--scheme", "coupled", "--train-length", "1-6", "--steps", "650", "--until-learned",
+        "--set", "train.learned_check_every=25", "--set", "train.distractor_examples=0", "--set", "eval.lengths=3,6", "--set", "eval.samples_per_length=50",
+    )
+    assert code == 0, output
+    record = RunStore(db).get_run(RunStore(db).list_runs()["run_id"].iloc[0])
+    assert record.run_config.train.stop_when_learned and record.steps_done < 650
+    assert f"training: learned at step {record.learned_step}:" in output
+    code, output = run_cli("--db", db, "train", "--task", "reverse", "--steps", "650", "--no-until-learned", "--dry-run")
+    assert code == 0 and '"stop_when_learned": false' in output

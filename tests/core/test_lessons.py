@@ -158,10 +158,10 @@ def test_hsa_requirement_matches_the_installation() -> None:
 # --------------------------------------------------------------------------- demo runs
 
 
-def _finished_run(store: RunStore, tmp_path: Path, key: str) -> str:
+def _finished_run(store: RunStore, tmp_path: Path, key: str, **changes: Any) -> str:
     from lengen_core.jobs import create_run, execute_run
 
-    config = RunConfig().replace(**TINY)
+    config = RunConfig().replace(**{**TINY, **changes})
     run_id = create_run(store, config, 0, name=f"lesson: {key}", tags=(run_tag(key),))
     assert execute_run(store, run_id, config, 0, checkpoint_dir=tmp_path / "checkpoints") == "done"
     return run_id
@@ -188,12 +188,25 @@ def test_export_then_import_copies_the_run_exactly_and_only_once(tmp_path: Path)
         target.eval_curve([imported]).drop(columns="run_id"), source.eval_curve([run_id]).drop(columns="run_id")
     )
     assert len(target.train_curve(imported)) == len(source.train_curve(run_id)) > 0
+    assert (record.stop_reason, record.learned_step) == (original.stop_reason, original.learned_step) and record.stop_reason
     artifacts = target.artifacts(imported)
     assert artifacts["path"].tolist() == [str((demo / "checkpoints/tiny.safetensors").resolve())]
 
     count = target.count_runs()
     again = import_demo_runs(target, demo)
     assert again.imported == [] and again.skipped == ["tiny"] and target.count_runs() == count
+
+
+def test_a_bundled_run_keeps_its_learned_checks(tmp_path: Path) -> None:
+    source = RunStore(tmp_path / "source.duckdb")
+    run_id = _finished_run(source, tmp_path, "checked", **{"train.stop_when_learned": True, "train.learned_check_every": 2})
+    export_demo_runs(source, {"checked": run_id}, tmp_path / "demo", with_checkpoint=[])
+    target = RunStore(tmp_path / "target.duckdb")
+    (imported,) = import_demo_runs(target, tmp_path / "demo").imported
+    checks = target.train_curve(imported)["in_distribution"]
+    assert checks.notna().sum() > 0
+    pd.testing.assert_series_equal(checks, source.train_curve(run_id)["in_distribution"])
+    assert target.get_run(imported).stop_reason == source.get_run(run_id).stop_reason
 
 
 def test_a_half_finished_import_is_replaced(tmp_path: Path) -> None:

@@ -155,10 +155,13 @@ def test_round_trip_of_a_real_config(tmp_path):
     points = train_rows(3)
     points[1]["loss"] = float("nan")  # a diverging step must stay NaN, not become NULL
     points[2]["accuracy"] = None
+    points[2]["in_distribution"] = 0.75  # a learned check ran at this step
     store.append_train_points(run_id, points[:2])
     store.append_train_points(run_id, points[2:], steps_done=2, train_seconds=1.0)  # one transaction for both
     assert (store.get_run(run_id).steps_done, store.get_run(run_id).train_seconds) == (2, 1.0)
     store.update_progress(run_id, steps_done=3, train_seconds=1.25)
+    assert (store.get_run(run_id).stop_reason, store.get_run(run_id).learned_step) == (None, None)
+    store.update_progress(run_id, steps_done=3, train_seconds=1.25, stop_reason="learned at step 2", learned_step=2)
     store.set_eval_points(run_id, eval_rows([4, 8, 16]), breakdown_length=8, train_length_max=8)
     store.add_artifact(run_id, "checkpoint", str(tmp_path / "ck.safetensors"))
     store.set_status(run_id, "done")
@@ -169,16 +172,18 @@ def test_round_trip_of_a_real_config(tmp_path):
     assert record.environment == {"torch": "2.13", "device": "cpu", "threads": 4}
     assert record.tags == ["lesson:1", "sweep:a"]
     assert (record.steps_done, record.train_seconds) == (3, 1.25)
+    assert (record.stop_reason, record.learned_step) == ("learned at step 2", 2)
     assert (record.breakdown_length, record.train_length_max, record.breakdown_ratio) == (8, 8, 1.0)
     assert record.created_at.tzinfo is not None
     assert record.created_at <= record.started_at <= record.finished_at
 
     curve = store.train_curve(run_id)
-    assert list(curve.columns) == ["step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s"]
+    assert list(curve.columns) == ["step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s", "in_distribution"]
     assert curve["step"].tolist() == [0, 1, 2]
     assert curve["loss"][0] == 1.0 and math.isnan(curve["loss"][1]) and curve["loss"][2] == pytest.approx(1 / 3)
     assert curve["accuracy"][1] == pytest.approx(0.01) and pandas.isna(curve["accuracy"][2])
     assert curve["tokens_per_s"].tolist() == [1000.0, 1001.0, 1002.0]
+    assert pandas.isna(curve["in_distribution"][0]) and curve["in_distribution"][2] == 0.75
 
     sweep = store.eval_curve([run_id])
     assert sweep["length"].tolist() == [4, 8, 16] and set(sweep["sweep"]) == {"default"}
@@ -193,6 +198,7 @@ def test_round_trip_of_a_real_config(tmp_path):
     assert (row["task"], row["scheme"], row["attention"], row["seed"], row["status"]) == ("reverse", "learned", "dense", 7, "done")
     assert (row["train_length_max"], row["breakdown_length"], row["breakdown_ratio"]) == (8, 8, 1.0)
     assert list(row["tags"]) == ["lesson:1", "sweep:a"]
+    assert (row["stop_reason"], row["learned_step"]) == ("learned at step 2", 2)
 
 
 def test_status_transitions(tmp_path):
@@ -579,14 +585,16 @@ def test_v1_store_is_migrated(tmp_path):
     assert sha256(path) == before
 
     store = RunStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     record = store.get_run("0123456789ab")
     assert (record.name, record.status, record.seed, record.tags, record.breakdown_length, record.steps_done) == ("old run", "done", 3, [], 12, 500)
+    assert (record.stop_reason, record.learned_step) == (None, None)  # migration 3: not known for a run stored before it
     assert record.finished_at.isoformat() == "2025-01-02T03:14:06+00:00"
     sweeps = store.sweeps("0123456789ab")  # backfilled by migration 2
     assert sweeps[["sweep", "breakdown_length", "train_length_max"]].values.tolist() == [["default", 12, 6]]
     assert store.eval_curve(["0123456789ab"])["exact_match"].tolist() == [1.0, 0.92]
     assert store.train_curve("0123456789ab")["loss"].tolist() == [0.5]
+    assert store.train_curve("0123456789ab")["in_distribution"].isna().all()
     # the new column works, and opening again migrates nothing
     new_id = new_run(store, tags=["after-migration"])
     assert RunStore(path).list_runs(tag="after-migration")["run_id"].tolist() == [new_id]
