@@ -37,6 +37,7 @@ from lengen_core.lessons import (
     get_lesson,
     lesson_configs,
     missing_requirements,
+    tally,
 )
 from lengen_core.store import RunStore
 
@@ -74,7 +75,7 @@ def time_preset(preset: str) -> dict[str, Any]:
         for key, record in records.items()
     }
     if preset == "train":
-        claims = [(TRAIN_DEFAULTS_CLAIM, TRAIN_DEFAULTS_CLAIM.check(outcomes))]
+        claims = [(TRAIN_DEFAULTS_CLAIM, TRAIN_DEFAULTS_CLAIM.status(outcomes))]
     else:
         claims = check_lesson(get_lesson(preset), outcomes)
     labels = {key: key for key in configs}
@@ -92,7 +93,8 @@ def time_preset(preset: str) -> dict[str, Any]:
             }
             for key, record in records.items()
         },
-        "claims": [{"claim": claim.describe(labels), "holds": holds} for claim, holds in claims],
+        "claims": [{"claim": claim.describe(labels), "status": status.value} for claim, status in claims],
+        "tally": {status.value: count for status, count in tally([status for _, status in claims]).items()},
     }
 
 

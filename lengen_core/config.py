@@ -67,12 +67,19 @@ OMITTED_AT_DEFAULT: dict[str, Any] = {
     "train.stop_when_learned": False,
     "train.learned_check_every": 250,
     "train.learned_checks": 2,
+    "train.learned_threshold": None,
 }
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 # Fields added after runs were stored with configs that lack them, with the value that
 # reproduces what those runs did (today's default may differ): RunConfig.from_stored.
 STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off"}
+# Task options likewise, per task: (task, option) -> what runs stored without the option did. The arithmetic
+# tasks and the parity scratchpad followed the position-coupling repository's earlier rule before they took its
+# current one (commit 384431c; lengen_core.tasks.arithmetic, ParityScratchpad).
+STORED_BEFORE_OPTION: dict[tuple[str, str], Any] = {
+    (task, "coupling_format"): "early" for task in ("addition", "binary_addition", "multi_operand_addition", "parity_scratchpad")
+}
 
 # Server-side caps. The app and CLI refuse anything larger with the limit named.
 LIMITS: dict[str, int] = {
@@ -432,10 +439,12 @@ class TrainConfig:
     every ``learned_check_every`` steps the model greedily decodes a fixed
     held-out set of training-length examples (:mod:`lengen_core.learned_check`),
     and after ``learned_checks`` consecutive checks with exact match at or above
-    ``eval.threshold`` at every checked length, training stops. Otherwise it goes
-    on to ``steps`` or ``time_budget_s``. Either way the run records why it
-    stopped, and is evaluated, checkpointed and judged as any other run. The
-    three fields are left out of the config id at their defaults.
+    ``learned_threshold`` (default: ``eval.threshold``) at every checked length,
+    training stops. Otherwise it goes on to ``steps`` or ``time_budget_s``. Either
+    way the run records why it stopped, and is evaluated, checkpointed and judged
+    as any other run. ``learned_threshold = 1.0`` is Huang et al.'s rule (they stop
+    at 100% exact match in distribution). The four fields are left out of the
+    config id at their defaults.
 
     The defaults are the Train page's: with the model's (one layer) they give
     reverse 1..10 with coupling at 0.98-1.00 exact match at every tested length
@@ -462,6 +471,7 @@ class TrainConfig:
     stop_when_learned: bool = False
     learned_check_every: int = 250
     learned_checks: int = 2
+    learned_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.init_from is not None and (not isinstance(self.init_from, str) or not RUN_ID_PATTERN.match(self.init_from)):
@@ -484,6 +494,8 @@ class TrainConfig:
             raise ConfigError("train.stop_when_learned", f"must be true or false, got {shown(self.stop_when_learned)}")
         _check_int("train.learned_check_every", self.learned_check_every, 1, LIMITS["max_steps"])
         _check_int("train.learned_checks", self.learned_checks, 1, 100)
+        if self.learned_threshold is not None:
+            _check_float("train.learned_threshold", self.learned_threshold, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -605,6 +617,15 @@ class RunConfig:
             values = filled.setdefault(section, {})
             if isinstance(values, dict):
                 values.setdefault(field_name, value)
+        task = filled.get("task")
+        if isinstance(task, dict):
+            task["options"] = _stored_options(task.get("name"), task.get("options", {}))
+            mixture = task.get("mixture")
+            if isinstance(mixture, (list, tuple)):
+                task["mixture"] = [
+                    {**entry, "options": _stored_options(entry.get("name"), entry.get("options", {}))} if isinstance(entry, Mapping) else entry
+                    for entry in mixture
+                ]
         return cls.from_dict(filled)
 
     @classmethod
@@ -635,6 +656,17 @@ class RunConfig:
         for dotted, value in changes.items():
             set_dotted(data, dotted, value)
         return RunConfig.from_dict(data)
+
+
+def _stored_options(task_name: Any, options: Any) -> Any:
+    """A stored task's options with :data:`STORED_BEFORE_OPTION`'s values for the options it was stored without."""
+    if not isinstance(options, Mapping):
+        return options
+    filled = dict(options)
+    for (task, option), value in STORED_BEFORE_OPTION.items():
+        if task == task_name:
+            filled.setdefault(option, value)
+    return filled
 
 
 def scheme_rule_and_encoding(positions: PositionConfig) -> tuple[str, str]:

@@ -4,9 +4,10 @@ A check decodes a fixed held-out set of examples at the run's training lengths
 greedily, exactly as the length sweep does (:func:`lengen_core.evaluation.greedy_decode`,
 scored by :func:`lengen_core.evaluation.score`), and takes the exact match of each
 length. The range counts as learned at a check when every checked length of every
-task the run trains on is at or above ``eval.threshold``: the sweep's own
-definition of "learned its range" (a breakdown length at or past the longest
-training length), on fewer examples.
+task the run trains on is at or above ``train.learned_threshold`` (default
+``eval.threshold``: the sweep's own definition of "learned its range", a
+breakdown length at or past the longest training length, on fewer examples;
+1.0 is Huang et al.'s rule).
 
 Our choices, with their reasons:
 
@@ -73,7 +74,8 @@ class LearnedCheck:
     """The held-out examples of one run and the checks made on them (:meth:`measure`), with the stop rule (:meth:`learned`)."""
 
     def __init__(self, config: RunConfig, seed: int) -> None:
-        self.threshold = config.eval.threshold
+        threshold = config.train.learned_threshold
+        self.threshold = config.eval.threshold if threshold is None else threshold
         self.needed = config.train.learned_checks
         self.sets: list[_CheckSet] = []
         source = ExampleSource(config.task)

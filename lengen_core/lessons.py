@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from lengen_core.config import RunConfig
@@ -78,8 +79,39 @@ THEORY_TASKS: tuple[str, ...] = (
     "majority", "binary_majority", "parity", "sort", "copy_unique", "copy_repeated",
     "interleaved_majority", "dyck_1", "aa_star", "tomita_1", "tomita_4", "tomita_7",
 )
-_THEORY = {**_lengths(1, 10, [5, 6, 7, 8, 9, 10, 17, 18, 19, 20, 37, 38, 39, 40], 1500), "positions.max_position": 128, **_SMALL}
+THEORY_SETTINGS: tuple[str, ...] = ("nope", "ape")
+_THEORY = {
+    **_lengths(1, 10, [5, 6, 7, 8, 9, 10, 17, 18, 19, 20, 37, 38, 39, 40], 1500), "positions.max_position": 128,
+    # trained until the range is learned, as Huang et al. stop at 100% in distribution (train.stop_when_learned)
+    "train.stop_when_learned": True, "train.learned_check_every": 500, "train.learned_threshold": 1.0,
+}
 _APE_OFFSETS = {"positions.scheme": "learned", "positions.train_offset_max": 128}
+_THEORY_SETTING_CHANGES = {"nope": {"positions.scheme": "nope"}, "ape": _APE_OFFSETS}
+_THEORY_SETTING_LABELS = {"nope": "NoPE", "ape": "APE + offsets"}
+# The models the theory lesson picks from, smallest first: each is a point of Huang et al.'s grid (layers {1, 2, 4}
+# x heads {1, 2, 4} x width {16, 64, 256}, lr {1e-3, 1e-4}, weight decay 0.01: their
+# algorithmic/language_modeling_train.py) with a step cap; a run stops once its range is learned. Our ladder:
+# the lesson's old small model, then their 4l4h64d (the model that fit copying in our v4 split), then the width 256 they
+# select for majority and sort (1l2h256d; 2l4h256d for interleaved majority).
+THEORY_MODELS: dict[str, dict[str, Any]] = {
+    "2l2h64d": {**_SMALL, "model.n_heads": 2, "train.lr": 1e-3, "train.steps": 3000},
+    "4l4h64d": {"model.n_layers": 4, "model.n_heads": 4, "model.d_model": 64, "model.d_ff": 256, "train.lr": 1e-3,
+                "train.weight_decay": 0.01, "train.steps": 6000},
+    "2l4h256d": {"model.n_layers": 2, "model.n_heads": 4, "model.d_model": 256, "model.d_ff": 1024, "train.lr": 1e-4,
+                 "train.weight_decay": 0.01, "train.steps": 6000},
+}
+# (task, setting) -> its model: the smallest of THEORY_MODELS that learned lengths 1-10 on 3 of 3 seeds
+# (bench/theory_lesson_calibrate.py, docs/results.md); a cell none learned keeps the largest tried.
+THEORY_MODEL_OF: dict[tuple[str, str], str] = {}
+# (task, setting) -> the seed of its bundled demo run and live retrain (default 0)
+THEORY_SEED_OF: dict[tuple[str, str], int] = {}
+
+
+def theory_run_changes(task: str, setting: str, model: str | None = None) -> dict[str, Any]:
+    """The config changes of the theory lesson's run of ``task`` in ``setting`` ("nope" / "ape"), on ``model``
+    (a key of :data:`THEORY_MODELS`; default the one the calibration chose for the cell)."""
+    chosen = model or THEORY_MODEL_OF.get((task, setting), next(iter(THEORY_MODELS)))
+    return {**_THEORY, **THEORY_MODELS[chosen], "task.name": task, **_THEORY_SETTING_CHANGES[setting]}
 # The k lesson: k-sparse planted parity with coupled ids (Golowich et al. 2025), k = 1, 2, 4.
 SPARSE_KS: tuple[int, ...] = (1, 2, 4)
 _SPARSE = {
@@ -145,6 +177,16 @@ class RunOutcome:
     max_tested_length: int
 
 
+class ClaimStatus(str, Enum):
+    """Where a lesson's claim stands against its runs. ``did not learn``: a claim about generalization whose run
+    did not learn its own training range, so theory says nothing either way (counted apart, never as agreement)."""
+
+    HOLDS = "holds"
+    FAILS = "does not hold"
+    NOT_LEARNED = "did not learn"
+    PENDING = "not measured yet"
+
+
 @dataclass(frozen=True)
 class Expectation:
     """A claim about the runs of a lesson, checked against their outcomes.
@@ -155,19 +197,26 @@ class Expectation:
       ``stops``: ``run`` breaks down at or before its longest training length;
       ``short``: ``run`` breaks down before ``factor`` x its longest training length
         (what a predicted failure means in :mod:`lengen_core.theory`);
-      ``beats``: ``run`` has a larger breakdown length than ``other``.
+      ``beats``: ``run`` has a larger breakdown length than ``other``;
+      ``predicted``: theory's prediction for ``run`` (``generalizes``) against its
+        measured outcome (:func:`lengen_core.theory.measured_outcome`): holds when they
+        agree, does not hold when they disagree, and "did not learn" when the run did
+        not learn its training range (then the prediction says nothing about it).
     """
 
     kind: str
     run: str
     other: str | None = None
     factor: float = 2.0
+    generalizes: bool | None = None  # the prediction a ``predicted`` claim compares with
 
     def __post_init__(self) -> None:
-        if self.kind not in ("extrapolates", "stops", "short", "beats"):
+        if self.kind not in ("extrapolates", "stops", "short", "beats", "predicted"):
             raise ValueError(f"unknown expectation kind {self.kind!r}")
         if self.kind == "beats" and self.other is None:
             raise ValueError("a 'beats' expectation needs another run")
+        if self.kind == "predicted" and self.generalizes is None:
+            raise ValueError("a 'predicted' expectation needs the prediction (generalizes)")
 
     def describe(self, labels: Mapping[str, str]) -> str:
         name = labels.get(self.run, self.run)
@@ -177,10 +226,30 @@ class Expectation:
             return f"{name} breaks down at (or before) its training length"
         if self.kind == "short":
             return f"{name} breaks down before {self.factor:g}x its training length"
+        if self.kind == "predicted":
+            return f"{name}: theory predicts it {'generalizes' if self.generalizes else 'fails'} (holds to {self.factor:g}x or not)"
         return f"{name} generalizes further than {labels.get(self.other or '', self.other)}"
 
+    def status(self, outcomes: Mapping[str, RunOutcome]) -> ClaimStatus:
+        """Whether the claim holds against ``outcomes`` (see :class:`ClaimStatus`)."""
+        outcome = outcomes.get(self.run)
+        if outcome is None or (self.kind == "beats" and outcomes.get(self.other or "") is None):
+            return ClaimStatus.PENDING
+        if self.kind == "predicted":
+            from lengen_core.theory import measured_outcome
+
+            measured = measured_outcome(outcome.breakdown_length, outcome.train_length_max, outcome.max_tested_length)
+            if measured.verdict == "did not learn":
+                return ClaimStatus.NOT_LEARNED
+            if not measured.decided:
+                return ClaimStatus.PENDING
+            return ClaimStatus.HOLDS if (measured.verdict == "generalizes") == self.generalizes else ClaimStatus.FAILS
+        return ClaimStatus.HOLDS if self.check(outcomes) else ClaimStatus.FAILS
+
     def check(self, outcomes: Mapping[str, RunOutcome]) -> bool | None:
-        """True / False, or None when a run it needs has no outcome yet."""
+        """True / False, or None when a run it needs has no outcome yet (or, for ``predicted``, did not learn)."""
+        if self.kind == "predicted":
+            return {ClaimStatus.HOLDS: True, ClaimStatus.FAILS: False}.get(self.status(outcomes))
         outcome = outcomes.get(self.run)
         if outcome is None:
             return None
@@ -196,6 +265,11 @@ class Expectation:
         if other is None:
             return None
         return reached > (other.breakdown_length or 0)
+
+
+def tally(statuses: Sequence[ClaimStatus]) -> dict[ClaimStatus, int]:
+    """How many claims are in each status (every status present, zeros included)."""
+    return {status: sum(1 for value in statuses if value == status) for status in ClaimStatus}
 
 
 def _theory_predictions(task: str) -> tuple[tuple[str, bool], ...]:
@@ -235,9 +309,12 @@ LESSON_RUNS: dict[str, LessonRun] = {
         LessonRun("addition_learned", "learned APE", {**_ADDITION, "positions.scheme": "learned", "positions.max_position": 64}),
         LessonRun("addition_coupled", "position coupling", {**_ADDITION, "positions.scheme": "coupled", "positions.max_position": 32}),
         *(
-            LessonRun(theory_run_key(task, setting), f"{task}, {label}", {**_THEORY, "task.name": task, **changes})
+            LessonRun(
+                theory_run_key(task, setting), f"{task}, {_THEORY_SETTING_LABELS[setting]}", theory_run_changes(task, setting),
+                seed=THEORY_SEED_OF.get((task, setting), 0),
+            )
             for task in THEORY_TASKS
-            for setting, label, changes in (("nope", "NoPE", {"positions.scheme": "nope"}), ("ape", "APE + offsets", _APE_OFFSETS))
+            for setting in THEORY_SETTINGS
         ),
         *(LessonRun(f"sparse_k{k}", f"k = {k}", {**_SPARSE, "task.options": {"k": k}}) for k in SPARSE_KS),
         LessonRun("sort_alone", "sort alone", _HINT),
@@ -339,7 +416,7 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         runs=tuple(theory_run_key(task, setting) for task in THEORY_TASKS for setting in ("nope", "ape")),
         expectations=tuple(
-            Expectation("extrapolates" if predicted else "short", theory_run_key(task, setting), factor=2.0)
+            Expectation("predicted", theory_run_key(task, setting), factor=2.0, generalizes=predicted)
             for task in THEORY_TASKS
             for setting, predicted in _theory_predictions(task)
         ),
@@ -566,9 +643,9 @@ def expected_outcomes(lesson: Lesson) -> list[str]:
     return [expectation.describe(labels) for expectation in lesson.expectations]
 
 
-def check_lesson(lesson: Lesson, outcomes: Mapping[str, RunOutcome]) -> list[tuple[Expectation, bool | None]]:
-    """Each expectation with True / False / None (not measured yet)."""
-    return [(expectation, expectation.check(outcomes)) for expectation in lesson.expectations]
+def check_lesson(lesson: Lesson, outcomes: Mapping[str, RunOutcome]) -> list[tuple[Expectation, ClaimStatus]]:
+    """Each expectation with its :class:`ClaimStatus` against ``outcomes``."""
+    return [(expectation, expectation.status(outcomes)) for expectation in lesson.expectations]
 
 
 def pick_lesson_run_ids(runs: Any, run_keys: Sequence[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from lengen_core.lessons import (
     LESSON_RUNS,
     LESSONS,
     LIVE_TAG,
+    ClaimStatus,
     Lesson,
     RunOutcome,
     check_lesson,
@@ -27,6 +28,7 @@ from lengen_core.lessons import (
     lesson_configs,
     missing_requirements,
     pick_lesson_run_ids,
+    tally,
 )
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
@@ -100,7 +102,7 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             entry["APE (random offsets) predicts"] = "-" if theory.ape is None else theory.ape.verdict
             entry["this run's setting"] = check.applicable.setting
             entry["measured"] = check.outcome.verdict
-            entry["agrees"] = check.agreement_word
+            entry["agrees"] = {True: "agrees", False: "DISAGREES", None: "did not learn" if check.outcome.verdict == "did not learn" else "-"}[check.agrees]
         table.append(entry)
     if not curves:
         return
@@ -108,21 +110,38 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
     st.dataframe(table, hide_index=True, key="lessons.table")
     checks = check_lesson(lesson, outcomes)
     labels = {key: LESSON_RUNS[key].label for key in lesson.runs}
-    lines = []
-    for expectation, holds in checks:
-        mark = {True: ":green[:material/check_circle:]", False: ":red[:material/cancel:]", None: ":gray[:material/hourglass_empty:]"}[holds]
-        lines.append(f"{mark} {expectation.describe(labels)}")
-    st.markdown("**What we expected, and whether these runs show it**  \n" + "  \n".join(lines))
-    if any(holds is False for _, holds in checks):
+    lines = [f"{STATUS_MARKS[status]} {expectation.describe(labels)}" for expectation, status in checks]
+    counts = tally([status for _, status in checks])
+    st.markdown(f"**What we expected, and whether these runs show it** ({tally_text(counts)})  \n" + "  \n".join(lines))
+    if counts[ClaimStatus.FAILS] or counts[ClaimStatus.NOT_LEARNED]:
         st.warning(
-            "These runs do not show every expected effect. Small models trained for a minute are noisy: retrain live "
-            "(a new run with the same settings) or change the seed, and compare.",
+            "These runs do not show every expected effect. A run that did not learn its own training range says nothing "
+            "about the claim (theory is about models that fit it); one that learned and disagrees is a real disagreement. "
+            "Retrain live (a new run with the same settings) or change the seed, and compare.",
             icon=":material/replay:",
         )
-    if all(holds for _, holds in checks):
+    if counts[ClaimStatus.HOLDS] == len(checks):
         st.success(f"**Takeaway.** {lesson.takeaway}", icon=":material/school:")
     else:
         st.info(f"**What the lesson is about.** {lesson.takeaway}", icon=":material/school:")
+
+
+STATUS_MARKS = {
+    ClaimStatus.HOLDS: ":green[:material/check_circle:]",
+    ClaimStatus.FAILS: ":red[:material/cancel:]",
+    ClaimStatus.NOT_LEARNED: ":orange[:material/school:] did not learn its range:",
+    ClaimStatus.PENDING: ":gray[:material/hourglass_empty:]",
+}
+
+
+def tally_text(counts: dict[ClaimStatus, int]) -> str:
+    """``12 agree · 3 disagree · 2 did not learn`` (pending only when there is some)."""
+    parts = [
+        f"{counts[ClaimStatus.HOLDS]} hold", f"{counts[ClaimStatus.FAILS]} do not hold", f"{counts[ClaimStatus.NOT_LEARNED]} did not learn their range"
+    ]
+    if counts[ClaimStatus.PENDING]:
+        parts.append(f"{counts[ClaimStatus.PENDING]} not measured yet")
+    return " · ".join(parts)
 
 
 def live_controls(lesson: Lesson, blocked: list[str]) -> None:

@@ -129,10 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     for lesson in LESSONS:
         checks = check_lesson(lesson, outcomes)
         labels = {key: key for key in lesson.runs}
-        verdicts[lesson.key] = [{"claim": expectation.describe(labels), "holds": holds} for expectation, holds in checks]
-        for expectation, holds in checks:
-            mark = {True: "yes", False: "NO", None: "not run"}[holds]
-            print(f"  {lesson.key:18s} {mark:7s} {expectation.describe(labels)}")
+        verdicts[lesson.key] = [{"claim": expectation.describe(labels), "status": status.value} for expectation, status in checks]
+        for expectation, status in checks:
+            print(f"  {lesson.key:18s} {status.value:16s} {expectation.describe(labels)}")
 
     import torch
 

@@ -12,20 +12,30 @@ The format and the coupling rule follow the official position-coupling code
   (units digit first);
 - prompt ``<bos> a + b =``, answer ``c <eos>``.
 
-Coupling rule (``AdditionDatasetWithCoupledPositions.__getitem__``, non-cyclic,
-non-vanilla branch, evaluated with ``start = 1`` as at evaluation time)::
+Coupling rule: the repository's current rule (option ``coupling_format = current``,
+the default), ``AdditionDatasetWithCoupledPositions.__getitem__`` at commit
+384431cca675 ("modified: least significant digit has least position ID"),
+evaluated with ``start = 1`` as at evaluation time::
 
-    end = start + max_len + 1
-    input_positions = range(end - len(a), end + 1) + range(end - len(b), end + 1)
-    label_positions = reversed(range(end - len(labels), end))
+    plus_position = start
+    a_positions = reversed(range(start + 1, start + 1 + len(a)))    # likewise b
+    label_positions = [start] + list(range(start + 1, start + 1 + len(labels)))   # '=' then the answer
 
-The last entry of each ``range(..., end + 1)`` belongs to the symbol after the
-operand (``+`` after ``a``, ``=`` after ``b``), so both get ``end``; the
-collator (``src/tokenization/tokenization.py``, ``tokenize_for_decoder``) prepends
-id 0 for ``<bos>`` and pads ``<eos>`` with 0. Hence, with ``D`` the number of
-answer digits, a digit of significance ``s`` (1 = units) gets id ``D + 1 - s``
-in every operand and in the answer, the operators get ``D + 1``, the answer's
-extra carry digit (significance ``D``) gets 1, and ``<bos>``/``<eos>`` get 0.
+The collator (``src/tokenization/tokenization.py``, ``tokenize_for_decoder``) puts
+``=`` before the answer and gives ``<bos>`` id 0 and ``<eos>`` the padding id 0.
+Hence a digit of significance ``s`` (1 = units) gets id ``s + 1`` in every operand
+and in the answer, and ``+`` and ``=`` get 1. Worked example (their code's own
+output, 653 + 049): input ids ``4 3 2 1 4 3 2``, label ids ``1 2 3 4 5``.
+The multi-operand rule (``MultipleAdditionDatasetWithCoupledPositions``) is the
+same, with every operand padded to the answer's width (see
+:class:`MultiOperandAddition`).
+
+``coupling_format = early`` is the rule of the repository's earlier commits,
+which LenGen Lab followed before this option existed (runs stored without the
+option were trained with it; :data:`lengen_core.config.STORED_BEFORE_OPTION`):
+the mirror image, ``end = start + max_len + 1``, a digit of significance ``s``
+gets ``D + 1 - s`` (``D`` the answer digits), the operators ``D + 1``; the
+multi-operand operands are padded to the longest operand only.
 
 Digit significance (Abacus, McLeish et al. 2024, mcleish7/arithmetic ``abacus.py``):
 Abacus numbers each run of consecutive digits 1, 2, 3, ... from its first
@@ -68,6 +78,12 @@ MCLEISH_2024 = (
     "arXiv 2405.17399 (Abacus embeddings; code: mcleish7/arithmetic)"
 )
 
+COUPLING_FORMAT = TaskOption(
+    default="current",
+    choices=("current", "early"),
+    help="current: the position-coupling repository's rule at commit 384431c (units digit has the lowest id); "
+    "early: its earlier mirror-image rule, which runs stored before this option used",
+)
 OPERAND_LENGTHS = TaskOption(
     default="independent",
     choices=("independent", "equal"),
@@ -116,31 +132,42 @@ def answer_width(longest: int, n_operands: int, base: int) -> int:
     return width
 
 
-def addition_example(operands: Sequence[int], base: int = 10, length: int | None = None) -> Example:
+def addition_example(operands: Sequence[int], base: int = 10, length: int | None = None, coupling_format: str = "current") -> Example:
     """The example ``o_1 + .. + o_k = sum`` in Cho et al.'s format with its coupling and significance.
 
-    ``length`` (the digits every operand is padded to) defaults to the digits
-    of the longest operand. Used by the addition tasks; handy for worked examples.
+    ``length`` (the digits of the longest operand) defaults to the digits of the
+    longest operand given. With ``coupling_format = current`` (the repository's
+    rule at commit 384431c) two operands are padded to ``length`` digits, three or
+    more to the answer's width ``D`` (as their ``MultipleAdditionDataset``); a digit
+    of significance ``s`` gets id ``s + 1``, every operator 1. With ``early``, every
+    operand is padded to ``length`` and a digit of significance ``s`` gets ``D + 1 - s``,
+    the operators ``D + 1`` (see the module docstring). Used by the addition tasks;
+    handy for worked examples.
     """
     n_operands = len(operands)
     longest = max(n_digits(value, base) for value in operands)
     length = longest if length is None else length
     total = sum(operands)
     width = answer_width(length, n_operands, base)  # D, the answer digits
-    operator_id = width + 1
-    operand_ids = range(width + 1 - length, width + 1)  # significance s = L..1 -> id D + 1 - s
-    operand_significance = range(length, 0, -1)
+    current = coupling_format == "current"
+    padded_to = width if current and n_operands > 2 else length
+    operator_id = 1 if current else width + 1
+
+    def id_of(significance: int) -> int:
+        return significance + 1 if current else width + 1 - significance
+
+    operand_significance = range(padded_to, 0, -1)
     builder = SequenceBuilder(coupled=True, significance=True)
     for index, value in enumerate(operands):
-        padded = digits_of(value, base, length)
-        builder.extend([DIGIT_IDS[d] for d in padded], index + 1, operand_ids, operand_significance)
+        padded = digits_of(value, base, padded_to)
+        builder.extend([DIGIT_IDS[d] for d in padded], index + 1, [id_of(s) for s in operand_significance], operand_significance)
         builder.add(PLUS_ID if index < n_operands - 1 else EQUALS_ID, 0, coupled=operator_id)
     builder.end_prompt()
     answer_digits = digits_of(total, base, width)[::-1]  # units digit first
     builder.extend(
         [DIGIT_IDS[d] for d in answer_digits],
         ANSWER_SEGMENT,
-        coupled=range(width, 0, -1),
+        coupled=[id_of(s) for s in range(1, width + 1)],
         significance=range(1, width + 1),
     )
     return builder.build(length, {"operands": tuple(operands), "result": total})
@@ -150,10 +177,11 @@ class _AdditionTask(Task):
     """Sum of ``n_operands`` numbers in ``base``, in Cho et al.'s padded, reversed-answer format.
 
     See the module docstring for the coupling rule; worked example (decimal,
-    ``653 + 49``, L = 3, D = 4)::
+    ``653 + 49``, L = 3, D = 4; the current rule's ids are those their code writes)::
 
         tokens        <bos> 6 5 3 + 0 4 9 = 2 0 7 0 <eos>
-        coupled_ids     0   2 3 4 5 2 3 4 5 4 3 2 1   0
+        coupled_ids     0   4 3 2 1 4 3 2 1 2 3 4 5   0     (coupling_format = current)
+        coupled_ids     0   2 3 4 5 2 3 4 5 4 3 2 1   0     (coupling_format = early)
         significance    0   3 2 1 0 3 2 1 0 1 2 3 4   0
     """
 
@@ -177,11 +205,13 @@ class _AdditionTask(Task):
             lengths = [rng.randint(1, length) for _ in range(n_operands)]
             lengths[rng.randrange(n_operands)] = length  # the longest operand has exactly L digits
         values = [value_of(random_number_digits(rng, count, base), base) for count in lengths]
-        return addition_example(values, base, length)
+        return addition_example(values, base, length, self.options["coupling_format"])
 
     def max_sequence_length(self, length: int) -> int:
         n_operands = self._n_operands()
-        return 1 + n_operands * (length + 1) + answer_width(length, n_operands, self.base) + 1
+        width = answer_width(length, n_operands, self.base)
+        operand = width if n_operands > 2 and self.options["coupling_format"] == "current" else length
+        return 1 + n_operands * (operand + 1) + width + 1
 
 
 @register
@@ -196,7 +226,7 @@ class Addition(_AdditionTask):
     description = "Add two decimal numbers; the answer is written units digit first."
     tests = "Aligning digits of equal significance and propagating carries."
     source = CHO_2024 + "; digit significance for " + MCLEISH_2024
-    option_specs = {"operand_lengths": OPERAND_LENGTHS}
+    option_specs = {"operand_lengths": OPERAND_LENGTHS, "coupling_format": COUPLING_FORMAT}
 
 
 @register
@@ -218,25 +248,26 @@ class BinaryAddition(_AdditionTask):
     )
     theory = huang(False, False, reported_nope="99.5/28/0", reported_ape="99.7/27/0")
     base = 2
-    option_specs = {"operand_lengths": OPERAND_LENGTHS}
+    option_specs = {"operand_lengths": OPERAND_LENGTHS, "coupling_format": COUPLING_FORMAT}
 
 
 @register
 class MultiOperandAddition(_AdditionTask):
     """Addition of several numbers (Cho et al. 2024, ``MultipleAdditionDatasetWithCoupledPositions``).
 
-    The answer is padded to ``D = L + overflow`` digits with Cho et al.'s
-    ``overflow = len(str(int('9'*L) * n_operands)) - L`` and reversed. Their
-    rule gives every operand digit of significance ``s`` and the answer digit
-    of significance ``s`` the id ``end - s`` and every ``+`` and the ``=`` the id
-    ``end``; with ``start = 1`` the answer's top digit would get ``2 - overflow``,
-    which is 0 once ``overflow = 2`` (e.g. 12 one-digit or 11 two-digit operands). Ids here are that
-    rule shifted so the smallest is 1 (``end = D + 1``); it equals the official
-    ids with ``start = 1`` whenever ``overflow = 1``, and the coupled schemes add a
-    random offset anyway. Example, ``12 + 7 + 95`` (L = 2, D = 3)::
+    As their ``MultipleAdditionDataset`` at commit 384431c (``padding: True``,
+    ``reverse_output: True``): every operand and the answer are zero-padded to the
+    answer's width ``D = len(str(int('9' * L) * n_operands))`` and the answer is
+    reversed; a digit of significance ``s`` gets id ``s + 1`` in every operand and
+    in the answer, every ``+`` and the ``=`` get 1. Example ``12 + 7 + 95``
+    (L = 2, D = 3), the ids their code writes for it::
 
-        tokens       <bos> 1 2 + 0 7 + 9 5 = 4 1 1 <eos>
-        coupled_ids    0   2 3 4 2 3 4 2 3 4 3 2 1   0
+        tokens       <bos> 0 1 2 + 0 0 7 + 0 9 5 = 4 1 1 <eos>
+        coupled_ids    0   4 3 2 1 4 3 2 1 4 3 2 1 2 3 4   0
+
+    ``coupling_format = early`` (runs stored before the option): operands padded to
+    ``L`` digits only, ids ``D + 1 - s`` and ``D + 1`` for the operators
+    (``<bos> 1 2 + 0 7 + 9 5 = 4 1 1``: ``0 2 3 4 2 3 4 2 3 4 3 2 1 0``).
     """
 
     name = "multi_operand_addition"
@@ -247,6 +278,7 @@ class MultiOperandAddition(_AdditionTask):
     option_specs = {
         "operand_lengths": OPERAND_LENGTHS,
         "n_operands": TaskOption(default=3, minimum=2, maximum=20, help="how many numbers are added, 2..20"),
+        "coupling_format": COUPLING_FORMAT,
     }
 
     def _n_operands(self) -> int:

@@ -345,9 +345,14 @@ class _NeighbourRetrieval(_SymbolTask):
     neighbour. ``first`` / ``last``: symbols drawn with replacement, ``q`` is
     a context symbol picked uniformly over positions, resampled until it occurs
     at least twice and its first (last) occurrence has the needed neighbour.
-    The official code does not check the left neighbour of a first occurrence
-    at index 0 (Python's ``context[-1]`` wraps around); here that case is
-    resampled too.
+    As the official generator (commit eeb250d), a context whose *last* occurrence of
+    the query is the final context token is resampled for left and right retrieval
+    alike (``which == 'last' and pos > len(context) - 2``), though a left neighbour
+    would exist: so ``retrieve_left_last`` draws the contexts theirs draws.
+    One difference, kept on purpose: the official code does not check the left
+    neighbour of a first occurrence at index 0 (Python's ``context[-1]`` wraps
+    around to the last context symbol); here that case is resampled, since
+    "the symbol left of the first symbol" has no answer.
 
     C-RASP labels (Huang et al.'s framework, C-RASP with local relations): the
     unique and first-occurrence variants are expressible (the first occurrence
@@ -396,8 +401,10 @@ class _NeighbourRetrieval(_SymbolTask):
             if first == last:
                 continue  # q must occur at least twice
             position = first if self.occurrence == "first" else last
-            if (self.side == "left" and position == 0) or (self.side == "right" and position == length - 1):
-                continue
+            if self.occurrence == "last" and position == length - 1:
+                continue  # the official generator's rule, for both sides
+            if self.side == "left" and position == 0:
+                continue  # ours: no left neighbour (theirs wraps around)
             return context, position
         raise RuntimeError(f"{self.name}: could not draw a context with a repeated query")  # pragma: no cover
 

@@ -102,28 +102,43 @@ class Parity(_CountingTask):
 class ParityScratchpad(_CountingTask):
     """Parity with a scratchpad of running parities (Cho et al. 2024, ``ParityDatasetWithScratchpad``).
 
-    As in their ``configs/task/parity_scratchpad_coupled.yaml`` (``reversed_scratchpad: True``),
-    the running parities are taken over the input read backwards: for input
-    ``x_1 .. x_n`` the answer is ``y_1 .. y_n`` with ``y_1 = x_n`` and
-    ``y_j = y_{j-1} XOR x_{n+1-j}``; ``y_n`` is the parity. Bits are uniform.
+    As their ``configs/task/parity_scratchpad_coupled.yaml`` at commit 384431c
+    (``reversed_scratchpad: False``, the default ``coupling_format = current``): for
+    input ``x_1 .. x_n`` the answer is the running parities read forwards,
+    ``y_1 = x_1`` and ``y_j = y_{j-1} XOR x_j`` (their ``generate_scratchpad_for_parity``);
+    ``y_n`` is the parity. Bits are uniform.
 
-    Coupling rule (``ParityDatasetWithScratchpadAndCoupledPositions``, reversed
-    branch, ``start = 1``): ``input_positions = range(start+1, start+n+1)``,
-    ``label_positions = range(start, start+n+1)[::-1]`` covering ``=`` and the
-    answer; i.e. ``x_i -> i+1``, ``= -> n+1``, ``y_j -> n+1-j``. Each answer
-    token shares its id with the input bit needed to write the next one.
-    Example ``1 0 1 1``::
+    Coupling rule (``ParityDatasetWithScratchpadAndCoupledPositions``, the
+    non-reversed "naive" branch, ``start = 1``): ``input_positions = range(start+1,
+    start+1+n)``, ``label_positions = range(start, start+n+1)`` covering ``=`` and the
+    answer; i.e. ``x_i -> i+1``, ``= -> 1``, ``y_i -> i+1``: each running parity shares
+    its id with the input bit it consumes. Example ``1 0 1 1`` (the ids their code
+    writes for it)::
 
-        tokens      <bos> 1 0 1 1 = 1 0 0 1 <eos>
-        coupled_ids   0   2 3 4 5 5 4 3 2 1   0
+        tokens      <bos> 1 0 1 1 = 1 1 0 1 <eos>
+        coupled_ids   0   2 3 4 5 1 2 3 4 5   0
+
+    ``coupling_format = early``, the rule LenGen Lab followed before the option (runs
+    stored without it; :data:`lengen_core.config.STORED_BEFORE_OPTION`): the running
+    parities over the input read backwards (``y_1 = x_n``), ``x_i -> i+1``,
+    ``= -> n+1``, ``y_j -> n+1-j`` (``1 0 1 1``: answer ``1 0 0 1``, ids
+    ``0 2 3 4 5 5 4 3 2 1 0``), their reversed branch's construction variant.
     """
 
     name = "parity_scratchpad"
-    description = "Parity, written out step by step as running parities from the last bit to the first."
+    description = "Parity, written out step by step as the running parities of the bits read so far."
     tests = "Whether a chain of local steps (one bit and the previous answer) fixes parity's length generalization."
-    source = CHO_2024 + " (parity with scratchpad)"
+    source = CHO_2024 + " (parity with scratchpad, commit 384431c)"
     has_coupling = True
     supports_index_hints = True
+    option_specs = {
+        "coupling_format": TaskOption(
+            default="current",
+            choices=("current", "early"),
+            help="current: running parities forwards, each coupled to the bit it consumes (the position-coupling repository at "
+            "commit 384431c); early: backwards, the rule runs stored before this option used",
+        ),
+    }
 
     def generate(self, rng: random.Random, length: int) -> Example:
         return self.from_bits(rng.choices((0, 1), k=length))
@@ -131,16 +146,17 @@ class ParityScratchpad(_CountingTask):
     def from_bits(self, bits: Sequence[int]) -> Example:
         """The example for given input bits (0/1), with its coupling."""
         length = len(bits)
+        forwards = self.options["coupling_format"] == "current"
         running = []
         value = 0
-        for bit in reversed(bits):
+        for bit in bits if forwards else reversed(bits):
             value ^= bit
             running.append(value)
         builder = SequenceBuilder(coupled=True)
         builder.extend([BIT_IDS[b] for b in bits], 1, coupled=range(2, length + 2))
-        builder.add(EQUALS_ID, 0, coupled=length + 1)
+        builder.add(EQUALS_ID, 0, coupled=1 if forwards else length + 1)
         builder.end_prompt()
-        builder.extend([BIT_IDS[b] for b in running], ANSWER_SEGMENT, coupled=range(length, 0, -1))
+        builder.extend([BIT_IDS[b] for b in running], ANSWER_SEGMENT, coupled=range(2, length + 2) if forwards else range(length, 0, -1))
         return builder.build(length)
 
     def max_sequence_length(self, length: int) -> int:

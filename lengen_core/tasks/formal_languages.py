@@ -469,6 +469,16 @@ class Tomita3(_TomitaLanguage):
     The automaton is Bhattamishra et al.'s ``Tomita3Language`` (q0..q4, accepting
     q0, q1, q2; q3 = odd run of 0s after an odd run of 1s, q4 dead). Tests:
     run-length parities; not C-RASP expressible (Huang et al. 2025).
+
+    Next-bit labels (``member_prefixes``) differ from Huang et al.'s on purpose.
+    Their ``get_legal_characters`` (``formal_lang_suite/generators/tomita_generator.py``)
+    counts a next bit as illegal when it leads to one of ``dead_states = {q3, q4}``;
+    but q3 is not dead: one more 0 leads back to the accepting q2, and their own
+    generator's members contain such strings (``100`` is a member: q0 -1-> q1 -0-> q3
+    -0-> q2). So after the prefix ``1`` their label forbids ``0`` although ``100`` is a
+    member; ours allows both bits. Ours labels a bit legal exactly when some
+    continuation reaches acceptance (the live states), which their own members agree
+    with; we keep it.
     """
 
     name = "tomita_3"

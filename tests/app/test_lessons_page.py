@@ -111,7 +111,13 @@ def test_lesson_from_the_url_with_c_rasp_labels(open_app: Any) -> None:
     assert majority["this run's setting"] == "APE with random offsets" and parity["this run's setting"] == "NoPE"
     copy_nope = table.loc["copy_unique, NoPE"]
     assert (copy_nope["NoPE predicts"], copy_nope["APE (random offsets) predicts"]) == ("fails", "generalizes")
-    assert set(table["agrees"]) <= {"yes", "NO", "-"} and set(table["measured"]) <= set(OUTCOMES)
+    assert set(table["agrees"]) <= {"agrees", "DISAGREES", "did not learn"} and set(table["measured"]) <= set(OUTCOMES)
+    assert (table["agrees"] == "did not learn").sum() == (table["measured"] == "did not learn").sum()
+    counts = table["agrees"].value_counts()
+    expected = (
+        f"{counts.get('agrees', 0)} hold · {counts.get('DISAGREES', 0)} do not hold · {counts.get('did not learn', 0)} did not learn their range"
+    )
+    assert any(expected in element.value for element in app.markdown), expected  # the tally counts each verdict apart
     app.selectbox[0].set_value("ape_fails").run()
     assert app.query_params["lesson"] == "ape_fails"
 

@@ -20,7 +20,7 @@ POSITION_IDS = "pages/position_ids.py"
 # Cho et al. 2024's worked example (also in lengen_core/tasks/arithmetic.py): 653 + 49, L = 3, D = 4.
 PROMPT = "<bos> 6 5 3 + 0 4 9 ="
 ANSWER = "2 0 7 0"
-COUPLED = [0, 2, 3, 4, 5, 2, 3, 4, 5, 4, 3, 2, 1, 0]
+COUPLED = [0, 4, 3, 2, 1, 4, 3, 2, 1, 2, 3, 4, 5, 0]  # the position-coupling code's ids at 384431c
 SIGNIFICANCE = [0, 3, 2, 1, 0, 3, 2, 1, 0, 1, 2, 3, 4, 0]
 
 
@@ -73,7 +73,7 @@ def test_coupled_ids_of_the_worked_example(open_app: Any) -> None:
     # coupled tokens are linked: one arc per shared id, joining exactly the tokens with that id
     links = drawn_figure(app, "position_ids.links")
     arcs = {trace.name: list(trace.customdata) for trace in links.data[1:]}
-    assert arcs == {"id 2": [1, 5, 11], "id 3": [2, 6, 10], "id 4": [3, 7, 9], "id 5": [4, 8]}
+    assert arcs == {"id 1": [4, 8], "id 2": [3, 7, 9], "id 3": [2, 6, 10], "id 4": [1, 5, 11]}  # id 5 (the carry digit) is alone
 
 
 def test_switching_schemes_and_views_on_the_same_example(open_app: Any) -> None:

@@ -81,7 +81,7 @@ def test_flatten_gives_dotted_paths() -> None:
 def test_changing_the_task_resets_its_options() -> None:
     config = RunConfig(task=TaskConfig(name="reverse", options={"alphabet_size": 64}))
     switched = config.replace(**{"task.name": "addition"})
-    assert switched.task.options == {"operand_lengths": "independent"}
+    assert switched.task.options == {"operand_lengths": "independent", "coupling_format": "current"}
     kept = config.replace(**{"task.name": "copy_unique", "task.options": {"alphabet_size": 64}})
     assert kept.task.options["alphabet_size"] == 64
 

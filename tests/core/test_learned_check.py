@@ -66,11 +66,23 @@ def test_off_by_default_with_the_config_id_unchanged() -> None:
     assert all(point.in_distribution is None for point in result.points)
 
 
-@pytest.mark.parametrize(("field", "value"), [("train.stop_when_learned", "yes"), ("train.learned_check_every", 0), ("train.learned_checks", 0)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("train.stop_when_learned", "yes"), ("train.learned_check_every", 0), ("train.learned_checks", 0), ("train.learned_threshold", 1.5)],
+)
 def test_bad_settings_name_their_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError) as caught:
         RunConfig().replace(**{field: value})
     assert caught.value.field == field
+
+
+def test_a_stricter_learned_threshold_needs_more_steps() -> None:
+    config = reverse_config(**{"train.stop_when_learned": True})
+    loose = train(config.replace(**{"train.learned_threshold": 0.5}), seed=0)
+    strict = train(config.replace(**{"train.learned_threshold": 1.0}), seed=0)
+    assert loose.learned_step is not None and strict.learned_step is not None
+    assert loose.learned_step < strict.learned_step
+    assert [p.in_distribution for p in strict.points if p.in_distribution is not None][-2:] == [1.0, 1.0]
 
 
 def test_the_held_out_examples_are_fixed_and_not_the_evaluation_streams() -> None:

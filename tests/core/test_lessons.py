@@ -23,6 +23,7 @@ from lengen_core.demo_runs import (
 from lengen_core.lessons import (
     LESSON_RUNS,
     LESSONS,
+    ClaimStatus,
     Expectation,
     RunOutcome,
     all_lesson_runs,
@@ -32,6 +33,7 @@ from lengen_core.lessons import (
     missing_requirements,
     pick_lesson_run_ids,
     run_tag,
+    tally,
 )
 from lengen_core.store import RunStore
 
@@ -100,8 +102,12 @@ def test_the_c_rasp_lesson_uses_the_task_labels() -> None:
         prediction = theory.nope if config.positions.scheme == "nope" else theory.ape
         assert applicable.prediction is prediction, key
         assert applicable.setting == ("NoPE" if config.positions.scheme == "nope" else "APE with random offsets"), key
-        assert expected[key] == ("extrapolates" if prediction.generalizes else "short"), key
-    assert expected["majority_ape"] == "extrapolates" and expected["parity_ape"] == "short"
+        assert expected[key] == "predicted", key
+    predicted = {expectation.run: expectation.generalizes for expectation in lesson.expectations}
+    for key, config in configs.items():
+        theory = TASK_REGISTRY[config.task.name].theory
+        assert predicted[key] is (theory.nope if config.positions.scheme == "nope" else theory.ape).generalizes, key
+    assert predicted["majority_ape"] is True and predicted["parity_ape"] is False
 
 
 @pytest.mark.parametrize(
@@ -121,14 +127,35 @@ def test_the_c_rasp_lesson_uses_the_task_labels() -> None:
 )
 def test_expectations(expectation: Expectation, outcomes: dict, holds: bool | None) -> None:
     assert expectation.check(outcomes) is holds
+    assert expectation.status(outcomes) == {True: ClaimStatus.HOLDS, False: ClaimStatus.FAILS, None: ClaimStatus.PENDING}[holds]
+
+
+@pytest.mark.parametrize(
+    ("generalizes", "outcome", "status"),
+    [
+        (True, RunOutcome(40, 10, 40), ClaimStatus.HOLDS),  # held to 4x: generalizes, as predicted
+        (True, RunOutcome(12, 10, 40), ClaimStatus.FAILS),  # learned its range, broke before 2x
+        (False, RunOutcome(12, 10, 40), ClaimStatus.HOLDS),
+        (False, RunOutcome(20, 10, 40), ClaimStatus.FAILS),  # predicted to fail, held to 2x
+        (True, RunOutcome(8, 10, 40), ClaimStatus.NOT_LEARNED),  # never a breakdown below the training length counted as agreement
+        (False, RunOutcome(None, 10, 40), ClaimStatus.NOT_LEARNED),
+        (False, RunOutcome(16, 10, 16), ClaimStatus.PENDING),  # held to the end of a sweep shorter than 2x: not decided
+    ],
+)
+def test_a_predicted_claim_counts_did_not_learn_apart(generalizes: bool, outcome: RunOutcome, status: ClaimStatus) -> None:
+    claim = Expectation("predicted", "a", generalizes=generalizes)
+    assert claim.status({"a": outcome}) == status
+    assert claim.check({"a": outcome}) is {ClaimStatus.HOLDS: True, ClaimStatus.FAILS: False}.get(status)
+    counts = tally([status, ClaimStatus.HOLDS])
+    assert counts[ClaimStatus.HOLDS] == 1 + (status == ClaimStatus.HOLDS) and sum(counts.values()) == 2
 
 
 def test_check_lesson_reports_every_expectation() -> None:
     lesson = get_lesson("ape_fails")
     checks = check_lesson(lesson, {"reverse_learned": RunOutcome(8, 8, 24), "reverse_coupled": RunOutcome(24, 8, 24)})
-    assert [holds for _, holds in checks] == [True, True, True]
+    assert [status for _, status in checks] == [ClaimStatus.HOLDS] * 3
     checks = check_lesson(lesson, {"reverse_learned": RunOutcome(12, 8, 24), "reverse_coupled": RunOutcome(12, 8, 24)})
-    assert [holds for _, holds in checks] == [False, False, False]
+    assert [status for _, status in checks] == [ClaimStatus.FAILS] * 3
 
 
 def test_pick_lesson_run_ids_prefers_the_newest_finished_run() -> None:

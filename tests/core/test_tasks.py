@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
 from lengen_core.tasks import (
     ANSWER_SEGMENT,
@@ -21,6 +22,7 @@ from lengen_core.tasks import (
     with_index_hints,
 )
 from lengen_core.tasks.arithmetic import addition_example, multiplication_example
+from lengen_core.tasks.formal_languages import NEXT_SYMBOL_TOKENS
 from lengen_core.tasks.index_hints import check_index_hints, max_hinted_length
 from lengen_core.vocab import BOS_ID, EOS_ID, FULL_VOCAB_SIZE, HINT_IDS, PAD_ID, SINGLE_TASK_VOCAB_SIZE, VOCAB
 
@@ -215,10 +217,15 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         assert all(len(o) == width for o in operands), "operands are zero-padded to one width"
         values = [parse_number(o, base) for o in operands]
         longest = max(true_digits(o) for o in operands)
-        answer_width = width_of_sum(width, expected_count, base)
+        if expected_count > 2 and options["coupling_format"] == "current":  # operands padded to the answer's width
+            answer_width = width_of_sum(longest, expected_count, base)
+            assert width == answer_width
+        else:  # operands padded to the longest operand's digits
+            answer_width = width_of_sum(width, expected_count, base)
+            assert width == longest
         digits = format(sum(values), "b" if base == 2 else "d").zfill(answer_width)
         if options["operand_lengths"] == "equal":
-            assert all(true_digits(o) == width for o in operands)
+            assert all(true_digits(o) == longest for o in operands)
         return list(digits[::-1]), longest
     if name == "multiplication":
         m_digits = options["multiplier_digits"]
@@ -234,7 +241,7 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
     if name == "parity_scratchpad":
         bits = prompt[:-1]
         running, value = [], 0
-        for bit in reversed(bits):
+        for bit in bits if options["coupling_format"] == "current" else reversed(bits):  # forwards, as the official code
             value ^= int(bit)
             running.append(str(value))
         assert running[-1] == str(bits.count("1") % 2)
@@ -512,70 +519,85 @@ def test_lengths_at_both_ends_of_a_moderate_range(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Coupling rules, worked examples derived from the official position-coupling code:
-# HanseulJo/position-coupling @ 9c010e8 (src/data/addition.py) and @ e050132 (src/data/multiplication.py),
-# collator src/tokenization/tokenization.py (tokenize_for_decoder).
+# Coupling rules, worked examples from the official position-coupling code:
+# HanseulJo/position-coupling @ 384431c (src/data/addition.py, src/data/parity.py: the ids below are what their
+# __getitem__ returns for these inputs with randomize=False, i.e. start = 1) and @ e050132
+# (src/data/multiplication.py), collator src/tokenization/tokenization.py (tokenize_for_decoder: <bos> gets 0,
+# then input_positions + label_positions, the trailing <eos> the padding id 0).
 # ---------------------------------------------------------------------------------------------
 
 
 def test_addition_coupling_matches_the_official_code():
-    # src/data/addition.py, AdditionDatasetWithCoupledPositions.__getitem__ (non-cyclic, non-vanilla branch),
-    # with padding=True, reverse_output=True (configs/task/addition_coupled.yaml) and start = 1:
-    #     start = start_ if not self.randomize else ...          # start_ = 1
-    #     end = start + max_len + 1
-    #     input_positions = list(range(end-len(a), end+1)) + list(range(end-len(b), end+1))
-    #     label_positions = list(range(end-len(labels), end))
-    #     if self.reverse_output: labels = labels[::-1]; label_positions = label_positions[::-1]
-    # and tokenize_for_decoder: position_ids = [0] + inp_pos + lab_pos, then padded with 0 (the <eos>).
-    # For 653 + 49: inputs "653+049", labels "0702" -> end = 5, a: [2,3,4,5] (5 is '+'),
-    # b: [2,3,4,5] (5 is '='), labels reversed "2070": [4,3,2,1].
+    # AdditionDatasetWithCoupledPositions.__getitem__ ("modified: least significant digit has least position ID"),
+    # inputs "653+049", labels "2070" (padding, reverse_output): their code returns
+    # input_positions [4, 3, 2, 1, 4, 3, 2] and label_positions [1, 2, 3, 4, 5] ('=' first).
     example = addition_example([653, 49])
     assert symbols(example.tokens) == "<bos> 6 5 3 + 0 4 9 = 2 0 7 0 <eos>".split()
-    assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 2, 3, 4, 5, 4, 3, 2, 1, 0]
+    assert list(example.coupled_ids) == [0, 4, 3, 2, 1, 4, 3, 2, 1, 2, 3, 4, 5, 0]
     assert list(example.digit_significance) == [0, 3, 2, 1, 0, 3, 2, 1, 0, 1, 2, 3, 4, 0]
     assert list(example.segment_ids) == [0, 1, 1, 1, 0, 2, 2, 2, 0] + [ANSWER_SEGMENT] * 5
-
-    # One-digit operands: max_len = 1, end = 3, labels "12" -> reversed "21": [2, 1].
+    # inputs "990+022", labels "2101": their code returns [4, 3, 2, 1, 4, 3, 2] and [1, 2, 3, 4, 5]
+    example = addition_example([990, 22])
+    assert symbols(example.tokens) == "<bos> 9 9 0 + 0 2 2 = 2 1 0 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 4, 3, 2, 1, 4, 3, 2, 1, 2, 3, 4, 5, 0]
     example = addition_example([5, 7])
     assert symbols(example.tokens) == "<bos> 5 + 7 = 2 1 <eos>".split()
-    assert list(example.coupled_ids) == [0, 2, 3, 2, 3, 2, 1, 0]
+    assert list(example.coupled_ids) == [0, 2, 1, 2, 1, 2, 3, 0]
+    # the task itself uses the current rule unless asked for the early one
+    assert build_task("addition").options["coupling_format"] == "current"
 
-    # Operands of different lengths: "1234+0056", labels "01290" -> end = 6.
-    example = addition_example([1234, 56])
-    assert symbols(example.tokens) == "<bos> 1 2 3 4 + 0 0 5 6 = 0 9 2 1 0 <eos>".split()
+
+def test_the_early_addition_rule_is_kept_for_runs_stored_before_it():
+    # The repository's earlier rule (end = start + max_len + 1; ids mirrored), which LenGen Lab followed
+    # before the coupling_format option: 653 + 49 -> a, b: [2, 3, 4, 5] (5 is '+' / '='), answer [4, 3, 2, 1].
+    example = addition_example([653, 49], coupling_format="early")
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 2, 3, 4, 5, 4, 3, 2, 1, 0]
+    example = addition_example([1234, 56], coupling_format="early")
     assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 5, 4, 3, 2, 1, 0]
+    # a stored config without the option is read with the rule it was trained with; a new one gets the current rule
+    stored = RunConfig().replace(**{"task.name": "addition", "positions.scheme": "coupled"}).to_dict()
+    del stored["task"]["options"]["coupling_format"]
+    assert RunConfig.from_stored(stored).task.options["coupling_format"] == "early"
+    assert RunConfig.from_dict(stored).task.options["coupling_format"] == "current"
+    stored_mixture = RunConfig().replace(**{"task.mixture": [{"name": "parity_scratchpad", "train_length_min": 1, "train_length_max": 4}]}).to_dict()
+    del stored_mixture["task"]["mixture"][0]["options"]["coupling_format"]
+    assert RunConfig.from_stored(stored_mixture).task.mixture[0].options["coupling_format"] == "early"
 
 
 def test_addition_coupling_property_on_random_examples():
-    task = build_task("addition")
-    rng = random.Random(7)
-    for length in (1, 2, 9, 30):
-        example = task.sample(rng, length)
-        width = length + 1
-        for token, coupled, significance in zip(symbols(example.tokens), example.coupled_ids, example.digit_significance):
-            if token.isdigit():
-                assert coupled == width + 1 - significance  # equal significance <-> equal id
-            elif token in {"+", "="}:
-                assert coupled == width + 1
-            else:
-                assert coupled == 0
+    for coupling_format in ("current", "early"):
+        task = build_task("addition", {"coupling_format": coupling_format})
+        rng = random.Random(7)
+        for length in (1, 2, 9, 30):
+            example = task.sample(rng, length)
+            width = length + 1
+            for token, coupled, significance in zip(symbols(example.tokens), example.coupled_ids, example.digit_significance):
+                if token.isdigit():  # equal significance <-> equal id
+                    assert coupled == (significance + 1 if coupling_format == "current" else width + 1 - significance)
+                elif token in {"+", "="}:
+                    assert coupled == (1 if coupling_format == "current" else width + 1)
+                else:
+                    assert coupled == 0
 
 
 def test_multi_operand_addition_coupling():
-    # src/data/addition.py, MultipleAdditionDatasetWithCoupledPositions.__getitem__:
-    #     end = start + max_len + 1
-    #     input_positions = sum((list(range(end-len(a), end+1)) for a in numbers), start=[])
-    #     label_positions = list(range(end-len(labels), end))   (reversed with reverse_output)
-    # 12 + 7 + 95 = 114: max_len = 2, labels padded to max_len + overflow = 3 ("114"), start = 1 -> end = 4.
+    # MultipleAdditionDatasetWithCoupledPositions.__getitem__ (padding, reverse_output): every operand and the answer
+    # padded to D = len(str(99 * 3)) = 3; inputs "012+007+095", labels "411": their code returns
+    # input_positions [4, 3, 2, 1, 4, 3, 2, 1, 4, 3, 2] and label_positions [1, 2, 3, 4].
     example = addition_example([12, 7, 95])
-    assert symbols(example.tokens) == "<bos> 1 2 + 0 7 + 9 5 = 4 1 1 <eos>".split()
-    assert list(example.coupled_ids) == [0, 2, 3, 4, 2, 3, 4, 2, 3, 4, 3, 2, 1, 0]
-    # Twelve 1-digit operands: overflow = len(str(9 * 12)) - 1 = 2, labels "108"; the official start = 1
-    # (end = 3) would give the top answer digit id end - 3 = 0; ids here are shifted by one so the smallest
-    # is 1 (the coupled schemes add a random offset anyway).
+    assert symbols(example.tokens) == "<bos> 0 1 2 + 0 0 7 + 0 9 5 = 4 1 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 4, 3, 2, 1, 4, 3, 2, 1, 4, 3, 2, 1, 2, 3, 4, 0]
+    assert list(example.digit_significance) == [0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 1, 2, 3, 0]
+    # twelve 1-digit operands: D = len(str(9 * 12)) = 3, so each operand is written with two padding zeros
     example = addition_example([9] * 12)
     assert symbols(example.answer_without_eos) == list("801")
-    assert list(example.coupled_ids) == [0] + [3, 4] * 12 + [3, 2, 1, 0]
+    assert list(example.coupled_ids) == [0] + [4, 3, 2, 1] * 12 + [2, 3, 4, 0]
+    task = build_task("multi_operand_addition")
+    assert all(len(task.sample(random.Random(seed), 4).tokens) <= task.max_sequence_length(4) for seed in range(20))
+    # the early rule: operands padded to L only, ids mirrored
+    example = addition_example([12, 7, 95], coupling_format="early")
+    assert symbols(example.tokens) == "<bos> 1 2 + 0 7 + 9 5 = 4 1 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 2, 3, 4, 2, 3, 4, 3, 2, 1, 0]
 
 
 def test_multiplication_coupling_matches_the_official_code():
@@ -610,12 +632,14 @@ def test_copy_and_reverse_coupling_match_the_official_code():
 
 
 def test_parity_coupling_matches_the_official_code():
-    # src/data/parity.py, ParityDatasetWithScratchpadAndCoupledPositions.__getitem__, reversed_scratchpad=True
-    # (configs/task/parity_scratchpad_coupled.yaml), start = 1:
-    #     input_positions = list(range(start+1, start + len(inputs) + 1))
-    #     label_positions = list(range(start, start + len(labels) + 1))[::-1]
-    # scratchpad of "1011" reversed ("1101"): generate_scratchpad_for_parity -> "1001".
+    # ParityDatasetWithScratchpadAndCoupledPositions.__getitem__ with configs/task/parity_scratchpad_coupled.yaml
+    # (reversed_scratchpad: False): inputs "1011", labels generate_scratchpad_for_parity("1011") = "1101"; their code
+    # returns input_positions [2, 3, 4, 5] and label_positions [1, 2, 3, 4, 5] ('=' first).
     example = build_task("parity_scratchpad").from_bits([1, 0, 1, 1])
+    assert symbols(example.tokens) == "<bos> 1 0 1 1 = 1 1 0 1 <eos>".split()
+    assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 1, 2, 3, 4, 5, 0]
+    # the early rule (runs stored before coupling_format): running parities backwards, ids mirrored
+    example = build_task("parity_scratchpad", {"coupling_format": "early"}).from_bits([1, 0, 1, 1])
     assert symbols(example.tokens) == "<bos> 1 0 1 1 = 1 0 0 1 <eos>".split()
     assert list(example.coupled_ids) == [0, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0]
     # ParityDatasetWithCoupledPositions: input_positions = [start]*len(inputs) + [start+1]; labels [start].
@@ -822,9 +846,9 @@ def test_index_hints_worked_examples():
 
     hinted = with_index_hints(addition_example([653, 49]))
     assert symbols(hinted.tokens) == (
-        "<bos> h1 6 h2 5 h3 3 + h1 0 h2 4 h3 9 = h3 2 h2 0 h1 7 h0 0 <eos>".split()
+        "<bos> h3 6 h2 5 h1 3 + h3 0 h2 4 h1 9 = h1 2 h2 0 h3 7 h4 0 <eos>".split()
     )
-    assert list(hinted.coupled_ids) == [0, 2, 2, 3, 3, 4, 4, 5, 2, 2, 3, 3, 4, 4, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0]
+    assert list(hinted.coupled_ids) == [0, 4, 4, 3, 3, 2, 2, 1, 4, 4, 3, 3, 2, 2, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0]
     assert list(hinted.digit_significance) == [0, 0, 3, 0, 2, 0, 1, 0, 0, 3, 0, 2, 0, 1, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0]
     assert hinted.segment_ids[1:3] == (1, 1) and hinted.segment_ids[-3:] == (ANSWER_SEGMENT,) * 3
     task = build_task("addition")
@@ -873,7 +897,8 @@ def test_index_hint_errors():
         check_index_hints(build_task("reverse"), 65)
     assert error.value.field == "task.index_hints" and "64" in error.value.message
     assert max_hinted_length(build_task("reverse")) == 64
-    assert max_hinted_length(build_task("addition")) == 63  # answer digits L + 1 <= 64
+    assert max_hinted_length(build_task("addition")) == 62  # the answer's top digit (significance L + 1) has id L + 2 <= 64
+    assert max_hinted_length(build_task("addition", {"coupling_format": "early"})) == 63  # its ids were D + 1 - s
     assert max_hinted_length(build_task("sort")) == 0
     with pytest.raises(ConfigError):
         with_index_hints(with_index_hints(addition_example([1, 2])))
@@ -937,7 +962,7 @@ COPYING_GOLDEN = {
     "retrieve_right_unique": "8a752ad4961439a2",
     "retrieve_left_first": "05221d07687cc509",
     "retrieve_right_first": "bb21986fbdab769e",
-    "retrieve_left_last": "e55f01a9909fd1fb",
+    "retrieve_left_last": "b70396868001b81b",  # changed on purpose: the official generator's rejection rule (issue 22)
     "retrieve_right_last": "c8cd867b3c445e0c",
 }
 
@@ -956,6 +981,47 @@ def test_copying_family_examples_are_unchanged(name: str) -> None:
         coupled_ids = None if name in ANSWER_DEPENDENT_COUPLING else example.coupled_ids  # given coupling ids since
         digest.update(repr((example.prompt, example.answer, example.segment_ids, coupled_ids, dict(example.meta))).encode())
     assert digest.hexdigest()[:16] == COPYING_GOLDEN[name]
+
+
+def _official_retrieval_context_is_drawn(context: list[int], query: int, side: str, occurrence: str) -> bool:
+    """lacoco-lab/always_a_transformer @ eeb250d, fromscratch/create_datasets.py, _RetrievalDataset.__iter__ (not
+    unique): a context is kept unless the query occurs once, or (occurrence 'last') its last occurrence is the final
+    context symbol, whatever the side."""
+    valid_positions = [index for index, symbol in enumerate(context) if symbol == query]
+    position = valid_positions[0] if occurrence == "first" else valid_positions[-1]
+    return not (len(valid_positions) == 1 or (occurrence == "last" and position > len(context) - 2))
+
+
+@pytest.mark.parametrize("name", ["retrieve_left_last", "retrieve_right_last", "retrieve_left_first", "retrieve_right_first"])
+def test_neighbour_retrieval_draws_only_contexts_the_official_generator_draws(name: str) -> None:
+    task = build_task(name)
+    side, occurrence = name.split("_")[1:]
+    s1, s2 = VOCAB.ids(["s1", "s2"])
+    # worked example: the query's last occurrence is the final context symbol. Theirs rejects it for left-last too,
+    # though "the symbol left of it" exists.
+    assert not _official_retrieval_context_is_drawn([s1, s2, s1], s1, "left", "last")
+    assert _official_retrieval_context_is_drawn([s1, s2, s1], s1, "left", "first")
+    rng = random.Random(11)
+    finals = 0
+    for _ in range(400):
+        example = task.sample(rng, 5)
+        context = list(example.prompt[1:6])
+        query, position = example.prompt[7], example.meta["query_position"]
+        assert context[position] == query and _official_retrieval_context_is_drawn(context, query, side, occurrence)
+        finals += position == 4
+    assert finals == 0 if occurrence == "last" else True  # never the final symbol, as theirs
+
+
+def test_tomita_3_labels_the_bits_that_can_still_reach_a_member_not_huangs_dead_states() -> None:
+    # Huang et al.'s Tomita3Language (formal_lang_suite/generators/tomita_generator.py) has dead_states {q3, q4};
+    # get_legal_characters("1") -> ['1'] (after '1' a '0' leads to q3). But "100" is a member by their own
+    # transition_function (q0 -1-> q1 -0-> q3 -0-> q2, accepting), so '0' can follow "1". Ours allows both bits.
+    task = build_task("tomita_3")
+    one, zero = VOCAB.id("1"), VOCAB.id("0")
+    assert task.prefix_memberships([one, zero, zero]) == [True, False, True]
+    assert task.next_symbol_labels([one]) == [NEXT_SYMBOL_TOKENS[(True, True)]]  # theirs: (False, True)
+    labels = task.next_symbol_labels([one, zero, one])  # after "10" (q3) only '0' stays alive; "101" is dead
+    assert labels == [NEXT_SYMBOL_TOKENS[(True, True)], NEXT_SYMBOL_TOKENS[(True, False)], NEXT_SYMBOL_TOKENS[(False, False)]]
 
 
 def test_neighbour_retrieval_tasks_keep_their_metadata() -> None:

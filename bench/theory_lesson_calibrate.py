@@ -1,0 +1,152 @@
+"""Pick the theory lesson's model per task and setting: the smallest that learns lengths 1-10 on every seed.
+
+    python bench/theory_lesson_calibrate.py DB [--seeds 0,1,2] [--workers 2] [--tasks T1,T2] [--settings nope,ape]
+                                              [--models 2l2h64d,4l4h64d,...] [--report-only]
+
+For each model of :data:`lengen_core.lessons.THEORY_MODELS`, smallest first, every (task, setting) cell that no smaller
+model learned on all seeds is trained on all seeds with the lesson's own config
+(:func:`lengen_core.lessons.theory_run_changes`: lengths 1-10, trained until learned up to the model's step cap, tested
+at 5-10, 17-20 and 37-40). A cell is learned when every seed's run learned its training range (breakdown length at or
+past 10: :func:`lengen_core.theory.measured_outcome`). Runs already in DB (same config and seed, finished) are kept,
+so the command resumes. Then it prints, per cell, the model chosen, each seed's learned step, exact match in
+distribution (the lowest over 7-10) and at 2x (the lowest over 17-20), the verdicts against the prediction, and the
+lines to paste into ``THEORY_MODEL_OF`` / ``THEORY_SEED_OF``. The runs are tagged ``theory-cal-<model>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+
+from lengen_core.config import RunConfig
+from lengen_core.costs import default_budget
+from lengen_core.lessons import BASE_CHANGES, THEORY_MODELS, THEORY_SETTINGS, THEORY_TASKS, theory_run_changes
+from lengen_core.store import RunStore
+from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
+from lengen_core.theory import check_run
+
+TAG = "theory-cal-"
+
+
+def cell_config(task: str, setting: str, model: str) -> RunConfig:
+    return RunConfig().replace(**{**BASE_CHANGES, **theory_run_changes(task, setting, model)})
+
+
+def finished_runs(store: RunStore, model: str) -> dict[tuple[str, int], str]:
+    """(config id, seed) -> run id of the finished runs of ``model``'s calibration (the newest of each)."""
+    runs = store.list_runs(tag=f"sweep:{TAG}{model}")
+    found: dict[tuple[str, int], str] = {}
+    for _, row in runs.iterrows():  # newest first
+        if row["status"] == "done":
+            found.setdefault((row["config_id"], int(row["seed"])), row["run_id"])
+    return found
+
+
+def lowest_near(curve, length: int) -> float | None:
+    rows = curve[(curve["length"] > length - 4) & (curve["length"] <= length)]
+    return None if rows.empty else float(rows["exact_match"].min())
+
+
+def outcomes(store: RunStore, task: str, setting: str, model: str, seeds: list[int]) -> list[dict] | None:
+    """Each seed's result of one cell on one model, or None when a seed has no finished run yet."""
+    config = cell_config(task, setting, model)
+    found = finished_runs(store, model)
+    results = []
+    for seed in seeds:
+        run_id = found.get((config.config_id, seed))
+        if run_id is None:
+            return None
+        record = store.get_run(run_id)
+        curve = store.eval_curve([run_id], sweep="default")
+        check = check_run(config, record.breakdown_length, int(curve["length"].max()))
+        results.append({
+            "seed": seed, "run_id": run_id, "learned_step": record.learned_step, "steps": record.steps_done,
+            "seconds": record.train_seconds, "em_1x": lowest_near(curve, 10), "em_2x": lowest_near(curve, 20),
+            "verdict": check.outcome.verdict, "agrees": check.agrees, "predicted": check.applicable.prediction,
+        })
+    return results
+
+
+def learned(results: list[dict] | None) -> bool:
+    return results is not None and all(result["verdict"] != "did not learn" for result in results)
+
+
+def train_cells(store: RunStore, cells: list[tuple[str, str]], model: str, seeds: list[int], workers: int) -> None:
+    found = finished_runs(store, model)
+    todo = [
+        (config, seed)
+        for task, setting in cells
+        for config in [cell_config(task, setting, model)]
+        for seed in seeds
+        if (config.config_id, seed) not in found
+    ]
+    if not todo:
+        return
+    todo.sort(key=lambda cell: -cell[0].task.train_length_max * cell[0].model.n_layers)  # long ones first
+    print(f"{model}: training {len(todo)} runs of {len(cells)} cells", flush=True)
+    started = time.perf_counter()
+    jobs = queue_sweep(store, todo, tag=TAG + model, budget=default_budget(workers))
+    runner = InlineRunner() if workers == 1 else LocalProcessRunner(workers)
+    statuses = runner.run(jobs, lambda run_id, status: print(f"  {run_id} {status} ({time.perf_counter() - started:.0f} s)", flush=True))
+    print(f"{model}: {Counter(statuses.values())} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("db")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks", default=",".join(THEORY_TASKS))
+    parser.add_argument("--settings", default=",".join(THEORY_SETTINGS))
+    parser.add_argument("--models", default=",".join(THEORY_MODELS))
+    parser.add_argument("--report-only", action="store_true", help="train nothing; report what DB holds")
+    args = parser.parse_args(argv)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    models = args.models.split(",")
+    cells = [(task, setting) for task in args.tasks.split(",") for setting in args.settings.split(",")]
+    store = RunStore(args.db)
+    chosen: dict[tuple[str, str], tuple[str, list[dict] | None]] = {}
+    pending = list(cells)
+    for model in models:
+        if not pending:
+            break
+        if not args.report_only:
+            train_cells(store, pending, model, seeds, args.workers)
+        for cell in list(pending):
+            results = outcomes(store, *cell, model, seeds)
+            if results is not None:
+                chosen[cell] = (model, results)
+            if learned(results):
+                pending.remove(cell)
+    print()
+    print("| task | setting | model | seeds learned | learned at step (per seed) | train s (max) | EM 7-10 | EM 17-20 | measured | predicted | agree |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cell in cells:
+        if cell not in chosen:
+            print(f"| {cell[0]} | {cell[1]} | - | not run | | | | | | | |")
+            continue
+        model, results = chosen[cell]
+        assert results is not None
+        count = sum(result["verdict"] != "did not learn" for result in results)
+        steps = ", ".join("-" if r["learned_step"] is None else f"{r['learned_step']:,}" for r in results)
+        seconds = max(r["seconds"] or 0.0 for r in results)
+        em_1x = ", ".join("-" if r["em_1x"] is None else f"{r['em_1x']:.2f}" for r in results)
+        em_2x = ", ".join("-" if r["em_2x"] is None else f"{r['em_2x']:.2f}" for r in results)
+        verdicts = ", ".join(r["verdict"] for r in results)
+        predicted = results[0]["predicted"]
+        decided = [r["agrees"] for r in results if r["agrees"] is not None]
+        agree = f"{sum(decided)}/{len(decided)}"
+        print(f"| {cell[0]} | {cell[1]} | {model} | {count}/{len(results)} | {steps} | {seconds:.0f} | {em_1x} | {em_2x} | {verdicts} | "
+              f"{'generalizes' if predicted and predicted.generalizes else 'fails'} | {agree} |")
+    print()
+    print("THEORY_MODEL_OF = {")
+    for cell in cells:
+        if cell in chosen:
+            print(f"    {cell!r}: {chosen[cell][0]!r},")
+    print("}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
