@@ -35,6 +35,10 @@ class Batch:
     prefix_targets: the label each token's output is trained to besides the answer
         (``task.supervision = every_prefix``), 0 where none and in padding; ``None``
         when no example of the batch has them.
+    source_index: the index each token has for the index position rule: its index in the
+        longer instance a restricted example was cut from (``Example.source_index``), else
+        its own ``token_index``; -1 in padding; ``None`` when no example of the batch is a
+        restriction (then the rule uses ``token_index``).
     """
 
     tokens: torch.Tensor
@@ -48,6 +52,7 @@ class Batch:
     examples: Sequence[Example]
     part_ids: torch.Tensor | None = None
     prefix_targets: torch.Tensor | None = None
+    source_index: torch.Tensor | None = None
 
     @property
     def padding_mask(self) -> torch.Tensor:
@@ -90,6 +95,7 @@ class Batch:
             examples=self.examples,
             part_ids=move(self.part_ids),
             prefix_targets=move(self.prefix_targets),
+            source_index=move(self.source_index),
         )
 
 
@@ -150,6 +156,9 @@ def collate(
     prefix_targets = None
     if any(example.prefix_targets is not None for example in examples):
         prefix_targets = pad_rows([example.prefix_targets or (0,) * len(example.tokens) for example in examples], 0)
+    source_index = None
+    if any(example.source_index is not None for example in examples):
+        source_index = pad_rows([example.source_index or range(n) for example, n in zip(examples, full_lengths)], -1)
     return Batch(
         tokens=tokens,
         token_index=token_index,
@@ -162,4 +171,5 @@ def collate(
         examples=list(examples),
         part_ids=part_ids,
         prefix_targets=prefix_targets,
+        source_index=source_index,
     )

@@ -104,7 +104,8 @@ def config_from_args(args: argparse.Namespace, scheme: str | None = None, task: 
             raise ConfigError("--task", f"recipe {chosen.name!r} trains {chosen.main_task!r} as its main task; leave --task out")
         low = changes.get("task.train_length_min", base.task.train_length_min)
         high = changes.get("task.train_length_max", base.task.train_length_max)
-        changes.update(chosen.changes(low, high))
+        batch = changes.get("train.batch_size", base.train.batch_size)
+        changes.update(chosen.changes(low, high, batch))
     if getattr(args, "mix", None):
         changes["task.mixture"] = decode_mixture("--mix", ",".join(args.mix))
     texts = dict(parse_assignment(item, "--set") for item in getattr(args, "set", None) or [])

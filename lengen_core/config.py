@@ -76,9 +76,11 @@ RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off"}
 # Task options likewise, per task: (task, option) -> what runs stored without the option did. The arithmetic
 # tasks and the parity scratchpad followed the position-coupling repository's earlier rule before they took its
-# current one (commit 384431c; lengen_core.tasks.arithmetic, ParityScratchpad).
+# current one (commit 384431c; lengen_core.tasks.arithmetic, ParityScratchpad); the restrictions were short.
 STORED_BEFORE_OPTION: dict[tuple[str, str], Any] = {
-    (task, "coupling_format"): "early" for task in ("addition", "binary_addition", "multi_operand_addition", "parity_scratchpad")
+    **{(task, "coupling_format"): "early" for task in ("addition", "binary_addition", "multi_operand_addition", "parity_scratchpad")},
+    # the restrictions kept their long-instance positions from issue 22 on (lengen_core.tasks.hints)
+    **{(task, "format"): "short" for task in ("sort_restricted", "reverse_restricted")},
 }
 
 # Server-side caps. The app and CLI refuse anything larger with the limit named.

@@ -178,6 +178,12 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         return None if any(value is None for value in values) else tuple(v for value in values for v in value)
 
     part_ids = tuple(len(parts) - 1 - index for index, part in enumerate(parts) for _ in part.tokens)
+    source_index = None  # a restricted part keeps its long-instance indices, shifted to where the part starts in the row
+    if any(part.source_index is not None for part in parts):
+        starts = [sum(len(earlier.tokens) for earlier in parts[:index]) for index in range(len(parts))]
+        source_index = tuple(
+            start + value for part, start in zip(parts, starts) for value in (part.source_index or range(len(part.tokens)))
+        )
     prefix_targets = None  # the distractors' prefixes are not scored, as their answers are not
     if example.prefix_targets is not None:
         prefix_targets = (0,) * sum(len(part.tokens) for part in distractors) + example.prefix_targets
@@ -191,6 +197,7 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         meta={**example.meta, "distractors": len(distractors)},
         part_ids=part_ids,
         prefix_targets=prefix_targets,
+        source_index=source_index,
     )
 
 
@@ -198,7 +205,8 @@ def with_task_marker(example: Example, marker_id: int) -> Example:
     """``example`` with its task's marker token right after ``<bos>`` (mixture runs).
 
     The marker is structure, like ``<bos>``: segment 0, coupled id 0 (uncoupled),
-    digit significance 0, no prefix target, and the part (example) of the token it follows.
+    digit significance 0, no prefix target, and the part (example) of the token it follows;
+    a restricted example's long-instance indices move up by one after it, as every index does.
     """
 
     def inserted(values: tuple[int, ...] | None, value: int | None = 0) -> tuple[int, ...] | None:
@@ -214,4 +222,6 @@ def with_task_marker(example: Example, marker_id: int) -> Example:
         digit_significance=inserted(example.digit_significance),
         part_ids=inserted(example.part_ids, None),
         prefix_targets=inserted(example.prefix_targets),
+        source_index=None if example.source_index is None else (example.source_index[0], example.source_index[0] + 1)
+        + tuple(value + 1 for value in example.source_index[1:]),
     )

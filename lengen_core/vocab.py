@@ -84,6 +84,7 @@ MARKED_TASKS: tuple[str, ...] = (
     "sort_successor", "sort_predecessor", "sort_restricted",
     "reversed_addition", "no_carry_addition", "carry_only_addition", "reversed_subtraction", "copy_first_operand", "mqar",
     "capitalize", "reverse_letters", "capitalize_reverse", "reverse_restricted",
+    "sort_repeated", "sort_successor_dense",
 )
 MARKER_SLOTS = 128
 MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS) + tuple(

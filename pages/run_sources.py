@@ -24,9 +24,12 @@ def apply_recipe(form: ConfigForm) -> None:
         return
     low = st.session_state.get(form.key("task.train_length_min"))
     high = st.session_state.get(form.key("task.train_length_max"))
-    changes = RECIPES[name].changes(int(low), int(high))
+    batch = st.session_state.get(form.key("train.batch_size"))
+    changes = RECIPES[name].changes(int(low), int(high), None if batch is None else int(batch))
     st.session_state[form.key("task.name")] = changes["task.name"]
     st.session_state[form.key("task.mixture")] = encode_mixture(changes["task.mixture"])
+    if "train.batch_size" in changes:  # the recipe keeps the main task's examples: its partners come on top
+        st.session_state[form.key("train.batch_size")] = changes["train.batch_size"]
     st.session_state[RECIPE_KEY] = NO_RECIPE
 
 

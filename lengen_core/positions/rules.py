@@ -47,11 +47,13 @@ def _uniform_offsets(upper: torch.Tensor, generator: torch.Generator | None) -> 
 
 
 def index_ids(batch: Batch, *, offset_max: int, max_position: int, training: bool, generator: torch.Generator | None) -> torch.Tensor:
-    """``token_index + offset`` (offset only in training); ``[B, T]``."""
+    """``token_index + offset`` (offset only in training); ``[B, T]``. A restricted example's tokens
+    (``batch.source_index``) take their index in the longer instance they were cut from instead."""
     token_index = batch.token_index.cpu()
-    ids = token_index.clamp_min(0)
+    index = token_index if batch.source_index is None else batch.source_index.cpu()
+    ids = index.clamp_min(0)
     if training and offset_max != 0:
-        lengths = batch.sequence_lengths.cpu()
+        lengths = ids.max(dim=1).values + 1  # [B] the span of each row's ids (its length, unless restricted)
         room = (max_position - lengths).clamp_min(0)  # largest offset keeping ids < max_position
         upper = room if offset_max < 0 else room.clamp_max(offset_max)
         ids = ids + _uniform_offsets(upper, generator)[:, None]

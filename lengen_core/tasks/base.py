@@ -57,10 +57,13 @@ class Example:
     meta: Mapping[str, Any] = field(default_factory=dict)
     part_ids: tuple[int, ...] | None = None  # training rows with distractor examples: which example each token is from (lengen_core.data.with_distractors)
     prefix_targets: tuple[int, ...] | None = None  # task.supervision = every_prefix: the label each prompt token's output is trained to, 0 = none
+    # a restriction of a longer instance (lengen_core.tasks.hints): each token's index in that instance, which the
+    # index position rule (learned APE, RoPE, ALiBi, FIRE) uses instead of the token's own index; None = its own index
+    source_index: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.prompt) + len(self.answer)
-        for name in ("segment_ids", "coupled_ids", "digit_significance", "part_ids", "prefix_targets"):
+        for name in ("segment_ids", "coupled_ids", "digit_significance", "part_ids", "prefix_targets", "source_index"):
             values = getattr(self, name)
             if values is not None and len(values) != n:
                 raise ValueError(f"Example.{name} has {len(values)} entries, expected {n}")

@@ -16,8 +16,23 @@ Both train beside ``sort`` in one multi-task run (``task.mixture``):
   evaluates both).
 
 What we could read and what we chose. Neither paper's body (formats, tables)
-was available to us, only their abstracts and reviews; the details below are our
-choices, made to fit ``sort``'s format (Huang et al.'s, distinct symbols):
+was available to us, only their abstracts and reviews (searched again for issue 22:
+every stored copy holds the abstract only); the details below are our choices.
+
+In the paper's regime (issue 22): sorting *with repetitions* (``sort_repeated``), where
+sort alone fails past its training length, with the successor hint posed densely:
+
+- ``sort_successor_dense``: ``<bos> x_1 .. x_n >`` then the answer
+  ``x_1 s(x_1) x_2 s(x_2) .. x_n s(x_n) <eos>``, every token supervised, where ``s(v)``
+  is the smallest input symbol larger than ``v`` (``#`` when none). Why this form: a
+  sorting model that has just written ``v`` and has written every copy of it must write
+  ``s(v)`` next, with ``v`` right before its answer; each pair puts an input symbol right
+  before its successor in the same way, for every element at once, so the hint's gradient
+  is as dense as sort's own (one supervised token per input element, and the echo).
+  With repeats the successor is a property of the value, not of an occurrence (our choice:
+  "which copy comes next" is sort's counting, not the hint's).
+
+The first, sparse form (kept for the runs that used it; the format ``sort`` has, distinct symbols):
 
 - A hint example is one step of sorting with the previous output given:
   ``<bos> x_1 .. x_n > q`` then the answer ``succ(q) <eos>``, where ``q`` is one
@@ -25,7 +40,7 @@ choices, made to fit ``sort``'s format (Huang et al.'s, distinct symbols):
   then its last output ``y_{j-1}``) and must write the successor of ``y_{j-1}``;
   the hint trains that step on every element, not only along sorted runs.
   ``#`` answers when ``q`` has no successor (predecessor: is the smallest).
-- A restriction (``sort_restricted``): draw a long sorting instance of ``N``
+- A restriction, ``format = short`` (the first form, kept for runs stored before the option): draw a long sorting instance of ``N``
   distinct symbols (``N`` uniform in ``n .. source_factor x n``, capped by the
   alphabet), pick a step ``y_{j-1} -> y_j`` of its sorted output, and keep
   ``y_{j-1}``, ``y_j`` (the tokens that step depends on) and ``n - 2`` others
@@ -43,6 +58,30 @@ choices, made to fit ``sort``'s format (Huang et al.'s, distinct symbols):
   With repeated symbols the previous output would not say where the step is,
   so the recipe is for distinct symbols (our choice).
 
+Restrictions that carry length (``format = long``, the default since issue 22): a
+restricted example keeps the *position* its tokens had in the long instance, so that
+absolute and relative encodings meet the long distances of length-``N`` inputs at
+length-``n`` cost, and it keeps the outputs before the supervised step. From a long
+instance ``<bos> x_1 .. x_N > y_1 .. y_N <eos>`` (``N`` uniform in ``n .. source_factor x n``)
+pick a step ``j >= 2``; keep the inputs the step depends on (the input occurrences of
+``y_{j-1}`` and ``y_j``: for sort the symbol just written and the next in a stable sort,
+for reversal ``x_k`` and its left neighbour ``x_{k-1}``) and ``n - 2`` more input positions
+drawn uniformly; the example is
+
+    ``<bos>`` (index 0), the kept inputs in input order (each at its index in the long
+    instance), ``>`` (index ``N + 1``), the kept outputs before step ``j`` in output order
+    (each at its long index ``N + 1 + t``), then the answer ``y_j`` (at ``N + 1 + j``) and
+    ``<eos>``.
+
+Its answer is the kept instance's own next output (a stable sort, or the reversal,
+restricted to kept positions keeps their order), so it is right by construction; its
+length knob is ``n``, the kept inputs. The indices travel as ``Example.source_index``:
+the index position rule (learned APE, RoPE, ALiBi, FIRE) reads them instead of the
+tokens' own indices; NoPE sees the restriction as a short instance. The ``<eos>`` after
+the single supervised step is the restricted task's own format (its examples carry their
+task marker in a mixture). With ``repeats`` (sort), the long instance is a
+``sort_repeated`` one (symbols with repeats).
+
 Coupling (for predictive coupling, as ``sort``): ``x_i -> i``, ``>`` uncoupled,
 ``q`` and the answer each get the id of the input position they name. Like
 sort's, the answer's id depends on the answer, so only predictive coupling may
@@ -51,12 +90,13 @@ use the rule.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import ClassVar
 
-from lengen_core.tasks.base import ANSWER_SEGMENT, Example, TaskOption, register
+from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
 from lengen_core.tasks.common import ARROW_ID, HASH_ID, SequenceBuilder
-from lengen_core.tasks.copying import _DistinctSymbols, _SymbolTask
+from lengen_core.tasks.copying import _DistinctSymbols, _SymbolTask, stable_sorted_positions
 
 AWASTHI_GUPTA_2023 = (
     "Awasthi & Gupta (2023). Improving Length-Generalization in Transformers via Task Hinting. arXiv 2310.00726"
@@ -125,22 +165,46 @@ class SortPredecessor(_SortStep):
 
 
 class _RestrictedStep(_SortStep):
-    """One step of a long instance, shown on ``n`` of its symbols that keep the step's query and answer (module docstring)."""
+    """One step of a long instance, shown on ``n`` of its symbols that keep the step's query and answer (module docstring).
+
+    ``format = long`` (default): kept tokens at their long-instance positions, with the outputs before the step;
+    ``short``: the first form, renumbered and without outputs (runs stored before the option).
+    """
 
     min_length = 2
     option_specs = {
         **_DistinctSymbols.option_specs,
         "source_factor": TaskOption(default=4, minimum=1, maximum=64, help="long instances have up to this many times n symbols"),
+        "format": TaskOption(
+            default="long",
+            choices=("long", "short"),
+            help="long: kept tokens keep their positions in the long instance, with the outputs before the step; "
+            "short: the first form, renumbered, one step without outputs",
+        ),
     }
 
     def step(self, rng: random.Random, long_input: list[int]) -> tuple[int, int]:
-        """(query, answer) of a random step of the long instance ``long_input``."""
+        """(query, answer) of a random step of the long instance ``long_input`` (``format = short``)."""
         raise NotImplementedError
 
-    def generate(self, rng: random.Random, length: int) -> Example:
+    def output_order(self, long_input: list[int]) -> list[int]:
+        """The long instance's output as input positions, in output order (``format = long``)."""
+        raise NotImplementedError
+
+    def long_input(self, rng: random.Random, length: int) -> list[int]:
         alphabet = self._alphabet()
         total = rng.randint(length, min(len(alphabet), self.options["source_factor"] * length))
-        long_input = rng.sample(alphabet, total)
+        return rng.sample(alphabet, total)
+
+    def max_sequence_length(self, length: int) -> int:
+        if self.options["format"] == "short":
+            return length + 5
+        return 2 * length + 3  # <bos>, n kept inputs, >, at most n - 1 outputs, the answer, <eos>
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        long_input = self.long_input(rng, length)
+        if self.options["format"] == "long":
+            return restriction_example(rng, long_input, self.output_order(long_input), length)
         query, answer = self.step(rng, long_input)
         others = [symbol for symbol in long_input if symbol not in (query, answer)]
         kept = {query, answer, *rng.sample(others, length - 2)}
@@ -148,14 +212,70 @@ class _RestrictedStep(_SortStep):
         return neighbour_step_example(inputs, query, answer, length)
 
 
+def restriction_example(rng: random.Random, long_input: list[int], order: list[int], kept_count: int) -> Example:
+    """A restriction of the long instance ``<bos> long_input > [long_input[i] for i in order] <eos>`` (module docstring).
+
+    ``order``: the output as input positions. A step ``j >= 1`` (0-based in ``order``) is drawn; the input positions
+    ``order[j - 1]`` and ``order[j]`` and ``kept_count - 2`` others are kept; the answer is ``long_input[order[j]]``.
+    Coupled ids (predictive coupling): a kept input ``x_i -> i + 1``, an output the id of the input it copies.
+    """
+    total = len(long_input)
+    step = rng.randrange(1, total)
+    depends = {order[step - 1], order[step]}
+    others = [index for index in range(total) if index not in depends]
+    kept = depends | set(rng.sample(others, kept_count - len(depends)))
+    builder = SequenceBuilder(coupled=True)
+    source_index = [0]
+    for index in sorted(kept):
+        builder.add(long_input[index], 1, coupled=index + 1)
+        source_index.append(index + 1)
+    builder.add(ARROW_ID, 0)
+    source_index.append(total + 1)
+    for output, index in enumerate(order[:step]):
+        if index in kept:
+            builder.add(long_input[index], 3, coupled=index + 1)  # an output already written: segment 3
+            source_index.append(total + 2 + output)
+    builder.end_prompt()
+    builder.add(long_input[order[step]], ANSWER_SEGMENT, coupled=order[step] + 1)
+    source_index += [total + 2 + step, total + 3 + step]  # the answer and <eos>
+    example = builder.build(kept_count, {"long_length": total, "step": step})
+    return dataclasses.replace(example, source_index=tuple(source_index))
+
+
 @register
 class SortRestricted(_RestrictedStep):
-    """A sorting step on a random restriction of a longer input (Awasthi, Gupta & Kumar 2025; module docstring)."""
+    """A sorting step on a random restriction of a longer input (Awasthi, Gupta & Kumar 2025; module docstring).
+
+    ``repeats``: restrictions of ``sort_repeated`` instances (symbols with repeats from ``alphabet_size``); else of
+    ``sort`` instances (distinct symbols).
+    """
 
     name = "sort_restricted"
     description = "One step of sorting a long input, shown on a few of its symbols that keep the step's answer."
     tests = "The auxiliary task of Awasthi, Gupta & Kumar: short restrictions of long inputs that keep what a step depends on."
     source = AWASTHI_GUPTA_KUMAR_2025 + " (restriction recipe; construction ours, see lengen_core/tasks/hints.py)"
+    option_specs = {
+        **_RestrictedStep.option_specs,
+        "repeats": TaskOption(default=False, help="restrict sort_repeated instances (symbols with repeats) instead of sort's distinct ones"),
+    }
+
+    def check_length(self, length: int, field_name: str = "length") -> None:
+        if self.options["repeats"]:
+            Task.check_length(self, length, field_name)
+        else:
+            super().check_length(length, field_name)
+
+    def long_input(self, rng: random.Random, length: int) -> list[int]:
+        if not self.options["repeats"]:
+            return super().long_input(rng, length)
+        if self.options["format"] == "short":
+            from lengen_core.errors import ConfigError
+
+            raise ConfigError("task.options.repeats", "restrictions of sort_repeated need format = long")
+        return rng.choices(self._alphabet(), k=rng.randint(length, self.options["source_factor"] * length))
+
+    def output_order(self, long_input: list[int]) -> list[int]:
+        return stable_sorted_positions(long_input)
 
     def step(self, rng: random.Random, long_input: list[int]) -> tuple[int, int]:
         ordered = sorted(long_input)
@@ -172,6 +292,42 @@ class ReverseRestricted(_RestrictedStep):
     tests = "The auxiliary task of Awasthi, Gupta & Kumar for reversal: the left neighbour of the symbol just written."
     source = AWASTHI_GUPTA_KUMAR_2025 + " (restriction recipe for reversal; construction ours, see lengen_core/tasks/hints.py)"
 
+    def output_order(self, long_input: list[int]) -> list[int]:
+        return list(range(len(long_input) - 1, -1, -1))
+
     def step(self, rng: random.Random, long_input: list[int]) -> tuple[int, int]:
         step = rng.randrange(1, len(long_input))  # the output x_k = long_input[step] is followed by x_{k-1}
         return long_input[step], long_input[step - 1]
+
+
+@register
+class SortSuccessorDense(_SymbolTask):
+    """The successor hint posed densely, for sorting with repeats (module docstring).
+
+    ``<bos> x_1 .. x_n > x_1 s(x_1) .. x_n s(x_n) <eos>``, ``s(v)`` the smallest input symbol above ``v`` (``#`` if
+    none); every answer token is supervised. Symbols are drawn as ``sort_repeated``'s. Example, ``s3 s1 s3``::
+
+        <bos> s3 s1 s3 > s3 # s1 s3 s3 # <eos>
+    """
+
+    family: ClassVar[str] = "auxiliary tasks"
+    name = "sort_successor_dense"
+    description = "For each input symbol in turn, write it and then the next larger symbol among the inputs (# if none)."
+    tests = "The successor hint for every element at once: one supervised step of sorting per input symbol."
+    source = AWASTHI_GUPTA_2023 + " (successor hint, posed densely; format ours, see lengen_core/tasks/hints.py)"
+
+    def generate(self, rng: random.Random, length: int) -> Example:
+        return self.from_inputs(self._draw(rng, length))
+
+    def from_inputs(self, inputs: list[int]) -> Example:
+        values = sorted(set(inputs))
+        successor = {value: (values[index + 1] if index + 1 < len(values) else HASH_ID) for index, value in enumerate(values)}
+        builder = SequenceBuilder()
+        builder.extend(list(inputs), 1)
+        builder.add(ARROW_ID, 0)
+        builder.end_prompt()
+        builder.extend([token for value in inputs for token in (value, successor[value])], ANSWER_SEGMENT)
+        return builder.build(len(inputs))
+
+    def max_sequence_length(self, length: int) -> int:
+        return 3 * length + 3

@@ -75,6 +75,8 @@ EXPECTED = {
     "sort_predecessor": ("auxiliary tasks", None, True),
     "sort_restricted": ("auxiliary tasks", None, True),
     "reverse_restricted": ("auxiliary tasks", None, True),
+    "sort_repeated": ("copying", None, True),
+    "sort_successor_dense": ("auxiliary tasks", None, False),
     "reversed_addition": ("transfer", None, True),
     "no_carry_addition": ("transfer", None, True),
     "carry_only_addition": ("transfer", None, True),
@@ -89,7 +91,9 @@ EXPECTED = {
 HUANG_LABELLED = [name for name, (_, labels, _) in EXPECTED.items() if labels is not None]
 SPARSE_FAMILY = [name for name, (family, _, _) in EXPECTED.items() if family == "sparse"]
 # Coupling ids of the answer that depend on the answer: plain coupling refused, predictive coupling only.
-ANSWER_DEPENDENT_COUPLING = {"sort", "associative_recall", "reverse_restricted"} | {name for name in EXPECTED if name.startswith(("retrieve_", "sort_"))}
+ANSWER_DEPENDENT_COUPLING = {"sort", "associative_recall", "reverse_restricted"} | {
+    name for name in EXPECTED if name.startswith(("retrieve_", "sort_")) and name != "sort_successor_dense"
+}
 HYPOTHESIS_LENGTH_CAP = {"passkey_retrieval": 300}
 DEFAULT_LENGTH_CAP = 48
 
@@ -313,6 +317,23 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         assert len(planted) == k
         inputs = [t for t in body if t != "#"]
         return [str(SPARSE_ANSWERS[name](planted))], len(inputs)
+    if name == "sort_repeated":
+        assert prompt[-1] == ">"
+        inputs = prompt[:-1]
+        return sorted(inputs, key=symbol_index), len(inputs)
+    if name == "sort_successor_dense":
+        assert prompt[-1] == ">"
+        inputs = prompt[:-1]
+        values = sorted(set(inputs), key=symbol_index)
+        return [token for value in inputs for token in (value, *(values[values.index(value) + 1 :][:1] or ["#"]))], len(inputs)
+    if name in {"sort_restricted", "reverse_restricted"} and options["format"] == "long":
+        inputs, written = prompt[: prompt.index(">")], prompt[prompt.index(">") + 1 :]
+        order = sorted(inputs, key=symbol_index) if name == "sort_restricted" else inputs[::-1]
+        assert written == order[: len(written)], "the outputs before the step are the kept instance's own"
+        assert 1 <= len(written) < len(order) or name == "sort_restricted", "a reversal step follows the output it continues"
+        if not options.get("repeats"):
+            assert len(set(inputs)) == len(inputs)
+        return [order[len(written)]], len(inputs)
     if name.startswith("sort_"):
         assert prompt[-2] == ">"
         inputs, query = prompt[:-2], prompt[-1]
