@@ -147,3 +147,41 @@ def median_cell(values: list[float]) -> str:
         return "-"
     spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
     return f"{statistics.median(values):.2f}{spread}"
+
+
+# --- the resumable sweeps (theory_lesson_calibrate.py, huang_long_ape.py) ----------------------------
+
+
+def finished_runs_of_tag(store: Any, tag: str) -> dict[tuple[str, int], str]:
+    """(config id, seed) -> run id of the finished runs of sweep ``tag`` (the newest of each): what a rerun keeps."""
+    found: dict[tuple[str, int], str] = {}
+    for _, row in store.list_runs(tag=f"sweep:{tag}").iterrows():  # newest first
+        if row["status"] == "done":
+            found.setdefault((row["config_id"], int(row["seed"])), row["run_id"])
+    return found
+
+
+def run_missing(store: Any, cells: list[tuple[Any, int]], tag: str, workers: int) -> None:
+    """Train the (config, seed) cells that sweep ``tag`` has not finished yet, ``workers`` at a time, printing each
+    run as it ends (the resumable part of a long sweep: stop it any time, start it again)."""
+    from collections import Counter
+
+    from lengen_core.costs import default_budget
+    from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
+
+    found = finished_runs_of_tag(store, tag)
+    todo = [(config, seed) for config, seed in cells if (config.config_id, seed) not in found]
+    if not todo:
+        return
+    print(f"{tag}: training {len(todo)} runs", flush=True)
+    started = time.perf_counter()
+    jobs = queue_sweep(store, todo, tag=tag, budget=default_budget(workers))
+    runner = InlineRunner() if workers == 1 else LocalProcessRunner(workers)
+    statuses = runner.run(jobs, lambda run_id, status: print(f"  {run_id} {status} ({time.perf_counter() - started:.0f} s)", flush=True))
+    print(f"{tag}: {Counter(statuses.values())} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def lowest_near(curve: Any, length: int) -> float | None:
+    """The lowest exact match over the four lengths ending at ``length`` (every residue mod 4, as these sweeps test)."""
+    rows = curve[(curve["length"] > length - 4) & (curve["length"] <= length)]
+    return None if rows.empty else float(rows["exact_match"].min())

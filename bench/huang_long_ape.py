@@ -33,15 +33,16 @@ lengths), the verdict and the prediction. Runs are tagged ``sweep:huang-long``; 
 from __future__ import annotations
 
 import argparse
-import time
-from collections import Counter
 from typing import Any
 
 from lengen_core.config import RunConfig
-from lengen_core.costs import default_budget
 from lengen_core.store import RunStore
-from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
 from lengen_core.theory import check_run
+
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import finished_runs_of_tag, lowest_near, run_missing
+except ImportError:
+    from common import finished_runs_of_tag, lowest_near, run_missing
 
 TAG = "huang-long"
 STEP_CAP = 8000
@@ -95,19 +96,6 @@ def cell_config(task: str, setting: str) -> RunConfig:
     return RunConfig().replace(**changes)
 
 
-def finished_runs(store: RunStore) -> dict[tuple[str, int], str]:
-    found: dict[tuple[str, int], str] = {}
-    for _, row in store.list_runs(tag=f"sweep:{TAG}").iterrows():  # newest first
-        if row["status"] == "done":
-            found.setdefault((row["config_id"], int(row["seed"])), row["run_id"])
-    return found
-
-
-def lowest_near(curve: Any, length: int) -> float | None:
-    rows = curve[(curve["length"] > length - 4) & (curve["length"] <= length)]
-    return None if rows.empty else float(rows["exact_match"].min())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("db")
@@ -121,17 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     cells = [(task, setting) for task in args.tasks.split(",") for setting in args.settings.split(",")]
     store = RunStore(args.db)
     if not args.report_only:
-        found = finished_runs(store)
-        todo = [(config, seed) for task, setting in cells for config in [cell_config(task, setting)] for seed in seeds
-                if (config.config_id, seed) not in found]
-        if todo:
-            print(f"training {len(todo)} runs", flush=True)
-            started = time.perf_counter()
-            jobs = queue_sweep(store, todo, tag=TAG, budget=default_budget(args.workers))
-            runner = InlineRunner() if args.workers == 1 else LocalProcessRunner(args.workers)
-            statuses = runner.run(jobs, lambda run_id, status: print(f"  {run_id} {status} ({time.perf_counter() - started:.0f} s)", flush=True))
-            print(f"{Counter(statuses.values())} in {time.perf_counter() - started:.0f} s", flush=True)
-    found = finished_runs(store)
+        run_missing(store, [(cell_config(task, setting), seed) for task, setting in cells for seed in seeds], TAG, args.workers)
+    found = finished_runs_of_tag(store, TAG)
     print("\n| task | setting | model | train | seeds | learned at step | train s (max) | EM 1x | EM 2x | EM 3x | measured | predicted | agree |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for task, setting in cells:

@@ -16,15 +16,16 @@ lines to paste into ``THEORY_MODEL_OF`` / ``THEORY_SEED_OF``. The runs are tagge
 from __future__ import annotations
 
 import argparse
-import time
-from collections import Counter
 
 from lengen_core.config import RunConfig
-from lengen_core.costs import default_budget
 from lengen_core.lessons import BASE_CHANGES, THEORY_MODELS, THEORY_SETTINGS, THEORY_TASKS, theory_run_changes
 from lengen_core.store import RunStore
-from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
 from lengen_core.theory import check_run
+
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import finished_runs_of_tag, lowest_near, run_missing
+except ImportError:
+    from common import finished_runs_of_tag, lowest_near, run_missing
 
 TAG = "theory-cal-"
 
@@ -33,25 +34,10 @@ def cell_config(task: str, setting: str, model: str) -> RunConfig:
     return RunConfig().replace(**{**BASE_CHANGES, **theory_run_changes(task, setting, model)})
 
 
-def finished_runs(store: RunStore, model: str) -> dict[tuple[str, int], str]:
-    """(config id, seed) -> run id of the finished runs of ``model``'s calibration (the newest of each)."""
-    runs = store.list_runs(tag=f"sweep:{TAG}{model}")
-    found: dict[tuple[str, int], str] = {}
-    for _, row in runs.iterrows():  # newest first
-        if row["status"] == "done":
-            found.setdefault((row["config_id"], int(row["seed"])), row["run_id"])
-    return found
-
-
-def lowest_near(curve, length: int) -> float | None:
-    rows = curve[(curve["length"] > length - 4) & (curve["length"] <= length)]
-    return None if rows.empty else float(rows["exact_match"].min())
-
-
 def outcomes(store: RunStore, task: str, setting: str, model: str, seeds: list[int]) -> list[dict] | None:
     """Each seed's result of one cell on one model, or None when a seed has no finished run yet."""
     config = cell_config(task, setting, model)
-    found = finished_runs(store, model)
+    found = finished_runs_of_tag(store, TAG + model)
     results = []
     for seed in seeds:
         run_id = found.get((config.config_id, seed))
@@ -70,26 +56,6 @@ def outcomes(store: RunStore, task: str, setting: str, model: str, seeds: list[i
 
 def learned(results: list[dict] | None) -> bool:
     return results is not None and all(result["verdict"] != "did not learn" for result in results)
-
-
-def train_cells(store: RunStore, cells: list[tuple[str, str]], model: str, seeds: list[int], workers: int) -> None:
-    found = finished_runs(store, model)
-    todo = [
-        (config, seed)
-        for task, setting in cells
-        for config in [cell_config(task, setting, model)]
-        for seed in seeds
-        if (config.config_id, seed) not in found
-    ]
-    if not todo:
-        return
-    todo.sort(key=lambda cell: -cell[0].task.train_length_max * cell[0].model.n_layers)  # long ones first
-    print(f"{model}: training {len(todo)} runs of {len(cells)} cells", flush=True)
-    started = time.perf_counter()
-    jobs = queue_sweep(store, todo, tag=TAG + model, budget=default_budget(workers))
-    runner = InlineRunner() if workers == 1 else LocalProcessRunner(workers)
-    statuses = runner.run(jobs, lambda run_id, status: print(f"  {run_id} {status} ({time.perf_counter() - started:.0f} s)", flush=True))
-    print(f"{model}: {Counter(statuses.values())} in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         if not pending:
             break
         if not args.report_only:
-            train_cells(store, pending, model, seeds, args.workers)
+            cells_of_model = [(cell_config(task, setting, model), seed) for task, setting in pending for seed in seeds]
+            run_missing(store, sorted(cells_of_model, key=lambda cell: -cell[0].model.n_layers), TAG + model, args.workers)
         for cell in list(pending):
             results = outcomes(store, *cell, model, seeds)
             if results is not None:

@@ -13,10 +13,11 @@ recipe is the same run without partners: what the recipe is measured against.
   (distinct symbols, and with repeats) and for reversal of distinct symbols (Awasthi, Gupta & Kumar 2025); the
   restrictions keep their long-instance positions (``lengen_core.tasks.hints``).
 
-A recipe with ``same_main_examples`` sees as many main-task examples as its baseline: its batch is the
-baseline's times ``1 + sum(partner weights)``, so that the partners' examples come on top of the main task's
-(mixtures draw each example's task by weight), at the same steps and learning-rate schedule. Our choice for the
-recipes of issue 22: a 1:1 mixture at the baseline's batch gave the recipe arm half the main task's examples.
+Every recipe sees as many main-task examples as its baseline (``same_main_examples``): its batch is the
+baseline's times ``1 + the number of partners`` (each task is drawn with weight 1), so that the partners' examples
+come on top of the main task's, at the same steps and learning-rate schedule. Our choice since issue 22: a 1:1
+mixture at the baseline's batch gave the recipe arm half the main task's examples. (Runs stored before keep
+the batch they trained with: a recipe is a config change at creation.)
 - ``transfer_carries``, ``transfer_subtraction``, ``transfer_recall``, ``transfer_capitalize``: length-generalization
   transfer groups of Cai et al. 2025; ``control_copy_operand`` and
   ``control_copy_reverse`` are their controls (arithmetic, strings), which should not transfer.
@@ -49,7 +50,7 @@ class Recipe:
     partners: tuple[Partner, ...]
     predicts: str  # what the paper found, in one sentence
     source: str
-    same_main_examples: bool = False  # the batch grows so the main task gets the baseline's examples (module docstring)
+    same_main_examples: bool = True  # the batch grows so the main task gets the baseline's examples (module docstring)
     main_options: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -100,13 +101,11 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "successor_hint_dense", "Sort with repeats and the dense successor hint", "sort_repeated", (Partner("sort_successor_dense"),),
             "trained on lengths <= 20, sort with repetitions went from under 1% to 92.6% exact match at length 100", HINTING,
-            same_main_examples=True,
         ),
         Recipe(
             "restrictions_repeated", "Sort with repeats and restrictions of long inputs", "sort_repeated",
             (Partner("sort_restricted", options=(("source_factor", 4), ("repeats", True), ("alphabet_size", 16))),),
             "joint training on short restrictions of long inputs provably gives length generalization for sparse tasks", AUXILIARY,
-            same_main_examples=True,
         ),
         Recipe(
             "restrictions", "Sort with restrictions of long inputs", "sort", (Partner("sort_restricted", options=(("source_factor", 4),)),),
@@ -116,7 +115,6 @@ RECIPES: dict[str, Recipe] = {
             "reverse_restrictions", "Reversal with restrictions of long inputs", "copy_backward_unique",
             (Partner("reverse_restricted", options=(("source_factor", 4),)),),
             "joint training on short restrictions of long inputs provably gives length generalization for sparse tasks", AUXILIARY,
-            same_main_examples=True,
         ),
         Recipe(
             "transfer_carries", "Reversed addition with no-carry and carry-only addition (2x longer)", "reversed_addition",

@@ -422,6 +422,14 @@ class _NeighbourRetrieval(_SymbolTask):
 
         tokens      <bos> s2 s5 s7  |  s5  =  s7 <eos>
         coupled_ids   0    1  2  3  0   0  0   3   0
+
+    With ``query_coupled`` (issue 22) the query is coupled too, to the context occurrence it asks about (the unique
+    one, or the first / last), so the answer's id is the query's plus one (right) or minus one (left): ids that follow
+    a sparse rule known from the prompt. Plain coupling can then run (the ids are the input's), and predictive
+    coupling has to learn the rule "id + 1" from training data alone, the setting of Golowich et al. 2025's claim::
+
+        tokens      <bos> s2 s5 s7  |  s5  =  s7 <eos>
+        coupled_ids   0    1  2  3  0   2  0   3   0
     """
 
     side: ClassVar[str] = "right"
@@ -430,7 +438,17 @@ class _NeighbourRetrieval(_SymbolTask):
     coupling_needs_answer = True
     min_length = 4  # as in the official code (``range_min = max(4, ...)``)
     max_length = 512
-    option_specs = {"alphabet_size": alphabet_option(16, minimum=2)}
+    option_specs = {
+        "alphabet_size": alphabet_option(16, minimum=2),
+        "query_coupled": TaskOption(
+            default=False, help="couple the query to its occurrence, so the answer's id is the query's +/- 1 (known from the prompt)"
+        ),
+    }
+
+    def __init__(self, options: Mapping[str, object] | None = None) -> None:
+        super().__init__(options)
+        # with the query coupled the answer's id follows from the prompt: plain coupling may run (an instance attribute)
+        self.coupling_needs_answer = not self.options["query_coupled"]
 
     def _context_and_position(self, rng: random.Random, length: int) -> tuple[list[int], int]:
         alphabet = self._alphabet()
@@ -464,7 +482,7 @@ class _NeighbourRetrieval(_SymbolTask):
         builder = SequenceBuilder(coupled=True)
         builder.extend(context, 1, coupled=range(1, length + 1))
         builder.add(PIPE_ID, 0)
-        builder.add(query, 2)
+        builder.add(query, 2, coupled=position + 1 if self.options["query_coupled"] else 0)
         builder.add(EQUALS_ID, 0)
         builder.end_prompt()
         builder.add(answer, ANSWER_SEGMENT, coupled=source + 1)
