@@ -28,6 +28,7 @@ from lengen_core.config import (
     parse_json_object,
 )
 from lengen_core.cpus import usable_cpus
+from lengen_core.length_search import INTERVAL_RULE, breakdown_text
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 from lengen_core.params import (
     decode_changes,
@@ -92,6 +93,8 @@ def config_from_args(args: argparse.Namespace, scheme: str | None = None, task: 
         changes["train.steps"] = args.steps
     if getattr(args, "time_budget", None) is not None:
         changes["train.time_budget_s"] = args.time_budget
+    if getattr(args, "search", None) is not None:
+        changes["eval.search"] = args.search
     if getattr(args, "until_learned", None) is not None:
         changes["train.stop_when_learned"] = args.until_learned
     if getattr(args, "attention", None):
@@ -215,8 +218,6 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
 
 
 def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
-    import pandas
-
     from lengen_core.store import EVAL_COLUMNS
     from lengen_core.sweep_names import part_sweep_name, sweep_part
     from lengen_core.theory import check_run
@@ -229,12 +230,12 @@ def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
     if config.task.is_mixture:
         out.write(f"task {config.task.name} (the main task of a mixture with {', '.join(e.name for e in config.task.mixture)}):\n")
     print_table(out, rows, EVAL_COLUMNS)
-    ratio = None if record.breakdown_length is None else record.breakdown_length / record.train_length_max
-    out.write(
-        f"breakdown length: {record.breakdown_length} (train length max {record.train_length_max}, "
-        f"ratio {'-' if ratio is None else f'{ratio:.2f}'}x)\n"
-    )
     longest = int(main_curve["length"].max()) if len(main_curve) else None
+    text = breakdown_text(
+        record.breakdown_length, record.train_length_max or 0, low=record.breakdown_low, high=record.breakdown_high,
+        bound_reason=record.breakdown_bound, longest_tested=longest,
+    )
+    out.write(f"breakdown length: {text} (trained up to {record.train_length_max}; {INTERVAL_RULE})\n")
     for line in check_run(config, record.breakdown_length, longest).lines():
         out.write(line + "\n")
     evaluated = {part.name for part in config.task.evaluated_parts()}
@@ -245,9 +246,24 @@ def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
         out.write(f"task {part.name} (trained on lengths {part.train_length_min}-{part.train_length_max}):\n")
         print_table(out, part_curve.sort_values("length").to_dict("records"), EVAL_COLUMNS)
         own = part_curve[part_curve["sweep"] == part_sweep_name("default", part.name)]
-        stored = None if own.empty else own["breakdown_length"].iloc[0]
-        breakdown = None if stored is None or pandas.isna(stored) else int(stored)
-        out.write(f"breakdown length: {breakdown} (train length max {part.train_length_max})\n")
+        out.write(f"breakdown length: {stored_breakdown_text(own, part.train_length_max)} (trained up to {part.train_length_max})\n")
+
+
+def stored_breakdown_text(curve: Any, train_length_max: int) -> str:
+    """:func:`~lengen_core.length_search.breakdown_text` of one stored sweep's points (``RunStore.eval_curve`` rows)."""
+    import pandas
+
+    if curve.empty:
+        return "not tested"
+
+    def value(column: str) -> Any:
+        stored = curve[column].iloc[0]
+        return None if stored is None or pandas.isna(stored) else (stored if isinstance(stored, str) else int(stored))
+
+    return breakdown_text(
+        value("breakdown_length"), train_length_max, low=value("breakdown_low"), high=value("breakdown_high"),
+        bound_reason=value("bound_reason"), longest_tested=int(curve["length"].max()),
+    )
 
 
 def open_store(args: argparse.Namespace) -> Any:
@@ -332,7 +348,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         check_int_flag("--samples", args.samples, 1, LIMITS["max_eval_samples"])
     store = open_store(args)
     budget = default_budget(1)
-    plan = plan_extra_sweep(store, args.run_id, lengths, args.samples, budget, task=args.task or "")
+    plan = plan_extra_sweep(store, args.run_id, lengths, args.samples, budget, task=args.task or "", search=args.search)
     planned = len(plan.estimate.eval_lengths)
     time_budget = plan.config.eval.time_budget_s
     # with eval.time_budget_s the sweep stops when its seconds run out: the bar follows the clock
@@ -355,7 +371,11 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     outcome = evaluation.result
     rows = [point.as_row() for point in outcome.points]
     print_table(out, rows, EVAL_COLUMNS)
-    out.write(f"breakdown length: {outcome.breakdown_length} (sweep {plan.stored_name(args.sweep_name)!r} stored)\n")
+    text = breakdown_text(
+        outcome.breakdown_length, outcome.train_length_max, low=outcome.breakdown_low, high=outcome.breakdown_high,
+        bound_reason=outcome.bound_reason, longest_tested=max((point.length for point in outcome.points), default=None),
+    )
+    out.write(f"breakdown length: {text} (sweep {plan.stored_name(args.sweep_name)!r} stored)\n")
     if evaluation.stopped:
         out.write(f"note: {evaluation.stopped}\n")
     return 0
@@ -592,6 +612,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--steps", type=int, help=f"training steps (default {TrainConfig.steps})")
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
         sub.add_argument(
+            "--search", action=argparse.BooleanOptionalAction, default=None,
+            help="length search (eval.search, on by default): past the sweep's last length while the run holds, doubling "
+            "until it fails or a limit stops it, then bisecting to eval.search_resolution; --no-search: the fixed sweep only",
+        )
+        sub.add_argument(
             "--until-learned", action=argparse.BooleanOptionalAction, default=None,
             help="stop training once the training range is learned (greedy exact match >= eval.threshold at every checked "
             "training length on train.learned_checks checks in a row, every train.learned_check_every steps); "
@@ -621,6 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--samples", type=int, help="examples per length")
     evaluate.add_argument("--sweep-name", default="extra", help="name of this sweep in the store (default: extra)")
     evaluate.add_argument("--task", help="which task of a multi-task run to test (default: its main task); stored as NAME@TASK")
+    evaluate.add_argument(
+        "--search", action=argparse.BooleanOptionalAction, default=None,
+        help="when the run holds at the longest length, go on: double until it fails or a limit stops it, then bisect "
+        "(default: the run's eval.search; runs stored before the search existed do not search)",
+    )
     evaluate.set_defaults(handler=command_eval)
 
     sweep = commands.add_parser("sweep", help="grid of tasks x schemes x seeds on a pool of worker processes")

@@ -68,12 +68,15 @@ OMITTED_AT_DEFAULT: dict[str, Any] = {
     "train.learned_check_every": 250,
     "train.learned_checks": 2,
     "train.learned_threshold": None,
+    "eval.search": True,
+    "eval.search_resolution": 0.1,
+    "eval.search_max_length": None,
 }
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 # Fields added after runs were stored with configs that lack them, with the value that
 # reproduces what those runs did (today's default may differ): RunConfig.from_stored.
-STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off"}
+STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off", "eval.search": False}
 # Task options likewise, per task: (task, option) -> what runs stored without the option did. The arithmetic
 # tasks and the parity scratchpad followed the position-coupling repository's earlier rule before they took its
 # current one (commit 384431c; lengen_core.tasks.arithmetic, ParityScratchpad); the restrictions were short.
@@ -512,6 +515,14 @@ class EvalConfig:
     (:func:`lengen_core.costs.check_budget`), and a sweep that still runs over
     stops there, keeping the lengths it finished. None = the machine's bound
     (``LENGEN_MAX_EVAL_S``, default 3600 s).
+
+    ``search`` (on by default): when the run still holds at the longest length of
+    its sweep, evaluation goes on, doubling the length until it fails or a limit
+    stops it, then bisecting to ``search_resolution`` x the length (``0.1``: 10%);
+    ``search_max_length`` caps it (None: the task, the position table and the cost
+    budget do). Off reproduces the fixed sweep. See :mod:`lengen_core.length_search`.
+    The three fields are left out of the config id at their defaults; runs stored
+    before they existed did not search (:data:`STORED_BEFORE_FIELD`).
     """
 
     lengths: tuple[int, ...] = ()
@@ -522,6 +533,9 @@ class EvalConfig:
     batch_size: int = 512
     seed: int = 0
     time_budget_s: float | None = None
+    search: bool = True
+    search_resolution: float = 0.1
+    search_max_length: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.lengths, (str, bytes, Mapping)) or not isinstance(self.lengths, (list, tuple)):
@@ -539,6 +553,11 @@ class EvalConfig:
         _check_int("eval.seed", self.seed, 0, 2**31 - 1)
         if self.time_budget_s is not None:
             _check_float("eval.time_budget_s", self.time_budget_s, 0.1, LIMITS["max_time_budget_s"])
+        if not isinstance(self.search, bool):
+            raise ConfigError("eval.search", f"must be true or false, got {shown(self.search)}")
+        _check_float("eval.search_resolution", self.search_resolution, 0.01, 0.5)
+        if self.search_max_length is not None:
+            _check_int("eval.search_max_length", self.search_max_length, 1, LIMITS["max_eval_length"])
 
 
 _SECTIONS: dict[str, type] = {

@@ -593,6 +593,12 @@ def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: li
     return estimate
 
 
+def eval_length_cost(config: RunConfig, length: int, budget: Budget | None = None, task: str = "") -> EvalLengthCost:
+    """Batch, peak memory and seconds of evaluating ``length`` of ``task`` ("" = the main task): a length the
+    planned sweep does not hold (the length search's, :mod:`lengen_core.length_search`)."""
+    return _eval_length_cost(config, length, parameter_count(config), budget or default_budget(), task)
+
+
 def eval_batch_size(config: RunConfig, length: int, budget: Budget | None = None) -> int:
     """The decoding batch for ``length``: ``eval.batch_size`` or smaller, so that it fits ``budget``."""
     return _eval_length_cost(config, length, parameter_count(config), budget or default_budget()).batch_size

@@ -46,10 +46,17 @@ class EvalPoint:
 
 @dataclass(frozen=True)
 class SweepResult:
+    """A length sweep's points and breakdown. With a length search (:mod:`lengen_core.length_search`) the points
+    include the searched lengths, ``breakdown_low`` / ``breakdown_high`` give the breakdown's interval, and
+    ``bound_reason`` says why the search stopped without a failure (the breakdown is then a bound, "≥ L")."""
+
     points: list[EvalPoint]
     breakdown_length: int | None
     train_length_max: int
     threshold: float
+    breakdown_low: int | None = None
+    breakdown_high: int | None = None
+    bound_reason: str | None = None
 
     @property
     def breakdown_ratio(self) -> float | None:

@@ -39,6 +39,7 @@ from lengen_core.cpus import usable_cpus
 from lengen_core.data import resolve_eval_lengths
 from lengen_core.errors import ConfigError, shown
 from lengen_core.evaluation import EvalPoint, SweepResult, sweep
+from lengen_core.length_search import searched
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base, part_sweep_name
 from lengen_core.tasks.base import build_task
@@ -192,6 +193,10 @@ def evaluate_model(
             model, config.task, config.eval, device=device, lengths=planned, on_point=None if index else on_point, should_stop=stop,
             batch_size=lambda length, name=name: estimate.batch_size_for(length, name), part=name,
         )
+        result = searched(  # past the sweep's end when it still holds there (eval.search), and the breakdown's interval
+            result, model, config, part=name, budget=budget, seconds_left=deadline - time.monotonic(), device=device,
+            should_stop=stop, on_point=None if index else on_point,
+        )
         results.append((name, result))
         done = [point.length for point in result.points if point.n == config.eval.samples_per_length]
         missing += [f"{name}:{length}" if name else length for length in planned if length not in done]
@@ -242,20 +247,8 @@ def execute_run(
         if control.cancelled:
             return _finish(store, progress, run_id, "cancelled", "cancelled during evaluation")
         for task_name, part_outcome in evaluation.parts:  # a mixture's other tasks, each its own sweep
-            store.set_eval_points(
-                run_id,
-                [point.as_row() for point in part_outcome.points],
-                breakdown_length=part_outcome.breakdown_length,
-                train_length_max=part_outcome.train_length_max,
-                sweep=part_sweep_name("default", task_name),
-            )
-        outcome = evaluation.result
-        store.set_eval_points(
-            run_id,
-            [point.as_row() for point in outcome.points],
-            breakdown_length=outcome.breakdown_length,
-            train_length_max=config.task.train_length_max,
-        )
+            record_sweep(store, run_id, part_outcome, part_sweep_name("default", task_name))
+        record_sweep(store, run_id, evaluation.result, "default")
         checkpoint = save_checkpoint(result.model, config, seed, checkpoint_dir / f"{run_id}.safetensors")
         store.add_artifact(run_id, "checkpoint", str(checkpoint))
         return _finish(store, progress, run_id, "done", evaluation.stopped)
@@ -267,6 +260,20 @@ def execute_run(
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
         return "failed"
+
+
+def record_sweep(store: RunStore, run_id: str, result: SweepResult, sweep_name: str) -> None:
+    """Store a sweep's points, breakdown, interval and bound as sweep ``sweep_name`` of the run."""
+    store.set_eval_points(
+        run_id,
+        [point.as_row() for point in result.points],
+        breakdown_length=result.breakdown_length,
+        train_length_max=result.train_length_max,
+        sweep=sweep_name,
+        breakdown_low=result.breakdown_low,
+        breakdown_high=result.breakdown_high,
+        bound_reason=result.bound_reason,
+    )
 
 
 def _finish(store: RunStore, progress: RunProgress, run_id: str, status: str, error: str | None) -> str:
@@ -413,11 +420,14 @@ def plan_extra_sweep(
     samples_per_length: int | None,
     budget: Budget | None = None,
     task: str = "",
+    search: bool | None = None,
 ) -> ExtraSweep:
     """Check a re-evaluation of a finished run before anything runs; ConfigError naming the field otherwise.
 
     ``lengths`` None keeps the run's own lengths (of the tested task); ``samples_per_length`` None its own
-    count; ``task`` picks which task of a mixture run is tested ("" or the main task's name: the main task).
+    count; ``task`` picks which task of a mixture run is tested ("" or the main task's name: the main task);
+    ``search`` None keeps the run's ``eval.search`` (off for runs stored before it), True searches past the
+    sweep's last length (:mod:`lengen_core.length_search`).
     The run's stored config is the truth (the checkpoint's copy must agree with it).
     """
     record = store.get_run(run_id)
@@ -432,6 +442,8 @@ def plan_extra_sweep(
         changes["eval.lengths"] = sorted(set(lengths))
     if samples_per_length is not None:
         changes["eval.samples_per_length"] = samples_per_length
+    if search is not None:
+        changes["eval.search"] = search
     if changes:
         config = config.replace(**changes)  # re-checks the lengths against the task and the position table
     checkpoint = checkpoint_path(store, run_id)
@@ -497,13 +509,7 @@ def execute_extra_sweep(
     )
     if should_stop is not None and should_stop():
         return None
-    store.set_eval_points(
-        plan.run_id,
-        [point.as_row() for point in evaluation.result.points],
-        breakdown_length=evaluation.result.breakdown_length,
-        train_length_max=plan.tested.train_length_max,
-        sweep=plan.stored_name(sweep_name),
-    )
+    record_sweep(store, plan.run_id, evaluation.result, plan.stored_name(sweep_name))
     return evaluation
 
 
@@ -588,10 +594,10 @@ class JobManager:
             self._add(job)
         return run_id
 
-    def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int, task: str = "") -> str:
+    def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int, task: str = "", search: bool | None = None) -> str:
         """Queue an extra length sweep of a finished run (stored as ``extra-<n>``, ``extra-<n>@<task>`` for
-        ``task`` of a mixture); returns its job id."""
-        plan = plan_extra_sweep(self.store, run_id, lengths, samples_per_length, self.budget, task)
+        ``task`` of a mixture; ``search``: go on past its last length while the run holds); returns its job id."""
+        plan = plan_extra_sweep(self.store, run_id, lengths, samples_per_length, self.budget, task, search=search)
         with self._lock:
             self._check_room()
             taken = {job.sweep for job in self._jobs.values() if job.run_id == run_id and job.sweep}

@@ -5,7 +5,8 @@ from __future__ import annotations
 # The columns of ``runs`` a RunRecord holds, in its field order.
 RUN_COLUMNS = (
     "run_id, name, config_id, config, seed, status, error, code_version, environment, created_at, started_at, "
-    "finished_at, breakdown_length, train_length_max, steps_done, train_seconds, owner, tags, stop_reason, learned_step"
+    "finished_at, breakdown_length, train_length_max, steps_done, train_seconds, owner, tags, stop_reason, learned_step, "
+    "breakdown_low, breakdown_high, breakdown_bound"
 )
 RUN_FIELDS: tuple[str, ...] = tuple(name.strip() for name in RUN_COLUMNS.split(","))
 
@@ -14,6 +15,7 @@ LIST_COLUMNS = (
     "run_id, name, status, task, scheme, attention, train_length_max, breakdown_length, "
     "CASE WHEN train_length_max > 0 THEN breakdown_length::DOUBLE / train_length_max END AS breakdown_ratio, "
     "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags, stop_reason, learned_step, "
+    "breakdown_low, breakdown_high, breakdown_bound, "
     # what theory beside measurement needs (lengen_core.theory): APE's training offsets and how far the run was tested
     "TRY_CAST(json_extract_string(config, '$.positions.train_offset_max') AS INTEGER) AS train_offset_max, "
     "(SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default') AS longest_tested, "
@@ -40,11 +42,12 @@ def eval_curve_query(*conditions: str) -> str:
     """Eval points joined with their sweep's breakdown, ordered by run, sweep, length.
 
     Columns run_id, sweep, length, n, exact_match(_low/_high), token_accuracy,
-    breakdown_length, train_length_max. ``conditions`` (ANDed) name the points
-    table ``p``, e.g. ``"list_contains(?, p.run_id)"``.
+    breakdown_length, train_length_max, breakdown_low, breakdown_high, bound_reason. ``conditions`` (ANDed) name
+    the points table ``p``, e.g. ``"list_contains(?, p.run_id)"``.
     """
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return (
-        f"SELECT p.run_id, p.sweep, {', '.join('p.' + key for key in EVAL_COLUMNS)}, s.breakdown_length, s.train_length_max "
+        f"SELECT p.run_id, p.sweep, {', '.join('p.' + key for key in EVAL_COLUMNS)}, s.breakdown_length, s.train_length_max, "
+        "s.breakdown_low, s.breakdown_high, s.bound_reason "
         f"FROM eval_points AS p LEFT JOIN eval_sweeps AS s USING (run_id, sweep){where} ORDER BY p.run_id, p.sweep, p.length"
     )

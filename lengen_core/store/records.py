@@ -60,6 +60,9 @@ class RunRecord:
     tags: list[str]
     stop_reason: str | None = None  # why training ended (lengen_core.learned_check.stop_reason); None before schema v3
     learned_step: int | None = None  # train.stop_when_learned: the step the training range counted as learned
+    breakdown_low: int | None = None  # the breakdown's interval (lengen_core.length_search); None before schema v3
+    breakdown_high: int | None = None
+    breakdown_bound: str | None = None  # why a length search stopped without a failure: the breakdown is then "≥ L"
 
     @property
     def breakdown_ratio(self) -> float | None:

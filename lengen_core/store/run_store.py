@@ -191,20 +191,30 @@ class RunStore:
         breakdown_length: int | None,
         train_length_max: int,
         sweep: str = "default",
+        breakdown_low: int | None = None,
+        breakdown_high: int | None = None,
+        bound_reason: str | None = None,
     ) -> None:
         """Replace the points of sweep ``sweep`` of the run, atomically.
 
         Rows hold length, n, exact_match, exact_match_low, exact_match_high,
-        token_accuracy. The ``default`` sweep also sets the run's
-        ``breakdown_length`` and ``train_length_max``.
+        token_accuracy. ``breakdown_low`` / ``breakdown_high``: the breakdown's interval
+        (:func:`lengen_core.length_search.breakdown_interval`); ``bound_reason``: why a length
+        search stopped without a failure (the breakdown is then a bound). The ``default``
+        sweep also sets the run's ``breakdown_length`` (and its interval and bound) and
+        ``train_length_max``.
         """
         check_name("sweep", sweep)
         breakdown = None if breakdown_length is None else required_int("breakdown_length", breakdown_length)
         train_max = required_int("train_length_max", train_length_max)
+        low = None if breakdown_low is None else required_int("breakdown_low", breakdown_low)
+        high = None if breakdown_high is None else required_int("breakdown_high", breakdown_high)
+        reason = optional_text("bound_reason", bound_reason)
         columns = eval_point_columns(run_id, sweep, rows)
         with self._file.transaction(write=True) as connection:
             run_writes.replace_sweep(
-                connection, self.path, run_id, sweep, columns, breakdown_length=breakdown, train_length_max=train_max
+                connection, self.path, run_id, sweep, columns, breakdown_length=breakdown, train_length_max=train_max,
+                interval=(low, high), bound_reason=reason,
             )
 
     def add_artifact(self, run_id: str, kind: str, path: str) -> None:

@@ -123,21 +123,27 @@ def replace_sweep(
     *,
     breakdown_length: int | None,
     train_length_max: int,
+    interval: tuple[int | None, int | None] = (None, None),
+    bound_reason: str | None = None,
 ) -> None:
-    """Replace the points and breakdown of sweep ``sweep``; the ``default`` sweep also sets the run's own."""
+    """Replace the points and breakdown (its interval, and why it is a bound) of sweep ``sweep``; the ``default``
+    sweep also sets the run's own."""
     require_run(connection, path, run_id)
     connection.execute("DELETE FROM eval_points WHERE run_id = ? AND sweep = ?", [run_id, sweep])
     insert(connection, "eval_points", EVAL_LAYOUT, columns)
+    low, high = interval
     connection.execute(
-        "INSERT INTO eval_sweeps VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, sweep) DO UPDATE SET "
+        "INSERT INTO eval_sweeps (run_id, sweep, breakdown_length, train_length_max, created_at, breakdown_low, breakdown_high, bound_reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, sweep) DO UPDATE SET "
         "breakdown_length = excluded.breakdown_length, train_length_max = excluded.train_length_max, "
-        "created_at = excluded.created_at",
-        [run_id, sweep, breakdown_length, train_length_max, utcnow()],
+        "created_at = excluded.created_at, breakdown_low = excluded.breakdown_low, breakdown_high = excluded.breakdown_high, "
+        "bound_reason = excluded.bound_reason",
+        [run_id, sweep, breakdown_length, train_length_max, utcnow(), low, high, bound_reason],
     )
     if sweep == "default":
         connection.execute(
-            "UPDATE runs SET breakdown_length = ?, train_length_max = ? WHERE run_id = ?",
-            [breakdown_length, train_length_max, run_id],
+            "UPDATE runs SET breakdown_length = ?, train_length_max = ?, breakdown_low = ?, breakdown_high = ?, breakdown_bound = ? WHERE run_id = ?",
+            [breakdown_length, train_length_max, low, high, bound_reason, run_id],
         )
 
 

@@ -10,13 +10,15 @@ Tables
     (task, scheme, attention, train_length_max) copied out of it, seed, status,
     error, code version, environment (JSON), timestamps (naive UTC in the file,
     returned as UTC-aware), breakdown length, progress, owner, tags, and why
-    training ended (``stop_reason``, ``learned_step``; NULL for runs before v3).
+    training ended (``stop_reason``, ``learned_step``) and the default sweep's breakdown
+    interval and bound (``breakdown_low``, ``breakdown_high``, ``breakdown_bound``, from v4); NULL for runs before.
 ``train_points(run_id, step, loss, accuracy, lr, wall_time_s, tokens_per_s, in_distribution)``
     ``in_distribution``: a learned check's exact match at the steps one ran
     (``train.stop_when_learned``, :mod:`lengen_core.learned_check`), else NULL.
 ``eval_points(run_id, sweep, length, n, exact_match, exact_match_low, exact_match_high, token_accuracy)``
-``eval_sweeps(run_id, sweep, breakdown_length, train_length_max, created_at)``
-    One row per stored length sweep. The ``default`` sweep (the one a run does
+``eval_sweeps(run_id, sweep, breakdown_length, train_length_max, created_at, breakdown_low, breakdown_high, bound_reason)``
+    One row per stored length sweep, with the breakdown's interval and, when its length
+    search stopped without a failure, why (:mod:`lengen_core.length_search`; NULL before v4). The ``default`` sweep (the one a run does
     after training) also sets the run's own ``breakdown_length``; a re-evaluation
     under another sweep name keeps its breakdown here and does not change the
     run's headline number.
@@ -134,6 +136,18 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "ALTER TABLE runs ADD COLUMN stop_reason VARCHAR",
             "ALTER TABLE runs ADD COLUMN learned_step BIGINT",
             "ALTER TABLE train_points ADD COLUMN in_distribution DOUBLE",
+        ),
+    ),
+    (
+        4,
+        (
+            # The breakdown's interval and, when a length search stopped without a failure, why (the breakdown is a bound).
+            "ALTER TABLE eval_sweeps ADD COLUMN breakdown_low INTEGER",
+            "ALTER TABLE eval_sweeps ADD COLUMN breakdown_high INTEGER",
+            "ALTER TABLE eval_sweeps ADD COLUMN bound_reason VARCHAR",
+            "ALTER TABLE runs ADD COLUMN breakdown_low INTEGER",
+            "ALTER TABLE runs ADD COLUMN breakdown_high INTEGER",
+            "ALTER TABLE runs ADD COLUMN breakdown_bound VARCHAR",
         ),
     ),
 ]

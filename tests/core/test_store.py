@@ -585,7 +585,7 @@ def test_v1_store_is_migrated(tmp_path):
     assert sha256(path) == before
 
     store = RunStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     record = store.get_run("0123456789ab")
     assert (record.name, record.status, record.seed, record.tags, record.breakdown_length, record.steps_done) == ("old run", "done", 3, [], 12, 500)
     assert (record.stop_reason, record.learned_step) == (None, None)  # migration 3: not known for a run stored before it
