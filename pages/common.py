@@ -28,6 +28,7 @@ from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.jobs import JobManager
+from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
 from pages.caps import app_caps, max_concurrent_jobs
@@ -166,15 +167,16 @@ def show_config_error(error: LenGenError) -> None:
         st.error(escape_markdown(error), icon=":material/error:")
 
 
-def status_banner(status: str, error: str | None, *, breakdown_length: int | None = None, train_length_max: int | None = None) -> None:
-    """A clear banner for a run's final state."""
+def status_banner(status: str, error: str | None, *, breakdown: str | None = None) -> None:
+    """A clear banner for a run's final state; ``breakdown``: the breakdown as
+    :func:`lengen_core.length_search.breakdown_text` writes it (``≥ L`` with its reason when it is a bound)."""
     first_line = escape_markdown((error or "").strip().splitlines()[0]) if error and error.strip() else ""
     if status == "done":
-        if breakdown_length is None:
+        if breakdown is None or breakdown.startswith("none"):
             st.success("Run finished. Exact match is below the threshold even at the shortest tested length.", icon=":material/check_circle:")
         else:
-            ratio = f" ({breakdown_length / train_length_max:.2g}x the training length {train_length_max})" if train_length_max else ""
-            st.success(f"Run finished. Breakdown length: **{breakdown_length}**{ratio}.", icon=":material/check_circle:")
+            st.success(f"Run finished. Breakdown length: **{escape_markdown(breakdown)}**.", icon=":material/check_circle:")
+            st.caption(escape_markdown(INTERVAL_RULE.capitalize()) + ".")
         if first_line:
             st.warning(first_line, icon=":material/timer:")
     elif status == "diverged":
@@ -190,7 +192,16 @@ def status_banner(status: str, error: str | None, *, breakdown_length: int | Non
         st.warning("Run interrupted: the app stopped while it was training.", icon=":material/warning:")
 
 
-def progress_bar(fraction: float, text: str) -> None:
+def number_columns(columns: Sequence[str], digits: int = 3) -> dict[str, Any]:
+    """``st.dataframe`` column settings that print these columns with ``digits`` decimals (never ``4.000000``)."""
+    return {column: st.column_config.NumberColumn(format=f"%.{digits}f") for column in columns}
+
+
+PROGRESS_COLOUR = "#1c83e1"  # under way: blue (red reads as an error)
+DONE_COLOUR = "#21a366"  # finished: green
+
+
+def progress_bar(fraction: float, text: str, *, done: bool = False) -> None:
     """A progress line (markdown) over a flat bar: what the polling fragments draw instead of ``st.progress``.
 
     Streamlit's own bar animates every change, and the pages that poll redraw
@@ -202,7 +213,7 @@ def progress_bar(fraction: float, text: str) -> None:
     bar = (
         f'<div class="lengen-progress" role="progressbar" aria-valuenow="{percent:.0f}" aria-valuemin="0" aria-valuemax="100" '
         f'style="background:rgba(151,166,195,0.25);border-radius:4px;height:6px;margin-top:-0.5rem">'
-        f'<div style="width:{percent:.1f}%;background:#ff4b4b;border-radius:4px;height:6px"></div></div>'
+        f'<div style="width:{percent:.1f}%;background:{DONE_COLOUR if done else PROGRESS_COLOUR};border-radius:4px;height:6px"></div></div>'
     )
     st.markdown(f"{text}\n\n{bar}", unsafe_allow_html=True)
 

@@ -18,6 +18,7 @@ import streamlit as st
 
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.evaluation import EvalPoint, breakdown_length
+from lengen_core.length_search import INTERVAL_RULE, ratio_text
 from lengen_core.sweep_names import part_sweep_base, sweep_part
 from lengen_core.params import parse_int_list
 from lengen_core.store import EVAL_COLUMNS
@@ -27,6 +28,7 @@ from pages.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     get_job_manager,
     get_store,
+    number_columns,
     page_intro,
     parse_id_list,
     plotly_config,
@@ -66,7 +68,12 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, 
     combined = curve(frame)
     if not eval_points:
         return combined
-    return dataclasses.replace(combined, breakdown_length=breakdown_length(eval_points, combined.threshold, combined.train_length_min))
+    extra_beyond = combined.longest_tested != int(points[points["sweep"].map(part_sweep_base) == "default"]["length"].max() or 0)
+    return dataclasses.replace(
+        combined,
+        breakdown_length=breakdown_length(eval_points, combined.threshold, combined.train_length_min),
+        bound_reason="the extra sweeps end there" if extra_beyond else combined.bound_reason,
+    )
 
 
 def pick_runs(done: pd.DataFrame) -> list[str]:
@@ -97,11 +104,16 @@ def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths
         )
         lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
         samples = st.number_input("Samples per length", min_value=1, value=records[chosen[0]].run_config.eval.samples_per_length, step=50, key="sweep_page.extra_samples")
+        search = st.checkbox(
+            "Search on while it holds", value=True, key="sweep_page.extra_search",
+            help="If the run still holds at the longest length, double the length until it fails or a limit (the position table, "
+            "the task, the evaluation budget) stops it, then bisect to 10%: the breakdown is then found, not the sweep's end.",
+        )
         submitted = st.form_submit_button("Run extra sweep", icon=":material/add:")
     if submitted:
         try:
             lengths = parse_int_list(lengths_text, "eval.lengths")
-            job_id = manager.submit_sweep(run_id, lengths, int(samples), task)
+            job_id = manager.submit_sweep(run_id, lengths, int(samples), task, search=search)
         except ConfigError as error:
             show_config_error(error)
         except StoreError as error:
@@ -130,7 +142,7 @@ def extra_sweep_status(chosen: list[str]) -> None:
             st.error(f"{name} {job['status']}: {escape_markdown(job['error'] or '')}", icon=":material/error:")
         else:
             note = f" {escape_markdown(job['error'])}" if job["error"] else ""
-            st.caption(f"{name} done (breakdown over its lengths: {job['breakdown_length']}).{note}")
+            st.caption(f"{name} done (breakdown over its lengths: {job['breakdown_length']}; the chart combines every sweep).{note}")
         if job["phase"] == "finished" and key not in seen:
             seen.add(key)
             st.rerun(scope="app")  # redraw the chart with the new points
@@ -203,9 +215,9 @@ def main() -> None:
                 "run": curve.label,
                 "scheme": curve.scheme,
                 "trained on": f"{curve.train_length_min}..{curve.train_length_max}",
-                "breakdown length": curve.breakdown_length,
-                "breakdown / train length": None if curve.breakdown_length is None else round(curve.breakdown_length / curve.train_length_max, 3),
-                "threshold": curve.threshold,
+                "breakdown length": curve.breakdown_text,
+                "breakdown / train length": ratio_text(curve.breakdown_length, curve.train_length_max, curve.is_bound),
+                "threshold": f"{curve.threshold:.2f}",
                 "predicted": "-" if check.applicable.prediction is None else check.applicable.prediction.verdict,
                 "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",
                 "measured": check.outcome.verdict,
@@ -217,7 +229,8 @@ def main() -> None:
     st.caption(
         f"predicted: what theory says for the run's task and scheme (Huang et al. 2025 for NoPE and for learned APE with "
         f"random offsets; Golowich et al. 2025 for coupling on k-sparse tasks). measured: generalizes when exact match "
-        f"holds at every tested length up to {GENERALIZATION_FACTOR:g}x the training length; 'did not learn' runs are not compared."
+        f"holds at every tested length up to {GENERALIZATION_FACTOR:g}x the training length; 'did not learn' runs are not compared. "
+        f"A breakdown written ≥ L held at every length tested: the search (or sweep) stopped there, for the reason given. The {INTERVAL_RULE}."
     )
     st.dataframe(
         summary.style.apply(lambda row: [f"color: {scheme_color(row['scheme'])}" if column == "scheme" else "" for column in row.index], axis=1),
@@ -226,7 +239,8 @@ def main() -> None:
     with st.expander("All points", expanded=False):
         table = points.copy()
         table.insert(0, "run", table["run_id"].map({run_id: records[run_id].name or run_id for run_id in chosen}))
-        st.dataframe(table.drop(columns=["breakdown_length", "train_length_max"], errors="ignore"), hide_index=True)
+        table = table.drop(columns=["breakdown_length", "train_length_max", "breakdown_low", "breakdown_high", "bound_reason"], errors="ignore")
+        st.dataframe(table, hide_index=True, column_config=number_columns(["exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]))
 
     default_lengths = {}
     for run_id in chosen:

@@ -20,6 +20,7 @@ from pages.common import (
     status_banner,
 )
 from pages.theory_view import run_theory
+from pages.breakdowns import record_breakdown_text
 
 FINISHED_SEEN_KEY = "train_page.finished_seen"
 SCHEME_OF_KEY = "train_page.scheme_of"  # run id -> its scheme, for the live chart's colour
@@ -76,7 +77,7 @@ def live_progress(run_id: str) -> None:
         progress_bar(min(1.0, step / max(total, 1)), f"Training `{run_id}`: step {step}/{total}{paused}")
     else:
         done = len(snapshot["eval_points"])
-        progress_bar(1.0, f"Evaluating `{run_id}`: {done} lengths done (greedy decoding)")
+        progress_bar(1.0, f"Evaluating `{run_id}`: {done} lengths done (greedy decoding; past the sweep's end while it holds)")
     _controls(run_id, snapshot)
     frame = _train_frame(snapshot["train_points"])
     if len(frame):
@@ -106,14 +107,15 @@ def finished_view(run_id: str) -> None:
         return
     if record.status in ("queued", "running"):
         st.info(f"Run `{run_id}` is {record.status} in another process (the CLI?); refresh to update.")
-    status_banner(record.status, record.error, breakdown_length=record.breakdown_length, train_length_max=record.train_length_max)
+    points = store.eval_curve([run_id], sweep="default") if record.status == "done" else None
+    longest = int(points["length"].max()) if points is not None and len(points) else None
+    status_banner(record.status, record.error, breakdown=record_breakdown_text(record, longest, points))
     if record.stop_reason:
         st.caption(f"Training ended: {record.stop_reason}.")
     scheme = record.run_config.positions.scheme
     draw_train_curves(store.train_curve(run_id), scheme, key=f"final-curve-{run_id}")
-    if record.status != "done":
+    if record.status != "done" or points is None:
         return
-    points = store.eval_curve([run_id], sweep="default")
     curve = SweepCurve.from_run(record, points)
     st.subheader("Length sweep")
     st.plotly_chart(length_sweep_figure([curve]), key=f"sweep-{run_id}", config=plotly_config(f"length-sweep-{run_id}"))

@@ -147,11 +147,12 @@ class SweepCurve:
     train_length_max: int
     breakdown_length: int | None
     threshold: float
+    bound_reason: str | None = None  # why a length search stopped without a failure (lengen_core.length_search)
 
     @classmethod
     def from_run(cls, record: RunRecord, points: pd.DataFrame, *, label: str | None = None) -> SweepCurve:
         """The curve of stored run ``record`` over ``points`` (its rows of :meth:`RunStore.eval_curve`),
-        with the run's stored breakdown length; ``label`` defaults to the run's name, else its id."""
+        with the run's stored breakdown length and bound; ``label`` defaults to the run's name, else its id."""
         config = record.run_config
         return cls(
             label=label or record.name or record.run_id,
@@ -161,26 +162,61 @@ class SweepCurve:
             train_length_max=config.task.train_length_max,
             breakdown_length=record.breakdown_length,
             threshold=config.eval.threshold,
+            bound_reason=record.breakdown_bound,
         )
 
     @classmethod
     def from_part(cls, record: RunRecord, part: TaskConfig, points: pd.DataFrame, *, label: str) -> SweepCurve:
         """The curve of one more task of a mixture run (``part``: its single-task config) over its sweep's ``points``."""
-        stored = points["breakdown_length"].iloc[0] if len(points) and "breakdown_length" in points else None
+
+        def stored(column: str) -> object:
+            value = points[column].iloc[0] if len(points) and column in points else None
+            return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+        breakdown = stored("breakdown_length")
         return cls(
             label=label,
             scheme=record.run_config.positions.scheme,
             points=points,
             train_length_min=part.train_length_min,
             train_length_max=part.train_length_max,
-            breakdown_length=None if stored is None or pd.isna(stored) else int(stored),
+            breakdown_length=None if breakdown is None else int(breakdown),
             threshold=record.run_config.eval.threshold,
+            bound_reason=stored("bound_reason"),  # type: ignore[arg-type]
         )
 
     @property
     def longest_tested(self) -> int | None:
         """The longest length of the sweep (None when it has no points)."""
         return int(self.points["length"].max()) if len(self.points) else None
+
+    @property
+    def interval(self) -> tuple[int | None, int | None]:
+        """The breakdown's interval over the curve's points (:func:`lengen_core.length_search.breakdown_interval`)."""
+        from lengen_core.evaluation import EvalPoint
+        from lengen_core.length_search import breakdown_interval
+
+        points = [
+            EvalPoint(int(row.length), int(row.n), float(row.exact_match), float(row.exact_match_low), float(row.exact_match_high), float(row.token_accuracy))
+            for row in self.points.itertuples()
+        ]
+        return breakdown_interval(points, self.threshold, self.train_length_min)
+
+    @property
+    def breakdown_text(self) -> str:
+        """The breakdown in words: ``40 (4.0x; interval 36-44)`` or ``≥ 80 (≥ 8.0x): <why>``."""
+        from lengen_core.length_search import breakdown_text
+
+        low, high = self.interval
+        return breakdown_text(
+            self.breakdown_length, self.train_length_max, low=low, high=high, bound_reason=self.bound_reason, longest_tested=self.longest_tested
+        )
+
+    @property
+    def is_bound(self) -> bool:
+        from lengen_core.length_search import is_bound
+
+        return is_bound(self.breakdown_length, self.longest_tested, self.bound_reason)
 
 
 def length_sweep_figure(
@@ -291,7 +327,7 @@ def length_sweep_figure(
             y=0.08 + 0.09 * (offset % 5),
             xref="x",
             yref="y domain",
-            text=f"breakdown {curve.breakdown_length}",
+            text=f"breakdown {'≥ ' if curve.is_bound else ''}{curve.breakdown_length}",
             showarrow=False,
             xanchor="left",
             font=dict(size=11, color=color),

@@ -137,3 +137,25 @@ def test_the_summary_puts_the_prediction_beside_the_measurement(open_app: Any, t
     assert summary["by"].tolist() == ["NoPE: a C-RASP program"]
     assert summary["measured"].tolist() == [check.outcome.verdict]
     assert summary["agrees"].tolist() == [{True: "yes", False: "NO", None: "-"}[check.agrees]]
+
+
+def test_a_run_that_never_broke_reads_as_a_bound_with_its_reason(open_app: Any) -> None:
+    from lengen_core.config import RunConfig
+    from lengen_core.evaluation import wilson_interval
+
+    store = get_store()
+    config = RunConfig().replace(**{"positions.max_position": 24, "eval.lengths": [5, 10]})
+    run_id = store.create_run(config=config.to_dict(), config_id=config.config_id, seed=0, code_version="test", environment={})
+    store.set_status(run_id, "running")
+    rows = [{"length": n, "n": 100, "exact_match": 1.0, "exact_match_low": wilson_interval(100, 100)[0], "exact_match_high": 1.0, "token_accuracy": 1.0}
+            for n in (5, 10, 20, 22)]
+    reason = "the position ids end at 23 (positions.max_position)"
+    store.set_eval_points(run_id, rows, breakdown_length=22, train_length_max=10, breakdown_low=22, breakdown_high=22, bound_reason=reason)
+    store.set_status(run_id, "done")
+    app = open_app(SWEEP, query_params={"runs": run_id})
+    assert_clean(app)
+    summary = app.dataframe[0].value
+    assert summary["breakdown length"].tolist() == [f"≥ 22 (≥ 2.2x): {reason}"]
+    assert summary["breakdown / train length"].tolist() == ["≥ 2.2x"]
+    annotations = [annotation.text for annotation in figure_of(app).layout.annotations]
+    assert "breakdown ≥ 22" in annotations
