@@ -46,6 +46,9 @@ class ExampleSource:
         self.every_prefix = task_config.supervision != "answer"  # training targets at every prefix too (TaskConfig)
         # member_prefixes: Huang et al.'s strings (prefixes of members only) and exact match over every prefix's label
         self.member_prefixes = task_config.supervision == "member_prefixes"
+        # whether a test example is right only when every labelled prompt position is too: Huang et al.'s format, and
+        # tasks whose examples carry their own labels in the prompt (Task.scores_prefix_targets: the dense hint)
+        self.scores_prompt_labels = self.member_prefixes or type(self.task).scores_prefix_targets
         self.marker_id: int | None = task_marker_id(task_config.name) if (task_config.is_mixture if marker is None else marker) else None
         if self.index_hints:
             from lengen_core.tasks.index_hints import check_index_hints

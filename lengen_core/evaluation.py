@@ -286,7 +286,7 @@ def evaluate_lengths(
                 model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset), use_cache=use_cache
             )
             chunk_correct, chunk_token_accuracy = score(
-                source.task, chunk, decoded.answers, decoded.prompt_predictions if source.member_prefixes else None
+                source.task, chunk, decoded.answers, decoded.prompt_predictions if source.scores_prompt_labels else None
             )
             correct += chunk_correct
             scored += len(chunk)

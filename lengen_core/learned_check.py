@@ -105,7 +105,7 @@ class LearnedCheck:
             for check_set in self.sets:
                 seed = stream_seed("learned-check-ids", check_set.task, check_set.length)
                 decoded = greedy_decode(model, check_set.examples, device=device, seed=seed)
-                prompts = decoded.prompt_predictions if check_set.source.member_prefixes else None
+                prompts = decoded.prompt_predictions if check_set.source.scores_prompt_labels else None
                 correct, _ = score(check_set.source.task, check_set.examples, decoded.answers, prompts)
                 exact_match = correct / len(check_set.examples)
                 if worst is None or exact_match < worst[0]:

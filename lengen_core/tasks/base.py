@@ -157,6 +157,7 @@ class Task:
     has_coupling: ClassVar[bool] = False
     has_significance: ClassVar[bool] = False
     coupling_needs_answer: ClassVar[bool] = False
+    scores_prefix_targets: ClassVar[bool] = False  # its examples label prompt positions themselves; a test scores them too
     supports_index_hints: ClassVar[bool] = False
     writes_upper_letters: ClassVar[bool] = False
     supports_prefix_supervision: ClassVar[bool] = False

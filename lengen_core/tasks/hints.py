@@ -304,15 +304,22 @@ class ReverseRestricted(_RestrictedStep):
 class SortSuccessorDense(_SymbolTask):
     """The successor hint posed densely, for sorting with repeats (module docstring).
 
-    ``<bos> x_1 .. x_n > x_1 s(x_1) .. x_n s(x_n) <eos>``, ``s(v)`` the smallest input symbol above ``v`` (``#`` if
-    none); every answer token is supervised. Symbols are drawn as ``sort_repeated``'s. Example, ``s3 s1 s3``::
+    ``<bos> x_1 .. x_n > x_1 s(x_1) x_2 s(x_2) .. x_n`` then the answer ``s(x_n) <eos>``, where ``s(v)`` is the
+    smallest input symbol above ``v`` (``#`` if none). Every ``s(x_i)`` is supervised: the pairs are in the prompt,
+    and the output after each ``x_i`` there is trained to ``s(x_i)`` (``Example.prefix_targets``), the answer's
+    as usual, and a test example is exactly right only when every successor is. The echoed ``x_i`` are given, not written by the model: writing them would be a copy in input order,
+    which needs positions (a model without them cannot learn it, measured: 0.02 exact match at length 10 after
+    4,000 steps with the echoes supervised), while the hint is one skill, "the symbol after ``v`` in sorted
+    order", asked once per element. Symbols are drawn as ``sort_repeated``'s. Example, ``s3 s1 s3``::
 
-        <bos> s3 s1 s3 > s3 # s1 s3 s3 # <eos>
+        tokens   <bos> s3 s1 s3  >  s3  #  s1  s3  s3 |  #  <eos>
+        trained          .  .  .  .  #   .   s3  .   #  |  (answer)
     """
 
     family: ClassVar[str] = "auxiliary tasks"
+    scores_prefix_targets = True  # exactly right only when every successor is (the sweep and the learned check)
     name = "sort_successor_dense"
-    description = "For each input symbol in turn, write it and then the next larger symbol among the inputs (# if none)."
+    description = "For each input symbol in turn (given), name the next larger symbol among the inputs (# if none)."
     tests = "The successor hint for every element at once: one supervised step of sorting per input symbol."
     source = AWASTHI_GUPTA_2023 + " (successor hint, posed densely; format ours, see lengen_core/tasks/hints.py)"
 
@@ -325,9 +332,16 @@ class SortSuccessorDense(_SymbolTask):
         builder = SequenceBuilder()
         builder.extend(list(inputs), 1)
         builder.add(ARROW_ID, 0)
+        targets = [0] * (len(inputs) + 2)  # <bos>, the inputs and > are not trained
+        for value in inputs[:-1]:
+            builder.add(value, 2)
+            builder.add(successor[value], 3)
+            targets += [successor[value], 0]  # the output after the query is its successor; after the successor, nothing
+        builder.add(inputs[-1], 2)
         builder.end_prompt()
-        builder.extend([token for value in inputs for token in (value, successor[value])], ANSWER_SEGMENT)
-        return builder.build(len(inputs))
+        builder.add(successor[inputs[-1]], ANSWER_SEGMENT)
+        example = builder.build(len(inputs))
+        return dataclasses.replace(example, prefix_targets=tuple(targets + [0, 0, 0]))  # the last query's is the answer's
 
     def max_sequence_length(self, length: int) -> int:
         return 3 * length + 3

@@ -101,3 +101,19 @@ def test_the_dense_hint_recipe_keeps_the_main_tasks_examples() -> None:
     drawn = ExampleSource(recipe.task).sample_training(stream_rng("count"), 128 * 40)
     main = sum(VOCAB.token(example.prompt[1]) == "<task:sort_repeated>" for example in drawn) / 40
     assert abs(main - 64) < 4  # as many sort examples per step as the baseline's 64, on average
+
+
+def test_the_dense_hint_is_right_only_when_every_successor_is() -> None:
+    from lengen_core.config import TaskConfig
+    from lengen_core.evaluation import score
+
+    source = ExampleSource(TaskConfig(name="sort_successor_dense", train_length_min=1, train_length_max=6))
+    assert source.scores_prompt_labels
+    example = source.sample(random.Random(4), 6)
+    labelled = [position for position, target in enumerate(example.prefix_targets) if target]
+    assert len(labelled) == 5  # one per input but the last, whose successor is the answer
+    right = [target or 0 for target in example.prefix_targets[: len(example.prompt)]]
+    assert score(source.task, [example], [example.answer_without_eos], [right])[0] == 1
+    wrong = list(right)
+    wrong[labelled[2]] = example.prompt[1]  # one successor wrong
+    assert score(source.task, [example], [example.answer_without_eos], [wrong])[0] == 0

@@ -322,10 +322,16 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         inputs = prompt[:-1]
         return sorted(inputs, key=symbol_index), len(inputs)
     if name == "sort_successor_dense":
-        assert prompt[-1] == ">"
-        inputs = prompt[:-1]
+        inputs, pairs = prompt[: prompt.index(">")], prompt[prompt.index(">") + 1 :]
         values = sorted(set(inputs), key=symbol_index)
-        return [token for value in inputs for token in (value, *(values[values.index(value) + 1 :][:1] or ["#"]))], len(inputs)
+
+        def successor(value: str) -> str:
+            return (values[values.index(value) + 1 :][:1] or ["#"])[0]
+
+        assert pairs[0::2] == inputs and pairs[1::2] == [successor(value) for value in inputs[:-1]]
+        labels = [symbols([target])[0] for target in example.prefix_targets if target]
+        assert labels == pairs[1::2], "every successor in the prompt is supervised"
+        return [successor(inputs[-1])], len(inputs)
     if name in {"sort_restricted", "reverse_restricted"} and options["format"] == "long":
         inputs, written = prompt[: prompt.index(">")], prompt[prompt.index(">") + 1 :]
         order = sorted(inputs, key=symbol_index) if name == "sort_restricted" else inputs[::-1]
