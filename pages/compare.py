@@ -21,12 +21,13 @@ from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
-from pages.charts.curves import cell_task_labels, cell_text, compare_grid_figure, grid_cells, with_partner_rows
+from pages.charts.grid import cell_task_labels, cell_text, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
 from pages.common import (
     get_job_manager,
     get_ray_sweeps,
     get_store,
     listed_runs,
+    number_columns,
     page_intro,
     plotly_config,
     progress_bar,
@@ -223,17 +224,24 @@ def grid_view(tag: str | None) -> None:
     active = int(runs["status"].isin(["queued", "running"]).sum())
     runs = with_partner_rows(runs, part_sweeps(runs))  # a mixture's other tested tasks: rows of their own
     cells = grid_cells(runs)
-    progress_bar(done / max(total, 1), f"{done}/{total} runs done, {active} queued or running")
-    st.plotly_chart(compare_grid_figure(cells), key="compare_page.grid", config=plotly_config(f"compare-{(tag or 'all').replace(':', '-')}"))
-
-    table = cells.assign(text=cells.apply(cell_text, axis=1)).pivot(index="task", columns="scheme", values="text")
+    progress_bar(done / max(total, 1), f"{done}/{total} runs done, {active} queued or running", done=not active)
+    st.markdown(grid_summary(cells[~cells["task"].map(is_mixture_row)]) + ".")
+    single = cells[~cells["task"].map(is_mixture_row)]
+    mixtures = cells[cells["task"].map(is_mixture_row)]
+    if len(single):
+        st.plotly_chart(compare_grid_figure(single), key="compare_page.grid", config=plotly_config(f"compare-{(tag or 'all').replace(':', '-')}"))
+    if len(mixtures):
+        with st.expander(f"Multi-task runs ({mixtures['task'].nunique()} rows: each mixture, and each of its other tasks)"):
+            st.plotly_chart(compare_grid_figure(mixtures), key="compare_page.mixture_grid", config=plotly_config("compare-mixtures"))
     st.caption(
-        "Median breakdown/train length over seeds (min–max), done/total; then what theory predicts for the cell "
-        "(Huang et al. 2025: NoPE, and learned APE with random training offsets as the column learned+offsets; "
-        "Golowich et al. 2025: coupling on k-sparse tasks) and how many finished runs agree (a run generalizes when it "
-        "holds to 2x its training length; runs that did not learn their training range are not counted). ≠ marks a "
-        "disagreement. Click a cell to open its runs."
+        "Each cell: the median breakdown/train length over its seeds that learned their training range (≥ when the median run "
+        "held to where its length search stopped: the position table, the task, or the evaluation budget), then how many "
+        "learned it and whether theory agrees (Huang et al. 2025: NoPE, and learned APE with random training offsets as the "
+        "column learned+offsets; Golowich et al. 2025: coupling on k-sparse tasks; a run generalizes when it holds to 2x its "
+        "training length). Grey: every finished run of the cell did not learn its training range, so it says nothing about "
+        "length. Hover a cell for each run's n, interval and verdict; click a cell in the table to open its runs."
     )
+    table = cells.assign(text=cells.apply(lambda cell: cell_text(cell).replace("<br>", " · "), axis=1)).pivot(index="task", columns="scheme", values="text")
     event = st.dataframe(table, key=TABLE_KEY, on_select="rerun", selection_mode="single-cell")
     apply_table_selection(event, table)
 
@@ -246,8 +254,8 @@ def grid_view(tag: str | None) -> None:
     task, scheme = label.split(" / ", 1)
     cell = cells[(cells["task"] == task) & (cells["scheme"] == scheme)].iloc[0]
     in_cell = runs[runs["run_id"].isin(cell["run_ids"]) & (pd.Series(cell_task_labels(runs), index=runs.index) == task)]
-    members = in_cell[["run_id", "seed", "status", "breakdown_length", "train_length_max", "breakdown_ratio", "steps_done"]]
-    st.dataframe(members, hide_index=True, key="compare_page.members")
+    members = in_cell[["run_id", "seed", "status", "breakdown_length", "train_length_max", "breakdown_ratio", "in_distribution", "steps_done", "stop_reason"]]
+    st.dataframe(members, hide_index=True, key="compare_page.members", column_config=number_columns(["breakdown_ratio", "in_distribution"], 2))
     finished = members[members["status"] == "done"]["run_id"].tolist()
     links = st.columns(2)
     with links[0]:

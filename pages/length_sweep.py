@@ -68,7 +68,8 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, 
     combined = curve(frame)
     if not eval_points:
         return combined
-    extra_beyond = combined.longest_tested != int(points[points["sweep"].map(part_sweep_base) == "default"]["length"].max() or 0)
+    own = points[points["sweep"].map(part_sweep_base) == "default"]["length"]
+    extra_beyond = len(own) == 0 or combined.longest_tested != int(own.max())
     return dataclasses.replace(
         combined,
         breakdown_length=breakdown_length(eval_points, combined.threshold, combined.train_length_min),

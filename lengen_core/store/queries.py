@@ -19,6 +19,11 @@ LIST_COLUMNS = (
     # what theory beside measurement needs (lengen_core.theory): APE's training offsets and how far the run was tested
     "TRY_CAST(json_extract_string(config, '$.positions.train_offset_max') AS INTEGER) AS train_offset_max, "
     "(SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default') AS longest_tested, "
+    # whether a run learned its range, and how far it got (Compare's "did not learn: 0.94 in distribution"): the lowest
+    # exact match of its own sweep at lengths up to the longest training length, and its samples per length
+    "(SELECT min(e.exact_match) FROM eval_points AS e WHERE e.run_id = runs.run_id AND e.sweep = 'default' "
+    "AND e.length <= runs.train_length_max) AS in_distribution, "
+    "TRY_CAST(json_extract_string(config, '$.eval.samples_per_length') AS INTEGER) AS samples_per_length, "
     # multi-task runs and fine-tuning: the other tasks of the mixture (comma-joined) and the parent run. The config is
     # stored compact (values.py: separators "," ":"), so a LIKE finds the few rows that have them and only those are
     # parsed: three JSON extracts per row made the 10,000-run listing 2.8x slower (0.076 s against 0.027 s)

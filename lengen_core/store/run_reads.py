@@ -140,7 +140,10 @@ def read_sweeps(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_i
 
 PART_SWEEPS_QUERY = """
     SELECT s.run_id, substr(s.sweep, length('default@') + 1) AS task, s.breakdown_length, s.train_length_max,
-           (SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = s.run_id AND e.sweep = s.sweep) AS longest_tested
+           (SELECT max(e.length) FROM eval_points AS e WHERE e.run_id = s.run_id AND e.sweep = s.sweep) AS longest_tested,
+           s.breakdown_low, s.breakdown_high, s.bound_reason,
+           (SELECT min(e.exact_match) FROM eval_points AS e
+            WHERE e.run_id = s.run_id AND e.sweep = s.sweep AND e.length <= s.train_length_max) AS in_distribution
     FROM eval_sweeps AS s
     WHERE s.sweep LIKE 'default@%' AND list_contains(?, s.run_id)
     ORDER BY s.run_id, s.created_at
@@ -149,7 +152,8 @@ PART_SWEEPS_QUERY = """
 
 def read_part_sweeps(connection: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pandas.DataFrame:
     """The own sweeps of the other tasks of mixture runs (``default@<task>``): run_id, task, breakdown_length,
-    train_length_max (the task's own), longest_tested. Runs without such sweeps (or unknown ids) give no rows."""
+    train_length_max (the task's own), longest_tested, breakdown_low, breakdown_high, bound_reason, in_distribution
+    (the lowest exact match at the task's training lengths). Runs without such sweeps (or unknown ids) give no rows."""
     return connection.execute(PART_SWEEPS_QUERY, [[str(run_id) for run_id in run_ids]]).df()
 
 

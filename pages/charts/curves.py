@@ -18,11 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lengen_core.config import TaskConfig
-from lengen_core.errors import ConfigError
 from lengen_core.store import RunRecord
-from lengen_core.tasks import build_task
-from lengen_core.tasks.theory import Prediction
-from lengen_core.theory import measured_outcome, prediction_for_setting, setting_label
 from pages.common import scheme_color
 
 METRIC_LABELS: dict[str, str] = {
@@ -40,7 +36,7 @@ def rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-def _empty_figure(message: str) -> go.Figure:
+def empty_figure(message: str) -> go.Figure:
     figure = go.Figure()
     figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     figure.update_xaxes(visible=False)
@@ -237,7 +233,7 @@ def length_sweep_figure(
     runs sharing a scheme differ by dash.
     """
     if not curves:
-        return _empty_figure("Pick a run with a finished length sweep.")
+        return empty_figure("Pick a run with a finished length sweep.")
     for metric in metrics:
         if metric not in METRIC_LABELS:
             raise ValueError(f"unknown metric {metric!r}; choose from {sorted(METRIC_LABELS)}")
@@ -352,200 +348,11 @@ def named_shapes(figure: go.Figure, prefix: str) -> list[go.layout.Shape]:
     return [shape for shape in figure.layout.shapes if (shape.name or "").startswith(prefix)]
 
 
-def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Aggregate runs into task x setting cells (seeds pooled), each with the prediction beside the measurement.
-
-    ``runs`` has the columns of :meth:`RunStore.list_runs`. A setting is the
-    scheme, except that learned APE trained with random offsets is its own
-    column, ``learned+offsets`` (Huang et al.'s APE predictions are about it).
-    Per cell: run counts by state and, over the finished (done) runs, the
-    median, min and max of the breakdown ratio (a done run whose shortest
-    length already fails counts as 0); ``predicted`` (True / False / None:
-    :func:`lengen_core.theory.prediction_for_setting` for the task with its
-    default options), and over the done runs with a decided outcome
-    (:func:`lengen_core.theory.measured_outcome`) how many there are
-    (``decided``) and how many agree with the prediction (``agree``). Cells of
-    ``tasks`` x ``schemes`` with no runs appear with zero counts. A multi-task run
-    (``mixture`` column) gets a row of its own, ``<task> + <partner>...``, never
-    pooled with its main task's single-task runs; theory's labels are about
-    single-task training, so that row has no prediction. Its other tasks' rows
-    come from :func:`with_partner_rows`.
-    """
-    columns = [
-        "task", "scheme", "runs", "done", "active", "failed", "median_ratio", "min_ratio", "max_ratio", "run_ids",
-        "predicted", "decided", "agree",
-    ]
-    frame = runs.copy() if runs is not None else pd.DataFrame(columns=["task", "scheme", "status", "breakdown_ratio", "run_id"])
-    if "train_offset_max" in frame and len(frame):
-        frame["scheme"] = [setting_label(scheme, None if pd.isna(offset) else int(offset)) for scheme, offset in zip(frame["scheme"], frame["train_offset_max"])]
-    if len(frame):  # a multi-task run is its own row ("sort + sort_successor"), with no prediction
-        frame["task"] = cell_task_labels(frame)
-    tasks = list(tasks) if tasks is not None else sorted(frame["task"].dropna().unique())
-    schemes = list(schemes) if schemes is not None else sorted(frame["scheme"].dropna().unique())
-    records = []
-    for task in tasks:
-        for scheme in schemes:
-            cell = frame[(frame["task"] == task) & (frame["scheme"] == scheme)]
-            done = cell[cell["status"] == "done"]
-            ratios = done["breakdown_ratio"].astype(float).fillna(0.0)
-            prediction = _setting_prediction(task, scheme)
-            outcomes = [
-                measured_outcome(_int_or_none(row.get("breakdown_length")), int(row["train_length_max"]), _int_or_none(row.get("longest_tested")))
-                for _, row in done.iterrows()
-                if "train_length_max" in row and not pd.isna(row["train_length_max"])
-            ]
-            verdicts = [outcome.agrees_with(prediction) for outcome in outcomes]
-            records.append(
-                {
-                    "task": task,
-                    "scheme": scheme,
-                    "runs": len(cell),
-                    "done": len(done),
-                    "active": int(cell["status"].isin(["queued", "running"]).sum()),
-                    "failed": int(cell["status"].isin(["failed", "diverged", "cancelled", "interrupted"]).sum()),
-                    "median_ratio": float(ratios.median()) if len(ratios) else None,
-                    "min_ratio": float(ratios.min()) if len(ratios) else None,
-                    "max_ratio": float(ratios.max()) if len(ratios) else None,
-                    "run_ids": list(cell["run_id"]),
-                    "predicted": None if prediction is None else prediction.generalizes,
-                    "decided": sum(verdict is not None for verdict in verdicts),
-                    "agree": sum(verdict is True for verdict in verdicts),
-                }
-            )
-    return pd.DataFrame.from_records(records, columns=columns)
-
-
-def _int_or_none(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)
-
-
-def mixture_label(task: str, mixture: object) -> str:
-    """A run's row on Compare: its task, or ``"sort + sort_successor"`` for a multi-task run (``mixture``: the
-    other tasks, comma-joined, as :meth:`RunStore.list_runs` gives them)."""
-    return f"{task} + {mixture.replace(',', ' + ')}" if isinstance(mixture, str) and mixture else task
-
-
-def cell_task_labels(runs: pd.DataFrame) -> list[str]:
-    """The Compare row of each run of ``runs`` (:func:`mixture_label`; rows without a ``mixture`` column keep their task)."""
-    if "mixture" not in runs:
-        return list(runs["task"])
-    return [mixture_label(task, mixture) for task, mixture in zip(runs["task"], runs["mixture"])]
-
-
-def with_partner_rows(runs: pd.DataFrame, part_sweeps: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` plus, for each mixture run, one row per other task it tested (``part_sweeps``:
-    :meth:`RunStore.part_sweeps`): that task's own sweep, as a run of the row ``"<task> in <main> + <others>"``
-    (``"sort_successor in sort + sort_successor"``), so Compare shows the partner's breakdown beside the
-    main task's, never pooled with single-task runs of it. Every row keeps its run's own task in ``run_task``."""
-    frame = runs.assign(run_task=runs["task"]) if "task" in runs else runs
-    if part_sweeps is None or len(part_sweeps) == 0 or len(runs) == 0:
-        return frame
-    by_id = {row["run_id"]: row for row in frame.to_dict("records")}
-    rows = []
-    for part in part_sweeps.to_dict("records"):
-        run = by_id.get(part["run_id"])
-        if run is None:
-            continue
-        breakdown = _int_or_none(part["breakdown_length"])
-        train_max = int(part["train_length_max"])
-        rows.append(run | {
-            "task": f"{part['task']} in {mixture_label(run['task'], run.get('mixture'))}",
-            "mixture": None,
-            "breakdown_length": breakdown,
-            "train_length_max": train_max,
-            "breakdown_ratio": None if breakdown is None else breakdown / train_max,
-            "longest_tested": _int_or_none(part["longest_tested"]),
-        })
-    return pd.concat([frame, pd.DataFrame(rows, columns=frame.columns)], ignore_index=True) if rows else frame
-
-
-def _setting_prediction(task: str, setting: str) -> Prediction | None:
-    """The prediction for a grid column: ``learned+offsets`` is learned APE with offsets; unknown tasks have none."""
-    scheme, offsets = ("learned", 1) if setting == "learned+offsets" else (setting, 0)
-    try:
-        theory = build_task(task).theory
-    except ConfigError:  # a stored run of a task this version no longer has
-        return None
-    return prediction_for_setting(theory, scheme, offsets).prediction
-
-
-def cell_text(cell: pd.Series) -> str:
-    """``"2.0x (1.5–3.0) 3/3"``: median, min–max over seeds, done/total; ``"…"`` while runs are pending.
-
-    With a prediction: ``" · predicted yes"`` (or ``no``), then ``", 3/3 agree"``
-    over the decided runs, and a leading ``"≠ "`` when any of them disagrees.
-    """
-    if cell["runs"] == 0:
-        return ""
-    progress = f"{cell['done']}/{cell['runs']}"
-    if cell["median_ratio"] is None or pd.isna(cell["median_ratio"]):
-        text = f"… {progress}" if cell["active"] else f"— {progress}"
-    else:
-        spread = "" if cell["done"] < 2 else f" ({cell['min_ratio']:.2g}–{cell['max_ratio']:.2g})"
-        text = f"{cell['median_ratio']:.2g}x{spread} {progress}"
-    predicted = cell.get("predicted")
-    if predicted is None or pd.isna(predicted):
-        return text
-    text += f" · predicted {'yes' if predicted else 'no'}"
-    decided = int(cell.get("decided") or 0)
-    if decided:
-        agree = int(cell.get("agree") or 0)
-        text += f", {agree}/{decided} agree"
-        if agree < decided:
-            text = "≠ " + text
-    return text
-
-
-def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
-    """Heatmap of the median breakdown ratio per task (rows) x scheme (columns).
-
-    One heatmap trace; ``z`` is the median ratio (NaN for cells without a
-    finished run), the cell text gives median, spread and progress. Column
-    labels are drawn in the scheme's colour.
-    """
-    if cells is None or len(cells) == 0:
-        return _empty_figure("No runs yet: launch a sweep.")
-    tasks = list(dict.fromkeys(cells["task"]))
-    schemes = list(dict.fromkeys(cells["scheme"]))
-    lookup = {(row.task, row.scheme): row for row in cells.itertuples(index=False)}
-    z, text = [], []
-    for task in tasks:
-        z_row, text_row = [], []
-        for scheme in schemes:
-            row = lookup[(task, scheme)]
-            value = row.median_ratio
-            z_row.append(float("nan") if value is None or pd.isna(value) else float(value))
-            text_row.append(cell_text(pd.Series(row._asdict())))
-        z.append(z_row)
-        text.append(text_row)
-    ticktext = [f"<span style='color:{scheme_color(s)}'><b>{s}</b></span>" for s in schemes]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=schemes,
-            y=tasks,
-            text=text,
-            texttemplate="%{text}",
-            colorscale="Viridis",
-            zmin=0,
-            zmax=max([4.0] + [value for row in z for value in row if not math.isnan(value)]),
-            colorbar=dict(title="breakdown /<br>train length"),
-            hovertemplate="task %{y}<br>scheme %{x}<br>%{text}<extra></extra>",
-            xgap=2,
-            ygap=2,
-        )
-    )
-    figure.update_xaxes(tickvals=schemes, ticktext=ticktext, side="top")
-    figure.update_yaxes(autorange="reversed")
-    figure.update_layout(height=max(260, 70 * len(tasks) + 120), margin=dict(l=40, r=20, t=60, b=20))
-    return figure
-
-
 def breakdown_ratio_figure(runs: pd.DataFrame) -> go.Figure:
     """Breakdown ratio per run as dots grouped by scheme (one trace per scheme), for the Runs page."""
     finished = runs[runs["status"] == "done"] if len(runs) else runs
     if len(finished) == 0:
-        return _empty_figure("No finished runs to plot.")
+        return empty_figure("No finished runs to plot.")
     figure = go.Figure()
     for scheme, group in finished.groupby("scheme", sort=True):
         figure.add_trace(

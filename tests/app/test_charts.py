@@ -11,9 +11,6 @@ import pytest
 from pages.charts.curves import (
     SweepCurve,
     breakdown_ratio_figure,
-    cell_text,
-    compare_grid_figure,
-    grid_cells,
     length_sweep_figure,
     named_shapes,
     rgba,
@@ -124,31 +121,6 @@ def runs_frame() -> pd.DataFrame:
             "breakdown_ratio": [2.0, 3.0, None, None, None],
         }
     )
-
-
-def test_grid_cells_pool_seeds_median_and_spread() -> None:
-    cells = grid_cells(runs_frame(), tasks=["reverse", "addition"], schemes=["coupled", "learned"])
-    assert len(cells) == 4
-    reverse_coupled = cells[(cells.task == "reverse") & (cells.scheme == "coupled")].iloc[0]
-    # a done run that fails at its shortest length (ratio None) counts as 0
-    assert (reverse_coupled.runs, reverse_coupled.done) == (3, 3)
-    assert reverse_coupled.median_ratio == 2.0 and reverse_coupled.min_ratio == 0.0 and reverse_coupled.max_ratio == 3.0
-    assert cell_text(reverse_coupled) == "2x (0–3) 3/3"
-    reverse_learned = cells[(cells.task == "reverse") & (cells.scheme == "learned")].iloc[0]
-    assert reverse_learned.active == 1 and reverse_learned.median_ratio is None or math.isnan(reverse_learned.median_ratio)
-    assert cell_text(reverse_learned) == "… 0/1"
-    addition_learned = cells[(cells.task == "addition") & (cells.scheme == "learned")].iloc[0]
-    assert addition_learned.runs == 0 and cell_text(addition_learned) == ""
-
-
-def test_compare_grid_heatmap_values() -> None:
-    cells = grid_cells(runs_frame(), tasks=["reverse", "addition"], schemes=["coupled", "learned"])
-    figure = compare_grid_figure(cells)
-    assert len(figure.data) == 1 and figure.data[0].type == "heatmap"
-    z = figure.data[0].z
-    assert z[0][0] == 2.0 and math.isnan(z[0][1]) and math.isnan(z[1][0])
-    assert figure.data[0].text[0][0] == "2x (0–3) 3/3"
-    assert SCHEME_COLORS["coupled"] in figure.layout.xaxis.ticktext[0]
 
 
 def test_breakdown_ratio_figure_one_trace_per_scheme() -> None:

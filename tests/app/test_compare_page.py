@@ -48,7 +48,10 @@ def test_sweep_from_the_page_fills_the_grid(open_app: Any) -> None:
     assert figure.data[0].type == "heatmap"
     assert set(figure.data[0].y) == set(runs["task"])
     table = app.dataframe(key="compare_page.table").value
-    assert table.to_numpy().flatten().tolist().count("") + sum(str(text).endswith("1/1") for text in table.to_numpy().flatten()) == table.size
+    texts = table.to_numpy().flatten().tolist()
+    assert texts.count("") == 1 and all(text.endswith(("0/1 learned", "1/1 learned", "= theory", "≠ theory")) for text in texts if text)
+    summary = [element.value for element in app.markdown if element.value.startswith("3 runs: ")]
+    assert summary and "learned their training range" in summary[0]
     # open a cell: its runs and a link to their length sweeps
     label = app.selectbox(key="compare_page.cell").value
     task, scheme = label.split(" / ")

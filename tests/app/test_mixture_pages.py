@@ -81,8 +81,9 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     table = next(frame.value for frame in compare.dataframe if "learned" in frame.value.columns)
     assert list(table.index) == ["copy_forward_nonunique in reverse + copy_forward_nonunique + sort", "reverse + copy_forward_nonunique + sort"]
     part_sweep = get_store().part_sweeps([run_id]).iloc[0]
-    ratio = 0.0 if pd.isna(part_sweep["breakdown_length"]) else part_sweep["breakdown_length"] / 8
-    assert table.iloc[0]["learned"] == f"{ratio:.2g}x 1/1", table.iloc[0]["learned"]  # no prediction: trained in a mixture
+    learned = not pd.isna(part_sweep["breakdown_length"]) and part_sweep["breakdown_length"] >= 8
+    expected = f"{part_sweep['breakdown_length'] / 8:.1f}x · 1/1 learned" if learned else "did not learn · 0/1 learned"
+    assert table.iloc[0]["learned"] in (expected, "≥ " + expected), table.iloc[0]["learned"]  # no prediction: trained in a mixture
     # Runs: the other tested task's breakdown over its own training range, beside the main task's.
     runs_page = open_app("pages/runs.py")
     assert_clean(runs_page)
@@ -107,7 +108,7 @@ def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_th
 
 
 def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -> None:
-    from pages.charts.curves import grid_cells, with_partner_rows
+    from pages.charts.grid import grid_cells, with_partner_rows
 
     runs = pd.DataFrame([
         {"run_id": "a", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 1.5, "breakdown_length": 15,
@@ -128,4 +129,5 @@ def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -
     assert list(cells.index) == ["sort", "sort + sort_successor", "sort_successor in sort + sort_successor"]
     partner = cells.loc["sort_successor in sort + sort_successor"]
     assert partner["run_ids"] == ["b"] and partner["median_ratio"] == 3.0 and partner["predicted"] is None
-    assert cells.loc["sort + sort_successor", "median_ratio"] == 0.5  # the main task's cell is unchanged
+    main = cells.loc["sort + sort_successor"]  # the main task's cell is unchanged: its run broke at 5 < 10, so it did not learn
+    assert main["not_learned"] == 1 and main["learned"] == 0 and pd.isna(main["median_ratio"])

@@ -17,7 +17,7 @@ from lengen_core.theory import (
     prediction_for,
     setting_label,
 )
-from pages.charts.curves import cell_text, grid_cells
+from pages.charts.grid import cell_text, grid_cells
 
 
 def config_for(task: str, scheme: str, **changes: object) -> RunConfig:
@@ -117,8 +117,9 @@ def test_the_compare_grid_puts_the_prediction_beside_the_runs() -> None:
     assert setting_label("learned", 64) == "learned+offsets"
     offsets = cells.loc["learned+offsets"]
     assert offsets["predicted"] is True and offsets["decided"] == 2 and offsets["agree"] == 1
-    assert cell_text(offsets).startswith("≠ ") and "predicted yes, 1/2 agree" in cell_text(offsets)
+    # run a held to its sweep's end (30): a bound, so the median it enters is one too
+    assert cell_text(offsets) == "≥ 2.1x<br>2/3 learned · ≠ theory" and "predicted: generalizes" in offsets["hover"]
     nope = cells.loc["nope"]
-    assert nope["predicted"] is False and cell_text(nope) == "1x 1/1 · predicted no, 1/1 agree"
+    assert nope["predicted"] is False and cell_text(nope) == "1.0x<br>1/1 learned · = theory"
     plain = cells.loc["learned"]
-    assert plain["predicted"] is None and "predicted" not in cell_text(plain)
+    assert plain["predicted"] is None and "theory" not in cell_text(plain) and "no prediction" in plain["hover"]
