@@ -19,6 +19,7 @@ Honest accuracy comes from :mod:`lengen_core.evaluation` (greedy decoding).
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -472,7 +473,9 @@ def save_checkpoint(model: Transformer, config: RunConfig, seed: int, path: str 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     temporary = path.with_suffix(path.suffix + ".tmp")
-    save_file(state, str(temporary), metadata={"config": config.to_json(), "seed": str(seed)})
+    # every field, as the store keeps it: a field left out of the canonical JSON at its default would read back as
+    # "stored before the field existed" (RunConfig.from_stored), e.g. eval.search
+    save_file(state, str(temporary), metadata={"config": json.dumps(config.to_dict(), sort_keys=True), "seed": str(seed)})
     temporary.replace(path)  # never a half-written checkpoint under the final name
     return path
 

@@ -30,6 +30,7 @@ from lengen_core.lessons import (
     pick_lesson_run_ids,
     tally,
 )
+from lengen_core.length_search import ratio_text
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
@@ -44,6 +45,7 @@ from pages.common import (
     show_config_error,
 )
 from pages.escaping import escape_markdown
+from pages.breakdowns import record_breakdown_text
 from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"
@@ -90,8 +92,8 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             "run": run.label,
             "task": config.task.name,
             "trained on": f"{config.task.train_length_min}-{train_max}",
-            "breakdown length": "none" if breakdown is None else str(breakdown),
-            "× training length": "0" if breakdown is None else f"{breakdown / train_max:.2g}",
+            "breakdown length": record_breakdown_text(record, int(frame["length"].max()) if len(frame) else None, frame),
+            "× training length": ratio_text(breakdown, train_max, curves[-1].is_bound) if breakdown is not None else "0x",
             "source": source,
             "run id": run_id,
         }

@@ -13,6 +13,7 @@ import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES
 from lengen_core.errors import LenGenError, StoreError
+from lengen_core.length_search import INTERVAL_RULE, breakdown_text
 from lengen_core.lineage import lineage
 from lengen_core.params import config_diff
 from pages.binding import UrlBinding, load_url_bindings, write_url_bindings
@@ -32,9 +33,31 @@ BINDINGS = (
 )
 ROW_LIMITS = (500, 2_000, 10_000, 1_000_000)  # a browser table of many thousand rows is slow to draw; the newest come first
 TABLE_COLUMNS = [
-    "run_id", "name", "status", "task", "mixture", "part_breakdowns", "init_from", "scheme", "attention", "seed", "train_length_max", "breakdown_length",
-    "breakdown_ratio", "steps_done", "train_seconds", "created_at", "config_id", "tags",
+    "run_id", "name", "status", "task", "mixture", "part_breakdowns", "init_from", "scheme", "attention", "seed", "train_length_max", "breakdown",
+    "breakdown_length", "breakdown_ratio", "in_distribution", "stop_reason", "steps_done", "train_seconds", "created_at", "config_id", "tags",
 ]
+
+
+def breakdown_texts(runs: pd.DataFrame) -> list[str]:
+    """Each finished run's breakdown as every view writes it (``≥ L: why`` when it is a bound, else ``L (r x; interval)``)."""
+
+    def value(row: pd.Series, column: str) -> object:
+        stored = row.get(column)
+        return None if stored is None or (not isinstance(stored, str) and pd.isna(stored)) else stored
+
+    texts = []
+    for _, row in runs.iterrows():
+        if row["status"] != "done":
+            texts.append("")
+            continue
+        low, high, longest = (value(row, column) for column in ("breakdown_low", "breakdown_high", "longest_tested"))
+        breakdown = value(row, "breakdown_length")
+        texts.append(breakdown_text(
+            None if breakdown is None else int(breakdown), int(value(row, "train_length_max") or 0),
+            low=None if low is None else int(low), high=None if high is None else int(high),
+            bound_reason=value(row, "breakdown_bound"), longest_tested=None if longest is None else int(longest),
+        ))
+    return texts
 
 
 def part_breakdown_texts(store, runs: pd.DataFrame) -> dict[str, str]:
@@ -212,7 +235,8 @@ def main() -> None:
             limit_note = f" Showing the newest {len(shown):,}; filter or search to find older ones."
     st.caption(f"{len(filtered)} of {len(runs)} runs.{limit_note} Select rows to pin, diff, delete or export them.")
     baseline = st.session_state.get(BASELINE_KEY) or ""
-    shown = shown.assign(part_breakdowns=shown["run_id"].map(part_breakdown_texts(store, shown))) if len(shown) else shown
+    if len(shown):
+        shown = shown.assign(part_breakdowns=shown["run_id"].map(part_breakdown_texts(store, shown)), breakdown=breakdown_texts(shown))
     table = shown[[column for column in TABLE_COLUMNS if column in shown.columns]].copy()
     table.insert(0, "baseline", table["run_id"].eq(baseline).map({True: "★", False: ""}))
     event = st.dataframe(
@@ -222,7 +246,10 @@ def main() -> None:
         selection_mode="multi-row",
         hide_index=True,
         column_config={
+            "breakdown": st.column_config.TextColumn("breakdown", help=f"the breakdown length, ≥ L when the run held to where its length search stopped; {INTERVAL_RULE}"),
             "breakdown_ratio": st.column_config.NumberColumn("breakdown / train", format="%.2f"),
+            "in_distribution": st.column_config.NumberColumn("EM in range", format="%.2f", help="the lowest exact match of its sweep at its training lengths"),
+            "stop_reason": st.column_config.TextColumn("training ended", help="learned at a step (train.stop_when_learned), or which budget was spent"),
             "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
             "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
             "tags": st.column_config.ListColumn("tags"),

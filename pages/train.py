@@ -45,6 +45,11 @@ SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's mo
 }
 
 
+def option_label(option: str) -> str:
+    """A task option's widget label: ``alphabet_size`` -> ``Alphabet size`` (the code name stays in the URL)."""
+    return option.replace("_", " ").capitalize()
+
+
 def render_form(form: ConfigForm) -> tuple[int, str]:
     """Draw the configuration widgets (their values collect in ``form.values``); returns (seed, run name)."""
     base = form.config
@@ -66,16 +71,17 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
             fallback = base.task.options.get(option, spec.default) if task_name == base.task.name else spec.default
             if task_name != base.task.name:  # a newly picked task starts at its own defaults (not the last task's same-named option)
                 st.session_state[form.prefix + dotted] = fallback
+            label = option_label(option)
             with option_columns[index % len(option_columns)]:
                 if spec.choices is not None:
-                    form.select(dotted, option, list(spec.choices), fallback=fallback, help=spec.help or None)
+                    form.select(dotted, label, list(spec.choices), fallback=fallback, help=spec.help or None)
                 elif isinstance(spec.default, bool):
-                    form.checkbox(dotted, option, fallback=bool(fallback), help=spec.help or None)
+                    form.checkbox(dotted, label, fallback=bool(fallback), help=spec.help or None)
                 elif isinstance(spec.default, int):
                     form.key(dotted, int(fallback))
-                    form.number(dotted, option, step=1, help=spec.help or None)
+                    form.number(dotted, label, step=1, help=spec.help or None)
                 else:
-                    form.text(dotted, option, fallback=str(fallback), help=spec.help or None)
+                    form.text(dotted, label, fallback=str(fallback), help=spec.help or None)
     if task_class is not None and task_class.supports_prefix_supervision:
         form.select(
             "task.supervision",
@@ -140,7 +146,10 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
     with steps:
         form.number("train.steps", "Steps", minimum=1, step=100)
     with budget:
-        form.number("train.time_budget_s", "Time budget (s, 0 = none)", minimum=0.0, step=30.0, help="Training stops at the step count or when this much training time is used, whichever comes first.")
+        form.number(
+            "train.time_budget_s", "Time budget (s, 0 = none)", minimum=0.0, step=30.0, fmt="%.0f",
+            help="Training stops at the step count or when this much training time is used, whichever comes first. 0: no time budget.",
+        )
     with seed_column:
         seed = form.seed(maximum=LIMITS["max_seed"])
     until_learned, check_every = st.columns([2, 1])

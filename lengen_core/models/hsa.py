@@ -127,7 +127,8 @@ class HSAMixer(nn.Module):
     def forward(
         self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
-        """x: [B, T, d] -> [B, T, d] and the HSA selections (upper layers, ``return_attention``) or None.
+        """x: [B, T, d] -> [B, T, d] and, with ``return_attention``, what the layer shows: the HSA selections
+        (upper layers) and the sliding window's attention map (``"attention"``, ``[B, H, T, T]``), else None.
 
         ``cache`` is always None: HSA layers keep no KV cache (``Transformer.supports_cache``
         is False), so decoding re-runs the whole prefix each step.
@@ -140,5 +141,8 @@ class HSAMixer(nn.Module):
         if self.hsa is not None:
             retrieved, info = self.hsa(x, context.return_attention)
             out = out + retrieved
+        if context.return_attention and isinstance(self.local, SlidingWindowAttention):  # the window's map, for drawing
+            window_map = self.local.attention_map(x, context.position_ids, context.terms.rope_base, context.key_padding_mask)
+            info = {**(info or {}), "attention": window_map}
         return out, info
 

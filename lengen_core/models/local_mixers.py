@@ -37,15 +37,40 @@ class SlidingWindowAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, position_ids: torch.Tensor, rope_base: float | None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: [B, T, d]; position_ids: [B, T]; key_padding_mask: [B, T] (True = real) -> [B, T, d]."""
-        batch, length, width = x.shape
-        window = self.window
+    def _qkv(self, x: torch.Tensor, position_ids: torch.Tensor, rope_base: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x: [B, T, d] -> q, k, v: [B, H, T, D], RoPE applied from the position ids when the scheme has it."""
+        batch, length, _ = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # [B, H, T, D]
         if rope_base is not None:
             q = rope_rotate(q, position_ids, rope_base)
             k = rope_rotate(k, position_ids, rope_base)
+        return q, k, v
+
+    def attention_map(
+        self, x: torch.Tensor, position_ids: torch.Tensor, rope_base: float | None, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The window's attention probabilities as a dense map, for drawing: ``[B, H, T, T]`` (zero outside the window).
+
+        Dense O(T^2), the same scores and masks as :meth:`forward`'s blocks (a key is seen when it is one of the
+        last ``window`` tokens and real, or the query itself); the Attention page draws it beside HSA's chunks.
+        """
+        q, k, _ = self._qkv(x, position_ids, rope_base)
+        length = x.shape[1]
+        query = torch.arange(length, device=x.device)[:, None]
+        key = torch.arange(length, device=x.device)[None, :]
+        allowed = ((key <= query) & (key > query - self.window))[None, None]  # [1, 1, T, T]
+        if key_padding_mask is not None:
+            allowed = allowed & key_padding_mask[:, None, None, :]
+        allowed = allowed | (key == query)[None, None]
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B, H, T, T]
+        return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor, rope_base: float | None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: [B, T, d]; position_ids: [B, T]; key_padding_mask: [B, T] (True = real) -> [B, T, d]."""
+        batch, length, width = x.shape
+        window = self.window
+        q, k, v = self._qkv(x, position_ids, rope_base)
         blocks = math.ceil(length / window)
         padded = blocks * window
         pad = padded - length

@@ -56,7 +56,7 @@ def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
     expected = {f"breakdown:{LESSON_RUNS[key].label}" for key in lesson.runs if BUNDLED[key]["breakdown_length"] is not None}
     assert breakdowns == expected
     table = app.dataframe[0].value
-    assert table["breakdown length"].tolist() == [str(BUNDLED[key]["breakdown_length"] or "none") for key in lesson.runs]
+    assert [text.split(" ")[0] for text in table["breakdown length"]] == [str(BUNDLED[key]["breakdown_length"] or "none:") for key in lesson.runs]
     assert set(table["source"]) == {"bundled demo"}
     assert any("What we expected" in element.value for element in app.markdown)
 

@@ -319,3 +319,11 @@ def test_stop_when_learned_is_a_checkbox_tied_to_the_url_and_the_run_says_why_it
     assert any(caption.value == f"Training ended: {record.stop_reason}." for caption in app.caption)
     accuracy = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")][1]
     assert accuracy["layer"][1]["data"]["values"]  # the learned checks drawn beside the teacher-forced line
+
+
+def test_task_options_have_readable_labels_and_no_budget_reads_as_zero_seconds(open_app: Any) -> None:
+    app = open_app(TRAIN)
+    labels = [element.label for element in app.number_input]
+    assert "Alphabet size" in labels and "alphabet_size" not in labels
+    budget = number(app, "Time budget (s, 0 = none)")
+    assert budget.format == "%.0f" and budget.value in (0, 0.0, None)

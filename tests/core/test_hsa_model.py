@@ -50,7 +50,7 @@ def test_selection_is_returned_and_respects_visibility() -> None:
     model = hsa_model(kv_heads=2)
     tokens = torch.randint(0, 200, (1, 21))
     output = model(tokens, torch.arange(21)[None], return_attention=True)
-    assert output.layers[0] is None  # lower half: local mixer only
+    assert set(output.layers[0]) == {"attention"}  # lower half: the local mixer (its window's map) only
     info = output.layers[1]
     indices, weights = info["hsa_indices"], info["hsa_weights"]
     assert indices.shape == (1, 21, 2, 2) and weights.shape == (1, 21, 2, 2)
@@ -195,3 +195,22 @@ def test_forward_and_backward_at_every_length_up_to_three_chunks(chunk_size: int
         assert (info["hsa_weights"][:, : min(length, chunk_size)] == 0).all()
         assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
         model.zero_grad()
+
+
+def test_the_window_s_attention_map_is_what_the_window_attends_to_and_every_layer_returns_it() -> None:
+    torch.manual_seed(2)
+    attention = SlidingWindowAttention(32, 4, window=6)
+    x = torch.randn(1, 20, 32)
+    position_ids = torch.arange(20)[None]
+    probabilities = attention.attention_map(x, position_ids, 10000.0)  # [1, H, T, T]
+    assert probabilities.shape == (1, 4, 20, 20)
+    torch.testing.assert_close(probabilities.sum(-1), torch.ones(1, 4, 20))
+    query, key = torch.arange(20)[:, None], torch.arange(20)[None, :]
+    assert float(probabilities[0, :, ~((key <= query) & (key > query - 6))].abs().max()) == 0.0  # nothing outside the window
+    _, _, v = attention._qkv(x, position_ids, 10000.0)
+    expected = attention.out((probabilities @ v).transpose(1, 2).reshape(1, 20, 32))
+    torch.testing.assert_close(attention(x, position_ids, 10000.0), expected, atol=1e-5, rtol=1e-5)  # the map is the forward's
+    model = hsa_model()
+    output = model(torch.randint(5, 20, (1, 12)), torch.arange(12)[None], return_attention=True)
+    assert all(layer is not None and layer["attention"].shape == (1, 4, 12, 12) for layer in output.layers)
+    assert "hsa_indices" in output.layers[-1] and "hsa_indices" not in output.layers[0]

@@ -169,3 +169,12 @@ def test_training_rows_carry_distractor_examples_and_the_model_still_learns() ->
     assert result.status == "done"
     outcome = sweep(result.model, config.task, config.eval)  # ~25 s; 0.99..1.00 measured
     assert all(point.exact_match >= 0.95 for point in outcome.points), [(p.length, p.exact_match) for p in outcome.points]
+
+
+def test_a_checkpoint_keeps_every_config_field_so_its_config_id_survives(tmp_path) -> None:
+    """Fields left out of the canonical JSON at their default (eval.search) must not read back as 'stored before'."""
+    config = small_config(steps=1)
+    assert config.eval.search and "search" not in config.to_json()
+    path = save_checkpoint(train(config, seed=0).model, config, 0, tmp_path / "model.safetensors")
+    _, loaded, _ = load_checkpoint(path)
+    assert loaded == config and loaded.config_id == config.config_id
