@@ -21,7 +21,7 @@ from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
-from pages.charts.grid import cell_task_labels, cell_text, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
+from pages.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
 from pages.common import (
     get_job_manager,
     get_ray_sweeps,
@@ -235,13 +235,14 @@ def grid_view(tag: str | None) -> None:
             st.plotly_chart(compare_grid_figure(mixtures), key="compare_page.mixture_grid", config=plotly_config("compare-mixtures"))
     st.caption(
         "Each cell: the median breakdown/train length over its seeds that learned their training range (≥ when the median run "
-        "held to where its length search stopped: the position table, the task, or the evaluation budget), then how many "
-        "learned it and whether theory agrees (Huang et al. 2025: NoPE, and learned APE with random training offsets as the "
-        "column learned+offsets; Golowich et al. 2025: coupling on k-sparse tasks; a run generalizes when it holds to 2x its "
-        "training length). Grey: every finished run of the cell did not learn its training range, so it says nothing about "
-        "length. Hover a cell for each run's n, interval and verdict; click a cell in the table to open its runs."
+        "held to where its length search stopped: the position table, the task, or the evaluation budget), then how many of "
+        "its runs learned it, with ✓ when theory agrees with every decided run and ≠ when it disagrees with one (Huang et al. "
+        "2025: NoPE, and learned APE with random training offsets as the column learned+offsets; Golowich et al. 2025: "
+        "coupling on k-sparse tasks; a run generalizes when it holds to 2x its training length). Grey: every finished run of "
+        "the cell did not learn its training range, so it says nothing about length. Hover a cell for each run's n, interval "
+        "and verdict; click a cell in the table to open its runs."
     )
-    table = cells.assign(text=cells.apply(lambda cell: cell_text(cell).replace("<br>", " · "), axis=1)).pivot(index="task", columns="scheme", values="text")
+    table = cells.assign(text=cells.apply(cell_words, axis=1)).pivot(index="task", columns="scheme", values="text")
     event = st.dataframe(table, key=TABLE_KEY, on_select="rerun", selection_mode="single-cell")
     apply_table_selection(event, table)
 

@@ -126,7 +126,7 @@ def _cell(task: str, scheme: str, cell: pd.DataFrame) -> dict:
         if train_max:
             runs.append((row, measured_outcome(_int_or_none(row.get("breakdown_length")), train_max, _int_or_none(row.get("longest_tested")))))
     learned = [(row, outcome) for row, outcome in runs if outcome.verdict != "did not learn"]
-    ratios = sorted(((outcome.breakdown_length or 0) / outcome.train_length_max, row, outcome) for row, outcome in learned)
+    ratios = sorted((((outcome.breakdown_length or 0) / outcome.train_length_max, row, outcome) for row, outcome in learned), key=lambda item: item[0])
     median = statistics.median([ratio for ratio, _, _ in ratios]) if ratios else None
     middle = ratios[(len(ratios) - 1) // 2 : len(ratios) // 2 + 1] if ratios else []
     bound = any(is_bound(outcome.breakdown_length, outcome.longest_tested, _text_or_none(row.get("breakdown_bound"))) for _, row, outcome in middle)
@@ -195,23 +195,38 @@ def cell_state(cell: pd.Series) -> str:
 
 
 def cell_text(cell: pd.Series) -> str:
-    """What a cell says, in two lines: the median breakdown ratio of its learned runs (``4.0x``, ``≥ 4.0x``),
-    ``did not learn`` or ``…``; then how many runs learned and whether theory agrees (``2/3 learned · ≠ theory``)."""
+    """What a cell says, in short lines that fit a narrow column at body size: the median breakdown ratio of its
+    learned runs (``4.0x``, ``≥ 4.0x``), then how many runs learned their range, with ``✓`` when every decided run
+    agrees with theory and ``≠`` when one does not (``2/3 ≠``); ``did not<br>learn<br>0/3``; ``…``; ``failed``."""
     state = cell_state(cell)
     if state == "empty":
         return ""
     if state == "pending":
         return f"…<br>{cell['done']}/{cell['runs']} done"
     if state == "failed":
-        return f"no result<br>{cell['failed']} failed"
+        return f"failed<br>{cell['failed']} run{'s' if cell['failed'] != 1 else ''}"
     if state == "not learned":
-        return f"did not learn<br>0/{cell['runs']} learned"
+        return f"did not<br>learn<br>0/{cell['runs']}"
     headline = f"{'≥ ' if cell['bound'] else ''}{cell['median_ratio']:.1f}x"
-    status = f"{cell['learned']}/{cell['runs']} learned"
+    status = f"{cell['learned']}/{cell['runs']}"
     decided = int(cell.get("decided") or 0)
     if decided:
-        status += " · ≠ theory" if int(cell.get("agree") or 0) < decided else " · = theory"
+        status += " ≠" if int(cell.get("agree") or 0) < decided else " ✓"
     return f"{headline}<br>{status}"
+
+
+def cell_words(cell: pd.Series) -> str:
+    """:func:`cell_text` spelled out for the table under the grid: ``2.5x · 2 of 3 learned · theory disagrees``."""
+    state = cell_state(cell)
+    if state in ("empty", "pending", "failed"):
+        return cell_text(cell).replace("<br>", " · ")
+    if state == "not learned":
+        return f"did not learn · 0 of {cell['runs']} learned"
+    words = f"{'≥ ' if cell['bound'] else ''}{cell['median_ratio']:.1f}x · {cell['learned']} of {cell['runs']} learned"
+    decided = int(cell.get("decided") or 0)
+    if decided:
+        words += " · theory disagrees" if int(cell.get("agree") or 0) < decided else " · theory agrees"
+    return words
 
 
 def grid_summary(cells: pd.DataFrame) -> str:

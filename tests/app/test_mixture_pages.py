@@ -82,7 +82,7 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     assert list(table.index) == ["copy_forward_nonunique in reverse + copy_forward_nonunique + sort", "reverse + copy_forward_nonunique + sort"]
     part_sweep = get_store().part_sweeps([run_id]).iloc[0]
     learned = not pd.isna(part_sweep["breakdown_length"]) and part_sweep["breakdown_length"] >= 8
-    expected = f"{part_sweep['breakdown_length'] / 8:.1f}x · 1/1 learned" if learned else "did not learn · 0/1 learned"
+    expected = f"{part_sweep['breakdown_length'] / 8:.1f}x · 1 of 1 learned" if learned else "did not learn · 0 of 1 learned"
     assert table.iloc[0]["learned"] in (expected, "≥ " + expected), table.iloc[0]["learned"]  # no prediction: trained in a mixture
     # Runs: the other tested task's breakdown over its own training range, beside the main task's.
     runs_page = open_app("pages/runs.py")

@@ -148,3 +148,61 @@ def test_text_from_a_link_is_shown_as_text_not_as_a_link_or_an_image(browser: An
         assert main.locator('[data-testid="stException"]').count() == 0, path  # errors are boxes the page means to draw
     assert fetched == []
     context.close()
+
+
+GRID_TEXTS = """() => Array.from(document.querySelector('[data-testid="stPlotlyChart"]').querySelectorAll('.annotation-text')).map(node => {
+    const style = getComputedStyle(node);
+    const box = node.getBoundingClientRect();
+    return {text: node.textContent, size: parseFloat(style.fontSize), fill: style.fill, x: box.x, y: box.y, width: box.width, height: box.height};
+})"""
+
+
+def _rgb(text: str) -> str:
+    """``rgb(r, g, b)`` from a computed style (or ``#rrggbb``) as ``#rrggbb``."""
+    if text.startswith("#"):
+        return text
+    red, green, blue = (int(float(part)) for part in text[text.index("(") + 1 : text.index(")")].split(",")[:3])
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def test_the_compare_grid_reads_at_body_size_with_enough_contrast(browser: Any, server_factory: Any, save_screenshot: Any, tmp_path: Any) -> None:
+    """The bundled demo runs on Compare: every cell's text at least the body text's size, and 4.5:1 against its fill
+    (the single-task grid, the page's first chart; the multi-task one is drawn the same way, in a closed expander)."""
+    from PIL import Image
+
+    from pages.charts.grid import contrast_ratio
+
+    server = server_factory()
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    page = context.new_page()
+    page.goto(f"{server.url}/lessons", timeout=90_000)  # imports the bundled demo runs on first use
+    page.wait_for_selector("h1:has-text('Lessons')", timeout=90_000)
+    wait_idle(page)
+    page.goto(f"{server.url}/compare", timeout=90_000)
+    page.wait_for_selector("h1:has-text('Compare')", timeout=90_000)
+    wait_idle(page)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .annotation-text').length > 4", timeout=60_000)
+    assert error_texts(page) == []
+    body = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('[data-testid=\"stMarkdownContainer\"] p')).fontSize)")
+    shot = tmp_path / "grid.png"
+    texts: list = []
+    for _ in range(20):  # the chart settles (plotly lays it out again as the page finishes): read it when two looks agree
+        time.sleep(0.5)
+        before = page.evaluate(GRID_TEXTS)
+        page.screenshot(path=str(shot), full_page=True)
+        if before == page.evaluate(GRID_TEXTS):
+            texts = [text for text in before if text["width"] > 0]
+            break
+    image = Image.open(shot).convert("RGB")
+    scale = image.width / page.evaluate("() => document.documentElement.clientWidth")
+    checked = []
+    for text in texts:
+        assert text["size"] >= body, f"cell text {text['text']!r} is {text['size']} px, the body {body} px"
+        # the cell's own fill: just above the text's block, at its centre (inside the cell, off the glyphs)
+        x, y = (text["x"] + text["width"] / 2) * scale, (text["y"] - 4) * scale
+        fill = "#{:02x}{:02x}{:02x}".format(*image.getpixel((int(x), int(y))))
+        ratio = contrast_ratio(_rgb(text["fill"]), fill)
+        checked.append((text["text"], round(ratio, 2)))
+        assert ratio >= 4.5, f"cell text {text['text']!r} ({text['fill']}) on {fill} at {x:.0f},{y:.0f} of {image.size}: {ratio:.2f}:1 {shot}"
+    assert len(checked) >= 5, checked
+    save_screenshot(page, "compare")

@@ -118,8 +118,8 @@ def test_the_compare_grid_puts_the_prediction_beside_the_runs() -> None:
     offsets = cells.loc["learned+offsets"]
     assert offsets["predicted"] is True and offsets["decided"] == 2 and offsets["agree"] == 1
     # run a held to its sweep's end (30): a bound, so the median it enters is one too
-    assert cell_text(offsets) == "≥ 2.1x<br>2/3 learned · ≠ theory" and "predicted: generalizes" in offsets["hover"]
+    assert cell_text(offsets) == "≥ 2.1x<br>2/3 ≠" and "predicted: generalizes" in offsets["hover"]
     nope = cells.loc["nope"]
-    assert nope["predicted"] is False and cell_text(nope) == "1.0x<br>1/1 learned · = theory"
+    assert nope["predicted"] is False and cell_text(nope) == "1.0x<br>1/1 ✓"
     plain = cells.loc["learned"]
-    assert plain["predicted"] is None and "theory" not in cell_text(plain) and "no prediction" in plain["hover"]
+    assert plain["predicted"] is None and cell_text(plain) == "1.0x<br>1/1" and "no prediction" in plain["hover"]
