@@ -34,7 +34,7 @@ import torch
 
 from lengen_core import __version__
 from lengen_core.config import RunConfig, TaskConfig, check_seed
-from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget, estimate_cost
+from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget, estimate_cost, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.data import resolve_eval_lengths
 from lengen_core.errors import ConfigError, shown
@@ -104,6 +104,7 @@ class RunProgress:
     paused: bool = False
     breakdown_length: int | None = None  # of an extra sweep, once it is done
     stop_reason: str | None = None  # why training ended, once it has (learned_check.stop_reason)
+    estimated_seconds: float = 0.0  # the cost model's time to result (lengen_core.costs), for the queue's time left
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **changes: Any) -> None:
@@ -132,6 +133,7 @@ class RunProgress:
                 "error": self.error,
                 "breakdown_length": self.breakdown_length,
                 "stop_reason": self.stop_reason,
+                "estimated_seconds": self.estimated_seconds,
                 "train_points": list(self.train_points),
                 "eval_points": list(self.eval_points),
             }
@@ -260,6 +262,20 @@ def execute_run(
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
         return "failed"
+
+
+def remaining_seconds(snapshot: dict[str, Any]) -> float:
+    """A job's estimated seconds still to go (its :class:`RunProgress` snapshot): all of its estimate while queued,
+    the part of its steps not done while training, a tenth while evaluating, none once finished."""
+    estimate = float(snapshot.get("estimated_seconds") or 0.0)
+    phase = snapshot.get("phase")
+    if phase == "finished":
+        return 0.0
+    if phase == "training":
+        return estimate * max(0.0, 1.0 - snapshot["step"] / max(snapshot["total_steps"], 1))
+    if phase == "evaluating":
+        return 0.1 * estimate
+    return estimate
 
 
 def record_sweep(store: RunStore, run_id: str, result: SweepResult, sweep_name: str) -> None:
@@ -590,9 +606,16 @@ class JobManager:
         with self._lock:
             self._check_room()
             run_id = create_run(self.store, config, seed, name=name, tags=tags, budget=self.budget)
-            job = _Job(run_id, run_id, TrainingControl(), RunProgress(run_id, config.train.steps), config=config, seed=seed)
+            progress = RunProgress(run_id, config.train.steps, estimated_seconds=estimate_cost(config, self.budget).time_to_result_s)
+            job = _Job(run_id, run_id, TrainingControl(), progress, config=config, seed=seed)
             self._add(job)
         return run_id
+
+    def seconds_left(self, run_ids: set[str] | None = None) -> float:
+        """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model: each job's
+        estimate less what it has done, shared over the workers first in, first out (:func:`lengen_core.costs.queue_seconds`)."""
+        pending = [snapshot for snapshot in self.jobs(sweeps=False) if snapshot["phase"] != "finished"]
+        return queue_seconds([remaining_seconds(snapshot) for snapshot in pending if run_ids is None or snapshot["run_id"] in run_ids], self.max_concurrent)
 
     def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int, task: str = "", search: bool | None = None) -> str:
         """Queue an extra length sweep of a finished run (stored as ``extra-<n>``, ``extra-<n>@<task>`` for

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES, RunConfig
+from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
@@ -76,19 +77,27 @@ def plan_sweep(
 
 
 def launch_form() -> None:
-    """The sweep launcher: choose tasks, schemes, seeds and budget; every cell goes through the job manager."""
+    """The sweep launcher: choose tasks, schemes, seeds and budget, see the estimated time, launch; every cell
+    goes through the job manager (plain widgets, not a form, so the estimate follows every change)."""
     tasks = task_classes()
     task_names = list(tasks)
-    with st.form("launch-sweep"):
-        name = st.text_input("Sweep name", value=time.strftime("sweep-%Y%m%d-%H%M%S"), key="compare_page.name")
-        chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in ("reverse", "addition") if t in task_names][:2] or task_names[:1], key="compare_page.tasks")
-        chosen_schemes = st.multiselect("Position schemes", list(POSITION_SCHEMES), default=list(DEFAULT_SCHEMES), key="compare_page.schemes")
-        numbers = {}
-        for row in (LAUNCH_NUMBERS[:4], LAUNCH_NUMBERS[4:8], LAUNCH_NUMBERS[8:]):
-            for column, (field, label, minimum, default, step) in zip(st.columns(4), row):
-                with column:
-                    numbers[field] = st.number_input(label, min_value=minimum, value=default, step=step, key=f"compare_page.{field}")
-        submitted = st.form_submit_button("Launch sweep", type="primary", icon=":material/rocket_launch:")
+    name = st.text_input("Sweep name", value=time.strftime("sweep-%Y%m%d-%H%M%S"), key="compare_page.name")
+    chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in ("reverse", "addition") if t in task_names][:2] or task_names[:1], key="compare_page.tasks")
+    chosen_schemes = st.multiselect("Position schemes", list(POSITION_SCHEMES), default=list(DEFAULT_SCHEMES), key="compare_page.schemes")
+    numbers = {}
+    for row in (LAUNCH_NUMBERS[:4], LAUNCH_NUMBERS[4:8], LAUNCH_NUMBERS[8:]):
+        for column, (field, label, minimum, default, step) in zip(st.columns(4), row):
+            with column:
+                numbers[field] = st.number_input(label, min_value=minimum, value=default, step=step, key=f"compare_page.{field}")
+    until_learned = st.checkbox(
+        "Stop each run once its training range is learned", value=True, key="compare_page.until_learned",
+        help="Every 250 steps a run decodes held-out examples of its training lengths; two checks in a row at or above the "
+        "breakdown threshold end its training there (the steps stay the upper bound). Each run records why it stopped.",
+    )
+    plan = planned_cells(chosen_tasks, chosen_schemes, numbers, until_learned)
+    if plan is not None:
+        launch_estimate(plan[0])
+    submitted = st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key="compare_page.launch")
     if not submitted:
         return
     name = name.strip()
@@ -98,22 +107,9 @@ def launch_form() -> None:
     if not chosen_tasks or not chosen_schemes:
         show_config_error(ConfigError("sweep", "choose at least one task and one scheme"))
         return
-    try:
-        base = RunConfig().replace(**{
-            "task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name,
-            "task.train_length_max": int(numbers["train_max"]),
-            "train.steps": int(numbers["steps"]),
-            "train.time_budget_s": float(numbers["budget"]) or None,
-            "train.batch_size": int(numbers["batch"]),
-            "model.n_layers": int(numbers["layers"]),
-            "model.d_model": int(numbers["d_model"]),
-            "model.d_ff": 4 * int(numbers["d_model"]),
-            "eval.samples_per_length": int(numbers["samples"]),
-        })
-    except ConfigError as error:
-        show_config_error(error)
+    if plan is None:
         return
-    cells, skipped = plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(numbers["seeds"]))), ape_offset=int(numbers["ape_offset"]))
+    cells, skipped = plan
     cap = app_caps()["sweep.runs"]
     if len(cells) > cap.limit:
         show_config_error(ConfigError("sweep.runs", f"{len(cells)} runs requested; this app's limit is {cap.limit} per sweep (set by {cap.source})"))
@@ -161,6 +157,45 @@ def launch_form() -> None:
         st.session_state[SWEEP_KEY] = f"sweep:{name}"
         where = f" to Ray ({escape_markdown(ray_sweeps.settings.where())})" if ray_sweeps is not None else ""
         st.success(f"Sweep {code_span(name)}: {len(submitted_ids)} runs submitted{where}.", icon=":material/check_circle:")
+
+
+def planned_cells(
+    chosen_tasks: list[str], chosen_schemes: list[str], numbers: dict, until_learned: bool
+) -> tuple[list[tuple[RunConfig, int]], list[str]] | None:
+    """The launcher's cells x seeds (and the combinations left out), or None after an error box naming the field."""
+    try:
+        base = RunConfig().replace(**{
+            "task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name,
+            "task.train_length_max": int(numbers["train_max"]),
+            "train.steps": int(numbers["steps"]),
+            "train.time_budget_s": float(numbers["budget"]) or None,
+            "train.batch_size": int(numbers["batch"]),
+            "train.stop_when_learned": bool(until_learned),
+            "model.n_layers": int(numbers["layers"]),
+            "model.d_model": int(numbers["d_model"]),
+            "model.d_ff": 4 * int(numbers["d_model"]),
+            "eval.samples_per_length": int(numbers["samples"]),
+        })
+    except ConfigError as error:
+        show_config_error(error)
+        return None
+    return plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(numbers["seeds"]))), ape_offset=int(numbers["ape_offset"]))
+
+
+def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
+    """The sweep's time by the cost model, after the jobs already ahead of it in this server's queue."""
+    if not cells:
+        return
+    manager = get_job_manager()
+    seconds = [estimate_cost(config, manager.budget).time_to_result_s for config, _ in cells]
+    ahead = manager.seconds_left()
+    total = queue_seconds(seconds, manager.max_concurrent)
+    wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
+    learned = " at most (runs that learn their range stop sooner)" if cells[0][0].train.stop_when_learned else ""
+    st.info(
+        f"**{len(cells)} runs**, about **{duration_text(total)}**{learned} on this machine, {manager.max_concurrent} at a time{wait}.",
+        icon=":material/timer:",
+    )
 
 
 def sweep_tags(runs: pd.DataFrame) -> list[str]:
@@ -224,7 +259,11 @@ def grid_view(tag: str | None) -> None:
     active = int(runs["status"].isin(["queued", "running"]).sum())
     runs = with_partner_rows(runs, part_sweeps(runs))  # a mixture's other tested tasks: rows of their own
     cells = grid_cells(runs)
-    progress_bar(done / max(total, 1), f"{done}/{total} runs done, {active} queued or running", done=not active)
+    left = ""
+    if active:
+        seconds = get_job_manager().seconds_left(set(runs["run_id"]))
+        left = f", about {duration_text(seconds)} left" if seconds > 1 else ""
+    progress_bar(done / max(total, 1), f"{done}/{total} runs done, {active} queued or running{left}", done=not active)
     st.markdown(grid_summary(cells[~cells["task"].map(is_mixture_row)]) + ".")
     single = cells[~cells["task"].map(is_mixture_row)]
     mixtures = cells[cells["task"].map(is_mixture_row)]

@@ -18,7 +18,7 @@ def fill_tiny_form(app: Any, *, tasks: list[str], schemes: list[str], seeds: int
     app.multiselect(key="compare_page.schemes").set_value(schemes)
     for key, value in {"seeds": seeds, "steps": 20, "train_max": 4, "layers": 1, "d_model": 16, "samples": 5, "batch": 8}.items():
         app.number_input(key=f"compare_page.{key}").set_value(value)
-    return [button for button in app.form_submit_button if button.label == "Launch sweep"][0]
+    return app.button(key="compare_page.launch")
 
 
 def test_empty_store(open_app: Any) -> None:
@@ -124,3 +124,21 @@ def test_a_bad_runner_setting_is_refused_naming_the_variable(open_app: Any, monk
     assert not app.exception
     assert any("LENGEN_RUNNER" in rendered(element) and "dask" in rendered(element) for element in app.error)
     assert get_store().count_runs() == 0
+
+
+def test_the_launcher_estimates_the_sweep_before_launch_and_stops_runs_when_learned(open_app: Any) -> None:
+    app = open_app(COMPARE)
+    fill_tiny_form(app, tasks=["reverse"], schemes=["rope", "coupled"], seeds=2)
+    app.run()
+    [estimate] = [rendered(element) for element in app.info if "runs**, about" in element.value]
+    assert estimate.startswith("**4 runs**, about **") and " at a time" in estimate and "stop sooner" in estimate
+    app.button(key="compare_page.launch").click().run()
+    runs = get_store().list_runs(tag="sweep:t1")
+    assert len(runs) == 4
+    assert all(get_store().get_run(run_id).run_config.train.stop_when_learned for run_id in runs["run_id"])
+    manager = get_job_manager()
+    assert manager.seconds_left(set(runs["run_id"])) > 0  # queued or running: their estimates still to go
+    for run_id in runs["run_id"]:
+        manager.wait(run_id, timeout=180)
+    assert manager.seconds_left(set(runs["run_id"])) == 0
+    assert all(get_store().get_run(run_id).stop_reason for run_id in runs["run_id"])
