@@ -109,9 +109,16 @@ THEORY_SEED_OF: dict[tuple[str, str], int] = {}
 
 def theory_run_changes(task: str, setting: str, model: str | None = None) -> dict[str, Any]:
     """The config changes of the theory lesson's run of ``task`` in ``setting`` ("nope" / "ape"), on ``model``
-    (a key of :data:`THEORY_MODELS`; default the one the calibration chose for the cell)."""
+    (a key of :data:`THEORY_MODELS`; default the one the calibration chose for the cell). A formal language is
+    trained and tested in Huang et al.'s own format (``task.supervision = member_prefixes``: prefixes of members,
+    every prefix's label), where their predictions are measured."""
+    from lengen_core.tasks.base import TASK_REGISTRY
+
     chosen = model or THEORY_MODEL_OF.get((task, setting), next(iter(THEORY_MODELS)))
-    return {**_THEORY, **THEORY_MODELS[chosen], "task.name": task, **_THEORY_SETTING_CHANGES[setting]}
+    changes = {**_THEORY, **THEORY_MODELS[chosen], "task.name": task, **_THEORY_SETTING_CHANGES[setting]}
+    if TASK_REGISTRY[task].supports_prefix_supervision:
+        changes["task.supervision"] = "member_prefixes"
+    return changes
 # The k lesson: k-sparse planted parity with coupled ids (Golowich et al. 2025), k = 1, 2, 4.
 SPARSE_KS: tuple[int, ...] = (1, 2, 4)
 _SPARSE = {
