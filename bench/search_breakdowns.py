@@ -1,0 +1,78 @@
+"""The length search on stored runs: the searched breakdown against the fixed sweep's, and what the search costs.
+
+    python bench/search_breakdowns.py DB [--demo] [--tag-prefix TAG] [--limit N]
+
+For every finished run of DB with a checkpoint (``--demo``: the bundled demo runs, imported into DB first;
+``--tag-prefix``: only the runs of those sweeps) whose own sweep held to its longest length, two extra sweeps of the
+run's own lengths through the app's pipeline (:func:`lengen_core.jobs.execute_extra_sweep`): one fixed
+(``search`` off, what the run recorded) and one searching past the end (``search`` on). Prints per run: the fixed
+breakdown, the searched one (a measurement, or "≥ L" with why the search stopped), its interval, and the seconds
+each sweep took; their difference is the search's extra evaluation time. Markdown, for docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from lengen_core.costs import default_budget
+from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
+from lengen_core.length_search import breakdown_text
+from lengen_core.store import RunStore
+
+
+def held_to_the_end(store: RunStore, run_id: str) -> bool:
+    points = store.eval_curve([run_id], sweep="default")
+    record = store.get_run(run_id)
+    return len(points) > 0 and record.breakdown_length is not None and record.breakdown_length >= int(points["length"].max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("db")
+    parser.add_argument("--demo", action="store_true", help="import the bundled demo runs into DB first and search those")
+    parser.add_argument("--tag-prefix", default="", help="only runs of sweeps whose tag starts with this")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many runs (0: all)")
+    args = parser.parse_args(argv)
+    store = RunStore(args.db)
+    if args.demo:
+        from lengen_core.demo_runs import DEMO_TAG, import_demo_runs
+
+        import_demo_runs(store)
+        runs = store.list_runs(status="done", tag=DEMO_TAG, with_checkpoint=True)
+    else:
+        runs = store.list_runs(status="done", with_checkpoint=True)
+    if args.tag_prefix:
+        runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
+    chosen = [row for row in runs.itertuples() if held_to_the_end(store, row.run_id)]
+    if args.limit:
+        chosen = chosen[: args.limit]
+    budget = default_budget(1)
+    print("| run | task | scheme | trained to | fixed sweep | searched | fixed s | searched s | search's extra s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    extra_total = 0.0
+    for row in chosen:
+        seconds = {}
+        results = {}
+        for search in (False, True):
+            plan = plan_extra_sweep(store, row.run_id, None, None, budget, search=search)
+            started = time.perf_counter()
+            evaluation = execute_extra_sweep(store, plan, f"bench-{'search' if search else 'fixed'}", budget=budget)
+            seconds[search] = time.perf_counter() - started
+            results[search] = evaluation.result
+        fixed, searched = results[False], results[True]
+        longest = max(point.length for point in searched.points)
+        text = breakdown_text(searched.breakdown_length, searched.train_length_max, low=searched.breakdown_low,
+                              high=searched.breakdown_high, bound_reason=searched.bound_reason, longest_tested=longest)
+        fixed_text = breakdown_text(fixed.breakdown_length, fixed.train_length_max, bound_reason=fixed.bound_reason,
+                                    longest_tested=max(point.length for point in fixed.points))
+        extra = seconds[True] - seconds[False]
+        extra_total += extra
+        print(f"| {row.run_id} | {row.task} | {row.scheme} | {fixed.train_length_max} | {fixed_text} | {text} | "
+              f"{seconds[False]:.1f} | {seconds[True]:.1f} | {extra:.1f} |")
+    print(f"\n{len(chosen)} runs held to their sweep's end; the searches added {extra_total:.0f} s of evaluation in all.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
