@@ -494,10 +494,13 @@ def _probe_task(task_json: str, length: int, marker: bool = False) -> tuple[int,
     return max(prompts), max(len(example.answer) for example in examples), len(prompts) > 1
 
 
-def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None, task: str = "") -> CostEstimate:
+def estimate_cost(
+    config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None, task: str = "", threads: int | None = None
+) -> CostEstimate:
     """Peak memory and evaluation time of ``config`` (evaluated at ``lengths``, default its own sweep,
     which for a mixture covers every task it tests). Given ``lengths``, the sweep tests one task: ``task``
-    of the mixture ("" = the main task)."""
+    of the mixture ("" = the main task). ``threads``: the torch threads the run will train with (default:
+    this process's; the app passes the share its job manager will give the run)."""
     budget = budget or default_budget()
     parameters = parameter_count(config)
     row = longest_training_row(config)
@@ -517,7 +520,7 @@ def estimate_cost(config: RunConfig, budget: Budget | None = None, *, lengths: l
             per_length += tuple(_eval_length_cost(config, length, parameters, budget, part.name) for length in part_lengths)
     tokens, width = training_step_tokens(config)
     step_flops = 3.0 * tokens * _forward_flops_per_token(config, parameters, width)
-    seconds = training_seconds(config, step_flops)
+    seconds = training_seconds(config, step_flops, threads)
     return CostEstimate(parameters, static, row, activations, per_length, step_flops, budget, seconds)
 
 
@@ -553,9 +556,11 @@ def training_seconds(config: RunConfig, step_flops: float, threads: int | None =
     return seconds if budget is None else min(seconds, budget)
 
 
-def check_budget(config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None, task: str = "") -> CostEstimate:
+def check_budget(
+    config: RunConfig, budget: Budget | None = None, *, lengths: list[int] | None = None, task: str = "", threads: int | None = None
+) -> CostEstimate:
     """The estimate of ``config``, or a :class:`ConfigError` naming what to shrink when it is over ``budget``."""
-    estimate = estimate_cost(config, budget, lengths=lengths, task=task)
+    estimate = estimate_cost(config, budget, lengths=lengths, task=task, threads=threads)
     budget = estimate.budget
     limit = f"this machine's budget of {budget.memory_gib:.2f} GiB per job ({budget.source})"
     if estimate.training_peak_bytes > budget.memory_bytes:

@@ -310,7 +310,7 @@ def _train_row(point: TrainPoint) -> dict[str, Any]:
     }
 
 
-def admit(config: RunConfig, seed: int, budget: Budget | None = None) -> CostEstimate:
+def admit(config: RunConfig, seed: int, budget: Budget | None = None, threads: int | None = None) -> CostEstimate:
     """Everything a request must pass before anything is written: the seed, the device, the cost.
 
     Raises :class:`~lengen_core.errors.ConfigError` naming the field (and what
@@ -318,7 +318,7 @@ def admit(config: RunConfig, seed: int, budget: Budget | None = None) -> CostEst
     """
     check_seed(seed)
     resolve_device(config.train.device)
-    return check_budget(config, budget)
+    return check_budget(config, budget, threads=threads)
 
 
 def check_parent(store: RunStore, config: RunConfig) -> None:
@@ -606,10 +606,17 @@ class JobManager:
         with self._lock:
             self._check_room()
             run_id = create_run(self.store, config, seed, name=name, tags=tags, budget=self.budget)
-            progress = RunProgress(run_id, config.train.steps, estimated_seconds=estimate_cost(config, self.budget).time_to_result_s)
+            estimate = estimate_cost(config, self.budget, threads=self.threads_for_next())
+            progress = RunProgress(run_id, config.train.steps, estimated_seconds=estimate.time_to_result_s)
             job = _Job(run_id, run_id, TrainingControl(), progress, config=config, seed=seed)
             self._add(job)
         return run_id
+
+    def threads_for_next(self) -> int:
+        """The torch threads a run submitted now would train with once it starts (:meth:`_share_cores`): the cores
+        shared by the jobs then running (those running now and it, at most ``max_concurrent``)."""
+        running = min(self.max_concurrent, self.active_count() + 1)
+        return max(1, usable_cpus() // max(1, running))
 
     def seconds_left(self, run_ids: set[str] | None = None) -> float:
         """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model: each job's

@@ -17,6 +17,7 @@ import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text, estimate_cost, queue_seconds
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.jobs import admit
 from lengen_core.sweeps import expand_grid
@@ -187,7 +188,8 @@ def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
     if not cells:
         return
     manager = get_job_manager()
-    seconds = [estimate_cost(config, manager.budget).time_to_result_s for config, _ in cells]
+    threads = max(1, usable_cpus() // manager.max_concurrent)  # a sweep fills every worker
+    seconds = [estimate_cost(config, manager.budget, threads=threads).time_to_result_s for config, _ in cells]
     ahead = manager.seconds_left()
     total = queue_seconds(seconds, manager.max_concurrent)
     wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""

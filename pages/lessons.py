@@ -14,6 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lengen_core.costs import duration_text, estimate_cost, queue_seconds
+from lengen_core.cpus import usable_cpus
 from lengen_core.errors import LenGenError
 from lengen_core.lessons import (
     DEMO_TAG,
@@ -160,7 +161,8 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     )
     result_in = ""
     if configs:
-        seconds = [estimate_cost(config).time_to_result_s for _, config in configs]
+        threads = max(1, usable_cpus() // max_concurrent_jobs())  # a lesson's runs fill every worker
+        seconds = [estimate_cost(config, threads=threads).time_to_result_s for _, config in configs]
         result_in = f"; all results in about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine"
     columns[2].caption(f"{len(configs)} runs, {total_steps} training steps in all{result_in}. The chart switches to the live runs as they finish.")
     if pressed:

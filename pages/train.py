@@ -210,7 +210,8 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
     errors = app_cap_violations(config)
     if not errors:
         try:
-            estimate = admit(config, seed, get_job_manager().budget)
+            manager = get_job_manager()
+            estimate = admit(config, seed, manager.budget, threads=manager.threads_for_next())
         except ConfigError as error:
             errors.append(error)
         else:

@@ -77,9 +77,11 @@ def test_the_cores_are_shared_out_among_the_running_jobs(tmp_path: Path) -> None
     manager = JobManager(store, max_concurrent=2)
     long_run = TINY.replace(**{"train.steps": 200_000, "train.time_budget_s": 60.0})
     try:
+        assert manager.threads_for_next() == cores  # what the Train page's estimate assumes for a run started now
         first = manager.submit(long_run, 0)
         _wait_for_phase(manager, first, "training")
         assert manager.thread_shares() == {first: cores}
+        assert manager.threads_for_next() == half  # a second run would share the cores
         second = manager.submit(long_run, 1)
         _wait_for_phase(manager, second, "training")
         assert manager.thread_shares() == {first: half, second: half}
