@@ -71,6 +71,7 @@ OMITTED_AT_DEFAULT: dict[str, Any] = {
     "eval.search": True,
     "eval.search_resolution": 0.1,
     "eval.search_max_length": None,
+    "eval.search_max_factor": 64.0,
 }
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
@@ -519,10 +520,13 @@ class EvalConfig:
     ``search`` (on by default): when the run still holds at the longest length of
     its sweep, evaluation goes on, doubling the length until it fails or a limit
     stops it, then bisecting to ``search_resolution`` x the length (``0.1``: 10%);
-    ``search_max_length`` caps it (None: the task, the position table and the cost
-    budget do). Off reproduces the fixed sweep. See :mod:`lengen_core.length_search`.
-    The three fields are left out of the config id at their defaults; runs stored
-    before they existed did not search (:data:`STORED_BEFORE_FIELD`).
+    ``search_max_length`` caps it, and so does ``search_max_factor`` x the longest
+    training length (default 64: our choice, so that a run that never breaks, a passkey
+    model with no position table, does not search for the whole evaluation budget);
+    the task, the position table and the cost budget do too. Off reproduces the fixed
+    sweep. See :mod:`lengen_core.length_search`. The four fields are left out of the
+    config id at their defaults; runs stored before they existed did not search
+    (:data:`STORED_BEFORE_FIELD`).
     """
 
     lengths: tuple[int, ...] = ()
@@ -536,6 +540,7 @@ class EvalConfig:
     search: bool = True
     search_resolution: float = 0.1
     search_max_length: int | None = None
+    search_max_factor: float = 64.0
 
     def __post_init__(self) -> None:
         if isinstance(self.lengths, (str, bytes, Mapping)) or not isinstance(self.lengths, (list, tuple)):
@@ -558,6 +563,7 @@ class EvalConfig:
         _check_float("eval.search_resolution", self.search_resolution, 0.01, 0.5)
         if self.search_max_length is not None:
             _check_int("eval.search_max_length", self.search_max_length, 1, LIMITS["max_eval_length"])
+        _check_float("eval.search_max_factor", self.search_max_factor, 1.0, 4096.0)
 
 
 _SECTIONS: dict[str, type] = {

@@ -11,7 +11,8 @@ length). When a run still holds at the longest of them, its breakdown is only a 
 
 Each tested length joins the sweep with the configured samples, so the breakdown
 (:func:`lengen_core.evaluation.breakdown_length`) is read off the points as for any sweep. The limits
-(:func:`search_limit`), the smallest first: ``eval.search_max_length``; the task's longest length; the position
+(:func:`search_limit`), the smallest first: ``eval.search_max_length``; ``eval.search_max_factor`` x the longest
+training length (64 by default); the task's longest length; the position
 table (learned APE and randomized ids need a row per token; coupling and Abacus an id per structural position);
 the largest length the cost model puts inside the evaluation's memory budget; and the whole search's estimated time
 against what is left of the evaluation's time bound (:func:`search_seconds`), all computed before
@@ -221,6 +222,8 @@ def search_limit(config: RunConfig, part: str, start: int, budget: Budget, secon
     ]
     if config.eval.search_max_length is not None:
         limits.append(SearchLimit(config.eval.search_max_length, f"eval.search_max_length is {config.eval.search_max_length}"))
+    factor = config.eval.search_max_factor
+    limits.append(SearchLimit(max(1, int(factor * source.config.train_length_max)), f"the search stops at {factor:g}x the training length (eval.search_max_factor)"))
     top = min(limit.length for limit in limits)
     limits.append(SearchLimit(largest_length(lambda n: _length_allowed(task, n), start, top), f"task {task.name}'s options allow no longer input"))
     rule, encoding = scheme_rule_and_encoding(config.positions)

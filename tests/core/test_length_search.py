@@ -160,3 +160,10 @@ def test_stored_runs_did_not_search_and_new_ones_do_with_the_same_config_id() ->
     del stored["eval"]["search"]
     assert RunConfig.from_stored(stored).eval.search is False and RunConfig().eval.search is True
     assert "search" not in RunConfig().to_json()
+
+
+def test_the_search_stops_at_its_factor_of_the_training_length() -> None:
+    config = RunConfig().replace(**{"task.name": "majority", "positions.scheme": "nope", "eval.search_max_factor": 4.0})
+    limit = search_limit(config, "", 10, default_budget(1), seconds_left=3600)
+    assert limit == SearchLimit(40, "the search stops at 4x the training length (eval.search_max_factor)")
+    assert "search_max_factor" not in RunConfig().to_json()
