@@ -27,6 +27,7 @@ Our choices, with their reasons:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -96,8 +97,6 @@ class LearnedCheck:
     @torch.no_grad()
     def measure(self, model: Transformer, step: int, device: torch.device | str = "cpu") -> CheckResult:
         """Decode every held-out example greedily with ``model`` and record the check (the model's mode is restored)."""
-        import time
-
         started = time.perf_counter()
         was_training = model.training
         worst: tuple[float, str, int] | None = None

@@ -171,8 +171,8 @@ def searched(
         bound = outcome.bound_reason
     breakdown = breakdown_length(points, config.eval.threshold, shortest)
     low, high = breakdown_interval(points, config.eval.threshold, shortest)
-    if bound is None and points and breakdown == max(point.length for point in points):
-        bound = "the sweep ends there" if not config.eval.search else bound  # a fixed sweep that held to its end
+    if not config.eval.search and points and breakdown == max(point.length for point in points):
+        bound = "the sweep ends there"  # a fixed sweep that held to its end
     return dataclasses.replace(result, points=points, breakdown_length=breakdown, breakdown_low=low, breakdown_high=high, bound_reason=bound)
 
 

@@ -352,8 +352,8 @@ def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
         colorbar=dict(title="breakdown /<br>train length"), **common,
     ))
     figure.add_trace(go.Heatmap(z=layer("not learned"), colorscale=[[0, NOT_LEARNED_FILL], [1, NOT_LEARNED_FILL]], showscale=False, name="did not learn", **common))
-    pending = [[value if math.isnan(value) is False else other for value, other in zip(row, failed_row)] for row, failed_row in zip(layer("pending"), layer("failed"))]
-    figure.add_trace(go.Heatmap(z=pending, colorscale=[[0, PENDING_FILL], [1, PENDING_FILL]], showscale=False, name="pending or failed", **common))
+    waiting = [[other if math.isnan(value) else value for value, other in zip(row, failed)] for row, failed in zip(layer("pending"), layer("failed"))]
+    figure.add_trace(go.Heatmap(z=waiting, colorscale=[[0, PENDING_FILL], [1, PENDING_FILL]], showscale=False, name="pending or failed", **common))
     for (task, scheme), row in lookup.items():
         state = states[(task, scheme)]
         if state == "empty":

@@ -117,3 +117,23 @@ def test_the_dense_hint_is_right_only_when_every_successor_is() -> None:
     wrong = list(right)
     wrong[labelled[2]] = example.prompt[1]  # one successor wrong
     assert score(source.task, [example], [example.answer_without_eos], [wrong])[0] == 0
+
+
+@pytest.mark.parametrize(("name", "step"), [("retrieve_right_unique", 1), ("retrieve_left_unique", -1), ("retrieve_right_first", 1), ("retrieve_left_last", -1)])
+def test_a_query_coupled_to_its_occurrence_gives_the_answer_its_id_plus_or_minus_one(name: str, step: int) -> None:
+    from lengen_core.config import check_compatible
+    from lengen_core.errors import ConfigError
+
+    task = build_task(name, {"query_coupled": True})
+    assert not task.coupling_needs_answer and build_task(name).coupling_needs_answer
+    for seed in range(20):
+        example = task.sample(random.Random(seed), 8)
+        query_slot = len(example.prompt) - 2  # <bos> c_1..c_n | q =
+        query_id, answer_id = example.coupled_ids[query_slot], example.coupled_ids[len(example.prompt)]
+        assert query_id == example.meta["query_position"] + 1 and answer_id == query_id + step
+        assert example.prompt[example.meta["query_position"] + 1] == example.prompt[query_slot]  # the id is the query's occurrence
+    coupled = RunConfig().replace(**{"task.name": name, "task.options": {"query_coupled": True}, "positions.scheme": "coupled",
+                                     "task.train_length_min": 4, "eval.lengths": [8]})
+    check_compatible(coupled)  # plain coupling may run: the ids come from the prompt
+    with pytest.raises(ConfigError, match="predictive_coupled"):
+        RunConfig().replace(**{"task.name": name, "positions.scheme": "coupled", "task.train_length_min": 4, "eval.lengths": [8]})
