@@ -62,7 +62,8 @@ def time_preset(preset: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lengen-preset-") as folder:
         store = RunStore(Path(folder) / "runs.duckdb")
         manager = JobManager(store, max_concurrent=CONCURRENT_JOBS, checkpoint_dir=Path(folder) / "checkpoints")
-        estimates = {key: estimate_cost(config).time_to_result_s for key, config, _seed in runs}
+        threads = max(1, (os.cpu_count() or 1) // CONCURRENT_JOBS)  # what the job manager gives each of two runs
+        estimates = {key: estimate_cost(config, threads=threads).time_to_result_s for key, config, _seed in runs}
         started = time.perf_counter()
         run_ids = {key: manager.submit(config, seed, name=key) for key, config, seed in runs}
         statuses = {key: manager.wait(run_id, timeout=3600) for key, run_id in run_ids.items()}
