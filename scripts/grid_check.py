@@ -135,8 +135,12 @@ def _exercise(config: RunConfig, figures: bool) -> str:
         raise RuntimeError(f"training ended {result.status}: {result.error}")
     evaluation = evaluate_model(result.model, config)
     tested = [point.length for point in evaluation.result.points]
-    if tested != list(config.eval.lengths) or any(point.n != config.eval.samples_per_length for point in evaluation.result.points):
-        raise RuntimeError(f"evaluation tested {tested} instead of {list(config.eval.lengths)}")
+    planned = list(config.eval.lengths)
+    searched = tested[len(planned):]  # a run that held at its last length was searched further (eval.search)
+    if tested[: len(planned)] != planned or any(length <= planned[-1] for length in searched) or any(
+        point.n != config.eval.samples_per_length for point in evaluation.result.points
+    ):
+        raise RuntimeError(f"evaluation tested {tested} instead of {planned} (then only longer lengths, searched)")
     source = ExampleSource(config.task)
     example = generated_example(source, max(config.eval.lengths), 0, config.eval.seed)
     check_fits_model(example, config)
