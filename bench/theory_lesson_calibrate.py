@@ -112,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         if cell in chosen:
             print(f"    {cell!r}: {chosen[cell][0]!r},")
     print("}")
+    print("THEORY_SEED_OF = {  # a seed whose verdict is the cell's most common one (the bundled run shows the result)")
+    for cell in cells:
+        if cell in chosen and chosen[cell][1]:
+            results = chosen[cell][1]
+            verdicts = [result["verdict"] for result in results]
+            common = max(verdicts, key=lambda verdict: (verdicts.count(verdict), -verdicts.index(verdict)))
+            seed = next(result["seed"] for result in results if result["verdict"] == common)
+            if seed:
+                print(f"    {cell!r}: {seed},  # {', '.join(verdicts)}")
+    print("}")
     return 0
 
 

@@ -9,6 +9,7 @@ machine, the versions and the wall time.
 
     python scripts/make_demo_runs.py                  # all lessons, 2 worker processes
     python scripts/make_demo_runs.py --keys reverse_learned,reverse_coupled --out /tmp/demo
+    python scripts/make_demo_runs.py --keys theory_sort_nope --from-db DB   # bundle DB's finished run of that config and seed
 
 Runs that need a missing feature (HSA) are skipped with a note; their lesson
 then says so. Total on a 2-core CPU: about 6-8 minutes.
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--db", default="", help="run store to train into (default: a temporary one)")
     parser.add_argument("--steps", type=int, default=0, help="override train.steps (smoke tests only: the lessons' configs change)")
+    parser.add_argument(
+        "--from-db", default="",
+        help="bundle the newest finished run of DB with each key's config and seed (same config id) instead of training it; "
+        "keys without one are trained",
+    )
     args = parser.parse_args(argv)
 
     wanted = [key for key in args.keys.split(",") if key]
@@ -82,12 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skip {key}: {reason}")
 
     workdir = Path(tempfile.mkdtemp(prefix="lengen-demo-"))
-    store = RunStore(args.db or workdir / "runs.duckdb")
+    store = RunStore(args.from_db or args.db or workdir / "runs.duckdb")
     configs = {run.key: run.config() for run in runs}
     if args.steps:
         configs = {key: config.replace(**{"train.steps": args.steps, "eval.samples_per_length": 10}) for key, config in configs.items()}
+    run_ids: dict[str, str] = {}
+    if args.from_db:  # runs already trained with the lesson's config (e.g. bench/theory_lesson_calibrate.py's)
+        for run in list(runs):
+            found = store.list_runs(status="done", config_id=configs[run.key].config_id, with_checkpoint=True)
+            found = found[found["seed"] == run.seed]
+            if len(found):
+                run_ids[run.key] = found["run_id"].iloc[0]
+                runs.remove(run)
+                print(f"  {run.key:22s} taken from {args.from_db}: run {run_ids[run.key]}", flush=True)
     order = sorted(runs, key=lambda run: -estimated_cost(configs[run.key]))
-    jobs, run_ids = [], {}
+    jobs = []
     for run in order:
         config = configs[run.key]
         run_id = create_run(store, config, run.seed, name=f"lesson: {run.label} ({run.key})", tags=(run.tag,))
@@ -106,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    LocalProcessRunner(workers=args.workers).run(jobs, on_done=on_done)
+    if jobs:
+        LocalProcessRunner(workers=args.workers).run(jobs, on_done=on_done)
     wall = time.perf_counter() - started
 
     failed = {key: store.get_run(run_id).status for key, run_id in run_ids.items() if store.get_run(run_id).status != "done"}
@@ -143,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "trained": sorted(run_ids),
+        "trained": sorted(key for key in run_ids if any(job.run_id == run_ids[key] for job in jobs)),
+        "taken_from": {key: args.from_db for key in run_ids if not any(job.run_id == run_ids[key] for job in jobs)} if args.from_db else {},
         "skipped": skipped,
         "lesson_checks": verdicts,
     }
@@ -155,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         generated=generated,
         merge=merge,
     )
-    if not args.db:
+    if not args.db and not args.from_db:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nwrote {manifest} ({demo_size_bytes(args.out) / 1e6:.2f} MB in {args.out}); training wall time {wall:.0f}s")
     return 0
