@@ -93,10 +93,12 @@ def export_demo_runs(
     with_checkpoint: Sequence[str] | None = None,
     generated: Mapping[str, Any] | None = None,
     merge: bool = False,
+    more_tags: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``runs`` (``{demo key: run id}``, finished runs of ``store``) to ``directory``.
 
     ``with_checkpoint``: the keys whose checkpoint files are copied (default: all).
+    ``more_tags``: tags an entry carries besides its run's (a run trained elsewhere gets its lesson's tag).
     ``merge``: keep the entries (and checkpoints) of the folder's current manifest
     whose keys are not in ``runs``; otherwise the manifest holds ``runs`` only.
     Checkpoint files no entry names are removed, so the folder holds exactly what
@@ -138,7 +140,9 @@ def export_demo_runs(
             "seed": record.seed,
             "code_version": record.code_version,
             "environment": record.environment,
-            "tags": [tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith(DEMO_ID_PREFIX)],
+            "tags": list(dict.fromkeys(
+                [tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith(DEMO_ID_PREFIX)] + list((more_tags or {}).get(key, ()))
+            )),
             "breakdown_length": record.breakdown_length,
             "train_length_max": record.train_length_max,
             "steps_done": record.steps_done,

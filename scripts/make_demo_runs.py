@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         with_checkpoint=[key for key in CHECKPOINT_KEYS if key in run_ids],
         generated=generated,
         merge=merge,
+        more_tags={run.key: [run.tag] for run in all_lesson_runs() if run.key in run_ids},
     )
     if not args.db and not args.from_db:
         shutil.rmtree(workdir, ignore_errors=True)
