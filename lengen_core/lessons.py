@@ -111,8 +111,12 @@ THEORY_MODEL_OF: dict[tuple[str, str], str] = {
     ("copy_repeated", "ape"): "4l4h64d",
     ("interleaved_majority", "nope"): "4l4h64d",
 }
-# (task, setting) -> the seed of its bundled demo run and live retrain (default 0)
-THEORY_SEED_OF: dict[tuple[str, str], int] = {}
+# (task, setting) -> the seed of its bundled demo run (default 0): a seed whose verdict is the cell's most common over
+# the calibration's three (bench/theory_lesson_calibrate.py prints them), so the bundled run shows the cell's result
+THEORY_SEED_OF: dict[tuple[str, str], int] = {
+    ("tomita_4", "nope"): 1,  # generalizes, fails, fails
+    ("tomita_4", "ape"): 1,  # fails, generalizes, generalizes
+}
 
 
 def theory_run_changes(task: str, setting: str, model: str | None = None) -> dict[str, Any]:
@@ -334,7 +338,11 @@ LESSON_RUNS: dict[str, LessonRun] = {
         *(LessonRun(f"sparse_k{k}", f"k = {k}", {**_SPARSE, "task.options": {"k": k}}) for k in SPARSE_KS),
         LessonRun("sort_alone", "sort alone", _HINT),
         LessonRun("sort_successor_hint", "sort + successor hint", {**_HINT, "task.mixture": _recipe_mixture("successor_hint", 1, 10)}),
-        LessonRun("sort_restrictions", "sort + restrictions", {**_HINT, "task.mixture": _recipe_mixture("restrictions", 1, 10)}),
+        LessonRun(
+            "sort_restrictions", "sort + restrictions",
+            # the first, short restrictions (renumbered, one step): what this lesson's bundled runs trained on
+            {**_HINT, "task.mixture": [{**entry, "options": {**entry["options"], "format": "short"}} for entry in _recipe_mixture("restrictions", 1, 10)]},
+        ),
         LessonRun("sort_ppc_nope", "sort, no positions", {**_PPC_SORT, "positions.scheme": "nope"}),
         LessonRun("sort_predictive", "sort, predictive coupling", {**_PPC_SORT, "positions.scheme": "predictive_coupled"}),
         LessonRun("copy_alone", "copy alone", _TRANSFER),
@@ -416,18 +424,25 @@ LESSONS: tuple[Lesson, ...] = (
             "at 20 and 40, and can theory tell in advance?"
         ),
         setup=(
-            "Each task is trained twice with the same small model (2 layers, width 64, 1500 steps, lengths 1-10): once "
-            "without any position information (NoPE) and once with learned absolute positions whose start is shifted at "
-            "random in training (APE with offsets). Huang et al. 2025 predict length generalization for NoPE exactly when "
-            "the task has a C-RASP program (counting operations only), and for APE with offsets when it has a "
-            "C-RASP[Periodic, Local] program (counting plus 'the previous position' and 'position mod p'). Majority has "
-            "both; (aa)* and copying distinct symbols need positions; parity and copying repeated symbols have neither."
+            "Each task is trained on lengths 1-10 twice: once without any position information (NoPE) and once with "
+            "learned absolute positions whose start is shifted at random in training (APE with offsets). Each task gets the "
+            "smallest model that learned its training lengths on 3 of 3 seeds (2 layers and width 64 for most; 4 layers and "
+            "4 heads for the two copy tasks), and each run trains until it is right on every held-out example of its "
+            "training lengths, as Huang et al. stop at 100% (at most 3,000 or 6,000 steps). The formal languages are "
+            "trained and tested in their format: prefixes of members, every prefix labelled. Huang et al. 2025 predict "
+            "length generalization for NoPE exactly when the task has a C-RASP program (counting operations only), and "
+            "for APE with offsets when it has a C-RASP[Periodic, Local] program (counting plus 'the previous position' "
+            "and 'position mod p'). Majority has both; (aa)* and copying distinct symbols need positions; parity and "
+            "copying repeated symbols have neither. A live retrain of the 24 runs takes about 10 minutes, two at a "
+            "time; the bundled runs show at once."
         ),
         takeaway=(
-            "Where a run learned its training range, the prediction and the measurement mostly agree; the table marks "
-            "every disagreement. A 'did not learn' run says nothing: the theory is about models that fit the training "
-            "lengths, and a classroom minute is far less training than the paper's. docs/results.md has the same split "
-            "with 3 seeds on every task of the paper's table."
+            "On the bundled runs theory and measurement agree on 18 of the 23 runs that learned their range; one (NoPE "
+            "interleaved majority) did not learn it and says nothing. The 5 disagreements are all 'predicted to "
+            "generalize, failed before 2x': sort in both settings, and with APE copying distinct symbols, interleaved "
+            "majority and (aa)*. Over 3 seeds of every cell the count is 54 agree, 15 disagree, 3 did not learn "
+            "(docs/results.md): at lengths 1-10 the periodic and positional programs APE should enable are learned on "
+            "some seeds only, as Huang et al.'s own grids show for short training."
         ),
         runs=tuple(theory_run_key(task, setting) for task in THEORY_TASKS for setting in ("nope", "ape")),
         expectations=tuple(

@@ -67,8 +67,12 @@ def test_at_least_five_lessons_each_with_valid_runs() -> None:
             assert expectation.run in lesson.runs and (expectation.other is None or expectation.other in lesson.runs)
     for run in all_lesson_runs():
         config = run.config()  # validates every preset (task, scheme, lengths, model)
-        assert config.train.device == "cpu" and config.train.steps <= 3000
-        assert config.model.d_model <= 128 and config.model.n_layers <= 2
+        if config.train.stop_when_learned:  # trained until learned on its own model (the theory lesson): a cap, 4 layers at most
+            assert config.train.device == "cpu" and config.train.steps <= 6000
+            assert config.model.d_model <= 128 and config.model.n_layers <= 4
+        else:  # a classroom minute
+            assert config.train.device == "cpu" and config.train.steps <= 3000
+            assert config.model.d_model <= 128 and config.model.n_layers <= 2
         assert max(config.eval.lengths) >= 2 * config.task.train_length_max  # tested well past training
 
 
@@ -267,10 +271,11 @@ def test_bundled_demo_runs_match_the_lessons_and_are_small() -> None:
     assert demo_size_bytes(DEFAULT_DEMO_DIR) < 5_500_000
     for entry in manifest["runs"]:
         run = LESSON_RUNS[entry["key"]]
-        bundled = flatten(entry["config"])
+        stored = flatten(entry["config"])  # the fields the bundled run was stored with, read as the store reads them
+        bundled = flatten(RunConfig.from_stored(entry["config"]).to_dict())
         for dotted, value in flatten({**run.config().to_dict()}).items():
-            if dotted.split(".")[0] in ("task", "positions", "model", "train", "eval") and dotted in bundled:
-                assert bundled[dotted] == (list(value) if isinstance(value, tuple) else value), (entry["key"], dotted)
+            if dotted.split(".")[0] in ("task", "positions", "model", "train", "eval") and dotted in stored:
+                assert bundled[dotted] == value, (entry["key"], dotted)
         assert entry["seed"] == run.seed and run_tag(run.key) in entry["tags"]
         assert entry["eval_points"] and all(0.0 <= point["exact_match"] <= 1.0 for point in entry["eval_points"])
         if entry["checkpoint"]:
@@ -287,3 +292,23 @@ def test_bundled_manifest_is_plain_json(tmp_path: Any) -> None:
         pytest.skip("no demo runs bundled")
     text = path.read_text()
     assert "NaN" not in text and json.loads(text)["format"] == 1
+
+
+def test_the_theory_lessons_takeaway_counts_what_its_bundled_runs_show() -> None:
+    import re
+
+    manifest = load_manifest(DEFAULT_DEMO_DIR)
+    lesson = get_lesson("c_rasp")
+    entries = {entry["key"]: entry for entry in manifest["runs"]}
+    if not set(lesson.runs) <= set(entries):
+        pytest.skip("no bundled runs of the theory lesson")
+    outcomes = {
+        key: RunOutcome(entries[key]["breakdown_length"], entries[key]["train_length_max"], max(point["length"] for point in entries[key]["eval_points"]))
+        for key in lesson.runs
+    }
+    counts = tally([status for _, status in check_lesson(lesson, outcomes)])
+    learned = counts[ClaimStatus.HOLDS] + counts[ClaimStatus.FAILS]
+    agree, of = (int(number) for number in re.search(r"agree on (\d+) of the (\d+) runs that learned", lesson.takeaway).groups())
+    assert (agree, of) == (counts[ClaimStatus.HOLDS], learned)
+    assert f"The {counts[ClaimStatus.FAILS]} disagreements" in lesson.takeaway
+    assert counts[ClaimStatus.NOT_LEARNED] == 1 and "did not learn it" in lesson.takeaway
