@@ -1,6 +1,6 @@
 """Each training recipe against its single-task baseline, from a store filled by bench/recipes.sh.
 
-    python bench/recipes_report.py DB [--prefix recipe-]    (bench/recipes_regime.sh: --prefix regime-)
+    python bench/recipes_report.py DB [--prefix recipe-]    (bench/recipes_regime.py: --prefix regime-)
 
 Per group (sort, reversal, reversed addition, string copy, capitalize-reverse) and recipe: the seeds; the
 median (min-max) exact match of the main task at its longest training length,
@@ -38,7 +38,7 @@ def lengths_cell(values: list[int | None]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db")
-    parser.add_argument("--prefix", default="recipe-", help="the sweeps' tag prefix (default recipe-; regime- for recipes_regime.sh)")
+    parser.add_argument("--prefix", default="recipe-", help="the sweeps' tag prefix (default recipe-; regime- for recipes_regime.py)")
     args = parser.parse_args()
     store = RunStore(args.db, read_only=True)
     runs = store.list_runs(status="done")
