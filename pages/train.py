@@ -196,6 +196,14 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
             form.number("eval.max_length_factor", "Evaluate up to (x longest train length)", minimum=1.0, step=0.5)
             form.number("eval.n_lengths", "Number of eval lengths", minimum=1, step=1)
             form.number("eval.threshold", "Breakdown threshold", minimum=0.0, step=0.05)
+            form.checkbox(
+                "eval.search",
+                "Search past the sweep's end",
+                fallback=base.eval.search,
+                help="If the run still holds at the longest eval length, keep doubling the length until it fails (then bisect to "
+                "10%) or a limit stops it: the position table, the task, 64x the training length, the evaluation budget. "
+                "Off: the fixed sweep only, and a breakdown that held to its end reads '≥ L'.",
+            )
     name = st.text_input("Run name (optional)", key=NAME_KEY)
     return seed, name
 

@@ -327,3 +327,12 @@ def test_task_options_have_readable_labels_and_no_budget_reads_as_zero_seconds(o
     assert "Alphabet size" in labels and "alphabet_size" not in labels
     budget = number(app, "Time budget (s, 0 = none)")
     assert budget.format == "%.0f" and budget.value in (0, 0.0, None)
+
+
+def test_the_length_search_is_on_by_default_and_a_checkbox_turns_it_off_in_the_link(open_app: Any) -> None:
+    app = open_app(TRAIN)
+    [box] = [box for box in app.checkbox if box.label == "Search past the sweep's end"]
+    assert box.value is True and "eval.search" not in app.query_params
+    box.uncheck().run()
+    assert_no_exception(app)
+    assert app.query_params["eval.search"] == "false"
