@@ -153,4 +153,7 @@ def stop_reason(config: RunConfig, steps_done: int, check: LearnedCheck | None, 
         return f"{budget} spent before the first check (every {config.train.learned_check_every:,} steps)"
     last = check.results[-1]
     where = f"{last.worst_task} at {last.worst_length}" if len(config.task.parts()) > 1 else f"length {last.worst_length}"
-    return f"did not learn: {last.exact_match:.2f} in distribution ({where}) after {last.step:,} steps; {budget} spent"
+    return (
+        f"{budget} spent: the last learned check gave {last.exact_match:.2f} in distribution ({where}) at step {last.step:,}, "
+        f"below its stopping threshold {check.threshold:.2f}"
+    )

@@ -49,8 +49,8 @@ def test_a_run_that_does_not_learn_goes_to_its_budget_and_says_so() -> None:
     config = reverse_config(**{"train.stop_when_learned": True, "train.steps": 30})
     result = train(config, seed=0)
     assert result.steps_done == 30 and result.learned_step is None
-    assert result.stop_reason.startswith("did not learn: 0.")  # the last check's exact match, at the final step
-    assert "after 30 steps; step budget of 30 steps spent" in result.stop_reason
+    assert result.stop_reason.startswith("step budget of 30 steps spent: the last learned check gave 0.")  # at the final step
+    assert result.stop_reason.endswith(f"at step 30, below its stopping threshold {config.eval.threshold:.2f}")
     assert [point.step for point in result.points if point.in_distribution is not None] == [25, 30]
 
 
