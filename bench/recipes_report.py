@@ -35,10 +35,24 @@ def lengths_cell(values: list[int | None]) -> str:
     return ", ".join("none" if value is None else str(value) for value in values) or "-"
 
 
+def quarter_points(curve: pandas.DataFrame, steps: int) -> list[tuple[float, float] | None]:
+    """(loss, teacher-forced accuracy) at the logged step nearest each quarter of ``steps`` (None where not logged)."""
+    points: list[tuple[float, float] | None] = []
+    for quarter in (1, 2, 3, 4):
+        if curve.empty:
+            points.append(None)
+            continue
+        nearest = curve.iloc[(curve["step"] - quarter * steps // 4).abs().argsort()[:1]].iloc[0]
+        points.append((float(nearest["loss"]), float(nearest["accuracy"])))
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db")
     parser.add_argument("--prefix", default="recipe-", help="the sweeps' tag prefix (default recipe-; regime- for recipes_regime.py)")
+    parser.add_argument("--curves", action="store_true", help="also each arm's learning curve: median training loss and "
+                        "teacher-forced accuracy over seeds at each quarter of training (its whole batch: main task and partners)")
     args = parser.parse_args()
     store = RunStore(args.db, read_only=True)
     runs = store.list_runs(status="done")
@@ -54,8 +68,10 @@ def main() -> None:
         curve = store.eval_curve([row.run_id])
         main = curve[curve["sweep"] == "default"]
         top = config.task.train_length_max
-        slot = groups.setdefault((group, recipe), {"seeds": [], 1: [], 2: [], 4: [], 5: [], "breakdown": [], "partners": {}, "partners_1x": {}})
+        slot = groups.setdefault((group, recipe), {"seeds": [], 1: [], 2: [], 4: [], 5: [], "breakdown": [], "partners": {}, "partners_1x": {}, "curve": []})
         slot["seeds"].append(record.seed)
+        if args.curves:
+            slot["curve"].append(quarter_points(store.train_curve(row.run_id), config.train.steps))
         for factor in (1, 2, 4, 5):
             at = main[main["length"] == factor * top]
             if not at.empty:
@@ -93,6 +109,14 @@ def main() -> None:
             verdict = "better" if mine > base + spread else ("worse" if mine < base - spread else "no clear difference")
             parts.append(f"at {factor}x {mine:.2f} vs the baseline's {base:.2f} (its spread {spread:.2f}): {verdict}")
         print(f"- {group} / {recipe}: median EM " + "; ".join(parts))
+    if args.curves:
+        print("\n| group | recipe | loss at 1/4, 1/2, 3/4, end of training | accuracy (teacher-forced) at the same steps |")
+        print("|---|---|---|---|")
+        for (group, recipe), slot in sorted(groups.items()):
+            quarters = [[seed[quarter] for seed in slot["curve"] if seed[quarter] is not None] for quarter in range(4)]
+            loss = ", ".join(f"{statistics.median(v[0] for v in values):.3f}" if values else "-" for values in quarters)
+            accuracy = ", ".join(f"{statistics.median(v[1] for v in values):.3f}" if values else "-" for values in quarters)
+            print(f"| {group} | {recipe} | {loss} | {accuracy} |")
 
 if __name__ == "__main__":
     main()

@@ -16,15 +16,22 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
+from lengen_core.data import resolve_eval_lengths
 from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
 from lengen_core.length_search import breakdown_text
 from lengen_core.store import RunStore
+from lengen_core.tasks.base import build_task
 
 
 def held_to_the_end(store: RunStore, run_id: str) -> bool:
-    points = store.eval_curve([run_id], sweep="default")
+    """Whether the run held at every length of its fixed sweep (its configured lengths, not the points a search of
+    its own added: a run trained with search on is judged by the same lengths as one trained without)."""
     record = store.get_run(run_id)
-    return len(points) > 0 and record.breakdown_length is not None and record.breakdown_length >= int(points["length"].max())
+    config = record.run_config
+    fixed = list(config.eval.lengths) or resolve_eval_lengths(config.task, config.eval, build_task(config.task.name, config.task.options))
+    points = store.eval_curve([run_id], sweep="default")
+    points = points[points["length"].isin(fixed) & (points["length"] >= config.task.train_length_min)]
+    return len(points) > 0 and bool((points["exact_match"] >= config.eval.threshold).all())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,7 +151,10 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     configs = lesson_configs(lesson) if not blocked else []
     total_steps = sum(config.train.steps for _, config in configs)
     columns = st.columns([2, 1, 3])
-    seed = columns[1].number_input("Seed", min_value=0, max_value=10_000, value=0, key=f"lessons.seed.{lesson.key}", disabled=bool(blocked))
+    seed = columns[1].number_input(
+        "Seed", min_value=0, max_value=10_000, value=None, placeholder="bundled runs' seeds", key=f"lessons.seed.{lesson.key}",
+        disabled=bool(blocked), help="Empty: each run retrains with the seed of its bundled run; a number: every run with that seed.",
+    )
     pressed = columns[0].button(
         "Retrain live",
         type="primary",
@@ -176,7 +179,8 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
         run_ids = []
         try:
             for run, config in configs:
-                run_ids.append(manager.submit(config, int(seed), name=f"lesson live: {run.label} ({run.key})", tags=(run.tag, LIVE_TAG)))
+                run_seed = run.seed if seed is None else int(seed)
+                run_ids.append(manager.submit(config, run_seed, name=f"lesson live: {run.label} ({run.key})", tags=(run.tag, LIVE_TAG)))
         except LenGenError as error:
             show_config_error(error)
         st.session_state[live_key(lesson)] = run_ids

@@ -131,3 +131,19 @@ def test_hsa_lesson_says_it_needs_hsa_when_hsa_is_missing(open_app: Any, monkeyp
     assert any("Needs HSA" in rendered(element) for element in app.warning)
     assert button(app, "Retrain live").disabled
     assert get_job_manager().jobs() == []
+
+
+def test_retrain_live_keeps_each_runs_seed_unless_one_is_given(open_app: Any) -> None:
+    app = open_app(LESSONS, query_params={"lesson": "c_rasp"})
+    assert_clean(app)
+    lesson = get_lesson("c_rasp")
+    seeds = {LESSON_RUNS[key].config().config_id: LESSON_RUNS[key].seed for key in lesson.runs}
+    assert len(set(seeds.values())) > 1, "the theory lesson bundles runs of more than one seed"
+    button(app, "Retrain live").click().run()
+    live = get_store().list_runs(tag=LIVE_TAG)
+    manager = get_job_manager()
+    for run_id in live["run_id"]:  # real jobs: stop them, only their seeds matter here
+        manager.cancel(run_id)
+    assert {row.config_id: row.seed for row in live.itertuples()} == seeds
+    for run_id in live["run_id"]:
+        manager.wait(run_id, timeout=60)
