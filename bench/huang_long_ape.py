@@ -25,8 +25,8 @@ Per task, what Huang et al.'s code does and what we do (lacoco-lab/length_genera
   (aaaa)* 1x2x32, (abab)* 1x4x32; Dyck-1 2x2x32 (our choice); the star languages' NoPE controls 2l2h64d (at width 32
   they did not learn their range: see MODELS). AdamW, weight decay 0.01, batch 64, no warmup but ours.
 - stopping: theirs evaluates every 3,000 steps and stops at 100% in distribution (up to 30,000 steps); ours stops
-  after two checks in a row at 100% (``train.learned_threshold = 1.0``), checked every 1,000 steps, up to
-  ``STEP_CAP`` steps (a CPU budget).
+  after two checks in a row at 100% (``train.learned_threshold = 1.0``), checked every 1,000 steps (``--check-every``;
+  3,000 trains at least as long as theirs before stopping), up to ``--step-cap`` steps (a CPU budget).
 
 Then it prints per task and setting: each seed's learned step, exact match near 1x / 2x / 3x (the lowest of the four
 lengths), the verdict and the prediction. Runs are tagged ``sweep:huang-long``; finished runs are kept (resumes).
@@ -85,7 +85,7 @@ def test_lengths(task: str, longest: int = 50) -> list[int]:
     return [length for factor in (1, 2, 3) for length in range(factor * top - 3, factor * top + 1) if length >= 1]
 
 
-def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000) -> RunConfig:
+def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000, check_every: int = 1000) -> RunConfig:
     from lengen_core.tasks import build_task
 
     top = train_max(task, longest)
@@ -96,7 +96,7 @@ def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000
         "positions.train_offset_max": table if setting == "ape" else 0,  # as far as the table allows (the room rule)
         "train.batch_size": 64, "train.weight_decay": 0.01, "train.warmup_steps": 100, "train.steps": step_cap, "train.log_every": 100,
         "train.distractor_examples": 0, "train.device": "cpu",
-        "train.stop_when_learned": True, "train.learned_check_every": 1000, "train.learned_threshold": 1.0,
+        "train.stop_when_learned": True, "train.learned_check_every": check_every, "train.learned_threshold": 1.0,
         "eval.lengths": test_lengths(task, longest), "eval.samples_per_length": 100, "eval.batch_size": 128, "eval.seed": 0,
         "eval.search": False,  # the test lengths are Huang et al.'s bins: 1x, 2x, 3x
         **MODELS[(task, setting)],
@@ -116,17 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--train-max", type=int, default=50, help="the longest training length (Huang et al.: 50)")
     parser.add_argument("--step-cap", type=int, default=8000, help="steps at most (a run stops once learned)")
+    parser.add_argument("--check-every", type=int, default=1000,
+                        help="steps between learned checks (Huang et al. evaluate every 3,000 steps, so train at least that long)")
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",")]
     cells = [(task, setting) for task in args.tasks.split(",") for setting in args.settings.split(",")]
     store = RunStore(args.db)
     if not args.report_only:
-        run_missing(store, [(cell_config(task, setting, args.train_max, args.step_cap), seed) for task, setting in cells for seed in seeds], TAG, args.workers)
+        run_missing(store, [(cell_config(task, setting, args.train_max, args.step_cap, args.check_every), seed) for task, setting in cells for seed in seeds], TAG, args.workers)
     found = finished_runs_of_tag(store, TAG)
     print("\n| task | setting | model | train | seeds | learned at step | train s (max) | EM 1x | EM 2x | EM 3x | measured | predicted | agree |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for task, setting in cells:
-        config = cell_config(task, setting, args.train_max, args.step_cap)
+        config = cell_config(task, setting, args.train_max, args.step_cap, args.check_every)
         rows = []
         for seed in seeds:
             run_id = found.get((config.config_id, seed))
