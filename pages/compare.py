@@ -15,6 +15,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_NUMBERS, launcher_changes, launcher_warnings, suggested_steps
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.cpus import usable_cpus
@@ -42,19 +43,6 @@ SWEEP_KEY = "compare_page.sweep"
 CELL_KEY = "compare_page.cell"
 TABLE_KEY = "compare_page.table"
 ALL_RUNS = "(all runs)"
-DEFAULT_SCHEMES = ("learned", "rope", "coupled")
-# The launcher's number fields, four to a row: (name, label, minimum, default, step); widget key compare_page.<name>.
-LAUNCH_NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
-    ("seeds", "Seeds per cell", 1, 2, 1),
-    ("steps", "Steps", 1, 1000, 100),
-    ("budget", "Time budget per run (s, 0 = none)", 0.0, 0.0, 30.0),
-    ("train_max", "Train lengths up to", 1, 10, 1),
-    ("layers", "Layers", 1, 2, 1),
-    ("d_model", "Width (d_model)", 8, 64, 8),
-    ("samples", "Eval samples per length", 1, 100, 50),
-    ("batch", "Batch size", 1, 64, 8),
-    ("ape_offset", "Learned APE: random training offset up to (0 = none)", 0, 0, 16),
-)
 
 
 def plan_sweep(
@@ -83,18 +71,22 @@ def launch_form() -> None:
     tasks = task_classes()
     task_names = list(tasks)
     name = st.text_input("Sweep name", value=time.strftime("sweep-%Y%m%d-%H%M%S"), key="compare_page.name")
-    chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in ("reverse", "addition") if t in task_names][:2] or task_names[:1], key="compare_page.tasks")
+    chosen_tasks = st.multiselect("Tasks", task_names, default=[t for t in DEFAULT_TASKS if t in task_names] or task_names[:1], key="compare_page.tasks")
     chosen_schemes = st.multiselect("Position schemes", list(POSITION_SCHEMES), default=list(DEFAULT_SCHEMES), key="compare_page.schemes")
+    steps_from_calibration(chosen_tasks, chosen_schemes)
     numbers = {}
     for row in (LAUNCH_NUMBERS[:4], LAUNCH_NUMBERS[4:8], LAUNCH_NUMBERS[8:]):
         for column, (field, label, minimum, default, step) in zip(st.columns(4), row):
             with column:
-                numbers[field] = st.number_input(label, min_value=minimum, value=default, step=step, key=f"compare_page.{field}")
+                st.session_state.setdefault(f"compare_page.{field}", default)  # one source of each value: session state
+                numbers[field] = st.number_input(label, min_value=minimum, step=step, key=f"compare_page.{field}")
     until_learned = st.checkbox(
         "Stop each run once its training range is learned", value=True, key="compare_page.until_learned",
         help="Every 250 steps a run decodes held-out examples of its training lengths; two checks in a row at or above the "
         "breakdown threshold end its training there (the steps stay the upper bound). Each run records why it stopped.",
     )
+    for note in launcher_warnings(chosen_tasks, chosen_schemes, numbers):
+        st.warning(escape_markdown(note), icon=":material/school:")
     plan = planned_cells(chosen_tasks, chosen_schemes, numbers, until_learned)
     if plan is not None:
         launch_estimate(plan[0])
@@ -160,23 +152,26 @@ def launch_form() -> None:
         st.success(f"Sweep {code_span(name)}: {len(submitted_ids)} runs submitted{where}.", icon=":material/check_circle:")
 
 
+def steps_from_calibration(chosen_tasks: list[str], chosen_schemes: list[str]) -> None:
+    """When the chosen tasks or schemes change, the steps field takes the calibration's steps for them
+    (:data:`lengen_core.compare_defaults.CALIBRATION`); a user's own number stands until the choice changes."""
+    choice = (tuple(chosen_tasks), tuple(chosen_schemes))
+    if st.session_state.get("compare_page.steps_for") == choice:
+        return
+    st.session_state["compare_page.steps_for"] = choice
+    steps = suggested_steps(chosen_tasks, chosen_schemes)
+    if steps is not None:
+        st.session_state["compare_page.steps"] = steps
+
+
 def planned_cells(
     chosen_tasks: list[str], chosen_schemes: list[str], numbers: dict, until_learned: bool
 ) -> tuple[list[tuple[RunConfig, int]], list[str]] | None:
     """The launcher's cells x seeds (and the combinations left out), or None after an error box naming the field."""
     try:
-        base = RunConfig().replace(**{
-            "task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name,
-            "task.train_length_max": int(numbers["train_max"]),
-            "train.steps": int(numbers["steps"]),
-            "train.time_budget_s": float(numbers["budget"]) or None,
-            "train.batch_size": int(numbers["batch"]),
-            "train.stop_when_learned": bool(until_learned),
-            "model.n_layers": int(numbers["layers"]),
-            "model.d_model": int(numbers["d_model"]),
-            "model.d_ff": 4 * int(numbers["d_model"]),
-            "eval.samples_per_length": int(numbers["samples"]),
-        })
+        base = RunConfig().replace(
+            **launcher_changes(numbers, until_learned), **{"task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name}
+        )
     except ConfigError as error:
         show_config_error(error)
         return None

@@ -15,7 +15,7 @@ COMPARE = "pages/compare.py"
 def fill_tiny_form(app: Any, *, tasks: list[str], schemes: list[str], seeds: int = 1, name: str = "t1") -> Any:
     app.text_input(key="compare_page.name").set_value(name)
     app.multiselect(key="compare_page.tasks").set_value(tasks)
-    app.multiselect(key="compare_page.schemes").set_value(schemes)
+    app.multiselect(key="compare_page.schemes").set_value(schemes).run()  # the steps follow the choice (calibration); then ours
     for key, value in {"seeds": seeds, "steps": 20, "train_max": 4, "layers": 1, "d_model": 16, "samples": 5, "batch": 8}.items():
         app.number_input(key=f"compare_page.{key}").set_value(value)
     return app.button(key="compare_page.launch")
@@ -142,3 +142,37 @@ def test_the_launcher_estimates_the_sweep_before_launch_and_stops_runs_when_lear
         manager.wait(run_id, timeout=180)
     assert manager.seconds_left(set(runs["run_id"])) == 0
     assert all(get_store().get_run(run_id).stop_reason for run_id in runs["run_id"])
+
+
+def test_the_launcher_takes_its_steps_from_the_calibration_and_launches_what_was_calibrated(open_app: Any) -> None:
+    from lengen_core.compare_defaults import CALIBRATION, DEFAULT_SCHEMES, DEFAULT_TASKS, launcher_config, suggested_steps
+
+    app = open_app(COMPARE)
+    defaults = list(DEFAULT_TASKS), list(DEFAULT_SCHEMES)
+    assert all((task, scheme) in CALIBRATION for task in defaults[0] for scheme in defaults[1])  # every default cell measured
+    assert app.number_input(key="compare_page.steps").value == suggested_steps(*defaults)
+    at_defaults = [rendered(element) for element in app.warning if "calibration" in element.value]
+    assert not [note for note in at_defaults if "may end before it does" in note]  # the default steps cover every cell
+    assert len(at_defaults) == sum(not CALIBRATION[(t, s)].learned for t in defaults[0] for s in defaults[1])  # only cells a seed missed
+    app.multiselect(key="compare_page.schemes").set_value(["coupled"]).run()
+    assert app.number_input(key="compare_page.steps").value == suggested_steps(defaults[0], ["coupled"])
+    app.number_input(key="compare_page.steps").set_value(10).run()  # below what the calibration needed: said, per cell
+    notes = [rendered(element) for element in app.warning if "calibration" in element.value]
+    assert len(notes) == len(defaults[0]) and all("may end before it does" in note and "10 may" in note for note in notes)
+    app.number_input(key="compare_page.layers").set_value(1).run()
+    assert any("layers 1 < 2" in rendered(element) for element in app.warning)
+    # what the page launches at its defaults is the config the calibration measured
+    app.number_input(key="compare_page.layers").set_value(2)
+    app.number_input(key="compare_page.steps").set_value(suggested_steps(defaults[0], ["coupled"]))
+    app.number_input(key="compare_page.seeds").set_value(1)
+    app.text_input(key="compare_page.name").set_value("cal").run()
+    app.button(key="compare_page.launch").click().run()
+    runs = get_store().list_runs(tag="sweep:cal")
+    manager = get_job_manager()
+    for run_id in runs["run_id"]:  # only the configs matter here: stop them
+        manager.cancel(run_id)
+    assert sorted((row.task, row.config_id) for row in runs.itertuples()) == sorted(
+        (task, launcher_config(task, "coupled", steps=suggested_steps(defaults[0], ["coupled"])).config_id) for task in defaults[0]
+    )
+    for run_id in runs["run_id"]:
+        manager.wait(run_id, timeout=120)

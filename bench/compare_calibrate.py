@@ -1,0 +1,75 @@
+"""How many steps each task x scheme of Compare's default sweep needs to learn its training range (issue 28).
+
+    python bench/compare_calibrate.py DB [--tasks reverse,addition] [--schemes learned,rope,coupled] [--seeds 0,1]
+                                         [--step-cap 6000] [--workers 2]
+
+Every cell trains Compare's launcher config (lengths 1-10, 2 layers x width 64, batch 64, 100 samples per length)
+until its training range is learned (``train.stop_when_learned``, the launcher's default) or ``--step-cap`` steps,
+on each seed. Then per cell: the step each seed learned at (or "not learned" and its in-distribution exact match),
+the steps a default would need (the largest, rounded up to 250), and each run's seconds to result. It prints the
+rows of :data:`lengen_core.compare_defaults.CALIBRATION`. Runs are tagged ``compare-cal``; finished ones are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from lengen_core.compare_defaults import launcher_config
+from lengen_core.store import RunStore
+
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import finished_runs_of_tag, run_missing
+except ImportError:
+    from common import finished_runs_of_tag, run_missing
+
+TAG = "compare-cal"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("db")
+    parser.add_argument("--tasks", default="reverse,addition")
+    parser.add_argument("--schemes", default="learned,rope,coupled")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--step-cap", type=int, default=6000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    cells = [(task, scheme) for task in args.tasks.split(",") for scheme in args.schemes.split(",")]
+    configs = {cell: launcher_config(cell[0], cell[1], steps=args.step_cap, until_learned=True) for cell in cells}
+    store = RunStore(args.db)
+    if not args.report_only:
+        run_missing(store, [(configs[cell], seed) for cell in cells for seed in seeds], TAG, args.workers)
+    found = finished_runs_of_tag(store, TAG)
+    print("| task | scheme | learned at step (per seed) | in distribution (per seed) | steps needed | seconds (per seed) | breakdown (per seed) |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for cell in cells:
+        records = [store.get_run(found[(configs[cell].config_id, seed)]) for seed in seeds if (configs[cell].config_id, seed) in found]
+        if not records:
+            continue
+        learned = [record.learned_step for record in records]
+        in_range = []
+        for record in records:
+            points = store.eval_curve([record.run_id], sweep="default")
+            at_range = points[points["length"] <= configs[cell].task.train_length_max]["exact_match"]
+            in_range.append(float(at_range.min()) if len(at_range) else math.nan)
+        needed = None if any(step is None for step in learned) else int(math.ceil(max(learned) / 250) * 250)
+        seconds = [(record.finished_at - record.started_at).total_seconds() for record in records]
+        print(f"| {cell[0]} | {cell[1]} | {', '.join('not learned' if step is None else f'{step:,}' for step in learned)} | "
+              f"{', '.join(f'{value:.2f}' for value in in_range)} | {'-' if needed is None else f'{needed:,}'} | "
+              f"{', '.join(f'{value:.0f}' for value in seconds)} | {', '.join(str(record.breakdown_length) for record in records)} |")
+        rows.append((cell, learned, in_range, seconds))
+    print("\nCALIBRATION = {")
+    for (task, scheme), learned, in_range, seconds in rows:
+        print(f"    ({task!r}, {scheme!r}): CellCalibration(learned_steps={tuple(learned)!r}, "
+              f"in_distribution={tuple(round(value, 2) for value in in_range)!r}, "
+              f"seconds={tuple(round(value) for value in seconds)!r}, step_cap={args.step_cap}),")
+    print("}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
