@@ -1,6 +1,7 @@
 """What stopping when learned saves, and whether it moves the breakdown (issue 28).
 
     python bench/bench_stop_when_learned.py DB [--seed 0] [--cases train,compare,theory] [--workers 1]
+                                            [--learned-threshold T] [--learned-checks N] [--check-every S]
 
 For each case, one seed, two real runs through the app's pipeline (training, length sweep with search, store):
 ``train.stop_when_learned`` on, and the same config and seed trained to its full step budget. Both runs draw the same
@@ -9,6 +10,10 @@ steps. Prints per case: the steps each trained and their seconds, the steps save
 interval (:func:`lengen_core.length_search.breakdown_interval`), and whether the stopped run's breakdown lies inside
 the full run's interval (and the full run's inside the stopped run's): "unchanged within the interval" when both do.
 Markdown, for docs/results.md. Finished runs of the same config and seed are kept (tag ``stop-check``).
+
+``--learned-threshold``, ``--learned-checks`` and ``--check-every`` change the stopping rule of the stopped run only
+(``train.learned_threshold``, ``train.learned_checks``, ``train.learned_check_every``); the full run stays the
+case's own, so several rules are compared against one full run.
 """
 
 from __future__ import annotations
@@ -59,12 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cases", default="train,compare,theory")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--learned-threshold", type=float, default=None, help="the stopped run's train.learned_threshold")
+    parser.add_argument("--learned-checks", type=int, default=None, help="the stopped run's train.learned_checks")
+    parser.add_argument("--check-every", type=int, default=None, help="the stopped run's train.learned_check_every")
     args = parser.parse_args(argv)
+    rule = {field: value for field, value in (("train.learned_threshold", args.learned_threshold), ("train.learned_checks", args.learned_checks),
+                                               ("train.learned_check_every", args.check_every)) if value is not None}
     chosen = {name: case for name, case in cases().items() if name in args.cases.split(",")}
-    pairs = {name: (config, config.replace(**{"train.stop_when_learned": False})) for name, (_, config) in chosen.items()}
+    pairs = {name: (config.replace(**rule), config.replace(**{"train.stop_when_learned": False})) for name, (_, config) in chosen.items()}
     store = RunStore(args.db)
     run_missing(store, [(config, args.seed) for pair in pairs.values() for config in pair], TAG, args.workers)
     found = finished_runs_of_tag(store, TAG)
+    print(f"\nseed {args.seed}; the stopped run's rule: {rule or 'the case config own'}\n")
     print("| case | stopped at | full budget | steps saved | train s (stopped, full) | breakdown stopped [interval] | "
           "breakdown full [interval] | unchanged within the interval |")
     print("|---|---|---|---|---|---|---|---|")
