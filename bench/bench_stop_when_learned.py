@@ -40,7 +40,7 @@ def cases() -> dict[str, tuple[str, RunConfig]]:
     return {
         "train": ("Train page defaults: reverse 1-10, coupled, 1 layer x 128, 650 steps", RunConfig().replace(**{"train.stop_when_learned": True})),
         "compare": (f"Compare launcher defaults: reverse / coupled, 2 layers x 64, {compare_steps:,} steps",
-                    launcher_config("reverse", "coupled", steps=compare_steps)),
+                    launcher_config("reverse", "coupled", steps=compare_steps, until_learned=True)),
         "theory": (f"theory lesson: majority, NoPE, {theory.model.n_layers} layers x {theory.model.d_model}, "
                    f"{theory.train.steps:,} steps, check every {theory.train.learned_check_every}", theory),
     }

@@ -4,7 +4,8 @@
 
 The cells are the launcher's default tasks x schemes x seeds (:mod:`lengen_core.compare_defaults`), each trained
 with the config the page builds (:func:`lengen_core.compare_defaults.launcher_config`) at the steps the form shows
-for the defaults (:func:`lengen_core.compare_defaults.suggested_steps`), stopping once learned. ``--before``: the
+for the defaults (:func:`lengen_core.compare_defaults.suggested_steps`), stopping once learned when the form does so
+by default (``LAUNCH_UNTIL_LEARNED``). ``--before``: the
 form as issue 28 found it (reverse and addition, 1,000 steps, every run to its full budget). The runs go through a
 :class:`lengen_core.jobs.JobManager` as the page's do (two at a time, the cores shared out between them) over a fresh
 store in a temporary folder; the clock runs from the first submit to the last finished run (training, length sweep,
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_DEFAULTS, launcher_config, suggested_steps
+from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_DEFAULTS, LAUNCH_UNTIL_LEARNED, launcher_config, suggested_steps
 from lengen_core.config import RunConfig
 from lengen_core.jobs import JobManager
 from lengen_core.length_search import breakdown_text
@@ -44,7 +45,7 @@ def sweep_cells(before: bool, seeds: int) -> list[tuple[str, str, RunConfig, int
     tasks = BEFORE_TASKS if before else DEFAULT_TASKS
     steps = BEFORE_STEPS if before else suggested_steps(list(DEFAULT_TASKS), list(DEFAULT_SCHEMES)) or int(LAUNCH_DEFAULTS["steps"])
     return [
-        (task, scheme, launcher_config(task, scheme, steps=steps, until_learned=not before), seed)
+        (task, scheme, launcher_config(task, scheme, steps=steps, until_learned=LAUNCH_UNTIL_LEARNED and not before), seed)
         for task in tasks for scheme in DEFAULT_SCHEMES for seed in range(seeds)
     ]
 

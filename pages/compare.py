@@ -15,7 +15,16 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_NUMBERS, launcher_changes, launcher_warnings, suggested_steps
+from lengen_core.compare_defaults import (
+    DEFAULT_SCHEMES,
+    DEFAULT_TASKS,
+    LAUNCH_NUMBERS,
+    LAUNCH_UNTIL_LEARNED,
+    UNTIL_LEARNED_CAUTION,
+    launcher_changes,
+    launcher_warnings,
+    suggested_steps,
+)
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.cpus import usable_cpus
@@ -81,9 +90,10 @@ def launch_form() -> None:
                 st.session_state.setdefault(f"compare_page.{field}", default)  # one source of each value: session state
                 numbers[field] = st.number_input(label, min_value=minimum, step=step, key=f"compare_page.{field}")
     until_learned = st.checkbox(
-        "Stop each run once its training range is learned", value=True, key="compare_page.until_learned",
+        "Stop each run once its training range is learned", value=LAUNCH_UNTIL_LEARNED, key="compare_page.until_learned",
         help="Every 250 steps a run decodes held-out examples of its training lengths; two checks in a row at or above the "
-        "breakdown threshold end its training there (the steps stay the upper bound). Each run records why it stopped.",
+        "breakdown threshold end its training there (the steps stay the upper bound). Each run records why it stopped. "
+        f"Off by default: {UNTIL_LEARNED_CAUTION}",
     )
     for note in launcher_warnings(chosen_tasks, chosen_schemes, numbers):
         st.warning(escape_markdown(note), icon=":material/school:")

@@ -129,6 +129,8 @@ def test_a_bad_runner_setting_is_refused_naming_the_variable(open_app: Any, monk
 def test_the_launcher_estimates_the_sweep_before_launch_and_stops_runs_when_learned(open_app: Any) -> None:
     app = open_app(COMPARE)
     fill_tiny_form(app, tasks=["reverse"], schemes=["rope", "coupled"], seeds=2)
+    assert app.checkbox(key="compare_page.until_learned").value is False  # off by default: stopped cells understate
+    app.checkbox(key="compare_page.until_learned").check()
     app.run()
     [estimate] = [rendered(element) for element in app.info if "runs**, about" in element.value]
     assert estimate.startswith("**4 runs**, about **") and " at a time" in estimate and "stop sooner" in estimate

@@ -25,7 +25,8 @@ def test_every_default_cell_is_calibrated_on_the_launchers_config() -> None:
             assert all(step is None or 0 < step <= found.step_cap for step in found.learned_steps)
     config = launcher_config("reverse", "rope", steps=1500)
     assert (config.model.n_layers, config.model.d_model, config.train.batch_size, config.task.train_length_max) == (2, 64, 64, 10)
-    assert config.train.stop_when_learned and config.train.steps == 1500
+    assert not config.train.stop_when_learned and config.train.steps == 1500  # the launcher's default (LAUNCH_UNTIL_LEARNED)
+    assert launcher_config("reverse", "rope", steps=1500, until_learned=True).train.stop_when_learned  # what the calibration trains
 
 
 def test_steps_needed_is_the_slowest_seed_rounded_up_to_a_check() -> None:
