@@ -433,8 +433,8 @@ LESSONS: tuple[Lesson, ...] = (
             "length generalization for NoPE exactly when the task has a C-RASP program (counting operations only), and "
             "for APE with offsets when it has a C-RASP[Periodic, Local] program (counting plus 'the previous position' "
             "and 'position mod p'). Majority has both; (aa)* and copying distinct symbols need positions; parity and "
-            "copying repeated symbols have neither. A live retrain of the 24 runs takes about 10 minutes, two at a "
-            "time; the bundled runs show at once."
+            "copying repeated symbols have neither. A live retrain of the 24 runs took 14 minutes on a 2-core machine, two "
+            "at a time (the estimate beside the button is for this machine); the bundled runs show at once."
         ),
         takeaway=(
             "On the bundled runs theory and measurement agree on 18 of the 23 runs that learned their range; one (NoPE "
