@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from lengen_core.compare_defaults import launcher_config
+from lengen_core.compare_defaults import CellCalibration, launcher_config
 from lengen_core.store import RunStore
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
@@ -50,23 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         records = [store.get_run(found[(configs[cell].config_id, seed)]) for seed in seeds if (configs[cell].config_id, seed) in found]
         if not records:
             continue
-        learned = [record.learned_step for record in records]
-        in_range = []
-        for record in records:
-            points = store.eval_curve([record.run_id], sweep="default")
-            at_range = points[points["length"] <= configs[cell].task.train_length_max]["exact_match"]
-            in_range.append(float(at_range.min()) if len(at_range) else math.nan)
-        needed = None if any(step is None for step in learned) else int(math.ceil(max(learned) / 250) * 250)
-        seconds = [(record.finished_at - record.started_at).total_seconds() for record in records]
-        print(f"| {cell[0]} | {cell[1]} | {', '.join('not learned' if step is None else f'{step:,}' for step in learned)} | "
-              f"{', '.join(f'{value:.2f}' for value in in_range)} | {'-' if needed is None else f'{needed:,}'} | "
-              f"{', '.join(f'{value:.0f}' for value in seconds)} | {', '.join(str(record.breakdown_length) for record in records)} |")
-        rows.append((cell, learned, in_range, seconds))
+        listed = store.list_runs(run_ids=[record.run_id for record in records]).set_index("run_id")["in_distribution"]
+        calibration = CellCalibration(
+            learned_steps=tuple(record.learned_step for record in records),
+            in_distribution=tuple(math.nan if listed[record.run_id] is None else float(listed[record.run_id]) for record in records),
+            seconds=tuple((record.finished_at - record.started_at).total_seconds() for record in records),
+            step_cap=args.step_cap,
+        )
+        needed = calibration.steps_needed
+        print(f"| {cell[0]} | {cell[1]} | {', '.join('not learned' if step is None else f'{step:,}' for step in calibration.learned_steps)} | "
+              f"{', '.join(f'{value:.2f}' for value in calibration.in_distribution)} | {'-' if needed is None else f'{needed:,}'} | "
+              f"{', '.join(f'{value:.0f}' for value in calibration.seconds)} | {', '.join(str(record.breakdown_length) for record in records)} |")
+        rows.append((cell, calibration))
     print("\nCALIBRATION = {")
-    for (task, scheme), learned, in_range, seconds in rows:
-        print(f"    ({task!r}, {scheme!r}): CellCalibration(learned_steps={tuple(learned)!r}, "
-              f"in_distribution={tuple(round(value, 2) for value in in_range)!r}, "
-              f"seconds={tuple(round(value) for value in seconds)!r}, step_cap={args.step_cap}),")
+    for (task, scheme), calibration in rows:
+        print(f"    ({task!r}, {scheme!r}): CellCalibration(learned_steps={calibration.learned_steps!r}, "
+              f"in_distribution={tuple(round(value, 2) for value in calibration.in_distribution)!r}, "
+              f"seconds={tuple(round(value) for value in calibration.seconds)!r}, step_cap={args.step_cap}),")
     print("}")
     return 0
 

@@ -16,11 +16,9 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
-from lengen_core.data import resolve_eval_lengths
 from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
 from lengen_core.length_search import breakdown_text
 from lengen_core.store import RunStore
-from lengen_core.tasks.base import build_task
 
 
 def held_to_the_end(store: RunStore, run_id: str) -> bool:
@@ -28,7 +26,7 @@ def held_to_the_end(store: RunStore, run_id: str) -> bool:
     its own added: a run trained with search on is judged by the same lengths as one trained without)."""
     record = store.get_run(run_id)
     config = record.run_config
-    fixed = list(config.eval.lengths) or resolve_eval_lengths(config.task, config.eval, build_task(config.task.name, config.task.options))
+    fixed = config.eval_lengths()
     points = store.eval_curve([run_id], sweep="default")
     points = points[points["length"].isin(fixed) & (points["length"] >= config.task.train_length_min)]
     return len(points) > 0 and bool((points["exact_match"] >= config.eval.threshold).all())

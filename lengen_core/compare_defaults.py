@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lengen_core.config import RunConfig
+from lengen_core.errors import ConfigError
+from lengen_core.sweeps import expand_grid
 
 # The launcher's numbers: (field, label, minimum, default, step); the Compare page draws them four to a row.
 LAUNCH_NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
@@ -55,6 +57,9 @@ UNTIL_LEARNED_CAUTION = (
 )
 
 
+CHECK_EVERY = RunConfig().train.learned_check_every  # the launcher's learned checks (250 steps apart)
+
+
 @dataclass(frozen=True)
 class CellCalibration:
     """What the calibration measured for one (task, scheme) at the launcher's defaults.
@@ -76,11 +81,11 @@ class CellCalibration:
 
     @property
     def steps_needed(self) -> int | None:
-        """The largest seed's learned step rounded up to a check (250), or None when a seed did not learn."""
+        """The largest seed's learned step rounded up to a learned check, or None when a seed did not learn."""
         if not self.learned:
             return None
         most = max(step for step in self.learned_steps if step is not None)
-        return -(-most // 250) * 250
+        return -(-most // CHECK_EVERY) * CHECK_EVERY
 
 
 # Measured by the command in the module docstring (2 seeds each, launcher defaults, until learned, cap 6,000 steps).
@@ -116,6 +121,30 @@ def launcher_config(task: str, scheme: str, *, steps: int, until_learned: bool =
     return RunConfig().replace(**launcher_changes(numbers, until_learned), **{"task.name": task, "positions.scheme": scheme})
 
 
+def launcher_cells(
+    tasks: list[str], schemes: list[str], numbers: dict[str, Any], until_learned: bool
+) -> tuple[list[tuple[RunConfig, int]], list[str]]:
+    """The launch's cells x seeds, and a note for every (task, scheme) left out because the combination is invalid.
+
+    ``numbers["ape_offset"] > 0`` trains the ``learned`` cells with random position offsets up to it
+    (``positions.train_offset_max``; the APE setting of Huang et al.'s predictions); other schemes keep theirs.
+    Raises :class:`ConfigError` naming the field when the numbers themselves are invalid.
+    """
+    base = RunConfig().replace(**launcher_changes(numbers, until_learned), **{"task.name": tasks[0] if tasks else RunConfig().task.name})
+    seeds = list(range(int(numbers["seeds"])))
+    ape_offset = int(numbers["ape_offset"])
+    per_scheme = {"learned": {"positions.train_offset_max": ape_offset}} if ape_offset > 0 else None
+    cells: list[tuple[RunConfig, int]] = []
+    skipped: list[str] = []
+    for task in tasks:
+        for scheme in schemes:
+            try:
+                cells.extend(expand_grid(base, tasks=[task], schemes=[scheme], seeds=seeds, changes_per_scheme=per_scheme))
+            except ConfigError as error:
+                skipped.append(f"{task} / {scheme}: {error.field}: {error.message.split(' (in sweep cell')[0]}")
+    return cells, skipped
+
+
 def suggested_steps(tasks: list[str], schemes: list[str]) -> int | None:
     """Steps that let every calibrated chosen cell learn (the largest need; a cell not learned within its cap
     asks for its cap), or None when no chosen cell was calibrated."""
@@ -136,7 +165,8 @@ def launcher_warnings(tasks: list[str], schemes: list[str], numbers: dict[str, A
     ]
     notes = []
     if smaller_model and any((t, s) in CALIBRATION for t in tasks for s in schemes):
-        notes.append(f"The calibration trained 2 layers x width 64, batch 64; here {', '.join(smaller_model)}, so its steps may not be enough.")
+        trained = f"{LAUNCH_DEFAULTS['layers']:g} layers x width {LAUNCH_DEFAULTS['d_model']:g}, batch {LAUNCH_DEFAULTS['batch']:g}"
+        notes.append(f"The calibration trained {trained}; here {', '.join(smaller_model)}, so its steps may not be enough.")
     if numbers["train_max"] != LAUNCH_DEFAULTS["train_max"] and any((t, s) in CALIBRATION for t in tasks for s in schemes):
         notes.append(f"The calibration trained lengths 1..{LAUNCH_DEFAULTS['train_max']:g}; here 1..{numbers['train_max']:g}, so its steps are only a guide.")
     for task in tasks:

@@ -21,7 +21,7 @@ from lengen_core.compare_defaults import (
     LAUNCH_NUMBERS,
     LAUNCH_UNTIL_LEARNED,
     UNTIL_LEARNED_CAUTION,
-    launcher_changes,
+    launcher_cells,
     launcher_warnings,
     suggested_steps,
 )
@@ -30,7 +30,6 @@ from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.jobs import admit
-from lengen_core.sweeps import expand_grid
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
 from pages.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
@@ -52,26 +51,6 @@ SWEEP_KEY = "compare_page.sweep"
 CELL_KEY = "compare_page.cell"
 TABLE_KEY = "compare_page.table"
 ALL_RUNS = "(all runs)"
-
-
-def plan_sweep(
-    base: RunConfig, tasks: list[str], schemes: list[str], seeds: list[int], *, ape_offset: int = 0
-) -> tuple[list[tuple[RunConfig, int]], list[str]]:
-    """Cells x seeds to run, and a note for every (task, scheme) left out because the combination is invalid.
-
-    ``ape_offset > 0`` trains the ``learned`` cells with random position offsets up to it
-    (``positions.train_offset_max``; the APE setting of Huang et al.'s predictions); other schemes keep theirs.
-    """
-    cells: list[tuple[RunConfig, int]] = []
-    skipped: list[str] = []
-    per_scheme = {"learned": {"positions.train_offset_max": ape_offset}} if ape_offset > 0 else None
-    for task in tasks:
-        for scheme in schemes:
-            try:
-                cells.extend(expand_grid(base, tasks=[task], schemes=[scheme], seeds=seeds, changes_per_scheme=per_scheme))
-            except ConfigError as error:
-                skipped.append(f"{task} / {scheme}: {error.field}: {error.message.split(' (in sweep cell')[0]}")
-    return cells, skipped
 
 
 def launch_form() -> None:
@@ -179,13 +158,10 @@ def planned_cells(
 ) -> tuple[list[tuple[RunConfig, int]], list[str]] | None:
     """The launcher's cells x seeds (and the combinations left out), or None after an error box naming the field."""
     try:
-        base = RunConfig().replace(
-            **launcher_changes(numbers, until_learned), **{"task.name": chosen_tasks[0] if chosen_tasks else RunConfig().task.name}
-        )
+        return launcher_cells(chosen_tasks, chosen_schemes, numbers, until_learned)
     except ConfigError as error:
         show_config_error(error)
         return None
-    return plan_sweep(base, chosen_tasks, chosen_schemes, list(range(int(numbers["seeds"]))), ape_offset=int(numbers["ape_offset"]))
 
 
 def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:

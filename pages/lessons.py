@@ -163,12 +163,12 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
         help="Train these runs again now, on this machine, through the job queue." if not blocked else "; ".join(blocked),
     )
     result_in = ""
+    until_learned = any(config.train.stop_when_learned for _, config in configs)
     if configs:
         threads = max(1, usable_cpus() // max_concurrent_jobs())  # a lesson's runs fill every worker
         seconds = [estimate_cost(config, threads=threads).time_to_result_s for _, config in configs]
-        bound = "at most " if any(config.train.stop_when_learned for _, config in configs) else ""
+        bound = "at most " if until_learned else ""
         result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine"
-    until_learned = any(config.train.stop_when_learned for _, config in configs)
     steps_text = f"up to {total_steps:,} training steps in all (each run stops once it has learned its range)" if until_learned else f"{total_steps:,} training steps in all"
     columns[2].caption(
         f"{len(configs)} runs, {steps_text}{result_in}, {max_concurrent_jobs()} at a time. The bundled runs stay on show; "
