@@ -3,7 +3,7 @@ trained on lengths up to 50 (theirs: 0-50 for the algorithmic tasks, up to 100 f
 3x, with NoPE beside each as the control (issue 26).
 
     python bench/huang_long_ape.py DB [--seeds 0,1,2] [--workers 2] [--tasks T1,T2] [--settings nope,ape] [--report-only]
-                                      [--train-max 50] [--step-cap 8000]
+                                      [--train-max 50] [--step-cap 8000] [--model 4l4h64d]
 
 Per task, what Huang et al.'s code does and what we do (lacoco-lab/length_generalization):
 
@@ -35,6 +35,7 @@ lengths), the verdict and the prediction. Runs are tagged ``sweep:huang-long``; 
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from lengen_core.config import RunConfig
@@ -85,7 +86,18 @@ def test_lengths(task: str, longest: int = 50) -> list[int]:
     return [length for factor in (1, 2, 3) for length in range(factor * top - 3, factor * top + 1) if length >= 1]
 
 
-def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000, check_every: int = 1000) -> RunConfig:
+def parse_model(text: str) -> dict[str, Any]:
+    """``4l4h64d`` (lr 1e-3) or ``2l4h256d@1e-4``: a model named the way the report names it."""
+    match = re.fullmatch(r"(\d+)l(\d+)h(\d+)d(?:@([0-9.e-]+))?", text.strip())
+    if match is None:
+        raise SystemExit(f"--model: {text!r} is not LAYERSlHEADShWIDTHd[@LR], e.g. 4l4h64d or 2l4h256d@1e-4")
+    layers, heads, width, lr = match.groups()
+    return _model(int(layers), int(heads), int(width), float(lr) if lr else 1e-3)
+
+
+def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000, check_every: int = 1000,
+                model: dict[str, Any] | None = None) -> RunConfig:
+    """One cell's run; ``model`` replaces MODELS' choice for the cell (``--model``)."""
     from lengen_core.tasks import build_task
 
     top = train_max(task, longest)
@@ -99,7 +111,7 @@ def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000
         "train.stop_when_learned": True, "train.learned_check_every": check_every, "train.learned_threshold": 1.0,
         "eval.lengths": test_lengths(task, longest), "eval.samples_per_length": 100, "eval.batch_size": 128, "eval.seed": 0,
         "eval.search": False,  # the test lengths are Huang et al.'s bins: 1x, 2x, 3x
-        **MODELS[(task, setting)],
+        **(model or MODELS[(task, setting)]),
     }
     if task in FORMAL:
         changes["task.supervision"] = "member_prefixes"
@@ -118,17 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-cap", type=int, default=8000, help="steps at most (a run stops once learned)")
     parser.add_argument("--check-every", type=int, default=1000,
                         help="steps between learned checks (Huang et al. evaluate every 3,000 steps, so train at least that long)")
+    parser.add_argument("--model", default=None,
+                        help="replace MODELS' choice for every cell run, e.g. 4l4h64d or 2l4h256d@1e-4 (the report names it)")
     args = parser.parse_args(argv)
+    model = parse_model(args.model) if args.model else None
     seeds = [int(seed) for seed in args.seeds.split(",")]
     cells = [(task, setting) for task in args.tasks.split(",") for setting in args.settings.split(",")]
     store = RunStore(args.db)
     if not args.report_only:
-        run_missing(store, [(cell_config(task, setting, args.train_max, args.step_cap, args.check_every), seed) for task, setting in cells for seed in seeds], TAG, args.workers)
+        run_missing(store, [(cell_config(task, setting, args.train_max, args.step_cap, args.check_every, model), seed) for task, setting in cells for seed in seeds], TAG, args.workers)
     found = finished_runs_of_tag(store, TAG)
     print("\n| task | setting | model | train | seeds | learned at step | train s (max) | EM 1x | EM 2x | EM 3x | measured | predicted | agree |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for task, setting in cells:
-        config = cell_config(task, setting, args.train_max, args.step_cap, args.check_every)
+        config = cell_config(task, setting, args.train_max, args.step_cap, args.check_every, model)
         rows = []
         for seed in seeds:
             run_id = found.get((config.config_id, seed))
