@@ -25,11 +25,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs
+    from bench.common import add_browser_bench_args, time_page_load
+except ImportError:
+    from browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs
+    from common import add_browser_bench_args, time_page_load
 
-from bench.common import add_browser_bench_args, time_page_load  # noqa: E402
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGES = {  # page path: what shows that the page did its job
     "runs": '[data-testid="stDataFrame"] canvas',

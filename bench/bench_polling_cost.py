@@ -8,9 +8,9 @@ in the same run:
 
 * ``widgets``: a one-page Streamlit app whose fragment redraws once a second
   one of: nothing (the floor of polling itself), a line of text, Streamlit's
-  ``st.progress``, our ``pages.common.progress_bar``, the two-panel plotly
+  ``st.progress``, our ``pages.common.progress_bar`` (its markup, :func:`lengen_core.charts.progress.progress_bar_markup`), the two-panel plotly
   training-curve figure the Train page drew before (rebuilt here as it was),
-  and our ``pages.charts.curves.train_curve_panels`` (Vega-Lite). The curves
+  and our ``lengen_core.charts.curves.train_curve_panels`` (Vega-Lite). The curves
   carry 100-200 logged points, as a run of 1,000-2,000 steps logging every 10.
 * ``app``: ``app.py`` itself, ``--tabs`` Train tabs each watching a live run
   (two train at a time, the rest queue), as the load test opens them.
@@ -27,17 +27,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, wait_idle  # noqa: E402
-from tests.browser.test_load import cpu_seconds_by_program  # noqa: E402
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, cpu_seconds_by_program, wait_idle
+except ImportError:
+    from browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, cpu_seconds_by_program, wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWPORT = {"width": 1400, "height": 1200}
@@ -53,9 +52,8 @@ WIDGET_APP = textwrap.dedent(
     import plotly.graph_objects as go
     import streamlit as st
 
-    sys.path.insert(0, {root!r})
-    from pages.charts.curves import train_curve_panels
-    from pages.common import progress_bar
+    from lengen_core.charts.curves import train_curve_panels
+    from lengen_core.charts.progress import progress_bar_markup
 
     WIDGET = os.environ["BENCH_WIDGET"]
 
@@ -93,7 +91,7 @@ WIDGET_APP = textwrap.dedent(
         elif WIDGET == "st_progress":
             st.progress(fraction, text=f"Training: step {{int(now)}}")
         elif WIDGET == "progress_bar":
-            progress_bar(fraction, f"Training: step {{int(now)}}")
+            st.markdown(f"Training: step {{int(now)}}\\n\\n" + progress_bar_markup(fraction), unsafe_allow_html=True)  # as pages.common.progress_bar draws it
         elif WIDGET == "plotly_curves":
             st.plotly_chart(plotly_curves(points(now)), key="curves")
         elif WIDGET == "vega_curves":
@@ -121,7 +119,7 @@ def cores_used(server: StreamlitServer, window_s: float) -> dict[str, float]:
 def measure_widgets(browser, tabs: int, window_s: float) -> dict[str, dict[str, float]]:
     directory = Path(tempfile.mkdtemp(prefix="polling-"))
     app = directory / "polling_app.py"
-    app.write_text(WIDGET_APP.format(root=str(ROOT)))
+    app.write_text(WIDGET_APP.format())  # the template doubles its braces
     results = {}
     for widget in WIDGETS:
         server = StreamlitServer(directory, app=str(app), BENCH_WIDGET=widget).start()
@@ -142,7 +140,7 @@ def measure_widgets(browser, tabs: int, window_s: float) -> dict[str, dict[str, 
 def measure_app(browser, tabs: int, window_s: float) -> dict[str, float]:
     from lengen_core.config import RunConfig
     from lengen_core.params import config_to_params
-    from tests.conftest import TINY_CONFIG_CHANGES
+    from lengen_core.smoke import TINY_CONFIG_CHANGES
 
     server = StreamlitServer(Path(tempfile.mkdtemp(prefix="polling-app-")), LENGEN_MAX_JOBS="2").start()
     params = config_to_params(RunConfig().replace(**{**TINY_CONFIG_CHANGES, "train.steps": 20000, "train.log_every": 10}))

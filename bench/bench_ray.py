@@ -33,17 +33,14 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from lengen_core.config import RunConfig  # noqa: E402
-from lengen_core.ray_runner import RayRunner, RemoteJob  # noqa: E402
-from lengen_core.store import RunStore  # noqa: E402
-from lengen_core.sweeps import LocalProcessRunner, expand_grid, queue_sweep  # noqa: E402
+from lengen_core.config import RunConfig
+from lengen_core.ray_runner import RayRunner, RemoteJob
+from lengen_core.store import RunStore
+from lengen_core.sweeps import LocalProcessRunner, expand_grid, queue_sweep
 
 SWEEP_CHANGES = {
     "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 6, "positions.max_position": 64,

@@ -33,10 +33,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import add_browser_bench_args, time_page_load  # noqa: E402
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs  # noqa: E402
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs
+    from bench.common import add_browser_bench_args, time_page_load
+except ImportError:
+    from browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, bulk_load_runs
+    from common import add_browser_bench_args, time_page_load
 
 BASELINE_APP = textwrap.dedent(
     """

@@ -7,7 +7,7 @@ with the config the page builds (:func:`lengen_core.compare_defaults.launcher_co
 for the defaults (:func:`lengen_core.compare_defaults.suggested_steps`), stopping once learned when the form does so
 by default (``LAUNCH_UNTIL_LEARNED``). ``--before``: the
 form as issue 28 found it (reverse and addition, 1,000 steps, every run to its full budget). The runs go through a
-:class:`lengen_core.jobs.JobManager` as the page's do (two at a time, the cores shared out between them) over a fresh
+:class:`lengen_core.runs.manager.JobManager` as the page's do (two at a time, the cores shared out between them) over a fresh
 store in a temporary folder; the clock runs from the first submit to the last finished run (training, length sweep,
 search, checkpoint): what the user waits for. Then per cell: each seed's steps, whether it learned its training range
 (greedy exact match >= the threshold at every training length) and its breakdown with its interval. Markdown and JSON.
@@ -25,7 +25,7 @@ import torch
 
 from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_DEFAULTS, LAUNCH_UNTIL_LEARNED, launcher_config, suggested_steps
 from lengen_core.config import RunConfig
-from lengen_core.jobs import JobManager
+from lengen_core.runs.manager import JobManager
 from lengen_core.length_search import breakdown_text
 from lengen_core.store import RunStore
 

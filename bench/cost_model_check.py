@@ -48,7 +48,7 @@ BIG_MODEL = {"model.d_model": 512, "model.n_layers": 6, "model.n_heads": 8, "mod
 
 def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, float]:
     request = json.dumps({"config": config, "phase": phase, **extra})
-    result = subprocess.run([sys.executable, "-m", "lengen_core.costs", request], capture_output=True, text=True, cwd=ROOT,
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800)
     if result.returncode:
         raise RuntimeError(result.stderr[-2000:])
@@ -76,7 +76,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the largest-accepted-config run")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from lengen_core.config import RunConfig
     from lengen_core.costs import GIB, default_budget
 

@@ -23,7 +23,7 @@ from lengen_core.evaluation import greedy_decode, wrong_prefix_positions
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import Example
 from lengen_core.theory import setting_label
-from lengen_core.training import load_checkpoint
+from lengen_core.runs.loading import existing_checkpoint, load_run
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
     from bench.common import done_runs_of_sweeps
@@ -53,10 +53,10 @@ def main() -> None:
     print("| task | setting | layers x heads x width | seed | trained to | strings | first wrong prefix: median (min-max) | every label right |")
     print("|---|---|---|---|---|---|---|---|")
     for row in runs.sort_values(["task", "scheme", "seed"]).itertuples():
-        path = store.checkpoint_path(row.run_id)
-        if path is None:
+        if existing_checkpoint(store, row.run_id) is None:
             continue
-        model, config, _ = load_checkpoint(path)
+        loaded = load_run(store, row.run_id)  # the checkpoint must agree with the store
+        model, config = loaded.model, loaded.config
         if config.task.supervision != "member_prefixes":
             continue
         source = ExampleSource(config.task)

@@ -3,7 +3,7 @@
     python bench/gpu_app_run.py --out OUT.json            # train.device = cuda (needs a GPU)
     python bench/gpu_app_run.py --out OUT.json --smoke    # the same path on the CPU, a few steps (CI, a dry run)
 
-The run goes where the Train page sends it: :class:`lengen_core.jobs.JobManager`
+The run goes where the Train page sends it: :class:`lengen_core.runs.manager.JobManager`
 (queue, worker thread, store writes, checkpoint), into a fresh store in a
 temporary folder. Then the Length sweep's data (the stored sweep) and the
 Attention page's maps (:func:`lengen_core.inspection.inspect_example` on the
@@ -22,15 +22,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from lengen_core.config import RunConfig  # noqa: E402
-from lengen_core.data import ExampleSource  # noqa: E402
-from lengen_core.inspection import generated_example, inspect_example  # noqa: E402
-from lengen_core.jobs import JobManager  # noqa: E402
-from lengen_core.store import RunStore  # noqa: E402
-from lengen_core.training import load_checkpoint  # noqa: E402
+from lengen_core.config import RunConfig
+from lengen_core.data import ExampleSource
+from lengen_core.inspection import generated_example, inspect_example
+from lengen_core.runs.manager import JobManager
+from lengen_core.store import RunStore
+from lengen_core.runs.loading import existing_checkpoint, load_run
 
 # Reverse with position coupling, the first lesson's task, at a size a GPU trains in seconds.
 CHANGES = {
@@ -70,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     curve = store.eval_curve([run_id])
     report["sweep"] = [{"length": int(row.length), "n": int(row.n), "exact_match": float(row.exact_match)} for row in curve.itertuples()]
-    path = store.checkpoint_path(run_id)
-    if status == "done" and path:
-        model, stored_config, _ = load_checkpoint(path)  # on the CPU, as the Attention page loads it
+    if status == "done" and existing_checkpoint(store, run_id):
+        loaded = load_run(store, run_id)  # on the CPU, as the Attention page loads it
+        model, stored_config = loaded.model, loaded.config
         source = ExampleSource(stored_config.task)
         example = generated_example(source, 12, 0, stored_config.eval.seed)  # the Attention page's first example at 12
         inspection = inspect_example(model, example, source.task, seed=stored_config.eval.seed)

@@ -17,7 +17,7 @@ import argparse
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.evaluation import greedy_decode, predicted_ids_right
 from lengen_core.store import RunStore
-from lengen_core.training import load_checkpoint
+from lengen_core.runs.loading import load_run
 
 
 def main() -> None:
@@ -37,7 +37,8 @@ def main() -> None:
         at_2x = curve[curve["length"] == 2 * train_max]["exact_match"]
         ids_text = "-"
         if row.scheme == "predictive_coupled":
-            model, config, _ = load_checkpoint(store.checkpoint_path(row.run_id))
+            loaded = load_run(store, row.run_id)  # the checkpoint must agree with the store
+            model, config = loaded.model, loaded.config
             source = ExampleSource(config.task)
             shares = []
             for factor in (1, 2, 3):

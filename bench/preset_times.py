@@ -1,7 +1,7 @@
 """Time to result of the presets a user starts with one click: the Train page's defaults and
 every lesson's "Retrain live", as the app runs them.
 
-Each preset is submitted to a :class:`lengen_core.jobs.JobManager` like the app's
+Each preset is submitted to a :class:`lengen_core.runs.manager.JobManager` like the app's
 (two concurrent jobs, the cores shared out as ``pages/common.py`` does:
 cores // 2 torch threads each) over a fresh run store in a temporary folder.
 The clock runs from the submit to the moment the last of the preset's runs is
@@ -28,7 +28,7 @@ import torch
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost
-from lengen_core.jobs import JobManager
+from lengen_core.runs.manager import JobManager
 from lengen_core.lessons import (
     LESSONS,
     Expectation,

@@ -23,7 +23,7 @@ from lengen_core.params import parse_int_list
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import TASK_REGISTRY
 from lengen_core.theory import setting_label
-from lengen_core.training import load_checkpoint
+from lengen_core.runs.loading import existing_checkpoint, load_run
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
     from bench.common import done_runs_of_sweeps
@@ -75,10 +75,10 @@ def main() -> None:
     print("| task | setting | seed | " + " | ".join(kinds) + " | " + " | ".join(f"len = {r} mod 4" for r in range(4)) + " |")
     print("|---" * (3 + len(kinds) + 4) + "|")
     for row in runs.sort_values(["task", "scheme", "seed"]).itertuples():
-        path = store.checkpoint_path(row.run_id)
-        if path is None:
+        if existing_checkpoint(store, row.run_id) is None:
             continue
-        model, config, _ = load_checkpoint(path)
+        loaded = load_run(store, row.run_id)  # the checkpoint must agree with the store
+        model, config = loaded.model, loaded.config
         source = ExampleSource(config.task)
         examples = [example for length in lengths for example in source.sample_many(random.Random(f"recognition-errors-{length}"), length, args.samples)]
         answers = greedy_decode(model, examples).answers

@@ -4,7 +4,7 @@
 
 For every finished run of DB with a checkpoint (``--demo``: the bundled demo runs, imported into DB first;
 ``--tag-prefix``: only the runs of those sweeps) whose own sweep held to its longest length, two extra sweeps of the
-run's own lengths through the app's pipeline (:func:`lengen_core.jobs.execute_extra_sweep`): one fixed
+run's own lengths through the app's pipeline (:func:`lengen_core.runs.extra_sweeps.execute_extra_sweep`): one fixed
 (``search`` off, what the run recorded) and one searching past the end (``search`` on). Prints per run: the fixed
 breakdown, the searched one (a measurement, or "≥ L" with why the search stopped), its interval, and the seconds
 each sweep took; their difference is the search's extra evaluation time. Markdown, for docs/results.md.
@@ -16,7 +16,7 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
-from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
+from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
 from lengen_core.length_search import breakdown_text
 from lengen_core.store import RunStore
 

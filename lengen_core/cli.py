@@ -25,8 +25,8 @@ from lengen_core.config import (
     RunConfig,
     TrainConfig,
     check_seed,
-    parse_json_object,
 )
+from lengen_core.config_codec import parse_json_object
 from lengen_core.cpus import usable_cpus
 from lengen_core.length_search import INTERVAL_RULE, breakdown_text
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
@@ -281,7 +281,9 @@ def print_estimate(config: RunConfig, estimate: Any, out: TextIO) -> None:
 
 def command_train(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
-    from lengen_core.jobs import RunProgress, admit, create_run, execute_run
+    from lengen_core.runs.admission import admit, create_run
+    from lengen_core.runs.execution import execute_run
+    from lengen_core.runs.progress import RunProgress
     from lengen_core.training import TrainingControl
 
     config = config_from_args(args)
@@ -336,7 +338,7 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
 
 def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
-    from lengen_core.jobs import execute_extra_sweep, plan_extra_sweep
+    from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
     from lengen_core.store import EVAL_COLUMNS
 
     if not args.sweep_name or args.sweep_name == "default" or len(args.sweep_name) > 64 or "@" in args.sweep_name:
@@ -436,7 +438,7 @@ def sweep_base(args: argparse.Namespace, tasks: list[str], scheme: str | None, k
 
 def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
-    from lengen_core.jobs import admit
+    from lengen_core.runs.admission import admit
     from lengen_core.sweeps import (
         GRID_LIMIT,
         InlineRunner,
@@ -538,34 +540,10 @@ def command_export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
-    from lengen_core.tasks import TASK_REGISTRY
+    from lengen_core.tasks.catalog import LEGEND, task_rows
 
-    def verdict(prediction: Any) -> str:
-        if prediction is None:
-            return "-"
-        word = "yes" if prediction.generalizes else "no"
-        return word if prediction.derived_by == "paper" else word + "*"
-
-    rows = []
-    for name in sorted(TASK_REGISTRY):
-        task = TASK_REGISTRY[name]()
-        theory = task.theory
-        coupling = "predictive only" if task.coupling_needs_answer else str(task.has_coupling)
-        rows.append({
-            "task": name,
-            "family": task.family,
-            "NoPE": verdict(theory.nope),
-            "APE": verdict(theory.ape),
-            "k": "-" if theory.sparsity is None else str(theory.sparsity.k),
-            "coupling": coupling,
-            "description": task.description,
-        })
-    print_table(out, rows, ["task", "family", "NoPE", "APE", "k", "coupling", "description"])
-    out.write(
-        "NoPE / APE: length generalization predicted (yes) or not (no) by Huang et al. 2025 for NoPE (a C-RASP program) "
-        "and for learned APE trained with random offsets (a C-RASP[Periodic, Local] program); * our derivation from the "
-        "paper's definitions. k: the default sparsity of a k-sparse task (Golowich et al. 2025; task.options.k).\n"
-    )
+    print_table(out, task_rows(), ["task", "family", "NoPE", "APE", "k", "coupling", "description"])
+    out.write(LEGEND + "\n")
     return 0
 
 

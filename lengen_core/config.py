@@ -1,10 +1,18 @@
-"""Run configuration: frozen dataclasses, validated on construction.
+"""Run configuration: the schema, frozen dataclasses validated on construction.
 
 One :class:`RunConfig` travels unchanged from URL query params to sidebar
 widgets to the job to the database row. Every value a user can set is checked
 here with a :class:`~lengen_core.errors.ConfigError` naming the dotted field and
 the allowed range. ``config_id`` is a stable hash of the canonical JSON (the
 seed is not part of the config: runs of one config with several seeds share it).
+
+The schema's helpers each have their own module, all below this one (none imports
+it): the scheme table (:mod:`lengen_core.scheme_table`), the task x scheme x length
+checks a config must pass (:mod:`lengen_core.config_checks`, run by
+:func:`check_compatible`), the plain form, JSON and dotted paths
+(:mod:`lengen_core.config_codec`), and the values of fields a stored config lacks
+(:mod:`lengen_core.config_migrations`). Above the tasks and the vocabulary, this
+module imports them at the top; :mod:`lengen_core.data` is above it.
 """
 
 from __future__ import annotations
@@ -18,35 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lengen_core.config_checks import check_packing, check_position_range, check_scheme_fits_task, check_training_rows
+from lengen_core.config_codec import build_section, check_mapping, parse_json_object, set_dotted, to_plain
+from lengen_core.config_migrations import upgrade_stored
 from lengen_core.errors import ConfigError, shown
+from lengen_core.example_format import ExampleFormat, sweep_lengths
+from lengen_core.scheme_table import BASE_ENCODINGS, POSITION_SCHEMES, rule_and_encoding
+from lengen_core.tasks.base import TASK_REGISTRY, Task, build_task
+from lengen_core.vocab import model_vocab_size
 
-# scheme -> (its id rule, how the ids enter the model; "<base>" = positions.base_encoding),
-# the table of lengen_core.positions' module docstring
-SCHEME_RULES: dict[str, tuple[str, str]] = {
-    "nope": ("index", "none"),
-    "learned": ("index", "learned"),
-    "sinusoidal": ("index", "sinusoidal"),
-    "rope": ("index", "rope"),
-    "alibi": ("index", "alibi"),
-    "fire": ("index", "fire"),
-    "randomized": ("randomized", "<base>"),
-    "coupled": ("coupled", "<base>"),
-    "predictive_coupled": ("coupled", "<base>"),
-    "abacus": ("abacus", "learned"),
-}
-POSITION_SCHEMES: tuple[str, ...] = (
-    "nope",
-    "learned",
-    "sinusoidal",
-    "rope",
-    "alibi",
-    "fire",
-    "randomized",
-    "coupled",
-    "predictive_coupled",
-    "abacus",
-)
-BASE_ENCODINGS: tuple[str, ...] = ("learned", "sinusoidal", "rope", "alibi", "fire")
 ATTENTION_KINDS: tuple[str, ...] = ("dense", "hsa")
 LOCAL_MIXERS: tuple[str, ...] = ("swa", "recurrent")
 HSA_WEIGHTINGS: tuple[str, ...] = ("stick_breaking", "softmax")
@@ -74,18 +62,6 @@ OMITTED_AT_DEFAULT: dict[str, Any] = {
     "eval.search_max_factor": 64.0,
 }
 RUN_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-
-# Fields added after runs were stored with configs that lack them, with the value that
-# reproduces what those runs did (today's default may differ): RunConfig.from_stored.
-STORED_BEFORE_FIELD: dict[str, Any] = {"train.packing": "off", "eval.search": False}
-# Task options likewise, per task: (task, option) -> what runs stored without the option did. The arithmetic
-# tasks and the parity scratchpad followed the position-coupling repository's earlier rule before they took its
-# current one (commit 384431c; lengen_core.tasks.arithmetic, ParityScratchpad); the restrictions were short.
-STORED_BEFORE_OPTION: dict[tuple[str, str], Any] = {
-    **{(task, "coupling_format"): "early" for task in ("addition", "binary_addition", "multi_operand_addition", "parity_scratchpad")},
-    # the restrictions kept their long-instance positions from issue 22 on (lengen_core.tasks.hints)
-    **{(task, "format"): "short" for task in ("sort_restricted", "reverse_restricted")},
-}
 
 # Server-side caps. The app and CLI refuse anything larger with the limit named.
 LIMITS: dict[str, int] = {
@@ -136,21 +112,11 @@ def check_seed(value: Any, field_name: str = "seed") -> int:
     return int(value)
 
 
-def _check_mapping(field_name: str, value: Any) -> None:
-    if not isinstance(value, Mapping):
-        raise ConfigError(field_name, f"must be an object of named values, got {shown(value)}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ConfigError(field_name, f"names must be text, got {shown(key)}")
-
-
 def _check_task_lengths(prefix: str, name: Any, options: Any, low: Any, high: Any) -> dict[str, Any]:
     """A task name, its options and training range, checked with ``prefix`` naming the fields; the resolved options."""
-    from lengen_core.tasks.base import build_task
-
     if not isinstance(name, str):
         raise ConfigError(f"{prefix}.name", f"must be a task name, got {shown(name)}")
-    _check_mapping(f"{prefix}.options", options)
+    check_mapping(f"{prefix}.options", options)
     try:
         task = build_task(name, options)  # validates name and options
     except ConfigError as error:  # the task names its fields task.*; a mixture entry is task.mixture.<i>.*
@@ -242,6 +208,18 @@ class TaskConfig:
         main, *others = self.parts()
         return [main] + [part for part, entry in zip(others, self.mixture) if entry.evaluate]
 
+    def example_format(self, marker: bool | None = None) -> ExampleFormat:
+        """This task's examples as the run writes them (for a mixture, the main task's); ``marker``: whether they
+        carry the task's marker (default: whether the run is a mixture). Index hints are checked at the training length."""
+        return ExampleFormat.build(
+            self.name,
+            self.options,
+            index_hints=self.index_hints,
+            supervision=self.supervision,
+            marker=self.is_mixture if marker is None else marker,
+            train_length_max=self.train_length_max,
+        )
+
     def parts(self) -> list[TaskConfig]:
         """Every task of the run as a single-task config: the main task first, then the mixture's entries."""
         main = dataclasses.replace(self, mixture=()) if self.mixture else self
@@ -253,14 +231,10 @@ class TaskConfig:
 
 def prefix_supervised_tasks() -> list[str]:
     """The tasks ``task.supervision = every_prefix`` works with (a label for every prefix)."""
-    from lengen_core.tasks.base import TASK_REGISTRY
-
     return sorted(name for name, task_class in TASK_REGISTRY.items() if task_class.supports_prefix_supervision)
 
 
 def _has_prefix_labels(task_name: str) -> bool:
-    from lengen_core.tasks.base import TASK_REGISTRY
-
     return isinstance(task_name, str) and task_name in TASK_REGISTRY and TASK_REGISTRY[task_name].supports_prefix_supervision  # any value: a hostile name is refused later, by field
 
 
@@ -286,7 +260,7 @@ def _mixture_entries(value: Any) -> tuple[MixtureTask, ...]:
     for index, item in enumerate(value):
         prefix = f"task.mixture.{index}"
         try:
-            entries.append(item if isinstance(item, MixtureTask) else _build_section(prefix, MixtureTask, item))
+            entries.append(item if isinstance(item, MixtureTask) else build_section(prefix, MixtureTask, item))
         except ConfigError as error:
             field_name = error.field if error.field.startswith(prefix) else error.field.replace("task.mixture", prefix, 1)
             raise ConfigError(field_name, error.message.replace("task.mixture.", f"{prefix}.")) from None
@@ -398,8 +372,8 @@ class ModelConfig:
         _check_float("model.dropout", self.dropout, 0.0, 0.9)
         _check_choice("model.attention", self.attention, ATTENTION_KINDS)
         if not isinstance(self.hsa, HSAConfig):
-            _check_mapping("model.hsa", self.hsa)
-            object.__setattr__(self, "hsa", _build_section("model.hsa", HSAConfig, self.hsa))
+            check_mapping("model.hsa", self.hsa)
+            object.__setattr__(self, "hsa", build_section("model.hsa", HSAConfig, self.hsa))
         _check_choice("model.length_scaling", self.length_scaling, LENGTH_SCALINGS)
         if self.length_scaling != "none" and self.attention != "dense":
             raise ConfigError("model.length_scaling", f"applies to dense attention only (model.attention is {self.attention!r}); use 'none'")
@@ -428,7 +402,7 @@ class TrainConfig:
     ``init_from`` starts training from a stored run's checkpoint instead of a
     fresh initialisation (fine-tuning): the run of that id must be finished with a
     checkpoint and have this run's model and position settings
-    (:func:`lengen_core.jobs.check_parent`); the vocabulary only grows (task
+    (:func:`lengen_core.runs.admission.check_parent`); the vocabulary only grows (task
     markers are appended), so the parent's rows keep their tokens.
 
     ``packing`` puts several training examples into one row, each attending
@@ -526,7 +500,7 @@ class EvalConfig:
     the task, the position table and the cost budget do too. Off reproduces the fixed
     sweep. See :mod:`lengen_core.length_search`. The four fields are left out of the
     config id at their defaults; runs stored before they existed did not search
-    (:data:`STORED_BEFORE_FIELD`).
+    (:data:`~lengen_core.config_migrations.STORED_BEFORE_FIELD`).
     """
 
     lengths: tuple[int, ...] = ()
@@ -586,8 +560,6 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        from lengen_core.tasks.base import build_task
-
         for part in self.task.parts():  # explicit lengths are tested on every task of a mixture
             task = build_task(part.name, part.options)
             for length in self.eval.lengths:
@@ -595,14 +567,14 @@ class RunConfig:
         check_compatible(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     def to_json(self) -> str:
         """The canonical JSON: every field, less those of :data:`OMITTED_AT_DEFAULT` that hold their default."""
         data = self.to_dict()
         for dotted, default in OMITTED_AT_DEFAULT.items():
             section, field_name = dotted.split(".")
-            if data[section][field_name] == _to_plain(default):
+            if data[section][field_name] == to_plain(default):
                 del data[section][field_name]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -611,10 +583,7 @@ class RunConfig:
         """Rows of the run's embedding and output head: with the task markers for a mixture or a
         fine-tuned run (its parent may have had them), without them otherwise; with the upper-case
         letters too when a task of the run writes them (a fine-tuned run also keeps its parent's rows:
-        :func:`lengen_core.jobs.parent_model`)."""
-        from lengen_core.tasks.base import TASK_REGISTRY
-        from lengen_core.vocab import model_vocab_size
-
+        :func:`lengen_core.runs.loading.parent_model`)."""
         upper = any(TASK_REGISTRY[part.name].writes_upper_letters for part in self.task.parts())
         return model_vocab_size(self.task.is_mixture or self.train.init_from is not None, upper)
 
@@ -625,35 +594,19 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
-        _check_mapping("config", data)
+        check_mapping("config", data)
         unknown = set(data) - set(_SECTIONS)
         if unknown:
             raise ConfigError(sorted(unknown)[0], f"unknown config section; allowed: {sorted(_SECTIONS)}")
-        sections = {name: _section_from_dict(name, data.get(name, {})) for name in _SECTIONS}
+        sections = {name: build_section(name, section_class, data.get(name, {})) for name, section_class in _SECTIONS.items()}
         return cls(**sections)
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> RunConfig:
-        """A config as stored with a run or a checkpoint: a field added after it was
-        stored takes the value that reproduces what the run did (:data:`STORED_BEFORE_FIELD`),
-        not today's default."""
-        _check_mapping("config", data)
-        filled = {name: dict(section) if isinstance(section, Mapping) else section for name, section in data.items()}
-        for dotted, value in STORED_BEFORE_FIELD.items():
-            section, field_name = dotted.split(".")
-            values = filled.setdefault(section, {})
-            if isinstance(values, dict):
-                values.setdefault(field_name, value)
-        task = filled.get("task")
-        if isinstance(task, dict):
-            task["options"] = _stored_options(task.get("name"), task.get("options", {}))
-            mixture = task.get("mixture")
-            if isinstance(mixture, (list, tuple)):
-                task["mixture"] = [
-                    {**entry, "options": _stored_options(entry.get("name"), entry.get("options", {}))} if isinstance(entry, Mapping) else entry
-                    for entry in mixture
-                ]
-        return cls.from_dict(filled)
+        """A config as stored with a run or a checkpoint: a field or task option added after it was
+        stored takes the value that reproduces what the run did, not today's default
+        (:func:`lengen_core.config_migrations.upgrade_stored`)."""
+        return cls.from_dict(upgrade_stored(data))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RunConfig:
@@ -662,10 +615,7 @@ class RunConfig:
 
     def eval_lengths(self) -> list[int]:
         """The lengths this run's own length sweep tests (``eval.lengths``, else spread up to ``max_length_factor`` x)."""
-        from lengen_core.data import resolve_eval_lengths
-        from lengen_core.tasks.base import build_task
-
-        return resolve_eval_lengths(self.task, self.eval, build_task(self.task.name, self.task.options))
+        return _sweep_lengths(self.task, self.eval, build_task(self.task.name, self.task.options))
 
     def replace(self, **changes: Any) -> RunConfig:
         """Copy with dotted-path changes: ``cfg.replace(**{"model.n_layers": 3})``.
@@ -685,159 +635,32 @@ class RunConfig:
         return RunConfig.from_dict(data)
 
 
-def _stored_options(task_name: Any, options: Any) -> Any:
-    """A stored task's options with :data:`STORED_BEFORE_OPTION`'s values for the options it was stored without."""
-    if not isinstance(options, Mapping):
-        return options
-    filled = dict(options)
-    for (task, option), value in STORED_BEFORE_OPTION.items():
-        if task == task_name:
-            filled.setdefault(option, value)
-    return filled
-
-
 def scheme_rule_and_encoding(positions: PositionConfig) -> tuple[str, str]:
-    """(id rule, encoding) of ``positions.scheme`` (see :data:`SCHEME_RULES`)."""
-    rule, encoding = SCHEME_RULES[positions.scheme]
-    return rule, positions.base_encoding if encoding == "<base>" else encoding
+    """(id rule, encoding) of ``positions.scheme`` (see :data:`~lengen_core.scheme_table.SCHEME_RULES`)."""
+    return rule_and_encoding(positions.scheme, positions.base_encoding)
 
 
 def check_compatible(config: RunConfig) -> None:
     """Refuse task/scheme/length combinations that cannot work, naming the field and limit.
 
-    Runs when a RunConfig is made. It needs only the tasks and the example source
-    (:mod:`lengen_core.data`), which import nothing above them, so config sits
-    below positions, models and evaluation in the import graph.
+    Runs when a RunConfig is made: the checks of :mod:`lengen_core.config_checks`, given
+    this config's values and each task in the run's data format (:meth:`TaskConfig.example_format`).
     """
-    if config.train.packing == "on" and config.model.attention != "dense":
-        raise ConfigError(
-            "train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off"
-        )
+    positions = config.positions
+    scheme, base, max_position = positions.scheme, positions.base_encoding, positions.max_position
+    check_packing(config.train.packing, config.model.attention)
+    formats = []
     for part in config.task.parts():  # every task of a mixture meets the scheme's needs
-        _check_task_with_scheme(config, part)
-    rule, encoding = scheme_rule_and_encoding(config.positions)
-    if (rule == "index" and encoding == "learned") or rule == "randomized":
-        from lengen_core.data import longest_training_example
-
-        rows = config.train.distractor_examples + 1  # a training row holds up to this many examples
-        needed = rows * longest_training_example(config.task)
-        if needed > config.positions.max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"training rows of up to {rows} examples (train.distractor_examples = {rows - 1}) need {needed} positions "
-                f"but positions.max_position is {config.positions.max_position}",
-            )
+        example_format = part.example_format(marker=config.task.is_mixture)
+        check_scheme_fits_task(example_format.task, scheme, base)
+        longest = max(max(_sweep_lengths(part, config.eval, example_format.task)), part.train_length_max)
+        check_position_range(example_format, longest, scheme, base, max_position)
+        formats.append((example_format, part.train_length_max))
+    check_training_rows(formats, config.train.distractor_examples, scheme, base, max_position)
 
 
-def _check_task_with_scheme(config: RunConfig, part: TaskConfig) -> None:
-    """The checks of :func:`check_compatible` for one task of the run (``part``: single-task config)."""
-    from lengen_core.data import ExampleSource, resolve_eval_lengths
-
-    rule, encoding = scheme_rule_and_encoding(config.positions)
-    source = ExampleSource(part, marker=config.task.is_mixture)
-    task = source.task
-    if rule == "coupled" and not task.has_coupling:
-        raise ConfigError("positions.scheme", f"task {task.name!r} defines no position-coupling rule; pick another scheme")
-    if config.positions.scheme == "coupled" and task.coupling_needs_answer:
-        raise ConfigError(
-            "positions.scheme",
-            f"task {task.name!r} couples each answer token to where it comes from in the input, which inference "
-            "cannot know in advance (the ids would give the answer away); use predictive_coupled, whose model predicts them",
-        )
-    if rule == "abacus" and not task.has_significance:
-        raise ConfigError("positions.scheme", f"task {task.name!r} has no numbers; Abacus embeddings index digits")
-    lengths = resolve_eval_lengths(part, config.eval, task)
-    longest = max(max(lengths), part.train_length_max)
-    max_position = config.positions.max_position
-    if (rule == "index" and encoding == "learned") or rule == "randomized":
-        needed = source.max_sequence_length(longest)
-        if needed > max_position:
-            raise ConfigError("positions.max_position", f"length {longest} needs {needed} positions but positions.max_position is {max_position}")
-    if rule in ("coupled", "abacus"):
-        needed = source.max_structural_id(longest, rule) + 1
-        if needed > max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"length {longest} needs position ids up to {needed - 1} but positions.max_position is {max_position}",
-            )
-
-
-def parse_json_object(text: str | bytes, field_name: str) -> dict[str, Any]:
-    """A JSON object from ``text``, with every way JSON can fail as one ConfigError naming ``field_name``:
-    bad syntax, not UTF-8, nesting too deep, numbers Python refuses (more than 4,300 digits)."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ConfigError(field_name, f"is not UTF-8 text (byte {error.start})") from None
-    if not isinstance(text, str):
-        raise ConfigError(field_name, f"must be JSON text, got {shown(text)}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(field_name, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except RecursionError:
-        raise ConfigError(field_name, "is nested too deeply to be a run configuration") from None
-    except ValueError as error:  # an integer of more than 4,300 digits: Python refuses to read it
-        if "digits" in str(error):
-            raise ConfigError(field_name, "has a number of more than 4,300 digits; no config field takes one") from None
-        raise ConfigError(field_name, f"is not usable JSON: {shown(str(error), 120)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(field_name, f"must be a JSON object ({{...}}), got {type(data).__name__}")
-    return data
-
-
-def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``data["a"]["b"] = value`` for ``dotted == "a.b"``; unknown paths raise ConfigError."""
-    if not isinstance(dotted, str) or not dotted:
-        raise ConfigError("field", f"must be a dotted field name like model.n_layers, got {shown(dotted)}")
-    parts = dotted.split(".")
-    node = data
-    for part in parts[:-1]:
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(dotted, "unknown config field")
-        node = node[part]
-    if not isinstance(node, dict) or (parts[-1] not in node and parts[-2:-1] != ["options"]):
-        raise ConfigError(dotted, "unknown config field")
-    node[parts[-1]] = value
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"n_layers": 2}}`` -> ``{"model.n_layers": 2}``."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
-
-
-def _section_from_dict(name: str, values: Any) -> Any:
-    return _build_section(name, _SECTIONS[name], values)
-
-
-def _build_section(name: str, section_class: type, values: Any) -> Any:
-    """``section_class(**values)`` with unknown and ill-typed fields refused by name."""
-    _check_mapping(name, values)
-    known = {f.name for f in dataclasses.fields(section_class)}
-    unknown = set(values) - known
-    if unknown:
-        raise ConfigError(f"{name}.{sorted(unknown)[0]}", f"unknown field; allowed: {sorted(known)}")
-    try:
-        return section_class(**values)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError, OverflowError, RecursionError) as error:  # a value of a type no check expected
-        raise ConfigError(name, f"has a value of the wrong type ({type(error).__name__}: {shown(str(error), 120)})") from None
-
-
-def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    return value
+def _sweep_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
+    """The lengths a sweep of ``task_config``'s task tests (:func:`lengen_core.example_format.sweep_lengths`)."""
+    return sweep_lengths(
+        task, task_config.train_length_max, task_config.index_hints, eval_config.lengths, eval_config.max_length_factor, eval_config.n_lengths
+    )

@@ -22,7 +22,8 @@ whose estimate fits the budget (:func:`eval_batch_size`), so it splits batches
 instead of failing; a request is refused only when even one example does not
 fit. The coefficients are per-token counts of float32 values read off the
 code; ``tests/core/test_costs.py`` checks the estimate against the peak RSS of
-real runs (the estimate must be within [1x, 3x] of the measurement), and
+real runs (the estimate must be within [1x, 3x] of the measurement), measured by
+the calibration harness ``bench/calibrate_costs.py``, and
 ``bench/cost_model_check.py`` prints the table in docs/benchmarks.md.
 
 The work estimate counts multiply-adds (2 FLOPs each) of training steps and of
@@ -36,12 +37,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import os
 from dataclasses import dataclass, field
 
-from lengen_core.config import RunConfig
+from lengen_core.config import ModelConfig, PositionConfig, RunConfig, TaskConfig
+from lengen_core.data import ExampleSource, longest_training_example, resolve_eval_lengths, stream_rng
 from lengen_core.errors import ConfigError
+from lengen_core.tasks.base import build_task
 
 FLOAT_BYTES = 4
 GIB = 1024**3
@@ -184,11 +188,8 @@ def _shape(config: RunConfig) -> _Shape:
 
 @functools.lru_cache(maxsize=256)
 def _parameter_count(model_json: str, positions_json: str, vocab_size: int) -> int:
-    import json
-
     import torch
 
-    from lengen_core.config import ModelConfig, PositionConfig
     from lengen_core.models.transformer import build_model
     from lengen_core.positions import build_scheme
 
@@ -201,8 +202,6 @@ def _parameter_count(model_json: str, positions_json: str, vocab_size: int) -> i
 
 def parameter_count(config: RunConfig) -> int:
     """Exact number of model parameters (the model is built on the meta device: no memory, ~15 ms)."""
-    import json
-
     data = config.to_dict()
     vocab_size = config.vocab_size
     return _parameter_count(json.dumps(data["model"], sort_keys=True), json.dumps(data["positions"], sort_keys=True), vocab_size)
@@ -310,8 +309,6 @@ def decoding_bytes(config: RunConfig, rows: int, length: int, prompt_length: int
 
 def longest_training_row(config: RunConfig) -> int:
     """Tokens in the longest training row: (distractors + 1) examples of the longest training length."""
-    from lengen_core.data import longest_training_example
-
     return (config.train.distractor_examples + 1) * longest_training_example(config.task)
 
 
@@ -450,8 +447,6 @@ class CostEstimate:
 
 
 def _eval_length_cost(config: RunConfig, length: int, parameters: int, budget: Budget, task: str = "") -> EvalLengthCost:
-    from lengen_core.data import ExampleSource
-
     source = ExampleSource(config.task)
     if task:
         source = source.part(task)
@@ -475,18 +470,11 @@ def _eval_length_cost(config: RunConfig, length: int, parameters: int, budget: B
 
 def _probe(source, length: int) -> tuple[int, int, bool]:
     """(longest prompt, longest answer with <eos>, whether prompts differ in length) in a few examples at ``length``."""
-    import json
-
     return _probe_task(json.dumps(dataclasses.asdict(source.config), sort_keys=True), length, source.marker_id is not None)
 
 
 @functools.lru_cache(maxsize=4096)
 def _probe_task(task_json: str, length: int, marker: bool = False) -> tuple[int, int, bool]:
-    import json
-
-    from lengen_core.config import TaskConfig
-    from lengen_core.data import ExampleSource, stream_rng
-
     source = ExampleSource(TaskConfig(**json.loads(task_json)), marker=marker)
     rng = stream_rng("cost-probe", source.task.name, length)
     examples = [source.sample(rng, length) for _ in range(6)]
@@ -512,9 +500,6 @@ def estimate_cost(
     tested = "" if own_sweep else task
     per_length = tuple(_eval_length_cost(config, length, parameters, budget, tested) for length in sorted(set(lengths)))
     if own_sweep:  # a mixture's other tested tasks, each at its own lengths (an extra sweep tests one task)
-        from lengen_core.data import resolve_eval_lengths
-        from lengen_core.tasks.base import build_task
-
         for part in config.task.evaluated_parts()[1:]:
             part_lengths = resolve_eval_lengths(part, config.eval, build_task(part.name, part.options))
             per_length += tuple(_eval_length_cost(config, length, parameters, budget, part.name) for length in part_lengths)
@@ -607,77 +592,3 @@ def eval_length_cost(config: RunConfig, length: int, budget: Budget | None = Non
 def eval_batch_size(config: RunConfig, length: int, budget: Budget | None = None) -> int:
     """The decoding batch for ``length``: ``eval.batch_size`` or smaller, so that it fits ``budget``."""
     return _eval_length_cost(config, length, parameter_count(config), budget or default_budget()).batch_size
-
-
-# ---------------------------------------------------------------------------- calibration
-
-
-def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None = None, rows: int | None = None) -> dict[str, float]:
-    """Run one phase for real in this process and return its peak resident memory above the start, with the estimate.
-
-    ``phase="train"``: two training steps of the widest of four batches.
-    ``phase="eval"``: greedy decoding of ``rows`` (default ``eval.batch_size``)
-    evaluation examples at ``eval_length`` with a fresh model. Call it in a fresh
-    process (``python -m lengen_core.costs``) so that earlier allocations do not
-    hide the peak; Linux only (it reads the peak RSS from /proc).
-    """
-    import random
-
-    import torch
-
-    from lengen_core.data import ExampleSource
-    from lengen_core.evaluation import greedy_decode
-    from lengen_core.memory import peak_resident_bytes, reset_peak_resident, resident_bytes
-    from lengen_core.models.transformer import build_model
-    from lengen_core.positions import build_scheme
-    from lengen_core.training import BatchSource, compute_loss, make_optimizer
-
-    torch.manual_seed(0)
-    warm = torch.randn(8, 8, requires_grad=True)
-    (warm @ warm).sum().backward()  # torch's own lazy buffers, before the baseline
-    if phase == "train":
-        import torch._dynamo  # noqa: F401  (AdamW imports it on first use)
-
-        batches = BatchSource(config, 0)
-        prepared = max((batches.next() for _ in range(4)), key=lambda batch: batch.inputs.shape[1])
-        rows, length = prepared.inputs.shape
-        start = resident_bytes()
-        reset_peak_resident()
-        model = build_model(config.model, build_scheme(config.positions), config.vocab_size)
-        optimizer = make_optimizer(model, config)
-        for _ in range(2):
-            step_loss = compute_loss(model, prepared, torch.device("cpu"))
-            optimizer.zero_grad(set_to_none=True)
-            step_loss.loss.backward()
-            optimizer.step()
-        measured = peak_resident_bytes() - start
-        estimated = parameter_count(config) * FLOAT_BYTES * 5 + training_activation_bytes(config, rows=rows, length=length)
-        return {"measured": measured, "estimated": estimated, "rows": rows, "tokens": length}
-    if phase != "eval" or eval_length is None:
-        raise ValueError("phase must be 'train', or 'eval' with an eval_length")
-    model = build_model(config.model, build_scheme(config.positions), config.vocab_size).eval()
-    source = ExampleSource(config.task)
-    examples = source.sample_many(random.Random(0), eval_length, rows or config.eval.batch_size)
-    greedy_decode(model, examples[:2])  # first-call buffers
-    tokens = max(len(example.tokens) for example in examples)
-    prompt = max(len(example.prompt) for example in examples)
-    padded = len({len(example.prompt) for example in examples}) > 1
-    start = resident_bytes()
-    reset_peak_resident()
-    greedy_decode(model, examples)
-    measured = peak_resident_bytes() - start
-    estimated = decoding_bytes(config, len(examples), tokens, prompt, padded=padded)
-    return {"measured": measured, "estimated": estimated, "rows": len(examples), "tokens": tokens}
-
-
-if __name__ == "__main__":  # python -m lengen_core.costs '{"config": {...}, "phase": "train"}' -> JSON
-    import json
-    import sys
-
-    request = json.loads(sys.argv[1])
-    import torch
-
-    torch.set_num_threads(1)
-    print(json.dumps(measure_peak_bytes(
-        RunConfig.from_dict(request.get("config", {})), request["phase"], eval_length=request.get("eval_length"), rows=request.get("rows")
-    )))

@@ -1,33 +1,35 @@
-"""Where examples come from: a task, its data format, and seeded random streams.
+"""Where examples come from: a configured task, its data format, and seeded random streams.
 
+:class:`ExampleSource` is one :class:`~lengen_core.config.TaskConfig`'s examples: its
+task in the run's data format (:class:`~lengen_core.example_format.ExampleFormat`),
+and for a mixture every task's source and the training draws across them.
 Training and evaluation draw from *different* streams (:func:`stream_rng`), so an
 evaluation example is never one training could have drawn from the same seed:
 training uses ``("train", seed)``, evaluation ``("eval", eval_seed, task, length)``.
+
+Above :mod:`lengen_core.config` (it takes config types); what config itself needs
+of examples to validate a config is in :mod:`lengen_core.example_format`, below it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from lengen_core.tasks.base import Example, Task, build_task
-from lengen_core.vocab import task_marker_id
+from lengen_core.config import EvalConfig, TaskConfig
+from lengen_core.example_format import ExampleFormat, sweep_lengths, with_task_marker
+from lengen_core.streams import stream_rng, stream_seed
+from lengen_core.tasks.base import Example, Task
 
-if TYPE_CHECKING:  # config imports this module to validate a config; types only here, no cycle
-    from lengen_core.config import EvalConfig, TaskConfig
-
-
-def stream_seed(*parts: object) -> int:
-    """A stable 63-bit seed from any parts (``stream_seed("train", 3)``)."""
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def stream_rng(*parts: object) -> random.Random:
-    return random.Random(stream_seed(*parts))
+__all__ = [
+    "ExampleSource",
+    "longest_training_example",
+    "resolve_eval_lengths",
+    "stream_rng",
+    "stream_seed",
+    "with_distractors",
+    "with_task_marker",
+]
 
 
 class ExampleSource:
@@ -41,19 +43,16 @@ class ExampleSource:
 
     def __init__(self, task_config: TaskConfig, marker: bool | None = None) -> None:
         self.config = task_config
-        self.task: Task = build_task(task_config.name, task_config.options)
-        self.index_hints = task_config.index_hints
-        self.every_prefix = task_config.supervision != "answer"  # training targets at every prefix too (TaskConfig)
+        self.format: ExampleFormat = task_config.example_format(marker)  # checks index hints at the training length
+        self.task: Task = self.format.task
+        self.index_hints = self.format.index_hints
+        self.every_prefix = self.format.every_prefix  # training targets at every prefix too (TaskConfig)
         # member_prefixes: Huang et al.'s strings (prefixes of members only) and exact match over every prefix's label
-        self.member_prefixes = task_config.supervision == "member_prefixes"
+        self.member_prefixes = self.format.member_prefixes
         # whether a test example is right only when every labelled prompt position is too: Huang et al.'s format, and
         # tasks whose examples carry their own labels in the prompt (Task.scores_prefix_targets: the dense hint)
-        self.scores_prompt_labels = self.member_prefixes or type(self.task).scores_prefix_targets
-        self.marker_id: int | None = task_marker_id(task_config.name) if (task_config.is_mixture if marker is None else marker) else None
-        if self.index_hints:
-            from lengen_core.tasks.index_hints import check_index_hints
-
-            check_index_hints(self.task, task_config.train_length_max)
+        self.scores_prompt_labels = self.format.scores_prompt_labels
+        self.marker_id: int | None = self.format.marker_id
         self.mixture: list[tuple[ExampleSource, float]] = []  # (source, weight) of every task, the main one first
         if task_config.is_mixture:
             main, *others = task_config.parts()
@@ -70,19 +69,8 @@ class ExampleSource:
             return self
         raise KeyError(f"task {task_name!r} is not in this run")
 
-    def _format(self, example: Example) -> Example:
-        if self.every_prefix:
-            example = self.task.with_prefix_targets(example, huang_labels=self.member_prefixes)
-        if self.index_hints:
-            from lengen_core.tasks.index_hints import with_index_hints
-
-            example = with_index_hints(example)
-        return example if self.marker_id is None else with_task_marker(example, self.marker_id)
-
     def sample(self, rng: random.Random, length: int) -> Example:
-        if self.member_prefixes:
-            return self._format(self.task.sample_member_prefix(rng, length))
-        return self._format(self.task.sample(rng, length))
+        return self.format.sample(rng, length)
 
     def sample_many(self, rng: random.Random, length: int, count: int) -> list[Example]:
         return [self.sample(rng, length) for _ in range(count)]
@@ -121,18 +109,11 @@ class ExampleSource:
 
     def max_sequence_length(self, length: int) -> int:
         """Upper bound of ``len(prompt + answer)`` at this length (hints can double it; a marker adds one)."""
-        bound = self.task.max_sequence_length(length)
-        return (2 * bound if self.index_hints else bound) + (self.marker_id is not None)
+        return self.format.max_sequence_length(length)
 
     def max_structural_id(self, length: int, rule: str, samples: int = 8) -> int:
         """Largest coupled id / digit significance seen in a few examples at ``length``."""
-        rng = stream_rng("structural-probe", self.task.name, length)
-        largest = 0
-        for example in self.sample_many(rng, length, samples):
-            values: Sequence[int] | None = example.coupled_ids if rule == "coupled" else example.digit_significance
-            if values:
-                largest = max(largest, max(values))
-        return largest
+        return self.format.max_structural_id(length, rule, samples)
 
 
 def longest_training_example(task_config: TaskConfig) -> int:
@@ -144,21 +125,10 @@ def longest_training_example(task_config: TaskConfig) -> int:
 def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
     """The lengths a sweep tests: explicit ``eval.lengths``, else ``n_lengths`` evenly spread
     from the task's smallest length to ``max_length_factor`` x the longest training length
-    (always including the longest training length)."""
-    if eval_config.lengths:
-        lengths = sorted(set(eval_config.lengths))
-    else:
-        top = max(task.min_length, round(eval_config.max_length_factor * task_config.train_length_max))
-        low = task.min_length
-        count = eval_config.n_lengths
-        lengths = sorted({round(low + (top - low) * i / max(count - 1, 1)) for i in range(count)} | {task_config.train_length_max})
-    if task_config.index_hints and not eval_config.lengths:
-        from lengen_core.tasks.index_hints import max_hinted_length
-
-        lengths = [length for length in lengths if length <= max_hinted_length(task)]  # one hint token per index
-    for length in lengths:
-        task.check_length(length, "eval.lengths")
-    return lengths
+    (always including the longest training length); see :func:`lengen_core.example_format.sweep_lengths`."""
+    return sweep_lengths(
+        task, task_config.train_length_max, task_config.index_hints, eval_config.lengths, eval_config.max_length_factor, eval_config.n_lengths
+    )
 
 
 def with_distractors(example: Example, distractors: Sequence[Example]) -> Example:
@@ -201,30 +171,4 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         part_ids=part_ids,
         prefix_targets=prefix_targets,
         source_index=source_index,
-    )
-
-
-def with_task_marker(example: Example, marker_id: int) -> Example:
-    """``example`` with its task's marker token right after ``<bos>`` (mixture runs).
-
-    The marker is structure, like ``<bos>``: segment 0, coupled id 0 (uncoupled),
-    digit significance 0, no prefix target, and the part (example) of the token it follows;
-    a restricted example's long-instance indices move up by one after it, as every index does.
-    """
-
-    def inserted(values: tuple[int, ...] | None, value: int | None = 0) -> tuple[int, ...] | None:
-        if values is None:
-            return None
-        return values[:1] + (values[0] if value is None else value,) + values[1:]
-
-    return dataclasses.replace(
-        example,
-        prompt=example.prompt[:1] + (marker_id,) + example.prompt[1:],
-        segment_ids=inserted(example.segment_ids),
-        coupled_ids=inserted(example.coupled_ids),
-        digit_significance=inserted(example.digit_significance),
-        part_ids=inserted(example.part_ids, None),
-        prefix_targets=inserted(example.prefix_targets),
-        source_index=None if example.source_index is None else (example.source_index[0], example.source_index[0] + 1)
-        + tuple(value + 1 for value in example.source_index[1:]),
     )

@@ -1,6 +1,6 @@
 """Fine-tuning lineage: which stored run a run started from (``train.init_from``), and that run's, and so on.
 
-Kept apart from :mod:`lengen_core.jobs` (which imports torch) so the Runs page can draw it cheaply.
+Kept apart from :mod:`lengen_core.runs` (which imports torch) so the Runs page can draw it cheaply.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lengen_core.config import RunConfig, flatten, parse_json_object
+from lengen_core.config import RunConfig
+from lengen_core.config_codec import flatten, parse_json_object
 from lengen_core.errors import ConfigError, shown
 from lengen_core.tasks.base import build_task
 

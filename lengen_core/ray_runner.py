@@ -84,7 +84,7 @@ def train_remotely(job: RemoteJob, mailbox: Any) -> str:
     import ray
     import torch
 
-    from lengen_core.jobs import execute_run
+    from lengen_core.runs.execution import execute_run
 
     torch.set_num_threads(job.torch_threads)
     with tempfile.TemporaryDirectory(prefix="lengen-ray-") as folder:
@@ -93,9 +93,9 @@ def train_remotely(job: RemoteJob, mailbox: Any) -> str:
             parent_id, data = job.parent
             parents[parent_id] = str(Path(folder) / f"parent-{parent_id}.safetensors")
             Path(parents[parent_id]).write_bytes(data)
-        recorder = RecordingStore(lambda record: ray.get(mailbox.put.remote(record)), parents)
+        recorder = RecordingStore(lambda record: ray.get(mailbox.put.remote(record)), parents, checkpoint_dir=Path(folder) / "checkpoints")
         config = RunConfig.from_json(job.config_json)
-        return execute_run(recorder, job.run_id, config, job.seed, checkpoint_dir=Path(folder) / "checkpoints", budget=job.budget)
+        return execute_run(recorder, job.run_id, config, job.seed, budget=job.budget)
 
 
 class _Mailbox:
@@ -209,7 +209,6 @@ class RayRunner:
 
     def run(self, jobs: Sequence[Any], on_done: Callable[[str, str], None] | None = None) -> dict[str, str]:
         """Run every :class:`~lengen_core.sweeps.SweepJob` (all of one store); returns run id -> final status."""
-        from lengen_core.jobs import default_checkpoint_dir
         from lengen_core.store import RunStore
 
         if not jobs:
@@ -221,7 +220,7 @@ class RayRunner:
         store = RunStore(paths.pop())
         try:
             with ray_session(ray, self.address):
-                return _Sweep(ray, store, default_checkpoint_dir(store), self, jobs, on_done).run()
+                return _Sweep(ray, store, store.checkpoint_dir, self, jobs, on_done).run()
         except BaseException as error:  # Ray could not be joined, or the driver itself failed: no run stays live
             fail_unfinished(store, jobs, f"the Ray driver stopped ({type(error).__name__}: {error})")
             raise
@@ -280,12 +279,12 @@ class _Sweep:
 
     def parent_of(self, config: RunConfig) -> tuple[str, bytes] | None:
         """A fine-tuning run's parent checkpoint, read here (the worker cannot see this machine's files)."""
-        from lengen_core.jobs import checkpoint_path
+        from lengen_core.runs.loading import existing_checkpoint
 
         parent_id = config.train.init_from
         if parent_id is None:
             return None
-        path = checkpoint_path(self.store, parent_id)
+        path = existing_checkpoint(self.store, parent_id)
         return None if path is None else (parent_id, Path(path).read_bytes())  # None: the worker records the refusal
 
     def write_records(self) -> None:

@@ -1,6 +1,6 @@
 """A run's store writes as messages: how a worker that may not open the database records a run.
 
-:func:`lengen_core.jobs.execute_run` records a run through five store writes
+:func:`lengen_core.runs.execution.execute_run` records a run through five store writes
 (``set_status``, ``append_train_points``, ``update_progress``,
 ``set_eval_points``, ``add_artifact``) and, for a fine-tuning run, one read
 (``checkpoint_path`` of the parent). :class:`RecordingStore` offers exactly
@@ -34,15 +34,23 @@ class ForeignRecord(LenGenError):
 
 
 class RecordingStore:
-    """The store as :func:`~lengen_core.jobs.execute_run` uses it, each write sent as a :data:`Record`.
+    """The store as :func:`~lengen_core.runs.execution.execute_run` uses it, each write sent as a :data:`Record`.
 
     ``parent_checkpoints`` maps a parent run id to a local checkpoint file, for
-    fine-tuning runs (the worker received the parent's bytes with its job).
+    fine-tuning runs (the worker received the parent's bytes with its job);
+    ``checkpoint_dir`` is the worker's own folder where a run saves its checkpoint
+    before the file's bytes are sent. It satisfies
+    :class:`~lengen_core.runs.sink.RunSink`.
     """
 
-    def __init__(self, send: Callable[[Record], None], parent_checkpoints: Mapping[str, str] | None = None) -> None:
+    def __init__(self, send: Callable[[Record], None], parent_checkpoints: Mapping[str, str] | None = None, *, checkpoint_dir: Path) -> None:
         self._send = send
         self._parents = dict(parent_checkpoints or {})
+        self._checkpoint_dir = Path(checkpoint_dir)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self._checkpoint_dir
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
         self._send(("set_status", run_id, {"status": status, "error": error}))

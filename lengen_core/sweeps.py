@@ -74,7 +74,7 @@ def run_sweep_job(job: SweepJob, torch_threads: int | None = None) -> tuple[str,
     """Execute one queued sweep run in this process; returns (run_id, final status)."""
     import torch
 
-    from lengen_core.jobs import execute_run
+    from lengen_core.runs.execution import execute_run
     from lengen_core.store import RunStore
 
     if torch_threads:
@@ -134,7 +134,7 @@ def queue_sweep(store: Any, cells: Iterable[tuple[RunConfig, int]], *, tag: str,
 
     Every cell is admitted (seed, device, cost against ``budget``) before any run is written.
     """
-    from lengen_core.jobs import create_runs
+    from lengen_core.runs.admission import create_runs
 
     cells = list(cells)
     run_ids = create_runs(store, cells, tags=(f"sweep:{tag}",), budget=budget)

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from lengen_core.batching import IGNORE_INDEX, Batch, collate
-from lengen_core.config import RunConfig, parse_json_object
+from lengen_core.config import RunConfig
+from lengen_core.config_codec import parse_json_object
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.learned_check import LearnedCheck, stop_reason
 from lengen_core.models.transformer import Transformer, build_model

@@ -23,7 +23,7 @@ from lengen_core.inspection import (
 )
 from lengen_core.vocab import VOCAB
 from pages.binding import url_picker
-from pages.charts.inspection import (
+from lengen_core.charts.inspection import (
     attention_grid,
     attention_heatmap,
     hsa_selection_figure,
@@ -133,7 +133,7 @@ def main() -> None:
     ensure_demo_runs()
     store = get_store()
     try:
-        runs, paths = checkpoint_runs(store)
+        runs, _ = checkpoint_runs(store)
     except LenGenError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return
@@ -143,7 +143,7 @@ def main() -> None:
     run_id = pick_run(runs)
     record = store.get_run(run_id)
     try:
-        model, config = load_run_model(record, paths[run_id])
+        model, config = load_run_model(store, run_id)
     except LenGenError as error:  # the stored config or the checkpoint is not usable
         st.error(escape_markdown(error), icon=":material/block:")
         return

@@ -23,7 +23,8 @@ from typing import Any
 
 import streamlit as st
 
-from lengen_core.config import RunConfig, flatten
+from lengen_core.config import RunConfig
+from lengen_core.config_codec import flatten
 from lengen_core.errors import ConfigError
 from lengen_core.params import config_to_params, decode_mixture, encode_mixture, is_config_param
 from pages.common import parse_id_list, run_setup_from_query_params

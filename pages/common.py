@@ -12,7 +12,7 @@ exercise without a browser:
 
 The app's caps are in :mod:`pages.caps`, escaping of user text in
 :mod:`pages.escaping`, widgets bound to the URL in :mod:`pages.binding`,
-figures in :mod:`pages.charts`.
+figures in :mod:`lengen_core.charts`.
 """
 
 from __future__ import annotations
@@ -24,39 +24,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, check_seed
+from lengen_core.config import LIMITS, RunConfig, check_seed
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
-from lengen_core.jobs import JobManager
+from lengen_core.runs.manager import JobManager
 from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
 from pages.caps import app_caps, max_concurrent_jobs
 from pages.escaping import escape_markdown
 from pages.legacy_mode import ensure_app_shell
+from lengen_core.charts.progress import progress_bar_markup
 
-# One colour per position scheme, the same on every page and chart.
-SCHEME_COLORS: dict[str, str] = {
-    "nope": "#7f7f7f",
-    "learned": "#d62728",
-    "sinusoidal": "#ff7f0e",
-    "rope": "#9467bd",
-    "alibi": "#8c564b",
-    "fire": "#e377c2",
-    "randomized": "#bcbd22",
-    "coupled": "#2ca02c",
-    "predictive_coupled": "#17becf",
-    "abacus": "#1f77b4",
-}
-assert set(SCHEME_COLORS) == set(POSITION_SCHEMES)
 
 # Every status a run can have, the live ones first.
 ALL_STATUSES: tuple[str, ...] = ("queued", "running", *FINAL_STATUSES)
-
-
-def scheme_color(scheme: str) -> str:
-    """The scheme's colour; a comparison setting such as ``learned+offsets`` takes its scheme's."""
-    return SCHEME_COLORS.get(scheme.split("+")[0], "#333333")
 
 
 # --------------------------------------------------------------------------- links
@@ -197,10 +179,6 @@ def number_columns(columns: Sequence[str], digits: int = 3) -> dict[str, Any]:
     return {column: st.column_config.NumberColumn(format=f"%.{digits}f") for column in columns}
 
 
-PROGRESS_COLOUR = "#1c83e1"  # under way: blue (red reads as an error)
-DONE_COLOUR = "#21a366"  # finished: green
-
-
 def progress_bar(fraction: float, text: str, *, done: bool = False) -> None:
     """A progress line (markdown) over a flat bar: what the polling fragments draw instead of ``st.progress``.
 
@@ -209,13 +187,7 @@ def progress_bar(fraction: float, text: str, *, done: bool = False) -> None:
     four tabs spent 0.41 cores on ``st.progress`` and 0.13 on this bar, the
     same as plain text (``bench/bench_polling_cost.py``, docs/benchmarks.md).
     """
-    percent = max(0.0, min(1.0, fraction)) * 100
-    bar = (
-        f'<div class="lengen-progress" role="progressbar" aria-valuenow="{percent:.0f}" aria-valuemin="0" aria-valuemax="100" '
-        f'style="background:rgba(151,166,195,0.25);border-radius:4px;height:6px;margin-top:-0.5rem">'
-        f'<div style="width:{percent:.1f}%;background:{DONE_COLOUR if done else PROGRESS_COLOUR};border-radius:4px;height:6px"></div></div>'
-    )
-    st.markdown(f"{text}\n\n{bar}", unsafe_allow_html=True)
+    st.markdown(f"{text}\n\n{progress_bar_markup(fraction, done=done)}", unsafe_allow_html=True)
 
 
 def render_job_queue() -> None:

@@ -29,10 +29,10 @@ from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, StoreError
-from lengen_core.jobs import admit
+from lengen_core.runs.admission import admit
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
-from pages.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
+from lengen_core.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
 from pages.common import (
     get_job_manager,
     get_ray_sweeps,

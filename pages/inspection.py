@@ -2,7 +2,7 @@
 
 The bundled demo runs, checkpoint loading (cached per file version), the run
 and example pickers and token rendering. The data comes from
-:mod:`lengen_core.inspection`; the figures are in :mod:`pages.charts`.
+:mod:`lengen_core.inspection`; the figures are in :mod:`lengen_core.charts`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.demo_runs import import_demo_runs
 from lengen_core.errors import ConfigError, LenGenError
+from lengen_core.runs.loading import load_run
 from lengen_core.inspection import (
     ExampleInputError,
     generated_example,
@@ -67,20 +68,11 @@ def load_model(path: str) -> tuple[Any, RunConfig, int]:
         raise ExampleInputError(f"the checkpoint {path} cannot be loaded: {type(error).__name__}: {error}") from None
 
 
-def load_run_model(record: Any, path: str) -> tuple[Any, RunConfig]:
-    """(model, config) of stored run ``record`` from its checkpoint at ``path``.
-
-    One rule for a run's config: the store's is the run's, and the checkpoint
-    must hold the same one (same ``config_id``); a checkpoint that disagrees
-    (replaced by hand, another run's file) is refused rather than shown as this run.
-    """
-    model, checkpoint_config, _ = load_model(path)
-    config = record.run_config
-    if checkpoint_config.config_id != config.config_id:
-        raise ExampleInputError(
-            f"the checkpoint {path} holds config {checkpoint_config.config_id}, but run {record.run_id} has config {config.config_id}; retrain the run to inspect it"
-        )
-    return model, config
+def load_run_model(store: Any, run_id: str) -> tuple[Any, RunConfig]:
+    """(model, config) of stored run ``run_id``: :func:`lengen_core.runs.loading.load_run` with this page's cached
+    checkpoint loader (the store's config is the run's; a checkpoint that disagrees is refused)."""
+    loaded = load_run(store, run_id, load=lambda path: load_model(path))
+    return loaded.model, loaded.config
 
 
 def checkpoint_runs(store: Any, *, scheme: str | None = None, limit: int = PICKER_LIMIT) -> tuple[Any, dict[str, str]]:

@@ -3,7 +3,7 @@
 The runs shown are in the URL (``?runs=id1,id2``); without it the newest
 finished run is shown. A run can be swept again at longer lengths from here:
 the extra sweep is a job of the app's job manager (the same bounded queue as
-training, :meth:`lengen_core.jobs.JobManager.submit_sweep`) and is stored under
+training, :meth:`lengen_core.runs.manager.JobManager.submit_sweep`) and is stored under
 its own name (``extra-<n>``; ``extra-<n>@<task>`` when it tests another task of
 a multi-task run), so the run's default sweep and its headline breakdown length
 stay as they were.
@@ -17,14 +17,14 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.errors import ConfigError, StoreError
-from lengen_core.evaluation import EvalPoint, breakdown_length
 from lengen_core.length_search import INTERVAL_RULE, ratio_text
-from lengen_core.sweep_names import part_sweep_base, sweep_part
+from lengen_core.sweep_names import sweep_part
 from lengen_core.params import parse_int_list
-from lengen_core.store import EVAL_COLUMNS
+from lengen_core.charts.colors import scheme_color
+from lengen_core.runs.stored_sweeps import combine_sweeps, combined_sweeps, own_sweep
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
 from pages.binding import url_picker
-from pages.charts.curves import SweepCurve, length_sweep_figure
+from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     get_job_manager,
     get_store,
@@ -32,7 +32,6 @@ from pages.common import (
     page_intro,
     parse_id_list,
     plotly_config,
-    scheme_color,
     show_config_error,
 )
 from pages.escaping import code_span, escape_markdown
@@ -43,37 +42,24 @@ OPTION_LIMIT = 500  # newest finished runs offered in the picker (plus any named
 EXTRA_SEEN_KEY = "sweep_page.extra_seen"
 
 
-def combine_sweeps(points: pd.DataFrame) -> pd.DataFrame:
-    """One point per length from all of a run's sweeps of one task: its own sweep (``default``, or
-    ``default@<task>``) wins, then the most samples."""
-    if len(points) == 0:
-        return points
-    own = points["sweep"].map(part_sweep_base) == "default"
-    ranked = points.assign(_default=(~own).astype(int)).sort_values(["length", "_default", "n"], ascending=[True, True, False])
-    return ranked.drop_duplicates("length").drop(columns="_default").reset_index(drop=True)
-
-
 def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, part=None) -> SweepCurve:
     """The chart's view of one task of a run (``part``: a mixture's other task, as its single-task config;
     None: the main task) over its sweeps' ``points``; with extra sweeps the breakdown is recomputed over all
-    its lengths."""
+    its lengths (:func:`lengen_core.runs.stored_sweeps.combined_sweeps`)."""
     def curve(frame: pd.DataFrame) -> SweepCurve:
         frame = frame.reset_index(drop=True)
         return SweepCurve.from_run(record, frame, label=label) if part is None else SweepCurve.from_part(record, part, frame, label=label)
 
     if not include_extra:
-        return curve(points[points["sweep"].map(part_sweep_base) == "default"])
-    frame = combine_sweeps(points)
-    eval_points = [EvalPoint(**{key: row[key] for key in EVAL_COLUMNS}) for row in frame.to_dict("records")]
-    combined = curve(frame)
-    if not eval_points:
-        return combined
-    own = points[points["sweep"].map(part_sweep_base) == "default"]["length"]
-    extra_beyond = len(own) == 0 or combined.longest_tested != int(own.max())
+        return curve(points[own_sweep(points)] if len(points) else points)
+    shown_curve = curve(combine_sweeps(points))
+    if len(points) == 0:
+        return shown_curve
+    combined = combined_sweeps(points, shown_curve.threshold, shown_curve.train_length_min)
     return dataclasses.replace(
-        combined,
-        breakdown_length=breakdown_length(eval_points, combined.threshold, combined.train_length_min),
-        bound_reason="the extra sweeps end there" if extra_beyond else combined.bound_reason,
+        shown_curve,
+        breakdown_length=combined.breakdown_length,
+        bound_reason="the extra sweeps end there" if combined.extra_beyond else shown_curve.bound_reason,
     )
 
 

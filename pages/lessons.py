@@ -36,7 +36,7 @@ from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
 from pages.caps import max_concurrent_jobs
-from pages.charts.curves import SweepCurve, length_sweep_figure
+from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     get_job_manager,
     get_store,

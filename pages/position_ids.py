@@ -33,7 +33,7 @@ from lengen_core.inspection import (
 )
 from lengen_core.tasks import task_names
 from lengen_core.vocab import VOCAB
-from pages.charts.inspection import (
+from lengen_core.charts.inspection import (
     coupling_links_figure,
     position_ids_figure,
     predicted_ids_figure,
@@ -138,7 +138,7 @@ def predictive_section() -> None:
     st.subheader("Predictive position coupling: predicted versus true ids")
     store = get_store()
     try:
-        runs, paths = checkpoint_runs(store, scheme="predictive_coupled")
+        runs, _ = checkpoint_runs(store, scheme="predictive_coupled")
     except LenGenError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return
@@ -152,7 +152,7 @@ def predictive_section() -> None:
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
     run_id = st.selectbox("Predictive coupling run", list(runs["run_id"]), key="position_ids.run", format_func=lambda r: labels.get(r, r))
     try:
-        model, config = load_run_model(store.get_run(run_id), paths[run_id])
+        model, config = load_run_model(store, run_id)
     except LenGenError as error:  # the stored config or the checkpoint is not usable
         st.error(escape_markdown(error), icon=":material/block:")
         return

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages.charts.curves import SweepCurve, length_sweep_figure, train_curve_panels
+from lengen_core.charts.curves import SweepCurve, length_sweep_figure, train_curve_panels
 from pages.common import (
     get_job_manager,
     get_store,

@@ -70,7 +70,7 @@ def recipe_of(task_name: str, mixture_text: str) -> Recipe | None:
 
 def copy_parent_settings(form: ConfigForm) -> None:
     """The start picker's callback: a chosen parent's model and position settings go into the widgets
-    (a fine-tuned run must have them; :func:`lengen_core.jobs.check_parent`)."""
+    (a fine-tuned run must have them; :func:`lengen_core.runs.admission.check_parent`)."""
     parent_id = st.session_state.get(form.key("train.init_from"))
     if not parent_id:
         return

@@ -24,7 +24,7 @@ from lengen_core.config import (
 )
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError
-from lengen_core.jobs import admit
+from lengen_core.runs.admission import admit
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
 from pages.common import get_job_manager, page_intro, show_config_error, task_classes

@@ -22,7 +22,6 @@ import collections
 import concurrent.futures
 import multiprocessing
 import platform
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -30,11 +29,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from lengen_core.config import POSITION_SCHEMES, RunConfig  # noqa: E402
-from lengen_core.errors import ConfigError  # noqa: E402
+from lengen_core.config import POSITION_SCHEMES, RunConfig
+from lengen_core.errors import ConfigError
 
 ATTENTION_VARIANTS: dict[str, dict[str, Any]] = {
     "dense": {"model.attention": "dense"},
@@ -107,7 +103,7 @@ def check_cell(cell: Cell, *, figures: bool = True) -> CellResult:
     try:
         config = cell_config(cell)
         from lengen_core.costs import default_budget
-        from lengen_core.jobs import admit
+        from lengen_core.runs.admission import admit
 
         admit(config, 0, default_budget())
     except ConfigError as error:
@@ -126,7 +122,7 @@ def _exercise(config: RunConfig, figures: bool) -> str:
 
     from lengen_core.data import ExampleSource
     from lengen_core.inspection import SCHEME_VIEWS, check_fits_model, generated_example, inspect_example, position_ids_for, position_rows
-    from lengen_core.jobs import evaluate_model
+    from lengen_core.runs.evaluate import evaluate_model
     from lengen_core.training import train
 
     torch.set_num_threads(1)
@@ -167,7 +163,7 @@ def _exercise(config: RunConfig, figures: bool) -> str:
 def _draw(config: RunConfig, inspection: Any, rows: list) -> None:
     """The figures the Attention and Position IDs pages draw for this cell."""
     from lengen_core.inspection import token_labels
-    from pages.charts.inspection import attention_grid, coupling_links_figure, hsa_selection_figure, position_ids_figure, predicted_ids_figure
+    from lengen_core.charts.inspection import attention_grid, coupling_links_figure, hsa_selection_figure, position_ids_figure, predicted_ids_figure
 
     labels = token_labels(inspection.tokens)
     if any(layer is not None for layer in inspection.attention):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the lessons' demo runs and bundle them under data/demo/.
 
-Every run comes from the project's own pipeline (:func:`lengen_core.jobs.execute_run`:
+Every run comes from the project's own pipeline (:func:`lengen_core.runs.execution.execute_run`:
 train, greedy length sweep, checkpoint) on the CPU, in a throwaway run store;
 the finished runs are then exported with :func:`lengen_core.demo_runs.export_demo_runs`.
 Nothing is edited by hand: the manifest records the measured numbers, the
@@ -28,14 +28,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from lengen_core.demo_runs import DEFAULT_DEMO_DIR, demo_size_bytes, export_demo_runs, load_manifest  # noqa: E402
-from lengen_core.jobs import create_run  # noqa: E402
-from lengen_core.lessons import LESSONS, RunOutcome, all_lesson_runs, check_lesson, feature_available  # noqa: E402
-from lengen_core.store import RunStore  # noqa: E402
-from lengen_core.sweeps import LocalProcessRunner, SweepJob  # noqa: E402
+from lengen_core.demo_runs import DEFAULT_DEMO_DIR, demo_size_bytes, export_demo_runs, load_manifest
+from lengen_core.runs.admission import create_run
+from lengen_core.lessons import LESSONS, RunOutcome, all_lesson_runs, check_lesson, feature_available
+from lengen_core.store import RunStore
+from lengen_core.sweeps import LocalProcessRunner, SweepJob
 
 # Checkpoints bundled (the Attention / Position IDs pages can open these at once);
 # the others ship their curves only, to keep data/demo small (~4 MB).

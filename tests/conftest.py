@@ -8,26 +8,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from lengen_core.smoke import TINY_CONFIG_CHANGES  # noqa: F401 - the tests' tiny run (tests import it from here)
 
-# A run that trains and sweeps in about a second on one CPU core.
-TINY_CONFIG_CHANGES: dict[str, Any] = {
-    "task.name": "reverse",
-    "task.train_length_min": 1,
-    "task.train_length_max": 4,
-    "positions.scheme": "coupled",
-    "positions.max_position": 64,
-    "model.n_layers": 1,
-    "model.n_heads": 2,
-    "model.d_model": 16,
-    "model.d_ff": 32,
-    "train.steps": 20,
-    "train.batch_size": 8,
-    "train.warmup_steps": 2,
-    "train.log_every": 5,
-    "eval.n_lengths": 3,
-    "eval.samples_per_length": 5,
-}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:

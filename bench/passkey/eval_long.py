@@ -23,8 +23,9 @@ import torch
 
 
 from lengen_core.evaluation import breakdown_length, sweep
+from lengen_core.errors import ConfigError
 from lengen_core.store import RunStore
-from lengen_core.training import load_checkpoint
+from lengen_core.runs.loading import load_run
 
 
 def peak_rss_mib() -> float:
@@ -59,12 +60,11 @@ def main() -> int:
         parser.error("--samples needs one number or one per length")
 
     store = RunStore(args.db)
-    record = store.get_run(args.run)
-    artifacts = store.artifacts(args.run)
-    checkpoints = artifacts[artifacts["kind"] == "checkpoint"]
-    if checkpoints.empty:
-        parser.error(f"run {args.run} has no checkpoint (status {record.status})")
-    model, config, seed = load_checkpoint(checkpoints.iloc[-1]["path"], device=args.device)
+    try:
+        loaded = load_run(store, args.run, device=args.device)  # the checkpoint must agree with the store
+    except ConfigError as error:
+        parser.error(str(error))
+    model, config, seed, record = loaded.model, loaded.config, loaded.seed, loaded.record
     eval_config = config.eval
 
     rows = []

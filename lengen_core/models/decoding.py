@@ -20,14 +20,47 @@ predictions) again each step from the ids known so far.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
+from lengen_core.models.attention import LayerCache
+from lengen_core.positions import PositionScheme
+from lengen_core.positions.encodings import PositionalTerms
 from lengen_core.vocab import PAD_ID
 
-if TYPE_CHECKING:
-    from lengen_core.models.transformer import Transformer
+
+class ForwardOutput(Protocol):
+    """What one forward pass returns that decoding reads (:class:`~lengen_core.models.transformer.ModelOutput`)."""
+
+    logits: torch.Tensor  # [B, T, V]
+    position_logits: torch.Tensor | None  # [B, T, P] or None
+
+
+class DecodedModel(Protocol):
+    """What a :class:`Decoder` uses of its model: :class:`~lengen_core.models.transformer.Transformer` is one.
+
+    A protocol rather than the class, because the transformer module imports this one
+    (its ``start_decoding`` makes a Decoder): naming the class here would close an import cycle.
+    """
+
+    scheme: PositionScheme
+    terms: PositionalTerms
+
+    @property
+    def supports_cache(self) -> bool: ...
+
+    def new_caches(self) -> list[LayerCache]: ...
+
+    def __call__(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        caches: list[LayerCache] | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> ForwardOutput: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +86,7 @@ class Decoder:
 
     def __init__(
         self,
-        model: Transformer,
+        model: DecodedModel,
         prompt: torch.Tensor,
         position_ids: torch.Tensor,
         *,

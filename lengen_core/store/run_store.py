@@ -321,10 +321,15 @@ class RunStore:
         with self._file.transaction(write=False) as connection:
             return run_reads.read_artifacts(connection, self.path, run_id)
 
+    @property
+    def checkpoint_dir(self) -> pathlib.Path:
+        """Where runs of this store write their checkpoint files: ``checkpoints/`` beside the database."""
+        return self.path.parent / "checkpoints"
+
     def checkpoint_path(self, run_id: str) -> str | None:
         """The path of the run's newest checkpoint artifact as recorded, or None when it has none.
 
-        The file itself is not looked at (:func:`lengen_core.jobs.checkpoint_path`
+        The file itself is not looked at (:func:`lengen_core.runs.loading.existing_checkpoint`
         also checks that it is on disk). Unknown runs raise :class:`RunNotFound`.
         """
         with self._file.transaction(write=False) as connection:

@@ -32,7 +32,7 @@ same, with every operand padded to the answer's width (see
 
 ``coupling_format = early`` is the rule of the repository's earlier commits,
 which LenGen Lab followed before this option existed (runs stored without the
-option were trained with it; :data:`lengen_core.config.STORED_BEFORE_OPTION`):
+option were trained with it; :data:`lengen_core.config_migrations.STORED_BEFORE_OPTION`):
 the mirror image, ``end = start + max_len + 1``, a digit of significance ``s``
 gets ``D + 1 - s`` (``D`` the answer digits), the operators ``D + 1``; the
 multi-operand operands are padded to the longest operand only.

@@ -119,7 +119,7 @@ class ParityScratchpad(_CountingTask):
         coupled_ids   0   2 3 4 5 1 2 3 4 5   0
 
     ``coupling_format = early``, the rule LenGen Lab followed before the option (runs
-    stored without it; :data:`lengen_core.config.STORED_BEFORE_OPTION`): the running
+    stored without it; :data:`lengen_core.config_migrations.STORED_BEFORE_OPTION`): the running
     parities over the input read backwards (``y_1 = x_n``), ``x_i -> i+1``,
     ``= -> n+1``, ``y_j -> n+1-j`` (``1 0 1 1``: answer ``1 0 0 1``, ids
     ``0 2 3 4 5 5 4 3 2 1 0``), their reversed branch's construction variant.

@@ -15,7 +15,7 @@ from lengen_core.inspection import (
     token_labels,
 )
 from lengen_core.vocab import VOCAB
-from pages.charts.inspection import (
+from lengen_core.charts.inspection import (
     attention_grid,
     attention_heatmap,
     hsa_selection_figure,

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from pages.charts.curves import (
+from lengen_core.charts.curves import (
     SweepCurve,
     breakdown_ratio_figure,
     length_sweep_figure,
@@ -16,7 +16,7 @@ from pages.charts.curves import (
     rgba,
     train_curve_panels,
 )
-from pages.common import SCHEME_COLORS
+from lengen_core.charts.colors import SCHEME_COLORS
 
 
 def sweep_points(lengths: list[int], exact: list[float], n: int = 100) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from pages.charts.grid import (
+from lengen_core.charts.grid import (
     BODY_FONT_PX,
     MIN_CONTRAST,
     NOT_LEARNED_FILL,
@@ -20,7 +20,7 @@ from pages.charts.grid import (
     text_colour_on,
     worst_text_contrast,
 )
-from pages.common import SCHEME_COLORS
+from lengen_core.charts.colors import SCHEME_COLORS
 
 
 def run(run_id: str, task: str, scheme: str, status: str = "done", breakdown: int | None = None, longest: int = 40, **more: object) -> dict:

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lengen_core.config import RunConfig, flatten
+from lengen_core.config import RunConfig
+from lengen_core.config_codec import flatten
 from lengen_core.errors import ConfigError
 from pages.common import parse_id_list, run_setup_from_query_params
 from pages.escaping import WORD_JOINER, code_span, escape_markdown

@@ -108,7 +108,7 @@ def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_th
 
 
 def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -> None:
-    from pages.charts.grid import grid_cells, with_partner_rows
+    from lengen_core.charts.grid import grid_cells, with_partner_rows
 
     runs = pd.DataFrame([
         {"run_id": "a", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 1.5, "breakdown_length": 15,

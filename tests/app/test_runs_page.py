@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lengen_core.config import RunConfig
-from lengen_core.jobs import code_version
+from lengen_core.runs.provenance import code_version
 from lengen_core.params import config_diff
 from pages.common import get_store
 from tests.conftest import TINY_CONFIG_CHANGES, rendered

@@ -3,88 +3,22 @@
 Skips cleanly when chromium (or playwright) is not installed; CI installs both.
 Screenshots go to the test's tmp dir and to ``test-output/screenshots/``
 (git-ignored); with ``LENGEN_UPDATE_SCREENSHOTS=1`` also to ``docs/screenshots/``.
+
+The server, the browser's path and flags, and ``wait_idle`` are the harness in bench/browser.py (shared with the
+app benchmarks).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class StreamlitServer:
-    """``streamlit run app.py`` (or another ``app`` file) headless on a free port with its own run database."""
-
-    def __init__(self, directory: Path, app: str | None = None, **env: str) -> None:
-        self.app = app or str(ROOT / "app.py")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.db_path = directory / "runs.duckdb"
-        self.log_path = directory / "streamlit.log"
-        self.env = {**os.environ, "LENGEN_DB": str(self.db_path), "LENGEN_MAX_JOBS": "2", **env}
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60.0) -> StreamlitServer:
-        command = [
-            sys.executable, "-m", "streamlit", "run", self.app,
-            "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-        ]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.25)
-        raise RuntimeError(f"streamlit did not become healthy in {timeout} s:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def bulk_load_runs(db_path: Path, count: int) -> None:
-    """Insert ``count`` finished runs of the tiny config (names ``bulk-0`` ...) in batches of 2,500."""
-    from lengen_core.config import RunConfig
-    from lengen_core.jobs import code_version
-    from lengen_core.store import RunStore
-    from tests.conftest import TINY_CONFIG_CHANGES
-
-    config = RunConfig().replace(**TINY_CONFIG_CHANGES)
-    store = RunStore(db_path)
-    spec = {"config": config.to_dict(), "config_id": config.config_id, "code_version": code_version(), "environment": {}, "status": "done"}
-    for offset in range(0, count, 2_500):
-        batch = range(offset, min(offset + 2_500, count))
-        store.create_runs([{**spec, "seed": 1000 + index, "name": f"bulk-{index}"} for index in batch])
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, StreamlitServer
 
 
 @pytest.fixture(scope="module")
@@ -113,26 +47,6 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     yield start
     for server in servers:
         server.stop()
-
-
-IDLE_SELECTOR = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-
-
-def wait_idle(page: Any, timeout_s: float = 60.0, settle_s: float = 0.3) -> None:
-    """Until the page's script run has finished (Streamlit marks the app root), and still is ``settle_s`` later.
-
-    The mark also reads "notRunning" for a moment between a script run that
-    calls ``st.rerun()`` (app.py's first, legacy-mode run) and the rerun, with
-    only part of the page drawn; seeing it twice, ``settle_s`` apart, skips that gap.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        page.wait_for_selector(IDLE_SELECTOR, timeout=max(1.0, deadline - time.monotonic()) * 1000)
-        time.sleep(settle_s)
-        if page.locator(IDLE_SELECTOR).count() == 1:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the page's script run did not stay finished within {timeout_s} s")
 
 
 def error_texts(page: Any) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 
 from lengen_core.config import RunConfig
 from lengen_core.params import config_to_params
-from tests.browser.conftest import error_texts, wait_idle
+from bench.browser import wait_idle
+from tests.browser.conftest import error_texts
 from tests.conftest import TINY_CONFIG_CHANGES
 
 pytestmark = pytest.mark.browser
@@ -170,7 +171,7 @@ def test_the_compare_grid_reads_at_body_size_with_enough_contrast(browser: Any, 
     (the single-task grid, the page's first chart; the multi-task one is drawn the same way, in a closed expander)."""
     from PIL import Image
 
-    from pages.charts.grid import contrast_ratio
+    from lengen_core.charts.grid import contrast_ratio
 
     server = server_factory()
     context = browser.new_context(viewport={"width": 1400, "height": 2400})

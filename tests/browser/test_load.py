@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections import Counter
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +18,8 @@ import pytest
 from lengen_core.config import RunConfig
 from lengen_core.store import RunStore
 from lengen_core.params import config_to_params
-from tests.browser.conftest import CHROMIUM, StreamlitServer, bulk_load_runs, error_texts, wait_idle
+from bench.browser import CHROMIUM, StreamlitServer, bulk_load_runs, cpu_seconds_by_program, wait_idle
+from tests.browser.conftest import error_texts
 from tests.conftest import TINY_CONFIG_CHANGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.load]
@@ -69,23 +68,6 @@ def runs_page_paint(browser: Any, url: str) -> tuple[float, float]:
     assert error_texts(page) == []
     context.close()
     return wall, in_page
-
-
-def cpu_seconds_by_program(server_pid: int) -> Counter:
-    """CPU seconds used so far, summed per program name from /proc; the server process is ``server``."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    used: Counter = Counter()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        name = "server" if int(entry.name) == server_pid else stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        used[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return used
 
 
 def runs_page_probe(browser: Any, url: str) -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig, flatten
+from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig
+from lengen_core.config_codec import flatten
 from lengen_core.errors import ConfigError
 
 

@@ -1,6 +1,6 @@
 """The cost model: its estimate against measured peak memory, the budget it enforces, batches split to fit.
 
-Measurements run in a fresh process each (``python -m lengen_core.costs``), which reads the
+Measurements run in a fresh process each (``bench/calibrate_costs.py``, the calibration harness), which reads the
 peak resident set from /proc. The estimate must lie in [1x, 3x] of the measurement: never
 below it (a request it accepts must fit), and at most 3x above (across twelve configs of
 every attention kind and position encoding the ratio measured 1.0-2.4; the rest is the
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reas
 def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, float]:
     request = json.dumps({"config": config, "phase": phase, **extra})
     result = subprocess.run(
-        [sys.executable, "-m", "lengen_core.costs", request], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request], capture_output=True, text=True, timeout=300, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -136,7 +136,7 @@ def test_evaluation_at_a_long_alibi_length_splits_its_batches_instead_of_failing
 
 
 def test_split_batches_give_the_same_answers_and_counts() -> None:
-    from lengen_core.jobs import evaluate_model
+    from lengen_core.runs.evaluate import evaluate_model
     from lengen_core.models import build_model
     from lengen_core.positions import build_scheme
 
@@ -150,7 +150,7 @@ def test_split_batches_give_the_same_answers_and_counts() -> None:
 
 
 def test_evaluation_stops_at_its_time_bound_and_keeps_what_it_measured() -> None:
-    from lengen_core.jobs import evaluate_model
+    from lengen_core.runs.evaluate import evaluate_model
     from lengen_core.models import build_model
     from lengen_core.positions import build_scheme
 
@@ -166,7 +166,7 @@ def test_evaluation_stops_at_its_time_bound_and_keeps_what_it_measured() -> None
 
 
 def test_nothing_is_written_for_a_refused_request(tmp_path: Path) -> None:
-    from lengen_core.jobs import JobManager
+    from lengen_core.runs.manager import JobManager
     from lengen_core.store import RunStore
 
     store = RunStore(tmp_path / "runs.duckdb")

@@ -12,7 +12,8 @@ import torch
 from lengen_core.cli import main as cli_main
 from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
-from lengen_core.jobs import create_run, execute_run
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.lineage import lineage
 from lengen_core.store import RunStore
 from lengen_core.training import load_checkpoint

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lengen_core.cli import main as cli_main
-from lengen_core.config import RunConfig, flatten
+from lengen_core.config import RunConfig
+from lengen_core.config_codec import flatten
 from lengen_core.errors import LenGenError
 from lengen_core.tasks import task_names
 

@@ -167,7 +167,7 @@ def short_hsa_config(task: str, chunk_size: int, local_mixer: str = "swa") -> An
 def test_hsa_trains_and_decodes_from_length_one_to_three_chunks(family: str, chunk_size: int) -> None:
     """The issue's failure: evaluation starts at length 1, shorter than one chunk. Every family trains and
     decodes greedily with S = 2, 16, 64; examples shorter than a chunk get no HSA term at all."""
-    from lengen_core.jobs import evaluate_model
+    from lengen_core.runs.evaluate import evaluate_model
     from lengen_core.training import train
 
     config = short_hsa_config(FAMILY_TASKS[family], chunk_size)

@@ -12,7 +12,7 @@ import torch
 from lengen_core.config import RunConfig
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
-from lengen_core.jobs import JobManager
+from lengen_core.runs.manager import JobManager
 from lengen_core.store import RunStore
 from lengen_core.training import TrainingControl
 from tests.conftest import TINY_CONFIG_CHANGES

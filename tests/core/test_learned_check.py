@@ -9,7 +9,8 @@ from lengen_core.config import RunConfig, TaskConfig
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import sweep
-from lengen_core.jobs import create_run, execute_run
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.learned_check import CHECK_SAMPLES_PER_LENGTH, LearnedCheck, check_lengths
 from lengen_core.store import RunStore
 from lengen_core.training import train

@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from lengen_core.config import RunConfig, flatten
+from lengen_core.config import RunConfig
+from lengen_core.config_codec import flatten
 from lengen_core.demo_runs import (
     DEFAULT_DEMO_DIR,
     DEMO_TAG,
@@ -190,7 +191,8 @@ def test_hsa_requirement_matches_the_installation() -> None:
 
 
 def _finished_run(store: RunStore, tmp_path: Path, key: str, **changes: Any) -> str:
-    from lengen_core.jobs import create_run, execute_run
+    from lengen_core.runs.admission import create_run
+    from lengen_core.runs.execution import execute_run
 
     config = RunConfig().replace(**{**TINY, **changes})
     run_id = create_run(store, config, 0, name=f"lesson: {key}", tags=(run_tag(key),))

@@ -21,7 +21,8 @@ from lengen_core.cli import main as cli_main
 from lengen_core.config import LIMITS, MixtureTask, RunConfig
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.errors import ConfigError
-from lengen_core.jobs import create_run, execute_run
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.models.transformer import build_model
 from lengen_core.params import config_from_params, config_to_params
 from lengen_core.positions import build_scheme

@@ -187,7 +187,8 @@ def test_ray_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_a_fine_tuning_run_on_ray_starts_from_its_parent_sent_by_the_driver(ray_cluster: str, tmp_path: Path) -> None:
-    from lengen_core.jobs import create_run, execute_run
+    from lengen_core.runs.admission import create_run
+    from lengen_core.runs.execution import execute_run
 
     store = RunStore(tmp_path / "runs.duckdb")
     parent_config = RunConfig().replace(**CELL_CHANGES)

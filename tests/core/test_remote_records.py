@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lengen_core.config import RunConfig
-from lengen_core.jobs import create_run, execute_run
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.remote_records import (
     ForeignRecord,
     RecordingStore,
@@ -26,7 +27,7 @@ def test_records_applied_by_the_driver_equal_a_run_written_in_place(tmp_path: Pa
 
     sent: list = []
     worker_folder = tmp_path / "worker"
-    assert execute_run(RecordingStore(sent.append), relayed_id, config, 3, checkpoint_dir=worker_folder) == "done"
+    assert execute_run(RecordingStore(sent.append, checkpoint_dir=worker_folder), relayed_id, config, 3) == "done"
     assert relayed.get_run(relayed_id).status == "queued"  # the worker wrote nothing
     methods = [method for method, _, _ in sent]
     assert methods[0] == "set_status" and methods.count("append_train_points") == 4 and methods[-1] == "set_status"

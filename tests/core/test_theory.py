@@ -17,7 +17,7 @@ from lengen_core.theory import (
     prediction_for,
     setting_label,
 )
-from pages.charts.grid import cell_text, grid_cells
+from lengen_core.charts.grid import cell_text, grid_cells
 
 
 def config_for(task: str, scheme: str, **changes: object) -> RunConfig:

@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
-from pages.common import scheme_color
+from lengen_core.charts.colors import scheme_color
 
 METRIC_LABELS: dict[str, str] = {
     "exact_match": "exact-match accuracy (greedy decoding)",

@@ -27,8 +27,8 @@ from lengen_core.length_search import is_bound, ratio_text
 from lengen_core.tasks import TASK_REGISTRY, build_task
 from lengen_core.tasks.theory import Prediction
 from lengen_core.theory import measured_outcome, prediction_for_setting, setting_label
-from pages.charts.curves import empty_figure
-from pages.common import scheme_color
+from lengen_core.charts.curves import empty_figure
+from lengen_core.charts.colors import scheme_color
 
 BODY_FONT_PX = 16  # Streamlit's body text (its theme's base font size)
 COLOUR_SCALE = "Viridis"
