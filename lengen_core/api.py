@@ -84,29 +84,18 @@ class Breakdown:
 
 
 class Run:
-    """One stored run: its config, its curves, its breakdown beside the theory's prediction, its model."""
+    """One stored run: its config, its curves, its breakdown beside the theory's prediction, its model.
+
+    ``run_id``, ``seed`` and ``status`` (queued, running, done, diverged, failed, cancelled or interrupted) are as
+    the store had them when the Run was made (:meth:`refresh` reads them again); ``config`` is the run's full config,
+    the store's copy (the truth); ``record`` the store's whole row.
+    """
 
     def __init__(self, store: RunStore, record: RunRecord) -> None:
         self._store = store
         self.record = record
-
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
-    @property
-    def config(self) -> RunConfig:
-        """The run's full config (the store's copy: the truth)."""
-        return self.record.run_config
-
-    @property
-    def seed(self) -> int:
-        return self.record.seed
-
-    @property
-    def status(self) -> str:
-        """queued, running, done, diverged, failed, cancelled or interrupted."""
-        return self.record.status
+        self.run_id, self.seed, self.status = record.run_id, record.seed, record.status
+        self.config: RunConfig = record.run_config
 
     @property
     def curve(self) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TYPE_CHECKING, TextIO
 
 from lengen_core.config import (
     LIMITS,
@@ -37,6 +37,9 @@ from lengen_core.params import (
     parse_int_list,
     parse_range,
 )
+
+if TYPE_CHECKING:
+    from lengen_core.store import RunStore
 
 EPILOG = """examples:
   python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
@@ -217,7 +220,7 @@ def print_table(out: TextIO, rows: Sequence[dict[str, Any]], columns: Sequence[s
     out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))  # no trailing blanks in files
 
 
-def print_sweep_table(store: Any, run_id: str, out: TextIO) -> None:
+def print_sweep_table(store: RunStore, run_id: str, out: TextIO) -> None:
     from lengen_core.store import EVAL_COLUMNS
     from lengen_core.sweep_names import part_sweep_name, sweep_part
     from lengen_core.theory import check_run

@@ -5,10 +5,13 @@ Kept apart from :mod:`lengen_core.runs` (which imports torch) so the Runs page c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lengen_core.store import RunStore
 
 
-def lineage(store: Any, run_id: str, limit: int = 32) -> list[str]:
+def lineage(store: RunStore, run_id: str, limit: int = 32) -> list[str]:
     """The run's ancestors by ``train.init_from``, oldest first, ending with ``run_id``;
     a deleted ancestor ends the chain with ``"<id> (deleted)"``."""
     chain = [run_id]

@@ -42,13 +42,16 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
 from lengen_core.remote_records import RecordingStore, apply_records
+
+if TYPE_CHECKING:
+    from lengen_core.store import RunStore
 
 RAY_MISSING = "needs Ray, which is not installed: python3 -m pip install 'ray==2.60.*' (on the driver and on every node)"
 POLL_SECONDS = 0.2
@@ -226,7 +229,7 @@ class RayRunner:
             raise
 
 
-def fail_unfinished(store: Any, jobs: Sequence[Any], reason: str) -> None:
+def fail_unfinished(store: RunStore, jobs: Sequence[Any], reason: str) -> None:
     """Mark ``failed`` every run of ``jobs`` that is not in a final state yet."""
     from lengen_core.store import FINAL_STATUSES
 
@@ -238,7 +241,7 @@ def fail_unfinished(store: Any, jobs: Sequence[Any], reason: str) -> None:
 class _Sweep:
     """One :meth:`RayRunner.run`: the submit / poll / write loop and its bookkeeping."""
 
-    def __init__(self, ray: Any, store: Any, checkpoint_dir: Path, runner: RayRunner, jobs: Sequence[Any], on_done: Callable[[str, str], None] | None) -> None:
+    def __init__(self, ray: Any, store: RunStore, checkpoint_dir: Path, runner: RayRunner, jobs: Sequence[Any], on_done: Callable[[str, str], None] | None) -> None:
         self.ray, self.store, self.checkpoint_dir, self.runner, self.on_done = ray, store, checkpoint_dir, runner, on_done
         self.waiting = deque(jobs)
         self.run_ids = {job.run_id for job in jobs}
@@ -387,7 +390,7 @@ class BackgroundSweeps:
         self._lock = threading.Lock()
         self._runners: dict[str, tuple[RayRunner, threading.Thread]] = {}
 
-    def launch(self, store: Any, cells: Sequence[tuple[RunConfig, int]], *, tag: str, budget: Budget | None = None) -> list[str]:
+    def launch(self, store: RunStore, cells: Sequence[tuple[RunConfig, int]], *, tag: str, budget: Budget | None = None) -> list[str]:
         """Queue ``cells`` as sweep ``tag`` and start driving it; returns the run ids."""
         from lengen_core.sweeps import queue_sweep
 

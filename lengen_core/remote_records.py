@@ -20,9 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from lengen_core.errors import LenGenError
+
+if TYPE_CHECKING:
+    from lengen_core.store import RunStore
 
 # (method, run_id, keyword arguments); add_artifact's arguments are kind, file name and the file's bytes
 Record = tuple[str, str, dict[str, Any]]
@@ -125,7 +128,7 @@ def write_checkpoint_file(folder: Path, name: str, data: bytes) -> Path:
     return target
 
 
-def apply_records(store: Any, records: Iterable[Record], *, run_ids: set[str], checkpoint_dir: Path) -> tuple[int, list[str]]:
+def apply_records(store: RunStore, records: Iterable[Record], *, run_ids: set[str], checkpoint_dir: Path) -> tuple[int, list[str]]:
     """Write ``records`` into ``store`` in order; returns (store writes made, why records were dropped).
 
     Records of runs outside ``run_ids``, methods that are not store writes, or
@@ -167,7 +170,7 @@ def apply_records(store: Any, records: Iterable[Record], *, run_ids: set[str], c
     return len(batch) - len(dropped), dropped
 
 
-def _write(store: Any, record: Record, checkpoint_dir: Path) -> None:
+def _write(store: RunStore, record: Record, checkpoint_dir: Path) -> None:
     method, run_id, arguments = record
     if method == "add_artifact":
         path = write_checkpoint_file(checkpoint_dir, arguments["name"], arguments["data"])

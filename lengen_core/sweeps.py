@@ -16,12 +16,15 @@ import concurrent.futures
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TYPE_CHECKING
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lengen_core.store import RunStore
 
 GRID_LIMIT = 512
 
@@ -129,7 +132,7 @@ class LocalProcessRunner:
         return results
 
 
-def queue_sweep(store: Any, cells: Iterable[tuple[RunConfig, int]], *, tag: str, budget: Budget | None = None) -> list[SweepJob]:
+def queue_sweep(store: RunStore, cells: Iterable[tuple[RunConfig, int]], *, tag: str, budget: Budget | None = None) -> list[SweepJob]:
     """Record every cell as a queued run tagged ``sweep:<tag>`` (all or none); returns the jobs to execute.
 
     Every cell is admitted (seed, device, cost against ``budget``) before any run is written.

@@ -18,6 +18,7 @@ from lengen_core.data import ExampleSource
 from lengen_core.demo_runs import import_demo_runs
 from lengen_core.errors import ConfigError, LenGenError
 from lengen_core.runs.loading import load_run
+from lengen_core.store import RunStore
 from lengen_core.inspection import (
     ExampleInputError,
     generated_example,
@@ -68,14 +69,14 @@ def load_model(path: str) -> tuple[Any, RunConfig, int]:
         raise ExampleInputError(f"the checkpoint {path} cannot be loaded: {type(error).__name__}: {error}") from None
 
 
-def load_run_model(store: Any, run_id: str) -> tuple[Any, RunConfig]:
+def load_run_model(store: RunStore, run_id: str) -> tuple[Any, RunConfig]:
     """(model, config) of stored run ``run_id``: :func:`lengen_core.runs.loading.load_run` with this page's cached
     checkpoint loader (the store's config is the run's; a checkpoint that disagrees is refused)."""
     loaded = load_run(store, run_id, load=lambda path: load_model(path))
     return loaded.model, loaded.config
 
 
-def checkpoint_runs(store: Any, *, scheme: str | None = None, limit: int = PICKER_LIMIT) -> tuple[Any, dict[str, str]]:
+def checkpoint_runs(store: RunStore, *, scheme: str | None = None, limit: int = PICKER_LIMIT) -> tuple[Any, dict[str, str]]:
     """Finished runs with a checkpoint (newest first, at most ``limit``) and ``{run_id: checkpoint path}``; one store query."""
     runs = store.list_runs(status="done", scheme=scheme, limit=limit, with_checkpoint=True)
     return runs, dict(zip(runs["run_id"], runs["checkpoint_path"]))

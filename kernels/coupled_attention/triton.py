@@ -261,12 +261,16 @@ def _stationary_queries(
 
 @triton.jit
 def _streamed_keys(
-    K_HEAD, POS_B, inv_freq, offs_n, col_ok, offs_h, half_ok, skt, skd, spt, dtype,
-    HALF: tl.constexpr, BLOCK_N: tl.constexpr, NEEDS_POS: tl.constexpr, STREAM_ROPE: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
+    K_HEAD, POS_B, inv_freq, start_n, T, offs_h, half_ok, skt, skd, spt, dtype,
+    HALF: tl.constexpr, BLOCK_N: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr,
+    STREAM_ROPE: tl.constexpr, FAST_TRIG: tl.constexpr,
 ):
-    """A streamed key tile of the forward and dQ kernels: (k1, k2) [N, HALF_PAD] in ``dtype`` and the key
-    ids [N] as float32 (zeros unless NEEDS_POS). K is already rotated unless STREAM_ROPE."""
+    """The streamed key tile from token ``start_n`` of the forward and dQ kernels: (k1, k2) [N, HALF_PAD]
+    in ``dtype``, the key ids [N] as float32 (zeros unless a term needs them), the token offsets [N] and
+    their in-range mask [N]. K is already rotated unless STREAM_ROPE."""
+    NEEDS_POS: tl.constexpr = (STREAM_ROPE or USE_ALIBI) or USE_FIRE
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    col_ok = offs_n < T
     if NEEDS_POS:
         pos_k = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0).to(tl.float32)
     else:
@@ -276,7 +280,7 @@ def _streamed_keys(
         k1, k2 = _rope(k1.to(tl.float32), k2.to(tl.float32), pos_k, inv_freq, FAST_TRIG)
         k1 = k1.to(dtype)
         k2 = k2.to(dtype)
-    return k1, k2, pos_k
+    return k1, k2, pos_k, offs_n, col_ok
 
 
 @triton.jit
@@ -293,6 +297,35 @@ def _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK: tl.constexpr, 
         real = tl.load(KPM_B + offs_n * smt, mask=col_ok, other=0) != 0
         s = tl.where(real[None, :], s, float("-inf"))
     return s
+
+
+@triton.jit
+def _key_range(start_m, T, BLOCK_M: tl.constexpr, DIAGONAL: tl.constexpr):
+    """The keys [start, end) that the query block ``start_m`` visits in pass DIAGONAL of the forward and dQ
+    kernels: 0, the key blocks before it (all visible, all < T); 1, the diagonal block (causal mask, sequence end)."""
+    if DIAGONAL:
+        return start_m, tl.minimum(start_m + BLOCK_M, T)
+    else:
+        return 0, start_m
+
+
+@triton.jit
+def _scores(
+    q1, q2, k1, k2, pos_q, pos_k, offs_m, offs_n, col_ok, KPM_B, smt,
+    slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+    USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr,
+):
+    """The masked base-2 score tile [M, N] of the forward and dQ kernels: the stationary queries (q1, q2)
+    [M, HALF_PAD] times the streamed keys (k1, k2) [N, HALF_PAD], plus the positional bias."""
+    s = _mm(q1, tl.trans(k1), PRECISION)
+    s = _mma(q2, tl.trans(k2), s, PRECISION)  # [M, N], base 2
+    if USE_ALIBI or USE_FIRE:
+        s += _positional_bias(
+            pos_q[:, None], pos_k[None, :], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[:, None],
+            USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
+        )
+    return _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK, DIAGONAL)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,22 +345,16 @@ def _fwd_inner(
     HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr,
     STREAM_ROPE: tl.constexpr,
 ):
-    NEEDS_POS: tl.constexpr = (STREAM_ROPE or USE_ALIBI) or USE_FIRE
     for start_n in range(start, end, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        col_ok = offs_n < T
-        k1, k2, pos_k = _streamed_keys(  # [N, HALF_PAD] each, [N]
-            K_HEAD, POS_B, inv_freq, offs_n, col_ok, offs_h, half_ok, skt, skd, spt, q1.dtype,
-            HALF, BLOCK_N, NEEDS_POS, STREAM_ROPE, FAST_TRIG,
+        k1, k2, pos_k, offs_n, col_ok = _streamed_keys(  # [N, HALF_PAD] each, [N] each
+            K_HEAD, POS_B, inv_freq, start_n, T, offs_h, half_ok, skt, skd, spt, q1.dtype,
+            HALF, BLOCK_N, USE_ALIBI, USE_FIRE, STREAM_ROPE, FAST_TRIG,
         )
-        s = _mm(q1, tl.trans(k1), PRECISION)
-        s = _mma(q2, tl.trans(k2), s, PRECISION)  # [M, N], base 2
-        if USE_ALIBI or USE_FIRE:
-            s += _positional_bias(
-                pos_q[:, None], pos_k[None, :], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[:, None],
-                USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
-            )
-        s = _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK, DIAGONAL)
+        s = _scores(  # [M, N], base 2
+            q1, q2, k1, k2, pos_q, pos_k, offs_m, offs_n, col_ok, KPM_B, smt,
+            slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+            USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION,
+        )
         m_new = tl.maximum(m_i, tl.max(s, 1))
         if HAS_MASK:
             m_new_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows with no key yet
@@ -376,20 +403,13 @@ def _attn_fwd(
     V_HEAD = V + b * svb + h * svh
     W2_HEAD = W2 + h * FIRE_HIDDEN
     B2_HEAD = B2 + h
-    # keys before this query block: all visible (causal), all < T
-    acc, l_i, m_i = _fwd_inner(
-        acc, l_i, m_i, q1, q2, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
-        skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
-        0, start_m,
-        HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, False, PRECISION, FAST_TRIG, STREAM_ROPE,
-    )
-    # the diagonal block: causal mask and the sequence end
-    acc, l_i, m_i = _fwd_inner(
-        acc, l_i, m_i, q1, q2, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
-        skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
-        start_m, tl.minimum(start_m + BLOCK_M, T),
-        HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, True, PRECISION, FAST_TRIG, STREAM_ROPE,
-    )
+    for DIAGONAL in tl.static_range(2):  # the keys before this query block, then the diagonal block
+        start, end = _key_range(start_m, T, BLOCK_M, DIAGONAL)
+        acc, l_i, m_i = _fwd_inner(
+            acc, l_i, m_i, q1, q2, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+            skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm, start, end,
+            HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION, FAST_TRIG, STREAM_ROPE,
+        )
     if HAS_MASK:
         empty = l_i == 0.0
         l_safe = tl.where(empty, 1.0, l_i)
@@ -548,20 +568,19 @@ def _attn_bwd_dkdv(
     W2_HEAD = W2 + h * FIRE_HIDDEN
     B2_HEAD = B2 + h
     diagonal_end = tl.minimum(start_n + BLOCK_N, T)
-    dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars = _bwd_dkdv_inner(
-        dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars, k1, k2, v, pos_k, offs_n, key_real,
-        Q_HEAD, DO_HEAD, LSE_HEAD, DELTA_HEAD, POS_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
-        sqt, sqd, sdt, sdd, spt, T, qk_scale, slope2, W1, B1, W2_HEAD, B2_HEAD, FIRE_SC, fire_c, hidden_index,
-        start_n, diagonal_end,
-        HALF, BLOCK_M, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, True, PRECISION, FAST_TRIG, STREAM_ROPE, PRESCALED,
-    )
-    dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars = _bwd_dkdv_inner(
-        dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars, k1, k2, v, pos_k, offs_n, key_real,
-        Q_HEAD, DO_HEAD, LSE_HEAD, DELTA_HEAD, POS_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
-        sqt, sqd, sdt, sdd, spt, T, qk_scale, slope2, W1, B1, W2_HEAD, B2_HEAD, FIRE_SC, fire_c, hidden_index,
-        diagonal_end, T,
-        HALF, BLOCK_M, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, False, PRECISION, FAST_TRIG, STREAM_ROPE, PRESCALED,
-    )
+    # the diagonal block (causal mask and the sequence end), then the query blocks after it (all keys visible)
+    for DIAGONAL in tl.static_range(1, -1, -1):  # DIAGONAL = 1, then 0
+        if DIAGONAL:
+            start, end = start_n, diagonal_end
+        else:
+            start, end = diagonal_end, T
+        dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars = _bwd_dkdv_inner(
+            dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars, k1, k2, v, pos_k, offs_n, key_real,
+            Q_HEAD, DO_HEAD, LSE_HEAD, DELTA_HEAD, POS_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+            sqt, sqd, sdt, sdd, spt, T, qk_scale, slope2, W1, B1, W2_HEAD, B2_HEAD, FIRE_SC, fire_c, hidden_index,
+            start, end,
+            HALF, BLOCK_M, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION, FAST_TRIG, STREAM_ROPE, PRESCALED,
+        )
     # dS was taken w.r.t. natural-unit scores; the q tiles carried scale * log2(e)
     dk1 = dk1 * (1.0 / 1.4426950408889634)
     dk2 = dk2 * (1.0 / 1.4426950408889634)
@@ -594,23 +613,17 @@ def _bwd_dq_inner(
     HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr,
     STREAM_ROPE: tl.constexpr,
 ):
-    NEEDS_POS: tl.constexpr = (STREAM_ROPE or USE_ALIBI) or USE_FIRE
     for start_n in range(start, end, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        col_ok = offs_n < T
-        k1, k2, pos_k = _streamed_keys(  # [N, HALF_PAD] each, [N]
-            K_HEAD, POS_B, inv_freq, offs_n, col_ok, offs_h, half_ok, skt, skd, spt, q1.dtype,
-            HALF, BLOCK_N, NEEDS_POS, STREAM_ROPE, FAST_TRIG,
+        k1, k2, pos_k, offs_n, col_ok = _streamed_keys(  # [N, HALF_PAD] each, [N] each
+            K_HEAD, POS_B, inv_freq, start_n, T, offs_h, half_ok, skt, skd, spt, q1.dtype,
+            HALF, BLOCK_N, USE_ALIBI, USE_FIRE, STREAM_ROPE, FAST_TRIG,
         )
         v = tl.load(V_HEAD + offs_n[:, None] * svt + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :], other=0.0)
-        s = _mm(q1, tl.trans(k1), PRECISION)
-        s = _mma(q2, tl.trans(k2), s, PRECISION)
-        if USE_ALIBI or USE_FIRE:
-            s += _positional_bias(
-                pos_q[:, None], pos_k[None, :], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[:, None],
-                USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
-            )
-        s = _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK, DIAGONAL)
+        s = _scores(
+            q1, q2, k1, k2, pos_q, pos_k, offs_m, offs_n, col_ok, KPM_B, smt,
+            slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+            USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION,
+        )
         p = tl.math.exp2(s - lse[:, None])
         dp = _mm(do, tl.trans(v), PRECISION)
         ds = (p * (dp - delta[:, None])).to(k1.dtype)
@@ -656,18 +669,14 @@ def _attn_bwd_dq(
     V_HEAD = V + b * svb + h * svh
     W2_HEAD = W2 + h * FIRE_HIDDEN
     B2_HEAD = B2 + h
-    dq1, dq2 = _bwd_dq_inner(
-        dq1, dq2, q1, q2, do, lse, delta, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok,
-        offs_d, d_ok, skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
-        0, start_m,
-        HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, False, PRECISION, FAST_TRIG, STREAM_ROPE,
-    )
-    dq1, dq2 = _bwd_dq_inner(
-        dq1, dq2, q1, q2, do, lse, delta, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok,
-        offs_d, d_ok, skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
-        start_m, tl.minimum(start_m + BLOCK_M, T),
-        HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, True, PRECISION, FAST_TRIG, STREAM_ROPE,
-    )
+    for DIAGONAL in tl.static_range(2):  # the keys before this query block, then the diagonal block
+        start, end = _key_range(start_m, T, BLOCK_M, DIAGONAL)
+        dq1, dq2 = _bwd_dq_inner(
+            dq1, dq2, q1, q2, do, lse, delta, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok,
+            offs_d, d_ok, skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+            start, end,
+            HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION, FAST_TRIG, STREAM_ROPE,
+        )
     dq1 = dq1 * scale
     dq2 = dq2 * scale
     if USE_ROPE:

@@ -173,11 +173,20 @@ def select_chunks_triton(
 
 
 @triton.jit
-def _load_slot(K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, keys, dims,
-               s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length,
-               CHUNK: tl.constexpr, HEAD_DIM: tl.constexpr):
+def _slot_scores(q, k_tile, keys, qk_scale, CHUNK: tl.constexpr, PRECISION: tl.constexpr):
+    """exp2 of the base-2 logits [BT, G, S] of a slot, shifted by their row max (the softmax's numerator)."""
+    logits = tl.dot(q, tl.permute(k_tile, (0, 2, 1)), input_precision=PRECISION) * qk_scale  # [BT, G, S], base 2
+    logits = tl.where(keys[None, None, :] < CHUNK, logits, float("-inf"))
+    return tl.exp2(logits - tl.max(logits, axis=2)[:, :, None])
+
+
+@triton.jit
+def _load_slot(K, V, IDX, W, kv_base, vv_base, idx_base, w_base, q, tokens, slot, keys, dims,
+               s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, qk_scale,
+               CHUNK: tl.constexpr, HEAD_DIM: tl.constexpr, PRECISION: tl.constexpr):
     """Slot ``slot`` of a block of tokens: its chunk's keys and values [BT, S, D] (zeros for an
-    empty or invisible slot, or a token past the end) and its weight [BT] (0 likewise)."""
+    empty or invisible slot, or a token past the end), its weight [BT] (0 likewise), and the
+    unnormalised softmax of the queries ``q`` [BT, G, D] over the chunk, [BT, G, S] (:func:`_slot_scores`)."""
     live = tokens < length
     chunk = tl.load(IDX + idx_base + tokens.to(tl.int64) * s_i_t + slot * s_i_k, mask=live, other=-1).to(tl.int32)  # [BT]
     valid = live & (chunk >= 0) & ((chunk + 1) * CHUNK <= tokens)
@@ -186,7 +195,7 @@ def _load_slot(K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, k
     kv_mask = valid[:, None, None] & (keys[None, :, None] < CHUNK) & (dims[None, None, :] < HEAD_DIM)
     k_tile = tl.load(K + kv_base + pos.to(tl.int64) * s_k_t + dims[None, None, :] * s_k_d, mask=kv_mask, other=0.0)
     v_tile = tl.load(V + vv_base + pos.to(tl.int64) * s_v_t + dims[None, None, :] * s_v_d, mask=kv_mask, other=0.0)
-    return k_tile, v_tile, weight, valid
+    return k_tile, v_tile, weight, _slot_scores(q, k_tile, keys, qk_scale, CHUNK, PRECISION)
 
 
 @triton.jit
@@ -200,12 +209,13 @@ def _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w
 
 
 @triton.jit
-def _group_tile(length, kv_heads, GROUP: tl.constexpr, G_PAD: tl.constexpr, S_PAD: tl.constexpr,
-                HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, BLOCK_T: tl.constexpr):
+def _group_tile(Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP: tl.constexpr, G_PAD: tl.constexpr,
+                S_PAD: tl.constexpr, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, BLOCK_T: tl.constexpr):
     """The tile of the forward and dq kernels: BLOCK_T tokens x the GROUP query heads of one KV head.
 
     Returns batch, KV head, tokens [BT], head rows [G_PAD], dims [D_PAD], chunk key offsets [S_PAD],
-    the query heads [G_PAD], the live tokens [BT] and the [BT, G, D] mask of real (token, head, dim)."""
+    the query heads [G_PAD], the live tokens [BT], the [BT, G, D] mask of real (token, head, dim),
+    and the tile's queries q [BT, G, D] from the [B, T, H, D] tensor Q (0 outside the mask)."""
     _, b, kv_head, tokens = _token_block(kv_heads, BLOCK_T)  # tokens: [BT]
     rows = tl.arange(0, G_PAD)
     dims = tl.arange(0, D_PAD)
@@ -213,21 +223,14 @@ def _group_tile(length, kv_heads, GROUP: tl.constexpr, G_PAD: tl.constexpr, S_PA
     heads = kv_head * GROUP + rows
     live = tokens < length
     mask = live[:, None, None] & (rows[None, :, None] < GROUP) & (dims[None, None, :] < HEAD_DIM)
-    return b, kv_head, tokens, rows, dims, keys, heads, live, mask
+    q = tl.load(_group_ptrs(Q, b, tokens, heads, dims, s_q_b, s_q_t, s_q_h, s_q_d), mask=mask, other=0.0)
+    return b, kv_head, tokens, rows, dims, keys, heads, live, mask, q
 
 
 @triton.jit
 def _group_ptrs(X, b, tokens, heads, dims, s_b, s_t, s_h, s_d):
     """Pointers [BT, G, D] to (token, head, dim) of batch ``b`` in the [B, T, H, D] tensor X."""
     return X + b.to(tl.int64) * s_b + tokens[:, None, None].to(tl.int64) * s_t + heads[None, :, None] * s_h + dims[None, None, :] * s_d
-
-
-@triton.jit
-def _slot_scores(q, k_tile, keys, qk_scale, CHUNK: tl.constexpr, PRECISION: tl.constexpr):
-    """exp2 of the base-2 logits [BT, G, S] of a slot, shifted by their row max (the softmax's numerator)."""
-    logits = tl.dot(q, tl.permute(k_tile, (0, 2, 1)), input_precision=PRECISION) * qk_scale  # [BT, G, S], base 2
-    logits = tl.where(keys[None, None, :] < CHUNK, logits, float("-inf"))
-    return tl.exp2(logits - tl.max(logits, axis=2)[:, :, None])
 
 
 @triton.jit
@@ -245,17 +248,15 @@ def _fwd_kernel(
     PRECISION: tl.constexpr,
 ):
     """One program: BLOCK_T tokens x the GROUP query heads of one KV head; batched [G, D] x [D, S] dots."""
-    b, kv_head, tokens, rows, dims, keys, heads, live, q_mask = _group_tile(
-        length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
-    q = tl.load(_group_ptrs(Q, b, tokens, heads, dims, s_q_b, s_q_t, s_q_h, s_q_d), mask=q_mask, other=0.0)  # [BT, G, D]
+    b, kv_head, tokens, rows, dims, keys, heads, live, q_mask, q = _group_tile(  # q: [BT, G, D]
+        Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
     kv_base, vv_base, idx_base, w_base = _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h)
     acc = tl.zeros([BLOCK_T, G_PAD, D_PAD], tl.float32)
     for slot in range(TOP_K):
-        k_tile, v_tile, weight, valid = _load_slot(
-            K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, keys, dims,
-            s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, CHUNK, HEAD_DIM)
         # each token's softmax over the S keys of its chunk: one tile, exact, no online rescaling
-        p = _slot_scores(q, k_tile, keys, qk_scale, CHUNK, PRECISION)  # [BT, G, S]
+        k_tile, v_tile, weight, p = _load_slot(  # p: [BT, G, S]
+            K, V, IDX, W, kv_base, vv_base, idx_base, w_base, q, tokens, slot, keys, dims,
+            s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, qk_scale, CHUNK, HEAD_DIM, PRECISION)
         p = p * (weight[:, None] / tl.sum(p, axis=2))[:, :, None]  # w_k * softmax
         acc += tl.dot(p.to(v_tile.dtype), v_tile, input_precision=PRECISION)  # [BT, G, D]
     tl.store(_group_ptrs(OUT, b, tokens, heads, dims, s_o_b, s_o_t, s_o_h, s_o_d), acc.to(OUT.dtype.element_ty), mask=q_mask)
@@ -284,9 +285,8 @@ def _bwd_dq_kernel(
     PRECISION: tl.constexpr,
 ):
     """The forward's layout; per slot recomputes p and O_k, writes dw and Delta = <dO, O_k>, accumulates dq."""
-    b, kv_head, tokens, rows, dims, keys, heads, live, q_mask = _group_tile(
-        length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
-    q = tl.load(_group_ptrs(Q, b, tokens, heads, dims, s_q_b, s_q_t, s_q_h, s_q_d), mask=q_mask, other=0.0)  # [BT, G, D]
+    b, kv_head, tokens, rows, dims, keys, heads, live, q_mask, q = _group_tile(  # q: [BT, G, D]
+        Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
     do = tl.load(_group_ptrs(DO, b, tokens, heads, dims, s_do_b, s_do_t, s_do_h, s_do_d), mask=q_mask, other=0.0)  # [BT, G, D]
     kv_base, vv_base, idx_base, w_base = _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h)
     dw_ptrs = DW + b.to(tl.int64) * s_dw_b + kv_head * s_dw_h + tokens.to(tl.int64) * s_dw_t  # [BT]
@@ -294,10 +294,9 @@ def _bwd_dq_kernel(
     delta_mask = live[:, None] & (rows[None, :] < GROUP)
     dq = tl.zeros([BLOCK_T, G_PAD, D_PAD], tl.float32)
     for slot in range(TOP_K):
-        k_tile, v_tile, weight, valid = _load_slot(
-            K, V, IDX, W, kv_base, vv_base, idx_base, w_base, tokens, slot, keys, dims,
-            s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, CHUNK, HEAD_DIM)
-        p = _slot_scores(q, k_tile, keys, qk_scale, CHUNK, PRECISION)  # [BT, G, S]
+        k_tile, v_tile, weight, p = _load_slot(  # p: [BT, G, S]
+            K, V, IDX, W, kv_base, vv_base, idx_base, w_base, q, tokens, slot, keys, dims,
+            s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, qk_scale, CHUNK, HEAD_DIM, PRECISION)
         p = p / tl.sum(p, axis=2)[:, :, None]
         slot_out = tl.dot(p.to(v_tile.dtype), v_tile, input_precision=PRECISION)  # O_k, [BT, G, D]
         delta = tl.sum(slot_out * do.to(tl.float32), axis=2)  # [BT, G]; 0 on padded rows and empty slots (do, v = 0)
