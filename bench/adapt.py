@@ -26,14 +26,25 @@ except ImportError:
     from common import median_cell as cell
 
 MODEL = {
-    "model.n_layers": 2, "model.d_model": 64, "model.d_ff": 256, "model.n_heads": 4, "train.lr": 2e-3,
-    "train.distractor_examples": 0, "positions.scheme": "rope", "eval.samples_per_length": 200,
+    "model.n_layers": 2,
+    "model.d_model": 64,
+    "model.d_ff": 256,
+    "model.n_heads": 4,
+    "train.lr": 2e-3,
+    "train.distractor_examples": 0,
+    "positions.scheme": "rope",
+    "eval.samples_per_length": 200,
 }
-PRETRAIN = RunConfig().replace(**MODEL, **{
-    "task.name": "reverse", "task.train_length_max": 10, "train.steps": 2000,
-    "task.mixture": [{"name": "copy_forward_nonunique", "train_length_max": 10}, {"name": "sort", "train_length_max": 10}],
-    "eval.lengths": [5, 10, 20, 40],
-})
+PRETRAIN = RunConfig().replace(
+    **MODEL,
+    **{
+        "task.name": "reverse",
+        "task.train_length_max": 10,
+        "train.steps": 2000,
+        "task.mixture": [{"name": "copy_forward_nonunique", "train_length_max": 10}, {"name": "sort", "train_length_max": 10}],
+        "eval.lengths": [5, 10, 20, 40],
+    },
+)
 HELD_OUT = RunConfig().replace(**MODEL, **{"task.name": "duplicate", "task.train_length_max": 10, "eval.lengths": [5, 10, 15, 20, 30, 40]})
 
 

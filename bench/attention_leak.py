@@ -26,7 +26,6 @@ import random
 
 import torch
 
-
 from lengen_core.batching import collate
 from lengen_core.data import ExampleSource
 from lengen_core.training import load_checkpoint
@@ -84,8 +83,10 @@ def main() -> None:
     seen = config.task.train_length_max  # training never puts two ids further apart than this in one example
     near = sum(weight for (_, difference), weight in elsewhere.items() if abs(difference) <= seen)
     far = sum(weight for (_, difference), weight in elsewhere.items() if abs(difference) > seen)
-    print(f"weight elsewhere, mean per query: {near / queries:.3f} on ids at most {seen} from the query's "
-          f"(pairs seen in training), {far / queries:.3f} on ids further away")
+    print(
+        f"weight elsewhere, mean per query: {near / queries:.3f} on ids at most {seen} from the query's "
+        f"(pairs seen in training), {far / queries:.3f} on ids further away"
+    )
     print("largest: key part, key id - query id, weight")
     for (part, difference), weight in elsewhere.most_common(10):
         print(f"  {part:6s} {difference:+4d}  {weight / queries:.3f}")

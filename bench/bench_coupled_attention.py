@@ -74,12 +74,9 @@ def matmul_ceiling_tflops() -> float:
 
 def make_inputs(batch, heads, length, head_dim, dtype, device, seed=0):
     generator = torch.Generator(device=device).manual_seed(seed)
-    q, k, v, grad = (
-        torch.randn(batch, heads, length, head_dim, device=device, dtype=dtype, generator=generator) for _ in range(4)
-    )
+    q, k, v, grad = (torch.randn(batch, heads, length, head_dim, device=device, dtype=dtype, generator=generator) for _ in range(4))
     # randomized sorted ids from a 4x larger range: nothing about them is arange-like
-    ids = torch.stack([torch.randperm(4 * length, device=device, generator=generator)[:length].sort().values
-                       for _ in range(batch)])
+    ids = torch.stack([torch.randperm(4 * length, device=device, generator=generator)[:length].sort().values for _ in range(batch)])
     return q, k, v, grad, ids
 
 
@@ -237,7 +234,7 @@ def sweep(args, rows: list[dict]) -> None:
     for name, change in SWEEP.items():
         config = base if change is None else BlockConfig(**{**base.__dict__, **change})
         try:
-            fn = lambda: coupled_attention_triton(*leaves, ids, rope_base=10000.0, config=config)  # noqa: E731
+            fn = lambda config=config: coupled_attention_triton(*leaves, ids, rope_base=10000.0, config=config)  # noqa: E731
             fwd = bench_ms(fn)
             fb = bench_ms(fwd_bwd(fn, leaves, grad))
         except Exception as error:  # a config that does not compile (resources) is reported, not fatal
@@ -292,7 +289,7 @@ def main() -> None:
     if args.smoke:
         smoke()
         return
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     info = gpu_environment(date, without_cuda="the full benchmark needs CUDA (use --smoke on a CPU)")
     print(json.dumps(info), flush=True)
     ceiling = matmul_ceiling_tflops()
@@ -308,7 +305,9 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"info": info, "rows": rows}, indent=1))
-    print("\n| T | SDPA fwd ms | ours RoPE fwd ms | ratio | plain ratio | ALiBi ratio | SDPA fwd+bwd ms | ours RoPE fwd+bwd ms | ratio | ours TFLOP/s fwd (of ceiling) | vs Flex RoPE fwd / fwd+bwd | vs Flex ALiBi fwd / fwd+bwd |")
+    print(
+        "\n| T | SDPA fwd ms | ours RoPE fwd ms | ratio | plain ratio | ALiBi ratio | SDPA fwd+bwd ms | ours RoPE fwd+bwd ms | ratio | ours TFLOP/s fwd (of ceiling) | vs Flex RoPE fwd / fwd+bwd | vs Flex ALiBi fwd / fwd+bwd |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "ratio_rope_fwd" in row:

@@ -220,7 +220,10 @@ def sweep(length: int) -> list[dict]:
             for num_warps in (2, 4, 8):
                 config = {"block_t": block_t, "num_warps": num_warps}
                 try:
-                    fwd = time_ms(lambda: hsa_attention(*leaves, indices, weights, CHUNK, config=config), 100)
+                    fwd = time_ms(
+                        lambda leaves=leaves, indices=indices, weights=weights, config=config: hsa_attention(*leaves, indices, weights, CHUNK, config=config),
+                        100,
+                    )
                 except Exception as error:  # a config that does not compile (registers, shared memory)
                     print(f"sweep G={heads // kv_heads} {config}: {type(error).__name__}", flush=True)
                     continue
@@ -229,7 +232,11 @@ def sweep(length: int) -> list[dict]:
         for block_rows in (64, 128):
             for segment_rows in (1024, 4096):
                 config = {"block_rows": block_rows, "segment_rows": segment_rows}
-                fn = fwd_bwd(lambda: hsa_attention(*leaves, indices, weights, CHUNK, config=config), leaves + [weights], grad)
+                fn = fwd_bwd(
+                    lambda leaves=leaves, indices=indices, weights=weights, config=config: hsa_attention(*leaves, indices, weights, CHUNK, config=config),
+                    leaves + [weights],
+                    grad,
+                )
                 try:
                     ms = time_ms(fn, 100)
                 except Exception as error:
@@ -238,7 +245,12 @@ def sweep(length: int) -> list[dict]:
                 rows.append({"group": heads // kv_heads, **config, "fwdbwd_ms": ms})
                 print(f"sweep G={heads // kv_heads} {config}: fwd+bwd {ms:.3f} ms", flush=True)
         for block_t, block_c in ((32, 64), (64, 64), (64, 128), (128, 64)):
-            ms = time_ms(lambda: select_chunks_with(landmark_q, landmarks, block_t, block_c), 100)
+            ms = time_ms(
+                lambda landmark_q=landmark_q, landmarks=landmarks, block_t=block_t, block_c=block_c: select_chunks_with(
+                    landmark_q, landmarks, block_t, block_c
+                ),
+                100,
+            )
             rows.append({"group": heads // kv_heads, "select_block_t": block_t, "select_block_c": block_c, "select_ms": ms})
             print(f"sweep G={heads // kv_heads} select block_t={block_t} block_c={block_c}: {ms:.3f} ms", flush=True)
     return rows
@@ -267,8 +279,10 @@ def smoke() -> None:
     out, grads, seconds = results["triton"]
     ref, ref_grads, ref_seconds = results["reference"]
     error = max([((out - ref).norm() / ref.norm()).item()] + [((g - r).norm() / r.norm()).item() for g, r in zip(grads, ref_grads)])
-    print(f"smoke: T={length} S={CHUNK} K={TOP_K} H=4 H_kv=1 | triton (interpreter) {seconds:.2f} s, reference {ref_seconds:.3f} s,"
-          f" ratio {seconds / ref_seconds:.1f} (interpreter, meaningless for speed) | max relative error {error:.2e}")
+    print(
+        f"smoke: T={length} S={CHUNK} K={TOP_K} H=4 H_kv=1 | triton (interpreter) {seconds:.2f} s, reference {ref_seconds:.3f} s,"
+        f" ratio {seconds / ref_seconds:.1f} (interpreter, meaningless for speed) | max relative error {error:.2e}"
+    )
     if not error < 1e-4:
         raise SystemExit(f"smoke: triton and reference disagree ({error:.2e})")
 

@@ -19,9 +19,9 @@ import torch
 from lengen_core.config import RunConfig
 from lengen_core.learned_check import LearnedCheck
 from lengen_core.lessons import BASE_CHANGES, theory_run_changes
-from lengen_core.training import BatchSource, compute_loss, make_optimizer
 from lengen_core.models.transformer import build_model
 from lengen_core.positions import build_scheme
+from lengen_core.training import BatchSource, compute_loss, make_optimizer
 
 try:  # python -m bench.bench_learned_check
     from bench.common import cpu_environment, report
@@ -62,13 +62,22 @@ def main() -> None:
         check = LearnedCheck(config, seed=0)
         check.measure(model, step=0)  # warm-up
         check_s = statistics.median(check.measure(model, step=0).seconds for _ in range(args.repeats))
-        rows.append({
-            "config": name, "step_s": round(step_s, 5), "check_s": round(check_s, 4), "examples": check.examples,
-            "check_in_steps": round(check_s / step_s, 1),
-            "overhead_every_250": round(check_s / (250 * step_s), 4), "overhead_every_500": round(check_s / (500 * step_s), 4),
-        })
-        print(f"{name}: step {step_s * 1000:.1f} ms, check {check_s * 1000:.0f} ms ({check.examples} examples) = {check_s / step_s:.1f} steps; "
-              f"{100 * check_s / (250 * step_s):.2f}% of training at every 250 steps", flush=True)
+        rows.append(
+            {
+                "config": name,
+                "step_s": round(step_s, 5),
+                "check_s": round(check_s, 4),
+                "examples": check.examples,
+                "check_in_steps": round(check_s / step_s, 1),
+                "overhead_every_250": round(check_s / (250 * step_s), 4),
+                "overhead_every_500": round(check_s / (500 * step_s), 4),
+            }
+        )
+        print(
+            f"{name}: step {step_s * 1000:.1f} ms, check {check_s * 1000:.0f} ms ({check.examples} examples) = {check_s / step_s:.1f} steps; "
+            f"{100 * check_s / (250 * step_s):.2f}% of training at every 250 steps",
+            flush=True,
+        )
     report({"environment": cpu_environment(), "threads": torch.get_num_threads(), "rows": rows}, args.json)
 
 

@@ -176,10 +176,14 @@ def main() -> None:
         if args.only in (None, "widgets"):
             widgets = measure_widgets(browser, args.tabs, args.window)
             floor = widgets["nothing"]["chromium"]
-            print(f"st.progress -> progress_bar: chromium {widgets['st_progress']['chromium']:.2f} -> {widgets['progress_bar']['chromium']:.2f} cores "
-                  f"(text alone {widgets['text']['chromium']:.2f}, polling floor {floor:.2f})")
-            print(f"plotly curves -> Vega-Lite curves: chromium {widgets['plotly_curves']['chromium']:.2f} -> {widgets['vega_curves']['chromium']:.2f} cores, "
-                  f"server {widgets['plotly_curves']['server']:.2f} -> {widgets['vega_curves']['server']:.2f}")
+            print(
+                f"st.progress -> progress_bar: chromium {widgets['st_progress']['chromium']:.2f} -> {widgets['progress_bar']['chromium']:.2f} cores "
+                f"(text alone {widgets['text']['chromium']:.2f}, polling floor {floor:.2f})"
+            )
+            print(
+                f"plotly curves -> Vega-Lite curves: chromium {widgets['plotly_curves']['chromium']:.2f} -> {widgets['vega_curves']['chromium']:.2f} cores, "
+                f"server {widgets['plotly_curves']['server']:.2f} -> {widgets['vega_curves']['server']:.2f}"
+            )
         if args.only in (None, "app"):
             measure_app(browser, args.tabs, args.window)
         browser.close()

@@ -43,9 +43,19 @@ from lengen_core.store import RunStore
 from lengen_core.sweeps import LocalProcessRunner, expand_grid, queue_sweep
 
 SWEEP_CHANGES = {
-    "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 6, "positions.max_position": 64,
-    "model.n_layers": 2, "model.n_heads": 2, "model.d_model": 32, "model.d_ff": 64,
-    "train.steps": 300, "train.batch_size": 32, "train.log_every": 25, "eval.n_lengths": 4, "eval.samples_per_length": 50,
+    "task.name": "reverse",
+    "task.train_length_min": 1,
+    "task.train_length_max": 6,
+    "positions.max_position": 64,
+    "model.n_layers": 2,
+    "model.n_heads": 2,
+    "model.d_model": 32,
+    "model.d_ff": 64,
+    "train.steps": 300,
+    "train.batch_size": 32,
+    "train.log_every": 25,
+    "eval.n_lengths": 4,
+    "eval.samples_per_length": 50,
 }
 
 
@@ -76,8 +86,12 @@ def measure_sweep(ray, runs: int, folder: Path) -> dict:
         theirs = local_store.eval_curve([local_job.run_id]).sort_values("length")["exact_match"].tolist()
         same &= ours == theirs
     return {
-        "runs": len(local_jobs), "local_wall_s": round(local_wall, 2), "ray_wall_s": round(ray_wall, 2), "ray_start_s": round(ray_start, 2),
-        "ratio_ray_over_local": round(ray_wall / local_wall, 3), "ray_overhead_per_run_s": round((ray_wall - local_wall) * 2 / len(local_jobs), 2),
+        "runs": len(local_jobs),
+        "local_wall_s": round(local_wall, 2),
+        "ray_wall_s": round(ray_wall, 2),
+        "ray_start_s": round(ray_start, 2),
+        "ratio_ray_over_local": round(ray_wall / local_wall, 3),
+        "ray_overhead_per_run_s": round((ray_wall - local_wall) * 2 / len(local_jobs), 2),
         "same_exact_match_everywhere": same,
     }
 
@@ -122,8 +136,14 @@ def measure_scale(ray, tasks: int, points: int, interval: float, checkpoint_kb: 
     store = RunStore(folder / "scale.duckdb")
     base = RunConfig().replace(**SWEEP_CHANGES)
     jobs = queue_sweep(store, [(base, seed) for seed in range(tasks)], tag="scale")
-    ray.init(num_cpus=tasks, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False,
-             _system_config={"worker_maximum_startup_concurrency": 16} if tasks > 16 else None)
+    ray.init(
+        num_cpus=tasks,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+        _system_config={"worker_maximum_startup_concurrency": 16} if tasks > 16 else None,
+    )
     ray.get([ray.remote(num_cpus=1)(lambda: os.getpid()).remote() for _ in range(tasks)])  # start the worker processes first
     runner = RayRunner(cpus_per_run=1, max_in_flight=tasks, task=synthetic_run)
     cpu_before, started = time.process_time(), time.perf_counter()
@@ -136,11 +156,19 @@ def measure_scale(ray, tasks: int, points: int, interval: float, checkpoint_kb: 
     assert set(results.values()) == {"done"} and len(runs) == tasks and runs["run_id"].is_unique, results
     assert all(len(store.train_curve(job.run_id)) == points for job in jobs[:5])
     return {
-        "tasks_in_flight": tasks, **settings, "wall_s": round(wall, 2), "records": records, "store_writes": runner.stats.store_writes, "store_transactions": runner.stats.store_batches,
-        "records_per_s": round(records / wall, 1), "store_writes_per_s": round(runner.stats.store_writes / wall, 1),
+        "tasks_in_flight": tasks,
+        **settings,
+        "wall_s": round(wall, 2),
+        "records": records,
+        "store_writes": runner.stats.store_writes,
+        "store_transactions": runner.stats.store_batches,
+        "records_per_s": round(records / wall, 1),
+        "store_writes_per_s": round(runner.stats.store_writes / wall, 1),
         "offered_records_per_s": round(tasks / interval, 1),
-        "driver_cpu_s": round(cpu, 2), "driver_cores": round(cpu / wall, 3),
-        "driver_write_s": round(runner.stats.write_seconds, 2), "write_share_of_wall": round(runner.stats.write_seconds / wall, 3),
+        "driver_cpu_s": round(cpu, 2),
+        "driver_cores": round(cpu / wall, 3),
+        "driver_write_s": round(runner.stats.write_seconds, 2),
+        "write_share_of_wall": round(runner.stats.write_seconds / wall, 3),
         "records_per_write_second": round(records / runner.stats.write_seconds, 1),
         "transactions_per_s": round(runner.stats.store_batches / wall, 1),
         "store_ceiling_transactions_per_s": round(ceiling, 1),
@@ -160,7 +188,12 @@ def main() -> None:
     import ray
     import torch
 
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}", "python": platform.python_version(), "ray": ray.__version__, "torch": torch.__version__}
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "torch": torch.__version__,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as folder:
         if args.only in (None, "sweep"):
             result["sweep"] = measure_sweep(ray, args.runs, Path(folder))

@@ -141,8 +141,7 @@ def main() -> None:
         browser.close()
 
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, python {platform.python_version()}")
-    print(f"Runs page with {args.runs} runs vs a bare Streamlit page with a 500-row table (alone, and under st.navigation); "
-          f"medians of {args.repeats} loads")
+    print(f"Runs page with {args.runs} runs vs a bare Streamlit page with a 500-row table (alone, and under st.navigation); medians of {args.repeats} loads")
     print(f"{'':<24} {'title (s)':>10} {'table (s)':>10} {'table ratio':>12}")
     for visitor in ("new_visitor", "returning_visitor"):
         base = results[f"baseline_{visitor}"]

@@ -39,10 +39,15 @@ def cases() -> dict[str, tuple[str, RunConfig]]:
     compare_steps = suggested_steps(list(DEFAULT_TASKS), list(DEFAULT_SCHEMES)) or 3000  # what a default sweep gives each cell
     return {
         "train": ("Train page defaults: reverse 1-10, coupled, 1 layer x 128, 650 steps", RunConfig().replace(**{"train.stop_when_learned": True})),
-        "compare": (f"Compare launcher defaults: reverse / coupled, 2 layers x 64, {compare_steps:,} steps",
-                    launcher_config("reverse", "coupled", steps=compare_steps, until_learned=True)),
-        "theory": (f"theory lesson: majority, NoPE, {theory.model.n_layers} layers x {theory.model.d_model}, "
-                   f"{theory.train.steps:,} steps, check every {theory.train.learned_check_every}", theory),
+        "compare": (
+            f"Compare launcher defaults: reverse / coupled, 2 layers x 64, {compare_steps:,} steps",
+            launcher_config("reverse", "coupled", steps=compare_steps, until_learned=True),
+        ),
+        "theory": (
+            f"theory lesson: majority, NoPE, {theory.model.n_layers} layers x {theory.model.d_model}, "
+            f"{theory.train.steps:,} steps, check every {theory.train.learned_check_every}",
+            theory,
+        ),
     }
 
 
@@ -68,16 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learned-checks", type=int, default=None, help="the stopped run's train.learned_checks")
     parser.add_argument("--check-every", type=int, default=None, help="the stopped run's train.learned_check_every")
     args = parser.parse_args(argv)
-    rule = {field: value for field, value in (("train.learned_threshold", args.learned_threshold), ("train.learned_checks", args.learned_checks),
-                                               ("train.learned_check_every", args.check_every)) if value is not None}
+    rule = {
+        field: value
+        for field, value in (
+            ("train.learned_threshold", args.learned_threshold),
+            ("train.learned_checks", args.learned_checks),
+            ("train.learned_check_every", args.check_every),
+        )
+        if value is not None
+    }
     chosen = {name: case for name, case in cases().items() if name in args.cases.split(",")}
     pairs = {name: (config.replace(**rule), config.replace(**{"train.stop_when_learned": False})) for name, (_, config) in chosen.items()}
     store = RunStore(args.db)
     run_missing(store, [(config, args.seed) for pair in pairs.values() for config in pair], TAG, args.workers)
     found = finished_runs_of_tag(store, TAG)
     print(f"\nseed {args.seed}; the stopped run's rule: {rule or 'the case config own'}\n")
-    print("| case | stopped at | full budget | steps saved | train s (stopped, full) | breakdown stopped [interval] | "
-          "breakdown full [interval] | unchanged within the interval |")
+    print(
+        "| case | stopped at | full budget | steps saved | train s (stopped, full) | breakdown stopped [interval] | "
+        "breakdown full [interval] | unchanged within the interval |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, (stopping, full) in pairs.items():
         stopped_run, full_run = (store.get_run(found[(config.config_id, args.seed)]) for config in (stopping, full))

@@ -13,7 +13,6 @@ import time
 
 import torch
 
-
 from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, TaskConfig
 from lengen_core.evaluation import sweep
 from lengen_core.models import build_model

@@ -16,7 +16,6 @@ import time
 import torch
 import torch.nn.functional as F
 
-
 from lengen_core.batching import IGNORE_INDEX
 from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig
 from lengen_core.models import build_model

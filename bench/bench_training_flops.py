@@ -58,12 +58,23 @@ except ModuleNotFoundError:  # python bench/bench_training_flops.py
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "reference": {
-        "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 10, "positions.scheme": "coupled",
-        "model.n_layers": 2, "model.n_heads": 4, "model.d_model": 128, "model.d_ff": 512, "train.batch_size": 64,
+        "task.name": "reverse",
+        "task.train_length_min": 1,
+        "task.train_length_max": 10,
+        "positions.scheme": "coupled",
+        "model.n_layers": 2,
+        "model.n_heads": 4,
+        "model.d_model": 128,
+        "model.d_ff": 512,
+        "train.batch_size": 64,
         "train.distractor_examples": 0,
     },
     "lesson": {
-        **BASE_CHANGES, "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 8, "positions.scheme": "coupled",
+        **BASE_CHANGES,
+        "task.name": "reverse",
+        "task.train_length_min": 1,
+        "task.train_length_max": 8,
+        "positions.scheme": "coupled",
     },
 }
 MATMUL_SIZE = 1024
@@ -147,9 +158,29 @@ def profile_step_time(config: RunConfig, steps: int) -> dict[str, float]:
             categories["matmul"] += seconds
         elif "adam" in name.lower() or "_foreach" in name or "Optimizer.step" in name:
             categories["optimizer"] += seconds
-        elif any(op in name for op in ("aten::add", "aten::mul", "aten::div", "aten::sub", "aten::exp", "aten::gelu", "aten::silu",
-                                        "aten::relu", "aten::where", "aten::copy_", "aten::fill_", "aten::zero_", "aten::pow",
-                                        "aten::rsqrt", "aten::mean", "aten::sum", "aten::native_layer_norm", "Backward")):
+        elif any(
+            op in name
+            for op in (
+                "aten::add",
+                "aten::mul",
+                "aten::div",
+                "aten::sub",
+                "aten::exp",
+                "aten::gelu",
+                "aten::silu",
+                "aten::relu",
+                "aten::where",
+                "aten::copy_",
+                "aten::fill_",
+                "aten::zero_",
+                "aten::pow",
+                "aten::rsqrt",
+                "aten::mean",
+                "aten::sum",
+                "aten::native_layer_norm",
+                "Backward",
+            )
+        ):
             categories["elementwise and norms"] += seconds
         elif any(op in name for op in ("softmax", "scaled_dot_product", "attention")):
             categories["softmax and attention ops"] += seconds
@@ -191,9 +222,16 @@ def measure(name: str, changes: dict[str, Any], steps: int, ceiling: float, prof
     from lengen_core.positions import build_scheme
 
     configs = {
-        variant: RunConfig().replace(**{
-            **changes, "train.packing": packing, "train.steps": steps, "train.log_every": steps, "train.device": "cpu", "train.time_budget_s": None,
-        })
+        variant: RunConfig().replace(
+            **{
+                **changes,
+                "train.packing": packing,
+                "train.steps": steps,
+                "train.log_every": steps,
+                "train.device": "cpu",
+                "train.time_budget_s": None,
+            }
+        )
         for variant, packing in VARIANTS.items()
     }
     times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
@@ -216,23 +254,25 @@ def measure(name: str, changes: dict[str, Any], steps: int, ceiling: float, prof
         shape_rate = model_shape_matmul_flops(config, round(padded / steps))
         with trainer_variant(variant):
             shares = profile_step_time(config, profile_steps)
-        rows.append({
-            "config": name,
-            "variant": variant,
-            "packing": config.train.packing,
-            "non_embedding_parameters": parameters,
-            "steps": steps,
-            "seconds_per_run": [round(value, 2) for value in times[variant]],
-            "steps_per_s": round(steps / seconds, 2),
-            "real_tokens_per_step": round(sum(map(sum, lengths)) / steps, 1),
-            "padded_tokens_per_step": round(padded / steps, 1),
-            "useful_gflops": round(flops / seconds / 1e9, 2),
-            "useful_ratio_to_ceiling": round(flops / seconds / ceiling, 3),
-            "padded_weight_gflops": round(6.0 * parameters * padded / seconds / 1e9, 2),
-            "model_shape_matmul_gflops": round(shape_rate / 1e9, 1),
-            "model_shape_matmul_ratio_to_ceiling": round(shape_rate / ceiling, 3),
-            "step_time_shares": shares,
-        })
+        rows.append(
+            {
+                "config": name,
+                "variant": variant,
+                "packing": config.train.packing,
+                "non_embedding_parameters": parameters,
+                "steps": steps,
+                "seconds_per_run": [round(value, 2) for value in times[variant]],
+                "steps_per_s": round(steps / seconds, 2),
+                "real_tokens_per_step": round(sum(map(sum, lengths)) / steps, 1),
+                "padded_tokens_per_step": round(padded / steps, 1),
+                "useful_gflops": round(flops / seconds / 1e9, 2),
+                "useful_ratio_to_ceiling": round(flops / seconds / ceiling, 3),
+                "padded_weight_gflops": round(6.0 * parameters * padded / seconds / 1e9, 2),
+                "model_shape_matmul_gflops": round(shape_rate / 1e9, 1),
+                "model_shape_matmul_ratio_to_ceiling": round(shape_rate / ceiling, 3),
+                "step_time_shares": shares,
+            }
+        )
     return rows
 
 
@@ -251,9 +291,7 @@ def main() -> None:
         **cpu_environment(),
         "threads": args.threads,
         "matmul_ceiling_gflops": round(ceiling / 1e9, 1),
-        "configs": [
-            row for name in args.configs.split(",") for row in measure(name, CONFIGS[name], args.steps, ceiling, args.profile_steps, args.repeats)
-        ],
+        "configs": [row for name in args.configs.split(",") for row in measure(name, CONFIGS[name], args.steps, ceiling, args.profile_steps, args.repeats)],
     }
     result["matmul_ceiling_gflops_after"] = round(matmul_ceiling_flops() / 1e9, 1)  # the machine's state did not drift
     report(result, args.json)

@@ -43,9 +43,21 @@ class StreamlitServer:
 
     def start(self, timeout: float = 60.0) -> StreamlitServer:
         command = [
-            sys.executable, "-m", "streamlit", "run", self.app,
-            "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            self.app,
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
         ]
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -58,15 +58,19 @@ def main(argv: list[str] | None = None) -> int:
             step_cap=args.step_cap,
         )
         needed = calibration.steps_needed
-        print(f"| {cell[0]} | {cell[1]} | {', '.join('not learned' if step is None else f'{step:,}' for step in calibration.learned_steps)} | "
-              f"{', '.join(f'{value:.2f}' for value in calibration.in_distribution)} | {'-' if needed is None else f'{needed:,}'} | "
-              f"{', '.join(f'{value:.0f}' for value in calibration.seconds)} | {', '.join(str(record.breakdown_length) for record in records)} |")
+        print(
+            f"| {cell[0]} | {cell[1]} | {', '.join('not learned' if step is None else f'{step:,}' for step in calibration.learned_steps)} | "
+            f"{', '.join(f'{value:.2f}' for value in calibration.in_distribution)} | {'-' if needed is None else f'{needed:,}'} | "
+            f"{', '.join(f'{value:.0f}' for value in calibration.seconds)} | {', '.join(str(record.breakdown_length) for record in records)} |"
+        )
         rows.append((cell, calibration))
     print("\nCALIBRATION = {")
     for (task, scheme), calibration in rows:
-        print(f"    ({task!r}, {scheme!r}): CellCalibration(learned_steps={calibration.learned_steps!r}, "
-              f"in_distribution={tuple(round(value, 2) for value in calibration.in_distribution)!r}, "
-              f"seconds={tuple(round(value) for value in calibration.seconds)!r}, step_cap={args.step_cap}),")
+        print(
+            f"    ({task!r}, {scheme!r}): CellCalibration(learned_steps={calibration.learned_steps!r}, "
+            f"in_distribution={tuple(round(value, 2) for value in calibration.in_distribution)!r}, "
+            f"seconds={tuple(round(value) for value in calibration.seconds)!r}, step_cap={args.step_cap}),"
+        )
     print("}")
     return 0
 

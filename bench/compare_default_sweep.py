@@ -25,8 +25,8 @@ import torch
 
 from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_DEFAULTS, LAUNCH_UNTIL_LEARNED, launcher_config, suggested_steps
 from lengen_core.config import RunConfig
-from lengen_core.runs.manager import JobManager
 from lengen_core.length_search import breakdown_text
+from lengen_core.runs.manager import JobManager
 from lengen_core.store import RunStore
 
 try:  # python -m bench.compare_default_sweep
@@ -45,7 +45,9 @@ def sweep_cells(before: bool, seeds: int) -> list[tuple[str, str, RunConfig, int
     steps = BEFORE_STEPS if before else suggested_steps(list(DEFAULT_TASKS), list(DEFAULT_SCHEMES)) or int(LAUNCH_DEFAULTS["steps"])
     return [
         (task, scheme, launcher_config(task, scheme, steps=steps, until_learned=LAUNCH_UNTIL_LEARNED and not before), seed)
-        for task in tasks for scheme in DEFAULT_SCHEMES for seed in range(seeds)
+        for task in tasks
+        for scheme in DEFAULT_SCHEMES
+        for seed in range(seeds)
     ]
 
 
@@ -77,15 +79,30 @@ def main(argv: list[str] | None = None) -> int:
         for (task, scheme, config, seed), run_id, status in zip(cells, run_ids, statuses):
             record = store.get_run(run_id)
             learned, lowest = learned_range(store, run_id, config)
-            runs.append({
-                "task": task, "scheme": scheme, "seed": seed, "status": status, "steps": record.steps_done,
-                "stop_reason": record.stop_reason, "train_seconds": round(record.train_seconds or 0.0, 1),
-                "in_distribution": round(lowest, 3), "learned": learned,
-                "breakdown": breakdown_text(record.breakdown_length, config.task.train_length_max, low=record.breakdown_low,
-                                            high=record.breakdown_high, bound_reason=record.breakdown_bound),
-            })
-    print(f"\n{'before issue 28' if args.before else 'defaults now'}: {len(runs)} runs in {wall:.0f} s, "
-          f"{sum(run['learned'] for run in runs)} learned their training range\n")
+            runs.append(
+                {
+                    "task": task,
+                    "scheme": scheme,
+                    "seed": seed,
+                    "status": status,
+                    "steps": record.steps_done,
+                    "stop_reason": record.stop_reason,
+                    "train_seconds": round(record.train_seconds or 0.0, 1),
+                    "in_distribution": round(lowest, 3),
+                    "learned": learned,
+                    "breakdown": breakdown_text(
+                        record.breakdown_length,
+                        config.task.train_length_max,
+                        low=record.breakdown_low,
+                        high=record.breakdown_high,
+                        bound_reason=record.breakdown_bound,
+                    ),
+                }
+            )
+    print(
+        f"\n{'before issue 28' if args.before else 'defaults now'}: {len(runs)} runs in {wall:.0f} s, "
+        f"{sum(run['learned'] for run in runs)} learned their training range\n"
+    )
     print("| task | scheme | steps (per seed) | learned | in distribution (per seed) | breakdown (per seed) |")
     print("|---|---|---|---|---|---|")
     for task, scheme in dict.fromkeys((run["task"], run["scheme"]) for run in runs):

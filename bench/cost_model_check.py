@@ -29,27 +29,57 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     "default (reverse 1..10, coupled), train": ({}, "train", {}),
     "4 layers x 512 wide, train": ({"model": {"d_model": 512, "n_layers": 4, "d_ff": 2048, "n_heads": 8}}, "train", {}),
-    "learned, batch 256 x 130 tokens, train": ({"task": {"train_length_max": 64}, "positions": {"max_position": 512}, "train": {"batch_size": 256}}, "train", {}),
+    "learned, batch 256 x 130 tokens, train": (
+        {"task": {"train_length_max": 64}, "positions": {"max_position": 512}, "train": {"batch_size": 256}},
+        "train",
+        {},
+    ),
     "alibi, train": ({"positions": {"scheme": "alibi"}, "task": {"train_length_max": 32}, "train": {"batch_size": 128}}, "train", {}),
     "fire, train": ({"positions": {"scheme": "fire"}, "task": {"train_length_max": 32}}, "train", {}),
     "4 distractor examples, train": ({"train": {"distractor_examples": 4}, "task": {"train_length_max": 20}}, "train", {}),
     "predictive coupling, 2048 ids, train": ({"positions": {"scheme": "predictive_coupled", "max_position": 2048}}, "train", {}),
     "HSA + SWA, train": ({"model": {"attention": "hsa"}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}}, "train", {}),
-    "HSA + recurrent, train": ({"model": {"attention": "hsa", "hsa": {"local_mixer": "recurrent"}}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}}, "train", {}),
+    "HSA + recurrent, train": (
+        {"model": {"attention": "hsa", "hsa": {"local_mixer": "recurrent"}}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}},
+        "train",
+        {},
+    ),
     "default, eval 512 x length 40": ({}, "eval", {"eval_length": 40, "rows": 512}),
     "alibi, eval 256 x length 128": ({"positions": {"scheme": "alibi"}, "task": {"train_length_max": 32}}, "eval", {"eval_length": 128, "rows": 256}),
     "fire, eval 128 x length 96": ({"positions": {"scheme": "fire"}, "task": {"train_length_max": 32}}, "eval", {"eval_length": 96, "rows": 128}),
-    "HSA + SWA, eval 64 x length 128": ({"model": {"attention": "hsa"}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}}, "eval", {"eval_length": 128, "rows": 64}),
-    "HSA + encoder landmarks, eval 64 x length 64": ({"model": {"attention": "hsa", "hsa": {"landmark": "encoder", "chunk_size": 8}}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}}, "eval", {"eval_length": 64, "rows": 64}),
+    "HSA + SWA, eval 64 x length 128": (
+        {"model": {"attention": "hsa"}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}},
+        "eval",
+        {"eval_length": 128, "rows": 64},
+    ),
+    "HSA + encoder landmarks, eval 64 x length 64": (
+        {"model": {"attention": "hsa", "hsa": {"landmark": "encoder", "chunk_size": 8}}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}},
+        "eval",
+        {"eval_length": 64, "rows": 64},
+    ),
 }
-BIG_MODEL = {"model.d_model": 512, "model.n_layers": 6, "model.n_heads": 8, "model.d_ff": 2048, "task.train_length_min": 64,
-             "task.train_length_max": 64, "positions.max_position": 512, "eval.lengths": [64, 128]}
+BIG_MODEL = {
+    "model.d_model": 512,
+    "model.n_layers": 6,
+    "model.n_heads": 8,
+    "model.d_ff": 2048,
+    "task.train_length_min": 64,
+    "task.train_length_max": 64,
+    "positions.max_position": 512,
+    "eval.lengths": [64, 128],
+}
 
 
 def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, float]:
     request = json.dumps({"config": config, "phase": phase, **extra})
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=1800,
+    )
     if result.returncode:
         raise RuntimeError(result.stderr[-2000:])
     return json.loads(result.stdout)
@@ -87,7 +117,10 @@ def main() -> int:
         result = measure(config, phase, **extra)
         ratio = result["estimated"] / result["measured"]
         ratios.append(ratio)
-        print(f"| {name} | {phase} | {result['rows']} x {result['tokens']} | {result['measured'] / 2**20:.0f} | {result['estimated'] / 2**20:.0f} | {ratio:.2f} |", flush=True)
+        print(
+            f"| {name} | {phase} | {result['rows']} x {result['tokens']} | {result['measured'] / 2**20:.0f} | {result['estimated'] / 2**20:.0f} | {ratio:.2f} |",
+            flush=True,
+        )
     print(f"\nratio: min {min(ratios):.2f}, max {max(ratios):.2f} over {len(ratios)} configs")
     if args.quick:
         return 0

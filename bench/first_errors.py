@@ -13,12 +13,11 @@ from __future__ import annotations
 import collections
 import random
 
-
 from lengen_core.data import ExampleSource
 from lengen_core.evaluation import greedy_decode
+from lengen_core.inspection import first_mismatch
 from lengen_core.training import load_checkpoint
 from lengen_core.vocab import EOS_ID, VOCAB
-from lengen_core.inspection import first_mismatch
 
 try:  # python -m bench.first_errors
     from bench.common import checkpoint_parser

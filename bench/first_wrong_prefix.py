@@ -20,10 +20,10 @@ import statistics
 
 from lengen_core.data import ExampleSource
 from lengen_core.evaluation import greedy_decode, wrong_prefix_positions
+from lengen_core.runs.loading import existing_checkpoint, load_run
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import Example
 from lengen_core.theory import setting_label
-from lengen_core.runs.loading import existing_checkpoint, load_run
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
     from bench.common import done_runs_of_sweeps

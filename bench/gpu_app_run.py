@@ -21,19 +21,30 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.inspection import generated_example, inspect_example
+from lengen_core.runs.loading import existing_checkpoint, load_run
 from lengen_core.runs.manager import JobManager
 from lengen_core.store import RunStore
-from lengen_core.runs.loading import existing_checkpoint, load_run
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Reverse with position coupling, the first lesson's task, at a size a GPU trains in seconds.
 CHANGES = {
-    "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 8, "positions.scheme": "coupled",
-    "positions.max_position": 32, "model.n_layers": 2, "model.n_heads": 4, "model.d_model": 128, "model.d_ff": 256,
-    "train.steps": 800, "train.lr": 2e-3, "train.batch_size": 64, "eval.lengths": [4, 8, 12, 16, 24],
+    "task.name": "reverse",
+    "task.train_length_min": 1,
+    "task.train_length_max": 8,
+    "positions.scheme": "coupled",
+    "positions.max_position": 32,
+    "model.n_layers": 2,
+    "model.n_heads": 4,
+    "model.d_model": 128,
+    "model.d_ff": 256,
+    "train.steps": 800,
+    "train.lr": 2e-3,
+    "train.batch_size": 64,
+    "eval.lengths": [4, 8, 12, 16, 24],
     "eval.samples_per_length": 100,
 }
 
@@ -60,10 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     record = store.get_run(run_id)
     report: dict = {
-        "run_id": run_id, "status": status, "error": record.error, "wall_s": round(wall, 2),
-        "train_seconds": record.train_seconds, "steps_done": record.steps_done,
-        "device": record.environment.get("device"), "environment": record.environment,
-        "breakdown_length": record.breakdown_length, "train_length_max": record.train_length_max,
+        "run_id": run_id,
+        "status": status,
+        "error": record.error,
+        "wall_s": round(wall, 2),
+        "train_seconds": record.train_seconds,
+        "steps_done": record.steps_done,
+        "device": record.environment.get("device"),
+        "environment": record.environment,
+        "breakdown_length": record.breakdown_length,
+        "train_length_max": record.train_length_max,
     }
     curve = store.eval_curve([run_id])
     report["sweep"] = [{"length": int(row.length), "n": int(row.n), "exact_match": float(row.exact_match)} for row in curve.itertuples()]

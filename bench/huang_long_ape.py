@@ -58,14 +58,23 @@ def _model(layers: int, heads: int, width: int, lr: float = 1e-3) -> dict[str, A
 
 
 MODELS: dict[tuple[str, str], dict[str, Any]] = {
-    ("majority", "ape"): _model(1, 2, 256), ("majority", "nope"): _model(1, 1, 64),
+    ("majority", "ape"): _model(1, 2, 256),
+    ("majority", "nope"): _model(1, 1, 64),
     # their NoPE copy model is 4l4h256d; at 8,000 steps the cost model puts it at 100 minutes a run here, so the
     # control uses 4l4h64d, the model that fit NoPE copy_unique in our v4 split (docs/results.md)
-    ("copy_unique", "ape"): _model(2, 1, 64), ("copy_unique", "nope"): _model(4, 4, 64),
-    ("interleaved_majority", "ape"): _model(2, 4, 256, 1e-4), ("interleaved_majority", "nope"): _model(2, 4, 256, 1e-4),
-    **{(task, "ape"): model for task, model in (
-        ("aa_star", _model(4, 2, 32)), ("aaaa_star", _model(1, 2, 32)), ("abab_star", _model(1, 4, 32)), ("dyck_1", _model(2, 2, 32)),
-    )},
+    ("copy_unique", "ape"): _model(2, 1, 64),
+    ("copy_unique", "nope"): _model(4, 4, 64),
+    ("interleaved_majority", "ape"): _model(2, 4, 256, 1e-4),
+    ("interleaved_majority", "nope"): _model(2, 4, 256, 1e-4),
+    **{
+        (task, "ape"): model
+        for task, model in (
+            ("aa_star", _model(4, 2, 32)),
+            ("aaaa_star", _model(1, 2, 32)),
+            ("abab_star", _model(1, 4, 32)),
+            ("dyck_1", _model(2, 2, 32)),
+        )
+    },
     # the NoPE controls: at width 32 and one layer, (aaaa)* and (abab)* were not learned even in range (0.00 at 29-32
     # on 3 of 3 seeds), so they say nothing; the theory lesson's 2l2h64d learned every star language's range without positions
     **{(task, "nope"): _model(2, 2, 64) for task in ("aa_star", "aaaa_star", "abab_star")},
@@ -95,21 +104,33 @@ def parse_model(text: str) -> dict[str, Any]:
     return _model(int(layers), int(heads), int(width), float(lr) if lr else 1e-3)
 
 
-def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000, check_every: int = 1000,
-                model: dict[str, Any] | None = None) -> RunConfig:
+def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000, check_every: int = 1000, model: dict[str, Any] | None = None) -> RunConfig:
     """One cell's run; ``model`` replaces MODELS' choice for the cell (``--model``)."""
     from lengen_core.tasks import build_task
 
     top = train_max(task, longest)
     table = build_task(task).max_sequence_length(3 * top) + 8  # the longest test sequence, with room
     changes: dict[str, Any] = {
-        "task.name": task, "task.train_length_min": 1, "task.train_length_max": top,
-        "positions.scheme": "learned" if setting == "ape" else "nope", "positions.max_position": table,
+        "task.name": task,
+        "task.train_length_min": 1,
+        "task.train_length_max": top,
+        "positions.scheme": "learned" if setting == "ape" else "nope",
+        "positions.max_position": table,
         "positions.train_offset_max": table if setting == "ape" else 0,  # as far as the table allows (the room rule)
-        "train.batch_size": 64, "train.weight_decay": 0.01, "train.warmup_steps": 100, "train.steps": step_cap, "train.log_every": 100,
-        "train.distractor_examples": 0, "train.device": "cpu",
-        "train.stop_when_learned": True, "train.learned_check_every": check_every, "train.learned_threshold": 1.0,
-        "eval.lengths": test_lengths(task, longest), "eval.samples_per_length": 100, "eval.batch_size": 128, "eval.seed": 0,
+        "train.batch_size": 64,
+        "train.weight_decay": 0.01,
+        "train.warmup_steps": 100,
+        "train.steps": step_cap,
+        "train.log_every": 100,
+        "train.distractor_examples": 0,
+        "train.device": "cpu",
+        "train.stop_when_learned": True,
+        "train.learned_check_every": check_every,
+        "train.learned_threshold": 1.0,
+        "eval.lengths": test_lengths(task, longest),
+        "eval.samples_per_length": 100,
+        "eval.batch_size": 128,
+        "eval.seed": 0,
         "eval.search": False,  # the test lengths are Huang et al.'s bins: 1x, 2x, 3x
         **(model or MODELS[(task, setting)]),
     }
@@ -128,17 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--train-max", type=int, default=50, help="the longest training length (Huang et al.: 50)")
     parser.add_argument("--step-cap", type=int, default=8000, help="steps at most (a run stops once learned)")
-    parser.add_argument("--check-every", type=int, default=1000,
-                        help="steps between learned checks (Huang et al. evaluate every 3,000 steps, so train at least that long)")
-    parser.add_argument("--model", default=None,
-                        help="replace MODELS' choice for every cell run, e.g. 4l4h64d or 2l4h256d@1e-4 (the report names it)")
+    parser.add_argument(
+        "--check-every", type=int, default=1000, help="steps between learned checks (Huang et al. evaluate every 3,000 steps, so train at least that long)"
+    )
+    parser.add_argument("--model", default=None, help="replace MODELS' choice for every cell run, e.g. 4l4h64d or 2l4h256d@1e-4 (the report names it)")
     args = parser.parse_args(argv)
     model = parse_model(args.model) if args.model else None
     seeds = [int(seed) for seed in args.seeds.split(",")]
     cells = [(task, setting) for task in args.tasks.split(",") for setting in args.settings.split(",")]
     store = RunStore(args.db)
     if not args.report_only:
-        run_missing(store, [(cell_config(task, setting, args.train_max, args.step_cap, args.check_every, model), seed) for task, setting in cells for seed in seeds], TAG, args.workers)
+        run_missing(
+            store,
+            [(cell_config(task, setting, args.train_max, args.step_cap, args.check_every, model), seed) for task, setting in cells for seed in seeds],
+            TAG,
+            args.workers,
+        )
     found = finished_runs_of_tag(store, TAG)
     print("\n| task | setting | model | train | seeds | learned at step | train s (max) | EM 1x | EM 2x | EM 3x | measured | predicted | agree |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -164,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         verdicts = ", ".join(check.outcome.verdict for _, _, check in rows)
         decided = [check.agrees for _, _, check in rows if check.agrees is not None]
         predicted = rows[0][2].applicable.prediction
-        print(f"| {task} | {setting} | {model} | 1-{config.task.train_length_max} | {len(rows)} | {steps} | {seconds:.0f} | {ems[0]} | {ems[1]} | "
-              f"{ems[2]} | {verdicts} | {'generalizes' if predicted and predicted.generalizes else 'fails'} | {sum(decided)}/{len(decided)} |")
+        print(
+            f"| {task} | {setting} | {model} | 1-{config.task.train_length_max} | {len(rows)} | {steps} | {seconds:.0f} | {ems[0]} | {ems[1]} | "
+            f"{ems[2]} | {verdicts} | {'generalizes' if predicted and predicted.generalizes else 'fails'} | {sum(decided)}/{len(decided)} |"
+        )
     return 0
 
 

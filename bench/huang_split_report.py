@@ -118,7 +118,9 @@ def main() -> None:
     print()
     for setting, (agree, compared, undecided) in sorted(totals.items()):
         rate = "-" if not compared else f"{agree / compared:.0%}"
-        print(f"- {setting}: {agree}/{compared} decided runs agree with the prediction ({rate}); {undecided} runs did not learn their training range (not compared)")
+        print(
+            f"- {setting}: {agree}/{compared} decided runs agree with the prediction ({rate}); {undecided} runs did not learn their training range (not compared)"
+        )
     if args.baseline:
         baseline = collect(args.baseline, args.baseline_tag_prefix)
         print()

@@ -16,8 +16,8 @@ import argparse
 
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.evaluation import greedy_decode, predicted_ids_right
-from lengen_core.store import RunStore
 from lengen_core.runs.loading import load_run
+from lengen_core.store import RunStore
 
 
 def main() -> None:

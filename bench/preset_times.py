@@ -28,7 +28,6 @@ import torch
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost
-from lengen_core.runs.manager import JobManager
 from lengen_core.lessons import (
     LESSONS,
     Expectation,
@@ -39,6 +38,7 @@ from lengen_core.lessons import (
     missing_requirements,
     tally,
 )
+from lengen_core.runs.manager import JobManager
 from lengen_core.store import RunStore
 
 try:  # python -m bench.preset_times
@@ -72,8 +72,7 @@ def time_preset(preset: str) -> dict[str, Any]:
         records = {key: store.get_run(run_id) for key, run_id in run_ids.items()}
     configs = {key: config for key, config, _seed in runs}
     outcomes = {
-        key: RunOutcome(record.breakdown_length, configs[key].task.train_length_max, max(configs[key].eval_lengths()))
-        for key, record in records.items()
+        key: RunOutcome(record.breakdown_length, configs[key].task.train_length_max, max(configs[key].eval_lengths())) for key, record in records.items()
     }
     if preset == "train":
         claims = [(TRAIN_DEFAULTS_CLAIM, TRAIN_DEFAULTS_CLAIM.status(outcomes))]

@@ -36,17 +36,30 @@ except ImportError:
     from common import run_missing
 
 SMALL = {
-    "model.n_layers": 2, "model.d_model": 64, "model.d_ff": 256, "model.n_heads": 4, "train.lr": 1e-3,
-    "train.distractor_examples": 0, "eval.samples_per_length": 100, "train.log_every": 100,
+    "model.n_layers": 2,
+    "model.d_model": 64,
+    "model.d_ff": 256,
+    "model.n_heads": 4,
+    "train.lr": 1e-3,
+    "train.distractor_examples": 0,
+    "eval.samples_per_length": 100,
+    "train.log_every": 100,
 }
 LARGE = {**SMALL, "model.n_layers": 4, "model.d_model": 128, "model.d_ff": 512}
 
 
 def arm(task: str, scheme: str, low: int, high: int, lengths: list[int], steps: int, recipe: str | None, **more: Any) -> RunConfig:
-    config = RunConfig().replace(**{
-        **more, "task.name": task, "positions.scheme": scheme, "task.train_length_min": low, "task.train_length_max": high,
-        "eval.lengths": lengths, "train.steps": steps,
-    })
+    config = RunConfig().replace(
+        **{
+            **more,
+            "task.name": task,
+            "positions.scheme": scheme,
+            "task.train_length_min": low,
+            "task.train_length_max": high,
+            "eval.lengths": lengths,
+            "train.steps": steps,
+        }
+    )
     return RECIPES[recipe].apply(config) if recipe else config
 
 
@@ -61,14 +74,28 @@ def groups(steps: dict[str, int]) -> dict[str, list[tuple[str, RunConfig]]]:
         for name, recipe in (("none", None), ("successor_hint_dense", "successor_hint_dense"))
     ]
     reversal = [
-        (f"regime-reversal-{name}", arm("copy_backward_unique", "rope", 1, 10, [5, 10, 15, 20, 30, 40], steps["reversal"], recipe,
-                                        **SMALL, **{"positions.max_position": 256}))
+        (
+            f"regime-reversal-{name}",
+            arm("copy_backward_unique", "rope", 1, 10, [5, 10, 15, 20, 30, 40], steps["reversal"], recipe, **SMALL, **{"positions.max_position": 256}),
+        )
         for name, recipe in (("none", None), ("reverse_restrictions", "reverse_restrictions"))
     ]
     ppc_changes = {**SMALL, "task.options": {"query_coupled": True}, "positions.max_position": 160}
     ppc = [
-        ("regime-ppc", arm("retrieve_right_unique", scheme, 8, 16, [8, 16, 24, 32, 48, 64], steps["ppc"], None, **ppc_changes,
-                           **({"positions.train_offset_max": 160} if scheme == "learned" else {})))
+        (
+            "regime-ppc",
+            arm(
+                "retrieve_right_unique",
+                scheme,
+                8,
+                16,
+                [8, 16, 24, 32, 48, 64],
+                steps["ppc"],
+                None,
+                **ppc_changes,
+                **({"positions.train_offset_max": 160} if scheme == "learned" else {}),
+            ),
+        )
         for scheme in ("predictive_coupled", "coupled", "nope", "learned")
     ]
     transfer = [

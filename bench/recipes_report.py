@@ -51,8 +51,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db")
     parser.add_argument("--prefix", default="recipe-", help="the sweeps' tag prefix (default recipe-; regime- for recipes_regime.py)")
-    parser.add_argument("--curves", action="store_true", help="also each arm's learning curve: median training loss and "
-                        "teacher-forced accuracy over seeds at each quarter of training (its whole batch: main task and partners)")
+    parser.add_argument(
+        "--curves",
+        action="store_true",
+        help="also each arm's learning curve: median training loss and "
+        "teacher-forced accuracy over seeds at each quarter of training (its whole batch: main task and partners)",
+    )
     args = parser.parse_args()
     store = RunStore(args.db, read_only=True)
     runs = store.list_runs(status="done")
@@ -85,7 +89,9 @@ def main() -> None:
             at_top = part_curve[part_curve["length"] == part.train_length_max]
             if not at_top.empty:
                 slot["partners_1x"].setdefault(name, []).append(float(at_top["exact_match"].iloc[0]))
-    print("| group | recipe | seeds | EM at 1x | EM at 2x | EM at 4x | EM at 5x | breakdown lengths | learned 1x | partners' EM at their 1x | partners' breakdown lengths |")
+    print(
+        "| group | recipe | seeds | EM at 1x | EM at 2x | EM at 4x | EM at 5x | breakdown lengths | learned 1x | partners' EM at their 1x | partners' breakdown lengths |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (group, recipe), slot in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] != "none", item[0][1])):
         learned = sum(value >= LEARNED for value in slot[1])
@@ -117,6 +123,7 @@ def main() -> None:
             loss = ", ".join(f"{statistics.median(v[0] for v in values):.3f}" if values else "-" for values in quarters)
             accuracy = ", ".join(f"{statistics.median(v[1] for v in values):.3f}" if values else "-" for values in quarters)
             print(f"| {group} | {recipe} | {loss} | {accuracy} |")
+
 
 if __name__ == "__main__":
     main()

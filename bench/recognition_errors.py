@@ -20,10 +20,10 @@ import random
 from lengen_core.data import ExampleSource
 from lengen_core.evaluation import greedy_decode
 from lengen_core.params import parse_int_list
+from lengen_core.runs.loading import existing_checkpoint, load_run
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import TASK_REGISTRY
 from lengen_core.theory import setting_label
-from lengen_core.runs.loading import existing_checkpoint, load_run
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
     from bench.common import done_runs_of_sweeps
@@ -86,8 +86,11 @@ def main() -> None:
         by_residue = accuracy_by(examples, answers, source.task, lambda example: str(example.length % 4))
         setting = setting_label(config.positions.scheme, config.positions.train_offset_max)
         print(
-            f"| {config.task.name} | {setting} | {row.seed} | " + " | ".join(cell_text(by_kind.get(kind)) for kind in kinds) + " | "
-            + " | ".join(cell_text(by_residue.get(str(r))) for r in range(4)) + " |"
+            f"| {config.task.name} | {setting} | {row.seed} | "
+            + " | ".join(cell_text(by_kind.get(kind)) for kind in kinds)
+            + " | "
+            + " | ".join(cell_text(by_residue.get(str(r))) for r in range(4))
+            + " |"
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 
-
 from lengen_core.store import RunStore
 
 

@@ -16,8 +16,8 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
-from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
 from lengen_core.length_search import breakdown_text
+from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
 from lengen_core.store import RunStore
 
 
@@ -67,16 +67,27 @@ def main(argv: list[str] | None = None) -> int:
             results[search] = evaluation.result
         fixed, searched = results[False], results[True]
         longest = max(point.length for point in searched.points)
-        text = breakdown_text(searched.breakdown_length, searched.train_length_max, low=searched.breakdown_low,
-                              high=searched.breakdown_high, bound_reason=searched.bound_reason, longest_tested=longest)
-        fixed_text = breakdown_text(fixed.breakdown_length, fixed.train_length_max, bound_reason=fixed.bound_reason,
-                                    longest_tested=max(point.length for point in fixed.points))
+        text = breakdown_text(
+            searched.breakdown_length,
+            searched.train_length_max,
+            low=searched.breakdown_low,
+            high=searched.breakdown_high,
+            bound_reason=searched.bound_reason,
+            longest_tested=longest,
+        )
+        fixed_text = breakdown_text(
+            fixed.breakdown_length, fixed.train_length_max, bound_reason=fixed.bound_reason, longest_tested=max(point.length for point in fixed.points)
+        )
         extra = seconds[True] - seconds[False]
         extra_total += extra
-        print(f"| {row.run_id} | {row.task} | {row.scheme} | {fixed.train_length_max} | {fixed_text} | {text} | "
-              f"{seconds[False]:.1f} | {seconds[True]:.1f} | {extra:.1f} |")
-    print(f"\n{len(chosen)} of {len(runs)} runs held to their sweep's end (the others broke inside it, where the search "
-          f"changes nothing); the searches added {extra_total:.0f} s of evaluation in all.")
+        print(
+            f"| {row.run_id} | {row.task} | {row.scheme} | {fixed.train_length_max} | {fixed_text} | {text} | "
+            f"{seconds[False]:.1f} | {seconds[True]:.1f} | {extra:.1f} |"
+        )
+    print(
+        f"\n{len(chosen)} of {len(runs)} runs held to their sweep's end (the others broke inside it, where the search "
+        f"changes nothing); the searches added {extra_total:.0f} s of evaluation in all."
+    )
     return 0
 
 

@@ -46,11 +46,20 @@ def outcomes(store: RunStore, task: str, setting: str, model: str, seeds: list[i
         record = store.get_run(run_id)
         curve = store.eval_curve([run_id], sweep="default")
         check = check_run(config, record.breakdown_length, int(curve["length"].max()))
-        results.append({
-            "seed": seed, "run_id": run_id, "learned_step": record.learned_step, "steps": record.steps_done,
-            "seconds": record.train_seconds, "em_1x": lowest_near(curve, 10), "em_2x": lowest_near(curve, 20),
-            "verdict": check.outcome.verdict, "agrees": check.agrees, "predicted": check.applicable.prediction,
-        })
+        results.append(
+            {
+                "seed": seed,
+                "run_id": run_id,
+                "learned_step": record.learned_step,
+                "steps": record.steps_done,
+                "seconds": record.train_seconds,
+                "em_1x": lowest_near(curve, 10),
+                "em_2x": lowest_near(curve, 20),
+                "verdict": check.outcome.verdict,
+                "agrees": check.agrees,
+                "predicted": check.applicable.prediction,
+            }
+        )
     return results
 
 
@@ -104,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         predicted = results[0]["predicted"]
         decided = [r["agrees"] for r in results if r["agrees"] is not None]
         agree = f"{sum(decided)}/{len(decided)}"
-        print(f"| {cell[0]} | {cell[1]} | {model} | {count}/{len(results)} | {steps} | {seconds:.0f} | {em_1x} | {em_2x} | {verdicts} | "
-              f"{'generalizes' if predicted and predicted.generalizes else 'fails'} | {agree} |")
+        print(
+            f"| {cell[0]} | {cell[1]} | {model} | {count}/{len(results)} | {steps} | {seconds:.0f} | {em_1x} | {em_2x} | {verdicts} | "
+            f"{'generalizes' if predicted and predicted.generalizes else 'fails'} | {agree} |"
+        )
     print()
     print("THEORY_MODEL_OF = {")
     for cell in cells:

@@ -47,8 +47,11 @@ def measure(changes: dict[str, Any], steps: int, threads: int) -> dict[str, floa
     train(config, seed=0)
     measured = time.perf_counter() - started
     estimated = training_seconds(config, estimate_cost(config).train_step_flops, threads=threads)
-    return {"measured_ms_per_step": round(1000 * measured / steps, 2), "estimated_ms_per_step": round(1000 * estimated / steps, 2),
-            "ratio": round(estimated / measured, 2)}
+    return {
+        "measured_ms_per_step": round(1000 * measured / steps, 2),
+        "estimated_ms_per_step": round(1000 * estimated / steps, 2),
+        "ratio": round(estimated / measured, 2),
+    }
 
 
 def main() -> None:
@@ -61,8 +64,11 @@ def main() -> None:
     for threads in (int(value) for value in args.threads.split(",")):
         for name, changes in CASES.items():
             row = {"config": name, "threads": threads, **measure(changes, args.steps, threads)}
-            print(f"{threads} thread(s)  {name:<46} measured {row['measured_ms_per_step']:7.1f} ms/step  "
-                  f"estimated {row['estimated_ms_per_step']:7.1f}  ratio {row['ratio']:.2f}", flush=True)
+            print(
+                f"{threads} thread(s)  {name:<46} measured {row['measured_ms_per_step']:7.1f} ms/step  "
+                f"estimated {row['estimated_ms_per_step']:7.1f}  ratio {row['ratio']:.2f}",
+                flush=True,
+            )
             rows.append(row)
     report({**cpu_environment(), "steps": args.steps, "rows": rows}, args.json)
 

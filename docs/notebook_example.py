@@ -31,8 +31,13 @@ def main(argv: list[str] | None = None) -> None:
 
     # cell 2: train coupled reverse on lengths 1-10 (the app's default model), test to 4x; any config field is a keyword
     coupled = lg.train(
-        task="reverse", scheme="coupled", steps=args.steps, store=store, name="notebook example",
-        eval__samples_per_length=args.samples, **{"eval.lengths": [5, 10, 15, 20, 30, 40]},
+        task="reverse",
+        scheme="coupled",
+        steps=args.steps,
+        store=store,
+        name="notebook example",
+        eval__samples_per_length=args.samples,
+        **{"eval.lengths": [5, 10, 15, 20, 30, 40]},
     )
     print(coupled)
     print(coupled.curve.to_string(index=False))  # n and the 95% Wilson interval at every length
@@ -40,8 +45,13 @@ def main(argv: list[str] | None = None) -> None:
 
     # cell 3: the same run without positions (NoPE), the control
     nope = lg.train(
-        task="reverse", scheme="nope", steps=args.steps, store=store, name="notebook example",
-        eval__samples_per_length=args.samples, **{"eval.lengths": [5, 10, 15, 20, 30, 40]},
+        task="reverse",
+        scheme="nope",
+        steps=args.steps,
+        store=store,
+        name="notebook example",
+        eval__samples_per_length=args.samples,
+        **{"eval.lengths": [5, 10, 15, 20, 30, 40]},
     )
     print(nope)
     print("\n".join(nope.theory.lines()))

@@ -27,8 +27,14 @@ configure_allocator()
 
 # name -> the module that defines it; ``tasks`` is the task package itself, called for the task table
 _PUBLIC = {
-    "train": "lengen_core.api", "sweep": "lengen_core.api", "open_store": "lengen_core.api", "run_config": "lengen_core.api",
-    "Run": "lengen_core.api", "Store": "lengen_core.api", "Breakdown": "lengen_core.api", "tasks": "lengen_core.tasks",
+    "train": "lengen_core.api",
+    "sweep": "lengen_core.api",
+    "open_store": "lengen_core.api",
+    "run_config": "lengen_core.api",
+    "Run": "lengen_core.api",
+    "Store": "lengen_core.api",
+    "Breakdown": "lengen_core.api",
+    "tasks": "lengen_core.tasks",
 }
 __all__ = ["Breakdown", "Run", "Store", "open_store", "run_config", "sweep", "tasks", "train"]  # = sorted(_PUBLIC)
 

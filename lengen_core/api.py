@@ -78,7 +78,11 @@ class Breakdown:
 
     def __str__(self) -> str:
         return breakdown_text(
-            self.length, self.train_length_max, low=self.low, high=self.high, bound_reason=self.bound_reason,
+            self.length,
+            self.train_length_max,
+            low=self.low,
+            high=self.high,
+            bound_reason=self.bound_reason,
             longest_tested=self.longest_tested,
         )
 
@@ -115,8 +119,12 @@ class Run:
         record = self.record
         lengths = self.curve["length"]
         return Breakdown(
-            record.breakdown_length, record.breakdown_low, record.breakdown_high, record.breakdown_bound,
-            self.config.task.train_length_max, int(lengths.max()) if len(lengths) else None,
+            record.breakdown_length,
+            record.breakdown_low,
+            record.breakdown_high,
+            record.breakdown_bound,
+            self.config.task.train_length_max,
+            int(lengths.max()) if len(lengths) else None,
         )
 
     @property

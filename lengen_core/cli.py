@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from lengen_core.config import (
     LIMITS,
@@ -28,8 +28,8 @@ from lengen_core.config import (
 )
 from lengen_core.config_codec import parse_json_object
 from lengen_core.cpus import usable_cpus
-from lengen_core.length_search import INTERVAL_RULE, breakdown_text
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
+from lengen_core.length_search import INTERVAL_RULE, breakdown_text
 from lengen_core.params import (
     decode_changes,
     decode_mixture,
@@ -235,8 +235,12 @@ def print_sweep_table(store: RunStore, run_id: str, out: TextIO) -> None:
     print_table(out, rows, EVAL_COLUMNS)
     longest = int(main_curve["length"].max()) if len(main_curve) else None
     text = breakdown_text(
-        record.breakdown_length, record.train_length_max or 0, low=record.breakdown_low, high=record.breakdown_high,
-        bound_reason=record.breakdown_bound, longest_tested=longest,
+        record.breakdown_length,
+        record.train_length_max or 0,
+        low=record.breakdown_low,
+        high=record.breakdown_high,
+        bound_reason=record.breakdown_bound,
+        longest_tested=longest,
     )
     out.write(f"breakdown length: {text} (trained up to {record.train_length_max}; {INTERVAL_RULE})\n")
     for line in check_run(config, record.breakdown_length, longest).lines():
@@ -264,8 +268,12 @@ def stored_breakdown_text(curve: Any, train_length_max: int) -> str:
         return None if stored is None or pandas.isna(stored) else (stored if isinstance(stored, str) else int(stored))
 
     return breakdown_text(
-        value("breakdown_length"), train_length_max, low=value("breakdown_low"), high=value("breakdown_high"),
-        bound_reason=value("bound_reason"), longest_tested=int(curve["length"].max()),
+        value("breakdown_length"),
+        train_length_max,
+        low=value("breakdown_low"),
+        high=value("breakdown_high"),
+        bound_reason=value("bound_reason"),
+        longest_tested=int(curve["length"].max()),
     )
 
 
@@ -377,8 +385,12 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     rows = [point.as_row() for point in outcome.points]
     print_table(out, rows, EVAL_COLUMNS)
     text = breakdown_text(
-        outcome.breakdown_length, outcome.train_length_max, low=outcome.breakdown_low, high=outcome.breakdown_high,
-        bound_reason=outcome.bound_reason, longest_tested=max((point.length for point in outcome.points), default=None),
+        outcome.breakdown_length,
+        outcome.train_length_max,
+        low=outcome.breakdown_low,
+        high=outcome.breakdown_high,
+        bound_reason=outcome.bound_reason,
+        longest_tested=max((point.length for point in outcome.points), default=None),
     )
     out.write(f"breakdown length: {text} (sweep {plan.stored_name(args.sweep_name)!r} stored)\n")
     if evaluation.stopped:
@@ -477,8 +489,10 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     if base.task.supervision != "answer":  # a task with no label per prefix keeps the answer alone (RunConfig.replace)
         unlabelled = sorted({config.task.name for config, _ in cells if config.task.supervision != base.task.supervision})
         if unlabelled:
-            out.write(f"task.supervision = {base.task.supervision} applies to the recognition tasks; {', '.join(unlabelled)} "
-                      "have no label per prefix and train on the answer alone\n")
+            out.write(
+                f"task.supervision = {base.task.supervision} applies to the recognition tasks; {', '.join(unlabelled)} "
+                "have no label per prefix and train on the answer alone\n"
+            )
     if args.dry_run:
         out.write(f"sweep: {len(cells)} runs accepted, {workers_text(args)}; the last: {estimate.summary()}\n")
         return 0
@@ -528,7 +542,9 @@ def command_runs(args: argparse.Namespace, out: TextIO) -> int:
             print_sweep_table(store, args.run_id, out)
         return 0
     frame = store.list_runs(status=args.status, task=args.task, scheme=args.scheme, limit=args.limit)
-    print_table(out, frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"])
+    print_table(
+        out, frame.to_dict("records"), ["run_id", "created_at", "task", "scheme", "seed", "status", "train_length_max", "breakdown_length", "breakdown_ratio"]
+    )
     out.write(f"{len(frame)} runs\n")
     return 0
 
@@ -571,7 +587,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, with the values quoted in its usage errors cut short (a flag can be 100,000 characters)."""
 
     def error(self, message: str) -> NoReturn:
-        message = re.sub(r"'([^']{%d,})'" % (SHOWN_CHARS + 1), lambda match: shown(match.group(1)), message)
+        message = re.sub(rf"'([^']{{{SHOWN_CHARS + 1},}})'", lambda match: shown(match.group(1)), message)
         super().error(message)
 
 
@@ -593,12 +609,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--steps", type=int, help=f"training steps (default {TrainConfig.steps})")
         sub.add_argument("--time-budget", type=float, help="stop training after this many seconds")
         sub.add_argument(
-            "--search", action=argparse.BooleanOptionalAction, default=None,
+            "--search",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help="length search (eval.search, on by default): past the sweep's last length while the run holds, doubling "
             "until it fails or a limit stops it, then bisecting to eval.search_resolution; --no-search: the fixed sweep only",
         )
         sub.add_argument(
-            "--until-learned", action=argparse.BooleanOptionalAction, default=None,
+            "--until-learned",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help="stop training once the training range is learned (greedy exact match >= eval.threshold at every checked "
             "training length on train.learned_checks checks in a row, every train.learned_check_every steps); "
             "--steps / --time-budget stay the upper bound (train.stop_when_learned; the app's Compare sweeps turn it on)",
@@ -608,7 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--init-from", metavar="RUN_ID", help="start from this stored run's checkpoint (fine-tuning; takes its model and position settings)")
         sub.add_argument("--recipe", help="a training recipe: its main task and the tasks trained beside it (see `recipes`)")
         sub.add_argument(
-            "--mix", action="append", metavar="TASK:MIN-MAX[*WEIGHT][{OPTION=VALUE;...}][/train-only]",
+            "--mix",
+            action="append",
+            metavar="TASK:MIN-MAX[*WEIGHT][{OPTION=VALUE;...}][/train-only]",
             help="train this task too, in one multi-task run (repeatable; the task.mixture entries, e.g. copy_unique:1-32)",
         )
 
@@ -628,7 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sweep-name", default="extra", help="name of this sweep in the store (default: extra)")
     evaluate.add_argument("--task", help="which task of a multi-task run to test (default: its main task); stored as NAME@TASK")
     evaluate.add_argument(
-        "--search", action=argparse.BooleanOptionalAction, default=None,
+        "--search",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="when the run holds at the longest length, go on: double until it fails or a limit stops it, then bisect "
         "(default: the run's eval.search; runs stored before the search existed do not search)",
     )
@@ -639,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--schemes", required=True, help="comma-separated position schemes")
     sweep.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     sweep.add_argument(
-        "--workers", type=int, default=None,
+        "--workers",
+        type=int,
+        default=None,
         help="local: worker processes (default 2; 1 runs inline); ray: runs in flight (default: the cluster's CPUs / --ray-cpus-per-run)",
     )
     sweep.add_argument("--runner", default="local", help="local (this machine's processes, default) or ray (a Ray cluster; needs ray installed)")
@@ -647,7 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--ray-cpus-per-run", type=int, default=1, help="CPUs each run asks Ray for, and its torch threads (default 1)")
     sweep.add_argument("--tag", help="sweep name (default: a timestamp)")
     sweep.add_argument(
-        "--scheme-set", action="append", metavar="SCHEME:FIELD=VALUE",
+        "--scheme-set",
+        action="append",
+        metavar="SCHEME:FIELD=VALUE",
         help="a config change for one scheme's cells only, e.g. learned:positions.max_position=128 (repeatable)",
     )
     sweep.add_argument("--dry-run", action="store_true", help="check every cell and its cost estimate, and stop (nothing is written)")

@@ -121,9 +121,7 @@ def launcher_config(task: str, scheme: str, *, steps: int, until_learned: bool =
     return RunConfig().replace(**launcher_changes(numbers, until_learned), **{"task.name": task, "positions.scheme": scheme})
 
 
-def launcher_cells(
-    tasks: list[str], schemes: list[str], numbers: dict[str, Any], until_learned: bool
-) -> tuple[list[tuple[RunConfig, int]], list[str]]:
+def launcher_cells(tasks: list[str], schemes: list[str], numbers: dict[str, Any], until_learned: bool) -> tuple[list[tuple[RunConfig, int]], list[str]]:
     """The launch's cells x seeds, and a note for every (task, scheme) left out because the combination is invalid.
 
     ``numbers["ape_offset"] > 0`` trains the ``learned`` cells with random position offsets up to it
@@ -179,13 +177,19 @@ def launcher_warnings(tasks: list[str], schemes: list[str], numbers: dict[str, A
                 seeds = len(found.learned_steps)
                 learned = sum(step is not None for step in found.learned_steps)
                 if learned:
-                    notes.append(f"{task} / {scheme} learned its training range on only {learned} of {seeds} seeds within "
-                                 f"{found.step_cap:,} steps in calibration (in-distribution exact match {shown}): expect some "
-                                 "of its runs not to learn it.")
+                    notes.append(
+                        f"{task} / {scheme} learned its training range on only {learned} of {seeds} seeds within "
+                        f"{found.step_cap:,} steps in calibration (in-distribution exact match {shown}): expect some "
+                        "of its runs not to learn it."
+                    )
                 else:
-                    notes.append(f"{task} / {scheme} did not learn its training range within {found.step_cap:,} steps in "
-                                 f"calibration (in-distribution exact match {shown}): expect a grey cell.")
+                    notes.append(
+                        f"{task} / {scheme} did not learn its training range within {found.step_cap:,} steps in "
+                        f"calibration (in-distribution exact match {shown}): expect a grey cell."
+                    )
             elif numbers["steps"] < found.steps_needed:
-                notes.append(f"{task} / {scheme} needed {found.steps_needed:,} steps to learn its range in calibration "
-                             f"({len(found.learned_steps)} seeds); {int(numbers['steps']):,} may end before it does.")
+                notes.append(
+                    f"{task} / {scheme} needed {found.steps_needed:,} steps to learn its range in calibration "
+                    f"({len(found.learned_steps)} seeds); {int(numbers['steps']):,} may end before it does."
+                )
     return notes

@@ -184,9 +184,7 @@ class TaskConfig:
     supervision: str = "answer"
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "options", _check_task_lengths("task", self.name, self.options, self.train_length_min, self.train_length_max)
-        )
+        object.__setattr__(self, "options", _check_task_lengths("task", self.name, self.options, self.train_length_min, self.train_length_max))
         if not isinstance(self.index_hints, bool):
             raise ConfigError("task.index_hints", f"must be true or false, got {shown(self.index_hints)}")
         _check_supervision(self.name, self.supervision, self.index_hints)
@@ -235,7 +233,9 @@ def prefix_supervised_tasks() -> list[str]:
 
 
 def _has_prefix_labels(task_name: str) -> bool:
-    return isinstance(task_name, str) and task_name in TASK_REGISTRY and TASK_REGISTRY[task_name].supports_prefix_supervision  # any value: a hostile name is refused later, by field
+    return (
+        isinstance(task_name, str) and task_name in TASK_REGISTRY and TASK_REGISTRY[task_name].supports_prefix_supervision
+    )  # any value: a hostile name is refused later, by field
 
 
 def _check_supervision(task_name: str, supervision: Any, index_hints: bool) -> None:
@@ -661,6 +661,4 @@ def check_compatible(config: RunConfig) -> None:
 
 def _sweep_lengths(task_config: TaskConfig, eval_config: EvalConfig, task: Task) -> list[int]:
     """The lengths a sweep of ``task_config``'s task tests (:func:`lengen_core.example_format.sweep_lengths`)."""
-    return sweep_lengths(
-        task, task_config.train_length_max, task_config.index_hints, eval_config.lengths, eval_config.max_length_factor, eval_config.n_lengths
-    )
+    return sweep_lengths(task, task_config.train_length_max, task_config.index_hints, eval_config.lengths, eval_config.max_length_factor, eval_config.n_lengths)

@@ -25,9 +25,7 @@ from lengen_core.tasks.base import Task
 def check_packing(packing: str, attention: str) -> None:
     """``train.packing = on`` needs dense attention."""
     if packing == "on" and attention != "dense":
-        raise ConfigError(
-            "train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off"
-        )
+        raise ConfigError("train.packing", "packing needs model.attention = dense: HSA's chunks and its local mixer run along the whole row; use auto or off")
 
 
 def check_scheme_fits_task(task: Task, scheme: str, base_encoding: str) -> None:
@@ -66,9 +64,7 @@ def longest_training_example(parts: Sequence[tuple[ExampleFormat, int]]) -> int:
     return max(example_format.max_sequence_length(train_length_max) for example_format, train_length_max in parts)
 
 
-def check_training_rows(
-    parts: Sequence[tuple[ExampleFormat, int]], distractor_examples: int, scheme: str, base_encoding: str, max_position: int
-) -> None:
+def check_training_rows(parts: Sequence[tuple[ExampleFormat, int]], distractor_examples: int, scheme: str, base_encoding: str, max_position: int) -> None:
     """A training row of ``distractor_examples + 1`` of the longest examples fits in a position table or range."""
     if not needs_position_table(*rule_and_encoding(scheme, base_encoding)):
         return

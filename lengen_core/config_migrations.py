@@ -44,8 +44,7 @@ def upgrade_stored(data: Mapping[str, Any]) -> dict[str, Any]:
         mixture = task.get("mixture")
         if isinstance(mixture, (list, tuple)):
             task["mixture"] = [
-                {**entry, "options": _stored_options(entry.get("name"), entry.get("options", {}))} if isinstance(entry, Mapping) else entry
-                for entry in mixture
+                {**entry, "options": _stored_options(entry.get("name"), entry.get("options", {}))} if isinstance(entry, Mapping) else entry for entry in mixture
             ]
     return filled
 

@@ -368,8 +368,10 @@ def decoding_seconds(config: RunConfig, parameters: int, rows: int, prompt_lengt
     total = prompt_length + answer_length
     if shape.attention == "dense":
         middle = prompt_length + answer_length / 2  # mean context of a decoding step
-        flops = rows * (prompt_length * _forward_flops_per_token(config, parameters, prompt_length)
-                        + answer_length * _forward_flops_per_token(config, parameters, int(middle)))
+        flops = rows * (
+            prompt_length * _forward_flops_per_token(config, parameters, prompt_length)
+            + answer_length * _forward_flops_per_token(config, parameters, int(middle))
+        )
         streamed = 2 * 2 * layers * rows * d * middle * answer_length * FLOAT_BYTES  # read + write of the cache copies
         streamed += answer_length * _bias_values(shape, rows, total) / max(total, 1) * FLOAT_BYTES
     else:

@@ -126,9 +126,7 @@ def resolve_eval_lengths(task_config: TaskConfig, eval_config: EvalConfig, task:
     """The lengths a sweep tests: explicit ``eval.lengths``, else ``n_lengths`` evenly spread
     from the task's smallest length to ``max_length_factor`` x the longest training length
     (always including the longest training length); see :func:`lengen_core.example_format.sweep_lengths`."""
-    return sweep_lengths(
-        task, task_config.train_length_max, task_config.index_hints, eval_config.lengths, eval_config.max_length_factor, eval_config.n_lengths
-    )
+    return sweep_lengths(task, task_config.train_length_max, task_config.index_hints, eval_config.lengths, eval_config.max_length_factor, eval_config.n_lengths)
 
 
 def with_distractors(example: Example, distractors: Sequence[Example]) -> Example:
@@ -154,9 +152,7 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
     source_index = None  # a restricted part keeps its long-instance indices, shifted to where the part starts in the row
     if any(part.source_index is not None for part in parts):
         starts = [sum(len(earlier.tokens) for earlier in parts[:index]) for index in range(len(parts))]
-        source_index = tuple(
-            start + value for part, start in zip(parts, starts) for value in (part.source_index or range(len(part.tokens)))
-        )
+        source_index = tuple(start + value for part, start in zip(parts, starts) for value in (part.source_index or range(len(part.tokens))))
     prefix_targets = None  # the distractors' prefixes are not scored, as their answers are not
     if example.prefix_targets is not None:
         prefix_targets = (0,) * sum(len(part.tokens) for part in distractors) + example.prefix_targets

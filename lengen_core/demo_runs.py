@@ -48,6 +48,7 @@ def default_demo_dir() -> Path:
     configured = os.environ.get("LENGEN_DEMO_DIR")
     return Path(configured).expanduser() if configured else DEFAULT_DEMO_DIR
 
+
 _TRAIN_KEYS = ("step", "loss", "accuracy", "lr", "wall_time_s", "tokens_per_s")
 
 
@@ -140,9 +141,9 @@ def export_demo_runs(
             "seed": record.seed,
             "code_version": record.code_version,
             "environment": record.environment,
-            "tags": list(dict.fromkeys(
-                [tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith(DEMO_ID_PREFIX)] + list((more_tags or {}).get(key, ()))
-            )),
+            "tags": list(
+                dict.fromkeys([tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith(DEMO_ID_PREFIX)] + list((more_tags or {}).get(key, ())))
+            ),
             "breakdown_length": record.breakdown_length,
             "train_length_max": record.train_length_max,
             "steps_done": record.steps_done,
@@ -190,12 +191,14 @@ def _part_sweeps(store: RunStore, run_id: str, config: Any) -> list[dict[str, An
     for part in config.task.evaluated_parts()[1:]:
         curve = store.eval_curve([run_id], sweep=part_sweep_name("default", part.name))
         stored = curve["breakdown_length"].iloc[0] if len(curve) else None
-        parts.append({
-            "task": part.name,
-            "breakdown_length": None if stored is None or pandas.isna(stored) else int(stored),
-            "train_length_max": part.train_length_max,
-            "eval_points": [{k: _clean(row[k]) for k in EVAL_COLUMNS} for _, row in curve.iterrows()],
-        })
+        parts.append(
+            {
+                "task": part.name,
+                "breakdown_length": None if stored is None or pandas.isna(stored) else int(stored),
+                "train_length_max": part.train_length_max,
+                "eval_points": [{k: _clean(row[k]) for k in EVAL_COLUMNS} for _, row in curve.iterrows()],
+            }
+        )
     return parts
 
 
@@ -263,12 +266,18 @@ def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], de
         )
         for part in entry.get("part_sweeps", []):
             store.set_eval_points(
-                run_id, part["eval_points"], breakdown_length=part["breakdown_length"], train_length_max=int(part["train_length_max"]),
+                run_id,
+                part["eval_points"],
+                breakdown_length=part["breakdown_length"],
+                train_length_max=int(part["train_length_max"]),
                 sweep=part_sweep_name("default", part["task"]),
             )
         store.update_progress(
-            run_id, steps_done=int(entry["steps_done"] or 0), train_seconds=entry.get("train_seconds") or 0.0,
-            stop_reason=entry.get("stop_reason"), learned_step=entry.get("learned_step"),
+            run_id,
+            steps_done=int(entry["steps_done"] or 0),
+            train_seconds=entry.get("train_seconds") or 0.0,
+            stop_reason=entry.get("stop_reason"),
+            learned_step=entry.get("learned_step"),
         )
         if entry.get("checkpoint"):
             path = (directory / entry["checkpoint"]).resolve()

@@ -23,9 +23,21 @@ from lengen_core.models.transformer import Transformer
 from lengen_core.positions import PositionScheme
 from lengen_core.tasks.base import Example, Task
 
-__all__ = ["Decoded", "EvalPoint", "SweepResult", "breakdown_length", "decoding_inputs", "evaluate_lengths",
-           "greedy_decode", "prefix_labels_right", "resolve_eval_lengths", "score", "sweep", "wilson_interval",
-           "wrong_prefix_positions"]
+__all__ = [
+    "Decoded",
+    "EvalPoint",
+    "SweepResult",
+    "breakdown_length",
+    "decoding_inputs",
+    "evaluate_lengths",
+    "greedy_decode",
+    "prefix_labels_right",
+    "resolve_eval_lengths",
+    "score",
+    "sweep",
+    "wilson_interval",
+    "wrong_prefix_positions",
+]
 from lengen_core.vocab import EOS_ID
 
 
@@ -118,9 +130,7 @@ def decoding_inputs(scheme: PositionScheme, examples: Sequence[Example], seed: i
 
 
 @torch.no_grad()
-def greedy_decode(
-    model: Transformer, examples: Sequence[Example], *, device: torch.device | str = "cpu", seed: int = 0, use_cache: bool = True
-) -> Decoded:
+def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: torch.device | str = "cpu", seed: int = 0, use_cache: bool = True) -> Decoded:
     """Decode the answers of ``examples`` greedily from their prompts, as one batch.
 
     Up to ``len(true answer)`` tokens are generated per example: enough to decide
@@ -282,9 +292,7 @@ def evaluate_lengths(
             if scored and should_stop is not None and should_stop():
                 break
             chunk = examples[offset : offset + size]
-            decoded = greedy_decode(
-                model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset), use_cache=use_cache
-            )
+            decoded = greedy_decode(model, chunk, device=device, seed=stream_seed("eval-ids", eval_seed, length, offset), use_cache=use_cache)
             chunk_correct, chunk_token_accuracy = score(
                 source.task, chunk, decoded.answers, decoded.prompt_predictions if source.scores_prompt_labels else None
             )

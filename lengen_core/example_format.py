@@ -37,9 +37,7 @@ class ExampleFormat:
     marker_id: int | None = None
 
     @classmethod
-    def build(
-        cls, name: str, options: Mapping[str, Any], *, index_hints: bool, supervision: str, marker: bool, train_length_max: int
-    ) -> ExampleFormat:
+    def build(cls, name: str, options: Mapping[str, Any], *, index_hints: bool, supervision: str, marker: bool, train_length_max: int) -> ExampleFormat:
         """The format of task ``name``; index hints are checked at ``train_length_max`` (a ConfigError on ``task.index_hints``)."""
         task = build_task(name, options)
         marker_id = task_marker_id(name) if marker else None
@@ -95,9 +93,7 @@ class ExampleFormat:
         return largest
 
 
-def sweep_lengths(
-    task: Task, train_length_max: int, index_hints: bool, lengths: Sequence[int], max_length_factor: float, n_lengths: int
-) -> list[int]:
+def sweep_lengths(task: Task, train_length_max: int, index_hints: bool, lengths: Sequence[int], max_length_factor: float, n_lengths: int) -> list[int]:
     """The lengths a sweep tests: explicit ``lengths`` (``eval.lengths``), else ``n_lengths`` evenly spread
     from the task's smallest length to ``max_length_factor`` x the longest training length
     (always including the longest training length); with index hints, only lengths the hints can write."""
@@ -136,6 +132,7 @@ def with_task_marker(example: Example, marker_id: int) -> Example:
         digit_significance=inserted(example.digit_significance),
         part_ids=inserted(example.part_ids, None),
         prefix_targets=inserted(example.prefix_targets),
-        source_index=None if example.source_index is None else (example.source_index[0], example.source_index[0] + 1)
-        + tuple(value + 1 for value in example.source_index[1:]),
+        source_index=None
+        if example.source_index is None
+        else (example.source_index[0], example.source_index[0] + 1) + tuple(value + 1 for value in example.source_index[1:]),
     )

@@ -201,9 +201,7 @@ def typed_example(
             "leave it empty to let the model answer without a truth"
         )
     example_text = render_tokens(reference.prompt) if reference is not None else "?"
-    raise ExampleInputError(
-        f"the prompt is not a {task.name!r} example: {best_reason}. A valid prompt looks like {shown(example_text, 200)}"
-    )
+    raise ExampleInputError(f"the prompt is not a {task.name!r} example: {best_reason}. A valid prompt looks like {shown(example_text, 200)}")
 
 
 def _assemble(template: Example, prompt: Sequence[int], answer: Sequence[int], source: ExampleSource) -> TypedExample:
@@ -237,7 +235,9 @@ def check_fits_model(example: Example, config: RunConfig) -> None:
     if scheme.rule in ("coupled", "abacus"):
         values = example.coupled_ids if scheme.rule == "coupled" else example.digit_significance
         if values is None:
-            raise ExampleInputError(f"scheme {scheme.name!r} needs {'coupling ids' if scheme.rule == 'coupled' else 'digit significances'} the example does not have")
+            raise ExampleInputError(
+                f"scheme {scheme.name!r} needs {'coupling ids' if scheme.rule == 'coupled' else 'digit significances'} the example does not have"
+            )
         if max(values) >= max_position:
             raise ExampleInputError(
                 f"the example needs position id {max(values)} but the model's positions go up to {max_position - 1} "
@@ -465,9 +465,7 @@ def hsa_query_table(indices: np.ndarray, weights: np.ndarray, chunk_size: int, q
     for chunk, weight in zip(np.asarray(indices)[query, head], np.asarray(weights)[query, head]):
         if chunk < 0 or not np.isfinite(weight):
             continue
-        rows.append(
-            {"chunk": int(chunk), "tokens": f"{int(chunk) * chunk_size}..{int(chunk) * chunk_size + chunk_size - 1}", "weight": float(weight)}
-        )
+        rows.append({"chunk": int(chunk), "tokens": f"{int(chunk) * chunk_size}..{int(chunk) * chunk_size + chunk_size - 1}", "weight": float(weight)})
     return sorted(rows, key=lambda row: -row["weight"])
 
 

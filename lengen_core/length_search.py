@@ -156,8 +156,14 @@ def searched(
                 return None
             cost = eval_length_cost(config, length, budget, part)
             measured = evaluate_lengths(
-                model, source, [length], samples_per_length=config.eval.samples_per_length, eval_seed=config.eval.seed,
-                batch_size=cost.batch_size, device=device, should_stop=should_stop,
+                model,
+                source,
+                [length],
+                samples_per_length=config.eval.samples_per_length,
+                eval_seed=config.eval.seed,
+                batch_size=cost.batch_size,
+                device=device,
+                should_stop=should_stop,
             )
             if not measured or measured[0].n < config.eval.samples_per_length:
                 return None
@@ -165,8 +171,7 @@ def searched(
                 on_point(measured[0])
             return measured[0]
 
-        outcome = search(points, measure, threshold=config.eval.threshold, shortest_trained=shortest, limit=limit,
-                         resolution=config.eval.search_resolution)
+        outcome = search(points, measure, threshold=config.eval.threshold, shortest_trained=shortest, limit=limit, resolution=config.eval.search_resolution)
         points = sorted(points + outcome.points, key=lambda point: point.length)
         bound = outcome.bound_reason
     breakdown = breakdown_length(points, config.eval.threshold, shortest)
@@ -223,7 +228,9 @@ def search_limit(config: RunConfig, part: str, start: int, budget: Budget, secon
     if config.eval.search_max_length is not None:
         limits.append(SearchLimit(config.eval.search_max_length, f"eval.search_max_length is {config.eval.search_max_length}"))
     factor = config.eval.search_max_factor
-    limits.append(SearchLimit(max(1, int(factor * source.config.train_length_max)), f"the search stops at {factor:g}x the training length (eval.search_max_factor)"))
+    limits.append(
+        SearchLimit(max(1, int(factor * source.config.train_length_max)), f"the search stops at {factor:g}x the training length (eval.search_max_factor)")
+    )
     top = min(limit.length for limit in limits)
     limits.append(SearchLimit(largest_length(lambda n: _length_allowed(task, n), start, top), f"task {task.name}'s options allow no longer input"))
     rule, encoding = scheme_rule_and_encoding(config.positions)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from lengen_core.config import RunConfig
@@ -49,6 +49,7 @@ BASE_CHANGES: dict[str, Any] = {
 }
 _SMALL = {"model.n_layers": 2, "model.d_model": 64, "model.d_ff": 128}
 
+
 def _lengths(train_min: int, train_max: int, eval_lengths: list[int], steps: int) -> dict[str, Any]:
     """A lesson task's training range, evaluation lengths and step count, its options at the task's defaults."""
     return {
@@ -68,7 +69,11 @@ _REVERSE = {"task.name": "reverse", **_lengths(1, 8, [4, 8, 12, 16, 20, 24], 800
 _ADDITION = {"task.name": "addition", **_lengths(1, 6, [3, 6, 9, 12, 15, 18], 3000)}
 _COUNTING = {**_lengths(1, 10, [5, 10, 15, 20, 30, 40], 1500), "positions.max_position": 64, **_SMALL}
 _PASSKEY = {
-    "task.name": "passkey_retrieval", **_lengths(16, 48, [16, 32, 48, 64, 128, 256], 600), "train.lr": 2e-3, "eval.samples_per_length": 50, **_SMALL,
+    "task.name": "passkey_retrieval",
+    **_lengths(16, 48, [16, 32, 48, 64, 128, 256], 600),
+    "train.lr": 2e-3,
+    "eval.samples_per_length": 50,
+    **_SMALL,
 }
 
 
@@ -76,14 +81,27 @@ _PASSKEY = {
 # trained at random offsets (their two settings). Four consecutive lengths (every residue mod 4) near 1x, 2x and 4x
 # the training maximum: a star language has members only at some residues.
 THEORY_TASKS: tuple[str, ...] = (
-    "majority", "binary_majority", "parity", "sort", "copy_unique", "copy_repeated",
-    "interleaved_majority", "dyck_1", "aa_star", "tomita_1", "tomita_4", "tomita_7",
+    "majority",
+    "binary_majority",
+    "parity",
+    "sort",
+    "copy_unique",
+    "copy_repeated",
+    "interleaved_majority",
+    "dyck_1",
+    "aa_star",
+    "tomita_1",
+    "tomita_4",
+    "tomita_7",
 )
 THEORY_SETTINGS: tuple[str, ...] = ("nope", "ape")
 _THEORY = {
-    **_lengths(1, 10, [5, 6, 7, 8, 9, 10, 17, 18, 19, 20, 37, 38, 39, 40], 1500), "positions.max_position": 128,
+    **_lengths(1, 10, [5, 6, 7, 8, 9, 10, 17, 18, 19, 20, 37, 38, 39, 40], 1500),
+    "positions.max_position": 128,
     # trained until the range is learned, as Huang et al. stop at 100% in distribution (train.stop_when_learned)
-    "train.stop_when_learned": True, "train.learned_check_every": 500, "train.learned_threshold": 1.0,
+    "train.stop_when_learned": True,
+    "train.learned_check_every": 500,
+    "train.learned_threshold": 1.0,
 }
 _APE_OFFSETS = {"positions.scheme": "learned", "positions.train_offset_max": 128}
 _THEORY_SETTING_CHANGES = {"nope": {"positions.scheme": "nope"}, "ape": _APE_OFFSETS}
@@ -95,10 +113,24 @@ _THEORY_SETTING_LABELS = {"nope": "NoPE", "ape": "APE + offsets"}
 # select for majority and sort (1l2h256d; 2l4h256d for interleaved majority).
 THEORY_MODELS: dict[str, dict[str, Any]] = {
     "2l2h64d": {**_SMALL, "model.n_heads": 2, "train.lr": 1e-3, "train.steps": 3000},
-    "4l4h64d": {"model.n_layers": 4, "model.n_heads": 4, "model.d_model": 64, "model.d_ff": 256, "train.lr": 1e-3,
-                "train.weight_decay": 0.01, "train.steps": 6000},
-    "2l4h256d": {"model.n_layers": 2, "model.n_heads": 4, "model.d_model": 256, "model.d_ff": 1024, "train.lr": 1e-4,
-                 "train.weight_decay": 0.01, "train.steps": 6000},
+    "4l4h64d": {
+        "model.n_layers": 4,
+        "model.n_heads": 4,
+        "model.d_model": 64,
+        "model.d_ff": 256,
+        "train.lr": 1e-3,
+        "train.weight_decay": 0.01,
+        "train.steps": 6000,
+    },
+    "2l4h256d": {
+        "model.n_layers": 2,
+        "model.n_heads": 4,
+        "model.d_model": 256,
+        "model.d_ff": 1024,
+        "train.lr": 1e-4,
+        "train.weight_decay": 0.01,
+        "train.steps": 6000,
+    },
 }
 # (task, setting) -> its model: the smallest of THEORY_MODELS that learned lengths 1-10 on 3 of 3 seeds
 # (bench/theory_lesson_calibrate.py, docs/results.md); a cell none learned keeps the largest tried. Cells not named
@@ -131,11 +163,17 @@ def theory_run_changes(task: str, setting: str, model: str | None = None) -> dic
     if TASK_REGISTRY[task].supports_prefix_supervision:
         changes["task.supervision"] = "member_prefixes"
     return changes
+
+
 # The k lesson: k-sparse planted parity with coupled ids (Golowich et al. 2025), k = 1, 2, 4.
 SPARSE_KS: tuple[int, ...] = (1, 2, 4)
 _SPARSE = {
-    "task.name": "sparse_parity", **_lengths(8, 16, [8, 16, 24, 32, 48, 64], 1000), "positions.scheme": "coupled",
-    "positions.max_position": 96, "train.lr": 2e-3, **_SMALL,
+    "task.name": "sparse_parity",
+    **_lengths(8, 16, [8, 16, 24, 32, 48, 64], 1000),
+    "positions.scheme": "coupled",
+    "positions.max_position": 96,
+    "train.lr": 2e-3,
+    **_SMALL,
 }
 
 
@@ -144,13 +182,19 @@ _SPARSE = {
 _RECIPE_MODEL = {**_SMALL, "model.n_heads": 4, "model.d_ff": 256, "train.lr": 2e-3}
 _HINT = {"task.name": "sort", **_lengths(1, 10, [5, 10, 15, 20, 25, 30, 40], 2000), "positions.scheme": "nope", **_RECIPE_MODEL}
 _TRANSFER = {
-    "task.name": "copy_forward_nonunique", **_lengths(1, 8, [6, 8, 10, 12, 16, 20, 24, 32], 2000), "positions.scheme": "rope",
+    "task.name": "copy_forward_nonunique",
+    **_lengths(1, 8, [6, 8, 10, 12, 16, 20, 24, 32], 2000),
+    "positions.scheme": "rope",
     **_RECIPE_MODEL,
 }
 # Predictive coupling where the ids depend on the answer (issue 11): bench/ppc_compare.sh's sort runs, one seed.
 _PPC_SORT = {
-    "task.name": "sort", **_lengths(4, 12, [4, 8, 12, 16, 20, 24, 30, 36], 3000), **_SMALL, "model.d_ff": 256,
-    "train.lr": 2e-3, "positions.max_position": 128,
+    "task.name": "sort",
+    **_lengths(4, 12, [4, 8, 12, 16, 20, 24, 30, 36], 3000),
+    **_SMALL,
+    "model.d_ff": 256,
+    "train.lr": 2e-3,
+    "positions.max_position": 128,
 }
 
 
@@ -196,7 +240,7 @@ class RunOutcome:
     max_tested_length: int
 
 
-class ClaimStatus(str, Enum):
+class ClaimStatus(StrEnum):
     """Where a lesson's claim stands against its runs. ``did not learn``: a claim about generalization whose run
     did not learn its own training range, so theory says nothing either way (counted apart, never as agreement)."""
 
@@ -329,7 +373,9 @@ LESSON_RUNS: dict[str, LessonRun] = {
         LessonRun("addition_coupled", "position coupling", {**_ADDITION, "positions.scheme": "coupled", "positions.max_position": 32}),
         *(
             LessonRun(
-                theory_run_key(task, setting), f"{task}, {_THEORY_SETTING_LABELS[setting]}", theory_run_changes(task, setting),
+                theory_run_key(task, setting),
+                f"{task}, {_THEORY_SETTING_LABELS[setting]}",
+                theory_run_changes(task, setting),
                 seed=THEORY_SEED_OF.get((task, setting), 0),
             )
             for task in THEORY_TASKS
@@ -339,7 +385,8 @@ LESSON_RUNS: dict[str, LessonRun] = {
         LessonRun("sort_alone", "sort alone", _HINT),
         LessonRun("sort_successor_hint", "sort + successor hint", {**_HINT, "task.mixture": _recipe_mixture("successor_hint", 1, 10)}),
         LessonRun(
-            "sort_restrictions", "sort + restrictions",
+            "sort_restrictions",
+            "sort + restrictions",
             # the first, short restrictions (renumbered, one step): what this lesson's bundled runs trained on
             {**_HINT, "task.mixture": [{**entry, "options": {**entry["options"], "format": "short"}} for entry in _recipe_mixture("restrictions", 1, 10)]},
         ),

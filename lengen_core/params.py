@@ -32,9 +32,18 @@ from lengen_core.errors import ConfigError, shown
 from lengen_core.tasks.base import build_task
 
 __all__ = [
-    "FIELD_TYPES", "SECTIONS", "config_diff", "config_from_params", "config_to_params", "decode_changes", "decode_field",
+    "FIELD_TYPES",
+    "SECTIONS",
+    "config_diff",
+    "config_from_params",
+    "config_to_params",
+    "decode_changes",
+    "decode_field",
     "encode_value",
-    "is_config_param", "parse_assignment", "parse_int_list", "parse_range",
+    "is_config_param",
+    "parse_assignment",
+    "parse_int_list",
+    "parse_range",
 ]
 
 SECTIONS: tuple[str, ...] = tuple(section.name for section in dataclasses.fields(RunConfig))

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
@@ -157,7 +157,10 @@ def ray_session(ray: Any, address: str | None) -> Iterator[None]:
                 ray.init(address=target, **options)
             except Exception as error:  # Ray raises ConnectionError, RuntimeError or its own errors here
                 hint = " (a cluster with token authentication also needs RAY_AUTH_MODE=token and its token here: RAY_AUTH_TOKEN or ~/.ray/auth_token)"
-                raise ConfigError("--ray-address", f"could not join Ray at {target or 'a new local Ray'!r}: {type(error).__name__}: {str(error)[:300]}{hint if target else ''}") from None
+                raise ConfigError(
+                    "--ray-address",
+                    f"could not join Ray at {target or 'a new local Ray'!r}: {type(error).__name__}: {str(error)[:300]}{hint if target else ''}",
+                ) from None
             _session["started_here"] = True
         _session["users"] += 1
     try:
@@ -241,7 +244,9 @@ def fail_unfinished(store: RunStore, jobs: Sequence[Any], reason: str) -> None:
 class _Sweep:
     """One :meth:`RayRunner.run`: the submit / poll / write loop and its bookkeeping."""
 
-    def __init__(self, ray: Any, store: RunStore, checkpoint_dir: Path, runner: RayRunner, jobs: Sequence[Any], on_done: Callable[[str, str], None] | None) -> None:
+    def __init__(
+        self, ray: Any, store: RunStore, checkpoint_dir: Path, runner: RayRunner, jobs: Sequence[Any], on_done: Callable[[str, str], None] | None
+    ) -> None:
         self.ray, self.store, self.checkpoint_dir, self.runner, self.on_done = ray, store, checkpoint_dir, runner, on_done
         self.waiting = deque(jobs)
         self.run_ids = {job.run_id for job in jobs}

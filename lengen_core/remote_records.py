@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lengen_core.errors import LenGenError
 
@@ -61,9 +61,7 @@ class RecordingStore:
     def append_train_points(self, run_id: str, rows: Sequence[Mapping], *, steps_done: int | None = None, train_seconds: float | None = None) -> None:
         self._send(("append_train_points", run_id, {"rows": [dict(row) for row in rows], "steps_done": steps_done, "train_seconds": train_seconds}))
 
-    def update_progress(
-        self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None
-    ) -> None:
+    def update_progress(self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None) -> None:
         arguments = {"steps_done": steps_done, "train_seconds": train_seconds, "stop_reason": stop_reason, "learned_step": learned_step}
         self._send(("update_progress", run_id, arguments))
 
@@ -80,8 +78,13 @@ class RecordingStore:
         bound_reason: str | None = None,
     ) -> None:
         arguments = {
-            "rows": [dict(row) for row in rows], "breakdown_length": breakdown_length, "train_length_max": train_length_max, "sweep": sweep,
-            "breakdown_low": breakdown_low, "breakdown_high": breakdown_high, "bound_reason": bound_reason,
+            "rows": [dict(row) for row in rows],
+            "breakdown_length": breakdown_length,
+            "train_length_max": train_length_max,
+            "sweep": sweep,
+            "breakdown_low": breakdown_low,
+            "breakdown_high": breakdown_high,
+            "bound_reason": bound_reason,
         }
         self._send(("set_eval_points", run_id, arguments))
 
@@ -107,7 +110,11 @@ def merge_train_points(records: Iterable[Record]) -> list[Record]:
         index = open_points.get(run_id)
         if method == "append_train_points" and index is not None:
             previous = merged[index][2]
-            progress = (arguments["steps_done"], arguments["train_seconds"]) if arguments["steps_done"] is not None else (previous["steps_done"], previous["train_seconds"])
+            progress = (
+                (arguments["steps_done"], arguments["train_seconds"])
+                if arguments["steps_done"] is not None
+                else (previous["steps_done"], previous["train_seconds"])
+            )
             merged[index] = (method, run_id, {"rows": previous["rows"] + arguments["rows"], "steps_done": progress[0], "train_seconds": progress[1]})
             continue
         merged.append((method, run_id, arguments))
@@ -149,7 +156,11 @@ def apply_records(store: RunStore, records: Iterable[Record], *, run_ids: set[st
             raise ForeignRecord(f"checkpoint file name {arguments['name']!r} is not a plain file name")
     if not batch:
         return 0, []
-    points = {run_id: (arguments["rows"], arguments["steps_done"], arguments["train_seconds"]) for method, run_id, arguments in batch if method == "append_train_points"}
+    points = {
+        run_id: (arguments["rows"], arguments["steps_done"], arguments["train_seconds"])
+        for method, run_id, arguments in batch
+        if method == "append_train_points"
+    }
     try:
         with store.batch():
             # every run's training points first, in one insert: a run's later records in the batch

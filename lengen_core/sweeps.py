@@ -16,7 +16,7 @@ import concurrent.futures
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lengen_core.charts.inspection import (
+    attention_grid,
+    attention_heatmap,
+    hsa_selection_figure,
+)
 from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
@@ -23,11 +28,6 @@ from lengen_core.inspection import (
 )
 from lengen_core.vocab import VOCAB
 from pages.binding import url_picker
-from lengen_core.charts.inspection import (
-    attention_grid,
-    attention_heatmap,
-    hsa_selection_figure,
-)
 from pages.common import get_store, page_intro, plotly_config
 from pages.escaping import code_span, escape_markdown
 from pages.inspection import (
@@ -47,7 +47,12 @@ def pick_run(runs) -> str:
     """The run picker, synced with ``?run=``."""
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
     return url_picker(
-        "attention", "run", "Run", list(runs["run_id"]), key=RUN_KEY, format_func=lambda run_id: labels.get(run_id, run_id),
+        "attention",
+        "run",
+        "Run",
+        list(runs["run_id"]),
+        key=RUN_KEY,
+        format_func=lambda run_id: labels.get(run_id, run_id),
         unknown_warning=lambda missing: f"Run {code_span(missing[0])} is not a finished run with a checkpoint; showing another.",
     )
 
@@ -158,9 +163,7 @@ def main() -> None:
     example, truth_known = picked
     try:
         check_fits_model(example, config)
-        inspection = inspect_example(
-            model, example, source.task, truth_known=truth_known, seed=config.eval.seed, score_prefixes=source.member_prefixes
-        )
+        inspection = inspect_example(model, example, source.task, truth_known=truth_known, seed=config.eval.seed, score_prefixes=source.member_prefixes)
     except ExampleInputError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return

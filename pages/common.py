@@ -24,18 +24,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lengen_core.charts.progress import progress_bar_markup
 from lengen_core.config import LIMITS, RunConfig, check_seed
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
-from lengen_core.runs.manager import JobManager
 from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
+from lengen_core.runs.manager import JobManager
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
 from pages.caps import app_caps, max_concurrent_jobs
 from pages.escaping import escape_markdown
 from pages.legacy_mode import ensure_app_shell
-from lengen_core.charts.progress import progress_bar_markup
-
 
 # Every status a run can have, the live ones first.
 ALL_STATUSES: tuple[str, ...] = ("queued", "running", *FINAL_STATUSES)

@@ -15,6 +15,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from lengen_core.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
 from lengen_core.compare_defaults import (
     DEFAULT_SCHEMES,
     DEFAULT_TASKS,
@@ -32,7 +33,6 @@ from lengen_core.errors import ConfigError, StoreError
 from lengen_core.runs.admission import admit
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
-from lengen_core.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
 from pages.common import (
     get_job_manager,
     get_ray_sweeps,
@@ -69,7 +69,9 @@ def launch_form() -> None:
                 st.session_state.setdefault(f"compare_page.{field}", default)  # one source of each value: session state
                 numbers[field] = st.number_input(label, min_value=minimum, step=step, key=f"compare_page.{field}")
     until_learned = st.checkbox(
-        "Stop each run once its training range is learned", value=LAUNCH_UNTIL_LEARNED, key="compare_page.until_learned",
+        "Stop each run once its training range is learned",
+        value=LAUNCH_UNTIL_LEARNED,
+        key="compare_page.until_learned",
         help="Every 250 steps a run decodes held-out examples of its training lengths; two checks in a row at or above the "
         "breakdown threshold end its training there (the steps stay the upper bound). Each run records why it stopped. "
         f"Off by default: {UNTIL_LEARNED_CAUTION}",
@@ -110,7 +112,9 @@ def launch_form() -> None:
         return
     free = manager.max_queued - manager.queued_count()
     if ray_sweeps is None and len(cells) > free:
-        show_config_error(ConfigError("jobs.queued", f"{len(cells)} runs would not fit in the queue ({free} places free of {manager.max_queued}); wait or launch fewer"))
+        show_config_error(
+            ConfigError("jobs.queued", f"{len(cells)} runs would not fit in the queue ({free} places free of {manager.max_queued}); wait or launch fewer")
+        )
         return
     if not cells:
         show_config_error(ConfigError("sweep", "every chosen task/scheme combination is invalid (see below)"))
@@ -283,7 +287,12 @@ def grid_view(tag: str | None) -> None:
     links = st.columns(2)
     with links[0]:
         if finished:
-            st.page_link("pages/length_sweep.py", label="Length sweep of this run" if len(finished) == 1 else f"Length sweeps of these {len(finished)} runs", icon=":material/show_chart:", query_params={"runs": ",".join(finished)})
+            st.page_link(
+                "pages/length_sweep.py",
+                label="Length sweep of this run" if len(finished) == 1 else f"Length sweeps of these {len(finished)} runs",
+                icon=":material/show_chart:",
+                query_params={"runs": ",".join(finished)},
+            )
     with links[1]:
         params = {"task": in_cell["run_task"].iloc[0], "scheme": scheme.split("+")[0]}  # the runs' own task; learned+offsets: by scheme
         if tag:
@@ -299,7 +308,9 @@ def grid_view(tag: str | None) -> None:
 
 
 def main() -> None:
-    page_intro("Compare", "Which position encodings generalize to longer inputs on which tasks? Each cell is the breakdown length divided by the training length.")
+    page_intro(
+        "Compare", "Which position encodings generalize to longer inputs on which tasks? Each cell is the breakdown length divided by the training length."
+    )
     with st.expander("Launch a sweep", expanded=False):
         launch_form()
     runs = listed_runs()
@@ -308,8 +319,14 @@ def main() -> None:
     tags = sweep_tags(runs)
     options = tags + [ALL_RUNS]
     chosen = url_picker(
-        "compare_page", "sweep", "Sweep", options, key=SWEEP_KEY, omit=ALL_RUNS,
-        to_text=lambda option: option.removeprefix("sweep:"), format_func=lambda option: option.removeprefix("sweep:"),
+        "compare_page",
+        "sweep",
+        "Sweep",
+        options,
+        key=SWEEP_KEY,
+        omit=ALL_RUNS,
+        to_text=lambda option: option.removeprefix("sweep:"),
+        format_func=lambda option: option.removeprefix("sweep:"),
     )
     tag = None if chosen == ALL_RUNS else chosen
     pending = runs if tag is None else runs[runs["tags"].map(lambda tags: tag in list(tags) if tags is not None else False)]

@@ -22,7 +22,9 @@ def escape_markdown(text: Any) -> str:
     after the Markdown is parsed (backslash escapes do not stop that, measured in
     Chromium), so an invisible word joiner goes inside ``://``, ``www.`` and after ``@``.
     """
-    joined = _AUTOLINK_TRIGGERS.sub(lambda match: WORD_JOINER.join(part for part in match.groups() if part) + (WORD_JOINER if match.group(5) else ""), str(text))
+    joined = _AUTOLINK_TRIGGERS.sub(
+        lambda match: WORD_JOINER.join(part for part in match.groups() if part) + (WORD_JOINER if match.group(5) else ""), str(text)
+    )
     return _MARKDOWN_SPECIAL.sub(r"\\\1", joined).replace("\n", " ")
 
 

@@ -16,15 +16,15 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
+from lengen_core.charts.colors import scheme_color
+from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.length_search import INTERVAL_RULE, ratio_text
-from lengen_core.sweep_names import sweep_part
 from lengen_core.params import parse_int_list
-from lengen_core.charts.colors import scheme_color
 from lengen_core.runs.stored_sweeps import combine_sweeps, combined_sweeps, own_sweep
+from lengen_core.sweep_names import sweep_part
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
 from pages.binding import url_picker
-from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     get_job_manager,
     get_store,
@@ -46,6 +46,7 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, 
     """The chart's view of one task of a run (``part``: a mixture's other task, as its single-task config;
     None: the main task) over its sweeps' ``points``; with extra sweeps the breakdown is recomputed over all
     its lengths (:func:`lengen_core.runs.stored_sweeps.combined_sweeps`)."""
+
     def curve(frame: pd.DataFrame) -> SweepCurve:
         frame = frame.reset_index(drop=True)
         return SweepCurve.from_run(record, frame, label=label) if part is None else SweepCurve.from_part(record, part, frame, label=label)
@@ -72,8 +73,15 @@ def pick_runs(done: pd.DataFrame) -> list[str]:
         return f"Not shown (no finished run with this id): {', '.join(code_span(run_id) for run_id in missing[:10])}{more}"
 
     return url_picker(
-        "sweep_page", "runs", "Runs", list(done["run_id"]), key=RUNS_KEY, multi=True,
-        format_func=lambda run_id: labels.get(run_id, run_id), unknown_warning=not_found, help="Finished runs, newest first.",
+        "sweep_page",
+        "runs",
+        "Runs",
+        list(done["run_id"]),
+        key=RUNS_KEY,
+        multi=True,
+        format_func=lambda run_id: labels.get(run_id, run_id),
+        unknown_warning=not_found,
+        help="Finished runs, newest first.",
     )
 
 
@@ -86,13 +94,19 @@ def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths
     )
     with st.form("extra-sweep"):
         run_id, task = st.selectbox(
-            "Run", sweep_targets(chosen, records), format_func=lambda target: target_label(target, records),
+            "Run",
+            sweep_targets(chosen, records),
+            format_func=lambda target: target_label(target, records),
             help="A multi-task run can be swept on any of its tasks; each keeps its own curve.",
         )
         lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
-        samples = st.number_input("Samples per length", min_value=1, value=records[chosen[0]].run_config.eval.samples_per_length, step=50, key="sweep_page.extra_samples")
+        samples = st.number_input(
+            "Samples per length", min_value=1, value=records[chosen[0]].run_config.eval.samples_per_length, step=50, key="sweep_page.extra_samples"
+        )
         search = st.checkbox(
-            "Search on while it holds", value=True, key="sweep_page.extra_search",
+            "Search on while it holds",
+            value=True,
+            key="sweep_page.extra_search",
             help="If the run still holds at the longest length, double the length until it fails or a limit (the position table, "
             "the task, the evaluation budget) stops it, then bisect to 10%: the breakdown is then found, not the sweep's end.",
         )

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.costs import duration_text, estimate_cost, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import LenGenError
+from lengen_core.length_search import ratio_text
 from lengen_core.lessons import (
     DEMO_TAG,
     LESSON_RUNS,
@@ -31,12 +33,11 @@ from lengen_core.lessons import (
     pick_lesson_run_ids,
     tally,
 )
-from lengen_core.length_search import ratio_text
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
+from pages.breakdowns import record_breakdown_text
 from pages.caps import max_concurrent_jobs
-from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from pages.common import (
     get_job_manager,
     get_store,
@@ -46,7 +47,6 @@ from pages.common import (
     show_config_error,
 )
 from pages.escaping import escape_markdown
-from pages.breakdowns import record_breakdown_text
 from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"
@@ -139,9 +139,7 @@ STATUS_MARKS = {
 
 def tally_text(counts: dict[ClaimStatus, int]) -> str:
     """``12 agree · 3 disagree · 2 did not learn`` (pending only when there is some)."""
-    parts = [
-        f"{counts[ClaimStatus.HOLDS]} hold", f"{counts[ClaimStatus.FAILS]} do not hold", f"{counts[ClaimStatus.NOT_LEARNED]} did not learn their range"
-    ]
+    parts = [f"{counts[ClaimStatus.HOLDS]} hold", f"{counts[ClaimStatus.FAILS]} do not hold", f"{counts[ClaimStatus.NOT_LEARNED]} did not learn their range"]
     if counts[ClaimStatus.PENDING]:
         parts.append(f"{counts[ClaimStatus.PENDING]} not measured yet")
     return " · ".join(parts)
@@ -152,8 +150,14 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     total_steps = sum(config.train.steps for _, config in configs)
     columns = st.columns([2, 1, 3])
     seed = columns[1].number_input(
-        "Seed", min_value=0, max_value=10_000, value=None, placeholder="bundled runs' seeds", key=f"lessons.seed.{lesson.key}",
-        disabled=bool(blocked), help="Empty: each run retrains with the seed of its bundled run; a number: every run with that seed.",
+        "Seed",
+        min_value=0,
+        max_value=10_000,
+        value=None,
+        placeholder="bundled runs' seeds",
+        key=f"lessons.seed.{lesson.key}",
+        disabled=bool(blocked),
+        help="Empty: each run retrains with the seed of its bundled run; a number: every run with that seed.",
     )
     pressed = columns[0].button(
         "Retrain live",
@@ -169,7 +173,11 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
         seconds = [estimate_cost(config, threads=threads).time_to_result_s for _, config in configs]
         bound = "at most " if until_learned else ""
         result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine"
-    steps_text = f"up to {total_steps:,} training steps in all (each run stops once it has learned its range)" if until_learned else f"{total_steps:,} training steps in all"
+    steps_text = (
+        f"up to {total_steps:,} training steps in all (each run stops once it has learned its range)"
+        if until_learned
+        else f"{total_steps:,} training steps in all"
+    )
     columns[2].caption(
         f"{len(configs)} runs, {steps_text}{result_in}, {max_concurrent_jobs()} at a time. The bundled runs stay on show; "
         "the chart switches to the live runs as they finish."

@@ -15,6 +15,11 @@ import dataclasses
 
 import streamlit as st
 
+from lengen_core.charts.inspection import (
+    coupling_links_figure,
+    position_ids_figure,
+    predicted_ids_figure,
+)
 from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
@@ -33,11 +38,6 @@ from lengen_core.inspection import (
 )
 from lengen_core.tasks import task_names
 from lengen_core.vocab import VOCAB
-from lengen_core.charts.inspection import (
-    coupling_links_figure,
-    position_ids_figure,
-    predicted_ids_figure,
-)
 from pages.common import get_store, page_intro, plotly_config
 from pages.escaping import escape_markdown
 from pages.inspection import (
@@ -73,7 +73,12 @@ def scheme_rows_section() -> None:
     columns = st.columns([2, 1])
     task_name = columns[0].selectbox("Task", names, index=names.index(default_task), key="position_ids.task")
     max_position = columns[1].number_input(
-        "max_position", min_value=8, max_value=ID_RANGE_LIMIT, value=64, step=8, key="position_ids.max_position",
+        "max_position",
+        min_value=8,
+        max_value=ID_RANGE_LIMIT,
+        value=64,
+        step=8,
+        key="position_ids.max_position",
         help="Size of the id range: learned table rows, the range randomized ids are drawn from, the largest offset id.",
     )
     try:
@@ -86,11 +91,11 @@ def scheme_rows_section() -> None:
     if picked is None:
         return
     example, _ = picked
-    available = [key for key in SCHEME_VIEWS if not (key == "coupled" and example.coupled_ids is None) and not (key == "abacus" and example.digit_significance is None)]
+    available = [
+        key for key in SCHEME_VIEWS if not (key == "coupled" and example.coupled_ids is None) and not (key == "abacus" and example.digit_significance is None)
+    ]
     columns = st.columns([3, 2, 1])
-    chosen = columns[0].multiselect(
-        "Schemes", available, default=available, key=f"position_ids.schemes.{task_name}", format_func=lambda key: SCHEME_NAMES[key]
-    )
+    chosen = columns[0].multiselect("Schemes", available, default=available, key=f"position_ids.schemes.{task_name}", format_func=lambda key: SCHEME_NAMES[key])
     view = columns[1].radio("View", list(VIEW_CHOICES), key="position_ids.view")
     if "position_ids.seed" not in st.session_state:
         st.session_state["position_ids.seed"] = 0
@@ -175,7 +180,9 @@ def predictive_section() -> None:
         st.error(escape_markdown(error), icon=":material/block:")
         return
     true_ids, predicted_ids = inspection.true_answer_ids, inspection.predicted_answer_ids
-    st.plotly_chart(predicted_ids_figure(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted", config=plotly_config("predicted-ids"))
+    st.plotly_chart(
+        predicted_ids_figure(inspection.predicted_answer, true_ids, predicted_ids), key="position_ids.predicted", config=plotly_config("predicted-ids")
+    )
     wrong = first_mismatch(true_ids, predicted_ids)
     answer = VOCAB.render(inspection.predicted_answer) or "(empty)"
     verdict = "correct ✓" if inspection.correct else "wrong ✗"

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure, train_curve_panels
+from pages.breakdowns import record_breakdown_text
 from pages.common import (
     get_job_manager,
     get_store,
@@ -20,7 +21,6 @@ from pages.common import (
     status_banner,
 )
 from pages.theory_view import run_theory
-from pages.breakdowns import record_breakdown_text
 
 FINISHED_SEEN_KEY = "train_page.finished_seen"
 SCHEME_OF_KEY = "train_page.scheme_of"  # run id -> its scheme, for the live chart's colour

@@ -36,7 +36,9 @@ def apply_recipe(form: ConfigForm) -> None:
 def render_mixture(form: ConfigForm) -> None:
     """The other tasks of a multi-task run: a recipe to start from and the mixture's text form."""
     mixture = form.config.task.mixture
-    with st.expander(f"Train other tasks beside it ({len(mixture)} now)" if mixture else "Train other tasks beside it (multi-task run)", expanded=bool(mixture)):
+    with st.expander(
+        f"Train other tasks beside it ({len(mixture)} now)" if mixture else "Train other tasks beside it (multi-task run)", expanded=bool(mixture)
+    ):
         st.selectbox(
             "Start from a recipe",
             [NO_RECIPE, *RECIPES],

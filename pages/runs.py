@@ -33,8 +33,27 @@ BINDINGS = (
 )
 ROW_LIMITS = (500, 2_000, 10_000, 1_000_000)  # a browser table of many thousand rows is slow to draw; the newest come first
 TABLE_COLUMNS = [
-    "run_id", "name", "status", "task", "mixture", "part_breakdowns", "init_from", "scheme", "attention", "seed", "train_length_max", "breakdown",
-    "breakdown_length", "breakdown_ratio", "in_distribution", "stop_reason", "steps_done", "train_seconds", "created_at", "config_id", "tags",
+    "run_id",
+    "name",
+    "status",
+    "task",
+    "mixture",
+    "part_breakdowns",
+    "init_from",
+    "scheme",
+    "attention",
+    "seed",
+    "train_length_max",
+    "breakdown",
+    "breakdown_length",
+    "breakdown_ratio",
+    "in_distribution",
+    "stop_reason",
+    "steps_done",
+    "train_seconds",
+    "created_at",
+    "config_id",
+    "tags",
 ]
 
 
@@ -52,11 +71,16 @@ def breakdown_texts(runs: pd.DataFrame) -> list[str]:
             continue
         low, high, longest = (value(row, column) for column in ("breakdown_low", "breakdown_high", "longest_tested"))
         breakdown = value(row, "breakdown_length")
-        texts.append(breakdown_text(
-            None if breakdown is None else int(breakdown), int(value(row, "train_length_max") or 0),
-            low=None if low is None else int(low), high=None if high is None else int(high),
-            bound_reason=value(row, "breakdown_bound"), longest_tested=None if longest is None else int(longest),
-        ))
+        texts.append(
+            breakdown_text(
+                None if breakdown is None else int(breakdown),
+                int(value(row, "train_length_max") or 0),
+                low=None if low is None else int(low),
+                high=None if high is None else int(high),
+                bound_reason=value(row, "breakdown_bound"),
+                longest_tested=None if longest is None else int(longest),
+            )
+        )
     return texts
 
 
@@ -88,9 +112,12 @@ def filter_runs(runs: pd.DataFrame, *, statuses: list[str], tasks: list[str], sc
     if text:
         haystack = (
             runs["run_id"].astype(str)
-            + " " + runs["name"].fillna("").astype(str)
-            + " " + runs["config_id"].astype(str)
-            + " " + runs["tags"].map(lambda tags: " ".join(tags) if tags is not None else "")
+            + " "
+            + runs["name"].fillna("").astype(str)
+            + " "
+            + runs["config_id"].astype(str)
+            + " "
+            + runs["tags"].map(lambda tags: " ".join(tags) if tags is not None else "")
         ).str.lower()
         mask &= haystack.str.contains(text, regex=False)
     return runs[mask]
@@ -156,7 +183,10 @@ def delete_section(store, runs: pd.DataFrame, selected: list[str]) -> None:
             st.error(f"Cannot delete runs that are still queued or running: {', '.join(active)}. Cancel them first.", icon=":material/error:")
             st.session_state[PENDING_DELETE_KEY] = None
             return
-        st.warning(f"Delete {len(pending)} run(s) permanently: {', '.join(pending[:10])}{' …' if len(pending) > 10 else ''}? Their checkpoint files stay on disk.", icon=":material/warning:")
+        st.warning(
+            f"Delete {len(pending)} run(s) permanently: {', '.join(pending[:10])}{' …' if len(pending) > 10 else ''}? Their checkpoint files stay on disk.",
+            icon=":material/warning:",
+        )
         confirm, cancel, _ = st.columns([1, 1, 4])
         with confirm:
             if st.button("Yes, delete", type="primary", key="runs_page.confirm_delete"):
@@ -246,7 +276,9 @@ def main() -> None:
         selection_mode="multi-row",
         hide_index=True,
         column_config={
-            "breakdown": st.column_config.TextColumn("breakdown", help=f"the breakdown length, ≥ L when the run held to where its length search stopped; {INTERVAL_RULE}"),
+            "breakdown": st.column_config.TextColumn(
+                "breakdown", help=f"the breakdown length, ≥ L when the run held to where its length search stopped; {INTERVAL_RULE}"
+            ),
             "breakdown_ratio": st.column_config.NumberColumn("breakdown / train", format="%.2f"),
             "in_distribution": st.column_config.NumberColumn("EM in range", format="%.2f", help="the lowest exact match of its sweep at its training lengths"),
             "stop_reason": st.column_config.TextColumn("training ended", help="learned at a step (train.stop_when_learned), or which budget was spent"),
@@ -280,7 +312,12 @@ def main() -> None:
     elif len(selected) > 1:
         done = runs[runs["run_id"].isin(selected) & (runs["status"] == "done")]["run_id"].tolist()
         if done:
-            st.page_link("pages/length_sweep.py", label=f"Open the length sweeps of {len(done)} selected runs", icon=":material/show_chart:", query_params={"runs": ",".join(done)})
+            st.page_link(
+                "pages/length_sweep.py",
+                label=f"Open the length sweeps of {len(done)} selected runs",
+                icon=":material/show_chart:",
+                query_params={"runs": ",".join(done)},
+            )
 
 
 if __name__ == "__main__":

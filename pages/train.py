@@ -127,7 +127,10 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
             )
     with attention_column:
         attention = form.select(
-            "model.attention", "Attention", list(ATTENTION_KINDS), help="dense: every token sees every earlier token; hsa: hierarchical sparse attention over chunks."
+            "model.attention",
+            "Attention",
+            list(ATTENTION_KINDS),
+            help="dense: every token sees every earlier token; hsa: hierarchical sparse attention over chunks.",
         )
         if attention == "hsa":
             form.number("model.hsa.chunk_size", "HSA chunk size", minimum=2, step=1)
@@ -147,7 +150,11 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
         form.number("train.steps", "Steps", minimum=1, step=100)
     with budget:
         form.number(
-            "train.time_budget_s", "Time budget (s, 0 = none)", minimum=0.0, step=30.0, fmt="%.0f",
+            "train.time_budget_s",
+            "Time budget (s, 0 = none)",
+            minimum=0.0,
+            step=30.0,
+            fmt="%.0f",
             help="Training stops at the step count or when this much training time is used, whichever comes first. 0: no time budget.",
         )
     with seed_column:
@@ -246,7 +253,9 @@ def start(config: RunConfig, seed: int, name: str) -> None:
 
 
 def main() -> None:
-    page_intro("Train", "Pick a task and a way of encoding positions, train a small transformer on short inputs, then see how long an input it can still solve.")
+    page_intro(
+        "Train", "Pick a task and a way of encoding positions, train a small transformer on short inputs, then see how long an input it can still solve."
+    )
     form_column, run_column = st.columns([5, 7], gap="large")
     with form_column:
         url_error = FORM.sync_from_url()

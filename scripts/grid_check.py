@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ATTENTION_VARIANTS: dict[str, dict[str, Any]] = {
     "dense": {"model.attention": "dense"},
@@ -132,9 +133,11 @@ def _exercise(config: RunConfig, figures: bool) -> str:
     evaluation = evaluate_model(result.model, config)
     tested = [point.length for point in evaluation.result.points]
     planned = list(config.eval.lengths)
-    searched = tested[len(planned):]  # a run that held at its last length was searched further (eval.search)
-    if tested[: len(planned)] != planned or any(length <= planned[-1] for length in searched) or any(
-        point.n != config.eval.samples_per_length for point in evaluation.result.points
+    searched = tested[len(planned) :]  # a run that held at its last length was searched further (eval.search)
+    if (
+        tested[: len(planned)] != planned
+        or any(length <= planned[-1] for length in searched)
+        or any(point.n != config.eval.samples_per_length for point in evaluation.result.points)
     ):
         raise RuntimeError(f"evaluation tested {tested} instead of {planned} (then only longer lengths, searched)")
     source = ExampleSource(config.task)
@@ -162,8 +165,8 @@ def _exercise(config: RunConfig, figures: bool) -> str:
 
 def _draw(config: RunConfig, inspection: Any, rows: list) -> None:
     """The figures the Attention and Position IDs pages draw for this cell."""
-    from lengen_core.inspection import token_labels
     from lengen_core.charts.inspection import attention_grid, coupling_links_figure, hsa_selection_figure, position_ids_figure, predicted_ids_figure
+    from lengen_core.inspection import token_labels
 
     labels = token_labels(inspection.tokens)
     if any(layer is not None for layer in inspection.attention):
@@ -221,8 +224,7 @@ def markdown_table(results: list[CellResult], elapsed: float) -> str:
         "greedy evaluation of one example at two lengths (the longest training length and one past it), the Attention and Position IDs "
         "pages' data and figures. HSA at its defaults (chunk 16, top-k 4, window 32).",
         "",
-        f"**{len(results)} cells: {counts['works']} work, {counts['refused']} refused when the config is made, "
-        f"{counts['failed']} failed.**",
+        f"**{len(results)} cells: {counts['works']} work, {counts['refused']} refused when the config is made, {counts['failed']} failed.**",
         "",
         "## Refused, by reason",
         "",

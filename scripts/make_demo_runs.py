@@ -24,15 +24,16 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, demo_size_bytes, export_demo_runs, load_manifest
-from lengen_core.runs.admission import create_run
 from lengen_core.lessons import LESSONS, RunOutcome, all_lesson_runs, check_lesson, feature_available
+from lengen_core.runs.admission import create_run
 from lengen_core.store import RunStore
 from lengen_core.sweeps import LocalProcessRunner, SweepJob
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Checkpoints bundled (the Attention / Position IDs pages can open these at once);
 # the others ship their curves only, to keep data/demo small (~4 MB).
@@ -57,15 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(DEFAULT_DEMO_DIR), help="demo folder to write (default data/demo)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument(
-        "--keys", default="", help="comma-separated run keys (default: every lesson run); the folder's other bundled runs are kept"
-    )
+    parser.add_argument("--keys", default="", help="comma-separated run keys (default: every lesson run); the folder's other bundled runs are kept")
     parser.add_argument("--db", default="", help="run store to train into (default: a temporary one)")
     parser.add_argument("--steps", type=int, default=0, help="override train.steps (smoke tests only: the lessons' configs change)")
     parser.add_argument(
-        "--from-db", default="",
-        help="bundle the newest finished run of DB with each key's config and seed (same config id) instead of training it; "
-        "keys without one are trained",
+        "--from-db",
+        default="",
+        help="bundle the newest finished run of DB with each key's config and seed (same config id) instead of training it; keys without one are trained",
     )
     args = parser.parse_args(argv)
 
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     generated = {
         "script": "scripts/make_demo_runs.py",
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 1),
         "workers": args.workers,
         "cpu_count": os.cpu_count(),

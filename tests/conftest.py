@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives a real streamlit server with Chromium (skips without chromium)")
     config.addinivalue_line("markers", "load: many simultaneous browser sessions and a 10,000-run store (about 2 minutes)")
-    config.addinivalue_line("markers", "serial: needs the whole machine (time bounds, every core, a Ray cluster, a browser); "
-                            "scripts/test.sh runs these after the parallel part, one at a time")
+    config.addinivalue_line(
+        "markers",
+        "serial: needs the whole machine (time bounds, every core, a Ray cluster, a browser); "
+        "scripts/test.sh runs these after the parallel part, one at a time",
+    )
     pin_xdist_worker()
 
 
@@ -72,17 +75,32 @@ def ray_cluster() -> Iterator[str]:
         port = probe.getsockname()[1]
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
     command = [
-        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-        "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--num-gpus=0",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
     ]
     log = Path(temp_dir) / "head.log"  # a file, not a pipe: nobody reads the head's output while the session runs
     with log.open("wb") as output:
-        head = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"})
+        head = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
+        )
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while True:
-            probe = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r}, log_to_driver=False); ray.shutdown()"], capture_output=True, timeout=60)
+            probe = subprocess.run(
+                [sys.executable, "-c", f"import ray; ray.init(address={address!r}, log_to_driver=False); ray.shutdown()"], capture_output=True, timeout=60
+            )
             if probe.returncode == 0:
                 break
             assert head.poll() is None, log.read_text(errors="replace")[-2000:]

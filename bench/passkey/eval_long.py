@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 
-
-from lengen_core.evaluation import breakdown_length, sweep
 from lengen_core.errors import ConfigError
-from lengen_core.store import RunStore
+from lengen_core.evaluation import breakdown_length, sweep
 from lengen_core.runs.loading import load_run
+from lengen_core.store import RunStore
 
 
 def peak_rss_mib() -> float:
@@ -75,8 +74,11 @@ def main() -> int:
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         outcome = sweep(
-            model, config.task, eval_config.__class__(samples_per_length=count, batch_size=args.batch_size, seed=eval_config.seed),
-            device=args.device, lengths=[length],
+            model,
+            config.task,
+            eval_config.__class__(samples_per_length=count, batch_size=args.batch_size, seed=eval_config.seed),
+            device=args.device,
+            lengths=[length],
         )
         seconds = time.perf_counter() - started
         point = outcome.points[0]
@@ -88,9 +90,11 @@ def main() -> int:
             flush=True,
         )
     store.set_eval_points(
-        args.run, [p.as_row() for p in points],
+        args.run,
+        [p.as_row() for p in points],
         breakdown_length=breakdown_length(points, eval_config.threshold, config.task.train_length_min),
-        train_length_max=config.task.train_length_max, sweep="long",
+        train_length_max=config.task.train_length_max,
+        sweep="long",
     )
 
     hsa = config.model.hsa
@@ -110,11 +114,11 @@ def main() -> int:
             f"[{point.exact_match_low:.3f}, {point.exact_match_high:.3f}] | {point.token_accuracy:.3f} | {per_example:.2f} | {rss:.0f} |"
         )
     where = (
-        f"GPU {torch.cuda.get_device_name()}, Triton HSA kernels" if args.device == "cuda"
-        else f"reference HSA path, CPU, {torch.get_num_threads()} thread(s)"
+        f"GPU {torch.cuda.get_device_name()}, Triton HSA kernels" if args.device == "cuda" else f"reference HSA path, CPU, {torch.get_num_threads()} thread(s)"
     )
     memory_note = (
-        "Peak GPU memory is torch.cuda.max_memory_allocated over each length." if args.device == "cuda"
+        "Peak GPU memory is torch.cuda.max_memory_allocated over each length."
+        if args.device == "cuda"
         else "Peak RSS is the whole process's high-water mark so far."
     )
     lines += [

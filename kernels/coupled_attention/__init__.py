@@ -55,9 +55,15 @@ def coupled_attention(
         from kernels.coupled_attention.triton import coupled_attention_triton
 
         return coupled_attention_triton(
-            q, k, v, position_ids,
-            rope_base=rope_base, alibi_slopes=alibi_slopes, fire_params=fire_params,
-            key_padding_mask=key_padding_mask, scale=scale,
+            q,
+            k,
+            v,
+            position_ids,
+            rope_base=rope_base,
+            alibi_slopes=alibi_slopes,
+            fire_params=fire_params,
+            key_padding_mask=key_padding_mask,
+            scale=scale,
         )
     bias = None
     if alibi_slopes is not None:
@@ -65,9 +71,7 @@ def coupled_attention(
     if fire_params is not None:
         fire = fire_bias(position_ids, **fire_params)  # [B, H, T, T]
         bias = fire if bias is None else bias + fire
-    return coupled_attention_reference(
-        q, k, v, position_ids, rope_base=rope_base, bias=bias, key_padding_mask=key_padding_mask, scale=scale
-    )
+    return coupled_attention_reference(q, k, v, position_ids, rope_base=rope_base, bias=bias, key_padding_mask=key_padding_mask, scale=scale)
 
 
 __all__ = [

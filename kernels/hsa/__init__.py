@@ -29,8 +29,18 @@ from kernels.hsa.naive import (
 from kernels.hsa.naive import select_chunks as select_chunks_reference
 
 __all__ = [
-    "BACKENDS", "WEIGHTINGS", "HSASelection", "chunk_visibility", "chunk_weights", "hsa", "hsa_attention",
-    "hsa_reference", "order_by_recency", "select_chunks", "select_chunks_reference", "selected_scores",
+    "BACKENDS",
+    "WEIGHTINGS",
+    "HSASelection",
+    "chunk_visibility",
+    "chunk_weights",
+    "hsa",
+    "hsa_attention",
+    "hsa_reference",
+    "order_by_recency",
+    "select_chunks",
+    "select_chunks_reference",
+    "selected_scores",
     "slot_is_filled",
 ]
 
@@ -55,9 +65,7 @@ def _check_chunking(chunk_size: int, top_k: int) -> None:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
 
 
-def select_chunks(
-    landmark_q: torch.Tensor, landmarks: torch.Tensor, chunk_size: int, top_k: int, *, backend: str = "auto"
-) -> torch.Tensor:
+def select_chunks(landmark_q: torch.Tensor, landmarks: torch.Tensor, chunk_size: int, top_k: int, *, backend: str = "auto") -> torch.Tensor:
     """Top-K visible chunks per token and KV head (chunk i visible to t iff (i+1)*S <= t).
 
     landmark_q: [B, T, H_kv, D_r]; landmarks: [B, C, H_kv, D_r].

@@ -100,9 +100,7 @@ def selected_scores(landmark_q: torch.Tensor, landmarks: torch.Tensor, indices: 
     return scores.masked_fill(indices < 0, float("-inf"))
 
 
-def select_chunks(
-    landmark_q: torch.Tensor, landmarks: torch.Tensor, chunk_size: int, top_k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def select_chunks(landmark_q: torch.Tensor, landmarks: torch.Tensor, chunk_size: int, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Dense top-K chunk selection (steps 1-2 of the module docstring); materialises [B, T, H_kv, C].
 
     landmark_q: [B, T, H_kv, D_r] retrieval queries; landmarks: [B, C, H_kv, D_r] (chunk i's landmark

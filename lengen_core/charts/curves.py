@@ -17,9 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lengen_core.charts.colors import scheme_color
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
-from lengen_core.charts.colors import scheme_color
 
 METRIC_LABELS: dict[str, str] = {
     "exact_match": "exact-match accuracy (greedy decoding)",
@@ -305,7 +305,15 @@ def length_sweep_figure(
     for high in sorted({c.train_length_max for c in curves}):
         figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row="all", col=1, name="train-length-max")
         figure.add_annotation(
-            x=high, y=0.99, yref="y domain", xref="x", text=f"trained ≤ {high}", showarrow=False, xanchor="right", yanchor="top", font=dict(size=11, color="#555555")
+            x=high,
+            y=0.99,
+            yref="y domain",
+            xref="x",
+            text=f"trained ≤ {high}",
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+            font=dict(size=11, color="#555555"),
         )
     for offset, curve in enumerate(curves):
         if curve.breakdown_length is None:

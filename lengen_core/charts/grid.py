@@ -22,13 +22,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from lengen_core.charts.colors import scheme_color
+from lengen_core.charts.curves import empty_figure
 from lengen_core.errors import ConfigError
 from lengen_core.length_search import is_bound, ratio_text
 from lengen_core.tasks import TASK_REGISTRY, build_task
 from lengen_core.tasks.theory import Prediction
 from lengen_core.theory import measured_outcome, prediction_for_setting, setting_label
-from lengen_core.charts.curves import empty_figure
-from lengen_core.charts.colors import scheme_color
 
 BODY_FONT_PX = 16  # Streamlit's body text (its theme's base font size)
 COLOUR_SCALE = "Viridis"
@@ -36,8 +36,26 @@ NOT_LEARNED_FILL = "#cfcfcf"
 PENDING_FILL = "#eef0f4"
 MIN_CONTRAST = 4.5
 GRID_COLUMNS = [
-    "task", "family", "scheme", "runs", "done", "active", "failed", "learned", "not_learned", "median_ratio", "min_ratio",
-    "max_ratio", "bound", "in_distribution", "steps", "run_ids", "predicted", "decided", "agree", "hover",
+    "task",
+    "family",
+    "scheme",
+    "runs",
+    "done",
+    "active",
+    "failed",
+    "learned",
+    "not_learned",
+    "median_ratio",
+    "min_ratio",
+    "max_ratio",
+    "bound",
+    "in_distribution",
+    "steps",
+    "run_ids",
+    "predicted",
+    "decided",
+    "agree",
+    "hover",
 ]
 
 
@@ -104,7 +122,9 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
     """
     frame = runs.copy() if runs is not None else pd.DataFrame(columns=["task", "scheme", "status", "breakdown_ratio", "run_id"])
     if "train_offset_max" in frame and len(frame):
-        frame["scheme"] = [setting_label(scheme, None if pd.isna(offset) else int(offset)) for scheme, offset in zip(frame["scheme"], frame["train_offset_max"])]
+        frame["scheme"] = [
+            setting_label(scheme, None if pd.isna(offset) else int(offset)) for scheme, offset in zip(frame["scheme"], frame["train_offset_max"])
+        ]
     if len(frame):
         frame["task"] = cell_task_labels(frame)
     tasks = list(tasks) if tasks is not None else sorted(frame["task"].dropna().unique(), key=lambda task: (family_of(task), task))
@@ -289,18 +309,21 @@ def with_partner_rows(runs: pd.DataFrame, part_sweeps: pd.DataFrame) -> pd.DataF
             continue
         breakdown = _int_or_none(part["breakdown_length"])
         train_max = int(part["train_length_max"])
-        rows.append(run | {
-            "task": f"{part['task']} in {mixture_label(run['task'], run.get('mixture'))}",
-            "mixture": None,
-            "breakdown_length": breakdown,
-            "train_length_max": train_max,
-            "breakdown_ratio": None if breakdown is None else breakdown / train_max,
-            "longest_tested": _int_or_none(part["longest_tested"]),
-            "breakdown_low": part.get("breakdown_low"),
-            "breakdown_high": part.get("breakdown_high"),
-            "breakdown_bound": part.get("bound_reason"),
-            "in_distribution": part.get("in_distribution"),
-        })
+        rows.append(
+            run
+            | {
+                "task": f"{part['task']} in {mixture_label(run['task'], run.get('mixture'))}",
+                "mixture": None,
+                "breakdown_length": breakdown,
+                "train_length_max": train_max,
+                "breakdown_ratio": None if breakdown is None else breakdown / train_max,
+                "longest_tested": _int_or_none(part["longest_tested"]),
+                "breakdown_low": part.get("breakdown_low"),
+                "breakdown_high": part.get("breakdown_high"),
+                "breakdown_bound": part.get("bound_reason"),
+                "in_distribution": part.get("in_distribution"),
+            }
+        )
     return pd.concat([frame, pd.DataFrame(rows, columns=frame.columns)], ignore_index=True) if rows else frame
 
 
@@ -347,11 +370,20 @@ def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
     hover = [[lookup[(task, scheme)]["hover"] if states[(task, scheme)] != "empty" else "" for scheme in schemes] for task in tasks]
     common = dict(x=schemes, y=tasks, customdata=hover, hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2)
     figure = go.Figure()
-    figure.add_trace(go.Heatmap(
-        z=layer("learned"), colorscale=COLOUR_SCALE, zmin=0, zmax=top, name="learned",
-        colorbar=dict(title="breakdown /<br>train length"), **common,
-    ))
-    figure.add_trace(go.Heatmap(z=layer("not learned"), colorscale=[[0, NOT_LEARNED_FILL], [1, NOT_LEARNED_FILL]], showscale=False, name="did not learn", **common))
+    figure.add_trace(
+        go.Heatmap(
+            z=layer("learned"),
+            colorscale=COLOUR_SCALE,
+            zmin=0,
+            zmax=top,
+            name="learned",
+            colorbar=dict(title="breakdown /<br>train length"),
+            **common,
+        )
+    )
+    figure.add_trace(
+        go.Heatmap(z=layer("not learned"), colorscale=[[0, NOT_LEARNED_FILL], [1, NOT_LEARNED_FILL]], showscale=False, name="did not learn", **common)
+    )
     waiting = [[other if math.isnan(value) else value for value, other in zip(row, failed)] for row, failed in zip(layer("pending"), layer("failed"))]
     figure.add_trace(go.Heatmap(z=waiting, colorscale=[[0, PENDING_FILL], [1, PENDING_FILL]], showscale=False, name="pending or failed", **common))
     for (task, scheme), row in lookup.items():
@@ -360,7 +392,11 @@ def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
             continue
         fill = scale_colour(float(row["median_ratio"]) / top) if state == "learned" else NOT_LEARNED_FILL if state == "not learned" else PENDING_FILL
         figure.add_annotation(
-            x=scheme, y=task, text=cell_text(row), showarrow=False, name=f"cell:{task}/{scheme}",
+            x=scheme,
+            y=task,
+            text=cell_text(row),
+            showarrow=False,
+            name=f"cell:{task}/{scheme}",
             font=dict(size=BODY_FONT_PX, color=text_colour_on(fill)),
         )
     ticktext = [f"<span style='color:{scheme_color(s.split('+')[0])}'><b>{s}</b></span>" for s in schemes]

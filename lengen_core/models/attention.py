@@ -131,9 +131,7 @@ class DenseAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(
-        self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def forward(self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         """x: [B, T, d] -> [B, T, d] and the attention probabilities (``explicit`` backend) or None.
 
         With a ``cache``, ``x`` holds only the new tokens; their keys/values are
@@ -153,7 +151,10 @@ class DenseAttention(nn.Module):
             out = self._sdpa(q, k, v, context, bias, cache=cache)
         elif backend == "explicit":
             out, probs = coupled_attention_reference(
-                q, k, v, context.position_ids,
+                q,
+                k,
+                v,
+                context.position_ids,
                 rope_base=context.terms.rope_base,
                 bias=bias,
                 key_padding_mask=context.key_padding_mask,
@@ -164,7 +165,10 @@ class DenseAttention(nn.Module):
             from kernels.coupled_attention import coupled_attention
 
             out = coupled_attention(
-                q, k, v, context.position_ids,
+                q,
+                k,
+                v,
+                context.position_ids,
                 rope_base=context.terms.rope_base,
                 alibi_slopes=context.terms.slopes if context.terms.encoding == "alibi" else None,
                 fire_params=context.terms.fire.params() if context.terms.fire is not None else None,

@@ -87,9 +87,7 @@ class HSABranch(nn.Module):
         self.settings = settings
         self.n_heads = model_config.n_heads
         self.head_dim = model_config.head_dim
-        self.memory = ChunkMemory(
-            model_config.d_model, model_config.n_heads, settings.kv_heads, settings.retrieval_dim, settings.chunk_size, settings.landmark
-        )
+        self.memory = ChunkMemory(model_config.d_model, model_config.n_heads, settings.kv_heads, settings.retrieval_dim, settings.chunk_size, settings.landmark)
         self.query_norm = RMSNorm(model_config.d_model)
         self.retrieval_query = nn.Linear(model_config.d_model, settings.kv_heads * settings.retrieval_dim, bias=False)
         self.q_proj = nn.Linear(model_config.d_model, model_config.d_model, bias=False)
@@ -102,9 +100,7 @@ class HSABranch(nn.Module):
         normed = self.query_norm(x)
         landmark_q = self.retrieval_query(normed).view(batch, length, settings.kv_heads, settings.retrieval_dim)
         q = self.q_proj(normed).view(batch, length, self.n_heads, self.head_dim)
-        out, selection = hsa(
-            q, k, v, landmark_q, landmarks, settings.chunk_size, settings.top_k, settings.weighting, return_selection=True
-        )
+        out, selection = hsa(q, k, v, landmark_q, landmarks, settings.chunk_size, settings.top_k, settings.weighting, return_selection=True)
         info = None
         if return_selection:
             info = {"hsa_indices": selection.indices, "hsa_weights": selection.weights, "hsa_scores": selection.scores}
@@ -124,9 +120,7 @@ class HSAMixer(nn.Module):
         self.uses_hsa = layer_index >= model_config.n_layers // 2
         self.hsa = HSABranch(model_config) if self.uses_hsa else None
 
-    def forward(
-        self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def forward(self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         """x: [B, T, d] -> [B, T, d] and, with ``return_attention``, what the layer shows: the HSA selections
         (upper layers) and the sliding window's attention map (``"attention"``, ``[B, H, T, T]``), else None.
 
@@ -145,4 +139,3 @@ class HSAMixer(nn.Module):
             window_map = self.local.attention_map(x, context.position_ids, context.terms.rope_base, context.key_padding_mask)
             info = {**(info or {}), "attention": window_map}
         return out, info
-

@@ -47,9 +47,7 @@ class SlidingWindowAttention(nn.Module):
             k = rope_rotate(k, position_ids, rope_base)
         return q, k, v
 
-    def attention_map(
-        self, x: torch.Tensor, position_ids: torch.Tensor, rope_base: float | None, key_padding_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def attention_map(self, x: torch.Tensor, position_ids: torch.Tensor, rope_base: float | None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The window's attention probabilities as a dense map, for drawing: ``[B, H, T, T]`` (zero outside the window).
 
         Dense O(T^2), the same scores and masks as :meth:`forward`'s blocks (a key is seen when it is one of the

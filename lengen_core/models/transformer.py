@@ -21,7 +21,7 @@ from lengen_core.config import ModelConfig, PositionConfig
 from lengen_core.models.attention import DenseAttention, LayerCache, MixerContext, log_length_factor
 from lengen_core.models.decoding import Decoder
 from lengen_core.models.norms import make_norm
-from lengen_core.positions import PositionScheme, PositionalTerms
+from lengen_core.positions import PositionalTerms, PositionScheme
 from lengen_core.vocab import SINGLE_TASK_VOCAB_SIZE
 
 
@@ -58,9 +58,7 @@ class Block(nn.Module):
             nn.Dropout(model_config.dropout),
         )
 
-    def forward(
-        self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def forward(self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         """x: [B, T, d] -> [B, T, d] and what the mixer returned for drawing; ``cache``: this layer's, or None."""
         mixed, info = self.mixer(self.norm1(x), context, cache)
         x = x + mixed
@@ -88,9 +86,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(model_config, position_config, index) for index in range(model_config.n_layers))
         self.final_norm = make_norm(model_config.norm, model_config.d_model)
         self.lm_head = nn.Linear(model_config.d_model, vocab_size, bias=False)
-        self.position_head = (
-            nn.Linear(model_config.d_model, position_config.max_position, bias=False) if scheme.predicts_positions else None
-        )
+        self.position_head = nn.Linear(model_config.d_model, position_config.max_position, bias=False) if scheme.predicts_positions else None
         self.apply(_init_weights)
 
     def forward(

@@ -29,6 +29,7 @@ Index hints (Zhou et al. 2023) are a data format, not a scheme: ``task.index_hin
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 
 from lengen_core.batching import Batch
@@ -49,7 +50,6 @@ __all__ = [
     "build_scheme",
     "sinusoidal_table",
 ]
-
 
 
 @dataclass(frozen=True)

@@ -91,9 +91,7 @@ class PositionalTerms(nn.Module):
         """``[B, T, d_model]`` additive embedding, or None when ids enter through attention."""
         if self.table is not None:
             if position_ids.numel() and int(position_ids.max()) >= self.max_position:
-                raise ValueError(
-                    f"position id {int(position_ids.max())} is beyond the learned table (positions.max_position={self.max_position})"
-                )
+                raise ValueError(f"position id {int(position_ids.max())} is beyond the learned table (positions.max_position={self.max_position})")
             return self.table(position_ids)
         if self.encoding == "sinusoidal":
             return sinusoidal_table(position_ids, self.d_model)

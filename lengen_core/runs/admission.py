@@ -39,7 +39,9 @@ def check_parent(store: RunStore, config: RunConfig) -> None:
         raise ConfigError("train.init_from", f"run {parent_id!r} is {parent.status} and has no checkpoint to start from")
     parent_config = parent.run_config
     if parent_config.model != config.model:
-        raise ConfigError("train.init_from", f"run {parent_id!r} has another model ({_differing('model', config.model, parent_config.model)} differ); use its model settings")
+        raise ConfigError(
+            "train.init_from", f"run {parent_id!r} has another model ({_differing('model', config.model, parent_config.model)} differ); use its model settings"
+        )
     ours = dataclasses.replace(config.positions, train_offset_max=0)  # the offsets are training's, not the model's
     theirs = dataclasses.replace(parent_config.positions, train_offset_max=0)
     if ours != theirs:
@@ -84,14 +86,16 @@ def create_runs(
     for config, seed in cells:
         admit(config, seed, budget)
         check_parent(store, config)
-        specs.append({
-            "config": config.to_dict(),
-            "config_id": config.config_id,
-            "seed": seed,
-            "code_version": code_version(),
-            "environment": environment(resolve_device(config.train.device)),
-            "name": name,
-            "status": "queued",
-            "tags": tags,
-        })
+        specs.append(
+            {
+                "config": config.to_dict(),
+                "config_id": config.config_id,
+                "seed": seed,
+                "code_version": code_version(),
+                "environment": environment(resolve_device(config.train.device)),
+                "name": name,
+                "status": "queued",
+                "tags": tags,
+            }
+        )
     return store.create_runs(specs)

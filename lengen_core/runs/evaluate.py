@@ -70,12 +70,26 @@ def evaluate_model(
     for index, name in enumerate(tasks):
         planned = estimate.lengths_of(name)
         result = sweep(
-            model, config.task, config.eval, device=device, lengths=planned, on_point=None if index else on_point, should_stop=stop,
-            batch_size=lambda length, name=name: estimate.batch_size_for(length, name), part=name,
+            model,
+            config.task,
+            config.eval,
+            device=device,
+            lengths=planned,
+            on_point=None if index else on_point,
+            should_stop=stop,
+            batch_size=lambda length, name=name: estimate.batch_size_for(length, name),
+            part=name,
         )
         result = searched(  # past the sweep's end when it still holds there (eval.search), and the breakdown's interval
-            result, model, config, part=name, budget=budget, seconds_left=deadline - time.monotonic(), device=device,
-            should_stop=stop, on_point=None if index else on_point,
+            result,
+            model,
+            config,
+            part=name,
+            budget=budget,
+            seconds_left=deadline - time.monotonic(),
+            device=device,
+            should_stop=stop,
+            on_point=None if index else on_point,
         )
         results.append((name, result))
         done = [point.length for point in result.points if point.n == config.eval.samples_per_length]

@@ -61,7 +61,12 @@ def execute_run(
 
         progress.update(phase="evaluating")
         evaluation = evaluate_model(
-            result.model, config, budget=budget, device=device, on_point=progress.add_eval_point, should_stop=control.should_stop,
+            result.model,
+            config,
+            budget=budget,
+            device=device,
+            on_point=progress.add_eval_point,
+            should_stop=control.should_stop,
         )
         if control.cancelled:
             return finish(store, progress, run_id, "cancelled", "cancelled during evaluation")

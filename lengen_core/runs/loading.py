@@ -56,8 +56,9 @@ def check_checkpoint_agrees(record: RunRecord, checkpoint_config: RunConfig, che
     if trained != recorded:
         differing = ", ".join(section for section in sorted(recorded) if recorded[section] != trained.get(section))
         raise ConfigError(
-            "run", f"the checkpoint {path} holds config {checkpoint_config.config_id}, but run {record.run_id} has config "
-            f"{record.run_config.config_id} ({differing} differ); retrain the run"
+            "run",
+            f"the checkpoint {path} holds config {checkpoint_config.config_id}, but run {record.run_id} has config "
+            f"{record.run_config.config_id} ({differing} differ); retrain the run",
         )
     if checkpoint_seed != record.seed:
         raise ConfigError("run", f"the checkpoint {path} was trained with seed {checkpoint_seed}, run {record.run_id} with seed {record.seed}; retrain the run")

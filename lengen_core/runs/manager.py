@@ -155,8 +155,14 @@ class JobManager:
             try:
                 if job.extra is None:
                     execute_run(
-                        self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress,
-                        checkpoint_dir=self.checkpoint_dir, budget=self.budget,
+                        self.store,
+                        job.run_id,
+                        job.config,
+                        job.seed,
+                        control=job.control,
+                        progress=job.progress,
+                        checkpoint_dir=self.checkpoint_dir,
+                        budget=self.budget,
                     )
                 else:
                     self._run_sweep(job)
@@ -185,7 +191,11 @@ class JobManager:
         job.progress.update(phase="evaluating", status="running")
         try:
             evaluation = execute_extra_sweep(
-                self.store, job.extra, part_sweep_base(job.sweep), budget=self.budget, on_point=job.progress.add_eval_point,
+                self.store,
+                job.extra,
+                part_sweep_base(job.sweep),
+                budget=self.budget,
+                on_point=job.progress.add_eval_point,
                 should_stop=job.control.should_stop,
             )
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
@@ -194,9 +204,7 @@ class JobManager:
             if evaluation is None:
                 job.progress.update(phase="finished", status="cancelled", error="cancelled; nothing was stored")
             else:
-                job.progress.update(
-                    phase="finished", status="done", error=evaluation.stopped, breakdown_length=evaluation.result.breakdown_length
-                )
+                job.progress.update(phase="finished", status="done", error=evaluation.stopped, breakdown_length=evaluation.result.breakdown_length)
 
     def cancel(self, job_id: str) -> None:
         job = self._jobs.get(job_id)

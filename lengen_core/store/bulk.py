@@ -14,16 +14,27 @@ Layout = Sequence[tuple[str, str]]  # (column, DuckDB type) of every inserted co
 
 # Column layouts of bulk inserts: (column, DuckDB type).
 RUNS_LAYOUT: tuple[tuple[str, str], ...] = (
-    ("run_id", "VARCHAR"), ("name", "VARCHAR"), ("config_id", "VARCHAR"), ("config", "VARCHAR"), ("task", "VARCHAR"),
-    ("scheme", "VARCHAR"), ("attention", "VARCHAR"), ("seed", "BIGINT"), ("status", "VARCHAR"),
-    ("code_version", "VARCHAR"), ("environment", "VARCHAR"), ("created_at", "TIMESTAMP"), ("started_at", "TIMESTAMP"),
-    ("finished_at", "TIMESTAMP"), ("train_length_max", "INTEGER"), ("owner", "VARCHAR"), ("owner_start", "BIGINT"),
+    ("run_id", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("config_id", "VARCHAR"),
+    ("config", "VARCHAR"),
+    ("task", "VARCHAR"),
+    ("scheme", "VARCHAR"),
+    ("attention", "VARCHAR"),
+    ("seed", "BIGINT"),
+    ("status", "VARCHAR"),
+    ("code_version", "VARCHAR"),
+    ("environment", "VARCHAR"),
+    ("created_at", "TIMESTAMP"),
+    ("started_at", "TIMESTAMP"),
+    ("finished_at", "TIMESTAMP"),
+    ("train_length_max", "INTEGER"),
+    ("owner", "VARCHAR"),
+    ("owner_start", "BIGINT"),
     ("tags", "VARCHAR[]"),
 )
 TRAIN_LAYOUT = (("run_id", "VARCHAR"), ("step", "BIGINT")) + tuple((key, "DOUBLE") for key in TRAIN_COLUMNS[1:])
-EVAL_LAYOUT = (("run_id", "VARCHAR"), ("sweep", "VARCHAR"), ("length", "INTEGER"), ("n", "INTEGER")) + tuple(
-    (key, "DOUBLE") for key in EVAL_COLUMNS[2:]
-)
+EVAL_LAYOUT = (("run_id", "VARCHAR"), ("sweep", "VARCHAR"), ("length", "INTEGER"), ("n", "INTEGER")) + tuple((key, "DOUBLE") for key in EVAL_COLUMNS[2:])
 
 _VALUES_MAX_ROWS = 64  # up to this many rows go in one parameterised VALUES list; more through Arrow
 
@@ -37,8 +48,12 @@ def _arrow_type(sql_type: str) -> Any:
     import pyarrow
 
     return {
-        "VARCHAR": pyarrow.string(), "BIGINT": pyarrow.int64(), "INTEGER": pyarrow.int32(), "DOUBLE": pyarrow.float64(),
-        "TIMESTAMP": pyarrow.timestamp("us"), "VARCHAR[]": pyarrow.list_(pyarrow.string()),
+        "VARCHAR": pyarrow.string(),
+        "BIGINT": pyarrow.int64(),
+        "INTEGER": pyarrow.int32(),
+        "DOUBLE": pyarrow.float64(),
+        "TIMESTAMP": pyarrow.timestamp("us"),
+        "VARCHAR[]": pyarrow.list_(pyarrow.string()),
     }[sql_type]
 
 

@@ -110,10 +110,7 @@ def open_check(store_file: StoreFile) -> bool:
                     return dead_owners_seen
                 if store_file.read_only:
                     found = "is an empty DuckDB database" if version == 0 else f"has schema version {version}"
-                    raise StoreError(
-                        f"run store {path} {found}; open it once without read_only "
-                        f"to bring it to schema version {schema.SCHEMA_VERSION}"
-                    )
+                    raise StoreError(f"run store {path} {found}; open it once without read_only to bring it to schema version {schema.SCHEMA_VERSION}")
                 connection = store_file.attach(True, deadline)
                 try:
                     version = schema.inspect(connection, path)  # again, now under the write attach

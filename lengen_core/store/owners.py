@@ -93,9 +93,7 @@ def has_dead_owners(connection: duckdb.DuckDBPyConnection) -> bool:
 
 def interrupt_runs_of_dead_owners(connection: duckdb.DuckDBPyConnection) -> list[str]:
     """Flip queued/running runs whose owner on this host is gone to ``interrupted`` (write session); their ids."""
-    candidates = connection.execute(
-        "SELECT run_id, owner, owner_start, status FROM runs WHERE status IN ('queued', 'running')"
-    ).fetchall()
+    candidates = connection.execute("SELECT run_id, owner, owner_start, status FROM runs WHERE status IN ('queued', 'running')").fetchall()
     dead = [(run_id, owner, status) for run_id, owner, owner_start, status in candidates if owner_is_alive(owner, owner_start) is False]
     now = utcnow()
     for run_id, owner, status in dead:
@@ -109,8 +107,7 @@ def interrupt_runs_of_dead_owners(connection: duckdb.DuckDBPyConnection) -> list
 def refuse_live_runs(connection: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> None:
     """Raise :class:`StoreError` naming the first of ``run_ids`` that is queued or running and may still be alive."""
     active = connection.execute(
-        "SELECT run_id, status, owner, owner_start FROM runs "
-        "WHERE list_contains(?, run_id) AND status IN ('queued', 'running')",
+        "SELECT run_id, status, owner, owner_start FROM runs WHERE list_contains(?, run_id) AND status IN ('queued', 'running')",
         [list(run_ids)],
     ).fetchall()
     for run_id, status, owner, owner_start in active:

@@ -38,9 +38,7 @@ EVAL_COLUMNS: tuple[str, ...] = ("length", "n", "exact_match", "exact_match_low"
 ARTIFACT_COLUMNS = "run_id, kind, path, created_at"
 
 # (run_id, checkpoint_path): the newest checkpoint artifact of every run that has one.
-NEWEST_CHECKPOINTS = (
-    "SELECT run_id, arg_max(path, created_at) AS checkpoint_path FROM artifacts WHERE kind = 'checkpoint' GROUP BY run_id"
-)
+NEWEST_CHECKPOINTS = "SELECT run_id, arg_max(path, created_at) AS checkpoint_path FROM artifacts WHERE kind = 'checkpoint' GROUP BY run_id"
 
 
 def eval_curve_query(*conditions: str) -> str:

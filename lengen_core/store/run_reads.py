@@ -114,9 +114,7 @@ def read_listing(connection: duckdb.DuckDBPyConnection, query: str, parameters: 
 def read_train_curve(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str) -> pandas.DataFrame:
     """Columns step, loss, accuracy, lr, wall_time_s, tokens_per_s, ordered by step."""
     require_run(connection, path, run_id)
-    return connection.execute(
-        f"SELECT {', '.join(TRAIN_COLUMNS)} FROM train_points WHERE run_id = ? ORDER BY step", [run_id]
-    ).df()
+    return connection.execute(f"SELECT {', '.join(TRAIN_COLUMNS)} FROM train_points WHERE run_id = ? ORDER BY step", [run_id]).df()
 
 
 def eval_curve_request(run_ids: Sequence[str], sweep: str | None) -> tuple[str, list[Any]]:

@@ -137,9 +137,7 @@ class RunStore:
         with self._file.transaction(write=True) as connection:
             run_writes.move_status(connection, self.path, run_id, status, error)
 
-    def update_progress(
-        self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None
-    ) -> None:
+    def update_progress(self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None) -> None:
         """The run's steps done and training seconds; at the end of training also why it ended
         (``stop_reason``) and, for a run stopped when learned, the step it counted as learned."""
         steps = required_int("steps_done", steps_done)
@@ -213,8 +211,15 @@ class RunStore:
         columns = eval_point_columns(run_id, sweep, rows)
         with self._file.transaction(write=True) as connection:
             run_writes.replace_sweep(
-                connection, self.path, run_id, sweep, columns, breakdown_length=breakdown, train_length_max=train_max,
-                interval=(low, high), bound_reason=reason,
+                connection,
+                self.path,
+                run_id,
+                sweep,
+                columns,
+                breakdown_length=breakdown,
+                train_length_max=train_max,
+                interval=(low, high),
+                bound_reason=reason,
             )
 
     def add_artifact(self, run_id: str, kind: str, path: str) -> None:
@@ -287,7 +292,13 @@ class RunStore:
         ``limit`` then counts runs with a checkpoint.
         """
         query, parameters = run_reads.list_runs_query(
-            status=status, task=task, scheme=scheme, config_id=config_id, limit=limit, tag=tag, run_ids=run_ids,
+            status=status,
+            task=task,
+            scheme=scheme,
+            config_id=config_id,
+            limit=limit,
+            tag=tag,
+            run_ids=run_ids,
             with_checkpoint=with_checkpoint,
         )
         with self._file.transaction(write=False) as connection:

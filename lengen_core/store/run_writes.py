@@ -38,15 +38,13 @@ def move_status(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_i
         return
     if current != status and status not in ALLOWED_TRANSITIONS[current]:
         raise InvalidTransition(
-            f"run {run_id} is {current}; it cannot become {status} "
-            f"(allowed from {current}: {list(ALLOWED_TRANSITIONS[current]) or 'none, it is finished'})"
+            f"run {run_id} is {current}; it cannot become {status} (allowed from {current}: {list(ALLOWED_TRANSITIONS[current]) or 'none, it is finished'})"
         )
     now = utcnow()
     if status == "running":
         owner, owner_start = current_owner()
         connection.execute(
-            "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?), owner = ?, owner_start = ? "
-            "WHERE run_id = ?",
+            "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?), owner = ?, owner_start = ? WHERE run_id = ?",
             [now, owner, owner_start, run_id],
         )
     else:
@@ -69,8 +67,7 @@ def set_progress(
     :class:`RunNotFound` for an unknown run."""
     updated = fetch_one(
         connection,
-        "UPDATE runs SET steps_done = ?, train_seconds = ?, stop_reason = coalesce(?, stop_reason), "
-        "learned_step = coalesce(?, learned_step) WHERE run_id = ?",
+        "UPDATE runs SET steps_done = ?, train_seconds = ?, stop_reason = coalesce(?, stop_reason), learned_step = coalesce(?, learned_step) WHERE run_id = ?",
         [steps_done, train_seconds, stop_reason, learned_step, run_id],
     )[0]
     if not updated:

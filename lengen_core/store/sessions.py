@@ -122,13 +122,9 @@ class StoreFile:
             except duckdb.Error as error:
                 engine.reset()
                 if not is_lock_conflict(error):
-                    raise StoreError(
-                        f"{self.path} is not a LenGen Lab run store, or is damaged: DuckDB cannot open it ({error})"
-                    ) from None
+                    raise StoreError(f"{self.path} is not a LenGen Lab run store, or is damaged: DuckDB cannot open it ({error})") from None
                 if time.monotonic() >= deadline:
-                    raise StoreBusy(
-                        f"run store {self.path} is busy: a program that does not use LenGen Lab's lock file has it open ({error})"
-                    ) from None
+                    raise StoreBusy(f"run store {self.path} is busy: a program that does not use LenGen Lab's lock file has it open ({error})") from None
             # Wait without blocking the other files' sessions of this process.
             engine.lock.release()
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lengen_core.errors import ConfigError
@@ -21,12 +21,12 @@ if TYPE_CHECKING:  # imported where used: a worker that only writes starts faste
 
 def utcnow() -> datetime:
     """Now, as the naive UTC timestamp the file stores."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     """A naive UTC timestamp from the file, made UTC-aware."""
-    return None if value is None else value.replace(tzinfo=timezone.utc)
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def localize_times(frame: pandas.DataFrame, columns: Sequence[str]) -> pandas.DataFrame:

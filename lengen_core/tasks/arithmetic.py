@@ -242,8 +242,7 @@ class BinaryAddition(_AdditionTask):
     description = "Add two binary numbers; the answer is written lowest bit first."
     tests = "Carry propagation over aligned bits; outside C-RASP (Huang et al. 2025)."
     source = (
-        CHO_2024
-        + " (format and coupling, base 2); C-RASP label: Huang et al. (2025), A Formal Framework for "
+        CHO_2024 + " (format and coupling, base 2); C-RASP label: Huang et al. (2025), A Formal Framework for "
         "Understanding Length Generalization in Transformers, arXiv 2410.02140"
     )
     theory = huang(False, False, reported_nope="99.5/28/0", reported_ape="99.7/27/0")
@@ -338,9 +337,7 @@ def multiplication_example(multiplicand: int, multiplier: int, multiplier_digits
     builder = SequenceBuilder(coupled=True, significance=True)
     builder.extend([DIGIT_IDS[d] for d in a_digits], 1, range(end - length, end), range(length, 0, -1))
     builder.add(TIMES_ID, 0, coupled=end)
-    builder.extend(
-        [DIGIT_IDS[d] for d in b_digits], 2, range(end - multiplier_digits, end), range(multiplier_digits, 0, -1)
-    )
+    builder.extend([DIGIT_IDS[d] for d in b_digits], 2, range(end - multiplier_digits, end), range(multiplier_digits, 0, -1))
     builder.add(EQUALS_ID, 0, coupled=end)
     builder.end_prompt()
     answer_digits = digits_of(product, 10, width)[::-1]

@@ -264,4 +264,3 @@ def build_task(name: str, options: Mapping[str, Any] | None = None) -> Task:
 def task_names() -> list[str]:
     """Every registered task, sorted."""
     return sorted(TASK_REGISTRY)
-

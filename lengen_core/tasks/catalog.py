@@ -32,15 +32,17 @@ def task_rows() -> list[dict[str, Any]]:
     for name in sorted(TASK_REGISTRY):
         task = TASK_REGISTRY[name]()
         theory = task.theory
-        rows.append({
-            "task": name,
-            "family": task.family,
-            "NoPE": verdict(theory.nope),
-            "APE": verdict(theory.ape),
-            "k": "-" if theory.sparsity is None else str(theory.sparsity.k),
-            "coupling": "predictive only" if task.coupling_needs_answer else str(task.has_coupling),
-            "min_length": task.min_length,
-            "max_length": task.max_length,
-            "description": task.description,
-        })
+        rows.append(
+            {
+                "task": name,
+                "family": task.family,
+                "NoPE": verdict(theory.nope),
+                "APE": verdict(theory.ape),
+                "k": "-" if theory.sparsity is None else str(theory.sparsity.k),
+                "coupling": "predictive only" if task.coupling_needs_answer else str(task.has_coupling),
+                "min_length": task.min_length,
+                "max_length": task.max_length,
+                "description": task.description,
+            }
+        )
     return rows

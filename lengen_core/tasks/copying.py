@@ -367,6 +367,7 @@ class Duplicate(_CoupledSymbolTask):
     description = "Write the input string twice."
     tests = "Copying twice: the model must know where the first copy ends."
     source = "Task of this library; coupling rule follows " + CHO_2024
+
     def from_inputs(self, inputs: Sequence[int]) -> Example:
         """The example for given input symbols (token ids), with its coupling."""
         length = len(inputs)
@@ -440,9 +441,7 @@ class _NeighbourRetrieval(_SymbolTask):
     max_length = 512
     option_specs = {
         "alphabet_size": alphabet_option(16, minimum=2),
-        "query_coupled": TaskOption(
-            default=False, help="couple the query to its occurrence, so the answer's id is the query's +/- 1 (known from the prompt)"
-        ),
+        "query_coupled": TaskOption(default=False, help="couple the query to its occurrence, so the answer's id is the query's +/- 1 (known from the prompt)"),
     }
 
     def __init__(self, options: Mapping[str, object] | None = None) -> None:

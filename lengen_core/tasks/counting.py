@@ -318,8 +318,7 @@ class Counting(_CountingTask):
     description = "Count how many times the query symbol occurs in the string."
     tests = "Exact counting, with an answer whose number of digits grows with the length."
     source = (
-        "Chang & Bisk (2024). Language Models Need Inductive Biases to Count Inductively. arXiv 2405.20131; "
-        "counting in the C-RASP framework: " + HUANG_2025
+        "Chang & Bisk (2024). Language Models Need Inductive Biases to Count Inductively. arXiv 2405.20131; counting in the C-RASP framework: " + HUANG_2025
     )
     has_significance = True
     option_specs = {"alphabet_size": alphabet_option(4)}

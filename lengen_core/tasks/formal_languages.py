@@ -185,10 +185,7 @@ class _RegularLanguageTask(_RecognitionTask):
         cls._accepting_mask = sum(1 << q for q in cls.accepting)
         # _preimage[symbol][mask]: the states that move into ``mask`` on ``symbol`` (bit masks over states)
         cls._preimage = [
-            [
-                sum(1 << q for q in range(n_states) if mask >> cls.transitions[q][symbol] & 1)
-                for mask in range(1 << n_states)
-            ]
+            [sum(1 << q for q in range(n_states) if mask >> cls.transitions[q][symbol] & 1) for mask in range(1 << n_states)]
             for symbol in range(len(cls.alphabet))
         ]
 
@@ -314,8 +311,7 @@ class _RegularLanguageTask(_RecognitionTask):
             (position, index)
             for position in range(length)
             for index in range(len(self.alphabet))
-            if index != positive[position]
-            and not accepting_from[position + 1] >> self.transitions[states[position]][index] & 1
+            if index != positive[position] and not accepting_from[position + 1] >> self.transitions[states[position]][index] & 1
         ]
         if not edits:
             return None

@@ -98,9 +98,7 @@ from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, re
 from lengen_core.tasks.common import ARROW_ID, HASH_ID, SequenceBuilder
 from lengen_core.tasks.copying import _DistinctSymbols, _SymbolTask, stable_sorted_positions
 
-AWASTHI_GUPTA_2023 = (
-    "Awasthi & Gupta (2023). Improving Length-Generalization in Transformers via Task Hinting. arXiv 2310.00726"
-)
+AWASTHI_GUPTA_2023 = "Awasthi & Gupta (2023). Improving Length-Generalization in Transformers via Task Hinting. arXiv 2310.00726"
 AWASTHI_GUPTA_KUMAR_2025 = "Awasthi, Gupta & Kumar (2025). Length Generalization via Auxiliary Tasks. NeurIPS 2025"
 
 

@@ -29,7 +29,7 @@ import random
 from typing import Any
 
 from lengen_core.errors import ConfigError
-from lengen_core.tasks.base import Example, Task, TASK_REGISTRY
+from lengen_core.tasks.base import TASK_REGISTRY, Example, Task
 from lengen_core.vocab import HINT_IDS, NUM_HINTS
 
 PROBE_SAMPLES = 4

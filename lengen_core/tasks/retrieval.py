@@ -63,10 +63,7 @@ class PasskeyRetrieval(_RetrievalTask):
     name = "passkey_retrieval"
     description = "Find the passkey (a few digits) hidden somewhere in a long filler text."
     tests = "Long-context retrieval: attending to a few tokens at an arbitrary depth."
-    source = (
-        "Mohtashami & Jaggi (2023). Landmark Attention: Random-Access Infinite Context Length for Transformers. "
-        "arXiv 2305.16300 (passkey retrieval)"
-    )
+    source = "Mohtashami & Jaggi (2023). Landmark Attention: Random-Access Infinite Context Length for Transformers. arXiv 2305.16300 (passkey retrieval)"
     min_length = 16
     max_length = 1_048_576
     option_specs = {
@@ -88,9 +85,7 @@ class PasskeyRetrieval(_RetrievalTask):
         needle = (COLON_ID,) + passkey + (SEMICOLON_ID,)
         prompt = (BOS_ID,) + filler[:depth] + needle + filler[depth:] + (QUESTION_ID,)
         answer = passkey + (EOS_ID,)
-        segment_ids = (
-            (0,) + (1,) * depth + (0,) + (2,) * digits + (0,) + (1,) * (filler_length - depth) + (0,)
-        ) + (ANSWER_SEGMENT,) * (digits + 1)
+        segment_ids = ((0,) + (1,) * depth + (0,) + (2,) * digits + (0,) + (1,) * (filler_length - depth) + (0,)) + (ANSWER_SEGMENT,) * (digits + 1)
         return Example(
             prompt=prompt,
             answer=answer,
@@ -190,10 +185,7 @@ class FlipFlop(_RetrievalTask):
     name = "flip_flop"
     description = "Follow write/read/ignore instructions on one bit; answer what the final read returns."
     tests = "Robustly retrieving the most recent write among many distractors (attention glitches)."
-    source = (
-        "Liu, Ash, Goel, Krishnamurthy, Zhang (2023). Exposing Attention Glitches with Flip-Flop Language "
-        "Modeling. NeurIPS 2023, arXiv 2306.00946"
-    )
+    source = "Liu, Ash, Goel, Krishnamurthy, Zhang (2023). Exposing Attention Glitches with Flip-Flop Language Modeling. NeurIPS 2023, arXiv 2306.00946"
     min_length = 2
     max_length = 8192
     option_specs = {
@@ -226,4 +218,3 @@ class FlipFlop(_RetrievalTask):
 
     def max_sequence_length(self, length: int) -> int:
         return 2 * length + 2
-

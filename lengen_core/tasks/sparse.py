@@ -59,10 +59,7 @@ from lengen_core.tasks.common import (
 )
 from lengen_core.tasks.theory import GOLOWICH_2025, Sparsity, TaskTheory
 
-CHO_2024 = (
-    "Cho et al. (2024). Position Coupling. arXiv 2405.20671 (parity coupling, src/data/parity.py of "
-    "HanseulJo/position-coupling)"
-)
+CHO_2024 = "Cho et al. (2024). Position Coupling. arXiv 2405.20671 (parity coupling, src/data/parity.py of HanseulJo/position-coupling)"
 MAX_K = 8
 MAX_SPAN = 512
 BITS: tuple[int, ...] = (ZERO_ID, ONE_ID)

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from lengen_core.tasks.citations import BORN_2025, HUANG_2025
 
 GOLOWICH_2025 = (
-    "Golowich, Jelassi, Brandfonbrener, Kakade, Malach (2025). The Role of Sparsity for Length Generalization "
-    "in Transformers. ICML 2025, arXiv 2502.16792"
+    "Golowich, Jelassi, Brandfonbrener, Kakade, Malach (2025). The Role of Sparsity for Length Generalization in Transformers. ICML 2025, arXiv 2502.16792"
 )
 NOPE_CLAIM = "a C-RASP program"
 APE_CLAIM = "a C-RASP[Periodic, Local] program"
@@ -99,13 +98,17 @@ class TaskTheory:
         out: dict[str, object] = {}
         for setting in ("nope", "ape"):
             prediction: Prediction | None = getattr(self, setting)
-            out[setting] = None if prediction is None else {
-                "generalizes": prediction.generalizes,
-                "claim": prediction.claim,
-                "source": prediction.source,
-                "derived_by": prediction.derived_by,
-                "reported": prediction.reported,
-            }
+            out[setting] = (
+                None
+                if prediction is None
+                else {
+                    "generalizes": prediction.generalizes,
+                    "claim": prediction.claim,
+                    "source": prediction.source,
+                    "derived_by": prediction.derived_by,
+                    "reported": prediction.reported,
+                }
+            )
         out["sparsity_k"] = None if self.sparsity is None else self.sparsity.k
         out["sparsity_span"] = None if self.sparsity is None else self.sparsity.span
         return out

@@ -297,7 +297,9 @@ class _LetterStringTask(_CopyTask):
     theory = _LETTER_COPY_THEORY
     option_specs = {
         "alphabet_size": TaskOption(
-            default=len(LETTER_IDS), minimum=2, maximum=len(LETTER_IDS),
+            default=len(LETTER_IDS),
+            minimum=2,
+            maximum=len(LETTER_IDS),
             help=f"number of distinct lower-case letters (a..) the inputs are drawn from, 2..{len(LETTER_IDS)}",
         )
     }

@@ -42,7 +42,9 @@ def test_sidebar_shows_running_and_queued_jobs(open_app: Any) -> None:
 
 
 def test_app_caps_name_field_limit_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = RunConfig().replace(**{**TINY_CONFIG_CHANGES, "train.steps": 300, "model.d_model": 64, "eval.max_length_factor": 40.0, "positions.max_position": 512})
+    config = RunConfig().replace(
+        **{**TINY_CONFIG_CHANGES, "train.steps": 300, "model.d_model": 64, "eval.max_length_factor": 40.0, "positions.max_position": 512}
+    )
     assert app_cap_violations(config) == []
     monkeypatch.setenv("LENGEN_APP_MAX_STEPS", "299")
     monkeypatch.setenv("LENGEN_APP_MAX_D_MODEL", "32")

@@ -7,6 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lengen_core.charts.inspection import (
+    attention_grid,
+    attention_heatmap,
+    hsa_selection_figure,
+)
 from lengen_core.data import ExampleSource
 from lengen_core.inspection import (
     generated_example,
@@ -15,11 +20,6 @@ from lengen_core.inspection import (
     token_labels,
 )
 from lengen_core.vocab import VOCAB
-from lengen_core.charts.inspection import (
-    attention_grid,
-    attention_heatmap,
-    hsa_selection_figure,
-)
 from tests.conftest import assert_clean, drawn_figure, rendered
 
 ATTENTION = "pages/attention.py"

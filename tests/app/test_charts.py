@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import pytest
 
+from lengen_core.charts.colors import SCHEME_COLORS
 from lengen_core.charts.curves import (
     SweepCurve,
     breakdown_ratio_figure,
@@ -16,7 +16,6 @@ from lengen_core.charts.curves import (
     rgba,
     train_curve_panels,
 )
-from lengen_core.charts.colors import SCHEME_COLORS
 
 
 def sweep_points(lengths: list[int], exact: list[float], n: int = 100) -> pd.DataFrame:

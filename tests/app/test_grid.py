@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from lengen_core.charts.colors import SCHEME_COLORS
 from lengen_core.charts.grid import (
     BODY_FONT_PX,
     MIN_CONTRAST,
@@ -20,28 +21,42 @@ from lengen_core.charts.grid import (
     text_colour_on,
     worst_text_contrast,
 )
-from lengen_core.charts.colors import SCHEME_COLORS
 
 
 def run(run_id: str, task: str, scheme: str, status: str = "done", breakdown: int | None = None, longest: int = 40, **more: object) -> dict:
     return {
-        "run_id": run_id, "task": task, "scheme": scheme, "status": status, "seed": int(run_id[-1]) if run_id[-1].isdigit() else 0,
-        "breakdown_length": breakdown, "train_length_max": 10, "breakdown_ratio": None if breakdown is None else breakdown / 10,
-        "longest_tested": longest if status == "done" else None, "train_offset_max": -1, "in_distribution": 1.0, "steps_done": 1000,
-        "samples_per_length": 100, "breakdown_low": None, "breakdown_high": None, "breakdown_bound": None, **more,
+        "run_id": run_id,
+        "task": task,
+        "scheme": scheme,
+        "status": status,
+        "seed": int(run_id[-1]) if run_id[-1].isdigit() else 0,
+        "breakdown_length": breakdown,
+        "train_length_max": 10,
+        "breakdown_ratio": None if breakdown is None else breakdown / 10,
+        "longest_tested": longest if status == "done" else None,
+        "train_offset_max": -1,
+        "in_distribution": 1.0,
+        "steps_done": 1000,
+        "samples_per_length": 100,
+        "breakdown_low": None,
+        "breakdown_high": None,
+        "breakdown_bound": None,
+        **more,
     }
 
 
 def runs_frame() -> pd.DataFrame:
-    return pd.DataFrame([
-        run("r1", "reverse", "coupled", breakdown=20, breakdown_low=18, breakdown_high=22),
-        run("r2", "reverse", "coupled", breakdown=30),
-        run("r3", "reverse", "coupled", breakdown=None, in_distribution=0.94),  # did not learn its range
-        run("r4", "reverse", "learned", status="running"),
-        run("r5", "addition", "coupled", status="failed"),
-        run("r6", "addition", "learned", breakdown=8, in_distribution=0.42, steps_done=1000),
-        run("r7", "majority", "nope", breakdown=40, longest=40, breakdown_bound="task majority has lengths up to 40"),
-    ])
+    return pd.DataFrame(
+        [
+            run("r1", "reverse", "coupled", breakdown=20, breakdown_low=18, breakdown_high=22),
+            run("r2", "reverse", "coupled", breakdown=30),
+            run("r3", "reverse", "coupled", breakdown=None, in_distribution=0.94),  # did not learn its range
+            run("r4", "reverse", "learned", status="running"),
+            run("r5", "addition", "coupled", status="failed"),
+            run("r6", "addition", "learned", breakdown=8, in_distribution=0.42, steps_done=1000),
+            run("r7", "majority", "nope", breakdown=40, longest=40, breakdown_bound="task majority has lengths up to 40"),
+        ]
+    )
 
 
 def cell(cells: pd.DataFrame, task: str, scheme: str) -> pd.Series:

@@ -31,16 +31,58 @@ HOSTILE_EXAMPLES = int(os.environ.get("LENGEN_HOSTILE_EXAMPLES", "2000"))
 PAGE_EXAMPLES = 4  # per page, through AppTest (about a second each)
 
 KEYS = sorted(flatten(RunConfig().to_dict())) + [
-    "seed", "task.options.alphabet_size", "task.options.k", "task.options.zz", "model.hsa", "model.bogus", "runs", "run",
-    "baseline", "q", "status", "task", "scheme", "lesson", "sweep", "task.options", "eval.lengths",
+    "seed",
+    "task.options.alphabet_size",
+    "task.options.k",
+    "task.options.zz",
+    "model.hsa",
+    "model.bogus",
+    "runs",
+    "run",
+    "baseline",
+    "q",
+    "status",
+    "task",
+    "scheme",
+    "lesson",
+    "sweep",
+    "task.options",
+    "eval.lengths",
 ]
 NASTY = st.one_of(
     st.text(max_size=30),
-    st.sampled_from([
-        "", " ", "none", "null", "true", "nan", "inf", "-inf", "1e309", "-1", "0", str(2**53), str(2**63), "9" * 5000,
-        "x" * 100_000, "[click](http://evil.example)", "![img](http://evil.example/x.png)", "<img src=x onerror=alert(1)>",
-        "**bold**", ":red[x]", "`tick`", "a,b,,c", "5,x,10", "reverse", "hsa", "coupled", "\x00", "é" * 40,
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "none",
+            "null",
+            "true",
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "-1",
+            "0",
+            str(2**53),
+            str(2**63),
+            "9" * 5000,
+            "x" * 100_000,
+            "[click](http://evil.example)",
+            "![img](http://evil.example/x.png)",
+            "<img src=x onerror=alert(1)>",
+            "**bold**",
+            ":red[x]",
+            "`tick`",
+            "a,b,,c",
+            "5,x,10",
+            "reverse",
+            "hsa",
+            "coupled",
+            "\x00",
+            "é" * 40,
+        ]
+    ),
 )
 PARAMS = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=20), st.one_of(NASTY, st.lists(NASTY, max_size=3)), max_size=5)
 FAST = settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

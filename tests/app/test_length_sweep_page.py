@@ -147,8 +147,10 @@ def test_a_run_that_never_broke_reads_as_a_bound_with_its_reason(open_app: Any) 
     config = RunConfig().replace(**{"positions.max_position": 24, "eval.lengths": [5, 10]})
     run_id = store.create_run(config=config.to_dict(), config_id=config.config_id, seed=0, code_version="test", environment={})
     store.set_status(run_id, "running")
-    rows = [{"length": n, "n": 100, "exact_match": 1.0, "exact_match_low": wilson_interval(100, 100)[0], "exact_match_high": 1.0, "token_accuracy": 1.0}
-            for n in (5, 10, 20, 22)]
+    rows = [
+        {"length": n, "n": 100, "exact_match": 1.0, "exact_match_low": wilson_interval(100, 100)[0], "exact_match_high": 1.0, "token_accuracy": 1.0}
+        for n in (5, 10, 20, 22)
+    ]
     reason = "the position ids end at 23 (positions.max_position)"
     store.set_eval_points(run_id, rows, breakdown_length=22, train_length_max=10, breakdown_low=22, breakdown_high=22, bound_reason=reason)
     store.set_status(run_id, "done")

@@ -17,9 +17,7 @@ LESSONS = "pages/lessons.py"
 
 MANIFEST = load_manifest(DEFAULT_DEMO_DIR)
 BUNDLED = {entry["key"]: entry for entry in MANIFEST["runs"]}
-needs_bundle = pytest.mark.skipif(
-    not {"reverse_learned", "reverse_coupled"} <= set(BUNDLED), reason="data/demo has no bundled runs for the first lesson"
-)
+needs_bundle = pytest.mark.skipif(not {"reverse_learned", "reverse_coupled"} <= set(BUNDLED), reason="data/demo has no bundled runs for the first lesson")
 
 
 def button(app: Any, label: str) -> Any:
@@ -114,9 +112,7 @@ def test_lesson_from_the_url_with_c_rasp_labels(open_app: Any) -> None:
     assert set(table["agrees"]) <= {"agrees", "DISAGREES", "did not learn"} and set(table["measured"]) <= set(OUTCOMES)
     assert (table["agrees"] == "did not learn").sum() == (table["measured"] == "did not learn").sum()
     counts = table["agrees"].value_counts()
-    expected = (
-        f"{counts.get('agrees', 0)} hold · {counts.get('DISAGREES', 0)} do not hold · {counts.get('did not learn', 0)} did not learn their range"
-    )
+    expected = f"{counts.get('agrees', 0)} hold · {counts.get('DISAGREES', 0)} do not hold · {counts.get('did not learn', 0)} did not learn their range"
     assert any(expected in element.value for element in app.markdown), expected  # the tally counts each verdict apart
     app.selectbox[0].set_value("ape_fails").run()
     assert app.query_params["lesson"] == "ape_fails"

@@ -100,7 +100,9 @@ def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_th
     assert not app.exception
     assert app.session_state["train:model.d_model"] == 24 and app.session_state["train:positions.scheme"] == "rope"
     assert app.query_params["train.init_from"] == parent
-    child = get_job_manager().submit(RunConfig().replace(**(TINY_CONFIG_CHANGES | {"model.d_model": 24, "positions.scheme": "rope", "train.init_from": parent})), 0)
+    child = get_job_manager().submit(
+        RunConfig().replace(**(TINY_CONFIG_CHANGES | {"model.d_model": 24, "positions.scheme": "rope", "train.init_from": parent})), 0
+    )
     assert get_job_manager().wait(child, timeout=120) == "done"
     runs = open_app("pages/runs.py")
     table = runs.dataframe[0].value
@@ -110,19 +112,45 @@ def test_picking_a_run_to_start_from_copies_its_model_and_the_runs_page_shows_th
 def test_compare_gives_a_mixture_its_own_row_never_pooled_with_its_main_task() -> None:
     from lengen_core.charts.grid import grid_cells, with_partner_rows
 
-    runs = pd.DataFrame([
-        {"run_id": "a", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 1.5, "breakdown_length": 15,
-         "train_length_max": 10, "longest_tested": 40, "train_offset_max": -1, "mixture": None},
-        {"run_id": "b", "task": "sort", "scheme": "nope", "status": "done", "breakdown_ratio": 0.5, "breakdown_length": 5,
-         "train_length_max": 10, "longest_tested": 40, "train_offset_max": -1, "mixture": "sort_successor"},
-    ])
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": "a",
+                "task": "sort",
+                "scheme": "nope",
+                "status": "done",
+                "breakdown_ratio": 1.5,
+                "breakdown_length": 15,
+                "train_length_max": 10,
+                "longest_tested": 40,
+                "train_offset_max": -1,
+                "mixture": None,
+            },
+            {
+                "run_id": "b",
+                "task": "sort",
+                "scheme": "nope",
+                "status": "done",
+                "breakdown_ratio": 0.5,
+                "breakdown_length": 5,
+                "train_length_max": 10,
+                "longest_tested": 40,
+                "train_offset_max": -1,
+                "mixture": "sort_successor",
+            },
+        ]
+    )
     cells = grid_cells(runs).set_index("task")
     assert list(cells.index) == ["sort", "sort + sort_successor"]
     assert cells.loc["sort", "run_ids"] == ["a"] and cells.loc["sort + sort_successor", "run_ids"] == ["b"]
     assert cells.loc["sort", "predicted"] is not None and cells.loc["sort + sort_successor", "predicted"] is None
     # The partner's own sweep becomes a row of its own, with its breakdown over its own training range.
-    parts = pd.DataFrame([{"run_id": "b", "task": "sort_successor", "breakdown_length": 30, "train_length_max": 10, "longest_tested": 40},
-                          {"run_id": "gone", "task": "x", "breakdown_length": 1, "train_length_max": 1, "longest_tested": 1}])
+    parts = pd.DataFrame(
+        [
+            {"run_id": "b", "task": "sort_successor", "breakdown_length": 30, "train_length_max": 10, "longest_tested": 40},
+            {"run_id": "gone", "task": "x", "breakdown_length": 1, "train_length_max": 1, "longest_tested": 1},
+        ]
+    )
     expanded = with_partner_rows(runs, parts)
     assert list(expanded["run_task"]) == ["sort", "sort", "sort"]
     cells = grid_cells(expanded).set_index("task")

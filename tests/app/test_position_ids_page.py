@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lengen_core.charts.inspection import predicted_ids_figure
 from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.inspection import first_mismatch, predicted_ids_table, typed_example
 from lengen_core.vocab import VOCAB
-from lengen_core.charts.inspection import predicted_ids_figure
 from tests.conftest import assert_clean, drawn_figure, rendered
 
 POSITION_IDS = "pages/position_ids.py"

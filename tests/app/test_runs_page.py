@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from lengen_core.config import RunConfig
-from lengen_core.runs.provenance import code_version
 from lengen_core.params import config_diff
+from lengen_core.runs.provenance import code_version
 from pages.common import get_store
 from tests.conftest import TINY_CONFIG_CHANGES, rendered
 
@@ -29,7 +29,18 @@ def seed_runs(store: Any) -> list[str]:
         ("addition", "learned", "cancelled", "delta"),
     ]:
         config = base.replace(**{"task.name": task, "task.options": {}, "positions.scheme": scheme})
-        specs.append({"config": config.to_dict(), "config_id": config.config_id, "seed": len(specs), "code_version": code_version(), "environment": {}, "status": status, "name": name, "tags": ["sweep:demo"] if task == "addition" else []})
+        specs.append(
+            {
+                "config": config.to_dict(),
+                "config_id": config.config_id,
+                "seed": len(specs),
+                "code_version": code_version(),
+                "environment": {},
+                "status": status,
+                "name": name,
+                "tags": ["sweep:demo"] if task == "addition" else [],
+            }
+        )
     return store.create_runs(specs)
 
 
@@ -140,7 +151,9 @@ def test_export_offers_a_zip_of_parquet_or_csv(open_app: Any, trained_run: Any) 
             names = sorted(archive.namelist())
             assert names == sorted(f"{table}.{fmt}" for table in ("runs", "train_curve", "eval_curve", "artifacts"))
             raw = archive.read(f"eval_curve.{fmt}")
-        frame = pd.read_parquet(io.BytesIO(raw)) if fmt == "parquet" else pd.read_csv(io.BytesIO(raw), dtype={"run_id": str})  # an id like 50e885034980 reads as a float otherwise
+        frame = (
+            pd.read_parquet(io.BytesIO(raw)) if fmt == "parquet" else pd.read_csv(io.BytesIO(raw), dtype={"run_id": str})
+        )  # an id like 50e885034980 reads as a float otherwise
         assert frame["run_id"].unique().tolist() == [run_id] and len(frame) == len(store.eval_curve([run_id]))
     app = open_app(RUNS)
     downloads = app.get("download_button")

@@ -9,9 +9,9 @@ from urllib.parse import urlencode, urlparse
 
 import pytest
 
+from bench.browser import wait_idle
 from lengen_core.config import RunConfig
 from lengen_core.params import config_to_params
-from bench.browser import wait_idle
 from tests.browser.conftest import error_texts
 from tests.conftest import TINY_CONFIG_CHANGES
 
@@ -20,7 +20,15 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 RUN_STEPS = 1200  # long enough (several seconds) that the once-a-second progress shows more than one step
 RUN_CHANGES = {**TINY_CONFIG_CHANGES, "train.steps": RUN_STEPS, "train.log_every": 10}
-PAGES = [("train", ""), ("length_sweep", "length_sweep"), ("attention", "attention"), ("position_ids", "position_ids"), ("compare", "compare"), ("runs", "runs"), ("lessons", "lessons")]
+PAGES = [
+    ("train", ""),
+    ("length_sweep", "length_sweep"),
+    ("attention", "attention"),
+    ("position_ids", "position_ids"),
+    ("compare", "compare"),
+    ("runs", "runs"),
+    ("lessons", "lessons"),
+]
 
 
 def progress_steps(page: Any) -> list[int]:

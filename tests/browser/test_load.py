@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from lengen_core.config import RunConfig
-from lengen_core.store import RunStore
-from lengen_core.params import config_to_params
 from bench.browser import CHROMIUM, StreamlitServer, bulk_load_runs, cpu_seconds_by_program, wait_idle
+from lengen_core.config import RunConfig
+from lengen_core.params import config_to_params
+from lengen_core.store import RunStore
 from tests.browser.conftest import error_texts
 from tests.conftest import TINY_CONFIG_CHANGES
 
@@ -106,8 +106,10 @@ def test_runs_page_first_paint_with_10k_runs(browser: Any, loaded_server: Any, s
     cold = runs_page_paint(browser, loaded_server.url)  # first session: includes the server's imports
     warm = [runs_page_paint(browser, loaded_server.url) for _ in range(3)]
     best_warm = min(warm, key=lambda pair: pair[0])
-    print(f"[load] Runs page first paint with {BULK_RUNS} runs: cold {cold[0]:.2f} s (page {cold[1]:.2f} s), "
-          f"warm {', '.join(f'{wall:.2f}' for wall, _ in warm)} s (page {', '.join(f'{page:.2f}' for _, page in warm)} s)")
+    print(
+        f"[load] Runs page first paint with {BULK_RUNS} runs: cold {cold[0]:.2f} s (page {cold[1]:.2f} s), "
+        f"warm {', '.join(f'{wall:.2f}' for wall, _ in warm)} s (page {', '.join(f'{page:.2f}' for _, page in warm)} s)"
+    )
     record_property("runs_page_first_paint_cold_s", round(cold[0], 3))
     record_property("runs_page_first_paint_warm_s", round(best_warm[0], 3))
     assert best_warm[0] <= FIRST_PAINT_BOUND_S
@@ -162,9 +164,11 @@ def test_eight_sessions_each_start_a_run(browser: Any, loaded_server: Any, recor
     for page in pages:
         page.wait_for_selector("text=Run finished", timeout=60_000)
         assert error_texts(page) == []
-    print(f"[load] {SESSIONS} runs: all shown as queued/training {max(accepted.values()):.1f} s after the clicks, all done after {all_done:.1f} s; "
-          f"Runs page under load: {len(response_times)} probes, max {max(response_times, default=0):.2f} s; "
-          f"CPU seconds meanwhile: server {cpu_used['server']:.0f}, chromium {cpu_used['chromium']:.0f} (of {(os.cpu_count() or 1) * all_done:.0f} on {os.cpu_count()} cores)")
+    print(
+        f"[load] {SESSIONS} runs: all shown as queued/training {max(accepted.values()):.1f} s after the clicks, all done after {all_done:.1f} s; "
+        f"Runs page under load: {len(response_times)} probes, max {max(response_times, default=0):.2f} s; "
+        f"CPU seconds meanwhile: server {cpu_used['server']:.0f}, chromium {cpu_used['chromium']:.0f} (of {(os.cpu_count() or 1) * all_done:.0f} on {os.cpu_count()} cores)"
+    )
     record_property("eight_sessions_all_shown_s", round(max(accepted.values()), 2))
     record_property("eight_sessions_all_done_s", round(all_done, 2))
     record_property("runs_page_under_load_max_s", round(max(response_times, default=0), 3))

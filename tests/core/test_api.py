@@ -68,7 +68,10 @@ def test_sweep_trains_every_cell_and_refuses_a_bad_cell_before_writing(tmp_path:
     store = lg.open_store(tmp_path / "runs.duckdb")
     runs = lg.sweep(["reverse", "copy_unique"], ["coupled", "nope"], seeds=[0], steps=20, store=store, tag="api", **TINY)
     assert [(run.config.task.name, run.config.positions.scheme, run.status) for run in runs] == [
-        ("reverse", "coupled", "done"), ("reverse", "nope", "done"), ("copy_unique", "coupled", "done"), ("copy_unique", "nope", "done"),
+        ("reverse", "coupled", "done"),
+        ("reverse", "nope", "done"),
+        ("copy_unique", "coupled", "done"),
+        ("copy_unique", "nope", "done"),
     ]
     assert set(store.runs()["run_id"]) == {run.run_id for run in runs}
     with pytest.raises(ConfigError, match="task=majority, scheme=coupled"):  # no coupling rule: the cell is named
@@ -88,8 +91,21 @@ def test_tasks_is_the_task_table_and_importing_the_package_stays_cheap() -> None
 
 def test_the_notebook_example_runs_end_to_end(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "notebook_example.py"), "--steps", "20", "--samples", "10", "--db", str(tmp_path / "nb.duckdb"), "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "docs" / "notebook_example.py"),
+            "--steps",
+            "20",
+            "--samples",
+            "10",
+            "--db",
+            str(tmp_path / "nb.duckdb"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "read back:" in result.stdout and "predicted: NoPE: fails" in result.stdout

@@ -17,10 +17,30 @@ from lengen_core.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
-    "--set", "model.n_layers=1", "--set", "model.d_model=32", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
-    "--set", "train.batch_size=8", "--set", "train.log_every=5", "--set", "train.warmup_steps=2",
-    "--set", "eval.samples_per_length=5", "--set", "eval.lengths=[2,4]", "--set", "positions.max_position=32",
-    "--train-length", "1-3", "--steps", "10",
+    "--set",
+    "model.n_layers=1",
+    "--set",
+    "model.d_model=32",
+    "--set",
+    "model.d_ff=64",
+    "--set",
+    "model.n_heads=2",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.log_every=5",
+    "--set",
+    "train.warmup_steps=2",
+    "--set",
+    "eval.samples_per_length=5",
+    "--set",
+    "eval.lengths=[2,4]",
+    "--set",
+    "positions.max_position=32",
+    "--train-length",
+    "1-3",
+    "--steps",
+    "10",
 ]
 
 
@@ -40,7 +60,7 @@ def read_table(output: str, first_column: str) -> tuple[list[str], list[list[str
     headers = re.split(r"\s{2,}", lines[start].strip())
     assert set(lines[start + 1].strip()) <= {"─", "-"}, lines[start + 1]  # the rule under the header
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         cells = re.split(r"\s{2,}", line.strip())
         if len(cells) != len(headers):
             break
@@ -106,8 +126,23 @@ def test_sweep_runs_every_cell_in_worker_processes(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.duckdb")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     command = [
-        sys.executable, "-m", "lengen_core", "--db", db, "sweep", "--tasks", "reverse,copy_unique",
-        "--schemes", "coupled,nope", "--seeds", "0", "--workers", "2", "--tag", "t1", *TINY,
+        sys.executable,
+        "-m",
+        "lengen_core",
+        "--db",
+        db,
+        "sweep",
+        "--tasks",
+        "reverse,copy_unique",
+        "--schemes",
+        "coupled,nope",
+        "--seeds",
+        "0",
+        "--workers",
+        "2",
+        "--tag",
+        "t1",
+        *TINY,
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -115,7 +150,10 @@ def test_sweep_runs_every_cell_in_worker_processes(tmp_path: Path) -> None:
     assert len(runs) == 4
     assert set(runs["status"]) == {"done"}
     assert set(zip(runs["task"], runs["scheme"])) == {
-        ("reverse", "coupled"), ("reverse", "nope"), ("copy_unique", "coupled"), ("copy_unique", "nope"),
+        ("reverse", "coupled"),
+        ("reverse", "nope"),
+        ("copy_unique", "coupled"),
+        ("copy_unique", "nope"),
     }
 
 
@@ -191,7 +229,9 @@ def test_sweep_with_no_workers_writes_nothing(tmp_path: Path, capsys: pytest.Cap
 
 def test_a_sweep_with_every_prefix_labels_its_recognition_tasks_and_says_which_train_on_the_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "runs.duckdb")
-    code, output = run_cli("--db", db, "sweep", "--tasks", "dyck_1,parity", "--schemes", "nope", "--workers", "1", *TINY, "--set", "task.supervision=every_prefix")
+    code, output = run_cli(
+        "--db", db, "sweep", "--tasks", "dyck_1,parity", "--schemes", "nope", "--workers", "1", *TINY, "--set", "task.supervision=every_prefix"
+    )
     assert code == 0, output
     assert "parity have no label per prefix and train on the answer alone" in output
     store = RunStore(db)
@@ -280,8 +320,26 @@ def test_table_cells_are_text_not_markup() -> None:
 def test_until_learned_stops_a_run_once_its_range_is_learned_and_prints_why(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.duckdb")
     code, output = run_cli(
-        "--db", db, "train", "--task", "reverse", "--scheme", "coupled", "--train-length", "1-6", "--steps", "650", "--until-learned",
-        "--set", "train.learned_check_every=25", "--set", "train.distractor_examples=0", "--set", "eval.lengths=3,6", "--set", "eval.samples_per_length=50",
+        "--db",
+        db,
+        "train",
+        "--task",
+        "reverse",
+        "--scheme",
+        "coupled",
+        "--train-length",
+        "1-6",
+        "--steps",
+        "650",
+        "--until-learned",
+        "--set",
+        "train.learned_check_every=25",
+        "--set",
+        "train.distractor_examples=0",
+        "--set",
+        "eval.lengths=3,6",
+        "--set",
+        "eval.samples_per_length=50",
     )
     assert code == 0, output
     record = RunStore(db).get_run(RunStore(db).list_runs()["run_id"].iloc[0])

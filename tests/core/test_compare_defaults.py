@@ -37,12 +37,16 @@ def test_steps_needed_is_the_slowest_seed_rounded_up_to_a_check() -> None:
 
 
 def test_suggested_steps_cover_every_chosen_cell(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compare_defaults, "CALIBRATION", {
-        ("a", "x"): CellCalibration((500, 750), (1.0, 1.0), (1, 1), 6000),
-        ("a", "y"): CellCalibration((2000, 2250), (1.0, 1.0), (1, 1), 6000),
-        ("b", "x"): CellCalibration((None, 2250), (0.3, 1.0), (1, 1), 4000),
-        ("b", "y"): CellCalibration((None, None), (0.0, 0.1), (1, 1), 4000),
-    })
+    monkeypatch.setattr(
+        compare_defaults,
+        "CALIBRATION",
+        {
+            ("a", "x"): CellCalibration((500, 750), (1.0, 1.0), (1, 1), 6000),
+            ("a", "y"): CellCalibration((2000, 2250), (1.0, 1.0), (1, 1), 6000),
+            ("b", "x"): CellCalibration((None, 2250), (0.3, 1.0), (1, 1), 4000),
+            ("b", "y"): CellCalibration((None, None), (0.0, 0.1), (1, 1), 4000),
+        },
+    )
     assert compare_defaults.suggested_steps(["a"], ["x"]) == 750
     assert compare_defaults.suggested_steps(["a"], ["x", "y"]) == 2250
     assert compare_defaults.suggested_steps(["a", "b"], ["x"]) == 4000  # not learned within its cap: the cap

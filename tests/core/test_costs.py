@@ -30,7 +30,11 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reas
 def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, float]:
     request = json.dumps({"config": config, "phase": phase, **extra})
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -43,7 +47,11 @@ CASES = {  # (config changes, phase, extra): each measured well above the ~30 Mi
     "hsa + swa, train": ({"model": {"attention": "hsa"}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 64}}, "train", {}),
     "default, eval": ({}, "eval", {"eval_length": 40, "rows": 512}),
     "fire, eval": ({"positions": {"scheme": "fire"}, "task": {"train_length_max": 32}}, "eval", {"eval_length": 96, "rows": 128}),
-    "hsa + recurrent, eval": ({"model": {"attention": "hsa", "hsa": {"local_mixer": "recurrent"}}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 24}}, "eval", {"eval_length": 24, "rows": 48}),
+    "hsa + recurrent, eval": (
+        {"model": {"attention": "hsa", "hsa": {"local_mixer": "recurrent"}}, "positions": {"scheme": "nope"}, "task": {"train_length_max": 24}},
+        "eval",
+        {"eval_length": 24, "rows": 48},
+    ),
 }
 
 
@@ -72,9 +80,16 @@ def largest_accepted(changes: dict[str, Any], budget: Budget, field: str = "trai
 def test_the_largest_accepted_batch_really_fits_and_a_quarter_more_is_refused() -> None:
     """At a 0.5 GiB budget (the same code path as the machine's default, scaled down so the test is quick)."""
     budget = Budget(GIB // 2, 3600.0, "test")
-    changes = {"model.d_model": 128, "model.n_layers": 4, "model.n_heads": 4, "model.d_ff": 512, "task.train_length_max": 32,
-               "task.train_length_min": 32, "eval.lengths": [64],
-               "train.distractor_examples": 0}  # rows of one length: packing cannot fold them, the widest case the estimate bounds
+    changes = {
+        "model.d_model": 128,
+        "model.n_layers": 4,
+        "model.n_heads": 4,
+        "model.d_ff": 512,
+        "task.train_length_max": 32,
+        "task.train_length_min": 32,
+        "eval.lengths": [64],
+        "train.distractor_examples": 0,
+    }  # rows of one length: packing cannot fold them, the widest case the estimate bounds
     batch = largest_accepted(changes, budget)
     assert 8 <= batch < 1024
     with pytest.raises(ConfigError, match="train.batch_size"):
@@ -100,8 +115,15 @@ def test_default_budget_shares_the_machine_among_its_jobs(monkeypatch: pytest.Mo
 
 
 BUDGET = Budget(int(8.5 * GIB), 3600.0, "test budget")
-APP_CAPS = {"model.d_model": 512, "model.n_layers": 6, "model.n_heads": 8, "model.d_ff": 2048, "train.batch_size": 256,
-            "task.train_length_max": 128, "positions.max_position": 1024}
+APP_CAPS = {
+    "model.d_model": 512,
+    "model.n_layers": 6,
+    "model.n_heads": 8,
+    "model.d_ff": 2048,
+    "train.batch_size": 256,
+    "task.train_length_max": 128,
+    "positions.max_position": 1024,
+}
 
 
 @pytest.mark.parametrize(
@@ -109,13 +131,40 @@ APP_CAPS = {"model.d_model": 512, "model.n_layers": 6, "model.n_heads": 8, "mode
     [
         (APP_CAPS, "train.batch_size", "shrink train.batch_size"),
         ({**APP_CAPS, "task.train_length_max": 10, "train.distractor_examples": 8}, "train.batch_size", "activations for 256 rows"),
-        ({**APP_CAPS, "task.name": "multi_operand_addition", "task.options": {"n_operands": 20}, "task.train_length_max": 10,
-          "positions.scheme": "abacus"}, "train.batch_size", "GiB of activations"),
-        ({"model.d_model": 1024, "model.n_layers": 12, "model.n_heads": 16, "model.d_ff": 4096, "train.batch_size": 1024,
-          "task.name": "passkey_retrieval", "task.train_length_min": 16, "task.train_length_max": 4096, "positions.scheme": "nope",
-          "positions.max_position": 65536, "train.distractor_examples": 0}, "train.batch_size", "3523"),
-        ({"positions.scheme": "fire", "task.name": "passkey_retrieval", "task.train_length_min": 16, "task.train_length_max": 64,
-          "positions.max_position": 8192, "eval.lengths": [6000]}, "eval.lengths", "even one example at a time"),
+        (
+            {**APP_CAPS, "task.name": "multi_operand_addition", "task.options": {"n_operands": 20}, "task.train_length_max": 10, "positions.scheme": "abacus"},
+            "train.batch_size",
+            "GiB of activations",
+        ),
+        (
+            {
+                "model.d_model": 1024,
+                "model.n_layers": 12,
+                "model.n_heads": 16,
+                "model.d_ff": 4096,
+                "train.batch_size": 1024,
+                "task.name": "passkey_retrieval",
+                "task.train_length_min": 16,
+                "task.train_length_max": 4096,
+                "positions.scheme": "nope",
+                "positions.max_position": 65536,
+                "train.distractor_examples": 0,
+            },
+            "train.batch_size",
+            "3523",
+        ),
+        (
+            {
+                "positions.scheme": "fire",
+                "task.name": "passkey_retrieval",
+                "task.train_length_min": 16,
+                "task.train_length_max": 64,
+                "positions.max_position": 8192,
+                "eval.lengths": [6000],
+            },
+            "eval.lengths",
+            "even one example at a time",
+        ),
         ({"eval.samples_per_length": 5000, "eval.n_lengths": 64, "model.d_model": 512, "model.d_ff": 2048}, "eval.samples_per_length", "LENGEN_MAX_EVAL_S"),
     ],
     ids=["app caps", "8 distractors", "20 operands", "CLI 2 TB", "FIRE eval at 6000", "eval time"],
@@ -136,9 +185,9 @@ def test_evaluation_at_a_long_alibi_length_splits_its_batches_instead_of_failing
 
 
 def test_split_batches_give_the_same_answers_and_counts() -> None:
-    from lengen_core.runs.evaluate import evaluate_model
     from lengen_core.models import build_model
     from lengen_core.positions import build_scheme
+    from lengen_core.runs.evaluate import evaluate_model
 
     config = RunConfig().replace(**{"model.d_model": 32, "model.n_heads": 2, "model.d_ff": 64, "eval.lengths": [12, 20], "eval.samples_per_length": 24})
     model = build_model(config.model, build_scheme(config.positions))
@@ -150,9 +199,9 @@ def test_split_batches_give_the_same_answers_and_counts() -> None:
 
 
 def test_evaluation_stops_at_its_time_bound_and_keeps_what_it_measured() -> None:
-    from lengen_core.runs.evaluate import evaluate_model
     from lengen_core.models import build_model
     from lengen_core.positions import build_scheme
+    from lengen_core.runs.evaluate import evaluate_model
 
     # 4,000 decodes of 60+ tokens in batches of 8: many seconds on any CPU, so the 0.5 s bound falls inside the first length
     config = RunConfig().replace(**{"eval.lengths": [60, 80, 100, 120], "eval.samples_per_length": 4000, "eval.batch_size": 8, "eval.time_budget_s": 0.5})

@@ -268,5 +268,7 @@ def test_a_member_prefix_sweep_counts_each_distinct_string_once() -> None:
     assert wide.n == 7  # every prefix of a Tomita 3 member of length 3 (all strings but 101)
     [many] = evaluate_lengths(model, tomita, [30], samples_per_length=50, eval_seed=0)
     assert many.n == 50
-    [answer_only] = evaluate_lengths(model, ExampleSource(TaskConfig(name="aa_star", train_length_max=8, supervision="every_prefix")), [3], samples_per_length=50, eval_seed=0)
+    [answer_only] = evaluate_lengths(
+        model, ExampleSource(TaskConfig(name="aa_star", train_length_max=8, supervision="every_prefix")), [3], samples_per_length=50, eval_seed=0
+    )
     assert answer_only.n == 50  # other formats score every draw, as before

@@ -12,9 +12,9 @@ import torch
 from lengen_core.cli import main as cli_main
 from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
+from lengen_core.lineage import lineage
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
-from lengen_core.lineage import lineage
 from lengen_core.store import RunStore
 from lengen_core.training import load_checkpoint
 from lengen_core.vocab import MIXTURE_VOCAB_SIZE, SINGLE_TASK_VOCAB_SIZE
@@ -54,10 +54,14 @@ def test_a_fine_tuned_run_starts_from_its_parents_weights(store: RunStore, tmp_p
 
 def test_a_single_task_parent_adapts_to_a_held_out_task_in_a_mixture(store: RunStore, tmp_path: Path) -> None:
     parent = run(store, TINY, tmp_path)
-    child_config = TINY.replace(**{
-        "train.init_from": parent, "task.name": "copy_forward_nonunique", "positions.scheme": "coupled",
-        "task.mixture": [{"name": "reverse", "train_length_max": 4}],
-    })
+    child_config = TINY.replace(
+        **{
+            "train.init_from": parent,
+            "task.name": "copy_forward_nonunique",
+            "positions.scheme": "coupled",
+            "task.mixture": [{"name": "reverse", "train_length_max": 4}],
+        }
+    )
     child = run(store, child_config, tmp_path)
     record = store.get_run(child)
     assert record.run_config.train.init_from == parent
@@ -133,8 +137,7 @@ def test_letter_tasks_get_the_upper_case_rows_and_a_child_keeps_its_parents_rows
     assert child_state["token_embedding.weight"].shape[0] == FULL_VOCAB_SIZE
     # Cai et al.'s string group trains as a mixture: capitalize-reverse short, its partners twice as long.
     mixture = recipe("transfer_capitalize").apply(TINY.replace(**{"task.name": "capitalize_reverse"}))
-    assert [(part.name, part.train_length_max) for part in mixture.task.parts()] == [
-        ("capitalize_reverse", 4), ("capitalize", 8), ("reverse_letters", 8)]
+    assert [(part.name, part.train_length_max) for part in mixture.task.parts()] == [("capitalize_reverse", 4), ("capitalize", 8), ("reverse_letters", 8)]
     assert mixture.vocab_size == FULL_VOCAB_SIZE
     mixed = run(store, mixture, tmp_path)
     assert sorted(store.sweeps(mixed)["sweep"]) == ["default", "default@capitalize", "default@reverse_letters"]

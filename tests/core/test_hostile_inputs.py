@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import json
+import os
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,44 @@ HOSTILE_EXAMPLES = int(os.environ.get("LENGEN_HOSTILE_EXAMPLES", "2000"))  # the
 FAST = settings(max_examples=HOSTILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 FIELDS = sorted(flatten(RunConfig().to_dict())) + [
-    "task.options", "task.options.alphabet_size", "task.options.k", "task.options.operand_lengths", "model.hsa",
-    "model.hsa.chunk_size", "eval.lengths", "bogus", "model.hsa.nope", "task", "model", "train.seed",
+    "task.options",
+    "task.options.alphabet_size",
+    "task.options.k",
+    "task.options.operand_lengths",
+    "model.hsa",
+    "model.hsa.chunk_size",
+    "eval.lengths",
+    "bogus",
+    "model.hsa.nope",
+    "task",
+    "model",
+    "train.seed",
 ]
-WORDS = ["reverse", "addition", "passkey_retrieval", "sort", "hsa", "dense", "coupled", "predictive_coupled", "abacus",
-         "alibi", "fire", "rope", "nope", "swa", "recurrent", "encoder", "cuda", "cpu", "log", "softmax", "rmsnorm", "ray", "local"]
+WORDS = [
+    "reverse",
+    "addition",
+    "passkey_retrieval",
+    "sort",
+    "hsa",
+    "dense",
+    "coupled",
+    "predictive_coupled",
+    "abacus",
+    "alibi",
+    "fire",
+    "rope",
+    "nope",
+    "swa",
+    "recurrent",
+    "encoder",
+    "cuda",
+    "cpu",
+    "log",
+    "softmax",
+    "rmsnorm",
+    "ray",
+    "local",
+]
 ATOMS = st.one_of(
     st.none(),
     st.booleans(),
@@ -87,8 +120,10 @@ def test_from_dict_refuses_any_hostile_document(document: Any) -> None:
 JSON_TEXTS = st.one_of(
     st.text(max_size=200),
     st.binary(max_size=200),
-    st.builds(lambda depth, left: left * depth, st.integers(1, 20_000), st.sampled_from(["[", "{\"a\":", "[[{\"task\":"])),
-    st.builds(lambda digits, field: json.dumps(with_changes({field: 0})).replace(": 0", ": " + "9" * digits, 1), st.integers(300, 6000), st.sampled_from(FIELDS[:20])),
+    st.builds(lambda depth, left: left * depth, st.integers(1, 20_000), st.sampled_from(["[", '{"a":', '[[{"task":'])),
+    st.builds(
+        lambda digits, field: json.dumps(with_changes({field: 0})).replace(": 0", ": " + "9" * digits, 1), st.integers(300, 6000), st.sampled_from(FIELDS[:20])
+    ),
     st.builds(lambda changes: json.dumps(with_changes(changes), default=str), st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3)),
 )
 
@@ -132,17 +167,36 @@ CLI_TEXT = st.one_of(
     st.sampled_from(["0", "-1", "1e30", str(2**63), str(2**53), "9" * 5000, "x" * 100_000, "nan", "inf", "", " ", "1-", "-5-3", "3,x", "10,20", "~/x"]),
     st.sampled_from(WORDS),
 )
-SET_ITEMS = st.builds(lambda key, value: f"{key}={value}", st.sampled_from(FIELDS) | st.text(max_size=12), CLI_TEXT | VALUES.map(lambda value: json.dumps(value, default=str)))
+SET_ITEMS = st.builds(
+    lambda key, value: f"{key}={value}", st.sampled_from(FIELDS) | st.text(max_size=12), CLI_TEXT | VALUES.map(lambda value: json.dumps(value, default=str))
+)
 
 
 @pytest.fixture(scope="module")
 def cli_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A store with one finished run whose id the eval/runs/export fuzzing can name."""
     path = tmp_path_factory.mktemp("hostile-cli") / "runs.duckdb"
-    code, out, err = run_cli([
-        "--db", str(path), "train", "--steps", "2", "--set", "model.d_model=16", "--set", "model.n_layers=1",
-        "--set", "model.n_heads=2", "--set", "model.d_ff=16", "--set", "eval.samples_per_length=2", "--set", "eval.n_lengths=2",
-    ])
+    code, out, err = run_cli(
+        [
+            "--db",
+            str(path),
+            "train",
+            "--steps",
+            "2",
+            "--set",
+            "model.d_model=16",
+            "--set",
+            "model.n_layers=1",
+            "--set",
+            "model.n_heads=2",
+            "--set",
+            "model.d_ff=16",
+            "--set",
+            "eval.samples_per_length=2",
+            "--set",
+            "eval.n_lengths=2",
+        ]
+    )
     assert code in (0, 1), err
     return str(path)
 
@@ -156,7 +210,10 @@ def done_run_id(db: str) -> str:
 
 @FAST
 @given(
-    st.lists(st.tuples(st.sampled_from(["--task", "--scheme", "--train-length", "--steps", "--time-budget", "--attention", "--seed", "--name"]), CLI_TEXT), max_size=4),
+    st.lists(
+        st.tuples(st.sampled_from(["--task", "--scheme", "--train-length", "--steps", "--time-budget", "--attention", "--seed", "--name"]), CLI_TEXT),
+        max_size=4,
+    ),
     st.lists(SET_ITEMS, max_size=3),
 )
 def test_cli_train_refuses_any_hostile_flag(cli_db: str, flags: list[tuple[str, str]], sets: list[str]) -> None:
@@ -170,7 +227,15 @@ def test_cli_train_refuses_any_hostile_flag(cli_db: str, flags: list[tuple[str, 
 
 @FAST
 @given(
-    st.lists(st.tuples(st.sampled_from(["--tasks", "--schemes", "--seeds", "--workers", "--tag", "--scheme-set", "--steps", "--runner", "--ray-address", "--ray-cpus-per-run"]), CLI_TEXT), max_size=4),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["--tasks", "--schemes", "--seeds", "--workers", "--tag", "--scheme-set", "--steps", "--runner", "--ray-address", "--ray-cpus-per-run"]
+            ),
+            CLI_TEXT,
+        ),
+        max_size=4,
+    ),
     st.lists(SET_ITEMS, max_size=2),
 )
 def test_cli_sweep_refuses_any_hostile_flag(cli_db: str, flags: list[tuple[str, str]], sets: list[str]) -> None:
@@ -190,7 +255,11 @@ def test_dry_runs_wrote_nothing(cli_db: str) -> None:
 
 
 @FAST
-@given(st.sampled_from(["known", "text"]), CLI_TEXT, st.lists(st.tuples(st.sampled_from(["--lengths", "--samples", "--sweep-name", "--task"]), CLI_TEXT), max_size=3))
+@given(
+    st.sampled_from(["known", "text"]),
+    CLI_TEXT,
+    st.lists(st.tuples(st.sampled_from(["--lengths", "--samples", "--sweep-name", "--task"]), CLI_TEXT), max_size=3),
+)
 def test_cli_eval_refuses_any_hostile_flag(cli_db: str, monkeypatch_env: None, which: str, text: str, flags: list[tuple[str, str]]) -> None:
     run_id = done_run_id(cli_db) if which == "known" else text
     argv = ["--db", cli_db, "eval", run_id]
@@ -247,7 +316,11 @@ def monkeypatch_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @FAST
-@given(st.sampled_from(["reverse", "addition", "sort", "passkey_retrieval", "dyck_1", "associative_recall", "majority"]), CLI_TEXT | st.text(max_size=80), st.text(max_size=40))
+@given(
+    st.sampled_from(["reverse", "addition", "sort", "passkey_retrieval", "dyck_1", "associative_recall", "majority"]),
+    CLI_TEXT | st.text(max_size=80),
+    st.text(max_size=40),
+)
 def test_typed_examples_refuse_any_hostile_text(task: str, prompt: str, answer: str) -> None:
     from lengen_core.config import TaskConfig
     from lengen_core.data import ExampleSource

@@ -22,7 +22,11 @@ from lengen_core.positions import build_scheme
 def hsa_model(landmark: str = "mean", local_mixer: str = "swa", n_layers: int = 2, kv_heads: int = 1) -> Transformer:
     torch.manual_seed(0)
     config = ModelConfig(
-        n_layers=n_layers, n_heads=4, d_model=32, d_ff=64, attention="hsa",
+        n_layers=n_layers,
+        n_heads=4,
+        d_model=32,
+        d_ff=64,
+        attention="hsa",
         hsa={"chunk_size": 4, "top_k": 2, "window": 8, "landmark": landmark, "local_mixer": local_mixer, "kv_heads": kv_heads, "retrieval_dim": 8},
     )
     model = Transformer(config, build_scheme(PositionConfig(scheme="rope", max_position=64))).eval()
@@ -143,23 +147,25 @@ def short_hsa_config(task: str, chunk_size: int, local_mixer: str = "swa") -> An
     # evaluation at the shortest length, one whose sequences end inside the first chunk if any, and the longest
     within_first = [n for n in lengths if built.max_sequence_length(n) < chunk_size]
     eval_lengths = sorted({lengths[0], lengths[-1], *(within_first[-1:])})
-    return RunConfig().replace(**{
-        "task.name": task,
-        "task.train_length_min": lengths[0],
-        "task.train_length_max": lengths[-1],
-        "positions.scheme": "nope",
-        "model.attention": "hsa",
-        "model.n_layers": 1,
-        "model.n_heads": 2,
-        "model.d_model": 16,
-        "model.d_ff": 32,
-        "model.hsa": {"chunk_size": chunk_size, "top_k": 2, "window": max(chunk_size, 8), "local_mixer": local_mixer, "retrieval_dim": 8},
-        "train.steps": 2,
-        "train.batch_size": 4,
-        "train.device": "cpu",
-        "eval.lengths": eval_lengths,
-        "eval.samples_per_length": 3,
-    })
+    return RunConfig().replace(
+        **{
+            "task.name": task,
+            "task.train_length_min": lengths[0],
+            "task.train_length_max": lengths[-1],
+            "positions.scheme": "nope",
+            "model.attention": "hsa",
+            "model.n_layers": 1,
+            "model.n_heads": 2,
+            "model.d_model": 16,
+            "model.d_ff": 32,
+            "model.hsa": {"chunk_size": chunk_size, "top_k": 2, "window": max(chunk_size, 8), "local_mixer": local_mixer, "retrieval_dim": 8},
+            "train.steps": 2,
+            "train.batch_size": 4,
+            "train.device": "cpu",
+            "eval.lengths": eval_lengths,
+            "eval.samples_per_length": 3,
+        }
+    )
 
 
 @pytest.mark.parametrize("chunk_size", [2, 16, 64])

@@ -9,9 +9,9 @@ from lengen_core.config import RunConfig, TaskConfig
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import sweep
+from lengen_core.learned_check import CHECK_SAMPLES_PER_LENGTH, LearnedCheck, check_lengths
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
-from lengen_core.learned_check import CHECK_SAMPLES_PER_LENGTH, LearnedCheck, check_lengths
 from lengen_core.store import RunStore
 from lengen_core.training import train
 
@@ -19,8 +19,15 @@ from lengen_core.training import train
 def reverse_config(**changes: object) -> RunConfig:
     """Reverse 1..6 with coupling: learned in about 150 steps (2 s)."""
     base = {
-        "positions.scheme": "coupled", "task.train_length_max": 6, "train.batch_size": 64, "train.distractor_examples": 0,
-        "train.steps": 650, "train.device": "cpu", "train.learned_check_every": 25, "eval.lengths": [3, 6, 12], "eval.samples_per_length": 100,
+        "positions.scheme": "coupled",
+        "task.train_length_max": 6,
+        "train.batch_size": 64,
+        "train.distractor_examples": 0,
+        "train.steps": 650,
+        "train.device": "cpu",
+        "train.learned_check_every": 25,
+        "eval.lengths": [3, 6, 12],
+        "eval.samples_per_length": 100,
     }
     return RunConfig().replace(**{**base, **changes})
 

@@ -7,17 +7,17 @@ import pytest
 from lengen_core.config import RunConfig
 from lengen_core.costs import default_budget
 from lengen_core.evaluation import EvalPoint, wilson_interval
-from lengen_core.runs.admission import create_run
-from lengen_core.runs.execution import execute_run
 from lengen_core.length_search import (
     SearchLimit,
     breakdown_interval,
     breakdown_text,
     largest_length,
     search,
-    search_limit,
     search_lengths,
+    search_limit,
 )
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.store import RunStore
 
 
@@ -39,8 +39,7 @@ def curve(breaks_after: int):
 
 def test_doubling_then_bisection_to_the_resolution() -> None:
     measure, asked = curve(57)
-    result = search([point(5, 100), point(10, 100)], measure, threshold=0.9, shortest_trained=1,
-                    limit=SearchLimit(10_000, "task"), resolution=0.1)
+    result = search([point(5, 100), point(10, 100)], measure, threshold=0.9, shortest_trained=1, limit=SearchLimit(10_000, "task"), resolution=0.1)
     assert asked == [20, 40, 80, 60, 50, 55]  # doubles to the first failure, then halves the gap 40-80
     assert result.bound_reason is None
     lengths = sorted(p.length for p in result.points)
@@ -52,8 +51,7 @@ def test_doubling_then_bisection_to_the_resolution() -> None:
 
 def test_a_model_that_never_breaks_is_a_bound_with_the_limit_named() -> None:
     measure, asked = curve(10**9)
-    result = search([point(10, 100)], measure, threshold=0.9, shortest_trained=1, limit=SearchLimit(64, "the position table ends at 64"),
-                    resolution=0.1)
+    result = search([point(10, 100)], measure, threshold=0.9, shortest_trained=1, limit=SearchLimit(64, "the position table ends at 64"), resolution=0.1)
     assert asked == [20, 40, 64]  # the limit itself is tested before stopping there
     assert result.bound_reason == "the position table ends at 64"
     assert breakdown_text(64, 10, bound_reason=result.bound_reason, longest_tested=64) == "≥ 64 (≥ 6.4x): the position table ends at 64"
@@ -84,8 +82,9 @@ def test_search_plan_lengths_and_the_largest_fitting_length() -> None:
 
 def test_the_limit_is_the_position_table_for_learned_ape_and_the_task_without_a_table() -> None:
     budget = default_budget(1)
-    learned = RunConfig().replace(**{"task.name": "reverse", "positions.scheme": "learned", "positions.max_position": 64, "eval.lengths": [10],
-                                     "train.distractor_examples": 0})
+    learned = RunConfig().replace(
+        **{"task.name": "reverse", "positions.scheme": "learned", "positions.max_position": 64, "eval.lengths": [10], "train.distractor_examples": 0}
+    )
     limit = search_limit(learned, "", 10, budget, seconds_left=3600)
     assert limit.reason == "the position table ends at 64 (positions.max_position)"
     assert 2 * limit.length + 3 <= 64 < 2 * (limit.length + 1) + 3  # <bos> x > y <eos>
@@ -99,8 +98,14 @@ def test_the_limit_is_the_position_table_for_learned_ape_and_the_task_without_a_
 
 def _small_reverse(**changes: object) -> RunConfig:
     base = {
-        "positions.scheme": "coupled", "task.train_length_max": 6, "train.batch_size": 64, "train.distractor_examples": 0,
-        "train.steps": 250, "train.device": "cpu", "eval.lengths": [3, 6], "eval.samples_per_length": 50,
+        "positions.scheme": "coupled",
+        "task.train_length_max": 6,
+        "train.batch_size": 64,
+        "train.distractor_examples": 0,
+        "train.steps": 250,
+        "train.device": "cpu",
+        "eval.lengths": [3, 6],
+        "eval.samples_per_length": 50,
     }
     return RunConfig().replace(**{**base, **changes})
 

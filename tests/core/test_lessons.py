@@ -217,9 +217,7 @@ def test_export_then_import_copies_the_run_exactly_and_only_once(tmp_path: Path)
     assert record.status == "done" and record.config == original.config and record.seed == 0
     assert record.breakdown_length == original.breakdown_length and record.code_version == original.code_version
     assert {DEMO_TAG, run_tag("tiny"), demo_id_tag(entry)} <= set(record.tags)
-    pd.testing.assert_frame_equal(
-        target.eval_curve([imported]).drop(columns="run_id"), source.eval_curve([run_id]).drop(columns="run_id")
-    )
+    pd.testing.assert_frame_equal(target.eval_curve([imported]).drop(columns="run_id"), source.eval_curve([run_id]).drop(columns="run_id"))
     assert len(target.train_curve(imported)) == len(source.train_curve(run_id)) > 0
     assert (record.stop_reason, record.learned_step) == (original.stop_reason, original.learned_step) and record.stop_reason
     artifacts = target.artifacts(imported)
@@ -251,8 +249,13 @@ def test_a_half_finished_import_is_replaced(tmp_path: Path) -> None:
     assert entry["checkpoint"] is None
     target = RunStore(tmp_path / "target.duckdb")
     broken = target.create_run(
-        config=entry["config"], config_id=entry["config_id"], seed=0, code_version="x", environment={},
-        status="running", tags=[DEMO_TAG, demo_id_tag(entry)],
+        config=entry["config"],
+        config_id=entry["config_id"],
+        seed=0,
+        code_version="x",
+        environment={},
+        status="running",
+        tags=[DEMO_TAG, demo_id_tag(entry)],
     )  # as if an import died before marking its run done
     report = import_demo_runs(target, demo)
     assert report.replaced == ["tiny"] and len(report.imported) == 1

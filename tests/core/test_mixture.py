@@ -21,11 +21,11 @@ from lengen_core.cli import main as cli_main
 from lengen_core.config import LIMITS, MixtureTask, RunConfig
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.errors import ConfigError
-from lengen_core.runs.admission import create_run
-from lengen_core.runs.execution import execute_run
 from lengen_core.models.transformer import build_model
 from lengen_core.params import config_from_params, config_to_params
 from lengen_core.positions import build_scheme
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_name
 from lengen_core.tasks.base import task_names
@@ -72,7 +72,9 @@ def test_a_single_task_run_keeps_its_config_id_data_stream_and_initial_weights(c
 
 def mixture_config(**changes) -> RunConfig:
     base = {
-        "task.name": "reverse", "task.train_length_max": 6, "positions.scheme": "learned",
+        "task.name": "reverse",
+        "task.train_length_max": 6,
+        "positions.scheme": "learned",
         "task.mixture": [{"name": "copy_unique", "train_length_max": 12, "weight": 3.0}, {"name": "sort", "train_length_max": 4, "evaluate": False}],
     }
     return RunConfig().replace(**(base | changes))
@@ -126,9 +128,12 @@ def test_a_mixture_with_distractors_keeps_every_part_marked() -> None:
 
 
 def test_mixture_text_form_round_trips_and_keeps_the_config_id() -> None:
-    config = config_from_params({
-        "task.mixture": "copy_unique:1-12*0.5{alphabet_size=64},sort:1-5/train-only", "positions.scheme": "learned",
-    })
+    config = config_from_params(
+        {
+            "task.mixture": "copy_unique:1-12*0.5{alphabet_size=64},sort:1-5/train-only",
+            "positions.scheme": "learned",
+        }
+    )
     assert config.task.mixture == (
         MixtureTask("copy_unique", 1, 12, {"alphabet_size": 64}, 0.5, True),
         MixtureTask("sort", 1, 5, {"alphabet_size": 128}, 1.0, False),
@@ -153,7 +158,11 @@ def test_mixture_text_form_round_trips_and_keeps_the_config_id() -> None:
         ("sort:1-3,sort:1-4", "task.mixture.1.name", "already in the run"),
         ("copy_unique:5-2", "task.mixture.0.train_length_min", "<= task.mixture.0.train_length_max"),
         ("copy_unique:1-3*0", "task.mixture.0.weight", "between 0.001 and 1000"),
-        (",".join(f"{name}:1-3" for name in ("sort", "copy_unique", "majority", "parity", "mode", "counting", "duplicate", "flip_flop", "dyck_1")), "task.mixture", f"at most {LIMITS['max_mixture_tasks']}"),
+        (
+            ",".join(f"{name}:1-3" for name in ("sort", "copy_unique", "majority", "parity", "mode", "counting", "duplicate", "flip_flop", "dyck_1")),
+            "task.mixture",
+            f"at most {LIMITS['max_mixture_tasks']}",
+        ),
         ('[{"name": "sort", "bogus": 1}]', "task.mixture.0.bogus", "unknown field"),
         ("[1, 2", "task.mixture", "not a valid JSON list"),
         ("x" * 100_000, "task.mixture.0", "characters"),
@@ -204,8 +213,7 @@ def test_a_mixture_run_stores_one_sweep_per_tested_task_and_its_checkpoint_has_t
     out = io.StringIO()
     assert cli_main(db + ["runs", "show", run_id], out=out) == 0
     assert "task sort (trained on lengths 1-4)" in out.getvalue()  # trained only, but now tested
-    for bad, words in ((["--task", "mode"], "run " + run_id + " trains reverse, copy_unique, sort, not 'mode'"),
-                       (["--sweep-name", "x@y"], "without '@'")):
+    for bad, words in ((["--task", "mode"], "run " + run_id + " trains reverse, copy_unique, sort, not 'mode'"), (["--sweep-name", "x@y"], "without '@'")):
         capsys.readouterr()
         assert cli_main(db + ["eval", run_id, "--lengths", "5", *bad], out=io.StringIO()) == 2
         assert words in capsys.readouterr().err
@@ -216,12 +224,20 @@ def test_the_marker_tells_the_model_which_task_to_do() -> None:
     """reverse and copy share one input format: only the marker says which answer is wanted."""
     from lengen_core.evaluation import sweep
 
-    config = RunConfig().replace(**{
-        "task.name": "reverse", "task.train_length_min": 2, "task.train_length_max": 4, "task.options.alphabet_size": 8,
-        "task.mixture": [{"name": "copy_forward_nonunique", "train_length_min": 2, "train_length_max": 4, "options": {"alphabet_size": 8}}],
-        "positions.scheme": "learned", "train.steps": 300, "train.distractor_examples": 0, "eval.lengths": [3, 4],
-        "eval.samples_per_length": 100,
-    })
+    config = RunConfig().replace(
+        **{
+            "task.name": "reverse",
+            "task.train_length_min": 2,
+            "task.train_length_max": 4,
+            "task.options.alphabet_size": 8,
+            "task.mixture": [{"name": "copy_forward_nonunique", "train_length_min": 2, "train_length_max": 4, "options": {"alphabet_size": 8}}],
+            "positions.scheme": "learned",
+            "train.steps": 300,
+            "train.distractor_examples": 0,
+            "eval.lengths": [3, 4],
+            "eval.samples_per_length": 100,
+        }
+    )
     from lengen_core.training import train
 
     model = train(config, 0).model.eval()
@@ -235,8 +251,11 @@ def test_every_recipe_makes_a_mixture_whose_examples_are_its_tasks_and_whose_url
     from lengen_core.recipes import RECIPES, baseline, matching_recipe
 
     item = RECIPES[name]
-    config = item.apply(RunConfig().replace(**{"task.name": item.main_task, "task.train_length_min": 2, "task.train_length_max": 6,
-                                               "positions.scheme": "nope", "train.distractor_examples": 0}))
+    config = item.apply(
+        RunConfig().replace(
+            **{"task.name": item.main_task, "task.train_length_min": 2, "task.train_length_max": 6, "positions.scheme": "nope", "train.distractor_examples": 0}
+        )
+    )
     assert config.task.name == item.main_task and [entry.name for entry in config.task.mixture] == [p.name for p in item.partners]
     for partner, entry in zip(item.partners, config.task.mixture):
         from lengen_core.tasks.base import build_task

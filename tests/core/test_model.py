@@ -166,7 +166,7 @@ def test_log_length_scaling_multiplies_each_querys_logits_by_log_of_its_key_coun
     attention = plain.blocks[0].mixer
     x = plain.blocks[0].norm1(plain.token_embedding(tokens))  # [B, T, d]; nope/alibi add no embedding
     q, k, _ = attention.qkv(x).view(2, 9, 3, 4, 8).permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
-    logits = q @ k.transpose(-1, -2) / 8 ** 0.5  # [B, H, T, T]
+    logits = q @ k.transpose(-1, -2) / 8**0.5  # [B, H, T, T]
     bias = plain.terms.attention_bias(position_ids)
     if bias is not None:
         logits = logits + bias

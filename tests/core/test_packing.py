@@ -38,11 +38,23 @@ CASES = [
 
 
 def small(scheme: str, task: str, packing: str, **changes: object) -> RunConfig:
-    return RunConfig().replace(**{
-        "task.name": task, "task.train_length_min": 1, "task.train_length_max": 8, "positions.scheme": scheme,
-        "positions.max_position": 128, "model.n_layers": 2, "model.n_heads": 2, "model.d_model": 32, "model.d_ff": 64,
-        "train.batch_size": 24, "train.packing": packing, "train.device": "cpu", **changes,
-    })
+    return RunConfig().replace(
+        **{
+            "task.name": task,
+            "task.train_length_min": 1,
+            "task.train_length_max": 8,
+            "positions.scheme": scheme,
+            "positions.max_position": 128,
+            "model.n_layers": 2,
+            "model.n_heads": 2,
+            "model.d_model": 32,
+            "model.d_ff": 64,
+            "train.batch_size": 24,
+            "train.packing": packing,
+            "train.device": "cpu",
+            **changes,
+        }
+    )
 
 
 def per_example(prepared) -> list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
@@ -151,7 +163,14 @@ def test_packed_training_reaches_the_unpacked_in_distribution_accuracy_on_the_sa
             positions=PositionConfig(scheme="coupled", max_position=64),
             model=ModelConfig(n_layers=2, n_heads=4, d_model=64, d_ff=128),
             train=TrainConfig(
-                steps=300, batch_size=64, lr=3e-3, warmup_steps=20, log_every=50, device="cpu", distractor_examples=0, packing=packing,
+                steps=300,
+                batch_size=64,
+                lr=3e-3,
+                warmup_steps=20,
+                log_every=50,
+                device="cpu",
+                distractor_examples=0,
+                packing=packing,
             ),
             eval=EvalConfig(samples_per_length=100, lengths=(2, 4, 6)),
         )

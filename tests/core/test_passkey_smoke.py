@@ -21,7 +21,12 @@ def passkey_hsa_config(local_mixer: str) -> RunConfig:
         task=TaskConfig(name="passkey_retrieval", train_length_min=32, train_length_max=64, options={"passkey_digits": 5}),
         positions=PositionConfig(scheme="rope", max_position=256),
         model=ModelConfig(
-            n_layers=2, n_heads=2, d_model=32, d_ff=64, norm="rmsnorm", attention="hsa",
+            n_layers=2,
+            n_heads=2,
+            d_model=32,
+            d_ff=64,
+            norm="rmsnorm",
+            attention="hsa",
             hsa={"chunk_size": 8, "top_k": 2, "window": 16, "local_mixer": local_mixer, "retrieval_dim": 8},
         ),
         train=TrainConfig(steps=6, batch_size=4, lr=3e-3, warmup_steps=1, log_every=3, device="cpu"),

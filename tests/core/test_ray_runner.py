@@ -143,7 +143,24 @@ def test_the_cli_sweeps_on_the_cluster_it_is_given(ray_cluster: str, tmp_path: P
     from tests.core.test_cli import TINY, read_table, run_cli
 
     db = str(tmp_path / "runs.duckdb")
-    code, output = run_cli("--db", db, "sweep", "--tasks", "reverse", "--schemes", "coupled,nope", "--seeds", "0", "--runner", "ray", "--ray-address", ray_cluster, "--tag", "cli", *TINY)
+    code, output = run_cli(
+        "--db",
+        db,
+        "sweep",
+        "--tasks",
+        "reverse",
+        "--schemes",
+        "coupled,nope",
+        "--seeds",
+        "0",
+        "--runner",
+        "ray",
+        "--ray-address",
+        ray_cluster,
+        "--tag",
+        "cli",
+        *TINY,
+    )
     assert code == 0, output
     assert f"on {ray_cluster}, 1 CPU(s) each" in output
     headers, rows = read_table(output, "run_id")
@@ -161,7 +178,9 @@ def test_without_ray_installed_the_ray_runner_is_refused_by_name(tmp_path: Path,
     from tests.core.test_hostile_inputs import run_cli as run_cli_capturing
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError, as on a machine without it
-    code, _, err = run_cli_capturing(["--db", str(tmp_path / "runs.duckdb"), "sweep", "--tasks", "reverse", "--schemes", "coupled", "--runner", "ray", "--dry-run"])
+    code, _, err = run_cli_capturing(
+        ["--db", str(tmp_path / "runs.duckdb"), "sweep", "--tasks", "reverse", "--schemes", "coupled", "--runner", "ray", "--dry-run"]
+    )
     assert code == 2 and "--runner" in err and "pip install" in err, err
     with pytest.raises(ConfigError, match="LENGEN_RUNNER"):
         app_ray_settings({"LENGEN_RUNNER": "ray"})
@@ -212,8 +231,25 @@ def test_an_address_where_nothing_listens_is_refused_at_once(tmp_path: Path) -> 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    code, _, err = run_cli_capturing(["--db", str(tmp_path / "runs.duckdb"), "sweep", "--tasks", "reverse", "--schemes", "coupled",
-                                      "--seeds", "0", "--runner", "ray", "--ray-address", f"127.0.0.1:{port}", "--steps", "2"])
+    code, _, err = run_cli_capturing(
+        [
+            "--db",
+            str(tmp_path / "runs.duckdb"),
+            "sweep",
+            "--tasks",
+            "reverse",
+            "--schemes",
+            "coupled",
+            "--seeds",
+            "0",
+            "--runner",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            "--steps",
+            "2",
+        ]
+    )
     assert code == 2 and f"--ray-address: nothing answers at '127.0.0.1:{port}'" in err, err
     assert time.monotonic() - started < 30
     assert not (tmp_path / "runs.duckdb").exists()  # refused before any run was written

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from lengen_core.config import RunConfig
-from lengen_core.runs.admission import create_run
-from lengen_core.runs.execution import execute_run
 from lengen_core.remote_records import (
     ForeignRecord,
     RecordingStore,
     apply_records,
     merge_train_points,
 )
+from lengen_core.runs.admission import create_run
+from lengen_core.runs.execution import execute_run
 from lengen_core.store import RunStore
 from tests.conftest import TINY_CONFIG_CHANGES
 
@@ -35,7 +35,11 @@ def test_records_applied_by_the_driver_equal_a_run_written_in_place(tmp_path: Pa
     assert dropped == [] and writes < len(sent)  # the four training-point records went in as one write
 
     ours, theirs = relayed.get_run(relayed_id), direct.get_run(direct_id)
-    assert (ours.status, ours.steps_done, ours.breakdown_length) == (theirs.status, theirs.steps_done, theirs.breakdown_length) == ("done", 20, theirs.breakdown_length)
+    assert (
+        (ours.status, ours.steps_done, ours.breakdown_length)
+        == (theirs.status, theirs.steps_done, theirs.breakdown_length)
+        == ("done", 20, theirs.breakdown_length)
+    )
     assert relayed.train_curve(relayed_id)["loss"].tolist() == pytest.approx(direct.train_curve(direct_id)["loss"].tolist())
     assert relayed.eval_curve([relayed_id])["exact_match"].tolist() == direct.eval_curve([direct_id])["exact_match"].tolist()
     checkpoint = Path(relayed.checkpoint_path(relayed_id))
@@ -46,12 +50,22 @@ def test_a_record_for_another_run_or_a_non_write_is_refused_before_it_is_written
     store = RunStore(tmp_path / "runs.duckdb")
     run_id = create_run(store, RunConfig().replace(**TINY_CONFIG_CHANGES), 0)
     with pytest.raises(ForeignRecord, match="does not hold"):
-        apply_records(store, [("set_status", run_id, {"status": "running", "error": None}), ("set_status", "other", {"status": "failed", "error": None})], run_ids={run_id}, checkpoint_dir=tmp_path)
+        apply_records(
+            store,
+            [("set_status", run_id, {"status": "running", "error": None}), ("set_status", "other", {"status": "failed", "error": None})],
+            run_ids={run_id},
+            checkpoint_dir=tmp_path,
+        )
     assert store.get_run(run_id).status == "queued"  # the batch's valid first record was not written either
     with pytest.raises(ForeignRecord, match="not a store write"):
         apply_records(store, [("delete_run", run_id, {})], run_ids={run_id}, checkpoint_dir=tmp_path)
     with pytest.raises(ForeignRecord, match="plain file name"):
-        apply_records(store, [("add_artifact", run_id, {"kind": "checkpoint", "name": "../escape.safetensors", "data": b"x"})], run_ids={run_id}, checkpoint_dir=tmp_path / "c")
+        apply_records(
+            store,
+            [("add_artifact", run_id, {"kind": "checkpoint", "name": "../escape.safetensors", "data": b"x"})],
+            run_ids={run_id},
+            checkpoint_dir=tmp_path / "c",
+        )
     assert not (tmp_path / "escape.safetensors").exists() and store.get_run(run_id).status == "queued"
 
 
@@ -111,7 +125,9 @@ def test_training_points_of_many_runs_land_in_one_write(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "runs.duckdb")
     config = RunConfig().replace(**TINY_CONFIG_CHANGES)
     first, second = create_run(store, config, 0), create_run(store, config, 1)
-    store.append_train_points_of_runs({first: ([{"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.5}], 10, 1.0), second: ([{"step": 5, "loss": 3.0}], None, None)})
+    store.append_train_points_of_runs(
+        {first: ([{"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.5}], 10, 1.0), second: ([{"step": 5, "loss": 3.0}], None, None)}
+    )
     assert store.train_curve(first)["loss"].tolist() == [2.0, 1.5] and store.train_curve(second)["step"].tolist() == [5]
     assert store.get_run(first).steps_done == 10 and store.get_run(second).steps_done == 0
     with pytest.raises(RunNotFound):

@@ -53,11 +53,15 @@ def test_a_reversal_restriction_keeps_the_left_neighbour_it_answers_with() -> No
 
 @pytest.mark.parametrize("scheme", ["learned", "rope"])
 def test_the_index_rule_reads_the_long_positions_with_markers_and_offsets(scheme: str) -> None:
-    config = RunConfig().replace(**{
-        "task.name": "copy_backward_unique", "positions.scheme": scheme, "positions.max_position": 256,
-        "positions.train_offset_max": 256 if scheme == "learned" else 0,
-        "task.mixture": [{"name": "reverse_restricted", "train_length_min": 4, "train_length_max": 4, "options": {"source_factor": 8}}],
-    })
+    config = RunConfig().replace(
+        **{
+            "task.name": "copy_backward_unique",
+            "positions.scheme": scheme,
+            "positions.max_position": 256,
+            "positions.train_offset_max": 256 if scheme == "learned" else 0,
+            "task.mixture": [{"name": "reverse_restricted", "train_length_min": 4, "train_length_max": 4, "options": {"source_factor": 8}}],
+        }
+    )
     source = ExampleSource(config.task).part("reverse_restricted")
     examples = source.sample_many(stream_rng("restrictions"), 4, 8)
     assert all(example.source_index[1] == 1 and example.source_index[2] >= 2 for example in examples)  # the marker is index 1
@@ -119,7 +123,9 @@ def test_the_dense_hint_is_right_only_when_every_successor_is() -> None:
     assert score(source.task, [example], [example.answer_without_eos], [wrong])[0] == 0
 
 
-@pytest.mark.parametrize(("name", "step"), [("retrieve_right_unique", 1), ("retrieve_left_unique", -1), ("retrieve_right_first", 1), ("retrieve_left_last", -1)])
+@pytest.mark.parametrize(
+    ("name", "step"), [("retrieve_right_unique", 1), ("retrieve_left_unique", -1), ("retrieve_right_first", 1), ("retrieve_left_last", -1)]
+)
 def test_a_query_coupled_to_its_occurrence_gives_the_answer_its_id_plus_or_minus_one(name: str, step: int) -> None:
     from lengen_core.config import check_compatible
     from lengen_core.errors import ConfigError
@@ -132,8 +138,9 @@ def test_a_query_coupled_to_its_occurrence_gives_the_answer_its_id_plus_or_minus
         query_id, answer_id = example.coupled_ids[query_slot], example.coupled_ids[len(example.prompt)]
         assert query_id == example.meta["query_position"] + 1 and answer_id == query_id + step
         assert example.prompt[example.meta["query_position"] + 1] == example.prompt[query_slot]  # the id is the query's occurrence
-    coupled = RunConfig().replace(**{"task.name": name, "task.options": {"query_coupled": True}, "positions.scheme": "coupled",
-                                     "task.train_length_min": 4, "eval.lengths": [8]})
+    coupled = RunConfig().replace(
+        **{"task.name": name, "task.options": {"query_coupled": True}, "positions.scheme": "coupled", "task.train_length_min": 4, "eval.lengths": [8]}
+    )
     check_compatible(coupled)  # plain coupling may run: the ids come from the prompt
     with pytest.raises(ConfigError, match="predictive_coupled"):
         RunConfig().replace(**{"task.name": name, "positions.scheme": "coupled", "task.train_length_min": 4, "eval.lengths": [8]})

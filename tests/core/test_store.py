@@ -70,7 +70,14 @@ def train_rows(count: int, start: int = 0) -> list[dict]:
 
 def eval_rows(lengths: list[int], accuracy: float = 0.95) -> list[dict]:
     return [
-        {"length": length, "n": 50, "exact_match": accuracy, "exact_match_low": accuracy - 0.1, "exact_match_high": min(1.0, accuracy + 0.04), "token_accuracy": 0.99}
+        {
+            "length": length,
+            "n": 50,
+            "exact_match": accuracy,
+            "exact_match_low": accuracy - 0.1,
+            "exact_match_high": min(1.0, accuracy + 0.04),
+            "token_accuracy": 0.99,
+        }
         for length in lengths
     ]
 
@@ -142,8 +149,13 @@ def test_round_trip_of_a_real_config(tmp_path):
     config = RunConfig().replace(**{"task.train_length_max": 8, "positions.scheme": "learned"})
     store = RunStore(tmp_path / "runs.duckdb")
     run_id = store.create_run(
-        config=config.to_dict(), config_id=config.config_id, seed=7, code_version="0.1.0+gabc",
-        environment={"torch": "2.13", "device": "cpu", "threads": 4}, name="my run", tags=["lesson:1", "sweep:a"],
+        config=config.to_dict(),
+        config_id=config.config_id,
+        seed=7,
+        code_version="0.1.0+gabc",
+        environment={"torch": "2.13", "device": "cpu", "threads": 4},
+        name="my run",
+        tags=["lesson:1", "sweep:a"],
     )
     assert len(run_id) == 12 and int(run_id, 16) >= 0
     queued = store.get_run(run_id)
@@ -300,15 +312,37 @@ def test_list_runs_filters_and_order(tmp_path):
     for index, (task, scheme, attention) in enumerate(
         [("reverse", "coupled", "dense"), ("addition", "coupled", "hsa"), ("addition", "learned", "dense"), ("reverse", "nope", "dense")]
     ):
-        made.append(new_run(store, config=make_config(task, scheme, attention, train_length_max=5 + index), config_id=f"c{index}", seed=index, tags=["even"] if index % 2 == 0 else []))
+        made.append(
+            new_run(
+                store,
+                config=make_config(task, scheme, attention, train_length_max=5 + index),
+                config_id=f"c{index}",
+                seed=index,
+                tags=["even"] if index % 2 == 0 else [],
+            )
+        )
     store.set_status(made[1], "running")
     store.set_eval_points(made[2], eval_rows([3]), breakdown_length=15, train_length_max=7)
     everything = store.list_runs()
     assert everything["run_id"].tolist() == made[::-1]  # newest first
     assert everything["created_at"].is_monotonic_decreasing
     assert list(everything.columns)[:16] == [
-        "run_id", "name", "status", "task", "scheme", "attention", "train_length_max", "breakdown_length",
-        "breakdown_ratio", "seed", "config_id", "created_at", "started_at", "finished_at", "steps_done", "train_seconds",
+        "run_id",
+        "name",
+        "status",
+        "task",
+        "scheme",
+        "attention",
+        "train_length_max",
+        "breakdown_length",
+        "breakdown_ratio",
+        "seed",
+        "config_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "steps_done",
+        "train_seconds",
     ]
     assert "config" not in everything.columns  # no JSON blobs in listings
     assert store.list_runs(task="addition")["run_id"].tolist() == [made[2], made[1]]
@@ -323,7 +357,6 @@ def test_list_runs_filters_and_order(tmp_path):
     assert (ratio["breakdown_length"], ratio["train_length_max"], ratio["breakdown_ratio"]) == (15, 7, pytest.approx(15 / 7))
     with pytest.raises(ValueError, match="'nonsense'"):
         store.list_runs(status="nonsense")
-
 
 
 def test_run_config_is_the_stored_config(tmp_path):
@@ -346,7 +379,7 @@ def test_run_config_is_the_stored_config(tmp_path):
     # a stored config this LenGen Lab cannot build says why, naming the field
     stranger = store.get_run(new_run(store, config={"task": {"name": "no-such-task"}}))
     with pytest.raises(ConfigError, match="task.name"):
-        stranger.run_config
+        _ = stranger.run_config
 
 
 class StatementLog:
@@ -422,6 +455,7 @@ def test_list_runs_with_checkpoint_paths_in_one_query(tmp_path, monkeypatch):
         store.checkpoint_path("abcdefabcdef")
     store.delete_runs([two_checkpoints])
     assert two_checkpoints not in store.list_runs(with_checkpoint=True)["run_id"].tolist()
+
 
 def test_delete_removes_rows_everywhere_but_not_files(tmp_path):
     store = RunStore(tmp_path / "runs.duckdb")
@@ -695,18 +729,26 @@ def test_eight_threads_write_at_once(tmp_path):
 
 def test_processes_write_at_once(tmp_path):
     path = tmp_path / "new" / "runs.duckdb"  # all four processes race to create it
-    script = child_script(tmp_path, "writer", CHILD_HELPERS + """
+    script = child_script(
+        tmp_path,
+        "writer",
+        CHILD_HELPERS
+        + """
 store = RunStore(sys.argv[1])
 for number in range(8):
     run_id = new_run(store, sys.argv[2])
     store.append_train_points(run_id, rows(5))
     store.set_eval_points(run_id, [{"length": 4, "n": 10, "exact_match": 1.0, "exact_match_low": 0.7, "exact_match_high": 1.0, "token_accuracy": 1.0}], breakdown_length=4, train_length_max=4)
     print(run_id, flush=True)
-""")
-    children = [subprocess.Popen([sys.executable, str(script), str(path), f"child{index}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in range(3)]
+""",
+    )
+    children = [
+        subprocess.Popen([sys.executable, str(script), str(path), f"child{index}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for index in range(3)
+    ]
     store = RunStore(path)
     mine = []
-    for number in range(8):  # this process writes at the same time
+    for _ in range(8):  # this process writes at the same time
         run_id = new_run(store, tags=["parent"])
         store.append_train_points(run_id, train_rows(2))
         mine.append(run_id)
@@ -731,7 +773,11 @@ for number in range(8):
 def test_killed_writer_loses_only_its_unfinished_call(tmp_path, kill_after_s):
     path = tmp_path / "runs.duckdb"
     RunStore(path)
-    script = child_script(tmp_path, "looper", CHILD_HELPERS + """
+    script = child_script(
+        tmp_path,
+        "looper",
+        CHILD_HELPERS
+        + """
 store = RunStore(sys.argv[1])
 while True:
     run_id = new_run(store, "loop")
@@ -740,7 +786,8 @@ while True:
     store.update_progress(run_id, steps_done=4, train_seconds=0.4)
     store.set_status(run_id, "done")
     print(run_id, flush=True)  # only after the last commit of this run
-""")
+""",
+    )
     child = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = child.stdout.readline()  # the child is writing in a loop now
     assert first, child.stderr.read()
@@ -773,7 +820,11 @@ while True:
 def test_mark_interrupted_flips_only_dead_owners(tmp_path):
     path = tmp_path / "runs.duckdb"
     store = RunStore(path)
-    starter = child_script(tmp_path, "starter", CHILD_HELPERS + """
+    starter = child_script(
+        tmp_path,
+        "starter",
+        CHILD_HELPERS
+        + """
 store = RunStore(sys.argv[1])
 queued = new_run(store, "dead")
 running = new_run(store, "dead")
@@ -782,7 +833,8 @@ print(queued, running, flush=True)
 if sys.argv[2] == "stay":
     import time
     time.sleep(600)
-""")
+""",
+    )
     finished = subprocess.run([sys.executable, str(starter), str(path), "exit"], capture_output=True, text=True, timeout=120, check=True)
     dead_queued, dead_running = finished.stdout.split()
     staying = subprocess.Popen([sys.executable, str(starter), str(path), "stay"], stdout=subprocess.PIPE, text=True)
@@ -834,13 +886,16 @@ def test_busy_store_times_out_then_recovers(tmp_path):
     path = tmp_path / "runs.duckdb"
     store = RunStore(path, lock_timeout_s=0.5)
     run_id = new_run(store)
-    holder = _hold(tmp_path, f"""
+    holder = _hold(
+        tmp_path,
+        f"""
 import fcntl, time
-handle = open({str(path) + '.lock'!r}, "a")
+handle = open({str(path) + ".lock"!r}, "a")
 fcntl.flock(handle, fcntl.LOCK_EX)
 print("holding", flush=True)
 time.sleep(3.0)
-""")
+""",
+    )
     try:
         started = time.monotonic()
         with pytest.raises(StoreBusy, match="is busy") as caught:
@@ -861,13 +916,16 @@ def test_waits_for_a_program_that_ignores_the_lock_file(tmp_path):
     path = tmp_path / "runs.duckdb"
     store = RunStore(path, lock_timeout_s=0.4)
     run_id = new_run(store)
-    holder = _hold(tmp_path, f"""
+    holder = _hold(
+        tmp_path,
+        f"""
 import duckdb, time
 connection = duckdb.connect({str(path)!r})  # holds DuckDB's own file lock
 print("holding", flush=True)
 time.sleep(2.0)
 connection.close()
-""")
+""",
+    )
     holding_since = time.monotonic()
     try:
         with pytest.raises(StoreBusy, match="does not use LenGen Lab's lock"):
@@ -891,7 +949,10 @@ def test_list_runs_of_ten_thousand_runs_is_fast(tmp_path):
     specs = [
         {
             "config": make_config(("reverse", "addition", "parity")[index % 3], ("coupled", "learned")[index % 2]),
-            "config_id": f"c{index % 50}", "seed": index, "code_version": "t", "environment": {"device": "cpu"},
+            "config_id": f"c{index % 50}",
+            "seed": index,
+            "code_version": "t",
+            "environment": {"device": "cpu"},
             "tags": [f"sweep:{index // 100}"],
         }
         for index in range(10_000)
@@ -911,7 +972,9 @@ def test_list_runs_of_ten_thousand_runs_is_fast(tmp_path):
     filtered_s = time.perf_counter() - started
     assert len(filtered) == 100 and set(filtered["task"]) == {"addition"}
     best = min(timings)
-    print(f"\n10k runs: bulk insert {insert_s * 1000:.0f} ms, list_runs best {best * 1000:.1f} ms, median {sorted(timings)[2] * 1000:.1f} ms, filtered {filtered_s * 1000:.1f} ms")
+    print(
+        f"\n10k runs: bulk insert {insert_s * 1000:.0f} ms, list_runs best {best * 1000:.1f} ms, median {sorted(timings)[2] * 1000:.1f} ms, filtered {filtered_s * 1000:.1f} ms"
+    )
     assert best < 1.0
 
 
@@ -934,7 +997,7 @@ def test_per_call_overhead_is_small(tmp_path):
 
 
 def _forked_writer(store: RunStore, count: int) -> None:
-    for number in range(count):
+    for _ in range(count):
         run_id = new_run(store, tags=["forked"])
         store.append_train_points(run_id, train_rows(2))
 
@@ -947,7 +1010,7 @@ def test_a_store_object_survives_fork(tmp_path):
     new_run(store)  # the parent has used its lock and DuckDB handle before the fork
     child = multiprocessing.get_context("fork").Process(target=_forked_writer, args=(store, 8))
     child.start()
-    for number in range(8):
+    for _ in range(8):
         run_id = new_run(store, tags=["parent"])
         store.append_train_points(run_id, train_rows(2))
     child.join(timeout=120)

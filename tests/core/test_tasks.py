@@ -126,9 +126,7 @@ def width_of_sum(longest: int, n_operands: int, base: int) -> int:
 def tomita3_by_runs(bits: str) -> bool:
     """Tomita 3 from its definition: no odd run of 1s immediately followed by an odd run of 0s."""
     runs = [(match.group()[0], len(match.group())) for match in re.finditer(r"0+|1+", bits)]
-    return not any(
-        first[0] == "1" and first[1] % 2 == 1 and second[1] % 2 == 1 for first, second in zip(runs, runs[1:])
-    )
+    return not any(first[0] == "1" and first[1] % 2 == 1 and second[1] % 2 == 1 for first, second in zip(runs, runs[1:]))
 
 
 def tomita_by_definition(number: int, bits: str) -> bool:
@@ -394,7 +392,7 @@ def _carries(a: int, b: int, length: int) -> list[str]:
 
 REVERSED_ARITHMETIC = {  # (a, b, L) -> the answer digits, from the definitions of Cai et al. 2025
     "reversed_addition": lambda a, b, length: _reversed_digits(a + b, length + 1),
-    "reversed_subtraction": lambda a, b, length: (_reversed_digits(a - b, length + 1) if a >= b else ["negative"]),
+    "reversed_subtraction": lambda a, b, length: _reversed_digits(a - b, length + 1) if a >= b else ["negative"],
     "no_carry_addition": lambda a, b, length: [str((a // 10**i + b // 10**i) % 10) for i in range(length)] + ["0"],
     "carry_only_addition": _carries,
     "copy_first_operand": lambda a, b, length: list(str(a)[::-1]),
@@ -872,9 +870,7 @@ def test_index_hints_worked_examples():
     assert hinted.meta["index_hints"] is True
 
     hinted = with_index_hints(addition_example([653, 49]))
-    assert symbols(hinted.tokens) == (
-        "<bos> h3 6 h2 5 h1 3 + h3 0 h2 4 h1 9 = h1 2 h2 0 h3 7 h4 0 <eos>".split()
-    )
+    assert symbols(hinted.tokens) == ("<bos> h3 6 h2 5 h1 3 + h3 0 h2 4 h1 9 = h1 2 h2 0 h3 7 h4 0 <eos>".split())
     assert list(hinted.coupled_ids) == [0, 4, 4, 3, 3, 2, 2, 1, 4, 4, 3, 3, 2, 2, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0]
     assert list(hinted.digit_significance) == [0, 0, 3, 0, 2, 0, 1, 0, 0, 3, 0, 2, 0, 1, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0]
     assert hinted.segment_ids[1:3] == (1, 1) and hinted.segment_ids[-3:] == (ANSWER_SEGMENT,) * 3
@@ -1056,9 +1052,7 @@ def test_neighbour_retrieval_tasks_keep_their_metadata() -> None:
     assert task.__name__ == "RetrieveLeftFirst" and task.__module__ == "lengen_core.tasks.copying"
     assert task.description == "Name the symbol just left of the first occurrence of the query symbol."
     assert " (task NLFirst)" in task.source and task.theory.ape.generalizes is True
-    assert TASK_REGISTRY["retrieve_right_unique"].description == (
-        "Name the symbol just right of the query symbol, which occurs once in the context."
-    )
+    assert TASK_REGISTRY["retrieve_right_unique"].description == ("Name the symbol just right of the query symbol, which occurs once in the context.")
     assert TASK_REGISTRY["retrieve_right_last"].theory.ape.generalizes is False
 
 

@@ -7,6 +7,7 @@ import random
 import pandas as pd
 import pytest
 
+from lengen_core.charts.grid import cell_text, grid_cells
 from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
 from lengen_core.tasks import build_task
@@ -17,7 +18,6 @@ from lengen_core.theory import (
     prediction_for,
     setting_label,
 )
-from lengen_core.charts.grid import cell_text, grid_cells
 
 
 def config_for(task: str, scheme: str, **changes: object) -> RunConfig:
@@ -36,7 +36,9 @@ def test_nope_gets_the_nope_prediction_and_ape_needs_offsets() -> None:
 
 
 def test_coupling_on_a_k_sparse_task_is_predicted_to_generalize_with_its_k() -> None:
-    applicable = prediction_for(config_for("sparse_sum", "coupled", **{"task.options": {"k": 5, "span": 9}, "task.train_length_min": 8, "task.train_length_max": 16}))
+    applicable = prediction_for(
+        config_for("sparse_sum", "coupled", **{"task.options": {"k": 5, "span": 9}, "task.train_length_min": 8, "task.train_length_max": 16})
+    )
     assert applicable.prediction.generalizes is True and "Golowich" in applicable.prediction.source
     assert "k = 5" in applicable.note and "span of 9" in applicable.note
     assert prediction_for(config_for("reverse", "coupled")).prediction is None
@@ -104,13 +106,63 @@ def test_the_compare_grid_puts_the_prediction_beside_the_runs() -> None:
     runs = pd.DataFrame(
         [
             # APE with offsets on (aa)*: predicted to generalize; one run did, one did not, one never learned
-            {"run_id": "a", "task": "aa_star", "scheme": "learned", "train_offset_max": 64, "status": "done", "breakdown_length": 30, "train_length_max": 10, "breakdown_ratio": 3.0, "longest_tested": 30},
-            {"run_id": "b", "task": "aa_star", "scheme": "learned", "train_offset_max": 64, "status": "done", "breakdown_length": 12, "train_length_max": 10, "breakdown_ratio": 1.2, "longest_tested": 30},
-            {"run_id": "c", "task": "aa_star", "scheme": "learned", "train_offset_max": 64, "status": "done", "breakdown_length": 4, "train_length_max": 10, "breakdown_ratio": 0.4, "longest_tested": 30},
+            {
+                "run_id": "a",
+                "task": "aa_star",
+                "scheme": "learned",
+                "train_offset_max": 64,
+                "status": "done",
+                "breakdown_length": 30,
+                "train_length_max": 10,
+                "breakdown_ratio": 3.0,
+                "longest_tested": 30,
+            },
+            {
+                "run_id": "b",
+                "task": "aa_star",
+                "scheme": "learned",
+                "train_offset_max": 64,
+                "status": "done",
+                "breakdown_length": 12,
+                "train_length_max": 10,
+                "breakdown_ratio": 1.2,
+                "longest_tested": 30,
+            },
+            {
+                "run_id": "c",
+                "task": "aa_star",
+                "scheme": "learned",
+                "train_offset_max": 64,
+                "status": "done",
+                "breakdown_length": 4,
+                "train_length_max": 10,
+                "breakdown_ratio": 0.4,
+                "longest_tested": 30,
+            },
             # NoPE on (aa)*: predicted to fail, and it did
-            {"run_id": "d", "task": "aa_star", "scheme": "nope", "train_offset_max": -1, "status": "done", "breakdown_length": 10, "train_length_max": 10, "breakdown_ratio": 1.0, "longest_tested": 30},
+            {
+                "run_id": "d",
+                "task": "aa_star",
+                "scheme": "nope",
+                "train_offset_max": -1,
+                "status": "done",
+                "breakdown_length": 10,
+                "train_length_max": 10,
+                "breakdown_ratio": 1.0,
+                "longest_tested": 30,
+            },
             # learned without offsets: no prediction
-            {"run_id": "e", "task": "aa_star", "scheme": "learned", "train_offset_max": -1, "status": "done", "breakdown_length": 10, "train_length_max": 10, "breakdown_ratio": 1.0, "longest_tested": 30},
+            {
+                "run_id": "e",
+                "task": "aa_star",
+                "scheme": "learned",
+                "train_offset_max": -1,
+                "status": "done",
+                "breakdown_length": 10,
+                "train_length_max": 10,
+                "breakdown_ratio": 1.0,
+                "longest_tested": 30,
+            },
         ]
     )
     cells = grid_cells(runs).set_index("scheme")

@@ -11,9 +11,28 @@ from lengen_core.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
-    "--steps", "6", "--workers", "1", "--set", "model.n_layers=1", "--set", "model.d_model=16", "--set", "model.d_ff=32",
-    "--set", "model.n_heads=2", "--set", "train.batch_size=8", "--set", "train.warmup_steps=1", "--set", "train.log_every=3",
-    "--set", "eval.samples_per_length=4", "--set", "train.distractor_examples=0",
+    "--steps",
+    "6",
+    "--workers",
+    "1",
+    "--set",
+    "model.n_layers=1",
+    "--set",
+    "model.d_model=16",
+    "--set",
+    "model.d_ff=32",
+    "--set",
+    "model.n_heads=2",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.warmup_steps=1",
+    "--set",
+    "train.log_every=3",
+    "--set",
+    "eval.samples_per_length=4",
+    "--set",
+    "train.distractor_examples=0",
 ]
 
 
@@ -30,9 +49,23 @@ def report(*args: str) -> str:
 def test_huang_split_report_puts_predictions_beside_runs(tmp_path: Path) -> None:
     db = tmp_path / "runs.duckdb"
     sweep(
-        db, "--tasks", "aa_star", "--schemes", "nope,learned", "--seeds", "0,1", "--tag", "huang-split-test", "--train-length", "1-8",
-        "--set", "eval.lengths=5,6,7,8,13,14,15,16", "--set", "positions.max_position=32",
-        "--scheme-set", "learned:positions.train_offset_max=32",
+        db,
+        "--tasks",
+        "aa_star",
+        "--schemes",
+        "nope,learned",
+        "--seeds",
+        "0,1",
+        "--tag",
+        "huang-split-test",
+        "--train-length",
+        "1-8",
+        "--set",
+        "eval.lengths=5,6,7,8,13,14,15,16",
+        "--set",
+        "positions.max_position=32",
+        "--scheme-set",
+        "learned:positions.train_offset_max=32",
     )
     output = report("bench/huang_split_report.py", str(db))
     rows = re.findall(r"^\| aa_star \| (\S+) \| 2 \| .* \| (generalizes|fails) \| (\d)/(\d)( ≠)? \|$", output, flags=re.MULTILINE)
@@ -43,11 +76,28 @@ def test_huang_split_report_puts_predictions_beside_runs(tmp_path: Path) -> None
     # the same cells with every prefix's label, in a second store, beside the first split
     labelled = tmp_path / "labelled.duckdb"
     sweep(
-        labelled, "--tasks", "aa_star", "--schemes", "nope", "--seeds", "0", "--tag", "huang-v2-test", "--train-length", "1-8",
-        "--set", "eval.lengths=5,6,7,8,13,14,15,16", "--set", "positions.max_position=32", "--set", "task.supervision=every_prefix",
+        labelled,
+        "--tasks",
+        "aa_star",
+        "--schemes",
+        "nope",
+        "--seeds",
+        "0",
+        "--tag",
+        "huang-v2-test",
+        "--train-length",
+        "1-8",
+        "--set",
+        "eval.lengths=5,6,7,8,13,14,15,16",
+        "--set",
+        "positions.max_position=32",
+        "--set",
+        "task.supervision=every_prefix",
     )
     output = report("bench/huang_split_report.py", str(labelled), "--tag-prefix", "huang-v2-", "--baseline", str(db))
-    both = re.findall(r"^\| aa_star \| (\S+) \| (generalizes|fails) \| (\d/2 learned, \d/\d agree) \| (\d/1 learned, \d/\d agree|-) \|$", output, flags=re.MULTILINE)
+    both = re.findall(
+        r"^\| aa_star \| (\S+) \| (generalizes|fails) \| (\d/2 learned, \d/\d agree) \| (\d/1 learned, \d/\d agree|-) \|$", output, flags=re.MULTILINE
+    )
     assert sorted(setting for setting, *_ in both) == ["learned+offsets", "nope"], output
     assert dict((setting, after) for setting, _, _, after in both)["learned+offsets"] == "-"  # only NoPE in the second store
     # what the runs get wrong, by kind of example, from their checkpoints
@@ -63,17 +113,42 @@ def test_k_sparse_and_ppc_reports(tmp_path: Path) -> None:
     db = tmp_path / "runs.duckdb"
     for k in (1, 2):
         sweep(
-            db, "--tasks", "sparse_sum", "--schemes", "coupled", "--tag", f"k-sparse-sparse_sum-k{k}", "--train-length", "8-10",
-            "--set", "task.name=sparse_sum", "--set", f"task.options.k={k}", "--set", "eval.lengths=8,10,20,40",
-            "--set", "positions.max_position=64",
+            db,
+            "--tasks",
+            "sparse_sum",
+            "--schemes",
+            "coupled",
+            "--tag",
+            f"k-sparse-sparse_sum-k{k}",
+            "--train-length",
+            "8-10",
+            "--set",
+            "task.name=sparse_sum",
+            "--set",
+            f"task.options.k={k}",
+            "--set",
+            "eval.lengths=8,10,20,40",
+            "--set",
+            "positions.max_position=64",
         )
     output = report("bench/k_sparse_report.py", str(db))
     assert re.search(r"^\| sparse_sum \| coupled \| 1 \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [01] of 1 \|$", output, flags=re.MULTILINE)
     assert re.search(r"^- sparse_sum / coupled: EM at 4x k=1: [\d.]+, k=2: [\d.]+: ", output, flags=re.MULTILINE)
 
     sweep(
-        db, "--tasks", "sort", "--schemes", "predictive_coupled,nope", "--tag", "ppc-compare", "--train-length", "2-4",
-        "--set", "eval.lengths=2,4,8,12", "--set", "positions.max_position=32",
+        db,
+        "--tasks",
+        "sort",
+        "--schemes",
+        "predictive_coupled,nope",
+        "--tag",
+        "ppc-compare",
+        "--train-length",
+        "2-4",
+        "--set",
+        "eval.lengths=2,4,8,12",
+        "--set",
+        "positions.max_position=32",
     )
     output = report("bench/ppc_report.py", str(db), "--samples", "8")
     ppc = re.search(r"^\| sort \| predictive_coupled \| 0 \| 2-4 \| \S+ \| \S+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \|$", output, flags=re.MULTILINE)

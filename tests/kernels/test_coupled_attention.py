@@ -108,14 +108,24 @@ def oracle(q, k, v, position_ids, *, rope_base=None, slopes=None, fire_params=No
     if fire_params is not None:
         fire = fire_bias(position_ids, **fire_params)
         bias = fire if bias is None else bias + fire
-    return coupled_attention_reference(
-        q, k, v, position_ids, rope_base=rope_base, bias=bias, key_padding_mask=key_padding_mask, scale=scale
-    )
+    return coupled_attention_reference(q, k, v, position_ids, rope_base=rope_base, bias=bias, key_padding_mask=key_padding_mask, scale=scale)
 
 
 def check_against_reference(
-    *, batch, heads, length, head_dim, dtype, ids="plain", rope=False, alibi=False, fire_hidden=0,
-    padding=False, scale=None, seed=0, fire_threshold=24.0,
+    *,
+    batch,
+    heads,
+    length,
+    head_dim,
+    dtype,
+    ids="plain",
+    rope=False,
+    alibi=False,
+    fire_hidden=0,
+    padding=False,
+    scale=None,
+    seed=0,
+    fire_threshold=24.0,
 ):
     generator = torch.Generator().manual_seed(seed)
     shape = (batch, heads, length, head_dim)
@@ -141,9 +151,7 @@ def check_against_reference(
     ref_leaves = [t.float().requires_grad_() for t in (q, k, v)]
     ref_fire = {name: p.detach().clone().requires_grad_() for name, p in fire.items()} if fire else None
     ref_out = oracle(*ref_leaves, position_ids, slopes=slopes, fire_params=ref_fire, **kwargs)
-    ref_grads = torch.autograd.grad(
-        ref_out, ref_leaves + ([ref_fire[name] for name in FIRE_NAMES] if fire else []), grad_out.float()
-    )
+    ref_grads = torch.autograd.grad(ref_out, ref_leaves + ([ref_fire[name] for name in FIRE_NAMES] if fire else []), grad_out.float())
 
     errors = {"out": relative_error(out, ref_out)}
     # one token (or one visible key) makes dq = dk = 0 exactly: measure those against 1% of dv's size
@@ -197,8 +205,16 @@ CASES = {
 def test_matches_reference(case):
     batch, heads, length, head_dim, dtype, ids, rope, alibi, padding = CASES[case]
     check_against_reference(
-        batch=batch, heads=heads, length=length, head_dim=head_dim, dtype=dtype, ids=ids, rope=rope, alibi=alibi,
-        padding=padding, seed=zlib.crc32(case.encode()),
+        batch=batch,
+        heads=heads,
+        length=length,
+        head_dim=head_dim,
+        dtype=dtype,
+        ids=ids,
+        rope=rope,
+        alibi=alibi,
+        padding=padding,
+        seed=zlib.crc32(case.encode()),
     )
 
 
@@ -235,8 +251,7 @@ def test_streamed_rope_inside_the_loop_matches_reference():
     slopes = alibi_slopes(heads, DEVICE)
     config = replace(default_config(head_dim, False, DEVICE, torch.float32), fused_rope=True)
     leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-    out = coupled_attention_triton(*leaves, position_ids, rope_base=10000.0, alibi_slopes=slopes,
-                                   key_padding_mask=mask, config=config)
+    out = coupled_attention_triton(*leaves, position_ids, rope_base=10000.0, alibi_slopes=slopes, key_padding_mask=mask, config=config)
     grads = torch.autograd.grad(out, leaves, grad_out)
     ref_leaves = [t.clone().requires_grad_() for t in (q, k, v)]
     ref_out = oracle(*ref_leaves, position_ids, rope_base=10000.0, slopes=slopes, key_padding_mask=mask)
@@ -252,8 +267,16 @@ def test_fire_matches_reference_with_parameter_gradients(dtype):
     coupled ids (ties, ids going backwards) and left padding; hidden 32 is the model's size."""
     hidden = 32 if dtype == torch.float32 else 8
     check_against_reference(
-        batch=2, heads=2, length=26, head_dim=16, dtype=dtype, ids="coupled", fire_hidden=hidden,
-        padding=True, seed=11, fire_threshold=10.0,  # ids span 1..18: rows on both sides of L
+        batch=2,
+        heads=2,
+        length=26,
+        head_dim=16,
+        dtype=dtype,
+        ids="coupled",
+        fire_hidden=hidden,
+        padding=True,
+        seed=11,
+        fire_threshold=10.0,  # ids span 1..18: rows on both sides of L
     )
 
 
@@ -377,15 +400,30 @@ gpu_only = pytest.mark.skipif(not CUDA, reason="needs CUDA (long sequences with 
 )
 def test_long_sequences_on_gpu(dtype, head_dim, terms):
     check_against_reference(
-        batch=2, heads=3, length=1000, head_dim=head_dim, dtype=dtype, ids="randomized",
-        rope="rope" in terms, alibi="alibi" in terms, padding=True, seed=head_dim,
+        batch=2,
+        heads=3,
+        length=1000,
+        head_dim=head_dim,
+        dtype=dtype,
+        ids="randomized",
+        rope="rope" in terms,
+        alibi="alibi" in terms,
+        padding=True,
+        seed=head_dim,
     )
 
 
 @gpu_only
 def test_fire_long_sequence_on_gpu():
     check_against_reference(
-        batch=1, heads=2, length=700, head_dim=64, dtype=torch.bfloat16, ids="coupled", fire_hidden=32, seed=2,
+        batch=1,
+        heads=2,
+        length=700,
+        head_dim=64,
+        dtype=torch.bfloat16,
+        ids="coupled",
+        fire_hidden=32,
+        seed=2,
     )
 
 

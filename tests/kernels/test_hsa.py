@@ -67,8 +67,7 @@ def scaled(length: int) -> int:
     return length * 16 if CUDA else length
 
 
-def random_selection(generator: torch.Generator, batch: int, length: int, kv_heads: int, top_k: int, chunk_size: int,
-                     with_junk: bool = True) -> torch.Tensor:
+def random_selection(generator: torch.Generator, batch: int, length: int, kv_heads: int, top_k: int, chunk_size: int, with_junk: bool = True) -> torch.Tensor:
     """[B, T, H_kv, K] indices drawn uniformly from each token's visible chunks, repeats allowed; with_junk
     also plants empty slots (-1) and invisible chunks (the current one, a future one), which must be ignored."""
     visible = torch.arange(length) // chunk_size  # [T] number of visible chunks
@@ -119,8 +118,8 @@ def loop_oracle(q, k, v, indices, weights, chunk_size):
                     c = int(indices[b, t, g, slot])
                     if c < 0 or (c + 1) * chunk_size > t:
                         continue
-                    keys = k[b, c * chunk_size:(c + 1) * chunk_size, g].double()
-                    values = v[b, c * chunk_size:(c + 1) * chunk_size, g].double()
+                    keys = k[b, c * chunk_size : (c + 1) * chunk_size, g].double()
+                    values = v[b, c * chunk_size : (c + 1) * chunk_size, g].double()
                     p = torch.softmax(keys @ q[b, t, h].double() / math.sqrt(head_dim), dim=0)
                     out[b, t, h] += float(weights[b, t, g, slot]) * (p @ values)
     return out
@@ -208,9 +207,7 @@ def test_triton_matches_reference(name, batch, length, heads, kv_heads, head_dim
     inputs = [q, k, v, weights]
     out, grads, grad_out = run_with_grads(lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="triton"), inputs)
     ref_inputs = [x.float() for x in inputs]
-    ref, ref_grads, _ = run_with_grads(
-        lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"), ref_inputs, grad_out.float()
-    )
+    ref, ref_grads, _ = run_with_grads(lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"), ref_inputs, grad_out.float())
     assert out.dtype == dtype and out.shape == (batch, length, heads, head_dim)
     assert relative_error(out, ref) < output_bound(dtype)
     for label, grad, ref_grad in zip("qkvw", grads, ref_grads):
@@ -227,12 +224,8 @@ def test_triton_dkdv_segments_and_attention_sink():
     indices[..., 0] = torch.where(indices[..., 0] >= 0, 0, -1)
     weights = torch.rand(1, length, 2, top_k, generator=generator).to(DEVICE)
     config = {"segment_rows": 8, "block_rows": 16, "block_t": 8}
-    out, grads, grad_out = run_with_grads(
-        lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="triton", config=config), [q, k, v, weights]
-    )
-    ref, ref_grads, _ = run_with_grads(
-        lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"), [q, k, v, weights], grad_out
-    )
+    out, grads, grad_out = run_with_grads(lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="triton", config=config), [q, k, v, weights])
+    ref, ref_grads, _ = run_with_grads(lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"), [q, k, v, weights], grad_out)
     assert relative_error(out, ref) < 1e-5
     for label, grad, ref_grad in zip("qkvw", grads, ref_grads):
         assert relative_error(grad, ref_grad) < 1e-5, f"grad {label}"
@@ -257,10 +250,10 @@ def test_single_slot_with_weight_one_is_plain_attention_over_that_chunk(backend)
         for g in range(2):
             for b in range(2):
                 c = int(indices[b, t, g, 0])
-                keys = k[b, c * chunk_size:(c + 1) * chunk_size, g]  # [S, D]
-                values = v[b, c * chunk_size:(c + 1) * chunk_size, g]
-                queries = q[b, t, 2 * g:2 * g + 2]  # [2, D]
-                expected[b, t, 2 * g:2 * g + 2] = F.scaled_dot_product_attention(queries[:, None], keys[None], values[None])[:, 0]
+                keys = k[b, c * chunk_size : (c + 1) * chunk_size, g]  # [S, D]
+                values = v[b, c * chunk_size : (c + 1) * chunk_size, g]
+                queries = q[b, t, 2 * g : 2 * g + 2]  # [2, D]
+                expected[b, t, 2 * g : 2 * g + 2] = F.scaled_dot_product_attention(queries[:, None], keys[None], values[None])[:, 0]
     assert relative_error(out, expected) < 1e-5
 
 
@@ -343,14 +336,24 @@ def test_causality_of_the_whole_layer(backend, weighting):
     landmarks = torch.randn(1, -(-length // chunk_size), 2, 16, generator=generator).to(DEVICE)  # incl. the partial chunk
     out, selection = hsa(q, k, v, landmark_q, landmarks, chunk_size, top_k, weighting, backend=backend, return_selection=True)
     for t0 in (scaled(17), scaled(24)):
+
         def perturb(x: torch.Tensor, start: int) -> torch.Tensor:
             x = x.clone()
             x[:, start:] += torch.randn(x[:, start:].shape, generator=generator).to(DEVICE) * 3
             return x
+
         first_unsafe_chunk = t0 // chunk_size  # chunk i is complete before t0 iff (i+1)*S <= t0
         out2, selection2 = hsa(
-            perturb(q, t0), perturb(k, t0), perturb(v, t0), perturb(landmark_q, t0), perturb(landmarks, first_unsafe_chunk),
-            chunk_size, top_k, weighting, backend=backend, return_selection=True,
+            perturb(q, t0),
+            perturb(k, t0),
+            perturb(v, t0),
+            perturb(landmark_q, t0),
+            perturb(landmarks, first_unsafe_chunk),
+            chunk_size,
+            top_k,
+            weighting,
+            backend=backend,
+            return_selection=True,
         )
         assert torch.equal(out2[:, :t0], out[:, :t0])
         assert torch.equal(selection2.indices[:, :t0], selection.indices[:, :t0])
@@ -406,6 +409,7 @@ def test_hsa_layer_triton_matches_reference(weighting):
             out, selection = hsa(*x, chunk_size, top_k, weighting, backend=backend, return_selection=True)
             run.selection = selection
             return out
+
         return run
 
     tri_layer, ref_layer = layer("triton"), layer("reference")
@@ -462,7 +466,8 @@ def test_gpu_long_sequence_bf16(group):
     out, grads, grad_out = run_with_grads(lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size), [q, k, v, weights])
     ref, ref_grads, _ = run_with_grads(
         lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"),
-        [x.float() for x in (q, k, v, weights)], grad_out.float(),
+        [x.float() for x in (q, k, v, weights)],
+        grad_out.float(),
     )
     assert relative_error(out, ref) < output_bound(torch.bfloat16)
     for label, grad, ref_grad in zip("qkvw", grads, ref_grads):
