@@ -11,6 +11,8 @@ if ! command -v chromium >/dev/null 2>&1; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 fi
+# Lint first (ruff, ruff format --check, mypy: scripts/lint.sh); a finding fails the run before any test.
+bash scripts/lint.sh
 # Two passes: everything but the `serial` tests on one pytest-xdist worker per core (each pinned to
 # its core: tests/conftest.py), then the `serial` ones (time bounds, every core, a Ray cluster, the
 # browser) alone on the whole machine. Exit status 5 is "no test selected" (arguments that pick only
