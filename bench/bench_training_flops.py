@@ -69,13 +69,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "train.batch_size": 64,
         "train.distractor_examples": 0,
     },
-    "lesson": {
-        **BASE_CHANGES,
-        "task.name": "reverse",
-        "task.train_length_min": 1,
-        "task.train_length_max": 8,
-        "positions.scheme": "coupled",
-    },
+    "lesson": {**BASE_CHANGES, "task.name": "reverse", "task.train_length_min": 1, "task.train_length_max": 8, "positions.scheme": "coupled"},
 }
 MATMUL_SIZE = 1024
 
@@ -223,14 +217,7 @@ def measure(name: str, changes: dict[str, Any], steps: int, ceiling: float, prof
 
     configs = {
         variant: RunConfig().replace(
-            **{
-                **changes,
-                "train.packing": packing,
-                "train.steps": steps,
-                "train.log_every": steps,
-                "train.device": "cpu",
-                "train.time_budget_s": None,
-            }
+            **{**changes, "train.packing": packing, "train.steps": steps, "train.log_every": steps, "train.device": "cpu", "train.time_budget_s": None}
         )
         for variant, packing in VARIANTS.items()
     }

@@ -68,12 +68,7 @@ MODELS: dict[tuple[str, str], dict[str, Any]] = {
     ("interleaved_majority", "nope"): _model(2, 4, 256, 1e-4),
     **{
         (task, "ape"): model
-        for task, model in (
-            ("aa_star", _model(4, 2, 32)),
-            ("aaaa_star", _model(1, 2, 32)),
-            ("abab_star", _model(1, 4, 32)),
-            ("dyck_1", _model(2, 2, 32)),
-        )
+        for task, model in (("aa_star", _model(4, 2, 32)), ("aaaa_star", _model(1, 2, 32)), ("abab_star", _model(1, 4, 32)), ("dyck_1", _model(2, 2, 32)))
     },
     # the NoPE controls: at width 32 and one layer, (aaaa)* and (abab)* were not learned even in range (0.00 at 29-32
     # on 3 of 3 seeds), so they say nothing; the theory lesson's 2l2h64d learned every star language's range without positions

@@ -28,16 +28,7 @@ import torch
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost
-from lengen_core.lessons import (
-    LESSONS,
-    Expectation,
-    RunOutcome,
-    check_lesson,
-    get_lesson,
-    lesson_configs,
-    missing_requirements,
-    tally,
-)
+from lengen_core.lessons import LESSONS, Expectation, RunOutcome, check_lesson, get_lesson, lesson_configs, missing_requirements, tally
 from lengen_core.runs.manager import JobManager
 from lengen_core.store import RunStore
 

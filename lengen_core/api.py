@@ -78,12 +78,7 @@ class Breakdown:
 
     def __str__(self) -> str:
         return breakdown_text(
-            self.length,
-            self.train_length_max,
-            low=self.low,
-            high=self.high,
-            bound_reason=self.bound_reason,
-            longest_tested=self.longest_tested,
+            self.length, self.train_length_max, low=self.low, high=self.high, bound_reason=self.bound_reason, longest_tested=self.longest_tested
         )
 
 
@@ -142,10 +137,7 @@ class Run:
         """Exact match against length with its interval, the training range shaded, the breakdown marked and the
         prediction in the title: the Length sweep page's figure (plotly; ``library="altair"`` for altair)."""
         config = self.config
-        titles = (
-            f"{config.task.name} / {config.positions.scheme}, seed {self.seed}: breakdown {self.breakdown}",
-            self.theory.applicable.sentence(),
-        )
+        titles = (f"{config.task.name} / {config.positions.scheme}, seed {self.seed}: breakdown {self.breakdown}", self.theory.applicable.sentence())
         return run_figure(self.record, self.curve, titles, library)
 
     def refresh(self) -> Run:

@@ -109,11 +109,7 @@ def _pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int, starts: Sequ
     return torch.tensor(padded, dtype=torch.long).reshape(len(rows), width)
 
 
-def collate(
-    examples: Sequence[Example],
-    pad_side: Literal["left", "right"] = "right",
-    prompt_only: bool = False,
-) -> Batch:
+def collate(examples: Sequence[Example], pad_side: Literal["left", "right"] = "right", prompt_only: bool = False) -> Batch:
     """Pad examples into a :class:`Batch`.
 
     With ``prompt_only`` the answers are left out of ``tokens`` (decoding starts

@@ -19,24 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from lengen_core.config import (
-    LIMITS,
-    POSITION_SCHEMES,
-    RunConfig,
-    TrainConfig,
-    check_seed,
-)
+from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, TrainConfig, check_seed
 from lengen_core.config_codec import parse_json_object
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 from lengen_core.length_search import INTERVAL_RULE, breakdown_text
-from lengen_core.params import (
-    decode_changes,
-    decode_mixture,
-    parse_assignment,
-    parse_int_list,
-    parse_range,
-)
+from lengen_core.params import decode_changes, decode_mixture, parse_assignment, parse_int_list, parse_range
 
 if TYPE_CHECKING:
     from lengen_core.store import RunStore
@@ -124,13 +112,7 @@ class ProgressBar:
     a plain line at the first update, then at most one every ``every_s`` seconds, and a final one at close."""
 
     def __init__(self, total: float, label: str, stream: TextIO | None = None, every_s: float = 10.0) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
         stream = stream or sys.stderr  # looked up now, so redirected or captured stderr is followed
         self.interactive = stream.isatty()
@@ -454,13 +436,7 @@ def sweep_base(args: argparse.Namespace, tasks: list[str], scheme: str | None, k
 def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
     from lengen_core.runs.admission import admit
-    from lengen_core.sweeps import (
-        GRID_LIMIT,
-        InlineRunner,
-        LocalProcessRunner,
-        expand_grid,
-        queue_sweep,
-    )
+    from lengen_core.sweeps import GRID_LIMIT, InlineRunner, LocalProcessRunner, expand_grid, queue_sweep
     from lengen_core.tasks.base import task_names
 
     runner_choice = check_runner_flags(args)

@@ -540,13 +540,7 @@ class EvalConfig:
         _check_float("eval.search_max_factor", self.search_max_factor, 1.0, 4096.0)
 
 
-_SECTIONS: dict[str, type] = {
-    "task": TaskConfig,
-    "positions": PositionConfig,
-    "model": ModelConfig,
-    "train": TrainConfig,
-    "eval": EvalConfig,
-}
+_SECTIONS: dict[str, type] = {"task": TaskConfig, "positions": PositionConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,7 @@ def check_position_range(example_format: ExampleFormat, longest: int, scheme: st
     if rule in ("coupled", "abacus"):
         needed = example_format.max_structural_id(longest, rule) + 1
         if needed > max_position:
-            raise ConfigError(
-                "positions.max_position",
-                f"length {longest} needs position ids up to {needed - 1} but positions.max_position is {max_position}",
-            )
+            raise ConfigError("positions.max_position", f"length {longest} needs position ids up to {needed - 1} but positions.max_position is {max_position}")
 
 
 def longest_training_example(parts: Sequence[tuple[ExampleFormat, int]]) -> int:

@@ -21,15 +21,7 @@ from lengen_core.example_format import ExampleFormat, sweep_lengths, with_task_m
 from lengen_core.streams import stream_rng, stream_seed
 from lengen_core.tasks.base import Example, Task
 
-__all__ = [
-    "ExampleSource",
-    "longest_training_example",
-    "resolve_eval_lengths",
-    "stream_rng",
-    "stream_seed",
-    "with_distractors",
-    "with_task_marker",
-]
+__all__ = ["ExampleSource", "longest_training_example", "resolve_eval_lengths", "stream_rng", "stream_seed", "with_distractors", "with_task_marker"]
 
 
 class ExampleSource:

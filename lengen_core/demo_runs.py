@@ -258,12 +258,7 @@ def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], de
         )
         if entry["train_points"]:
             store.append_train_points(run_id, entry["train_points"])
-        store.set_eval_points(
-            run_id,
-            entry["eval_points"],
-            breakdown_length=entry["breakdown_length"],
-            train_length_max=int(entry["train_length_max"]),
-        )
+        store.set_eval_points(run_id, entry["eval_points"], breakdown_length=entry["breakdown_length"], train_length_max=int(entry["train_length_max"]))
         for part in entry.get("part_sweeps", []):
             store.set_eval_points(
                 run_id,

@@ -149,10 +149,7 @@ def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: to
     answer_width = max(len(example.answer) for example in examples)
     real = batch.token_index[:, :prompt_width] >= 0  # [B, P]
     decoder = model.start_decoding(
-        batch.tokens[:, :prompt_width].to(device),
-        position_ids.to(device),
-        key_padding_mask=None if bool(real.all()) else real.to(device),
-        use_cache=use_cache,
+        batch.tokens[:, :prompt_width].to(device), position_ids.to(device), key_padding_mask=None if bool(real.all()) else real.to(device), use_cache=use_cache
     )
     finished = torch.zeros(len(examples), dtype=torch.bool, device=device)
     for _ in range(answer_width):
@@ -226,10 +223,7 @@ def prefix_labels_right(example: Example, prompt_prediction: Sequence[int]) -> b
 
 
 def score(
-    task: Task,
-    examples: Sequence[Example],
-    answers: Sequence[Sequence[int]],
-    prompt_predictions: Sequence[Sequence[int]] | None = None,
+    task: Task, examples: Sequence[Example], answers: Sequence[Sequence[int]], prompt_predictions: Sequence[Sequence[int]] | None = None
 ) -> tuple[int, float]:
     """(number exactly correct, mean per-token accuracy over the true answer incl. <eos>).
 

@@ -27,11 +27,7 @@ from lengen_core.batching import collate
 from lengen_core.config import PositionConfig, RunConfig
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.errors import ConfigError, LenGenError, shown
-from lengen_core.evaluation import (
-    decoding_inputs,
-    greedy_decode,
-    wrong_prefix_positions,
-)
+from lengen_core.evaluation import decoding_inputs, greedy_decode, wrong_prefix_positions
 from lengen_core.positions import build_scheme
 from lengen_core.tasks.base import Example
 from lengen_core.vocab import EOS_ID, VOCAB, is_task_marker
@@ -129,14 +125,7 @@ def _shape_mismatch(typed: Sequence[int], template: Sequence[int]) -> str | None
     return None
 
 
-def typed_example(
-    source: ExampleSource,
-    prompt_text: str,
-    answer_text: str = "",
-    *,
-    hint: Example | None = None,
-    samples_per_length: int = 24,
-) -> TypedExample:
+def typed_example(source: ExampleSource, prompt_text: str, answer_text: str = "", *, hint: Example | None = None, samples_per_length: int = 24) -> TypedExample:
     """Build an :class:`Example` from a typed prompt (and optional expected answer).
 
     Tasks have no parser, so the annotations (segments, coupled ids, digit
@@ -288,14 +277,7 @@ _VIEW_SCHEMES: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-def position_rows(
-    example: Example,
-    schemes: Sequence[str],
-    *,
-    max_position: int,
-    views: Sequence[str] = ("train", "eval"),
-    seed: int = 0,
-) -> list[PositionRow]:
+def position_rows(example: Example, schemes: Sequence[str], *, max_position: int, views: Sequence[str] = ("train", "eval"), seed: int = 0) -> list[PositionRow]:
     """Rows of ids for the chosen ``schemes`` (keys of :data:`SCHEME_VIEWS`) in the chosen views.
 
     Schemes the example cannot use (no coupling ids / no digits) are skipped;

@@ -79,13 +79,7 @@ def breakdown_interval(points: Sequence[EvalPoint], threshold: float, shortest_t
 
 
 def search(
-    points: Sequence[EvalPoint],
-    measure: Callable[[int], EvalPoint | None],
-    *,
-    threshold: float,
-    shortest_trained: int,
-    limit: SearchLimit,
-    resolution: float,
+    points: Sequence[EvalPoint], measure: Callable[[int], EvalPoint | None], *, threshold: float, shortest_trained: int, limit: SearchLimit, resolution: float
 ) -> SearchResult:
     """Search past the longest tested length of ``points`` when the run still holds there (module docstring).
 

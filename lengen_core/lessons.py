@@ -52,13 +52,7 @@ _SMALL = {"model.n_layers": 2, "model.d_model": 64, "model.d_ff": 128}
 
 def _lengths(train_min: int, train_max: int, eval_lengths: list[int], steps: int) -> dict[str, Any]:
     """A lesson task's training range, evaluation lengths and step count, its options at the task's defaults."""
-    return {
-        "task.options": {},
-        "task.train_length_min": train_min,
-        "task.train_length_max": train_max,
-        "eval.lengths": eval_lengths,
-        "train.steps": steps,
-    }
+    return {"task.options": {}, "task.train_length_min": train_min, "task.train_length_max": train_max, "eval.lengths": eval_lengths, "train.steps": steps}
 
 
 # Step counts and rates chosen so that a retrain gives its result in about 45 s on 2 cores where the
@@ -68,13 +62,7 @@ def _lengths(train_min: int, train_max: int, eval_lengths: list[int], steps: int
 _REVERSE = {"task.name": "reverse", **_lengths(1, 8, [4, 8, 12, 16, 20, 24], 800), "train.lr": 2e-3}
 _ADDITION = {"task.name": "addition", **_lengths(1, 6, [3, 6, 9, 12, 15, 18], 3000)}
 _COUNTING = {**_lengths(1, 10, [5, 10, 15, 20, 30, 40], 1500), "positions.max_position": 64, **_SMALL}
-_PASSKEY = {
-    "task.name": "passkey_retrieval",
-    **_lengths(16, 48, [16, 32, 48, 64, 128, 256], 600),
-    "train.lr": 2e-3,
-    "eval.samples_per_length": 50,
-    **_SMALL,
-}
+_PASSKEY = {"task.name": "passkey_retrieval", **_lengths(16, 48, [16, 32, 48, 64, 128, 256], 600), "train.lr": 2e-3, "eval.samples_per_length": 50, **_SMALL}
 
 
 # The theory lesson: a dozen tasks of Huang et al.'s table, each without positions (NoPE) and with learned APE
@@ -181,12 +169,7 @@ _SPARSE = {
 # lengths with and without the partner task, so the partner's examples take half of the main task's.
 _RECIPE_MODEL = {**_SMALL, "model.n_heads": 4, "model.d_ff": 256, "train.lr": 2e-3}
 _HINT = {"task.name": "sort", **_lengths(1, 10, [5, 10, 15, 20, 25, 30, 40], 2000), "positions.scheme": "nope", **_RECIPE_MODEL}
-_TRANSFER = {
-    "task.name": "copy_forward_nonunique",
-    **_lengths(1, 8, [6, 8, 10, 12, 16, 20, 24, 32], 2000),
-    "positions.scheme": "rope",
-    **_RECIPE_MODEL,
-}
+_TRANSFER = {"task.name": "copy_forward_nonunique", **_lengths(1, 8, [6, 8, 10, 12, 16, 20, 24, 32], 2000), "positions.scheme": "rope", **_RECIPE_MODEL}
 # Predictive coupling where the ids depend on the answer (issue 11): bench/ppc_compare.sh's sort runs, one seed.
 _PPC_SORT = {
     "task.name": "sort",
@@ -364,11 +347,7 @@ LESSON_RUNS: dict[str, LessonRun] = {
     for run in (
         LessonRun("reverse_learned", "learned APE", {**_REVERSE, "positions.scheme": "learned", "positions.max_position": 64}),
         LessonRun("reverse_coupled", "position coupling", {**_REVERSE, "positions.scheme": "coupled", "positions.max_position": 32}),
-        LessonRun(
-            "reverse_predictive",
-            "predictive position coupling",
-            {**_REVERSE, "positions.scheme": "predictive_coupled", "positions.max_position": 32},
-        ),
+        LessonRun("reverse_predictive", "predictive position coupling", {**_REVERSE, "positions.scheme": "predictive_coupled", "positions.max_position": 32}),
         LessonRun("addition_learned", "learned APE", {**_ADDITION, "positions.scheme": "learned", "positions.max_position": 64}),
         LessonRun("addition_coupled", "position coupling", {**_ADDITION, "positions.scheme": "coupled", "positions.max_position": 32}),
         *(
@@ -457,10 +436,7 @@ LESSONS: tuple[Lesson, ...] = (
             "longer training than a classroom minute.)"
         ),
         runs=("addition_learned", "addition_coupled"),
-        expectations=(
-            Expectation("beats", "addition_coupled", "addition_learned"),
-            Expectation("extrapolates", "addition_coupled", factor=1.5),
-        ),
+        expectations=(Expectation("beats", "addition_coupled", "addition_learned"), Expectation("extrapolates", "addition_coupled", factor=1.5)),
         references="Cho et al. 2024; McLeish et al. 2024 (Abacus)",
     ),
     Lesson(
@@ -514,10 +490,7 @@ LESSONS: tuple[Lesson, ...] = (
             "function harder to learn and to carry to longer inputs, as the theory predicts."
         ),
         runs=tuple(f"sparse_k{k}" for k in SPARSE_KS),
-        expectations=(
-            Expectation("extrapolates", "sparse_k1", factor=2.0),
-            Expectation("beats", "sparse_k1", "sparse_k4"),
-        ),
+        expectations=(Expectation("extrapolates", "sparse_k1", factor=2.0), Expectation("beats", "sparse_k1", "sparse_k4")),
         references="Golowich et al. 2025, The Role of Sparsity for Length Generalization in Transformers",
     ),
     Lesson(
@@ -535,10 +508,7 @@ LESSONS: tuple[Lesson, ...] = (
             "the training range; randomizing the ids in training carries it much further on the same task."
         ),
         runs=("majority_learned", "majority_randomized"),
-        expectations=(
-            Expectation("stops", "majority_learned"),
-            Expectation("beats", "majority_randomized", "majority_learned"),
-        ),
+        expectations=(Expectation("stops", "majority_learned"), Expectation("beats", "majority_randomized", "majority_learned")),
         references="Ruoss et al. 2023, Randomized Positional Encodings",
     ),
     Lesson(
@@ -576,10 +546,7 @@ LESSONS: tuple[Lesson, ...] = (
             "and generalizes far past the training length, while learned APE does not."
         ),
         runs=("reverse_learned", "reverse_coupled", "reverse_predictive"),
-        expectations=(
-            Expectation("extrapolates", "reverse_predictive", factor=2.0),
-            Expectation("beats", "reverse_predictive", "reverse_learned"),
-        ),
+        expectations=(Expectation("extrapolates", "reverse_predictive", factor=2.0), Expectation("beats", "reverse_predictive", "reverse_learned")),
         references="Golowich et al. 2025, predictive position coupling",
     ),
     Lesson(
@@ -601,10 +568,7 @@ LESSONS: tuple[Lesson, ...] = (
             "the comparison, with the share of examples whose predicted ids were all right."
         ),
         runs=("sort_ppc_nope", "sort_predictive"),
-        expectations=(
-            Expectation("beats", "sort_ppc_nope", "sort_predictive"),
-            Expectation("extrapolates", "sort_ppc_nope", factor=2.0),
-        ),
+        expectations=(Expectation("beats", "sort_ppc_nope", "sort_predictive"), Expectation("extrapolates", "sort_ppc_nope", factor=2.0)),
         references="Golowich et al. 2025, predictive position coupling; Huang et al. 2025 (sort is C-RASP)",
     ),
     Lesson(
@@ -650,10 +614,7 @@ LESSONS: tuple[Lesson, ...] = (
             "train a 6-layer model for tens of thousands of steps. docs/results.md has the comparison with 3 seeds."
         ),
         runs=("copy_alone", "copy_with_mqar", "copy_with_reverse"),
-        expectations=(
-            Expectation("stops", "copy_alone"),
-            Expectation("stops", "copy_with_mqar"),
-        ),
+        expectations=(Expectation("stops", "copy_alone"), Expectation("stops", "copy_with_mqar")),
         references="Cai et al. 2025, Extrapolation by Association: Length Generalization Transfer in Transformers",
     ),
 )

@@ -74,9 +74,7 @@ def prediction_for_setting(theory: TaskTheory, scheme: str, train_offset_max: in
     if scheme == "learned":
         if train_offset_max <= 0:
             return ApplicablePrediction(
-                "learned APE without offsets",
-                None,
-                "Huang et al.'s APE prediction assumes training with random offsets (set positions.train_offset_max > 0)",
+                "learned APE without offsets", None, "Huang et al.'s APE prediction assumes training with random offsets (set positions.train_offset_max > 0)"
             )
         note = "" if theory.ape is not None else "no source labels this task for APE"
         return ApplicablePrediction("APE with random offsets", theory.ape, note)

@@ -301,9 +301,7 @@ def compute_loss(model: Transformer, prepared: PreparedBatch, device: torch.devi
     if output.position_logits is not None and prepared.position_targets is not None:
         position_targets = prepared.position_targets.to(device, non_blocking=True)
         loss = loss + F.cross_entropy(
-            output.position_logits.reshape(-1, output.position_logits.shape[-1]),
-            position_targets.reshape(-1),
-            ignore_index=IGNORE_INDEX,
+            output.position_logits.reshape(-1, output.position_logits.shape[-1]), position_targets.reshape(-1), ignore_index=IGNORE_INDEX
         )
     with torch.no_grad():
         wrong = (output.logits.argmax(-1) != targets) & (targets != IGNORE_INDEX)  # [R, W]

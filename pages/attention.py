@@ -11,33 +11,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lengen_core.charts.inspection import (
-    attention_grid,
-    attention_heatmap,
-    hsa_selection_figure,
-)
+from lengen_core.charts.inspection import attention_grid, attention_heatmap, hsa_selection_figure
 from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
-from lengen_core.inspection import (
-    ExampleInputError,
-    check_fits_model,
-    hsa_query_table,
-    inspect_example,
-    token_labels,
-)
+from lengen_core.inspection import ExampleInputError, check_fits_model, hsa_query_table, inspect_example, token_labels
 from lengen_core.vocab import VOCAB
 from pages.binding import url_picker
 from pages.common import get_store, page_intro, plotly_config
 from pages.escaping import code_span, escape_markdown
-from pages.inspection import (
-    checkpoint_runs,
-    ensure_demo_runs,
-    example_picker,
-    load_run_model,
-    run_label,
-    tokens_html,
-)
+from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label, tokens_html
 
 RUN_KEY = "attention.run"
 GRID_LIMIT = 96  # tokens above which the all-heads grid is not offered
@@ -131,10 +114,7 @@ def show_hsa(inspection, labels, config: RunConfig) -> None:
 
 
 def main() -> None:
-    page_intro(
-        "Attention",
-        "For one example, what each layer and head of a trained model attends to; for HSA models, which chunks each token selected.",
-    )
+    page_intro("Attention", "For one example, what each layer and head of a trained model attends to; for HSA models, which chunks each token selected.")
     ensure_demo_runs()
     store = get_store()
     try:
@@ -178,10 +158,7 @@ def main() -> None:
         st.subheader("HSA chunk selection")
         show_hsa(inspection, labels, config)
     with st.expander("Position ids used"):
-        st.dataframe(
-            {"token": [VOCAB.token(token) for token in inspection.tokens], "position id": inspection.position_ids},
-            key="attention.ids",
-        )
+        st.dataframe({"token": [VOCAB.token(token) for token in inspection.tokens], "position id": inspection.position_ids}, key="attention.ids")
 
 
 main()

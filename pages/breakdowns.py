@@ -21,12 +21,7 @@ def record_breakdown_text(record: RunRecord, longest_tested: int | None, points:
         config = record.run_config
         low, high = breakdown_interval(_eval_points(points), config.eval.threshold, config.task.train_length_min)
     return breakdown_text(
-        record.breakdown_length,
-        record.train_length_max or 0,
-        low=low,
-        high=high,
-        bound_reason=record.breakdown_bound,
-        longest_tested=longest_tested,
+        record.breakdown_length, record.train_length_max or 0, low=low, high=high, bound_reason=record.breakdown_bound, longest_tested=longest_tested
     )
 
 

@@ -237,8 +237,4 @@ def job_queue_fragment() -> None:
 
 def plotly_config(filename: str) -> dict[str, Any]:
     """Plotly toolbar settings: PNG download named after the chart."""
-    return {
-        "displaylogo": False,
-        "displayModeBar": True,
-        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
-    }
+    return {"displaylogo": False, "displayModeBar": True, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}

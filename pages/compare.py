@@ -180,8 +180,7 @@ def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
     wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
     learned = " at most (runs that learn their range stop sooner)" if cells[0][0].train.stop_when_learned else ""
     st.info(
-        f"**{len(cells)} runs**, about **{duration_text(total)}**{learned} on this machine, {manager.max_concurrent} at a time{wait}.",
-        icon=":material/timer:",
+        f"**{len(cells)} runs**, about **{duration_text(total)}**{learned} on this machine, {manager.max_concurrent} at a time{wait}.", icon=":material/timer:"
     )
 
 

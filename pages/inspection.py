@@ -17,12 +17,7 @@ from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
 from lengen_core.demo_runs import import_demo_runs
 from lengen_core.errors import ConfigError, LenGenError
-from lengen_core.inspection import (
-    ExampleInputError,
-    generated_example,
-    render_tokens,
-    typed_example,
-)
+from lengen_core.inspection import ExampleInputError, generated_example, render_tokens, typed_example
 from lengen_core.runs.loading import load_run
 from lengen_core.store import RunStore
 from lengen_core.tasks.base import Example

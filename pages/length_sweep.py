@@ -25,15 +25,7 @@ from lengen_core.runs.stored_sweeps import combine_sweeps, combined_sweeps, own_
 from lengen_core.sweep_names import sweep_part
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
 from pages.binding import url_picker
-from pages.common import (
-    get_job_manager,
-    get_store,
-    number_columns,
-    page_intro,
-    parse_id_list,
-    plotly_config,
-    show_config_error,
-)
+from pages.common import get_job_manager, get_store, number_columns, page_intro, parse_id_list, plotly_config, show_config_error
 from pages.escaping import code_span, escape_markdown
 from pages.inspection import run_label
 

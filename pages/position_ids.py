@@ -15,11 +15,7 @@ import dataclasses
 
 import streamlit as st
 
-from lengen_core.charts.inspection import (
-    coupling_links_figure,
-    position_ids_figure,
-    predicted_ids_figure,
-)
+from lengen_core.charts.inspection import coupling_links_figure, position_ids_figure, predicted_ids_figure
 from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
@@ -40,13 +36,7 @@ from lengen_core.tasks import task_names
 from lengen_core.vocab import VOCAB
 from pages.common import get_store, page_intro, plotly_config
 from pages.escaping import escape_markdown
-from pages.inspection import (
-    checkpoint_runs,
-    ensure_demo_runs,
-    example_picker,
-    load_run_model,
-    run_label,
-)
+from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
 
 ID_RANGE_LIMIT = 4096  # the largest max_position offered: a wider id range is not drawn readably
 LENGTH_LIMIT = 256  # the longest example drawn, one column per token
@@ -119,7 +109,7 @@ def scheme_rows_section() -> None:
             f"In **{task_name}** the coupled ids of the answer depend on the answer itself (which input each answer token "
             "comes from), so a test input cannot be given them: plain coupling is refused, and predictive coupling "
             "(Golowich et al. 2025) gives only the prompt's ids and has the model predict the answer's. The evaluation row "
-            "shows the rule's ids, the ones the model must predict; the section at the bottom shows a run's own predictions.",
+            "shows the rule's ids, the ones the model must predict; the section at the bottom shows a run's own predictions."
         )
     labels = token_labels(example.tokens)
     st.plotly_chart(position_ids_figure(labels, rows, answer_start=len(example.prompt)), key="position_ids.chart", config=plotly_config("position-ids"))
@@ -198,10 +188,7 @@ def predictive_section() -> None:
 
 
 def main() -> None:
-    page_intro(
-        "Position IDs",
-        "The ids each positional scheme gives the tokens of one example; coupled tokens linked; a predictive-coupling model's own ids.",
-    )
+    page_intro("Position IDs", "The ids each positional scheme gives the tokens of one example; coupled tokens linked; a predictive-coupling model's own ids.")
     ensure_demo_runs()
     scheme_rows_section()
     st.divider()

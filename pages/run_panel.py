@@ -13,13 +13,7 @@ import streamlit as st
 
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure, train_curve_panels
 from pages.breakdowns import record_breakdown_text
-from pages.common import (
-    get_job_manager,
-    get_store,
-    plotly_config,
-    progress_bar,
-    status_banner,
-)
+from pages.common import get_job_manager, get_store, plotly_config, progress_bar, status_banner
 from pages.theory_view import run_theory
 
 FINISHED_SEEN_KEY = "train_page.finished_seen"

@@ -26,10 +26,7 @@ def task_theory_lines(config: RunConfig) -> list[str]:
     """Every label of the config's task (NoPE, APE with offsets, k), then the one that applies to its scheme."""
     task = build_task(config.task.name, config.task.options)
     theory = task.theory
-    lines = [
-        _prediction_line("NoPE", theory.nope),
-        _prediction_line("APE with random offsets", theory.ape),
-    ]
+    lines = [_prediction_line("NoPE", theory.nope), _prediction_line("APE with random offsets", theory.ape)]
     if theory.sparsity is not None:
         lines.append(f"k-sparse ({short_source(theory.sparsity.source)}): {theory.sparsity.sentence()}")
     applicable = prediction_for_setting(theory, config.positions.scheme, max(config.positions.train_offset_max, 0))

@@ -12,16 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lengen_core.config import (
-    ATTENTION_KINDS,
-    BASE_ENCODINGS,
-    LENGTH_SCALINGS,
-    LIMITS,
-    LOCAL_MIXERS,
-    POSITION_SCHEMES,
-    SUPERVISION_MODES,
-    RunConfig,
-)
+from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, SUPERVISION_MODES, RunConfig
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError
 from lengen_core.runs.admission import admit

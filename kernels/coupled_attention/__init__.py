@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from kernels.coupled_attention.naive import (
-    alibi_bias,
-    alibi_slopes,
-    coupled_attention_reference,
-    fire_bias,
-    rope_angles,
-    rope_rotate,
-)
+from kernels.coupled_attention.naive import alibi_bias, alibi_slopes, coupled_attention_reference, fire_bias, rope_angles, rope_rotate
 from kernels.dispatch import BACKENDS, use_triton
 
 
@@ -55,15 +48,7 @@ def coupled_attention(
         from kernels.coupled_attention.triton import coupled_attention_triton
 
         return coupled_attention_triton(
-            q,
-            k,
-            v,
-            position_ids,
-            rope_base=rope_base,
-            alibi_slopes=alibi_slopes,
-            fire_params=fire_params,
-            key_padding_mask=key_padding_mask,
-            scale=scale,
+            q, k, v, position_ids, rope_base=rope_base, alibi_slopes=alibi_slopes, fire_params=fire_params, key_padding_mask=key_padding_mask, scale=scale
         )
     bias = None
     if alibi_slopes is not None:
@@ -74,13 +59,4 @@ def coupled_attention(
     return coupled_attention_reference(q, k, v, position_ids, rope_base=rope_base, bias=bias, key_padding_mask=key_padding_mask, scale=scale)
 
 
-__all__ = [
-    "BACKENDS",
-    "alibi_bias",
-    "alibi_slopes",
-    "coupled_attention",
-    "coupled_attention_reference",
-    "fire_bias",
-    "rope_angles",
-    "rope_rotate",
-]
+__all__ = ["BACKENDS", "alibi_bias", "alibi_slopes", "coupled_attention", "coupled_attention_reference", "fire_bias", "rope_angles", "rope_rotate"]

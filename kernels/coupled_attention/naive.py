@@ -79,13 +79,7 @@ def alibi_bias(position_ids: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor
 
 
 def fire_bias(
-    position_ids: torch.Tensor,
-    w1: torch.Tensor,
-    b1: torch.Tensor,
-    w2: torch.Tensor,
-    b2: torch.Tensor,
-    log_c: torch.Tensor,
-    threshold_l: torch.Tensor,
+    position_ids: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, log_c: torch.Tensor, threshold_l: torch.Tensor
 ) -> torch.Tensor:
     """``[B, H, T, T]`` FIRE bias.
 

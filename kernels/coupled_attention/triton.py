@@ -158,18 +158,8 @@ def _fire_bias(x, W1, B1, W2_HEAD, B2_HEAD, FIRE_HIDDEN: tl.constexpr):
 
 @triton.jit
 def _positional_bias(
-    pos_row,
-    pos_col,
-    slope2,
-    W1,
-    B1,
-    W2_HEAD,
-    B2_HEAD,
-    fire_c,
-    fire_inv_norm,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
+    pos_row, pos_col, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+    USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
 ):
     """Base-2 additive bias for a tile; pos_row/pos_col and fire_inv_norm already broadcast to 2-D.
 
@@ -187,7 +177,8 @@ def _positional_bias(
 
 
 @triton.jit
-def _program_tile(H, T, BLOCK: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr):
+def _program_tile(H, T, BLOCK: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr,
+                  HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr):
     """This program's tile: (its first token, batch*H + head, batch, head, token offsets [BLOCK],
     half-dim offsets [HALF_PAD], dim offsets [D_PAD], and the in-range masks of the three)."""
     start = tl.program_id(0) * BLOCK
@@ -252,20 +243,8 @@ def _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI: tl.constexpr, USE_FIRE: tl.cons
 
 @triton.jit
 def _stationary_queries(
-    Q_HEAD,
-    INV_FREQ,
-    pos_q,
-    offs_m,
-    row_ok,
-    offs_h,
-    half_ok,
-    sqt,
-    sqd,
-    qk_scale,
-    dtype,
-    HALF: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
+    Q_HEAD, INV_FREQ, pos_q, offs_m, row_ok, offs_h, half_ok, sqt, sqd, qk_scale, dtype,
+    HALF: tl.constexpr, USE_ROPE: tl.constexpr, FAST_TRIG: tl.constexpr,
 ):
     """The query tile of the forward and dQ kernels: (q1, q2) rotated, times qk_scale, in ``dtype``;
     and the inverse frequencies [HALF_PAD]."""
@@ -282,23 +261,9 @@ def _stationary_queries(
 
 @triton.jit
 def _streamed_keys(
-    K_HEAD,
-    POS_B,
-    inv_freq,
-    start_n,
-    T,
-    offs_h,
-    half_ok,
-    skt,
-    skd,
-    spt,
-    dtype,
-    HALF: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    STREAM_ROPE: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
+    K_HEAD, POS_B, inv_freq, start_n, T, offs_h, half_ok, skt, skd, spt, dtype,
+    HALF: tl.constexpr, BLOCK_N: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr,
+    STREAM_ROPE: tl.constexpr, FAST_TRIG: tl.constexpr,
 ):
     """The streamed key tile from token ``start_n`` of the forward and dQ kernels: (k1, k2) [N, HALF_PAD]
     in ``dtype``, the key ids [N] as float32 (zeros unless a term needs them), the token offsets [N] and
@@ -346,30 +311,10 @@ def _key_range(start_m, T, BLOCK_M: tl.constexpr, DIAGONAL: tl.constexpr):
 
 @triton.jit
 def _scores(
-    q1,
-    q2,
-    k1,
-    k2,
-    pos_q,
-    pos_k,
-    offs_m,
-    offs_n,
-    col_ok,
-    KPM_B,
-    smt,
-    slope2,
-    W1,
-    B1,
-    W2_HEAD,
-    B2_HEAD,
-    fire_c,
-    fire_inv_norm,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    DIAGONAL: tl.constexpr,
-    PRECISION: tl.constexpr,
+    q1, q2, k1, k2, pos_q, pos_k, offs_m, offs_n, col_ok, KPM_B, smt,
+    slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+    USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr,
 ):
     """The masked base-2 score tile [M, N] of the forward and dQ kernels: the stationary queries (q1, q2)
     [M, HALF_PAD] times the streamed keys (k1, k2) [N, HALF_PAD], plus the positional bias."""
@@ -377,18 +322,8 @@ def _scores(
     s = _mma(q2, tl.trans(k2), s, PRECISION)  # [M, N], base 2
     if USE_ALIBI or USE_FIRE:
         s += _positional_bias(
-            pos_q[:, None],
-            pos_k[None, :],
-            slope2,
-            W1,
-            B1,
-            W2_HEAD,
-            B2_HEAD,
-            fire_c,
-            fire_inv_norm[:, None],
-            USE_ALIBI,
-            USE_FIRE,
-            FIRE_HIDDEN,
+            pos_q[:, None], pos_k[None, :], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[:, None],
+            USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
         )
     return _causal_mask(s, offs_m, offs_n, col_ok, KPM_B, smt, HAS_MASK, DIAGONAL)
 
@@ -400,95 +335,25 @@ def _scores(
 
 @triton.jit
 def _fwd_inner(
-    acc,
-    l_i,
-    m_i,
-    q1,
-    q2,
-    pos_q,
-    offs_m,
-    K_HEAD,
-    V_HEAD,
-    POS_B,
-    KPM_B,
-    inv_freq,
-    offs_h,
-    half_ok,
-    offs_d,
-    d_ok,
-    skt,
-    skd,
-    svt,
-    svd,
-    spt,
-    smt,
-    T,
-    slope2,
-    W1,
-    B1,
-    W2_HEAD,
-    B2_HEAD,
-    fire_c,
-    fire_inv_norm,
-    start,
-    end,
-    HALF: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    DIAGONAL: tl.constexpr,
-    PRECISION: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
+    acc, l_i, m_i, q1, q2, pos_q, offs_m,
+    K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+    skt, skd, svt, svd, spt, smt, T,
+    slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+    start, end,
+    HALF: tl.constexpr, BLOCK_N: tl.constexpr,
+    USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr,
     STREAM_ROPE: tl.constexpr,
 ):
     for start_n in range(start, end, BLOCK_N):
         k1, k2, pos_k, offs_n, col_ok = _streamed_keys(  # [N, HALF_PAD] each, [N] each
-            K_HEAD,
-            POS_B,
-            inv_freq,
-            start_n,
-            T,
-            offs_h,
-            half_ok,
-            skt,
-            skd,
-            spt,
-            q1.dtype,
-            HALF,
-            BLOCK_N,
-            USE_ALIBI,
-            USE_FIRE,
-            STREAM_ROPE,
-            FAST_TRIG,
+            K_HEAD, POS_B, inv_freq, start_n, T, offs_h, half_ok, skt, skd, spt, q1.dtype,
+            HALF, BLOCK_N, USE_ALIBI, USE_FIRE, STREAM_ROPE, FAST_TRIG,
         )
         s = _scores(  # [M, N], base 2
-            q1,
-            q2,
-            k1,
-            k2,
-            pos_q,
-            pos_k,
-            offs_m,
-            offs_n,
-            col_ok,
-            KPM_B,
-            smt,
-            slope2,
-            W1,
-            B1,
-            W2_HEAD,
-            B2_HEAD,
-            fire_c,
-            fire_inv_norm,
-            USE_ALIBI,
-            USE_FIRE,
-            FIRE_HIDDEN,
-            HAS_MASK,
-            DIAGONAL,
-            PRECISION,
+            q1, q2, k1, k2, pos_q, pos_k, offs_m, offs_n, col_ok, KPM_B, smt,
+            slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+            USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION,
         )
         m_new = tl.maximum(m_i, tl.max(s, 1))
         if HAS_MASK:
@@ -507,77 +372,23 @@ def _fwd_inner(
 
 @triton.jit
 def _attn_fwd(
-    Q,
-    K,
-    V,
-    POS,
-    INV_FREQ,
-    SLOPES,
-    KPM,
-    W1,
-    B1,
-    W2,
-    B2,
-    FIRE_SC,
-    OUT,
-    LSE,
-    sqb,
-    sqh,
-    sqt,
-    sqd,
-    skb,
-    skh,
-    skt,
-    skd,
-    svb,
-    svh,
-    svt,
-    svd,
-    sob,
-    soh,
-    sot,
-    sod,
-    spb,
-    spt,
-    smb,
-    smt,
-    H,
-    T,
-    qk_scale,
-    HEAD_DIM: tl.constexpr,
-    HALF: tl.constexpr,
-    HALF_PAD: tl.constexpr,
-    D_PAD: tl.constexpr,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
-    STREAM_ROPE: tl.constexpr,
+    Q, K, V, POS, INV_FREQ, SLOPES, KPM, W1, B1, W2, B2, FIRE_SC, OUT, LSE,
+    sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd, sob, soh, sot, sod,
+    spb, spt, smb, smt,
+    H, T, qk_scale,
+    HEAD_DIM: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr, D_PAD: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr, STREAM_ROPE: tl.constexpr,
 ):
-    start_m, batch_head, b, h, offs_m, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(H, T, BLOCK_M, HALF, HALF_PAD, HEAD_DIM, D_PAD)
+    start_m, batch_head, b, h, offs_m, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK_M, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     POS_B = POS + b * spb
     KPM_B = KPM + b * smb
     pos_q = tl.load(POS_B + offs_m * spt, mask=row_ok, other=0).to(tl.float32)
     q1, q2, inv_freq = _stationary_queries(  # [M, HALF_PAD] each, [HALF_PAD]
-        Q + b * sqb + h * sqh,
-        INV_FREQ,
-        pos_q,
-        offs_m,
-        row_ok,
-        offs_h,
-        half_ok,
-        sqt,
-        sqd,
-        qk_scale,
-        Q.dtype.element_ty,
-        HALF,
-        USE_ROPE,
-        FAST_TRIG,
+        Q + b * sqb + h * sqh, INV_FREQ, pos_q, offs_m, row_ok, offs_h, half_ok, sqt, sqd, qk_scale,
+        Q.dtype.element_ty, HALF, USE_ROPE, FAST_TRIG,
     )
 
     slope2, fire_c = _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI, USE_FIRE)
@@ -595,49 +406,9 @@ def _attn_fwd(
     for DIAGONAL in tl.static_range(2):  # the keys before this query block, then the diagonal block
         start, end = _key_range(start_m, T, BLOCK_M, DIAGONAL)
         acc, l_i, m_i = _fwd_inner(
-            acc,
-            l_i,
-            m_i,
-            q1,
-            q2,
-            pos_q,
-            offs_m,
-            K_HEAD,
-            V_HEAD,
-            POS_B,
-            KPM_B,
-            inv_freq,
-            offs_h,
-            half_ok,
-            offs_d,
-            d_ok,
-            skt,
-            skd,
-            svt,
-            svd,
-            spt,
-            smt,
-            T,
-            slope2,
-            W1,
-            B1,
-            W2_HEAD,
-            B2_HEAD,
-            fire_c,
-            fire_inv_norm,
-            start,
-            end,
-            HALF,
-            BLOCK_N,
-            USE_ROPE,
-            USE_ALIBI,
-            USE_FIRE,
-            FIRE_HIDDEN,
-            HAS_MASK,
-            DIAGONAL,
-            PRECISION,
-            FAST_TRIG,
-            STREAM_ROPE,
+            acc, l_i, m_i, q1, q2, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+            skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm, start, end,
+            HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION, FAST_TRIG, STREAM_ROPE,
         )
     if HAS_MASK:
         empty = l_i == 0.0
@@ -659,57 +430,16 @@ def _attn_fwd(
 
 @triton.jit
 def _bwd_dkdv_inner(
-    dk1,
-    dk2,
-    dv,
-    fire_acc_a,
-    fire_acc_b,
-    fire_scalars,
-    k1,
-    k2,
-    v,
-    pos_k,
-    offs_n,
-    key_real,
-    Q_HEAD,
-    DO_HEAD,
-    LSE_HEAD,
-    DELTA_HEAD,
-    POS_B,
-    inv_freq,
-    offs_h,
-    half_ok,
-    offs_d,
-    d_ok,
-    sqt,
-    sqd,
-    sdt,
-    sdd,
-    spt,
-    T,
-    qk_scale,
-    slope2,
-    W1,
-    B1,
-    W2_HEAD,
-    B2_HEAD,
-    FIRE_SC,
-    fire_c,
-    hidden_index,
-    start,
-    end,
-    HALF: tl.constexpr,
-    BLOCK_M: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    DIAGONAL: tl.constexpr,
-    PRECISION: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
-    STREAM_ROPE: tl.constexpr,
-    PRESCALED: tl.constexpr,
+    dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars,
+    k1, k2, v, pos_k, offs_n, key_real,
+    Q_HEAD, DO_HEAD, LSE_HEAD, DELTA_HEAD, POS_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+    sqt, sqd, sdt, sdd, spt, T, qk_scale,
+    slope2, W1, B1, W2_HEAD, B2_HEAD, FIRE_SC, fire_c, hidden_index,
+    start, end,
+    HALF: tl.constexpr, BLOCK_M: tl.constexpr,
+    USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr,
+    STREAM_ROPE: tl.constexpr, PRESCALED: tl.constexpr,
 ):
     NEEDS_POS: tl.constexpr = (STREAM_ROPE or USE_ALIBI) or USE_FIRE
     for start_m in range(start, end, BLOCK_M):
@@ -741,18 +471,8 @@ def _bwd_dkdv_inner(
             fire_inv_norm = tl.zeros([BLOCK_M], tl.float32)
         if USE_ALIBI or USE_FIRE:
             sT += _positional_bias(
-                pos_q[None, :],
-                pos_k[:, None],
-                slope2,
-                W1,
-                B1,
-                W2_HEAD,
-                B2_HEAD,
-                fire_c,
-                fire_inv_norm[None, :],
-                USE_ALIBI,
-                USE_FIRE,
-                FIRE_HIDDEN,
+                pos_q[None, :], pos_k[:, None], slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm[None, :],
+                USE_ALIBI, USE_FIRE, FIRE_HIDDEN,
             )
         if DIAGONAL:
             allowed = offs_m[None, :] >= offs_n[:, None]
@@ -798,68 +518,22 @@ def _bwd_dkdv_inner(
 
 @triton.jit
 def _attn_bwd_dkdv(
-    Q,
-    K,
-    V,
-    POS,
-    INV_FREQ,
-    SLOPES,
-    KPM,
-    W1,
-    B1,
-    W2,
-    B2,
-    FIRE_SC,
-    DO,
-    LSE,
-    DELTA,
-    DK,
-    DV,
-    FIRE_PARTIAL,
-    sqb,
-    sqh,
-    sqt,
-    sqd,
-    skb,
-    skh,
-    skt,
-    skd,
-    svb,
-    svh,
-    svt,
-    svd,
-    sdb,
-    sdh,
-    sdt,
-    sdd,
-    spb,
-    spt,
-    smb,
-    smt,
-    H,
-    T,
-    qk_scale,
-    n_key_blocks,
-    HEAD_DIM: tl.constexpr,
-    HALF: tl.constexpr,
-    HALF_PAD: tl.constexpr,
-    D_PAD: tl.constexpr,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HIDDEN_PAD: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
-    STREAM_ROPE: tl.constexpr,
-    PRESCALED: tl.constexpr,
+    Q, K, V, POS, INV_FREQ, SLOPES, KPM, W1, B1, W2, B2, FIRE_SC,
+    DO, LSE, DELTA, DK, DV, FIRE_PARTIAL,
+    sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd, sdb, sdh, sdt, sdd,
+    spb, spt, smb, smt,
+    H, T, qk_scale, n_key_blocks,
+    HEAD_DIM: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr, D_PAD: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr,
+    FIRE_HIDDEN: tl.constexpr, HIDDEN_PAD: tl.constexpr,
+    HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr,
+    STREAM_ROPE: tl.constexpr, PRESCALED: tl.constexpr,
 ):
     """dK, dV are written [B, H, T, D] contiguous; FIRE_PARTIAL[bh, key_block] gets
     (sum_e ds [z_k > 0], sum_e ds x [z_k > 0]) per hidden unit k, then (sum ds, dlog_c, dL)."""
-    start_n, batch_head, b, h, offs_n, offs_h, offs_d, col_ok, half_ok, d_ok = _program_tile(H, T, BLOCK_N, HALF, HALF_PAD, HEAD_DIM, D_PAD)
+    start_n, batch_head, b, h, offs_n, offs_h, offs_d, col_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK_N, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     POS_B = POS + b * spb
     pos_k = tl.load(POS_B + offs_n * spt, mask=col_ok, other=0).to(tl.float32)
     if HAS_MASK:
@@ -875,7 +549,8 @@ def _attn_bwd_dkdv(
         k1, k2 = _rope(k1, k2, pos_k, inv_freq, FAST_TRIG)
     k1 = k1.to(K.dtype.element_ty)
     k2 = k2.to(K.dtype.element_ty)
-    v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svt + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :], other=0.0)
+    v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svt + offs_d[None, :] * svd,
+                mask=col_ok[:, None] & d_ok[None, :], other=0.0)
 
     slope2, fire_c = _bias_scalars(SLOPES, FIRE_SC, h, USE_ALIBI, USE_FIRE)
     hidden_index = tl.arange(0, HIDDEN_PAD)
@@ -900,57 +575,11 @@ def _attn_bwd_dkdv(
         else:
             start, end = diagonal_end, T
         dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars = _bwd_dkdv_inner(
-            dk1,
-            dk2,
-            dv,
-            fire_acc_a,
-            fire_acc_b,
-            fire_scalars,
-            k1,
-            k2,
-            v,
-            pos_k,
-            offs_n,
-            key_real,
-            Q_HEAD,
-            DO_HEAD,
-            LSE_HEAD,
-            DELTA_HEAD,
-            POS_B,
-            inv_freq,
-            offs_h,
-            half_ok,
-            offs_d,
-            d_ok,
-            sqt,
-            sqd,
-            sdt,
-            sdd,
-            spt,
-            T,
-            qk_scale,
-            slope2,
-            W1,
-            B1,
-            W2_HEAD,
-            B2_HEAD,
-            FIRE_SC,
-            fire_c,
-            hidden_index,
-            start,
-            end,
-            HALF,
-            BLOCK_M,
-            USE_ROPE,
-            USE_ALIBI,
-            USE_FIRE,
-            FIRE_HIDDEN,
-            HAS_MASK,
-            DIAGONAL,
-            PRECISION,
-            FAST_TRIG,
-            STREAM_ROPE,
-            PRESCALED,
+            dk1, dk2, dv, fire_acc_a, fire_acc_b, fire_scalars, k1, k2, v, pos_k, offs_n, key_real,
+            Q_HEAD, DO_HEAD, LSE_HEAD, DELTA_HEAD, POS_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+            sqt, sqd, sdt, sdd, spt, T, qk_scale, slope2, W1, B1, W2_HEAD, B2_HEAD, FIRE_SC, fire_c, hidden_index,
+            start, end,
+            HALF, BLOCK_M, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION, FAST_TRIG, STREAM_ROPE, PRESCALED,
         )
     # dS was taken w.r.t. natural-unit scores; the q tiles carried scale * log2(e)
     dk1 = dk1 * (1.0 / 1.4426950408889634)
@@ -974,98 +603,26 @@ def _attn_bwd_dkdv(
 
 @triton.jit
 def _bwd_dq_inner(
-    dq1,
-    dq2,
-    q1,
-    q2,
-    do,
-    lse,
-    delta,
-    pos_q,
-    offs_m,
-    K_HEAD,
-    V_HEAD,
-    POS_B,
-    KPM_B,
-    inv_freq,
-    offs_h,
-    half_ok,
-    offs_d,
-    d_ok,
-    skt,
-    skd,
-    svt,
-    svd,
-    spt,
-    smt,
-    T,
-    slope2,
-    W1,
-    B1,
-    W2_HEAD,
-    B2_HEAD,
-    fire_c,
-    fire_inv_norm,
-    start,
-    end,
-    HALF: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    DIAGONAL: tl.constexpr,
-    PRECISION: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
+    dq1, dq2, q1, q2, do, lse, delta, pos_q, offs_m,
+    K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok, offs_d, d_ok,
+    skt, skd, svt, svd, spt, smt, T,
+    slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+    start, end,
+    HALF: tl.constexpr, BLOCK_N: tl.constexpr,
+    USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, DIAGONAL: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr,
     STREAM_ROPE: tl.constexpr,
 ):
     for start_n in range(start, end, BLOCK_N):
         k1, k2, pos_k, offs_n, col_ok = _streamed_keys(  # [N, HALF_PAD] each, [N] each
-            K_HEAD,
-            POS_B,
-            inv_freq,
-            start_n,
-            T,
-            offs_h,
-            half_ok,
-            skt,
-            skd,
-            spt,
-            q1.dtype,
-            HALF,
-            BLOCK_N,
-            USE_ALIBI,
-            USE_FIRE,
-            STREAM_ROPE,
-            FAST_TRIG,
+            K_HEAD, POS_B, inv_freq, start_n, T, offs_h, half_ok, skt, skd, spt, q1.dtype,
+            HALF, BLOCK_N, USE_ALIBI, USE_FIRE, STREAM_ROPE, FAST_TRIG,
         )
         v = tl.load(V_HEAD + offs_n[:, None] * svt + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :], other=0.0)
         s = _scores(
-            q1,
-            q2,
-            k1,
-            k2,
-            pos_q,
-            pos_k,
-            offs_m,
-            offs_n,
-            col_ok,
-            KPM_B,
-            smt,
-            slope2,
-            W1,
-            B1,
-            W2_HEAD,
-            B2_HEAD,
-            fire_c,
-            fire_inv_norm,
-            USE_ALIBI,
-            USE_FIRE,
-            FIRE_HIDDEN,
-            HAS_MASK,
-            DIAGONAL,
-            PRECISION,
+            q1, q2, k1, k2, pos_q, pos_k, offs_m, offs_n, col_ok, KPM_B, smt,
+            slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+            USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION,
         )
         p = tl.math.exp2(s - lse[:, None])
         dp = _mm(do, tl.trans(v), PRECISION)
@@ -1077,82 +634,27 @@ def _bwd_dq_inner(
 
 @triton.jit
 def _attn_bwd_dq(
-    Q,
-    K,
-    V,
-    POS,
-    INV_FREQ,
-    SLOPES,
-    KPM,
-    W1,
-    B1,
-    W2,
-    B2,
-    FIRE_SC,
-    DO,
-    LSE,
-    DELTA,
-    DQ,
-    sqb,
-    sqh,
-    sqt,
-    sqd,
-    skb,
-    skh,
-    skt,
-    skd,
-    svb,
-    svh,
-    svt,
-    svd,
-    sdb,
-    sdh,
-    sdt,
-    sdd,
-    spb,
-    spt,
-    smb,
-    smt,
-    H,
-    T,
-    qk_scale,
-    scale,
-    HEAD_DIM: tl.constexpr,
-    HALF: tl.constexpr,
-    HALF_PAD: tl.constexpr,
-    D_PAD: tl.constexpr,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    USE_ROPE: tl.constexpr,
-    USE_ALIBI: tl.constexpr,
-    USE_FIRE: tl.constexpr,
-    FIRE_HIDDEN: tl.constexpr,
-    HAS_MASK: tl.constexpr,
-    PRECISION: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
-    STREAM_ROPE: tl.constexpr,
+    Q, K, V, POS, INV_FREQ, SLOPES, KPM, W1, B1, W2, B2, FIRE_SC,
+    DO, LSE, DELTA, DQ,
+    sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd, sdb, sdh, sdt, sdd,
+    spb, spt, smb, smt,
+    H, T, qk_scale, scale,
+    HEAD_DIM: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr, D_PAD: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    USE_ROPE: tl.constexpr, USE_ALIBI: tl.constexpr, USE_FIRE: tl.constexpr, FIRE_HIDDEN: tl.constexpr,
+    HAS_MASK: tl.constexpr, PRECISION: tl.constexpr, FAST_TRIG: tl.constexpr, STREAM_ROPE: tl.constexpr,
 ):
-    start_m, batch_head, b, h, offs_m, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(H, T, BLOCK_M, HALF, HALF_PAD, HEAD_DIM, D_PAD)
+    start_m, batch_head, b, h, offs_m, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK_M, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     POS_B = POS + b * spb
     KPM_B = KPM + b * smb
     pos_q = tl.load(POS_B + offs_m * spt, mask=row_ok, other=0).to(tl.float32)
     q1, q2, inv_freq = _stationary_queries(  # [M, HALF_PAD] each, [HALF_PAD]
-        Q + b * sqb + h * sqh,
-        INV_FREQ,
-        pos_q,
-        offs_m,
-        row_ok,
-        offs_h,
-        half_ok,
-        sqt,
-        sqd,
-        qk_scale,
-        Q.dtype.element_ty,
-        HALF,
-        USE_ROPE,
-        FAST_TRIG,
+        Q + b * sqb + h * sqh, INV_FREQ, pos_q, offs_m, row_ok, offs_h, half_ok, sqt, sqd, qk_scale,
+        Q.dtype.element_ty, HALF, USE_ROPE, FAST_TRIG,
     )
-    do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdt + offs_d[None, :] * sdd, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+    do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdt + offs_d[None, :] * sdd,
+                 mask=row_ok[:, None] & d_ok[None, :], other=0.0)
     lse = tl.load(LSE + batch_head * T + offs_m, mask=row_ok, other=float("inf"))
     delta = tl.load(DELTA + batch_head * T + offs_m, mask=row_ok, other=0.0)
 
@@ -1170,51 +672,10 @@ def _attn_bwd_dq(
     for DIAGONAL in tl.static_range(2):  # the keys before this query block, then the diagonal block
         start, end = _key_range(start_m, T, BLOCK_M, DIAGONAL)
         dq1, dq2 = _bwd_dq_inner(
-            dq1,
-            dq2,
-            q1,
-            q2,
-            do,
-            lse,
-            delta,
-            pos_q,
-            offs_m,
-            K_HEAD,
-            V_HEAD,
-            POS_B,
-            KPM_B,
-            inv_freq,
-            offs_h,
-            half_ok,
-            offs_d,
-            d_ok,
-            skt,
-            skd,
-            svt,
-            svd,
-            spt,
-            smt,
-            T,
-            slope2,
-            W1,
-            B1,
-            W2_HEAD,
-            B2_HEAD,
-            fire_c,
-            fire_inv_norm,
-            start,
-            end,
-            HALF,
-            BLOCK_N,
-            USE_ROPE,
-            USE_ALIBI,
-            USE_FIRE,
-            FIRE_HIDDEN,
-            HAS_MASK,
-            DIAGONAL,
-            PRECISION,
-            FAST_TRIG,
-            STREAM_ROPE,
+            dq1, dq2, q1, q2, do, lse, delta, pos_q, offs_m, K_HEAD, V_HEAD, POS_B, KPM_B, inv_freq, offs_h, half_ok,
+            offs_d, d_ok, skt, skd, svt, svd, spt, smt, T, slope2, W1, B1, W2_HEAD, B2_HEAD, fire_c, fire_inv_norm,
+            start, end,
+            HALF, BLOCK_N, USE_ROPE, USE_ALIBI, USE_FIRE, FIRE_HIDDEN, HAS_MASK, DIAGONAL, PRECISION, FAST_TRIG, STREAM_ROPE,
         )
     dq1 = dq1 * scale
     dq2 = dq2 * scale
@@ -1230,48 +691,23 @@ def _attn_bwd_dq(
 
 @triton.jit
 def _prepare(
-    X,
-    POS,
-    INV_FREQ,
-    XR,
-    OUT,
-    DO,
-    DELTA,
-    sxb,
-    sxh,
-    sxt,
-    sxd,
-    spb,
-    spt,
-    sob,
-    soh,
-    sot,
-    sod,
-    sdb,
-    sdh,
-    sdt,
-    sdd,
-    H,
-    T,
-    multiplier,
-    HEAD_DIM: tl.constexpr,
-    HALF: tl.constexpr,
-    HALF_PAD: tl.constexpr,
-    D_PAD: tl.constexpr,
-    BLOCK: tl.constexpr,
-    ROTATE: tl.constexpr,
-    WITH_DELTA: tl.constexpr,
-    FAST_TRIG: tl.constexpr,
+    X, POS, INV_FREQ, XR, OUT, DO, DELTA,
+    sxb, sxh, sxt, sxd, spb, spt, sob, soh, sot, sod, sdb, sdh, sdt, sdd,
+    H, T, multiplier,
+    HEAD_DIM: tl.constexpr, HALF: tl.constexpr, HALF_PAD: tl.constexpr, D_PAD: tl.constexpr,
+    BLOCK: tl.constexpr, ROTATE: tl.constexpr, WITH_DELTA: tl.constexpr, FAST_TRIG: tl.constexpr,
 ):
     """XR[b, h, t] = rope(X[b, h, t], id) * multiplier in X's dtype (XR contiguous [B, H, T, D]);
     with WITH_DELTA also DELTA[b*H + h, t] = sum_d OUT * dO (the softmax backward's row term)."""
-    _, batch_head, b, h, offs_t, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(H, T, BLOCK, HALF, HALF_PAD, HEAD_DIM, D_PAD)
+    _, batch_head, b, h, offs_t, offs_h, offs_d, row_ok, half_ok, d_ok = _program_tile(
+        H, T, BLOCK, HALF, HALF_PAD, HEAD_DIM, D_PAD)
     if ROTATE:
         x1, x2 = _load_pair(X + b * sxb + h * sxh, offs_t, row_ok, offs_h, half_ok, sxt, sxd, HALF)
         pos = tl.load(POS + b * spb + offs_t * spt, mask=row_ok, other=0).to(tl.float32)
         inv_freq = tl.load(INV_FREQ + offs_h, mask=half_ok, other=0.0)
         x1, x2 = _rope(x1.to(tl.float32), x2.to(tl.float32), pos, inv_freq, FAST_TRIG)
-        _store_pair(XR + batch_head * T * HEAD_DIM, offs_t, offs_h, x1 * multiplier, x2 * multiplier, row_ok[:, None] & half_ok[None, :], HEAD_DIM, HALF)
+        _store_pair(XR + batch_head * T * HEAD_DIM, offs_t, offs_h, x1 * multiplier, x2 * multiplier,
+                    row_ok[:, None] & half_ok[None, :], HEAD_DIM, HALF)
     if WITH_DELTA:
         o_mask = row_ok[:, None] & d_ok[None, :]
         o = tl.load(OUT + b * sob + h * soh + offs_t[:, None] * sot + offs_d[None, :] * sod, mask=o_mask, other=0.0)
@@ -1319,16 +755,8 @@ class BlockConfig:
 
 # Small tiles for the CPU interpreter (fast, and several blocks at test lengths).
 INTERPRETER_CONFIG = BlockConfig(
-    block_m=32,
-    block_n=16,
-    fwd_warps=4,
-    fwd_stages=1,
-    dkdv_block_m=16,
-    dkdv_block_n=32,
-    dq_block_m=32,
-    dq_block_n=16,
-    bwd_warps=4,
-    bwd_stages=1,
+    block_m=32, block_n=16, fwd_warps=4, fwd_stages=1,
+    dkdv_block_m=16, dkdv_block_n=32, dq_block_m=32, dq_block_n=16, bwd_warps=4, bwd_stages=1,
 )
 
 
@@ -1366,10 +794,7 @@ def _launch_meta(q: torch.Tensor, config: BlockConfig) -> dict:
     half = head_dim // 2
     return dict(
         FAST_TRIG=bool(config.fast_trig and q.is_cuda),
-        HEAD_DIM=head_dim,
-        HALF=half,
-        HALF_PAD=_next_power_of_two(half),
-        D_PAD=_next_power_of_two(head_dim),
+        HEAD_DIM=head_dim, HALF=half, HALF_PAD=_next_power_of_two(half), D_PAD=_next_power_of_two(head_dim),
     )
 
 
@@ -1405,28 +830,13 @@ def _prepare_launch(x, position_ids, inv_freq, multiplier, meta, *, out=None, gr
     with_delta = delta is not None
     block = 64
     _prepare[(triton.cdiv(length, block), batch * heads)](
-        x,
-        position_ids,
-        inv_freq,
-        rotated if rotate else x,
-        out if with_delta else x,
-        grad_out if with_delta else x,
-        delta if with_delta else inv_freq,
-        *x.stride(),
-        *position_ids.stride(),
-        *(out.stride() if with_delta else x.stride()),
-        *(grad_out.stride() if with_delta else x.stride()),
-        heads,
-        length,
-        multiplier,
-        BLOCK=block,
-        ROTATE=rotate,
-        WITH_DELTA=with_delta,
-        num_warps=4,
-        HEAD_DIM=meta["HEAD_DIM"],
-        HALF=meta["HALF"],
-        HALF_PAD=meta["HALF_PAD"],
-        D_PAD=meta["D_PAD"],
+        x, position_ids, inv_freq, rotated if rotate else x, out if with_delta else x,
+        grad_out if with_delta else x, delta if with_delta else inv_freq,
+        *x.stride(), *position_ids.stride(),
+        *(out.stride() if with_delta else x.stride()), *(grad_out.stride() if with_delta else x.stride()),
+        heads, length, multiplier,
+        BLOCK=block, ROTATE=rotate, WITH_DELTA=with_delta, num_warps=4,
+        HEAD_DIM=meta["HEAD_DIM"], HALF=meta["HALF"], HALF_PAD=meta["HALF_PAD"], D_PAD=meta["D_PAD"],
         FAST_TRIG=meta["FAST_TRIG"],
     )
     return rotated
@@ -1436,7 +846,8 @@ class CoupledAttentionFunction(torch.autograd.Function):
     """Autograd wrapper; use :func:`coupled_attention_triton`."""
 
     @staticmethod
-    def forward(ctx, q, k, v, position_ids, inv_freq, slopes, key_padding_mask, w1, b1, w2, b2, log_c, threshold_l, scale, config, flags):
+    def forward(ctx, q, k, v, position_ids, inv_freq, slopes, key_padding_mask,
+                w1, b1, w2, b2, log_c, threshold_l, scale, config, flags):
         use_rope, use_alibi, use_fire, has_mask = flags
         batch, heads, length, head_dim = q.shape
         fire_hidden = w1.shape[0] if use_fire else 1
@@ -1452,43 +863,17 @@ class CoupledAttentionFunction(torch.autograd.Function):
         out = torch.empty_like(q)
         lse = torch.empty(batch * heads, length, device=q.device, dtype=torch.float32)
         _attn_fwd[(triton.cdiv(length, config.block_m), batch * heads)](
-            q,
-            k_stream,
-            v,
-            position_ids,
-            inv_freq,
-            slopes,
-            key_padding_mask,
-            w1,
-            b1,
-            w2,
-            b2,
-            fire_scalars,
-            out,
-            lse,
-            *q.stride(),
-            *k_stream.stride(),
-            *v.stride(),
-            *out.stride(),
-            *position_ids.stride(),
-            *key_padding_mask.stride(),
-            heads,
-            length,
-            scale * LOG2E,
-            BLOCK_M=config.block_m,
-            BLOCK_N=config.block_n,
-            USE_ROPE=use_rope,
-            USE_ALIBI=use_alibi,
-            USE_FIRE=use_fire,
-            FIRE_HIDDEN=fire_hidden,
-            HAS_MASK=has_mask,
-            PRECISION=_dot_precision(q),
-            STREAM_ROPE=stream_rope,
-            num_warps=config.fwd_warps,
-            num_stages=config.fwd_stages,
-            **meta,
+            q, k_stream, v, position_ids, inv_freq, slopes, key_padding_mask, w1, b1, w2, b2, fire_scalars, out, lse,
+            *q.stride(), *k_stream.stride(), *v.stride(), *out.stride(),
+            *position_ids.stride(), *key_padding_mask.stride(),
+            heads, length, scale * LOG2E,
+            BLOCK_M=config.block_m, BLOCK_N=config.block_n,
+            USE_ROPE=use_rope, USE_ALIBI=use_alibi, USE_FIRE=use_fire, FIRE_HIDDEN=fire_hidden, HAS_MASK=has_mask,
+            PRECISION=_dot_precision(q), STREAM_ROPE=stream_rope,
+            num_warps=config.fwd_warps, num_stages=config.fwd_stages, **meta,
         )
-        ctx.save_for_backward(q, k, v, k_stream, out, lse, position_ids, inv_freq, slopes, key_padding_mask, w1, b1, w2, b2, fire_scalars)
+        ctx.save_for_backward(q, k, v, k_stream, out, lse, position_ids, inv_freq, slopes, key_padding_mask,
+                              w1, b1, w2, b2, fire_scalars)
         ctx.scale = scale
         ctx.config = config
         ctx.flags = flags
@@ -1496,7 +881,8 @@ class CoupledAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        (q, k, v, k_stream, out, lse, position_ids, inv_freq, slopes, key_padding_mask, w1, b1, w2, b2, fire_scalars) = ctx.saved_tensors
+        (q, k, v, k_stream, out, lse, position_ids, inv_freq, slopes, key_padding_mask,
+         w1, b1, w2, b2, fire_scalars) = ctx.saved_tensors
         use_rope, use_alibi, use_fire, has_mask = ctx.flags
         config: BlockConfig = ctx.config
         batch, heads, length, head_dim = q.shape
@@ -1508,89 +894,37 @@ class CoupledAttentionFunction(torch.autograd.Function):
         qk_scale = ctx.scale * LOG2E
         delta = torch.empty(batch * heads, length, device=q.device, dtype=torch.float32)  # [B*H, T]
         # one pass: delta = rowsum(O * dO), and Q as the dK/dV kernel streams it (rotated, times qk_scale)
-        q_stream = _prepare_launch(q, position_ids, inv_freq, qk_scale, meta, out=out, grad_out=grad_out, delta=delta, rotate=prescaled)
+        q_stream = _prepare_launch(q, position_ids, inv_freq, qk_scale, meta, out=out, grad_out=grad_out,
+                                   delta=delta, rotate=prescaled)
         q_stream = q if q_stream is None else q_stream
         dq = torch.empty(q.shape, device=q.device, dtype=q.dtype)
         dk = torch.empty(q.shape, device=q.device, dtype=k.dtype)
         dv = torch.empty(q.shape, device=q.device, dtype=v.dtype)
         n_key_blocks = triton.cdiv(length, config.dkdv_block_n)
-        fire_partial = torch.empty(batch * heads, n_key_blocks, 3 * hidden_pad, device=q.device, dtype=torch.float32) if use_fire else _placeholder(q.device)
+        fire_partial = (
+            torch.empty(batch * heads, n_key_blocks, 3 * hidden_pad, device=q.device, dtype=torch.float32)
+            if use_fire else _placeholder(q.device)
+        )
         common = dict(
-            USE_ROPE=use_rope,
-            USE_ALIBI=use_alibi,
-            USE_FIRE=use_fire,
-            FIRE_HIDDEN=fire_hidden,
-            HAS_MASK=has_mask,
-            PRECISION=_dot_precision(q),
-            STREAM_ROPE=stream_rope,
-            **meta,
+            USE_ROPE=use_rope, USE_ALIBI=use_alibi, USE_FIRE=use_fire, FIRE_HIDDEN=fire_hidden, HAS_MASK=has_mask,
+            PRECISION=_dot_precision(q), STREAM_ROPE=stream_rope, **meta,
         )
         tail = (*grad_out.stride(), *position_ids.stride(), *key_padding_mask.stride())
         _attn_bwd_dkdv[(n_key_blocks, batch * heads)](
-            q_stream,
-            k,
-            v,
-            position_ids,
-            inv_freq,
-            slopes,
-            key_padding_mask,
-            w1,
-            b1,
-            w2,
-            b2,
-            fire_scalars,
-            grad_out,
-            lse,
-            delta,
-            dk,
-            dv,
-            fire_partial,
-            *q_stream.stride(),
-            *k.stride(),
-            *v.stride(),
-            *tail,
-            heads,
-            length,
-            qk_scale,
-            n_key_blocks,
-            BLOCK_M=config.dkdv_block_m,
-            BLOCK_N=config.dkdv_block_n,
-            HIDDEN_PAD=hidden_pad,
-            PRESCALED=prescaled,
-            num_warps=config.bwd_warps,
-            num_stages=config.bwd_stages,
-            **common,
+            q_stream, k, v, position_ids, inv_freq, slopes, key_padding_mask, w1, b1, w2, b2, fire_scalars,
+            grad_out, lse, delta, dk, dv, fire_partial,
+            *q_stream.stride(), *k.stride(), *v.stride(), *tail,
+            heads, length, qk_scale, n_key_blocks,
+            BLOCK_M=config.dkdv_block_m, BLOCK_N=config.dkdv_block_n, HIDDEN_PAD=hidden_pad, PRESCALED=prescaled,
+            num_warps=config.bwd_warps, num_stages=config.bwd_stages, **common,
         )
         _attn_bwd_dq[(triton.cdiv(length, config.dq_block_m), batch * heads)](
-            q,
-            k_stream,
-            v,
-            position_ids,
-            inv_freq,
-            slopes,
-            key_padding_mask,
-            w1,
-            b1,
-            w2,
-            b2,
-            fire_scalars,
-            grad_out,
-            lse,
-            delta,
-            dq,
-            *q.stride(),
-            *k_stream.stride(),
-            *v.stride(),
-            *tail,
-            heads,
-            length,
-            qk_scale,
-            ctx.scale,
-            BLOCK_M=config.dq_block_m,
-            BLOCK_N=config.dq_block_n,
-            num_warps=config.bwd_warps,
-            num_stages=config.bwd_stages,
-            **common,
+            q, k_stream, v, position_ids, inv_freq, slopes, key_padding_mask, w1, b1, w2, b2, fire_scalars,
+            grad_out, lse, delta, dq,
+            *q.stride(), *k_stream.stride(), *v.stride(), *tail,
+            heads, length, qk_scale, ctx.scale,
+            BLOCK_M=config.dq_block_m, BLOCK_N=config.dq_block_n,
+            num_warps=config.bwd_warps, num_stages=config.bwd_stages, **common,
         )
         fire_grads = [None] * 6
         if use_fire:
@@ -1685,4 +1019,6 @@ def coupled_attention_triton(
     else:
         w1 = b1 = w2 = b2 = log_c = threshold_l = _placeholder(device)
     flags = (use_rope, use_alibi, use_fire, has_mask)
-    return CoupledAttentionFunction.apply(q, k, v, position_ids, inv_freq, slopes, mask, w1, b1, w2, b2, log_c, threshold_l, scale, config, flags)
+    return CoupledAttentionFunction.apply(
+        q, k, v, position_ids, inv_freq, slopes, mask, w1, b1, w2, b2, log_c, threshold_l, scale, config, flags
+    )

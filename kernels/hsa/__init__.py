@@ -17,15 +17,7 @@ from typing import NamedTuple
 import torch
 
 from kernels.dispatch import BACKENDS, use_triton
-from kernels.hsa.naive import (
-    WEIGHTINGS,
-    chunk_visibility,
-    chunk_weights,
-    hsa_reference,
-    order_by_recency,
-    selected_scores,
-    slot_is_filled,
-)
+from kernels.hsa.naive import WEIGHTINGS, chunk_visibility, chunk_weights, hsa_reference, order_by_recency, selected_scores, slot_is_filled
 from kernels.hsa.naive import select_chunks as select_chunks_reference
 
 __all__ = [

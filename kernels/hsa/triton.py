@@ -82,40 +82,20 @@ def _token_block(kv_heads, BLOCK_T: tl.constexpr):
 
 @triton.jit
 def _select_kernel(
-    LQ,
-    LM,
-    OUT_IDX,
-    s_lq_b,
-    s_lq_t,
-    s_lq_h,
-    s_lq_d,
-    s_lm_b,
-    s_lm_c,
-    s_lm_h,
-    s_lm_d,
-    s_oi_b,
-    s_oi_t,
-    s_oi_h,
-    s_oi_k,
-    length,
-    num_chunks,
-    kv_heads,
-    score_scale,
-    CHUNK: tl.constexpr,
-    TOP_K: tl.constexpr,
-    K_PAD: tl.constexpr,
-    RDIM: tl.constexpr,
-    RDIM_PAD: tl.constexpr,
-    BLOCK_T: tl.constexpr,
-    BLOCK_C: tl.constexpr,
-    PRECISION: tl.constexpr,
+    LQ, LM, OUT_IDX,
+    s_lq_b, s_lq_t, s_lq_h, s_lq_d,
+    s_lm_b, s_lm_c, s_lm_h, s_lm_d,
+    s_oi_b, s_oi_t, s_oi_h, s_oi_k,
+    length, num_chunks, kv_heads, score_scale,
+    CHUNK: tl.constexpr, TOP_K: tl.constexpr, K_PAD: tl.constexpr,
+    RDIM: tl.constexpr, RDIM_PAD: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, PRECISION: tl.constexpr,
 ):
     block, b, h, tokens = _token_block(kv_heads, BLOCK_T)  # tokens: [BT]
     dims = tl.arange(0, RDIM_PAD)
     lq = tl.load(
         LQ + b.to(tl.int64) * s_lq_b + tokens[:, None].to(tl.int64) * s_lq_t + h * s_lq_h + dims[None, :] * s_lq_d,
-        mask=(tokens[:, None] < length) & (dims[None, :] < RDIM),
-        other=0.0,
+        mask=(tokens[:, None] < length) & (dims[None, :] < RDIM), other=0.0,
     )  # [BT, Dr]
     slots = tl.arange(0, K_PAD)
     best = tl.where(slots[None, :] < TOP_K, float("-inf"), float("inf")) + tl.zeros([BLOCK_T, K_PAD], tl.float32)
@@ -128,8 +108,7 @@ def _select_kernel(
         chunk = c0 + cols  # [BC]
         lm = tl.load(
             LM + b.to(tl.int64) * s_lm_b + chunk[None, :].to(tl.int64) * s_lm_c + h * s_lm_h + dims[:, None] * s_lm_d,
-            mask=(chunk[None, :] < num_chunks) & (dims[:, None] < RDIM),
-            other=0.0,
+            mask=(chunk[None, :] < num_chunks) & (dims[:, None] < RDIM), other=0.0,
         )  # [Dr, BC]
         score = tl.dot(lq, lm, input_precision=PRECISION) * score_scale  # [BT, BC]
         visible = ((chunk[None, :] + 1) * CHUNK <= tokens[:, None]) & (chunk[None, :] < num_chunks)
@@ -150,18 +129,13 @@ def _select_kernel(
     out_mask = (tokens[:, None] < length) & (slots[None, :] < TOP_K)
     tl.store(
         OUT_IDX + b.to(tl.int64) * s_oi_b + tokens[:, None].to(tl.int64) * s_oi_t + h * s_oi_h + slots[None, :] * s_oi_k,
-        best_idx.to(tl.int64),
-        mask=out_mask,
+        best_idx.to(tl.int64), mask=out_mask,
     )
 
 
 def select_chunks_triton(
-    landmark_q: torch.Tensor,
-    landmarks: torch.Tensor,
-    chunk_size: int,
-    top_k: int,
-    block_t: int | None = None,
-    block_c: int | None = None,
+    landmark_q: torch.Tensor, landmarks: torch.Tensor, chunk_size: int, top_k: int,
+    block_t: int | None = None, block_c: int | None = None,
 ) -> torch.Tensor:
     """Top-K visible chunks per token and KV head, most recent first, -1 for empty slots.
 
@@ -182,24 +156,12 @@ def select_chunks_triton(
     lq, lm = lq.to(dtype), lm.to(dtype)
     grid = (triton.cdiv(length, block_t), batch * kv_heads)
     _select_kernel[grid](
-        lq,
-        lm,
-        indices,
-        *lq.stride(),
-        *lm.stride(),
-        *indices.stride(),
-        length,
-        num_chunks,
-        kv_heads,
-        1.0 / math.sqrt(retrieval_dim),
-        CHUNK=chunk_size,
-        TOP_K=top_k,
-        K_PAD=_pow2(top_k, 2),
-        RDIM=retrieval_dim,
-        RDIM_PAD=_pow2(retrieval_dim, 16),
-        BLOCK_T=block_t,
-        BLOCK_C=block_c,
-        PRECISION=_precision(dtype),
+        lq, lm, indices,
+        *lq.stride(), *lm.stride(), *indices.stride(),
+        length, num_chunks, kv_heads, 1.0 / math.sqrt(retrieval_dim),
+        CHUNK=chunk_size, TOP_K=top_k, K_PAD=_pow2(top_k, 2),
+        RDIM=retrieval_dim, RDIM_PAD=_pow2(retrieval_dim, 16),
+        BLOCK_T=block_t, BLOCK_C=block_c, PRECISION=_precision(dtype),
         num_warps=4,
     )
     return order_by_recency(indices)
@@ -219,34 +181,9 @@ def _slot_scores(q, k_tile, keys, qk_scale, CHUNK: tl.constexpr, PRECISION: tl.c
 
 
 @triton.jit
-def _load_slot(
-    K,
-    V,
-    IDX,
-    W,
-    kv_base,
-    vv_base,
-    idx_base,
-    w_base,
-    q,
-    tokens,
-    slot,
-    keys,
-    dims,
-    s_k_t,
-    s_k_d,
-    s_v_t,
-    s_v_d,
-    s_i_t,
-    s_i_k,
-    s_w_t,
-    s_w_k,
-    length,
-    qk_scale,
-    CHUNK: tl.constexpr,
-    HEAD_DIM: tl.constexpr,
-    PRECISION: tl.constexpr,
-):
+def _load_slot(K, V, IDX, W, kv_base, vv_base, idx_base, w_base, q, tokens, slot, keys, dims,
+               s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, qk_scale,
+               CHUNK: tl.constexpr, HEAD_DIM: tl.constexpr, PRECISION: tl.constexpr):
     """Slot ``slot`` of a block of tokens: its chunk's keys and values [BT, S, D] (zeros for an
     empty or invisible slot, or a token past the end), its weight [BT] (0 likewise), and the
     unnormalised softmax of the queries ``q`` [BT, G, D] over the chunk, [BT, G, S] (:func:`_slot_scores`)."""
@@ -272,21 +209,8 @@ def _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w
 
 
 @triton.jit
-def _group_tile(
-    Q,
-    s_q_b,
-    s_q_t,
-    s_q_h,
-    s_q_d,
-    length,
-    kv_heads,
-    GROUP: tl.constexpr,
-    G_PAD: tl.constexpr,
-    S_PAD: tl.constexpr,
-    HEAD_DIM: tl.constexpr,
-    D_PAD: tl.constexpr,
-    BLOCK_T: tl.constexpr,
-):
+def _group_tile(Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP: tl.constexpr, G_PAD: tl.constexpr,
+                S_PAD: tl.constexpr, HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, BLOCK_T: tl.constexpr):
     """The tile of the forward and dq kernels: BLOCK_T tokens x the GROUP query heads of one KV head.
 
     Returns batch, KV head, tokens [BT], head rows [G_PAD], dims [D_PAD], chunk key offsets [S_PAD],
@@ -311,85 +235,28 @@ def _group_ptrs(X, b, tokens, heads, dims, s_b, s_t, s_h, s_d):
 
 @triton.jit
 def _fwd_kernel(
-    Q,
-    K,
-    V,
-    IDX,
-    W,
-    OUT,
-    s_q_b,
-    s_q_t,
-    s_q_h,
-    s_q_d,
-    s_k_b,
-    s_k_t,
-    s_k_h,
-    s_k_d,
-    s_v_b,
-    s_v_t,
-    s_v_h,
-    s_v_d,
-    s_i_b,
-    s_i_t,
-    s_i_h,
-    s_i_k,
-    s_w_b,
-    s_w_t,
-    s_w_h,
-    s_w_k,
-    s_o_b,
-    s_o_t,
-    s_o_h,
-    s_o_d,
-    length,
-    kv_heads,
-    qk_scale,
-    GROUP: tl.constexpr,
-    G_PAD: tl.constexpr,
-    CHUNK: tl.constexpr,
-    S_PAD: tl.constexpr,
-    HEAD_DIM: tl.constexpr,
-    D_PAD: tl.constexpr,
-    TOP_K: tl.constexpr,
-    BLOCK_T: tl.constexpr,
+    Q, K, V, IDX, W, OUT,
+    s_q_b, s_q_t, s_q_h, s_q_d,
+    s_k_b, s_k_t, s_k_h, s_k_d,
+    s_v_b, s_v_t, s_v_h, s_v_d,
+    s_i_b, s_i_t, s_i_h, s_i_k,
+    s_w_b, s_w_t, s_w_h, s_w_k,
+    s_o_b, s_o_t, s_o_h, s_o_d,
+    length, kv_heads, qk_scale,
+    GROUP: tl.constexpr, G_PAD: tl.constexpr, CHUNK: tl.constexpr, S_PAD: tl.constexpr,
+    HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, TOP_K: tl.constexpr, BLOCK_T: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     """One program: BLOCK_T tokens x the GROUP query heads of one KV head; batched [G, D] x [D, S] dots."""
     b, kv_head, tokens, rows, dims, keys, heads, live, q_mask, q = _group_tile(  # q: [BT, G, D]
-        Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T
-    )
+        Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
     kv_base, vv_base, idx_base, w_base = _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h)
     acc = tl.zeros([BLOCK_T, G_PAD, D_PAD], tl.float32)
     for slot in range(TOP_K):
         # each token's softmax over the S keys of its chunk: one tile, exact, no online rescaling
         k_tile, v_tile, weight, p = _load_slot(  # p: [BT, G, S]
-            K,
-            V,
-            IDX,
-            W,
-            kv_base,
-            vv_base,
-            idx_base,
-            w_base,
-            q,
-            tokens,
-            slot,
-            keys,
-            dims,
-            s_k_t,
-            s_k_d,
-            s_v_t,
-            s_v_d,
-            s_i_t,
-            s_i_k,
-            s_w_t,
-            s_w_k,
-            length,
-            qk_scale,
-            CHUNK,
-            HEAD_DIM,
-            PRECISION,
-        )
+            K, V, IDX, W, kv_base, vv_base, idx_base, w_base, q, tokens, slot, keys, dims,
+            s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, qk_scale, CHUNK, HEAD_DIM, PRECISION)
         p = p * (weight[:, None] / tl.sum(p, axis=2))[:, :, None]  # w_k * softmax
         acc += tl.dot(p.to(v_tile.dtype), v_tile, input_precision=PRECISION)  # [BT, G, D]
     tl.store(_group_ptrs(OUT, b, tokens, heads, dims, s_o_b, s_o_t, s_o_h, s_o_d), acc.to(OUT.dtype.element_ty), mask=q_mask)
@@ -402,69 +269,24 @@ def _fwd_kernel(
 
 @triton.jit
 def _bwd_dq_kernel(
-    Q,
-    K,
-    V,
-    IDX,
-    W,
-    DO,
-    DQ,
-    DW,
-    DELTA,
-    s_q_b,
-    s_q_t,
-    s_q_h,
-    s_q_d,
-    s_k_b,
-    s_k_t,
-    s_k_h,
-    s_k_d,
-    s_v_b,
-    s_v_t,
-    s_v_h,
-    s_v_d,
-    s_i_b,
-    s_i_t,
-    s_i_h,
-    s_i_k,
-    s_w_b,
-    s_w_t,
-    s_w_h,
-    s_w_k,
-    s_do_b,
-    s_do_t,
-    s_do_h,
-    s_do_d,
-    s_dq_b,
-    s_dq_t,
-    s_dq_h,
-    s_dq_d,
-    s_dw_b,
-    s_dw_t,
-    s_dw_h,
-    s_dw_k,
-    s_de_b,
-    s_de_t,
-    s_de_h,
-    s_de_k,
-    length,
-    kv_heads,
-    qk_scale,
-    scale,
-    GROUP: tl.constexpr,
-    G_PAD: tl.constexpr,
-    CHUNK: tl.constexpr,
-    S_PAD: tl.constexpr,
-    HEAD_DIM: tl.constexpr,
-    D_PAD: tl.constexpr,
-    TOP_K: tl.constexpr,
-    BLOCK_T: tl.constexpr,
+    Q, K, V, IDX, W, DO, DQ, DW, DELTA,
+    s_q_b, s_q_t, s_q_h, s_q_d,
+    s_k_b, s_k_t, s_k_h, s_k_d,
+    s_v_b, s_v_t, s_v_h, s_v_d,
+    s_i_b, s_i_t, s_i_h, s_i_k,
+    s_w_b, s_w_t, s_w_h, s_w_k,
+    s_do_b, s_do_t, s_do_h, s_do_d,
+    s_dq_b, s_dq_t, s_dq_h, s_dq_d,
+    s_dw_b, s_dw_t, s_dw_h, s_dw_k,
+    s_de_b, s_de_t, s_de_h, s_de_k,
+    length, kv_heads, qk_scale, scale,
+    GROUP: tl.constexpr, G_PAD: tl.constexpr, CHUNK: tl.constexpr, S_PAD: tl.constexpr,
+    HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, TOP_K: tl.constexpr, BLOCK_T: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     """The forward's layout; per slot recomputes p and O_k, writes dw and Delta = <dO, O_k>, accumulates dq."""
     b, kv_head, tokens, rows, dims, keys, heads, live, q_mask, q = _group_tile(  # q: [BT, G, D]
-        Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T
-    )
+        Q, s_q_b, s_q_t, s_q_h, s_q_d, length, kv_heads, GROUP, G_PAD, S_PAD, HEAD_DIM, D_PAD, BLOCK_T)
     do = tl.load(_group_ptrs(DO, b, tokens, heads, dims, s_do_b, s_do_t, s_do_h, s_do_d), mask=q_mask, other=0.0)  # [BT, G, D]
     kv_base, vv_base, idx_base, w_base = _slot_bases(b, kv_head, s_k_b, s_k_h, s_v_b, s_v_h, s_i_b, s_i_h, s_w_b, s_w_h)
     dw_ptrs = DW + b.to(tl.int64) * s_dw_b + kv_head * s_dw_h + tokens.to(tl.int64) * s_dw_t  # [BT]
@@ -473,33 +295,8 @@ def _bwd_dq_kernel(
     dq = tl.zeros([BLOCK_T, G_PAD, D_PAD], tl.float32)
     for slot in range(TOP_K):
         k_tile, v_tile, weight, p = _load_slot(  # p: [BT, G, S]
-            K,
-            V,
-            IDX,
-            W,
-            kv_base,
-            vv_base,
-            idx_base,
-            w_base,
-            q,
-            tokens,
-            slot,
-            keys,
-            dims,
-            s_k_t,
-            s_k_d,
-            s_v_t,
-            s_v_d,
-            s_i_t,
-            s_i_k,
-            s_w_t,
-            s_w_k,
-            length,
-            qk_scale,
-            CHUNK,
-            HEAD_DIM,
-            PRECISION,
-        )
+            K, V, IDX, W, kv_base, vv_base, idx_base, w_base, q, tokens, slot, keys, dims,
+            s_k_t, s_k_d, s_v_t, s_v_d, s_i_t, s_i_k, s_w_t, s_w_k, length, qk_scale, CHUNK, HEAD_DIM, PRECISION)
         p = p / tl.sum(p, axis=2)[:, :, None]
         slot_out = tl.dot(p.to(v_tile.dtype), v_tile, input_precision=PRECISION)  # O_k, [BT, G, D]
         delta = tl.sum(slot_out * do.to(tl.float32), axis=2)  # [BT, G]; 0 on padded rows and empty slots (do, v = 0)
@@ -508,69 +305,26 @@ def _bwd_dq_kernel(
         dp = tl.dot(do, tl.permute(v_tile, (0, 2, 1)), input_precision=PRECISION)  # [BT, G, S]
         ds = p * weight[:, None, None] * (dp - delta[:, :, None])
         dq += tl.dot(ds.to(k_tile.dtype), k_tile, input_precision=PRECISION)  # [BT, G, D]
-    tl.store(_group_ptrs(DQ, b, tokens, heads, dims, s_dq_b, s_dq_t, s_dq_h, s_dq_d), (dq * scale).to(DQ.dtype.element_ty), mask=q_mask)
+    tl.store(_group_ptrs(DQ, b, tokens, heads, dims, s_dq_b, s_dq_t, s_dq_h, s_dq_d), (dq * scale).to(DQ.dtype.element_ty),
+             mask=q_mask)
 
 
 @triton.jit
 def _bwd_dkdv_kernel(
-    Q,
-    K,
-    V,
-    W,
-    DO,
-    DELTA,
-    DK,
-    DV,
-    ORDER,
-    WORK_CHUNK,
-    WORK_START,
-    WORK_END,
-    s_q_b,
-    s_q_t,
-    s_q_h,
-    s_q_d,
-    s_k_b,
-    s_k_t,
-    s_k_h,
-    s_k_d,
-    s_v_b,
-    s_v_t,
-    s_v_h,
-    s_v_d,
-    s_w_b,
-    s_w_t,
-    s_w_h,
-    s_w_k,
-    s_do_b,
-    s_do_t,
-    s_do_h,
-    s_do_d,
-    s_de_b,
-    s_de_t,
-    s_de_h,
-    s_de_k,
-    s_dk_b,
-    s_dk_t,
-    s_dk_h,
-    s_dk_d,
-    s_dv_b,
-    s_dv_t,
-    s_dv_h,
-    s_dv_d,
-    s_order_bh,
-    s_work_bh,
-    length,
-    kv_heads,
-    qk_scale,
-    scale,
-    GROUP: tl.constexpr,
-    G_POW2: tl.constexpr,
-    CHUNK: tl.constexpr,
-    S_PAD: tl.constexpr,
-    HEAD_DIM: tl.constexpr,
-    D_PAD: tl.constexpr,
-    TOP_K: tl.constexpr,
-    BLOCK_ROWS: tl.constexpr,
+    Q, K, V, W, DO, DELTA, DK, DV,
+    ORDER, WORK_CHUNK, WORK_START, WORK_END,
+    s_q_b, s_q_t, s_q_h, s_q_d,
+    s_k_b, s_k_t, s_k_h, s_k_d,
+    s_v_b, s_v_t, s_v_h, s_v_d,
+    s_w_b, s_w_t, s_w_h, s_w_k,
+    s_do_b, s_do_t, s_do_h, s_do_d,
+    s_de_b, s_de_t, s_de_h, s_de_k,
+    s_dk_b, s_dk_t, s_dk_h, s_dk_d,
+    s_dv_b, s_dv_t, s_dv_h, s_dv_d,
+    s_order_bh, s_work_bh,
+    length, kv_heads, qk_scale, scale,
+    GROUP: tl.constexpr, G_POW2: tl.constexpr, CHUNK: tl.constexpr, S_PAD: tl.constexpr,
+    HEAD_DIM: tl.constexpr, D_PAD: tl.constexpr, TOP_K: tl.constexpr, BLOCK_ROWS: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     item = tl.program_id(0)
@@ -585,12 +339,10 @@ def _bwd_dkdv_kernel(
         dims = tl.arange(0, D_PAD)
         pos = chunk * CHUNK + keys
         kv_mask = (keys[:, None] < CHUNK) & (pos[:, None] < length) & (dims[None, :] < HEAD_DIM)
-        k_tile = tl.load(
-            K + b.to(tl.int64) * s_k_b + pos[:, None].to(tl.int64) * s_k_t + kv_head * s_k_h + dims[None, :] * s_k_d, mask=kv_mask, other=0.0
-        )  # [S, D]
-        v_tile = tl.load(
-            V + b.to(tl.int64) * s_v_b + pos[:, None].to(tl.int64) * s_v_t + kv_head * s_v_h + dims[None, :] * s_v_d, mask=kv_mask, other=0.0
-        )  # [S, D]
+        k_tile = tl.load(K + b.to(tl.int64) * s_k_b + pos[:, None].to(tl.int64) * s_k_t + kv_head * s_k_h + dims[None, :] * s_k_d,
+                         mask=kv_mask, other=0.0)  # [S, D]
+        v_tile = tl.load(V + b.to(tl.int64) * s_v_b + pos[:, None].to(tl.int64) * s_v_t + kv_head * s_v_h + dims[None, :] * s_v_d,
+                         mask=kv_mask, other=0.0)  # [S, D]
         dk = tl.zeros([S_PAD, D_PAD], tl.float32)
         dv = tl.zeros([S_PAD, D_PAD], tl.float32)
         rows = tl.arange(0, BLOCK_ROWS)
@@ -605,12 +357,10 @@ def _bwd_dkdv_kernel(
             t = (flat // TOP_K).to(tl.int64)
             slot = flat % TOP_K
             row_mask = live[:, None] & (dims[None, :] < HEAD_DIM)
-            q = tl.load(
-                Q + b.to(tl.int64) * s_q_b + t[:, None] * s_q_t + head_of_row[:, None] * s_q_h + dims[None, :] * s_q_d, mask=row_mask, other=0.0
-            )  # [R, D]
-            do = tl.load(
-                DO + b.to(tl.int64) * s_do_b + t[:, None] * s_do_t + head_of_row[:, None] * s_do_h + dims[None, :] * s_do_d, mask=row_mask, other=0.0
-            )  # [R, D]
+            q = tl.load(Q + b.to(tl.int64) * s_q_b + t[:, None] * s_q_t + head_of_row[:, None] * s_q_h + dims[None, :] * s_q_d,
+                        mask=row_mask, other=0.0)  # [R, D]
+            do = tl.load(DO + b.to(tl.int64) * s_do_b + t[:, None] * s_do_t + head_of_row[:, None] * s_do_h + dims[None, :] * s_do_d,
+                         mask=row_mask, other=0.0)  # [R, D]
             weight = tl.load(W + b.to(tl.int64) * s_w_b + t * s_w_t + kv_head * s_w_h + slot * s_w_k, mask=live, other=0.0).to(tl.float32)
             delta = tl.load(DELTA + b.to(tl.int64) * s_de_b + t * s_de_t + head_of_row * s_de_h + slot * s_de_k, mask=live, other=0.0)
             logits = tl.dot(k_tile, tl.trans(q), input_precision=PRECISION) * qk_scale  # [S, R], base-2 domain
@@ -623,15 +373,10 @@ def _bwd_dkdv_kernel(
             ds = p * (dp - delta[None, :])
             dk += tl.dot(ds.to(q.dtype), q, input_precision=PRECISION)
         out_mask = kv_mask
-        tl.atomic_add(
-            DK + b.to(tl.int64) * s_dk_b + pos[:, None].to(tl.int64) * s_dk_t + kv_head * s_dk_h + dims[None, :] * s_dk_d,
-            dk * scale,
-            mask=out_mask,
-            sem="relaxed",
-        )
-        tl.atomic_add(
-            DV + b.to(tl.int64) * s_dv_b + pos[:, None].to(tl.int64) * s_dv_t + kv_head * s_dv_h + dims[None, :] * s_dv_d, dv, mask=out_mask, sem="relaxed"
-        )
+        tl.atomic_add(DK + b.to(tl.int64) * s_dk_b + pos[:, None].to(tl.int64) * s_dk_t + kv_head * s_dk_h + dims[None, :] * s_dk_d,
+                      dk * scale, mask=out_mask, sem="relaxed")
+        tl.atomic_add(DV + b.to(tl.int64) * s_dv_b + pos[:, None].to(tl.int64) * s_dv_t + kv_head * s_dv_h + dims[None, :] * s_dv_d,
+                      dv, mask=out_mask, sem="relaxed")
 
 
 def _inverse_index(indices: torch.Tensor, chunk_size: int, num_chunks: int, segment: int):
@@ -676,25 +421,10 @@ class HSAFunction(torch.autograd.Function):
         block_t = config.get("block_t", 16 if INTERPRET else 1)
         grid = (triton.cdiv(length, block_t), batch * kv_heads)
         _fwd_kernel[grid](
-            q,
-            k,
-            v,
-            indices,
-            weights,
-            out,
-            *q.stride(),
-            *k.stride(),
-            *v.stride(),
-            *indices.stride(),
-            *weights.stride(),
-            *out.stride(),
-            length,
-            kv_heads,
-            scale * LOG2E,
-            BLOCK_T=block_t,
-            num_warps=config.get("num_warps", 4),
-            num_stages=config.get("num_stages", 2),
-            **meta,
+            q, k, v, indices, weights, out,
+            *q.stride(), *k.stride(), *v.stride(), *indices.stride(), *weights.stride(), *out.stride(),
+            length, kv_heads, scale * LOG2E,
+            BLOCK_T=block_t, num_warps=config.get("num_warps", 4), num_stages=config.get("num_stages", 2), **meta,
         )
         ctx.save_for_backward(q, k, v, weights, indices)
         ctx.chunk_size, ctx.scale, ctx.config = chunk_size, scale, config
@@ -715,32 +445,11 @@ class HSAFunction(torch.autograd.Function):
         block_t = config.get("block_t", 16 if INTERPRET else 1)
         grid = (triton.cdiv(length, block_t), batch * kv_heads)
         _bwd_dq_kernel[grid](
-            q,
-            k,
-            v,
-            indices,
-            weights,
-            grad_out,
-            dq,
-            dw,
-            delta,
-            *q.stride(),
-            *k.stride(),
-            *v.stride(),
-            *indices.stride(),
-            *weights.stride(),
-            *grad_out.stride(),
-            *dq.stride(),
-            *dw.stride(),
-            *delta.stride(),
-            length,
-            kv_heads,
-            scale * LOG2E,
-            scale,
-            BLOCK_T=block_t,
-            num_warps=config.get("num_warps", 4),
-            num_stages=config.get("num_stages", 2),
-            **meta,
+            q, k, v, indices, weights, grad_out, dq, dw, delta,
+            *q.stride(), *k.stride(), *v.stride(), *indices.stride(), *weights.stride(),
+            *grad_out.stride(), *dq.stride(), *dw.stride(), *delta.stride(),
+            length, kv_heads, scale * LOG2E, scale,
+            BLOCK_T=block_t, num_warps=config.get("num_warps", 4), num_stages=config.get("num_stages", 2), **meta,
         )
         num_chunks = length // chunk_size  # only complete chunks are ever visible
         dk32 = torch.zeros(k.shape, dtype=torch.float32, device=q.device)
@@ -752,69 +461,28 @@ class HSAFunction(torch.autograd.Function):
             order, work_chunk, work_start, work_end = _inverse_index(indices, chunk_size, num_chunks, segment)
             grid = (work_chunk.shape[1], batch * kv_heads)
             _bwd_dkdv_kernel[grid](
-                q,
-                k,
-                v,
-                weights,
-                grad_out,
-                delta,
-                dk32,
-                dv32,
-                order,
-                work_chunk,
-                work_start,
-                work_end,
-                *q.stride(),
-                *k.stride(),
-                *v.stride(),
-                *weights.stride(),
-                *grad_out.stride(),
-                *delta.stride(),
-                *dk32.stride(),
-                *dv32.stride(),
-                order.stride(0),
-                work_chunk.stride(0),
-                length,
-                kv_heads,
-                scale * LOG2E,
-                scale,
-                GROUP=group,
-                G_POW2=g_pow2,
-                CHUNK=chunk_size,
-                S_PAD=meta["S_PAD"],
-                HEAD_DIM=head_dim,
-                D_PAD=meta["D_PAD"],
-                TOP_K=top_k,
-                BLOCK_ROWS=block_rows,
-                PRECISION=meta["PRECISION"],
-                num_warps=config.get("num_warps_dkdv", 8),
-                num_stages=config.get("num_stages_dkdv", 2),
+                q, k, v, weights, grad_out, delta, dk32, dv32,
+                order, work_chunk, work_start, work_end,
+                *q.stride(), *k.stride(), *v.stride(), *weights.stride(), *grad_out.stride(), *delta.stride(),
+                *dk32.stride(), *dv32.stride(), order.stride(0), work_chunk.stride(0),
+                length, kv_heads, scale * LOG2E, scale,
+                GROUP=group, G_POW2=g_pow2, CHUNK=chunk_size, S_PAD=meta["S_PAD"], HEAD_DIM=head_dim,
+                D_PAD=meta["D_PAD"], TOP_K=top_k, BLOCK_ROWS=block_rows, PRECISION=meta["PRECISION"],
+                num_warps=config.get("num_warps_dkdv", 8), num_stages=config.get("num_stages_dkdv", 2),
             )
         return dq, dk32.to(k.dtype), dv32.to(v.dtype), dw.to(weights.dtype), None, None, None, None
 
 
 def _meta(group: int, chunk_size: int, head_dim: int, top_k: int, dtype: torch.dtype) -> dict:
     return {
-        "GROUP": group,
-        "G_PAD": _pow2(group, 16),
-        "CHUNK": chunk_size,
-        "S_PAD": _pow2(chunk_size, 16),
-        "HEAD_DIM": head_dim,
-        "D_PAD": _pow2(head_dim, 16),
-        "TOP_K": top_k,
-        "PRECISION": _precision(dtype),
+        "GROUP": group, "G_PAD": _pow2(group, 16), "CHUNK": chunk_size, "S_PAD": _pow2(chunk_size, 16),
+        "HEAD_DIM": head_dim, "D_PAD": _pow2(head_dim, 16), "TOP_K": top_k, "PRECISION": _precision(dtype),
     }
 
 
 def hsa_attention_triton(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    indices: torch.Tensor,
-    weights: torch.Tensor,
-    chunk_size: int,
-    scale: float | None = None,
-    config: dict | None = None,
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
+    chunk_size: int, scale: float | None = None, config: dict | None = None,
 ) -> torch.Tensor:
     """Triton sparse attention given the selection; same contract as :func:`kernels.hsa.naive.hsa_reference`.
 
@@ -823,5 +491,7 @@ def hsa_attention_triton(
     (block_t, num_warps, num_stages, block_rows, segment_rows, num_warps_dkdv, num_stages_dkdv).
     """
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    out = HSAFunction.apply(_compute_dtype(q), _compute_dtype(k), _compute_dtype(v), weights, indices, chunk_size, scale, dict(config or {}))
+    out = HSAFunction.apply(
+        _compute_dtype(q), _compute_dtype(k), _compute_dtype(v), weights, indices, chunk_size, scale, dict(config or {})
+    )
     return out.to(q.dtype)

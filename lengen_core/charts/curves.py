@@ -21,10 +21,7 @@ from lengen_core.charts.colors import scheme_color
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
 
-METRIC_LABELS: dict[str, str] = {
-    "exact_match": "exact-match accuracy (greedy decoding)",
-    "token_accuracy": "per-token accuracy (greedy decoding)",
-}
+METRIC_LABELS: dict[str, str] = {"exact_match": "exact-match accuracy (greedy decoding)", "token_accuracy": "per-token accuracy (greedy decoding)"}
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 TRAIN_RANGE_COLOR = "rgba(120, 120, 120, 0.15)"
 
@@ -216,11 +213,7 @@ class SweepCurve:
 
 
 def length_sweep_figure(
-    curves: Sequence[SweepCurve],
-    *,
-    metrics: Sequence[str] = ("exact_match",),
-    show_bands: bool = True,
-    height_per_panel: int = 380,
+    curves: Sequence[SweepCurve], *, metrics: Sequence[str] = ("exact_match",), show_bands: bool = True, height_per_panel: int = 380
 ) -> go.Figure:
     """Accuracy versus length for each curve, one panel per metric (stacked, shared x).
 
@@ -292,16 +285,7 @@ def length_sweep_figure(
 
     # Marks shared by every panel: training range and longest training length (once per distinct value).
     for low, high in sorted({(c.train_length_min, c.train_length_max) for c in curves}):
-        figure.add_vrect(
-            x0=low - 0.5,
-            x1=high + 0.5,
-            fillcolor=TRAIN_RANGE_COLOR,
-            line_width=0,
-            layer="below",
-            row="all",
-            col=1,
-            name="train-range",
-        )
+        figure.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=TRAIN_RANGE_COLOR, line_width=0, layer="below", row="all", col=1, name="train-range")
     for high in sorted({c.train_length_max for c in curves}):
         figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row="all", col=1, name="train-length-max")
         figure.add_annotation(
@@ -319,13 +303,7 @@ def length_sweep_figure(
         if curve.breakdown_length is None:
             continue
         color = scheme_color(curve.scheme)
-        figure.add_vline(
-            x=curve.breakdown_length,
-            line=dict(color=color, dash="dot", width=2),
-            row="all",
-            col=1,
-            name=f"breakdown:{curve.label}",
-        )
+        figure.add_vline(x=curve.breakdown_length, line=dict(color=color, dash="dot", width=2), row="all", col=1, name=f"breakdown:{curve.label}")
         figure.add_annotation(
             x=curve.breakdown_length,
             y=0.08 + 0.09 * (offset % 5),

@@ -371,15 +371,7 @@ def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
     common = dict(x=schemes, y=tasks, customdata=hover, hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2)
     figure = go.Figure()
     figure.add_trace(
-        go.Heatmap(
-            z=layer("learned"),
-            colorscale=COLOUR_SCALE,
-            zmin=0,
-            zmax=top,
-            name="learned",
-            colorbar=dict(title="breakdown /<br>train length"),
-            **common,
-        )
+        go.Heatmap(z=layer("learned"), colorscale=COLOUR_SCALE, zmin=0, zmax=top, name="learned", colorbar=dict(title="breakdown /<br>train length"), **common)
     )
     figure.add_trace(
         go.Heatmap(z=layer("not learned"), colorscale=[[0, NOT_LEARNED_FILL], [1, NOT_LEARNED_FILL]], showscale=False, name="did not learn", **common)
@@ -392,12 +384,7 @@ def compare_grid_figure(cells: pd.DataFrame) -> go.Figure:
             continue
         fill = scale_colour(float(row["median_ratio"]) / top) if state == "learned" else NOT_LEARNED_FILL if state == "not learned" else PENDING_FILL
         figure.add_annotation(
-            x=scheme,
-            y=task,
-            text=cell_text(row),
-            showarrow=False,
-            name=f"cell:{task}/{scheme}",
-            font=dict(size=BODY_FONT_PX, color=text_colour_on(fill)),
+            x=scheme, y=task, text=cell_text(row), showarrow=False, name=f"cell:{task}/{scheme}", font=dict(size=BODY_FONT_PX, color=text_colour_on(fill))
         )
     ticktext = [f"<span style='color:{scheme_color(s.split('+')[0])}'><b>{s}</b></span>" for s in schemes]
     figure.update_xaxes(tickvals=schemes, ticktext=ticktext, side="top", tickfont=dict(size=BODY_FONT_PX))

@@ -13,13 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lengen_core.inspection import (
-    PositionRow,
-    coupled_groups,
-    first_mismatch,
-    hsa_selection_matrix,
-    predicted_ids_table,
-)
+from lengen_core.inspection import PositionRow, coupled_groups, first_mismatch, hsa_selection_matrix, predicted_ids_table
 from lengen_core.vocab import VOCAB
 
 _HEAT = "Blues"
@@ -252,10 +246,7 @@ def predicted_ids_figure(answer_tokens: Sequence[int], true_ids: Sequence[int], 
     table = predicted_ids_table(answer_tokens, true_ids, predicted_ids)
     n = len(table["true id"])
     labels = [f"{k}:{token}" for k, token in enumerate(table["answer token"])]
-    status = [
-        [0.0] * n,
-        [1.0 if m == "✓" else (0.0 if "" in (a, b) else -1.0) for a, b, m in zip(table["true id"], table["predicted id"], table["match"])],
-    ]
+    status = [[0.0] * n, [1.0 if m == "✓" else (0.0 if "" in (a, b) else -1.0) for a, b, m in zip(table["true id"], table["predicted id"], table["match"])]]
     wrong = first_mismatch(list(true_ids), list(predicted_ids))
     figure = go.Figure(
         go.Heatmap(

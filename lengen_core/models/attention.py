@@ -72,11 +72,7 @@ class LayerCache:
 
 
 def causal_allowed_mask(
-    query_length: int,
-    key_length: int,
-    key_padding_mask: torch.Tensor | None,
-    device: torch.device,
-    segment_ids: torch.Tensor | None = None,
+    query_length: int, key_length: int, key_padding_mask: torch.Tensor | None, device: torch.device, segment_ids: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``[B or 1, 1, Tq, Tk]`` bool: key j visible to query i iff j <= i and j is real
     (and, for packed rows, ``segment_ids [B, T]`` of j and i agree; square only).
@@ -101,11 +97,7 @@ def causal_allowed_mask(
 
 
 def log_length_factor(
-    query_length: int,
-    key_length: int,
-    key_padding_mask: torch.Tensor | None,
-    device: torch.device,
-    segment_ids: torch.Tensor | None = None,
+    query_length: int, key_length: int, key_padding_mask: torch.Tensor | None, device: torch.device, segment_ids: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``[B or 1, 1, Tq, 1]`` float: log of the number of keys each query sees (``model.length_scaling="log"``).
 
@@ -151,14 +143,7 @@ class DenseAttention(nn.Module):
             out = self._sdpa(q, k, v, context, bias, cache=cache)
         elif backend == "explicit":
             out, probs = coupled_attention_reference(
-                q,
-                k,
-                v,
-                context.position_ids,
-                rope_base=context.terms.rope_base,
-                bias=bias,
-                key_padding_mask=context.key_padding_mask,
-                return_probs=True,
+                q, k, v, context.position_ids, rope_base=context.terms.rope_base, bias=bias, key_padding_mask=context.key_padding_mask, return_probs=True
             )
             info = {"attention": probs}  # [B, H, T, T]
         elif backend == "kernel":
@@ -198,13 +183,7 @@ class DenseAttention(nn.Module):
         return "sdpa"
 
     def _sdpa(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        context: MixerContext,
-        bias: torch.Tensor | None,
-        cache: LayerCache | None = None,
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, context: MixerContext, bias: torch.Tensor | None, cache: LayerCache | None = None
     ) -> torch.Tensor:
         """q, k, v: [B, H, Tq, D] for the new tokens; bias: [B, H, Tq, Tk] or None; with a cache, keys/values are appended to it."""
         if context.terms.rope_base is not None:

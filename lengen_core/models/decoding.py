@@ -85,13 +85,7 @@ class Decoder:
     """
 
     def __init__(
-        self,
-        model: DecodedModel,
-        prompt: torch.Tensor,
-        position_ids: torch.Tensor,
-        *,
-        key_padding_mask: torch.Tensor | None = None,
-        use_cache: bool = True,
+        self, model: DecodedModel, prompt: torch.Tensor, position_ids: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None, use_cache: bool = True
     ) -> None:
         rows, prompt_width = prompt.shape
         slots = position_ids.shape[1]

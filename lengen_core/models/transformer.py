@@ -52,10 +52,7 @@ class Block(nn.Module):
         self.mixer = make_mixer(model_config, position_config, layer_index)
         self.norm2 = make_norm(model_config.norm, model_config.d_model)
         self.mlp = nn.Sequential(
-            nn.Linear(model_config.d_model, model_config.d_ff),
-            nn.GELU(),
-            nn.Linear(model_config.d_ff, model_config.d_model),
-            nn.Dropout(model_config.dropout),
+            nn.Linear(model_config.d_model, model_config.d_ff), nn.GELU(), nn.Linear(model_config.d_ff, model_config.d_model), nn.Dropout(model_config.dropout)
         )
 
     def forward(self, x: torch.Tensor, context: MixerContext, cache: LayerCache | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
@@ -171,12 +168,7 @@ class Transformer(nn.Module):
         return [LayerCache() for _ in self.blocks]
 
     def start_decoding(
-        self,
-        prompt: torch.Tensor,
-        position_ids: torch.Tensor,
-        *,
-        key_padding_mask: torch.Tensor | None = None,
-        use_cache: bool = True,
+        self, prompt: torch.Tensor, position_ids: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None, use_cache: bool = True
     ) -> Decoder:
         """Start decoding a batch: prompt: [B, P] (left-padded); position_ids: [B, P + A], the ids of
         the prompt and of the A slots to generate; key_padding_mask: [B, P] (True = real) or None.

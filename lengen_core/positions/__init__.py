@@ -36,20 +36,9 @@ from lengen_core.batching import Batch
 from lengen_core.config import PositionConfig, scheme_rule_and_encoding
 from lengen_core.errors import ConfigError
 from lengen_core.positions.encodings import ENCODINGS, PositionalTerms, sinusoidal_table
-from lengen_core.positions.rules import (
-    ABACUS_DEFAULT_MAX_OFFSET,
-    index_ids,
-    offset_structural_ids,
-    randomized_ids,
-)
+from lengen_core.positions.rules import ABACUS_DEFAULT_MAX_OFFSET, index_ids, offset_structural_ids, randomized_ids
 
-__all__ = [
-    "ENCODINGS",
-    "PositionScheme",
-    "PositionalTerms",
-    "build_scheme",
-    "sinusoidal_table",
-]
+__all__ = ["ENCODINGS", "PositionScheme", "PositionalTerms", "build_scheme", "sinusoidal_table"]
 
 
 @dataclass(frozen=True)
@@ -106,10 +95,4 @@ def build_scheme(config: PositionConfig) -> PositionScheme:
         offset_max = 0
     if rule == "randomized":
         offset_max = 0
-    return PositionScheme(
-        config=config,
-        rule=rule,
-        encoding=encoding,
-        offset_max=offset_max,
-        predicts_positions=config.scheme == "predictive_coupled",
-    )
+    return PositionScheme(config=config, rule=rule, encoding=encoding, offset_max=offset_max, predicts_positions=config.scheme == "predictive_coupled")

@@ -56,14 +56,7 @@ class FireFunction(nn.Module):
         self.threshold_l = nn.Parameter(torch.tensor(512.0))
 
     def params(self) -> dict[str, torch.Tensor]:
-        return {
-            "w1": self.w1,
-            "b1": self.b1,
-            "w2": self.w2,
-            "b2": self.b2,
-            "log_c": self.log_c,
-            "threshold_l": self.threshold_l,
-        }
+        return {"w1": self.w1, "b1": self.b1, "w2": self.w2, "b2": self.b2, "log_c": self.log_c, "threshold_l": self.threshold_l}
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
         """position_ids: [B, T] -> bias [B, H, T, T]."""

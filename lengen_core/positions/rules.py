@@ -75,13 +75,7 @@ def randomized_ids(batch: Batch, *, max_position: int, generator: torch.Generato
 
 
 def offset_structural_ids(
-    structural_ids: torch.Tensor,
-    batch: Batch,
-    *,
-    offset_max: int,
-    max_position: int,
-    training: bool,
-    generator: torch.Generator | None,
+    structural_ids: torch.Tensor, batch: Batch, *, offset_max: int, max_position: int, training: bool, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Coupled / Abacus ids: ``structural_ids`` (0 = none) plus a training offset on the non-zero ones.
 

@@ -54,26 +54,13 @@ def _differing(section: str, ours: Any, theirs: Any) -> str:
     return ", ".join(f"{section}.{key}" for key in sorted(mine) if mine[key] != other[key])
 
 
-def create_run(
-    store: RunStore,
-    config: RunConfig,
-    seed: int,
-    *,
-    name: str | None = None,
-    tags: tuple[str, ...] = (),
-    budget: Budget | None = None,
-) -> str:
+def create_run(store: RunStore, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = (), budget: Budget | None = None) -> str:
     """Record a queued run of ``config`` with ``seed`` once :func:`admit` accepts it; returns its id."""
     return create_runs(store, [(config, seed)], name=name, tags=tags, budget=budget)[0]
 
 
 def create_runs(
-    store: RunStore,
-    cells: list[tuple[RunConfig, int]],
-    *,
-    name: str | None = None,
-    tags: tuple[str, ...] = (),
-    budget: Budget | None = None,
+    store: RunStore, cells: list[tuple[RunConfig, int]], *, name: str | None = None, tags: tuple[str, ...] = (), budget: Budget | None = None
 ) -> list[str]:
     """Record queued runs of every (config, seed) in one transaction, once :func:`admit` accepts every one.
 

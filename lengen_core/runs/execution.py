@@ -60,14 +60,7 @@ def execute_run(
             return finish(store, progress, run_id, result.status, result.error)
 
         progress.update(phase="evaluating")
-        evaluation = evaluate_model(
-            result.model,
-            config,
-            budget=budget,
-            device=device,
-            on_point=progress.add_eval_point,
-            should_stop=control.should_stop,
-        )
+        evaluation = evaluate_model(result.model, config, budget=budget, device=device, on_point=progress.add_eval_point, should_stop=control.should_stop)
         if control.cancelled:
             return finish(store, progress, run_id, "cancelled", "cancelled during evaluation")
         for task_name, part_outcome in evaluation.parts:  # a mixture's other tasks, each its own sweep

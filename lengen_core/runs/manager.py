@@ -68,13 +68,7 @@ class JobManager:
     """
 
     def __init__(
-        self,
-        store: RunStore,
-        *,
-        max_concurrent: int = 1,
-        max_queued: int = 64,
-        checkpoint_dir: Path | None = None,
-        budget: Budget | None = None,
+        self, store: RunStore, *, max_concurrent: int = 1, max_queued: int = 64, checkpoint_dir: Path | None = None, budget: Budget | None = None
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
@@ -191,12 +185,7 @@ class JobManager:
         job.progress.update(phase="evaluating", status="running")
         try:
             evaluation = execute_extra_sweep(
-                self.store,
-                job.extra,
-                part_sweep_base(job.sweep),
-                budget=self.budget,
-                on_point=job.progress.add_eval_point,
-                should_stop=job.control.should_stop,
+                self.store, job.extra, part_sweep_base(job.sweep), budget=self.budget, on_point=job.progress.add_eval_point, should_stop=job.control.should_stop
             )
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
             job.progress.update(phase="finished", status="failed", error=f"{type(error).__name__}: {error}")

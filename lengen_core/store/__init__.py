@@ -48,14 +48,7 @@ from lengen_core.store.export import EXPORT_FORMATS
 from lengen_core.store.opening import default_store_path
 from lengen_core.store.owners import owner_is_alive
 from lengen_core.store.queries import EVAL_COLUMNS
-from lengen_core.store.records import (
-    ALLOWED_TRANSITIONS,
-    FINAL_STATUSES,
-    RUN_STATUSES,
-    InvalidTransition,
-    RunNotFound,
-    RunRecord,
-)
+from lengen_core.store.records import ALLOWED_TRANSITIONS, FINAL_STATUSES, RUN_STATUSES, InvalidTransition, RunNotFound, RunRecord
 from lengen_core.store.run_store import RunStore
 from lengen_core.store.schema import APP_MARKER, MIGRATIONS, SCHEMA_VERSION
 

@@ -70,10 +70,7 @@ def insert(connection: duckdb.DuckDBPyConnection, target: str, layout: Layout, c
         return
     import pyarrow
 
-    table = pyarrow.table(
-        {name: columns[name] for name, _ in layout},
-        schema=pyarrow.schema([(name, _arrow_type(sql_type)) for name, sql_type in layout]),
-    )
+    table = pyarrow.table({name: columns[name] for name, _ in layout}, schema=pyarrow.schema([(name, _arrow_type(sql_type)) for name, sql_type in layout]))
     view = f"incoming_{uuid.uuid4().hex[:8]}"
     connection.register(view, table)
     try:

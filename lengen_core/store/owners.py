@@ -107,8 +107,7 @@ def interrupt_runs_of_dead_owners(connection: duckdb.DuckDBPyConnection) -> list
 def refuse_live_runs(connection: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> None:
     """Raise :class:`StoreError` naming the first of ``run_ids`` that is queued or running and may still be alive."""
     active = connection.execute(
-        "SELECT run_id, status, owner, owner_start FROM runs WHERE list_contains(?, run_id) AND status IN ('queued', 'running')",
-        [list(run_ids)],
+        "SELECT run_id, status, owner, owner_start FROM runs WHERE list_contains(?, run_id) AND status IN ('queued', 'running')", [list(run_ids)]
     ).fetchall()
     for run_id, status, owner, owner_start in active:
         if owner_is_alive(owner, owner_start) is not False:

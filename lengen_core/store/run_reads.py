@@ -16,16 +16,7 @@ import duckdb
 
 from lengen_core.errors import ConfigError
 from lengen_core.store.engine import fetch_one
-from lengen_core.store.queries import (
-    ARTIFACT_COLUMNS,
-    LIST_COLUMNS,
-    LIST_ORDER,
-    NEWEST_CHECKPOINTS,
-    RUN_COLUMNS,
-    RUN_FIELDS,
-    TRAIN_COLUMNS,
-    eval_curve_query,
-)
+from lengen_core.store.queries import ARTIFACT_COLUMNS, LIST_COLUMNS, LIST_ORDER, NEWEST_CHECKPOINTS, RUN_COLUMNS, RUN_FIELDS, TRAIN_COLUMNS, eval_curve_query
 from lengen_core.store.records import RunNotFound, RunRecord
 from lengen_core.store.values import as_utc, check_status, localize_times, required_int
 
@@ -130,8 +121,7 @@ def read_sweeps(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_i
     """The stored sweeps of a run: sweep, breakdown_length, train_length_max, created_at."""
     require_run(connection, path, run_id)
     frame = connection.execute(
-        "SELECT sweep, breakdown_length, train_length_max, created_at FROM eval_sweeps WHERE run_id = ? ORDER BY created_at",
-        [run_id],
+        "SELECT sweep, breakdown_length, train_length_max, created_at FROM eval_sweeps WHERE run_id = ? ORDER BY created_at", [run_id]
     ).df()
     return localize_times(frame, ("created_at",))
 

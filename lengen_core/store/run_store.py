@@ -16,18 +16,8 @@ from lengen_core.store.export import export_download, export_tables
 from lengen_core.store.opening import open_store_file
 from lengen_core.store.owners import has_dead_owners, interrupt_runs_of_dead_owners
 from lengen_core.store.records import RunRecord
-from lengen_core.store.run_rows import (
-    eval_point_columns,
-    new_run_columns,
-    train_point_columns,
-)
-from lengen_core.store.values import (
-    check_name,
-    check_status,
-    optional_float,
-    optional_text,
-    required_int,
-)
+from lengen_core.store.run_rows import eval_point_columns, new_run_columns, train_point_columns
+from lengen_core.store.values import check_name, check_status, optional_float, optional_text, required_int
 
 if TYPE_CHECKING:  # imported where used: a worker that only writes starts faster without it
     import pandas
@@ -147,14 +137,7 @@ class RunStore:
         with self._file.transaction(write=True) as connection:
             run_writes.set_progress(connection, self.path, run_id, steps, seconds, reason, learned)
 
-    def append_train_points(
-        self,
-        run_id: str,
-        rows: Sequence[Mapping],
-        *,
-        steps_done: int | None = None,
-        train_seconds: float | None = None,
-    ) -> None:
+    def append_train_points(self, run_id: str, rows: Sequence[Mapping], *, steps_done: int | None = None, train_seconds: float | None = None) -> None:
         """Append training-curve points: step, loss, accuracy, lr, wall_time_s, tokens_per_s (all but step/loss may be None).
 
         With ``steps_done`` (and ``train_seconds``) the run's progress is updated
@@ -211,15 +194,7 @@ class RunStore:
         columns = eval_point_columns(run_id, sweep, rows)
         with self._file.transaction(write=True) as connection:
             run_writes.replace_sweep(
-                connection,
-                self.path,
-                run_id,
-                sweep,
-                columns,
-                breakdown_length=breakdown,
-                train_length_max=train_max,
-                interval=(low, high),
-                bound_reason=reason,
+                connection, self.path, run_id, sweep, columns, breakdown_length=breakdown, train_length_max=train_max, interval=(low, high), bound_reason=reason
             )
 
     def add_artifact(self, run_id: str, kind: str, path: str) -> None:
@@ -292,14 +267,7 @@ class RunStore:
         ``limit`` then counts runs with a checkpoint.
         """
         query, parameters = run_reads.list_runs_query(
-            status=status,
-            task=task,
-            scheme=scheme,
-            config_id=config_id,
-            limit=limit,
-            tag=tag,
-            run_ids=run_ids,
-            with_checkpoint=with_checkpoint,
+            status=status, task=task, scheme=scheme, config_id=config_id, limit=limit, tag=tag, run_ids=run_ids, with_checkpoint=with_checkpoint
         )
         with self._file.transaction(write=False) as connection:
             return run_reads.read_listing(connection, query, parameters)

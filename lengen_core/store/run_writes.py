@@ -48,10 +48,7 @@ def move_status(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_i
             [now, owner, owner_start, run_id],
         )
     else:
-        connection.execute(
-            "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
-            [status, now, error, run_id],
-        )
+        connection.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?", [status, now, error, run_id])
 
 
 def set_progress(
@@ -75,11 +72,7 @@ def set_progress(
 
 
 def append_train_points(
-    connection: duckdb.DuckDBPyConnection,
-    path: pathlib.Path,
-    run_id: str,
-    columns: dict[str, list[Any]],
-    progress: tuple[int, float | None] | None,
+    connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, columns: dict[str, list[Any]], progress: tuple[int, float | None] | None
 ) -> None:
     """Append ``train_points`` columns and, with ``progress`` (steps done, train seconds), update the run's progress."""
     require_run(connection, path, run_id)
@@ -89,10 +82,7 @@ def append_train_points(
 
 
 def append_train_points_of_runs(
-    connection: duckdb.DuckDBPyConnection,
-    path: pathlib.Path,
-    columns: dict[str, list[Any]],
-    progress: Sequence[tuple[str, int, float | None]],
+    connection: duckdb.DuckDBPyConnection, path: pathlib.Path, columns: dict[str, list[Any]], progress: Sequence[tuple[str, int, float | None]]
 ) -> None:
     """:func:`append_train_points` for many runs in three statements: check the runs, insert every row, update every progress."""
     run_ids = sorted(set(columns["run_id"]) | {run_id for run_id, _, _ in progress})

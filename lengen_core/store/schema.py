@@ -220,10 +220,7 @@ def migrate(connection: duckdb.DuckDBPyConnection, from_version: int) -> None:
                 continue
             for statement in statements:
                 connection.execute(statement)
-            connection.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [str(version)],
-            )
+            connection.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(version)])
         connection.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):

@@ -19,30 +19,10 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-from lengen_core.tasks import (  # noqa: F401
-    arithmetic,
-    copying,
-    counting,
-    formal_languages,
-    hints,
-    retrieval,
-    sparse,
-    transfer,
-)
-from lengen_core.tasks.base import (
-    ANSWER_SEGMENT,
-    TASK_REGISTRY,
-    Example,
-    Task,
-    build_task,
-    task_names,
-)
+from lengen_core.tasks import arithmetic, copying, counting, formal_languages, hints, retrieval, sparse, transfer  # noqa: F401
+from lengen_core.tasks.base import ANSWER_SEGMENT, TASK_REGISTRY, Example, Task, build_task, task_names
 from lengen_core.tasks.catalog import COLUMNS, task_rows
-from lengen_core.tasks.index_hints import (
-    check_index_hints,
-    max_hinted_length,
-    with_index_hints,
-)
+from lengen_core.tasks.index_hints import check_index_hints, max_hinted_length, with_index_hints
 
 if TYPE_CHECKING:
     import pandas
@@ -59,14 +39,4 @@ class _TaskPackage(types.ModuleType):
 
 sys.modules[__name__].__class__ = _TaskPackage
 
-__all__ = [
-    "ANSWER_SEGMENT",
-    "TASK_REGISTRY",
-    "Example",
-    "Task",
-    "build_task",
-    "check_index_hints",
-    "max_hinted_length",
-    "task_names",
-    "with_index_hints",
-]
+__all__ = ["ANSWER_SEGMENT", "TASK_REGISTRY", "Example", "Task", "build_task", "check_index_hints", "max_hinted_length", "task_names", "with_index_hints"]

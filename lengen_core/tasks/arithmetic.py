@@ -62,14 +62,7 @@ from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
 from lengen_core.tasks.citations import cho_2024
-from lengen_core.tasks.common import (
-    DIGIT_IDS,
-    EQUALS_ID,
-    PLUS_ID,
-    TIMES_ID,
-    SequenceBuilder,
-    random_number_digits,
-)
+from lengen_core.tasks.common import DIGIT_IDS, EQUALS_ID, PLUS_ID, TIMES_ID, SequenceBuilder, random_number_digits
 from lengen_core.tasks.theory import huang
 
 CHO_2024 = cho_2024("src/data/addition.py", "src/data/multiplication.py")
@@ -164,12 +157,7 @@ def addition_example(operands: Sequence[int], base: int = 10, length: int | None
         builder.add(PLUS_ID if index < n_operands - 1 else EQUALS_ID, 0, coupled=operator_id)
     builder.end_prompt()
     answer_digits = digits_of(total, base, width)[::-1]  # units digit first
-    builder.extend(
-        [DIGIT_IDS[d] for d in answer_digits],
-        ANSWER_SEGMENT,
-        coupled=[id_of(s) for s in range(1, width + 1)],
-        significance=range(1, width + 1),
-    )
+    builder.extend([DIGIT_IDS[d] for d in answer_digits], ANSWER_SEGMENT, coupled=[id_of(s) for s in range(1, width + 1)], significance=range(1, width + 1))
     return builder.build(length, {"operands": tuple(operands), "result": total})
 
 
@@ -312,9 +300,7 @@ class Multiplication(Task):
     supports_index_hints = True
     min_length = 1
     max_length = 512
-    option_specs = {
-        "multiplier_digits": TaskOption(default=2, minimum=1, maximum=4, help="M, the digits of the second operand"),
-    }
+    option_specs = {"multiplier_digits": TaskOption(default=2, minimum=1, maximum=4, help="M, the digits of the second operand")}
 
     def generate(self, rng: random.Random, length: int) -> Example:
         multiplicand = value_of(random_number_digits(rng, length), 10)
@@ -341,10 +327,5 @@ def multiplication_example(multiplicand: int, multiplier: int, multiplier_digits
     builder.add(EQUALS_ID, 0, coupled=end)
     builder.end_prompt()
     answer_digits = digits_of(product, 10, width)[::-1]
-    builder.extend(
-        [DIGIT_IDS[d] for d in answer_digits],
-        ANSWER_SEGMENT,
-        coupled=range(width, 0, -1),
-        significance=range(1, width + 1),
-    )
+    builder.extend([DIGIT_IDS[d] for d in answer_digits], ANSWER_SEGMENT, coupled=range(width, 0, -1), significance=range(1, width + 1))
     return builder.build(length, {"operands": (multiplicand, multiplier), "result": product})

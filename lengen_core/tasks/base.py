@@ -183,10 +183,7 @@ class Task:
 
     def check_length(self, length: int, field_name: str = "length") -> None:
         if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length or length > self.max_length:
-            raise ConfigError(
-                field_name,
-                f"task {self.name!r} supports lengths {self.min_length}..{self.max_length}, got {shown(length)}",
-            )
+            raise ConfigError(field_name, f"task {self.name!r} supports lengths {self.min_length}..{self.max_length}, got {shown(length)}")
 
     def sample(self, rng: random.Random, length: int) -> Example:
         """One example whose length knob equals ``length`` exactly."""

@@ -61,10 +61,7 @@ __all__ = [
 def alphabet_option(default: int, minimum: int = 2, maximum: int = MAX_ALPHABET) -> TaskOption:
     """``alphabet_size``: how many of the generic symbols s0..s127 a task draws from."""
     return TaskOption(
-        default=default,
-        minimum=minimum,
-        maximum=maximum,
-        help=f"number of distinct symbols (s0..s{{n-1}}) the inputs are drawn from, {minimum}..{maximum}",
+        default=default, minimum=minimum, maximum=maximum, help=f"number of distinct symbols (s0..s{{n-1}}) the inputs are drawn from, {minimum}..{maximum}"
     )
 
 
@@ -117,13 +114,7 @@ class SequenceBuilder:
         if self.significance is not None:
             self.significance.append(significance)
 
-    def extend(
-        self,
-        tokens: Sequence[int],
-        segment: int,
-        coupled: Iterable[int] | None = None,
-        significance: Iterable[int] | None = None,
-    ) -> None:
+    def extend(self, tokens: Sequence[int], segment: int, coupled: Iterable[int] | None = None, significance: Iterable[int] | None = None) -> None:
         """Append many tokens of one segment (coupled ids / significances default to 0)."""
         count = len(tokens)
         self.tokens.extend(tokens)

@@ -27,16 +27,7 @@ from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
 from lengen_core.tasks.citations import BORN_2025, HUANG_2025, cho_2024
-from lengen_core.tasks.common import (
-    ARROW_ID,
-    EQUALS_ID,
-    MAX_ALPHABET,
-    PIPE_ID,
-    SYMBOL_IDS,
-    SequenceBuilder,
-    alphabet_option,
-    check_unique_alphabet,
-)
+from lengen_core.tasks.common import ARROW_ID, EQUALS_ID, MAX_ALPHABET, PIPE_ID, SYMBOL_IDS, SequenceBuilder, alphabet_option, check_unique_alphabet
 from lengen_core.tasks.theory import GOLOWICH_2025, born, huang
 
 CHO_2024 = cho_2024()

@@ -21,17 +21,7 @@ from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
 from lengen_core.tasks.citations import HUANG_2025, cho_2024
-from lengen_core.tasks.common import (
-    DIGIT_IDS,
-    EQUALS_ID,
-    LETTER_IDS,
-    ONE_ID,
-    PIPE_ID,
-    SYMBOL_IDS,
-    ZERO_ID,
-    SequenceBuilder,
-    alphabet_option,
-)
+from lengen_core.tasks.common import DIGIT_IDS, EQUALS_ID, LETTER_IDS, ONE_ID, PIPE_ID, SYMBOL_IDS, ZERO_ID, SequenceBuilder, alphabet_option
 from lengen_core.tasks.theory import huang
 
 CHO_2024 = cho_2024("src/data/parity.py")
@@ -137,7 +127,7 @@ class ParityScratchpad(_CountingTask):
             choices=("current", "early"),
             help="current: running parities forwards, each coupled to the bit it consumes (the position-coupling repository at "
             "commit 384431c); early: backwards, the rule runs stored before this option used",
-        ),
+        )
     }
 
     def generate(self, rng: random.Random, length: int) -> Example:

@@ -63,9 +63,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, register
-from lengen_core.tasks.citations import (
-    HUANG_2025_PAPER as HUANG_2025,  # cited without its code
-)
+from lengen_core.tasks.citations import HUANG_2025_PAPER as HUANG_2025  # cited without its code
 from lengen_core.tasks.common import EQUALS_ID, NO_ID, YES_ID, SequenceBuilder
 from lengen_core.tasks.theory import huang
 from lengen_core.vocab import VOCAB

@@ -47,10 +47,7 @@ def with_index_hints(example: Example) -> Example:
     """
     coupled = example.coupled_ids
     if coupled is None:
-        raise ConfigError(
-            "task.index_hints",
-            f"this task has no structure to hint (no coupling rule); index hints work with {_hinted_tasks()}",
-        )
+        raise ConfigError("task.index_hints", f"this task has no structure to hint (no coupling rule); index hints work with {_hinted_tasks()}")
     if example.meta.get("index_hints"):
         raise ConfigError("task.index_hints", "the example already carries index hints")
     segments = example.segment_ids
@@ -100,10 +97,7 @@ def with_index_hints(example: Example) -> Example:
 def check_index_hints(task: Task, length: int) -> None:
     """Refuse index hints for a task without hint structure, or at a length needing more than 64 hints."""
     if not task.supports_index_hints:
-        raise ConfigError(
-            "task.index_hints",
-            f"task {task.name!r} has no structure to hint; index hints work with {_hinted_tasks()}",
-        )
+        raise ConfigError("task.index_hints", f"task {task.name!r} has no structure to hint; index hints work with {_hinted_tasks()}")
     rng = random.Random(f"index-hints-probe:{task.name}:{length}")
     for _ in range(PROBE_SAMPLES):
         with_index_hints(task.sample(rng, length))

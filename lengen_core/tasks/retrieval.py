@@ -87,11 +87,7 @@ class PasskeyRetrieval(_RetrievalTask):
         answer = passkey + (EOS_ID,)
         segment_ids = ((0,) + (1,) * depth + (0,) + (2,) * digits + (0,) + (1,) * (filler_length - depth) + (0,)) + (ANSWER_SEGMENT,) * (digits + 1)
         return Example(
-            prompt=prompt,
-            answer=answer,
-            length=length,
-            segment_ids=segment_ids,
-            meta={"depth": depth / max(filler_length, 1), "needle_index": depth + 1},
+            prompt=prompt, answer=answer, length=length, segment_ids=segment_ids, meta={"depth": depth / max(filler_length, 1), "needle_index": depth + 1}
         )
 
     def max_sequence_length(self, length: int) -> int:
@@ -188,9 +184,7 @@ class FlipFlop(_RetrievalTask):
     source = "Liu, Ash, Goel, Krishnamurthy, Zhang (2023). Exposing Attention Glitches with Flip-Flop Language Modeling. NeurIPS 2023, arXiv 2306.00946"
     min_length = 2
     max_length = 8192
-    option_specs = {
-        "ignore_percent": TaskOption(default=80, minimum=0, maximum=98, help="chance (%) that an instruction is 'ignore', 0..98"),
-    }
+    option_specs = {"ignore_percent": TaskOption(default=80, minimum=0, maximum=98, help="chance (%) that an instruction is 'ignore', 0..98")}
 
     def generate(self, rng: random.Random, length: int) -> Example:
         ignore = self.options["ignore_percent"] / 100.0
@@ -209,12 +203,7 @@ class FlipFlop(_RetrievalTask):
                 tokens += (READ_ID, bit_ids[memory])
         tokens.append(READ_ID)
         segments = (0,) + (1, 2) * (length - 1) + (0,)
-        return Example(
-            prompt=tuple(tokens),
-            answer=(bit_ids[memory], EOS_ID),
-            length=length,
-            segment_ids=segments + (ANSWER_SEGMENT, ANSWER_SEGMENT),
-        )
+        return Example(prompt=tuple(tokens), answer=(bit_ids[memory], EOS_ID), length=length, segment_ids=segments + (ANSWER_SEGMENT, ANSWER_SEGMENT))
 
     def max_sequence_length(self, length: int) -> int:
         return 2 * length + 2

@@ -49,14 +49,7 @@ from typing import ClassVar
 
 from lengen_core.errors import ConfigError
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
-from lengen_core.tasks.common import (
-    DIGIT_IDS,
-    EQUALS_ID,
-    HASH_ID,
-    ONE_ID,
-    ZERO_ID,
-    SequenceBuilder,
-)
+from lengen_core.tasks.common import DIGIT_IDS, EQUALS_ID, HASH_ID, ONE_ID, ZERO_ID, SequenceBuilder
 from lengen_core.tasks.theory import GOLOWICH_2025, Sparsity, TaskTheory
 
 CHO_2024 = "Cho et al. (2024). Position Coupling. arXiv 2405.20671 (parity coupling, src/data/parity.py of HanseulJo/position-coupling)"
@@ -81,10 +74,7 @@ class _PlantedTask(Task):
     option_specs = {
         "k": TaskOption(default=3, minimum=1, maximum=MAX_K, help=f"number of marked tokens the answer depends on, 1..{MAX_K}"),
         "span": TaskOption(
-            default=0,
-            minimum=0,
-            maximum=MAX_SPAN,
-            help="0: marked tokens anywhere; s >= k: all inside one window of s consecutive input tokens (locality)",
+            default=0, minimum=0, maximum=MAX_SPAN, help="0: marked tokens anywhere; s >= k: all inside one window of s consecutive input tokens (locality)"
         ),
     }
 

@@ -128,10 +128,7 @@ def huang(nope: bool, ape: bool, *, reported_nope: str = "", reported_ape: str =
 
     ``reported_*``: their measured exact match (%) at the training range / 51-100 / 101-150.
     """
-    return TaskTheory(
-        nope=Prediction(nope, NOPE_CLAIM, source, reported=reported_nope),
-        ape=Prediction(ape, APE_CLAIM, source, reported=reported_ape),
-    )
+    return TaskTheory(nope=Prediction(nope, NOPE_CLAIM, source, reported=reported_nope), ape=Prediction(ape, APE_CLAIM, source, reported=reported_ape))
 
 
 def born(nope: bool, ape: bool) -> TaskTheory:
@@ -141,7 +138,4 @@ def born(nope: bool, ape: bool) -> TaskTheory:
     program with local relations (our ``ape``); the NoPE verdict (plain
     C-RASP, no positional relation at all) is our derivation.
     """
-    return TaskTheory(
-        nope=Prediction(nope, NOPE_CLAIM, HUANG_2025, derived_by="ours"),
-        ape=Prediction(ape, APE_CLAIM, BORN_2025),
-    )
+    return TaskTheory(nope=Prediction(nope, NOPE_CLAIM, HUANG_2025, derived_by="ours"), ape=Prediction(ape, APE_CLAIM, BORN_2025))

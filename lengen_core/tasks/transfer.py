@@ -283,8 +283,7 @@ class MultiQueryRecall(Task):
 
 
 _LETTER_COPY_THEORY = TaskTheory(
-    nope=Prediction(False, NOPE_CLAIM, HUANG_2025, derived_by="ours"),
-    ape=Prediction(False, APE_CLAIM, BORN_2025, derived_by="ours"),
+    nope=Prediction(False, NOPE_CLAIM, HUANG_2025, derived_by="ours"), ape=Prediction(False, APE_CLAIM, BORN_2025, derived_by="ours")
 )
 _UPPER_OF = dict(zip(LETTER_IDS, UPPER_LETTER_IDS))
 

@@ -7,18 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lengen_core.charts.inspection import (
-    attention_grid,
-    attention_heatmap,
-    hsa_selection_figure,
-)
+from lengen_core.charts.inspection import attention_grid, attention_heatmap, hsa_selection_figure
 from lengen_core.data import ExampleSource
-from lengen_core.inspection import (
-    generated_example,
-    hsa_query_table,
-    hsa_selection_matrix,
-    token_labels,
-)
+from lengen_core.inspection import generated_example, hsa_query_table, hsa_selection_matrix, token_labels
 from lengen_core.vocab import VOCAB
 from tests.conftest import assert_clean, drawn_figure, rendered
 

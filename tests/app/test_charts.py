@@ -8,14 +8,7 @@ import pandas as pd
 import pytest
 
 from lengen_core.charts.colors import SCHEME_COLORS
-from lengen_core.charts.curves import (
-    SweepCurve,
-    breakdown_ratio_figure,
-    length_sweep_figure,
-    named_shapes,
-    rgba,
-    train_curve_panels,
-)
+from lengen_core.charts.curves import SweepCurve, breakdown_ratio_figure, length_sweep_figure, named_shapes, rgba, train_curve_panels
 
 
 def sweep_points(lengths: list[int], exact: list[float], n: int = 100) -> pd.DataFrame:

@@ -110,10 +110,7 @@ def test_extra_sweep_runs_in_the_background_and_joins_the_chart(open_app: Any, t
     assert 24 not in set(lines(figure_of(app))[0].x)
 
 
-@pytest.mark.parametrize(
-    ("lengths", "field"),
-    [("20, x", "eval.lengths"), ("600", "eval.lengths"), ("", "eval.lengths")],
-)
+@pytest.mark.parametrize(("lengths", "field"), [("20, x", "eval.lengths"), ("600", "eval.lengths"), ("", "eval.lengths")])
 def test_bad_extra_sweep_lengths_name_the_field(open_app: Any, trained_run: Any, lengths: str, field: str) -> None:
     run_id = trained_run()
     app = open_app(SWEEP)

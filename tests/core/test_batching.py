@@ -27,10 +27,7 @@ def test_right_padding_puts_every_row_at_column_zero() -> None:
     assert batch.digit_significance is None
     assert batch.prompt_lengths.tolist() == [2, 3] and batch.sequence_lengths.tolist() == [4, 6]
     # position p predicts token p+1, scored only inside the answer
-    assert batch.loss_targets().tolist() == [
-        [IGNORE_INDEX, 12, EOS_ID, IGNORE_INDEX, IGNORE_INDEX],
-        [IGNORE_INDEX, IGNORE_INDEX, 23, 24, EOS_ID],
-    ]
+    assert batch.loss_targets().tolist() == [[IGNORE_INDEX, 12, EOS_ID, IGNORE_INDEX, IGNORE_INDEX], [IGNORE_INDEX, IGNORE_INDEX, 23, 24, EOS_ID]]
 
 
 def test_left_padding_ends_every_row_at_the_last_column() -> None:

@@ -149,12 +149,7 @@ def test_sweep_runs_every_cell_in_worker_processes(tmp_path: Path) -> None:
     runs = RunStore(db).list_runs()
     assert len(runs) == 4
     assert set(runs["status"]) == {"done"}
-    assert set(zip(runs["task"], runs["scheme"])) == {
-        ("reverse", "coupled"),
-        ("reverse", "nope"),
-        ("copy_unique", "coupled"),
-        ("copy_unique", "nope"),
-    }
+    assert set(zip(runs["task"], runs["scheme"])) == {("reverse", "coupled"), ("reverse", "nope"), ("copy_unique", "coupled"), ("copy_unique", "nope")}
 
 
 def test_a_cli_run_killed_with_sigkill_is_interrupted_by_the_next_command(tmp_path: Path) -> None:

@@ -41,8 +41,7 @@ ATTENTIONS = {  # model.attention settings: dense, and HSA with either local mix
 def make_model(scheme: str = "rope", seed: int = 0, attention: str = "dense") -> Transformer:
     torch.manual_seed(seed)
     model = Transformer(
-        ModelConfig(n_layers=2, n_heads=2, d_model=32, d_ff=64, **ATTENTIONS[attention]),
-        build_scheme(PositionConfig(scheme=scheme, max_position=64)),
+        ModelConfig(n_layers=2, n_heads=2, d_model=32, d_ff=64, **ATTENTIONS[attention]), build_scheme(PositionConfig(scheme=scheme, max_position=64))
     )
     with torch.no_grad():
         for parameter in model.parameters():

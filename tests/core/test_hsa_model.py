@@ -9,13 +9,7 @@ import torch
 
 from lengen_core.config import ModelConfig, PositionConfig
 from lengen_core.models import Transformer
-from lengen_core.models.local_mixers import (
-    GatedRecurrence,
-    SlidingWindowAttention,
-    chunked_linear_scan,
-    linear_scan_reference,
-    sliding_window_reference,
-)
+from lengen_core.models.local_mixers import GatedRecurrence, SlidingWindowAttention, chunked_linear_scan, linear_scan_reference, sliding_window_reference
 from lengen_core.positions import build_scheme
 
 

@@ -75,8 +75,7 @@ def test_off_by_default_with_the_config_id_unchanged() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("train.stop_when_learned", "yes"), ("train.learned_check_every", 0), ("train.learned_checks", 0), ("train.learned_threshold", 1.5)],
+    ("field", "value"), [("train.stop_when_learned", "yes"), ("train.learned_check_every", 0), ("train.learned_checks", 0), ("train.learned_threshold", 1.5)]
 )
 def test_bad_settings_name_their_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -12,15 +12,7 @@ import pytest
 
 from lengen_core.config import RunConfig
 from lengen_core.config_codec import flatten
-from lengen_core.demo_runs import (
-    DEFAULT_DEMO_DIR,
-    DEMO_TAG,
-    demo_id_tag,
-    demo_size_bytes,
-    export_demo_runs,
-    import_demo_runs,
-    load_manifest,
-)
+from lengen_core.demo_runs import DEFAULT_DEMO_DIR, DEMO_TAG, demo_id_tag, demo_size_bytes, export_demo_runs, import_demo_runs, load_manifest
 from lengen_core.lessons import (
     LESSON_RUNS,
     LESSONS,
@@ -249,13 +241,7 @@ def test_a_half_finished_import_is_replaced(tmp_path: Path) -> None:
     assert entry["checkpoint"] is None
     target = RunStore(tmp_path / "target.duckdb")
     broken = target.create_run(
-        config=entry["config"],
-        config_id=entry["config_id"],
-        seed=0,
-        code_version="x",
-        environment={},
-        status="running",
-        tags=[DEMO_TAG, demo_id_tag(entry)],
+        config=entry["config"], config_id=entry["config_id"], seed=0, code_version="x", environment={}, status="running", tags=[DEMO_TAG, demo_id_tag(entry)]
     )  # as if an import died before marking its run done
     report = import_demo_runs(target, demo)
     assert report.replaced == ["tiny"] and len(report.imported) == 1

@@ -30,15 +30,7 @@ from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_name
 from lengen_core.tasks.base import task_names
 from lengen_core.training import BatchSource, load_checkpoint
-from lengen_core.vocab import (
-    BOS_ID,
-    MARKED_TASKS,
-    MARKER_SLOTS,
-    MIXTURE_VOCAB_SIZE,
-    SINGLE_TASK_VOCAB_SIZE,
-    VOCAB,
-    task_marker_id,
-)
+from lengen_core.vocab import BOS_ID, MARKED_TASKS, MARKER_SLOTS, MIXTURE_VOCAB_SIZE, SINGLE_TASK_VOCAB_SIZE, VOCAB, task_marker_id
 
 BEFORE_MIXTURES = [  # (changes, config id, stream and init fingerprint) measured at e0cbf53
     ({}, "273e05ecb94979b0", "7714eb8285cf891a"),
@@ -128,12 +120,7 @@ def test_a_mixture_with_distractors_keeps_every_part_marked() -> None:
 
 
 def test_mixture_text_form_round_trips_and_keeps_the_config_id() -> None:
-    config = config_from_params(
-        {
-            "task.mixture": "copy_unique:1-12*0.5{alphabet_size=64},sort:1-5/train-only",
-            "positions.scheme": "learned",
-        }
-    )
+    config = config_from_params({"task.mixture": "copy_unique:1-12*0.5{alphabet_size=64},sort:1-5/train-only", "positions.scheme": "learned"})
     assert config.task.mixture == (
         MixtureTask("copy_unique", 1, 12, {"alphabet_size": 64}, 0.5, True),
         MixtureTask("sort", 1, 5, {"alphabet_size": 128}, 1.0, False),

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lengen_core.config import (
-    EvalConfig,
-    ModelConfig,
-    PositionConfig,
-    RunConfig,
-    TaskConfig,
-    TrainConfig,
-)
+from lengen_core.config import EvalConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig, TrainConfig
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import sweep
 from lengen_core.models import build_model
@@ -162,16 +155,7 @@ def test_packed_training_reaches_the_unpacked_in_distribution_accuracy_on_the_sa
             task=TaskConfig(name="reverse", train_length_min=1, train_length_max=6),
             positions=PositionConfig(scheme="coupled", max_position=64),
             model=ModelConfig(n_layers=2, n_heads=4, d_model=64, d_ff=128),
-            train=TrainConfig(
-                steps=300,
-                batch_size=64,
-                lr=3e-3,
-                warmup_steps=20,
-                log_every=50,
-                device="cpu",
-                distractor_examples=0,
-                packing=packing,
-            ),
+            train=TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=20, log_every=50, device="cpu", distractor_examples=0, packing=packing),
             eval=EvalConfig(samples_per_length=100, lengths=(2, 4, 6)),
         )
         result = train(config, seed=0)

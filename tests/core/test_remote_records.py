@@ -7,12 +7,7 @@ from pathlib import Path
 import pytest
 
 from lengen_core.config import RunConfig
-from lengen_core.remote_records import (
-    ForeignRecord,
-    RecordingStore,
-    apply_records,
-    merge_train_points,
-)
+from lengen_core.remote_records import ForeignRecord, RecordingStore, apply_records, merge_train_points
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
 from lengen_core.store import RunStore

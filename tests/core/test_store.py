@@ -23,17 +23,7 @@ import pandas
 import pytest
 
 from lengen_core.errors import StoreError
-from lengen_core.store import (
-    FINAL_STATUSES,
-    MIGRATIONS,
-    RUN_STATUSES,
-    SCHEMA_VERSION,
-    InvalidTransition,
-    RunNotFound,
-    RunStore,
-    StoreBusy,
-    default_store_path,
-)
+from lengen_core.store import FINAL_STATUSES, MIGRATIONS, RUN_STATUSES, SCHEMA_VERSION, InvalidTransition, RunNotFound, RunStore, StoreBusy, default_store_path
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 EVAL_KEYS = ("length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy")
@@ -50,13 +40,7 @@ def make_config(task: str = "reverse", scheme: str = "coupled", attention: str =
 
 
 def new_run(store: RunStore, **changes) -> str:
-    arguments = {
-        "config": make_config(),
-        "config_id": "cfg0",
-        "seed": 0,
-        "code_version": "0.1.0+gtest",
-        "environment": {"torch": "x", "device": "cpu"},
-    }
+    arguments = {"config": make_config(), "config_id": "cfg0", "seed": 0, "code_version": "0.1.0+gtest", "environment": {"torch": "x", "device": "cpu"}}
     arguments.update(changes)
     return store.create_run(**arguments)
 

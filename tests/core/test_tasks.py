@@ -13,14 +13,7 @@ from hypothesis import strategies as st
 
 from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
-from lengen_core.tasks import (
-    ANSWER_SEGMENT,
-    TASK_REGISTRY,
-    Example,
-    build_task,
-    task_names,
-    with_index_hints,
-)
+from lengen_core.tasks import ANSWER_SEGMENT, TASK_REGISTRY, Example, build_task, task_names, with_index_hints
 from lengen_core.tasks.arithmetic import addition_example, multiplication_example
 from lengen_core.tasks.formal_languages import NEXT_SYMBOL_TOKENS
 from lengen_core.tasks.index_hints import check_index_hints, max_hinted_length

@@ -11,13 +11,7 @@ from lengen_core.charts.grid import cell_text, grid_cells
 from lengen_core.config import RunConfig
 from lengen_core.errors import ConfigError
 from lengen_core.tasks import build_task
-from lengen_core.theory import (
-    agreement_rate,
-    check_run,
-    measured_outcome,
-    prediction_for,
-    setting_label,
-)
+from lengen_core.theory import agreement_rate, check_run, measured_outcome, prediction_for, setting_label
 
 
 def config_for(task: str, scheme: str, **changes: object) -> RunConfig:

@@ -28,14 +28,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels.coupled_attention import (
-    alibi_bias,
-    alibi_slopes,
-    coupled_attention,
-    coupled_attention_reference,
-    fire_bias,
-    rope_rotate,
-)
+from kernels.coupled_attention import alibi_bias, alibi_slopes, coupled_attention, coupled_attention_reference, fire_bias, rope_rotate
 
 CUDA = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if CUDA else "cpu")
@@ -112,20 +105,7 @@ def oracle(q, k, v, position_ids, *, rope_base=None, slopes=None, fire_params=No
 
 
 def check_against_reference(
-    *,
-    batch,
-    heads,
-    length,
-    head_dim,
-    dtype,
-    ids="plain",
-    rope=False,
-    alibi=False,
-    fire_hidden=0,
-    padding=False,
-    scale=None,
-    seed=0,
-    fire_threshold=24.0,
+    *, batch, heads, length, head_dim, dtype, ids="plain", rope=False, alibi=False, fire_hidden=0, padding=False, scale=None, seed=0, fire_threshold=24.0
 ):
     generator = torch.Generator().manual_seed(seed)
     shape = (batch, heads, length, head_dim)
@@ -304,11 +284,7 @@ def test_translation_invariance(term):
     batch, heads, length, head_dim = 2, 2, 37, 32
     q, k, v = (torch.randn(batch, heads, length, head_dim, generator=generator).to(DEVICE) for _ in range(3))
     position_ids = make_position_ids("coupled", batch, length, generator).to(DEVICE)
-    kwargs = dict(
-        rope_base=10000.0 if "rope" in term else None,
-        alibi_slopes=alibi_slopes(heads, DEVICE) if "alibi" in term else None,
-        backend="triton",
-    )
+    kwargs = dict(rope_base=10000.0 if "rope" in term else None, alibi_slopes=alibi_slopes(heads, DEVICE) if "alibi" in term else None, backend="triton")
     out = coupled_attention(q, k, v, position_ids, **kwargs)
     shifted = coupled_attention(q, k, v, position_ids + 1000, **kwargs)
     # float32 angles p * theta at p ~ 1000 carry ~6e-5 rad of rounding: the bound allows that much
@@ -415,16 +391,7 @@ def test_long_sequences_on_gpu(dtype, head_dim, terms):
 
 @gpu_only
 def test_fire_long_sequence_on_gpu():
-    check_against_reference(
-        batch=1,
-        heads=2,
-        length=700,
-        head_dim=64,
-        dtype=torch.bfloat16,
-        ids="coupled",
-        fire_hidden=32,
-        seed=2,
-    )
+    check_against_reference(batch=1, heads=2, length=700, head_dim=64, dtype=torch.bfloat16, ids="coupled", fire_hidden=32, seed=2)
 
 
 def official_get_slopes(n: int) -> list[float]:

@@ -465,9 +465,7 @@ def test_gpu_long_sequence_bf16(group):
     weights = torch.rand(1, length, kv_heads, top_k, generator=generator).to(DEVICE) / top_k
     out, grads, grad_out = run_with_grads(lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size), [q, k, v, weights])
     ref, ref_grads, _ = run_with_grads(
-        lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"),
-        [x.float() for x in (q, k, v, weights)],
-        grad_out.float(),
+        lambda *x: hsa_attention(*x[:3], indices, x[3], chunk_size, backend="reference"), [x.float() for x in (q, k, v, weights)], grad_out.float()
     )
     assert relative_error(out, ref) < output_bound(torch.bfloat16)
     for label, grad, ref_grad in zip("qkvw", grads, ref_grads):
