@@ -13,8 +13,6 @@ median (min-max) exact match at 1x, 2x and 4x over the seeds and the breakdown l
 
 from __future__ import annotations
 
-import argparse
-
 from lengen_core.config import RunConfig
 from lengen_core.params import parse_int_list
 from lengen_core.store import RunStore
@@ -22,19 +20,12 @@ from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
     from bench.common import median_cell as cell
+    from bench.common import model_changes, sweep_parser
 except ImportError:
     from common import median_cell as cell
+    from common import model_changes, sweep_parser
 
-MODEL = {
-    "model.n_layers": 2,
-    "model.d_model": 64,
-    "model.d_ff": 256,
-    "model.n_heads": 4,
-    "train.lr": 2e-3,
-    "train.distractor_examples": 0,
-    "positions.scheme": "rope",
-    "eval.samples_per_length": 200,
-}
+MODEL = {**model_changes(2, 4, 64, lr=2e-3), "train.distractor_examples": 0, "positions.scheme": "rope", "eval.samples_per_length": 200}
 PRETRAIN = RunConfig().replace(
     **MODEL,
     **{
@@ -90,10 +81,7 @@ def report(store: RunStore) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("db")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--workers", type=int, default=2)
+    parser = sweep_parser(__doc__.splitlines()[0], seeds="0")
     parser.add_argument("--adapt-steps", type=int, default=300)
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()

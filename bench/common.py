@@ -185,3 +185,17 @@ def lowest_near(curve: Any, length: int) -> float | None:
     """The lowest exact match over the four lengths ending at ``length`` (every residue mod 4, as these sweeps test)."""
     rows = curve[(curve["length"] > length - 4) & (curve["length"] <= length)]
     return None if rows.empty else float(rows["exact_match"].min())
+
+
+def sweep_parser(description: str, seeds: str = "0,1,2", workers: int = 2) -> argparse.ArgumentParser:
+    """The arguments every sweep bench takes: the store (``db``), ``--seeds`` and ``--workers`` (runs at a time)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("db", help="the run store to train into (finished runs are kept: a rerun resumes)")
+    parser.add_argument("--seeds", default=seeds, help=f"comma-separated seeds (default {seeds})")
+    parser.add_argument("--workers", type=int, default=workers, help=f"runs at a time, one process each (default {workers})")
+    return parser
+
+
+def model_changes(layers: int, heads: int, width: int, lr: float = 1e-3) -> dict[str, Any]:
+    """A transformer's size as config changes (feed-forward width 4x the model's), with its learning rate."""
+    return {"model.n_layers": layers, "model.n_heads": heads, "model.d_model": width, "model.d_ff": 4 * width, "train.lr": lr}

@@ -12,28 +12,24 @@ rows of :data:`lengen_core.compare_defaults.CALIBRATION`. Runs are tagged ``comp
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from lengen_core.compare_defaults import CellCalibration, launcher_config
 from lengen_core.store import RunStore
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
-    from bench.common import finished_runs_of_tag, run_missing
+    from bench.common import finished_runs_of_tag, run_missing, sweep_parser
 except ImportError:
-    from common import finished_runs_of_tag, run_missing
+    from common import finished_runs_of_tag, run_missing, sweep_parser
 
 TAG = "compare-cal"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("db")
+    parser = sweep_parser(__doc__, seeds="0,1")
     parser.add_argument("--tasks", default="reverse,addition")
     parser.add_argument("--schemes", default="learned,rope,coupled")
-    parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--step-cap", type=int, default=6000)
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",")]

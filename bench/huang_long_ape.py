@@ -34,7 +34,6 @@ lengths), the verdict and the prediction. Runs are tagged ``sweep:huang-long``; 
 
 from __future__ import annotations
 
-import argparse
 import re
 from typing import Any
 
@@ -43,9 +42,9 @@ from lengen_core.store import RunStore
 from lengen_core.theory import check_run
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
-    from bench.common import finished_runs_of_tag, lowest_near, run_missing
+    from bench.common import finished_runs_of_tag, lowest_near, model_changes, run_missing, sweep_parser
 except ImportError:
-    from common import finished_runs_of_tag, lowest_near, run_missing
+    from common import finished_runs_of_tag, lowest_near, model_changes, run_missing, sweep_parser
 
 TAG = "huang-long"
 TASKS = ("aa_star", "aaaa_star", "abab_star", "dyck_1", "majority", "copy_unique", "interleaved_majority")
@@ -53,8 +52,7 @@ FORMAL = {"aa_star", "aaaa_star", "abab_star", "dyck_1"}
 TRAIN_MAX = {"copy_unique": 40}  # 3x of it within the 128 symbols
 
 
-def _model(layers: int, heads: int, width: int, lr: float = 1e-3) -> dict[str, Any]:
-    return {"model.n_layers": layers, "model.n_heads": heads, "model.d_model": width, "model.d_ff": 4 * width, "train.lr": lr}
+_model = model_changes
 
 
 MODELS: dict[tuple[str, str], dict[str, Any]] = {
@@ -135,10 +133,7 @@ def cell_config(task: str, setting: str, longest: int = 50, step_cap: int = 8000
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("db")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--workers", type=int, default=2)
+    parser = sweep_parser(__doc__)
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--settings", default="ape,nope")
     parser.add_argument("--report-only", action="store_true")

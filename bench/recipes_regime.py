@@ -23,7 +23,6 @@ Finished runs of the same config and seed are kept, so the command resumes where
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from lengen_core.config import RunConfig
@@ -31,21 +30,12 @@ from lengen_core.recipes import RECIPES
 from lengen_core.store import RunStore
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
-    from bench.common import run_missing
+    from bench.common import model_changes, run_missing, sweep_parser
 except ImportError:
-    from common import run_missing
+    from common import model_changes, run_missing, sweep_parser
 
-SMALL = {
-    "model.n_layers": 2,
-    "model.d_model": 64,
-    "model.d_ff": 256,
-    "model.n_heads": 4,
-    "train.lr": 1e-3,
-    "train.distractor_examples": 0,
-    "eval.samples_per_length": 100,
-    "train.log_every": 100,
-}
-LARGE = {**SMALL, "model.n_layers": 4, "model.d_model": 128, "model.d_ff": 512}
+SMALL = {**model_changes(2, 4, 64), "train.distractor_examples": 0, "eval.samples_per_length": 100, "train.log_every": 100}
+LARGE = {**SMALL, **model_changes(4, 4, 128)}
 
 
 def arm(task: str, scheme: str, low: int, high: int, lengths: list[int], steps: int, recipe: str | None, **more: Any) -> RunConfig:
@@ -109,10 +99,7 @@ def groups(steps: dict[str, int]) -> dict[str, list[tuple[str, RunConfig]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("db")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--workers", type=int, default=2)
+    parser = sweep_parser(__doc__)
     parser.add_argument("--groups", default="hint,reversal,ppc,transfer")
     parser.add_argument("--arms", default="", help="only the arms whose tag contains one of these (comma-separated)")
     for name, default in (("hint", 4000), ("reversal", 3000), ("ppc", 3000), ("transfer", 6000)):

@@ -16,7 +16,7 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
-from lengen_core.length_search import breakdown_text
+from lengen_core.length_search import sweep_breakdown_text
 from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
 from lengen_core.store import RunStore
 
@@ -66,18 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[search] = time.perf_counter() - started
             results[search] = evaluation.result
         fixed, searched = results[False], results[True]
-        longest = max(point.length for point in searched.points)
-        text = breakdown_text(
-            searched.breakdown_length,
-            searched.train_length_max,
-            low=searched.breakdown_low,
-            high=searched.breakdown_high,
-            bound_reason=searched.bound_reason,
-            longest_tested=longest,
-        )
-        fixed_text = breakdown_text(
-            fixed.breakdown_length, fixed.train_length_max, bound_reason=fixed.bound_reason, longest_tested=max(point.length for point in fixed.points)
-        )
+        text, fixed_text = sweep_breakdown_text(searched), sweep_breakdown_text(fixed)
         extra = seconds[True] - seconds[False]
         extra_total += extra
         print(

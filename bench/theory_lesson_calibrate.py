@@ -15,17 +15,15 @@ lines to paste into ``THEORY_MODEL_OF`` / ``THEORY_SEED_OF``. The runs are tagge
 
 from __future__ import annotations
 
-import argparse
-
 from lengen_core.config import RunConfig
 from lengen_core.lessons import BASE_CHANGES, THEORY_MODELS, THEORY_SETTINGS, THEORY_TASKS, theory_run_changes
 from lengen_core.store import RunStore
 from lengen_core.theory import check_run
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
-    from bench.common import finished_runs_of_tag, lowest_near, run_missing
+    from bench.common import finished_runs_of_tag, lowest_near, run_missing, sweep_parser
 except ImportError:
-    from common import finished_runs_of_tag, lowest_near, run_missing
+    from common import finished_runs_of_tag, lowest_near, run_missing, sweep_parser
 
 TAG = "theory-cal-"
 
@@ -68,10 +66,7 @@ def learned(results: list[dict] | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("db")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--workers", type=int, default=2)
+    parser = sweep_parser(__doc__)
     parser.add_argument("--tasks", default=",".join(THEORY_TASKS))
     parser.add_argument("--settings", default=",".join(THEORY_SETTINGS))
     parser.add_argument("--models", default=",".join(THEORY_MODELS))

@@ -37,6 +37,7 @@ from lengen_core.data import ExampleSource
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import EvalPoint, SweepResult, breakdown_length, evaluate_lengths
 from lengen_core.models.transformer import Transformer
+from lengen_core.monotone import largest_length
 from lengen_core.tasks.base import Task
 
 INTERVAL_RULE = (
@@ -175,19 +176,6 @@ def searched(
     return dataclasses.replace(result, points=points, breakdown_length=breakdown, breakdown_low=low, breakdown_high=high, bound_reason=bound)
 
 
-def largest_length(fits: Callable[[int], bool], low: int, high: int) -> int:
-    """The largest ``n`` in ``low..high`` with ``fits(n)`` (``fits`` monotone: true, then false), ``low - 1`` if none."""
-    if low > high or not fits(low):
-        return low - 1
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
 def search_lengths(start: int, limit: int, resolution: float) -> list[int]:
     """The lengths a search from ``start`` to ``limit`` tests at most: every doubling, then the bisection's steps
     (each no longer than the limit), for :func:`search_seconds`."""
@@ -285,3 +273,16 @@ def breakdown_text(
         return f"≥ {breakdown} ({ratio_text(breakdown, train_length_max, True)}): {reason}"
     interval = f"; interval {low if low is not None else '?'}-{high}" if high is not None and (low, high) != (breakdown, breakdown) else ""
     return f"{breakdown} ({ratio_text(breakdown, train_length_max)}{interval})"
+
+
+def sweep_breakdown_text(result: SweepResult) -> str:
+    """:func:`breakdown_text` of a sweep as measured (its breakdown, interval and bound, up to its longest length)."""
+    longest = max((point.length for point in result.points), default=None)
+    return breakdown_text(
+        result.breakdown_length,
+        result.train_length_max,
+        low=result.breakdown_low,
+        high=result.breakdown_high,
+        bound_reason=result.bound_reason,
+        longest_tested=longest,
+    )

@@ -127,11 +127,10 @@ def main() -> None:
         return
     run_id = pick_run(runs)
     record = store.get_run(run_id)
-    try:
-        model, config = load_run_model(store, run_id)
-    except LenGenError as error:  # the stored config or the checkpoint is not usable
-        st.error(escape_markdown(error), icon=":material/block:")
+    loaded = load_run_model(store, run_id)
+    if loaded is None:  # it said why
         return
+    model, config = loaded
     source = ExampleSource(config.task)
     st.caption(
         f"Task **{source.task.name}**: {source.task.description} Trained on lengths "

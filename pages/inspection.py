@@ -64,10 +64,15 @@ def load_model(path: str) -> tuple[Any, RunConfig, int]:
         raise ExampleInputError(f"the checkpoint {path} cannot be loaded: {type(error).__name__}: {error}") from None
 
 
-def load_run_model(store: RunStore, run_id: str) -> tuple[Any, RunConfig]:
+def load_run_model(store: RunStore, run_id: str) -> tuple[Any, RunConfig] | None:
     """(model, config) of stored run ``run_id``: :func:`lengen_core.runs.loading.load_run` with this page's cached
-    checkpoint loader (the store's config is the run's; a checkpoint that disagrees is refused)."""
-    loaded = load_run(store, run_id, load=lambda path: load_model(path))
+    checkpoint loader (the store's config is the run's; a checkpoint that disagrees is refused). None after showing
+    why, when the stored config or the checkpoint is not usable."""
+    try:
+        loaded = load_run(store, run_id, load=lambda path: load_model(path))
+    except LenGenError as error:
+        st.error(escape_markdown(error), icon=":material/block:")
+        return None
     return loaded.model, loaded.config
 
 

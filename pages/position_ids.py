@@ -146,11 +146,10 @@ def predictive_section() -> None:
         return
     labels = {row.run_id: run_label(row) for row in runs.itertuples()}
     run_id = st.selectbox("Predictive coupling run", list(runs["run_id"]), key="position_ids.run", format_func=lambda r: labels.get(r, r))
-    try:
-        model, config = load_run_model(store, run_id)
-    except LenGenError as error:  # the stored config or the checkpoint is not usable
-        st.error(escape_markdown(error), icon=":material/block:")
+    loaded = load_run_model(store, run_id)
+    if loaded is None:  # it said why
         return
+    model, config = loaded
     source = ExampleSource(config.task)
     columns = st.columns(2)
     length = columns[0].number_input(

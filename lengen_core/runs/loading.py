@@ -38,10 +38,6 @@ class LoadedRun:
     seed: int
     checkpoint: str
 
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
 
 def existing_checkpoint(store: RunStore, run_id: str) -> str | None:
     """The run's newest checkpoint file, when it exists on disk (the store records the path; the file may be gone)."""

@@ -29,6 +29,7 @@ import random
 from typing import Any
 
 from lengen_core.errors import ConfigError
+from lengen_core.monotone import largest_length
 from lengen_core.tasks.base import TASK_REGISTRY, Example, Task
 from lengen_core.vocab import HINT_IDS, NUM_HINTS
 
@@ -119,13 +120,5 @@ def max_hinted_length(task: Task) -> int:
             return False
         return True
 
-    low, high = task.min_length, task.max_length
-    if not fits(low):
-        return 0
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low
+    longest = largest_length(fits, task.min_length, task.max_length)
+    return longest if longest >= task.min_length else 0

@@ -7,7 +7,8 @@ import pytest
 from lengen_core.config import RunConfig
 from lengen_core.costs import default_budget
 from lengen_core.evaluation import EvalPoint, wilson_interval
-from lengen_core.length_search import SearchLimit, breakdown_interval, breakdown_text, largest_length, search, search_lengths, search_limit
+from lengen_core.length_search import SearchLimit, breakdown_interval, breakdown_text, search, search_lengths, search_limit
+from lengen_core.monotone import largest_length
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
 from lengen_core.store import RunStore

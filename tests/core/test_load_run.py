@@ -36,7 +36,7 @@ def trained(store: RunStore, config: RunConfig, seed: int) -> str:
 def test_a_stored_run_loads_with_the_stores_config_and_its_own_weights(store: RunStore) -> None:
     run_id = trained(store, TINY, 3)
     loaded = load_run(store, run_id)
-    assert loaded.config == store.get_run(run_id).run_config and loaded.seed == 3 and loaded.run_id == run_id
+    assert loaded.config == store.get_run(run_id).run_config and loaded.seed == 3 and loaded.record.run_id == run_id
     saved, _, _ = load_checkpoint(loaded.checkpoint)
     for name, tensor in saved.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[name], tensor), name
