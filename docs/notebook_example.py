@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 import lengen_core as lg
+from lengen_core.lessons import LESSON_RUNS
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,12 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     table = lg.tasks()
     print(table[table["task"].isin(["reverse", "parity", "majority"])][["task", "family", "NoPE", "APE", "coupling"]].to_string(index=False))
 
-    # cell 2: the first lesson's question. Reverse strings of 1-8 symbols, test up to 24 (any config field is a
-    # keyword): position coupling (Cho et al. 2024) against learned absolute positions, the same model otherwise
-    setup = {"task.train_length_max": 8, "train.lr": 2e-3, "eval.lengths": [4, 8, 12, 16, 20, 24], "eval.samples_per_length": args.samples}
+    # cell 2: the first lesson's question, its two runs (Lessons page, "Why can't it reverse 16?"): reverse strings of
+    # 1-8 symbols, test up to 24, position coupling (Cho et al. 2024) against learned absolute positions, the same
+    # model otherwise. Any config field is also a keyword (eval__samples_per_length here).
     runs = {}
     for scheme in ("coupled", "learned"):
-        run = lg.train(task="reverse", scheme=scheme, steps=args.steps, store=store, name="notebook example", **setup)
+        lesson_config = LESSON_RUNS[f"reverse_{scheme}"].config()
+        run = lg.train(config=lesson_config, steps=args.steps, store=store, name="notebook example", eval__samples_per_length=args.samples)
         print(run)
         print(run.curve.to_string(index=False))  # n and the 95% Wilson interval at every length
         print("\n".join(run.theory.lines()))  # the prediction beside what the run did

@@ -182,9 +182,10 @@ def open_store(path: str | os.PathLike[str] | None = None) -> Store:
     return Store(RunStore(path))
 
 
-def run_config(task: str | None = None, scheme: str | None = None, steps: int | None = None, **changes: Any) -> RunConfig:
-    """The validated config that :func:`train` would run: the defaults with ``task``, ``scheme``, ``steps`` and any
-    dotted field changes (``model__n_layers=4`` or ``**{"model.n_layers": 4}``)."""
+def run_config(task: str | None = None, scheme: str | None = None, steps: int | None = None, *, base: RunConfig | None = None, **changes: Any) -> RunConfig:
+    """The validated config that :func:`train` would run: ``base`` (default: the defaults, as the Train page starts)
+    with ``task``, ``scheme``, ``steps`` and any dotted field changes (``model__n_layers=4`` or
+    ``**{"model.n_layers": 4}``)."""
     dotted = {name.replace("__", "."): value for name, value in changes.items()}
     named = {"task.name": task, "positions.scheme": scheme, "train.steps": steps}
     for field, value in named.items():
@@ -192,7 +193,8 @@ def run_config(task: str | None = None, scheme: str | None = None, steps: int | 
             if field in dotted:
                 raise ConfigError(field, f"given twice (as a keyword and as {field!r}); give it once")
             dotted[field] = value
-    return RunConfig().replace(**dotted)  # a new task.name resets the options first (RunConfig.replace)
+    start = base if base is not None else RunConfig()
+    return start.replace(**dotted) if dotted else start  # a new task.name resets the options first (RunConfig.replace)
 
 
 def _store_of(store: Store | RunStore | str | os.PathLike[str] | None) -> RunStore:
@@ -233,6 +235,7 @@ def train(
     steps: int | None = None,
     *,
     seed: int = 0,
+    config: RunConfig | None = None,
     store: Store | RunStore | str | os.PathLike[str] | None = None,
     name: str | None = None,
     tags: Sequence[str] = (),
@@ -243,12 +246,13 @@ def train(
     """Train one model here and now, sweep its lengths, store it; returns the :class:`Run`.
 
     ``task``, ``scheme`` (``positions.scheme``) and ``steps`` (``train.steps``) are the fields most runs change;
-    any other field is a keyword (see the module docstring). ``store``: a :class:`Store`, a path, or None for the
+    any other field is a keyword (see the module docstring); ``config`` is the config they change (default: the
+    defaults), e.g. a stored run's (``store.get(id).config``) or a lesson's (``lessons.LESSON_RUNS[key].config``). ``store``: a :class:`Store`, a path, or None for the
     default store. ``verbose`` prints about ten progress lines and each tested length; ``on_point`` hears every
     logged training point. The run is admitted (seed, device, memory and time against this machine) before
     anything is written; a crash or Ctrl-C is recorded as the run's status, never lost.
     """
-    config = run_config(task, scheme, steps, **changes)
+    config = run_config(task, scheme, steps, base=config, **changes)
     run_store = _store_of(store)
     budget = default_budget(1)
     run_id = create_run(run_store, config, seed, name=name, tags=tuple(tags), budget=budget)

@@ -64,6 +64,15 @@ def test_bad_arguments_raise_the_configs_own_errors_and_write_nothing(tmp_path: 
     assert store.runs().empty
 
 
+def test_a_run_can_start_from_any_config_with_changes_on_top() -> None:
+    base = RunConfig().replace(**TINY_CONFIG_CHANGES)
+    changed = lg.run_config(base=base, steps=7, model__d_model=32)
+    assert changed == base.replace(**{"train.steps": 7, "model.d_model": 32})
+    assert lg.run_config(base=base) == base
+    with pytest.raises(ConfigError, match="model.d_model"):
+        lg.run_config(base=base, model__d_model=-1)
+
+
 def test_sweep_trains_every_cell_and_refuses_a_bad_cell_before_writing(tmp_path: Path) -> None:
     store = lg.open_store(tmp_path / "runs.duckdb")
     runs = lg.sweep(["reverse", "copy_unique"], ["coupled", "nope"], seeds=[0], steps=20, store=store, tag="api", **TINY)
