@@ -39,6 +39,7 @@ from lengen_core.charts.run_figure import run_figure
 from lengen_core.config import RunConfig
 from lengen_core.costs import default_budget
 from lengen_core.errors import ConfigError, shown
+from lengen_core.evaluation import EvalPoint
 from lengen_core.length_search import breakdown_text
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
@@ -205,28 +206,33 @@ def _store_of(store: Store | RunStore | str | os.PathLike[str] | None) -> RunSto
     return RunStore(store)
 
 
-class _PrintedProgress(RunProgress):
-    """A run's progress written to ``out``: about ten lines of training, then the sweep's lengths."""
+class _TrainProgress(RunProgress):
+    """A run's progress as :func:`train` keeps it: written to ``out`` when given (about ten lines of training,
+    then the sweep's lengths), and every training point handed on to ``on_point`` when given."""
 
-    def __init__(self, run_id: str, total_steps: int, out: TextIO) -> None:
+    def __init__(self, run_id: str, total_steps: int, out: TextIO | None, on_point: Callable[[TrainPoint], None] | None) -> None:
         super().__init__(run_id, total_steps)
         self._out = out
+        self._on_point = on_point
         self._every = max(1, total_steps // 10)
         self._next = self._every
 
     def add_train_point(self, point: TrainPoint) -> None:
         super().add_train_point(point)
-        if point.step >= self._next or point.step >= self.total_steps:
+        if self._out is not None and (point.step >= self._next or point.step >= self.total_steps):
             self._next = point.step + self._every
             checked = "" if point.in_distribution is None else f", exact match in range {point.in_distribution:.2f}"
             self._out.write(f"  step {point.step}/{self.total_steps}: loss {point.loss:.4f}{checked} ({point.wall_time_s:.0f} s)\n")
+        if self._on_point is not None:
+            self._on_point(point)
 
-    def add_eval_point(self, point: Any) -> None:
+    def add_eval_point(self, point: EvalPoint) -> None:
         super().add_eval_point(point)
-        self._out.write(
-            f"  length {point.length}: exact match {point.exact_match:.3f} "
-            f"(95% interval {point.exact_match_low:.2f}-{point.exact_match_high:.2f}, n={point.n})\n"
-        )
+        if self._out is not None:
+            self._out.write(
+                f"  length {point.length}: exact match {point.exact_match:.3f} "
+                f"(95% interval {point.exact_match_low:.2f}-{point.exact_match_high:.2f}, n={point.n})\n"
+            )
 
 
 def train(
@@ -257,9 +263,7 @@ def train(
     budget = default_budget(1)
     run_id = create_run(run_store, config, seed, name=name, tags=tuple(tags), budget=budget)
     out = sys.stdout
-    progress = _PrintedProgress(run_id, config.train.steps, out) if verbose else RunProgress(run_id, config.train.steps)
-    if on_point is not None:
-        progress.add_train_point = _also(progress.add_train_point, on_point)  # type: ignore[method-assign]
+    progress = _TrainProgress(run_id, config.train.steps, out if verbose else None, on_point)
     if verbose:
         out.write(f"run {run_id}: {config.task.name} / {config.positions.scheme}, seed {seed}, {config.train.steps} steps\n")
     started = time.monotonic()
@@ -268,14 +272,6 @@ def train(
     if verbose:
         out.write(f"{status} in {time.monotonic() - started:.0f} s" + (f": breakdown {run.breakdown}\n" if status == "done" else "\n"))
     return run
-
-
-def _also(first: Callable[[TrainPoint], None], second: Callable[[TrainPoint], None]) -> Callable[[TrainPoint], None]:
-    def both(point: TrainPoint) -> None:
-        first(point)
-        second(point)
-
-    return both
 
 
 def _runner(runner: str | Runner, workers: int, ray_address: str | None) -> Runner:

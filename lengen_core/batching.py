@@ -80,22 +80,25 @@ class Batch:
         return targets
 
     def to(self, device: torch.device | str) -> Batch:
-        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
-            return None if tensor is None else tensor.to(device, non_blocking=True)
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(device, non_blocking=True)
+
+        def move_optional(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else move(tensor)
 
         return Batch(
             tokens=move(self.tokens),
             token_index=move(self.token_index),
             segment_ids=move(self.segment_ids),
-            coupled_ids=move(self.coupled_ids),
-            digit_significance=move(self.digit_significance),
+            coupled_ids=move_optional(self.coupled_ids),
+            digit_significance=move_optional(self.digit_significance),
             prompt_lengths=move(self.prompt_lengths),
             sequence_lengths=move(self.sequence_lengths),
             pad_side=self.pad_side,
             examples=self.examples,
-            part_ids=move(self.part_ids),
-            prefix_targets=move(self.prefix_targets),
-            source_index=move(self.source_index),
+            part_ids=move_optional(self.part_ids),
+            prefix_targets=move_optional(self.prefix_targets),
+            source_index=move_optional(self.source_index),
         )
 
 
@@ -107,6 +110,12 @@ def _pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int, starts: Sequ
     """
     padded = [[fill] * start + list(row) + [fill] * (width - start - len(row)) for row, start in zip(rows, starts)]
     return torch.tensor(padded, dtype=torch.long).reshape(len(rows), width)
+
+
+def _every_row(rows: Sequence[tuple[int, ...] | None]) -> list[tuple[int, ...]] | None:
+    """The rows when every example has the annotation, else None."""
+    present = [row for row in rows if row is not None]
+    return present if len(present) == len(rows) else None
 
 
 def collate(examples: Sequence[Example], pad_side: Literal["left", "right"] = "right", prompt_only: bool = False) -> Batch:
@@ -140,12 +149,10 @@ def collate(examples: Sequence[Example], pad_side: Literal["left", "right"] = "r
     token_index = pad_rows([list(range(n)) for n in full_lengths], -1)
     tokens = pad_rows(token_rows, PAD_ID)
     segment_ids = pad_rows([example.segment_ids for example in examples], 0)
-    coupled_ids = None
-    if all(example.coupled_ids is not None for example in examples):
-        coupled_ids = pad_rows([example.coupled_ids for example in examples], 0)
-    digit_significance = None
-    if all(example.digit_significance is not None for example in examples):
-        digit_significance = pad_rows([example.digit_significance for example in examples], 0)
+    coupled_rows = _every_row([example.coupled_ids for example in examples])
+    coupled_ids = None if coupled_rows is None else pad_rows(coupled_rows, 0)
+    significance_rows = _every_row([example.digit_significance for example in examples])
+    digit_significance = None if significance_rows is None else pad_rows(significance_rows, 0)
     part_ids = None
     if any(example.part_ids is not None for example in examples):
         part_ids = pad_rows([example.part_ids or (0,) * len(example.tokens) for example in examples], 0)

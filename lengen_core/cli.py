@@ -19,15 +19,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from lengen_core.config import LIMITS, POSITION_SCHEMES, RunConfig, TrainConfig, check_seed
+from lengen_core.config import LIMITS, RunConfig, TrainConfig, check_seed
 from lengen_core.config_codec import parse_json_object
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
 from lengen_core.length_search import INTERVAL_RULE, breakdown_text
 from lengen_core.params import decode_changes, decode_mixture, parse_assignment, parse_int_list, parse_range
+from lengen_core.scheme_table import POSITION_SCHEMES
 
 if TYPE_CHECKING:
+    from lengen_core.evaluation import EvalPoint
     from lengen_core.store import RunStore
+    from lengen_core.training import TrainPoint
 
 EPILOG = """examples:
   python -m lengen_core train --task reverse --scheme coupled --train-length 1-10 --time-budget 120
@@ -294,7 +297,7 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
     bar = ProgressBar(time_budget if time_budget else total, "train")
 
     class BarProgress(RunProgress):
-        def add_train_point(self, point: Any) -> None:  # type: ignore[override]
+        def add_train_point(self, point: TrainPoint) -> None:
             super().add_train_point(point)
             note = f"loss {point.loss:.4f} acc {point.accuracy if point.accuracy is not None else float('nan'):.2f}"
             if point.in_distribution is not None:
@@ -310,7 +313,7 @@ def command_train(args: argparse.Namespace, out: TextIO) -> int:
             if changes.get("phase") in ("evaluating", "finished"):
                 bar.close()  # before the eval lines go to `out`, so they never cut into a live bar
 
-        def add_eval_point(self, point: Any) -> None:  # type: ignore[override]
+        def add_eval_point(self, point: EvalPoint) -> None:
             super().add_eval_point(point)
             out.write(f"  eval length {point.length}: exact match {point.exact_match:.3f} (n={point.n})\n")
 
@@ -363,6 +366,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         evaluation = execute_extra_sweep(store, plan, args.sweep_name, budget=budget, on_point=on_point)
     finally:
         bar.close()
+    assert evaluation is not None, "without should_stop an extra sweep is never cancelled"
     outcome = evaluation.result
     rows = [point.as_row() for point in outcome.points]
     print_table(out, rows, EVAL_COLUMNS)
@@ -422,7 +426,7 @@ def sweep_base(args: argparse.Namespace, tasks: list[str], scheme: str | None, k
     tasks; the cells of the others fall back as :meth:`RunConfig.replace` says. When no listed
     task takes the flags, the first task's refusal is raised.
     """
-    candidates = [name for name in tasks if name in known_tasks] or [None]
+    candidates: list[str | None] = [name for name in tasks if name in known_tasks] or [None]
     first_error: ConfigError | None = None
     for name in candidates:
         try:

@@ -146,11 +146,12 @@ def launcher_cells(tasks: list[str], schemes: list[str], numbers: dict[str, Any]
 def suggested_steps(tasks: list[str], schemes: list[str]) -> int | None:
     """Steps that let every calibrated chosen cell learn (the largest need; a cell not learned within its cap
     asks for its cap), or None when no chosen cell was calibrated."""
-    needs = []
+    needs: list[int] = []
     for cell in ((task, scheme) for task in tasks for scheme in schemes):
         found = CALIBRATION.get(cell)
         if found is not None:
-            needs.append(found.steps_needed if found.learned else found.step_cap)
+            steps_needed = found.steps_needed  # None when a seed did not learn
+            needs.append(found.step_cap if steps_needed is None else steps_needed)
     return max(needs) if needs else None
 
 

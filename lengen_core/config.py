@@ -561,7 +561,8 @@ class RunConfig:
         check_compatible(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)
+        plain: dict[str, Any] = to_plain(self)  # a dataclass: a dict of its fields
+        return plain
 
     def to_json(self) -> str:
         """The canonical JSON: every field, less those of :data:`OMITTED_AT_DEFAULT` that hold their default."""

@@ -254,7 +254,7 @@ def _hsa_values_per_token(shape: _Shape, length: int, training: bool = True) -> 
 
 
 def _layer_values_per_token(shape: _Shape, length: int, layer: int, training: bool = True) -> float:
-    values = 4 * shape.d_model + 2 * shape.d_ff  # norms, residual, MLP hidden before/after GELU
+    values: float = 4 * shape.d_model + 2 * shape.d_ff  # norms, residual, MLP hidden before/after GELU
     values += _mixer_values_per_token(shape, length)
     if shape.attention == "hsa" and layer >= shape.n_layers // 2:
         values += _hsa_values_per_token(shape, length, training)

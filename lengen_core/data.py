@@ -152,7 +152,7 @@ def with_distractors(example: Example, distractors: Sequence[Example]) -> Exampl
         prompt=tuple(token for part in distractors for token in part.tokens) + example.prompt,
         answer=example.answer,
         length=example.length,
-        segment_ids=joined("segment_ids"),
+        segment_ids=tuple(value for part in parts for value in part.segment_ids),
         coupled_ids=joined("coupled_ids"),
         digit_significance=joined("digit_significance"),
         meta={**example.meta, "distractors": len(distractors)},

@@ -125,11 +125,11 @@ def export_demo_runs(
         evaluation = store.eval_curve([run_id], sweep="default")
         checkpoint = None
         if key in keep:
-            path = store.checkpoint_path(run_id)
-            if path is None:
+            stored_checkpoint = store.checkpoint_path(run_id)
+            if stored_checkpoint is None:
                 raise StoreError(f"run {run_id} ({key}) has no checkpoint to bundle")
             name = f"{key}.safetensors"
-            shutil.copyfile(path, checkpoint_dir / name)
+            shutil.copyfile(stored_checkpoint, checkpoint_dir / name)
             written.add(name)
             checkpoint = f"checkpoints/{name}"
         entry = {

@@ -176,7 +176,7 @@ def greedy_decode(model: Transformer, examples: Sequence[Example], *, device: to
     return Decoded(answers=answers, position_ids=ids, prompt_predictions=prompt_predictions)
 
 
-def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], **options: object) -> Decoded:
+def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], *, device: torch.device | str, seed: int, use_cache: bool) -> Decoded:
     """Decode groups of equal prompt length separately (no padding), then restore the order."""
     groups: dict[int, list[int]] = {}
     for index, example in enumerate(examples):
@@ -185,7 +185,7 @@ def _decode_by_prompt_length(model: Transformer, examples: Sequence[Example], **
     position_ids: list[list[int]] = [[] for _ in examples]
     prompt_predictions: list[list[int]] = [[] for _ in examples]
     for indices in groups.values():
-        decoded = greedy_decode(model, [examples[i] for i in indices], **options)  # type: ignore[arg-type]
+        decoded = greedy_decode(model, [examples[i] for i in indices], device=device, seed=seed, use_cache=use_cache)
         assert decoded.prompt_predictions is not None
         for slot, index in enumerate(indices):
             answers[index] = decoded.answers[slot]
@@ -233,7 +233,8 @@ def score(
     """
     correct = 0
     token_hits = 0.0
-    for example, answer, prompt_prediction in zip(examples, answers, prompt_predictions or [None] * len(examples)):
+    no_predictions: list[Sequence[int] | None] = [None] * len(examples)
+    for example, answer, prompt_prediction in zip(examples, answers, prompt_predictions or no_predictions):
         right = bool(task.is_correct(example, answer))
         if prompt_prediction is not None:
             right = right and prefix_labels_right(example, prompt_prediction)

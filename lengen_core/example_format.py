@@ -119,19 +119,20 @@ def with_task_marker(example: Example, marker_id: int) -> Example:
     a restricted example's long-instance indices move up by one after it, as every index does.
     """
 
-    def inserted(values: tuple[int, ...] | None, value: int | None = 0) -> tuple[int, ...] | None:
-        if values is None:
-            return None
+    def inserted(values: tuple[int, ...], value: int | None = 0) -> tuple[int, ...]:
         return values[:1] + (values[0] if value is None else value,) + values[1:]
+
+    def inserted_optional(values: tuple[int, ...] | None, value: int | None = 0) -> tuple[int, ...] | None:
+        return None if values is None else inserted(values, value)
 
     return dataclasses.replace(
         example,
         prompt=example.prompt[:1] + (marker_id,) + example.prompt[1:],
         segment_ids=inserted(example.segment_ids),
-        coupled_ids=inserted(example.coupled_ids),
-        digit_significance=inserted(example.digit_significance),
-        part_ids=inserted(example.part_ids, None),
-        prefix_targets=inserted(example.prefix_targets),
+        coupled_ids=inserted_optional(example.coupled_ids),
+        digit_significance=inserted_optional(example.digit_significance),
+        part_ids=inserted_optional(example.part_ids, None),
+        prefix_targets=inserted_optional(example.prefix_targets),
         source_index=None
         if example.source_index is None
         else (example.source_index[0], example.source_index[0] + 1) + tuple(value + 1 for value in example.source_index[1:]),

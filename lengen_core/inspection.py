@@ -28,8 +28,9 @@ from lengen_core.config import PositionConfig, RunConfig
 from lengen_core.data import ExampleSource, stream_rng, stream_seed
 from lengen_core.errors import ConfigError, LenGenError, shown
 from lengen_core.evaluation import decoding_inputs, greedy_decode, wrong_prefix_positions
+from lengen_core.models.transformer import Transformer
 from lengen_core.positions import build_scheme
-from lengen_core.tasks.base import Example
+from lengen_core.tasks.base import Example, Task
 from lengen_core.vocab import EOS_ID, VOCAB, is_task_marker
 
 # --------------------------------------------------------------------------- examples
@@ -290,8 +291,8 @@ def position_rows(example: Example, schemes: Sequence[str], *, max_position: int
         scheme, name, needs = _VIEW_SCHEMES[key]
         if needs is not None and getattr(example, needs) is None:
             continue
-        offset = {"train_offset_max": max_position} if key == "learned_offset" else {}
-        config = PositionConfig(scheme=scheme, max_position=max_position, **offset)
+        offset = max_position if key == "learned_offset" else PositionConfig.train_offset_max
+        config = PositionConfig(scheme=scheme, max_position=max_position, train_offset_max=offset)
         view_list = ("eval",) if key == "index" else tuple(views)  # plain indices look the same in both views
         for view in view_list:
             ids = position_ids_for(example, config, training=view == "train", seed=seed)
@@ -367,9 +368,7 @@ def layer_maps(layers: Sequence[Mapping[str, torch.Tensor] | None] | None) -> tu
 
 
 @torch.no_grad()
-def inspect_example(
-    model: torch.nn.Module, example: Example, task: Any, *, truth_known: bool = True, seed: int = 0, score_prefixes: bool = False
-) -> Inspection:
+def inspect_example(model: Transformer, example: Example, task: Task, *, truth_known: bool = True, seed: int = 0, score_prefixes: bool = False) -> Inspection:
     """Greedy-decode ``example``, then run prompt + decoded answer once with attention recorded.
 
     ``score_prefixes`` (a ``task.supervision = member_prefixes`` run, whose sweep scores every
@@ -407,7 +406,7 @@ def inspect_example(
     )
 
 
-def _true_ids(example: Example, model: torch.nn.Module) -> list[int]:
+def _true_ids(example: Example, model: Transformer) -> list[int]:
     """Evaluation-view ids of the answer tokens by the scheme's rule (the truth predictive coupling should hit)."""
     ids = model.scheme.position_ids(collate([example]), training=False)[0].tolist()
     return ids[len(example.prompt) :]

@@ -91,8 +91,8 @@ _THEORY = {
     "train.learned_check_every": 500,
     "train.learned_threshold": 1.0,
 }
-_APE_OFFSETS = {"positions.scheme": "learned", "positions.train_offset_max": 128}
-_THEORY_SETTING_CHANGES = {"nope": {"positions.scheme": "nope"}, "ape": _APE_OFFSETS}
+_APE_OFFSETS: dict[str, Any] = {"positions.scheme": "learned", "positions.train_offset_max": 128}
+_THEORY_SETTING_CHANGES: dict[str, dict[str, Any]] = {"nope": {"positions.scheme": "nope"}, "ape": _APE_OFFSETS}
 _THEORY_SETTING_LABELS = {"nope": "NoPE", "ape": "APE + offsets"}
 # The models the theory lesson picks from, smallest first: each is a point of Huang et al.'s grid (layers {1, 2, 4}
 # x heads {1, 2, 4} x width {16, 64, 256}, lr {1e-3, 1e-4}, weight decay 0.01: their
@@ -323,6 +323,7 @@ def _theory_predictions(task: str) -> tuple[tuple[str, bool], ...]:
     from lengen_core.tasks import build_task
 
     theory = build_task(task).theory
+    assert theory.nope is not None and theory.ape is not None, f"a theory lesson task carries both predictions: {task}"
     return (("nope", theory.nope.generalizes), ("ape", theory.ape.generalizes))
 
 

@@ -56,7 +56,7 @@ def _field_types(cls: type, prefix: str = "") -> dict[str, Any]:
     for config_field in dataclasses.fields(cls):
         hint = hints[config_field.name]
         path = f"{prefix}{config_field.name}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # a section (a dataclass), never an instance
             types.update(_field_types(hint, path + "."))
         else:
             types[path] = hint

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -364,22 +364,22 @@ class RaySettings:
         return self.address or "a local Ray started for each sweep"
 
 
-def app_ray_settings(environ: dict[str, str] | None = None) -> RaySettings | None:
+def app_ray_settings(environ: Mapping[str, str] | None = None) -> RaySettings | None:
     """``LENGEN_RUNNER=ray`` (with ``RAY_ADDRESS`` and ``LENGEN_RAY_CPUS_PER_RUN``): the app's sweeps go to Ray; else None.
 
     A bad value, or ``ray`` without Ray installed, is a ConfigError naming the variable.
     """
-    environ = os.environ if environ is None else environ
-    runner = environ.get("LENGEN_RUNNER", "local").strip() or "local"
+    variables = os.environ if environ is None else environ
+    runner = variables.get("LENGEN_RUNNER", "local").strip() or "local"
     if runner == "local":
         return None
     if runner != "ray":
         raise ConfigError("LENGEN_RUNNER", f"must be 'local' or 'ray', got {runner[:40]!r}")
     import_ray("LENGEN_RUNNER")
-    text = environ.get("LENGEN_RAY_CPUS_PER_RUN", "1").strip()
+    text = variables.get("LENGEN_RAY_CPUS_PER_RUN", "1").strip()
     if not text.isdigit() or not 1 <= int(text) <= 1024:
         raise ConfigError("LENGEN_RAY_CPUS_PER_RUN", f"must be an integer between 1 and 1024, got {text[:40]!r}")
-    return RaySettings(environ.get("RAY_ADDRESS") or None, int(text))
+    return RaySettings(variables.get("RAY_ADDRESS") or None, int(text))
 
 
 class BackgroundSweeps:

@@ -59,10 +59,10 @@ def expand_grid(
         raise ConfigError("sweep", "needs at least one task, one scheme and one seed")
     if combinations > GRID_LIMIT:
         raise ConfigError("sweep", f"{combinations} runs requested; at most {GRID_LIMIT} per sweep")
-    cells = []
+    cells: list[tuple[RunConfig, int]] = []
     for task in tasks:
         for scheme in schemes:
-            changes = {"task.name": task, "positions.scheme": scheme}
+            changes: dict[str, Any] = {"task.name": task, "positions.scheme": scheme}
             changes.update((changes_per_task or {}).get(task, {}))
             changes.update((changes_per_scheme or {}).get(scheme, {}))
             try:

@@ -451,7 +451,8 @@ def make_optimizer(model: Transformer, config: RunConfig) -> torch.optim.Optimiz
     (docs/benchmarks.md); the same update up to float rounding.
     """
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue

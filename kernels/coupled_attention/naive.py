@@ -26,6 +26,7 @@ The causal mask is on token order (j <= i), never on ids.
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -96,6 +97,51 @@ def fire_bias(
     hidden = F.relu(normalised[..., None] * w1 + b1)  # [B, T, T, hidden]
     bias = hidden @ w2.t() + b2  # [B, T, T, H]
     return bias.permute(0, 3, 1, 2)  # [B, H, T, T]
+
+
+@overload
+def coupled_attention_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    position_ids: torch.Tensor,
+    *,
+    rope_base: float | None = None,
+    bias: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+    return_probs: Literal[False] = False,
+) -> torch.Tensor: ...
+
+
+@overload
+def coupled_attention_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    position_ids: torch.Tensor,
+    *,
+    rope_base: float | None = None,
+    bias: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+    return_probs: Literal[True],
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def coupled_attention_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    position_ids: torch.Tensor,
+    *,
+    rope_base: float | None = None,
+    bias: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+    return_probs: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def coupled_attention_reference(

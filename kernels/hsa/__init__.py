@@ -86,7 +86,7 @@ def hsa_attention(
     *,
     scale: float | None = None,
     backend: str = "auto",
-    config: dict | None = None,
+    config: dict[str, int] | None = None,
 ) -> torch.Tensor:
     """Sparse attention over given chunks: per slot a softmax over the chunk's S keys, mixed by the weights.
 
@@ -106,7 +106,7 @@ def hsa_attention(
         from kernels.hsa.triton import hsa_attention_triton
 
         return hsa_attention_triton(q, k, v, indices, weights, chunk_size, scale=scale, config=config)
-    return hsa_reference(q, k, v, indices, weights, chunk_size, scale=scale)  # type: ignore[return-value]
+    return hsa_reference(q, k, v, indices, weights, chunk_size, scale=scale)
 
 
 def hsa(

@@ -52,6 +52,7 @@ dv_j = sum w_k p_kj dO.
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -142,6 +143,46 @@ def chunk_weights(scores: torch.Tensor, indices: torch.Tensor, mode: str = "stic
         scores = torch.where(torch.isneginf(scores), SOFTMAX_MASK_VALUE, scores)
         return torch.softmax(scores, dim=-1).masked_fill(all_empty, 0.0)
     raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {mode!r}")
+
+
+@overload
+def hsa_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    chunk_size: int,
+    scale: float | None = None,
+    return_probs: Literal[False] = False,
+) -> torch.Tensor: ...
+
+
+@overload
+def hsa_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    chunk_size: int,
+    scale: float | None = None,
+    *,
+    return_probs: Literal[True],
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def hsa_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    chunk_size: int,
+    scale: float | None = None,
+    return_probs: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def hsa_reference(

@@ -412,7 +412,7 @@ class HSAFunction(torch.autograd.Function):
     """out = HSA(q, k, v, weights; indices): gradients for q, k, v and weights, none for indices."""
 
     @staticmethod
-    def forward(ctx, q, k, v, weights, indices, chunk_size: int, scale: float, config: dict):  # type: ignore[override]
+    def forward(ctx, q, k, v, weights, indices, chunk_size: int, scale: float, config: dict[str, int]):
         batch, length, heads, head_dim = q.shape
         kv_heads, top_k = k.shape[2], indices.shape[-1]
         group = heads // kv_heads
@@ -431,7 +431,7 @@ class HSAFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         q, k, v, weights, indices = ctx.saved_tensors
         chunk_size, scale, config = ctx.chunk_size, ctx.scale, ctx.config
         batch, length, heads, head_dim = q.shape
@@ -482,7 +482,7 @@ def _meta(group: int, chunk_size: int, head_dim: int, top_k: int, dtype: torch.d
 
 def hsa_attention_triton(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor,
-    chunk_size: int, scale: float | None = None, config: dict | None = None,
+    chunk_size: int, scale: float | None = None, config: dict[str, int] | None = None,
 ) -> torch.Tensor:
     """Triton sparse attention given the selection; same contract as :func:`kernels.hsa.naive.hsa_reference`.
 

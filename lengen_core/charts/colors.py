@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lengen_core.config import POSITION_SCHEMES
+from lengen_core.scheme_table import POSITION_SCHEMES
 
 # One colour per position scheme, the same on every page and chart.
 SCHEME_COLORS: dict[str, str] = {

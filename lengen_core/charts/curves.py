@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -45,7 +46,7 @@ def empty_figure(message: str) -> go.Figure:
 TRAIN_CURVE_HEIGHT = 280
 
 
-def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> list[tuple[str, dict]]:
+def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Loss (log scale) and teacher-forced training accuracy versus step: two Vega-Lite specs.
 
     ``points`` has columns ``step``, ``loss``, ``accuracy`` (accuracy may be
@@ -76,7 +77,7 @@ def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> li
         for step, loss, accuracy in zip(frame["step"].tolist(), frame["loss"].tolist(), frame["accuracy"].tolist())
     ]
 
-    def panel(field: str, title: str, axis_title: str, scale: dict, dash: list[int]) -> dict:
+    def panel(field: str, title: str, axis_title: str, scale: dict[str, Any], dash: list[int]) -> dict[str, Any]:
         return {
             "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
             "title": {"text": title, "anchor": "start", "fontSize": 13},
@@ -114,7 +115,7 @@ def train_curve_panels(points: pd.DataFrame, *, scheme: str | None = None) -> li
     return [("loss", panel("loss", "training loss", "cross-entropy", {"type": "log"}, [])), ("accuracy", accuracy)]
 
 
-def _learned_checks(frame: pd.DataFrame) -> list[dict]:
+def _learned_checks(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The steps where a learned check ran, with its exact match (``in_distribution``); [] when none did."""
     if "in_distribution" not in frame.columns:
         return []
@@ -162,7 +163,7 @@ class SweepCurve:
     def from_part(cls, record: RunRecord, part: TaskConfig, points: pd.DataFrame, *, label: str) -> SweepCurve:
         """The curve of one more task of a mixture run (``part``: its single-task config) over its sweep's ``points``."""
 
-        def stored(column: str) -> object:
+        def stored(column: str) -> Any:  # a cell of the frame (pandas is untyped here): a number, a string or None
             value = points[column].iloc[0] if len(points) and column in points else None
             return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
@@ -175,7 +176,7 @@ class SweepCurve:
             train_length_max=part.train_length_max,
             breakdown_length=None if breakdown is None else int(breakdown),
             threshold=record.run_config.eval.threshold,
-            bound_reason=stored("bound_reason"),  # type: ignore[arg-type]
+            bound_reason=stored("bound_reason"),
         )
 
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from typing import Any, SupportsInt
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -28,7 +29,7 @@ from lengen_core.errors import ConfigError
 from lengen_core.length_search import is_bound, ratio_text
 from lengen_core.tasks import TASK_REGISTRY, build_task
 from lengen_core.tasks.theory import Prediction
-from lengen_core.theory import measured_outcome, prediction_for_setting, setting_label
+from lengen_core.theory import MeasuredOutcome, measured_outcome, prediction_for_setting, setting_label
 
 BODY_FONT_PX = 16  # Streamlit's body text (its theme's base font size)
 COLOUR_SCALE = "Viridis"
@@ -66,7 +67,8 @@ def _channels(colour: str) -> tuple[float, float, float]:
     """``#rrggbb`` or ``rgb(r, g, b)`` as three 0..1 channels."""
     if colour.startswith("#"):
         value = colour.lstrip("#")
-        return tuple(int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+        red, green, blue = (int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))
+        return red, green, blue
     inside = colour[colour.index("(") + 1 : colour.index(")")]
     red, green, blue = (float(part) for part in inside.split(",")[:3])
     return red / 255, green / 255, blue / 255
@@ -95,7 +97,8 @@ def text_colour_on(fill: str) -> str:
 
 def scale_colour(fraction: float) -> str:
     """The colour scale's colour at ``fraction`` (0..1)."""
-    return sample_colorscale(COLOUR_SCALE, [min(1.0, max(0.0, fraction))])[0]
+    colour: str = sample_colorscale(COLOUR_SCALE, [min(1.0, max(0.0, fraction))])[0]
+    return colour
 
 
 def worst_text_contrast(samples: int = 256) -> float:
@@ -137,10 +140,10 @@ def grid_cells(runs: pd.DataFrame, tasks: Sequence[str] | None = None, schemes: 
     return pd.DataFrame.from_records(records, columns=GRID_COLUMNS)
 
 
-def _cell(task: str, scheme: str, cell: pd.DataFrame) -> dict:
+def _cell(task: str, scheme: str, cell: pd.DataFrame) -> dict[str, Any]:
     done = cell[cell["status"] == "done"] if len(cell) else cell
     prediction = _setting_prediction(task, scheme)
-    runs = []  # (row, outcome) of each finished run
+    runs: list[tuple[pd.Series, MeasuredOutcome]] = []  # (row, outcome) of each finished run
     for _, row in done.iterrows():
         train_max = _int_or_none(row.get("train_length_max"))
         if train_max:
@@ -177,7 +180,7 @@ def _cell(task: str, scheme: str, cell: pd.DataFrame) -> dict:
     }
 
 
-def _hover(task: str, scheme: str, prediction: Prediction | None, runs: list, cell: pd.DataFrame) -> str:
+def _hover(task: str, scheme: str, prediction: Prediction | None, runs: list[tuple[pd.Series, MeasuredOutcome]], cell: pd.DataFrame) -> str:
     lines = [f"<b>{task} / {scheme}</b>"]
     lines.append("predicted: no prediction for this setting" if prediction is None else f"predicted: {prediction.verdict} ({prediction.claim})")
     for row, outcome in runs:
@@ -272,7 +275,7 @@ def is_mixture_row(task_label: str) -> bool:
     return family_of(task_label) == "multi-task"
 
 
-def _int_or_none(value: object) -> int | None:
+def _int_or_none(value: SupportsInt | None) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 

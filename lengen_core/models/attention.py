@@ -191,6 +191,7 @@ class DenseAttention(nn.Module):
             k = rope_rotate(k, context.position_ids, context.terms.rope_base)
         if cache is not None:
             if cache.k is not None:
+                assert cache.v is not None, "a cache holds keys and values together"
                 k = torch.cat([cache.k, k], dim=-2)  # [B, H, Tk, D]
                 v = torch.cat([cache.v, v], dim=-2)
             cache.k, cache.v = k, v

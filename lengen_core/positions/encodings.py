@@ -66,6 +66,8 @@ class FireFunction(nn.Module):
 class PositionalTerms(nn.Module):
     """Every positional term of one encoding, computed from ``position_ids``."""
 
+    slopes: torch.Tensor  # [H] ALiBi slopes (a buffer; empty for the other encodings)
+
     def __init__(self, encoding: str, *, d_model: int, n_heads: int, max_position: int, rope_base: float, fire_hidden: int) -> None:
         super().__init__()
         if encoding not in ENCODINGS:

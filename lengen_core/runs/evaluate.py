@@ -3,6 +3,7 @@ sweep is recorded with its run."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def evaluate_model(
             lengths=planned,
             on_point=None if index else on_point,
             should_stop=stop,
-            batch_size=lambda length, name=name: estimate.batch_size_for(length, name),
+            batch_size=functools.partial(estimate.batch_size_for, task=name),
             part=name,
         )
         result = searched(  # past the sweep's end when it still holds there (eval.search), and the breakdown's interval

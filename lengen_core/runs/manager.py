@@ -148,6 +148,7 @@ class JobManager:
             self._share_cores(started=job)
             try:
                 if job.extra is None:
+                    assert job.config is not None, "a training job carries its config"
                     execute_run(
                         self.store,
                         job.run_id,
@@ -159,7 +160,7 @@ class JobManager:
                         budget=self.budget,
                     )
                 else:
-                    self._run_sweep(job)
+                    self._run_sweep(job, job.extra)
             finally:
                 self._share_cores(finished=job)
 
@@ -181,11 +182,12 @@ class JobManager:
         with self._lock:
             return {job_id: control.thread_share for job_id, control in self._running.items()}
 
-    def _run_sweep(self, job: _Job) -> None:
+    def _run_sweep(self, job: _Job, plan: ExtraSweep) -> None:
+        assert job.sweep is not None, "an extra sweep's job carries its sweep's name"
         job.progress.update(phase="evaluating", status="running")
         try:
             evaluation = execute_extra_sweep(
-                self.store, job.extra, part_sweep_base(job.sweep), budget=self.budget, on_point=job.progress.add_eval_point, should_stop=job.control.should_stop
+                self.store, plan, part_sweep_base(job.sweep), budget=self.budget, on_point=job.progress.add_eval_point, should_stop=job.control.should_stop
             )
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
             job.progress.update(phase="finished", status="failed", error=f"{type(error).__name__}: {error}")
@@ -214,7 +216,11 @@ class JobManager:
 
     def progress(self, job_id: str) -> dict[str, Any] | None:
         job = self._jobs.get(job_id)
-        return None if job is None else job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep}
+        return None if job is None else self._snapshot(job)
+
+    @staticmethod
+    def _snapshot(job: _Job) -> dict[str, Any]:
+        return job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep}
 
     def jobs(self, *, run_ids: set[str] | None = None, sweeps: bool | None = None) -> list[dict[str, Any]]:
         """Snapshots of the jobs this manager has seen, oldest first (``sweeps``: only extra sweeps / only training)."""
@@ -227,7 +233,7 @@ class JobManager:
                 continue
             if sweeps is not None and (job.extra is not None) != sweeps:
                 continue
-            selected.append(self.progress(job_id))
+            selected.append(self._snapshot(job))
         return selected
 
     def active_count(self) -> int:
@@ -244,7 +250,8 @@ class JobManager:
             if snapshot is None:
                 raise KeyError(job_id)
             if snapshot["phase"] == "finished":
-                return snapshot["status"]
+                status: str = snapshot["status"]
+                return status
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {snapshot['phase']} after {timeout} s")
             time.sleep(0.05)

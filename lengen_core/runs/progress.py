@@ -68,7 +68,9 @@ def remaining_seconds(snapshot: dict[str, Any]) -> float:
     if phase == "finished":
         return 0.0
     if phase == "training":
-        return estimate * max(0.0, 1.0 - snapshot["step"] / max(snapshot["total_steps"], 1))
+        step: int = snapshot["step"]
+        total_steps: int = snapshot["total_steps"]
+        return estimate * max(0.0, 1.0 - step / max(total_steps, 1))
     if phase == "evaluating":
         return 0.1 * estimate
     return estimate

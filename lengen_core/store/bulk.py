@@ -57,7 +57,7 @@ def _arrow_type(sql_type: str) -> Any:
     }[sql_type]
 
 
-def insert(connection: duckdb.DuckDBPyConnection, target: str, layout: Layout, columns: Mapping[str, list]) -> None:
+def insert(connection: duckdb.DuckDBPyConnection, target: str, layout: Layout, columns: Mapping[str, list[Any]]) -> None:
     """Insert column lists into ``target``: small batches as typed VALUES, large ones as an Arrow table."""
     rows = len(columns[layout[0][0]])
     if rows == 0:

@@ -38,6 +38,7 @@ from typing import Any
 import duckdb
 
 from lengen_core.errors import StoreError
+from lengen_core.store.owners import Owner
 
 ALIAS = "lengen_store"  # the name an attached store file has on the engine connection
 
@@ -80,7 +81,7 @@ class FileState:
         self.lock_fd: int | None = None
         # The file's identity when this process last found it a valid store of our schema, and the
         # owners of its queued/running runs then: an unchanged file need not be attached again to open it.
-        self.checked: tuple[FileIdentity | None, list] | None = None
+        self.checked: tuple[FileIdentity | None, list[Owner]] | None = None
 
 
 _ENGINE = Engine()
@@ -128,10 +129,17 @@ def file_identity(path: pathlib.Path) -> FileIdentity | None:
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
-def fetch_one(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequence[Any] = ()) -> tuple | None:
+def fetch_one(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequence[Any] = ()) -> tuple[Any, ...] | None:
     """First row or None; reads the whole result (DuckDB 2 refuses new work while a result is pending)."""
     rows = connection.execute(query, list(parameters)).fetchall()
     return rows[0] if rows else None
+
+
+def fetch_single(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequence[Any] = ()) -> tuple[Any, ...]:
+    """The row of a query that always yields one (an aggregate; an UPDATE's or DELETE's count of changed rows)."""
+    row = fetch_one(connection, query, parameters)
+    assert row is not None, f"no row from a query that always yields one: {query}"
+    return row
 
 
 def quote_sql(text: str) -> str:
@@ -147,4 +155,4 @@ def is_lock_conflict(error: BaseException) -> bool:
 
 def backoff(attempt: int) -> float:
     """Seconds to wait before retry ``attempt`` (from 1 ms doubling to 50 ms, jittered)."""
-    return min(0.05, 0.001 * 2**attempt) * (0.5 + random.random())
+    return min(0.05, 0.001 * 2.0**attempt) * (0.5 + random.random())

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # imported where used: a worker that only writes starts faste
 EXPORT_FORMATS: tuple[str, ...] = ("parquet", "csv")
 
 
-def export_tables(store_file: StoreFile, run_ids: Sequence[str] | None, directory: str | os.PathLike, fmt: str = "parquet") -> list[pathlib.Path]:
+def export_tables(store_file: StoreFile, run_ids: Sequence[str] | None, directory: str | os.PathLike[str], fmt: str = "parquet") -> list[pathlib.Path]:
     """Write runs, train_curve, eval_curve and artifacts as ``<directory>/<table>.<fmt>``.
 
     ``run_ids=None`` exports every run. All four tables come from one

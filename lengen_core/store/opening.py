@@ -36,7 +36,7 @@ def default_store_path() -> pathlib.Path:
     return pathlib.Path(__file__).resolve().parents[2] / "data" / "runs.duckdb"
 
 
-def open_store_file(path: str | os.PathLike | None, *, lock_timeout_s: float, read_only: bool) -> tuple[StoreFile, bool]:
+def open_store_file(path: str | os.PathLike[str] | None, *, lock_timeout_s: float, read_only: bool) -> tuple[StoreFile, bool]:
     """The checked store file at ``path`` (default :func:`default_store_path`), and whether it may hold runs of dead owners.
 
     Raises :class:`StoreError` for a directory, a read-only open of a missing

@@ -6,6 +6,7 @@ import functools
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from lengen_core.config import RunConfig
 from lengen_core.errors import StoreError, shown
@@ -24,7 +25,7 @@ ALLOWED_TRANSITIONS: dict[str, tuple[str, ...]] = {
 class RunNotFound(StoreError, KeyError):
     """No run with this id is in the store."""
 
-    def __init__(self, run_id: str, path: os.PathLike | str) -> None:
+    def __init__(self, run_id: str, path: os.PathLike[str] | str) -> None:
         self.run_id = run_id
         super().__init__(f"no run {shown(run_id)} in run store {path}")
 
@@ -43,12 +44,12 @@ class RunRecord:
     run_id: str
     name: str | None
     config_id: str
-    config: dict
+    config: dict[str, Any]
     seed: int
     status: str
     error: str | None
     code_version: str
-    environment: dict
+    environment: dict[str, Any]
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

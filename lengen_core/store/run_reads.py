@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from lengen_core.errors import ConfigError
-from lengen_core.store.engine import fetch_one
+from lengen_core.store.engine import fetch_one, fetch_single
 from lengen_core.store.queries import ARTIFACT_COLUMNS, LIST_COLUMNS, LIST_ORDER, NEWEST_CHECKPOINTS, RUN_COLUMNS, RUN_FIELDS, TRAIN_COLUMNS, eval_curve_query
 from lengen_core.store.records import RunNotFound, RunRecord
 from lengen_core.store.values import as_utc, check_status, localize_times, required_int
@@ -31,7 +31,8 @@ def require_run(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_i
     row = fetch_one(connection, "SELECT status FROM runs WHERE run_id = ?", [run_id])
     if row is None:
         raise RunNotFound(run_id, path)
-    return row[0]
+    status: str = row[0]
+    return status
 
 
 def read_run(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str) -> RunRecord:
@@ -49,7 +50,7 @@ def read_run(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: 
 
 
 def count_runs(connection: duckdb.DuckDBPyConnection) -> int:
-    return int(fetch_one(connection, "SELECT count(*) FROM runs")[0])
+    return int(fetch_single(connection, "SELECT count(*) FROM runs")[0])
 
 
 def list_runs_query(
@@ -71,7 +72,8 @@ def list_runs_query(
     """
     if status is not None:
         check_status(status)
-    conditions, parameters = [], []
+    conditions: list[str] = []
+    parameters: list[Any] = []
     for column, value in (("status", status), ("task", task), ("scheme", scheme), ("config_id", config_id)):
         if value is not None:
             conditions.append(f"{column} = ?")
@@ -110,7 +112,8 @@ def read_train_curve(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, 
 
 def eval_curve_request(run_ids: Sequence[str], sweep: str | None) -> tuple[str, list[Any]]:
     """(query, parameters) of the eval curves of ``run_ids``, of sweep ``sweep`` only when given."""
-    conditions, parameters = ["list_contains(?, p.run_id)"], [[str(run_id) for run_id in run_ids]]
+    conditions = ["list_contains(?, p.run_id)"]
+    parameters: list[Any] = [[str(run_id) for run_id in run_ids]]
     if sweep is not None:
         conditions.append("p.sweep = ?")
         parameters.append(sweep)

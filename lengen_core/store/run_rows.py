@@ -77,7 +77,7 @@ def new_run_columns(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[
     return ids, columns
 
 
-def train_point_columns(run_id: str, rows: Sequence[Mapping]) -> dict[str, list[Any]]:
+def train_point_columns(run_id: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """``train_points`` columns of ``rows``: step and loss required, the other values may be None or absent."""
     columns = empty_columns(TRAIN_LAYOUT)
     for index, row in enumerate(rows):
@@ -91,7 +91,7 @@ def train_point_columns(run_id: str, rows: Sequence[Mapping]) -> dict[str, list[
     return columns
 
 
-def eval_point_columns(run_id: str, sweep: str, rows: Sequence[Mapping]) -> dict[str, list[Any]]:
+def eval_point_columns(run_id: str, sweep: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """``eval_points`` columns of ``rows`` of sweep ``sweep``: every key of :data:`EVAL_COLUMNS` required (values may be None)."""
     columns = empty_columns(EVAL_LAYOUT)
     for index, row in enumerate(rows):

@@ -31,7 +31,7 @@ class RunStore:
     no lock file created, every write method raises :class:`StoreError`.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, lock_timeout_s: float = 30.0, read_only: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout_s: float = 30.0, read_only: bool = False) -> None:
         self._file, dead_owners_seen = open_store_file(path, lock_timeout_s=lock_timeout_s, read_only=read_only)
         if not self.read_only and dead_owners_seen:
             self.mark_interrupted()  # every process that opens the store settles the runs of dead owners
@@ -71,11 +71,11 @@ class RunStore:
     def create_run(
         self,
         *,
-        config: dict,
+        config: dict[str, Any],
         config_id: str,
         seed: int,
         code_version: str,
-        environment: dict,
+        environment: dict[str, Any],
         name: str | None = None,
         status: str = "queued",
         tags: Sequence[str] = (),
@@ -137,7 +137,7 @@ class RunStore:
         with self._file.transaction(write=True) as connection:
             run_writes.set_progress(connection, self.path, run_id, steps, seconds, reason, learned)
 
-    def append_train_points(self, run_id: str, rows: Sequence[Mapping], *, steps_done: int | None = None, train_seconds: float | None = None) -> None:
+    def append_train_points(self, run_id: str, rows: Sequence[Mapping[str, Any]], *, steps_done: int | None = None, train_seconds: float | None = None) -> None:
         """Append training-curve points: step, loss, accuracy, lr, wall_time_s, tokens_per_s (all but step/loss may be None).
 
         With ``steps_done`` (and ``train_seconds``) the run's progress is updated
@@ -150,7 +150,7 @@ class RunStore:
         with self._file.transaction(write=True) as connection:
             run_writes.append_train_points(connection, self.path, run_id, columns, None if steps is None else (steps, seconds))
 
-    def append_train_points_of_runs(self, points: Mapping[str, tuple[Sequence[Mapping], int | None, float | None]]) -> None:
+    def append_train_points_of_runs(self, points: Mapping[str, tuple[Sequence[Mapping[str, Any]], int | None, float | None]]) -> None:
         """:meth:`append_train_points` for many runs at once, ``{run_id: (rows, steps_done, train_seconds)}``:
         one transaction of three statements however many runs (the Ray driver's batches). All land or none;
         an unknown run raises :class:`RunNotFound`."""
@@ -167,7 +167,7 @@ class RunStore:
     def set_eval_points(
         self,
         run_id: str,
-        rows: Sequence[Mapping],
+        rows: Sequence[Mapping[str, Any]],
         *,
         breakdown_length: int | None,
         train_length_max: int,
@@ -316,7 +316,7 @@ class RunStore:
 
     # -- export ------------------------------------------------------------------
 
-    def export(self, run_ids: Sequence[str] | None, directory: str | os.PathLike, fmt: str = "parquet") -> list[pathlib.Path]:
+    def export(self, run_ids: Sequence[str] | None, directory: str | os.PathLike[str], fmt: str = "parquet") -> list[pathlib.Path]:
         """Write runs, train_curve, eval_curve and artifacts as ``<directory>/<table>.<fmt>``.
 
         ``run_ids=None`` exports every run. All four tables come from one

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from lengen_core.store.bulk import EVAL_LAYOUT, RUNS_LAYOUT, TRAIN_LAYOUT, insert
-from lengen_core.store.engine import fetch_one
+from lengen_core.store.engine import fetch_single
 from lengen_core.store.owners import current_owner, refuse_live_runs
 from lengen_core.store.records import ALLOWED_TRANSITIONS, InvalidTransition, RunNotFound
 from lengen_core.store.run_reads import require_run
@@ -62,7 +62,7 @@ def set_progress(
 ) -> None:
     """Record the run's steps done and training seconds, and (when given) why training ended;
     :class:`RunNotFound` for an unknown run."""
-    updated = fetch_one(
+    updated = fetch_single(
         connection,
         "UPDATE runs SET steps_done = ?, train_seconds = ?, stop_reason = coalesce(?, stop_reason), learned_step = coalesce(?, learned_step) WHERE run_id = ?",
         [steps_done, train_seconds, stop_reason, learned_step, run_id],
@@ -134,7 +134,7 @@ def replace_sweep(
         )
 
 
-def add_artifact(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, kind: str, file: str | os.PathLike) -> None:
+def add_artifact(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, kind: str, file: str | os.PathLike[str]) -> None:
     """Record a file the run produced (the file itself is not touched)."""
     require_run(connection, path, run_id)
     connection.execute("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [run_id, kind, os.fspath(file), utcnow()])
@@ -150,4 +150,4 @@ def delete_runs(connection: duckdb.DuckDBPyConnection, run_ids: Sequence[str], *
         refuse_live_runs(connection, ids)
     for table in _RUN_TABLES:
         connection.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
-    return int(fetch_one(connection, "DELETE FROM runs WHERE list_contains(?, run_id)", [ids])[0])
+    return int(fetch_single(connection, "DELETE FROM runs WHERE list_contains(?, run_id)", [ids])[0])

@@ -47,7 +47,7 @@ import pathlib
 import duckdb
 
 from lengen_core.errors import StoreError
-from lengen_core.store.engine import ALIAS, fetch_one
+from lengen_core.store.engine import ALIAS, fetch_one, fetch_single
 
 APP_MARKER = "lengen-lab"
 
@@ -208,7 +208,7 @@ def check_version(connection: duckdb.DuckDBPyConnection, path: pathlib.Path) -> 
 
 def stored_version(connection: duckdb.DuckDBPyConnection) -> int:
     """The ``schema_version`` recorded in the attached store's ``meta`` table."""
-    return int(fetch_one(connection, "SELECT value FROM meta WHERE key = 'schema_version'")[0])
+    return int(fetch_single(connection, "SELECT value FROM meta WHERE key = 'schema_version'")[0])
 
 
 def migrate(connection: duckdb.DuckDBPyConnection, from_version: int) -> None:

@@ -48,7 +48,7 @@ class _SymbolTask(Task):
     unique_tokens: ClassVar[bool] = False
     min_length = 1
     max_length = 512
-    option_specs = {"alphabet_size": alphabet_option(16)}
+    option_specs: ClassVar[Mapping[str, TaskOption]] = {"alphabet_size": alphabet_option(16)}
 
     def _alphabet(self) -> tuple[int, ...]:
         return SYMBOL_IDS[: self.options["alphabet_size"]]

@@ -212,10 +212,14 @@ class _RegularLanguageTask(_RecognitionTask):
     def next_symbol_labels(self, symbols: Sequence[int]) -> list[int]:
         """After each prefix, which of the two symbols keep it a prefix of a member (Huang et al.'s
         Tomita labels: ``get_legal_characters``), as one token (:data:`NEXT_SYMBOL_TOKENS`)."""
-        return [
-            NEXT_SYMBOL_TOKENS[(False, False) if state is None else tuple(nxt in self._live_states for nxt in self.transitions[state])]
-            for state in self._states_after_each(symbols)
-        ]
+        return [NEXT_SYMBOL_TOKENS[self._legal_next_symbols(state)] for state in self._states_after_each(symbols)]
+
+    def _legal_next_symbols(self, state: int | None) -> tuple[bool, bool]:
+        """Whether each of the two symbols keeps a prefix that ends in ``state`` a prefix of a member (None: none does)."""
+        if state is None:
+            return (False, False)
+        zero, one = self.transitions[state]  # the binary alphabet of the languages Huang et al. label this way
+        return (zero in self._live_states, one in self._live_states)
 
     @classmethod
     def _counts(cls, length: int) -> list[int]:
@@ -287,6 +291,7 @@ class _RegularLanguageTask(_RecognitionTask):
         indices = []
         for position in range(length):
             cumulative = table[length - position - 1][state]
+            assert cumulative is not None, "the walk only enters states from which a string of the asked kind goes on"
             draw = rng.random()
             index = 0
             while index < len(cumulative) - 1 and draw >= cumulative[index]:

@@ -80,8 +80,8 @@ def with_index_hints(example: Example) -> Example:
         new_tokens.append(token)
         new_segments.append(segment)
         new_coupled.append(coupled_id)
-        if new_significance is not None:
-            new_significance.append(significance[index])  # type: ignore[index]
+        if new_significance is not None and significance is not None:  # both or neither
+            new_significance.append(significance[index])
     meta: dict[str, Any] = dict(example.meta)
     meta["index_hints"] = True
     return Example(

@@ -58,8 +58,8 @@ layout are our choice (their exact format was not available to us). Length =
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from lengen_core.errors import ConfigError
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
@@ -234,7 +234,7 @@ class MultiQueryRecall(Task):
         "queries": TaskOption(default=4, minimum=1, maximum=16, help="pairs asked about per example"),
     }
 
-    def __init__(self, options=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         self.min_length = self.options["queries"] + 2  # a string with a pair and a symbol after it per query
 
