@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if not rows:
             print(f"| {task} | {setting} | | | 0 | | | | | | | | |")
             continue
-        model = f"{config.model.n_layers}l{config.model.n_heads}h{config.model.d_model}d lr {config.train.lr:g}"
+        model_text = f"{config.model.n_layers}l{config.model.n_heads}h{config.model.d_model}d lr {config.train.lr:g}"
         steps = ", ".join("-" if record.learned_step is None else f"{record.learned_step:,}" for record, _, _ in rows)
         seconds = max(record.train_seconds or 0.0 for record, _, _ in rows)
         ems = [", ".join("-" if values[i] is None else f"{values[i]:.2f}" for _, values, _ in rows) for i in range(3)]
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         decided = [check.agrees for _, _, check in rows if check.agrees is not None]
         predicted = rows[0][2].applicable.prediction
         print(
-            f"| {task} | {setting} | {model} | 1-{config.task.train_length_max} | {len(rows)} | {steps} | {seconds:.0f} | {ems[0]} | {ems[1]} | "
+            f"| {task} | {setting} | {model_text} | 1-{config.task.train_length_max} | {len(rows)} | {steps} | {seconds:.0f} | {ems[0]} | {ems[1]} | "
             f"{ems[2]} | {verdicts} | {'generalizes' if predicted and predicted.generalizes else 'fails'} | {sum(decided)}/{len(decided)} |"
         )
     return 0
