@@ -253,8 +253,8 @@ def train(
 
     ``task``, ``scheme`` (``positions.scheme``) and ``steps`` (``train.steps``) are the fields most runs change;
     any other field is a keyword (see the module docstring); ``config`` is the config they change (default: the
-    defaults), e.g. a stored run's (``store.get(id).config``) or a lesson's (``lessons.LESSON_RUNS[key].config``). ``store``: a :class:`Store`, a path, or None for the
-    default store. ``verbose`` prints about ten progress lines and each tested length; ``on_point`` hears every
+    defaults), e.g. a stored run's (``store.get(id).config``) or a lesson's (``lessons.LESSON_RUNS[key].config()``).
+    ``store``: a :class:`Store`, a path, or None for the default store. ``verbose`` prints about ten progress lines and each tested length; ``on_point`` hears every
     logged training point. The run is admitted (seed, device, memory and time against this machine) before
     anything is written; a crash or Ctrl-C is recorded as the run's status, never lost.
     """
