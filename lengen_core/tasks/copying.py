@@ -190,8 +190,29 @@ class Reverse(_CopyTask):
     backward = True
 
 
+class _BornCopyTask(_CopyTask):
+    """One of Jobanputra et al. 2025's four copy tasks, named by its code in the paper (``born_task``):
+    ``U`` (distinct symbols) or ``N`` (symbols may repeat), then ``F`` (forward) or ``B`` (backward).
+
+    The code sets the citation, the direction and the theory labels (:func:`~lengen_core.tasks.theory.born`):
+    the paper gives a C-RASP program with local relations (APE) exactly to the distinct-symbol tasks; the
+    NoPE verdict, no program for any of the four, is ours.
+    """
+
+    born_task: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        distinct = cls.born_task.startswith("U")
+        if distinct != cls.unique_tokens:
+            raise TypeError(f"{cls.__name__}: task {cls.born_task} and unique_tokens={cls.unique_tokens} disagree")
+        cls.source = _with_coupling_rule(f"{BORN_2025} (task {cls.born_task})")
+        cls.theory = born(nope=False, ape=distinct)
+        cls.backward = cls.born_task.endswith("B")
+
+
 @register
-class CopyForwardUnique(_DistinctSymbols, _CopyTask):
+class CopyForwardUnique(_DistinctSymbols, _BornCopyTask):
     """Jobanputra et al. 2025, task UF: forward copy, distinct symbols (``_CopyDataset(unique=True, reverse=False)``).
 
     Tests: induction (look up the previous output, copy its right neighbour).
@@ -201,12 +222,11 @@ class CopyForwardUnique(_DistinctSymbols, _CopyTask):
     name = "copy_forward_unique"
     description = "Copy a string of distinct symbols (Born-a-Transformer task UF)."
     tests = "Induction: find the symbol just written and copy its right neighbour."
-    source = _with_coupling_rule(BORN_2025 + " (task UF)")
-    theory = born(nope=False, ape=True)
+    born_task = "UF"
 
 
 @register
-class CopyForwardNonUnique(_CopyTask):
+class CopyForwardNonUnique(_BornCopyTask):
     """Jobanputra et al. 2025, task NF: forward copy with repeated symbols (``unique=False, reverse=False``).
 
     Tests: copying when content does not identify position; not C-RASP expressible.
@@ -215,12 +235,11 @@ class CopyForwardNonUnique(_CopyTask):
     name = "copy_forward_nonunique"
     description = "Copy a string whose symbols may repeat (Born-a-Transformer task NF)."
     tests = "Copying by position: repeated symbols defeat the induction shortcut."
-    source = _with_coupling_rule(BORN_2025 + " (task NF)")
-    theory = born(nope=False, ape=False)
+    born_task = "NF"
 
 
 @register
-class CopyBackwardUnique(_DistinctSymbols, _CopyTask):
+class CopyBackwardUnique(_DistinctSymbols, _BornCopyTask):
     """Jobanputra et al. 2025, task UB: backward copy, distinct symbols (``unique=True, reverse=True``).
 
     Tests: anti-induction (find the symbol just written, copy its left neighbour).
@@ -230,13 +249,11 @@ class CopyBackwardUnique(_DistinctSymbols, _CopyTask):
     name = "copy_backward_unique"
     description = "Write a string of distinct symbols backwards (Born-a-Transformer task UB)."
     tests = "Anti-induction: find the symbol just written and copy its left neighbour."
-    source = _with_coupling_rule(BORN_2025 + " (task UB)")
-    theory = born(nope=False, ape=True)
-    backward = True
+    born_task = "UB"
 
 
 @register
-class CopyBackwardNonUnique(_CopyTask):
+class CopyBackwardNonUnique(_BornCopyTask):
     """Jobanputra et al. 2025, task NB: backward copy with repeated symbols (``unique=False, reverse=True``).
 
     Tests: reversing by position; not C-RASP expressible.
@@ -245,9 +262,7 @@ class CopyBackwardNonUnique(_CopyTask):
     name = "copy_backward_nonunique"
     description = "Write a string whose symbols may repeat backwards (Born-a-Transformer task NB)."
     tests = "Reversing by position: repeated symbols defeat the anti-induction shortcut."
-    source = _with_coupling_rule(BORN_2025 + " (task NB)")
-    theory = born(nope=False, ape=False)
-    backward = True
+    born_task = "NB"
 
 
 @register

@@ -420,6 +420,7 @@ class _TomitaLanguage(_RegularLanguageTask):
     """A Tomita language (Tomita 1982): a regular language over the bits {0, 1}."""
 
     alphabet = (VOCAB.id("0"), VOCAB.id("1"))
+    source = f"{TOMITA_1982}; labels: {HUANG_2025}"  # Tomita 3 and 4 cite more
     labels_next_symbols = True  # Huang et al.'s format labels a Tomita prefix by the legal next bits (not 5 and 6)
 
 
@@ -435,7 +436,6 @@ class Tomita1(_TomitaLanguage):
     name = "tomita_1"
     description = "Tomita 1: is the string all 1s?"
     tests = "Spotting any 0: one existential check, C-RASP expressible."
-    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
     theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
     # states: 0 only 1s so far (accepting), 1 dead
     transitions = ((1, 0), (1, 1))
@@ -454,7 +454,6 @@ class Tomita2(_TomitaLanguage):
     name = "tomita_2"
     description = "Tomita 2: is the string 10 repeated, (10)*?"
     tests = "Strict alternation 1, 0, 1, 0 ...: C-RASP expressible."
-    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
     theory = huang(True, True, reported_nope="100/100/100", reported_ape="100/100/100")
     # states: 0 expecting 1 (accepting), 1 expecting 0, 2 dead
     transitions = ((2, 1), (0, 2), (2, 2))
@@ -519,7 +518,6 @@ class Tomita5(_TomitaLanguage):
     name = "tomita_5"
     description = "Tomita 5: are both the number of 0s and the number of 1s even?"
     tests = "Two parities (of the 0s and of the 1s): outside C-RASP."
-    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
     theory = huang(False, False, reported_nope="7.1/0/0", reported_ape="54.4/0/0")
     # state = 2 * (zeros mod 2) + (ones mod 2)
     transitions = ((2, 1), (3, 0), (0, 3), (1, 2))
@@ -538,7 +536,6 @@ class Tomita6(_TomitaLanguage):
     name = "tomita_6"
     description = "Tomita 6: is (number of 0s - number of 1s) divisible by 3?"
     tests = "A difference of counts modulo 3: outside C-RASP."
-    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
     theory = huang(False, False, reported_nope="2.4/0/0", reported_ape="59.6/0/0")
     # state = (zeros - ones) mod 3
     transitions = ((1, 2), (2, 0), (0, 1))
@@ -556,7 +553,6 @@ class Tomita7(_TomitaLanguage):
     name = "tomita_7"
     description = "Tomita 7: does the string have the form 0*1*0*1*?"
     tests = "Counting symbol changes (at most three, in order): C-RASP expressible."
-    source = f"{TOMITA_1982}; labels: {HUANG_2025}"
     theory = huang(True, True, reported_nope="100/87.5/76.2", reported_ape="100/94.2/93.2")
     # state = which block we are in: 0 first 0s, 1 first 1s, 2 second 0s, 3 second 1s; 4 dead
     transitions = ((0, 1), (2, 1), (2, 3), (4, 3), (4, 4))

@@ -102,6 +102,11 @@ def padded(digits: Sequence[int], width: int) -> list[int]:
     return list(digits) + [0] * (width - len(digits))
 
 
+def digit_pairs(a: int, b: int, width: int) -> list[tuple[int, int]]:
+    """The digits of ``a`` and ``b`` of equal significance, units first, both zero-padded to ``width``."""
+    return list(zip(padded(units_first(a), width), padded(units_first(b), width)))
+
+
 class _ReversedArithmetic(Task):
     """Two operands written units digit first, an answer of ``L + 1`` digits (module docstring)."""
 
@@ -168,8 +173,7 @@ class NoCarryAddition(_ReversedArithmetic):
     tests = "Aligning digits of equal significance without carrying."
 
     def answer_digits(self, a: int, b: int, length: int) -> list[int]:
-        first, second = padded(units_first(a), length), padded(units_first(b), length)
-        return [(x + y) % 10 for x, y in zip(first, second)] + [0]
+        return [(x + y) % 10 for x, y in digit_pairs(a, b, length)] + [0]
 
 
 @register
@@ -181,9 +185,8 @@ class CarryOnlyAddition(_ReversedArithmetic):
     tests = "Carry propagation alone: generated where digits sum past 9, passed on where they sum to 9."
 
     def answer_digits(self, a: int, b: int, length: int) -> list[int]:
-        first, second = padded(units_first(a), length), padded(units_first(b), length)
         carries, carry = [0], 0
-        for x, y in zip(first, second):
+        for x, y in digit_pairs(a, b, length):
             carry = (x + y + carry) // 10
             carries.append(carry)
         return carries
