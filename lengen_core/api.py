@@ -25,6 +25,7 @@ a request the machine cannot afford is refused before anything is written.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -97,10 +98,10 @@ class Run:
         self.run_id, self.seed, self.status = record.run_id, record.seed, record.status
         self.config: RunConfig = record.run_config
 
-    @property
+    @functools.cached_property
     def curve(self) -> pd.DataFrame:
         """The run's own length sweep: length, n, exact_match with its 95% Wilson interval (exact_match_low,
-        exact_match_high), token_accuracy; one row per length tested."""
+        exact_match_high), token_accuracy; one row per length tested. Read once per Run, as its record is."""
         frame = self._store.eval_curve([self.run_id], sweep="default")
         return frame[["length", "n", "exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]].reset_index(drop=True)
 

@@ -118,7 +118,7 @@ def main() -> None:
     ensure_demo_runs()
     store = get_store()
     try:
-        runs, _ = checkpoint_runs(store)
+        runs = checkpoint_runs(store)
     except LenGenError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return

@@ -76,10 +76,9 @@ def load_run_model(store: RunStore, run_id: str) -> tuple[Any, RunConfig] | None
     return loaded.model, loaded.config
 
 
-def checkpoint_runs(store: RunStore, *, scheme: str | None = None, limit: int = PICKER_LIMIT) -> tuple[Any, dict[str, str]]:
-    """Finished runs with a checkpoint (newest first, at most ``limit``) and ``{run_id: checkpoint path}``; one store query."""
-    runs = store.list_runs(status="done", scheme=scheme, limit=limit, with_checkpoint=True)
-    return runs, dict(zip(runs["run_id"], runs["checkpoint_path"]))
+def checkpoint_runs(store: RunStore, *, scheme: str | None = None, limit: int = PICKER_LIMIT) -> Any:
+    """Finished runs with a checkpoint (newest first, at most ``limit``); one store query."""
+    return store.list_runs(status="done", scheme=scheme, limit=limit, with_checkpoint=True)
 
 
 def run_label(row: Any) -> str:

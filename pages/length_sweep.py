@@ -21,7 +21,7 @@ from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.length_search import INTERVAL_RULE, ratio_text
 from lengen_core.params import parse_int_list
-from lengen_core.runs.stored_sweeps import combine_sweeps, combined_sweeps, own_sweep
+from lengen_core.runs.stored_sweeps import combined_sweeps, own_sweep
 from lengen_core.sweep_names import sweep_part
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
 from pages.binding import url_picker
@@ -45,10 +45,11 @@ def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, 
 
     if not include_extra:
         return curve(points[own_sweep(points)] if len(points) else points)
-    shown_curve = curve(combine_sweeps(points))
+    tested = part if part is not None else record.run_config.task
+    combined = combined_sweeps(points, record.run_config.eval.threshold, tested.train_length_min)
+    shown_curve = curve(combined.points)
     if len(points) == 0:
         return shown_curve
-    combined = combined_sweeps(points, shown_curve.threshold, shown_curve.train_length_min)
     return dataclasses.replace(
         shown_curve,
         breakdown_length=combined.breakdown_length,

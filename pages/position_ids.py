@@ -133,7 +133,7 @@ def predictive_section() -> None:
     st.subheader("Predictive position coupling: predicted versus true ids")
     store = get_store()
     try:
-        runs, _ = checkpoint_runs(store, scheme="predictive_coupled")
+        runs = checkpoint_runs(store, scheme="predictive_coupled")
     except LenGenError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return

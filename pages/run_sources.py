@@ -85,7 +85,7 @@ def copy_parent_settings(form: ConfigForm) -> None:
 def render_init_from(form: ConfigForm) -> None:
     """Fine-tuning: start from a finished run's checkpoint instead of a fresh model."""
     try:
-        runs, _ = checkpoint_runs(get_store(), limit=200)
+        runs = checkpoint_runs(get_store(), limit=200)
     except StoreError as error:
         st.caption(f"Fine-tuning from a stored run is unavailable: {escape_markdown(error)}")
         return
