@@ -65,28 +65,11 @@ class RecordingStore:
         arguments = {"steps_done": steps_done, "train_seconds": train_seconds, "stop_reason": stop_reason, "learned_step": learned_step}
         self._send(("update_progress", run_id, arguments))
 
-    def set_eval_points(
-        self,
-        run_id: str,
-        rows: Sequence[Mapping],
-        *,
-        breakdown_length: int | None,
-        train_length_max: int,
-        sweep: str = "default",
-        breakdown_low: int | None = None,
-        breakdown_high: int | None = None,
-        bound_reason: str | None = None,
-    ) -> None:
-        arguments = {
-            "rows": [dict(row) for row in rows],
-            "breakdown_length": breakdown_length,
-            "train_length_max": train_length_max,
-            "sweep": sweep,
-            "breakdown_low": breakdown_low,
-            "breakdown_high": breakdown_high,
-            "bound_reason": bound_reason,
-        }
-        self._send(("set_eval_points", run_id, arguments))
+    def set_eval_points(self, run_id: str, rows: Sequence[Mapping], **sweep_summary: Any) -> None:
+        """Sends the call as it was made: ``sweep_summary`` holds the keywords of
+        :meth:`RunSink.set_eval_points <lengen_core.runs.sink.RunSink.set_eval_points>` (the breakdown, its
+        interval and bound, the training length and the sweep's name), checked where the record is applied."""
+        self._send(("set_eval_points", run_id, {"rows": [dict(row) for row in rows], **sweep_summary}))
 
     def add_artifact(self, run_id: str, kind: str, path: str) -> None:
         file = Path(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from kernels.coupled_attention.naive import alibi_bias, alibi_slopes, coupled_attention_reference, fire_bias, rope_angles, rope_rotate
+from kernels.coupled_attention.naive import alibi_bias, alibi_slopes, coupled_attention_probs, coupled_attention_reference, fire_bias, rope_angles, rope_rotate
 from kernels.dispatch import BACKENDS, use_triton
 
 
@@ -59,4 +59,14 @@ def coupled_attention(
     return coupled_attention_reference(q, k, v, position_ids, rope_base=rope_base, bias=bias, key_padding_mask=key_padding_mask, scale=scale)
 
 
-__all__ = ["BACKENDS", "alibi_bias", "alibi_slopes", "coupled_attention", "coupled_attention_reference", "fire_bias", "rope_angles", "rope_rotate"]
+__all__ = [
+    "BACKENDS",
+    "alibi_bias",
+    "alibi_slopes",
+    "coupled_attention",
+    "coupled_attention_probs",
+    "coupled_attention_reference",
+    "fire_bias",
+    "rope_angles",
+    "rope_rotate",
+]

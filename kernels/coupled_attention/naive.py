@@ -26,7 +26,7 @@ The causal mask is on token order (j <= i), never on ids.
 from __future__ import annotations
 
 import math
-from typing import Literal, overload
+from typing import TypedDict, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -99,72 +99,33 @@ def fire_bias(
     return bias.permute(0, 3, 1, 2)  # [B, H, T, T]
 
 
-@overload
-def coupled_attention_reference(
+class ReferenceTerms(TypedDict, total=False):
+    """The keywords of :func:`coupled_attention_probs` that :func:`coupled_attention_reference` passes on."""
+
+    rope_base: float | None
+    bias: torch.Tensor | None
+    key_padding_mask: torch.Tensor | None
+    scale: float | None
+
+
+def coupled_attention_probs(
     q: torch.Tensor,
     k: torch.Tensor,
-    v: torch.Tensor,
     position_ids: torch.Tensor,
     *,
     rope_base: float | None = None,
     bias: torch.Tensor | None = None,
     key_padding_mask: torch.Tensor | None = None,
     scale: float | None = None,
-    return_probs: Literal[False] = False,
-) -> torch.Tensor: ...
+) -> torch.Tensor:
+    """The attention probabilities of :func:`coupled_attention_reference`, in float32.
 
-
-@overload
-def coupled_attention_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    position_ids: torch.Tensor,
-    *,
-    rope_base: float | None = None,
-    bias: torch.Tensor | None = None,
-    key_padding_mask: torch.Tensor | None = None,
-    scale: float | None = None,
-    return_probs: Literal[True],
-) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@overload
-def coupled_attention_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    position_ids: torch.Tensor,
-    *,
-    rope_base: float | None = None,
-    bias: torch.Tensor | None = None,
-    key_padding_mask: torch.Tensor | None = None,
-    scale: float | None = None,
-    return_probs: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
-
-
-def coupled_attention_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    position_ids: torch.Tensor,
-    *,
-    rope_base: float | None = None,
-    bias: torch.Tensor | None = None,
-    key_padding_mask: torch.Tensor | None = None,
-    scale: float | None = None,
-    return_probs: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Causal attention with an id-based positional term, in float32.
-
-    q, k, v: [B, H, T, D]; position_ids: [B, T]; bias: [B or 1, H, T, T] additive
+    q, k: [B, H, T, D]; position_ids: [B, T]; bias: [B or 1, H, T, T] additive
     (ALiBi/FIRE) or None; key_padding_mask: [B, T] bool, True = real token.
-    Returns out [B, H, T, D] (in q's dtype) and, on request, probs [B, H, T, T].
-    Rows whose every key is masked (a left pad as query) return zeros.
+    Returns probs [B, H, T, T] (float32). Rows whose every key is masked (a left pad
+    as query) are zeros.
     """
-    out_dtype = q.dtype
-    q, k, v = q.float(), k.float(), v.float()
+    q, k = q.float(), k.float()
     if rope_base is not None:
         q = rope_rotate(q, position_ids, rope_base)
         k = rope_rotate(k, position_ids, rope_base)
@@ -177,6 +138,15 @@ def coupled_attention_reference(
     if key_padding_mask is not None:
         allowed = allowed & key_padding_mask[:, None, None, :]
     scores = scores.masked_fill(~allowed, float("-inf"))
-    probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # fully masked rows -> 0
-    out = (probs @ v).to(out_dtype)
-    return (out, probs) if return_probs else out
+    return torch.softmax(scores, dim=-1).nan_to_num(0.0)  # fully masked rows -> 0
+
+
+def coupled_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, position_ids: torch.Tensor, **terms: Unpack[ReferenceTerms]) -> torch.Tensor:
+    """Causal attention with an id-based positional term, in float32.
+
+    q, k, v: [B, H, T, D]; position_ids: [B, T]; ``terms`` are :func:`coupled_attention_probs`'s
+    keywords (rope_base, bias, key_padding_mask, scale). Returns out [B, H, T, D] in q's dtype;
+    rows whose every key is masked return zeros.
+    """
+    probs = coupled_attention_probs(q, k, position_ids, **terms)  # [B, H, T, T]
+    return (probs @ v.float()).to(q.dtype)

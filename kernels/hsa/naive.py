@@ -52,7 +52,6 @@ dv_j = sum w_k p_kj dO.
 from __future__ import annotations
 
 import math
-from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -145,64 +144,17 @@ def chunk_weights(scores: torch.Tensor, indices: torch.Tensor, mode: str = "stic
     raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {mode!r}")
 
 
-@overload
 def hsa_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    indices: torch.Tensor,
-    weights: torch.Tensor,
-    chunk_size: int,
-    scale: float | None = None,
-    return_probs: Literal[False] = False,
-) -> torch.Tensor: ...
-
-
-@overload
-def hsa_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    indices: torch.Tensor,
-    weights: torch.Tensor,
-    chunk_size: int,
-    scale: float | None = None,
-    *,
-    return_probs: Literal[True],
-) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@overload
-def hsa_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    indices: torch.Tensor,
-    weights: torch.Tensor,
-    chunk_size: int,
-    scale: float | None = None,
-    return_probs: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
-
-
-def hsa_reference(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    indices: torch.Tensor,
-    weights: torch.Tensor,
-    chunk_size: int,
-    scale: float | None = None,
-    return_probs: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor, chunk_size: int, scale: float | None = None
+) -> torch.Tensor:
     """Sparse attention over the selected chunks (step 4 of the module docstring), in float32.
 
     q: [B, T, H, D]; k, v: [B, T, H_kv, D]; indices: [B, T, H_kv, K] int (-1 empty);
-    weights: [B, T, H_kv, K] (differentiable); returns out [B, T, H, D] in q's dtype, and with
-    return_probs also p [B, T, H, K, S] (zero at empty slots). Memory O(B T H K S D).
+    weights: [B, T, H_kv, K] (differentiable); returns out [B, T, H, D] in q's dtype.
+    Memory O(B T H K S D).
     """
     batch, length, heads, head_dim = q.shape
-    kv_heads, top_k = k.shape[2], indices.shape[-1]
+    kv_heads = k.shape[2]
     group = heads // kv_heads
     scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
     num_chunks = -(-length // chunk_size)
@@ -221,7 +173,4 @@ def hsa_reference(
     slot_out = torch.einsum("btgiks,btgksd->btgikd", probs, v_sel)  # [B, T, H_kv, G, K, D]
     mix = torch.where(filled, weights.float(), 0.0)  # [B, T, H_kv, K]
     out = torch.einsum("btgikd,btgk->btgid", slot_out, mix).reshape(batch, length, heads, head_dim)
-    if not return_probs:
-        return out.to(q.dtype)
-    probs = probs * filled[:, :, :, None, :, None]
-    return out.to(q.dtype), probs.reshape(batch, length, heads, top_k, chunk_size)
+    return out.to(q.dtype)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.coupled_attention.naive import coupled_attention_reference, rope_rotate
+from kernels.coupled_attention.naive import coupled_attention_probs, rope_rotate
 from lengen_core.positions.encodings import PositionalTerms
 
 BACKENDS: tuple[str, ...] = ("auto", "sdpa", "explicit", "kernel")
@@ -142,9 +142,8 @@ class DenseAttention(nn.Module):
         if cache is not None:
             out = self._sdpa(q, k, v, context, bias, cache=cache)
         elif backend == "explicit":
-            out, probs = coupled_attention_reference(
-                q, k, v, context.position_ids, rope_base=context.terms.rope_base, bias=bias, key_padding_mask=context.key_padding_mask, return_probs=True
-            )
+            probs = coupled_attention_probs(q, k, context.position_ids, rope_base=context.terms.rope_base, bias=bias, key_padding_mask=context.key_padding_mask)
+            out = (probs @ v.float()).to(q.dtype)  # [B, H, T, D], as coupled_attention_reference computes it
             info = {"attention": probs}  # [B, H, T, T]
         elif backend == "kernel":
             from kernels.coupled_attention import coupled_attention
