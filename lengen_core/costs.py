@@ -520,14 +520,21 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def queue_seconds(seconds: list[float], workers: int) -> float:
-    """When the last of several jobs of ``seconds`` each is done, started in order on ``workers``
-    first-in-first-out workers (how the job manager runs a lesson's runs)."""
+def finish_times(seconds: list[float], workers: int) -> list[float]:
+    """When each of several jobs of ``seconds`` each is done, started in order on ``workers``
+    first-in-first-out workers (how the job manager runs its queue)."""
     free_at = [0.0] * max(1, workers)
+    done_at = []
     for duration in seconds:
         first_free = min(range(len(free_at)), key=free_at.__getitem__)
         free_at[first_free] += duration
-    return max(free_at)
+        done_at.append(free_at[first_free])
+    return done_at
+
+
+def queue_seconds(seconds: list[float], workers: int) -> float:
+    """When the last of several jobs of ``seconds`` each is done (:func:`finish_times`; 0 for none)."""
+    return max(finish_times(seconds, workers), default=0.0)
 
 
 def training_seconds(config: RunConfig, step_flops: float, threads: int | None = None) -> float:

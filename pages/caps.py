@@ -2,8 +2,9 @@
 
 A browser user may train what these allow (``LENGEN_APP_MAX_*``; each cap is
 ``min(environment value, the library's hard limit)``, read on every call), and
-``LENGEN_MAX_JOBS`` bounds how many jobs train at once. The CLI is bounded by
-LIMITS and the cost model only.
+``LENGEN_MAX_JOBS`` bounds how many jobs train at once. ``LENGEN_SHARE_RUNS=0``
+makes every request train its own run (default: identical requests share one,
+:mod:`lengen_core.runs.identity`). The CLI is bounded by LIMITS and the cost model only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def _env_int(name: str, default: int) -> int:
 def max_concurrent_jobs() -> int:
     """Bound on simultaneous training jobs (``LENGEN_MAX_JOBS``, default 2)."""
     return max(1, _env_int("LENGEN_MAX_JOBS", 2))
+
+
+def share_identical_runs() -> bool:
+    """Whether identical requests share one run (``LENGEN_SHARE_RUNS``, default 1; 0 trains each request anew)."""
+    return _env_int("LENGEN_SHARE_RUNS", 1) != 0
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,14 @@ import streamlit as st
 
 from lengen_core.charts.progress import progress_bar_markup
 from lengen_core.config import LIMITS, RunConfig, check_seed
+from lengen_core.costs import duration_text
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
 from lengen_core.runs.manager import JobManager
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
-from pages.caps import app_caps, max_concurrent_jobs
+from pages.caps import app_caps, max_concurrent_jobs, share_identical_runs
 from pages.escaping import escape_markdown
 from pages.legacy_mode import ensure_app_shell
 
@@ -102,7 +103,9 @@ def get_job_manager() -> JobManager:
     import torch
 
     torch.set_num_threads(max(1, usable_cpus() // max_concurrent_jobs()))
-    manager = JobManager(get_store(), max_concurrent=max_concurrent_jobs(), max_queued=app_caps()["jobs.queued"].limit)
+    manager = JobManager(
+        get_store(), max_concurrent=max_concurrent_jobs(), max_queued=app_caps()["jobs.queued"].limit, probe_speed=True, share_identical=share_identical_runs()
+    )
     _MANAGERS.append(manager)
     return manager
 
@@ -200,8 +203,10 @@ def render_job_queue() -> None:
         fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
         label = "evaluating" if snapshot["phase"] == "evaluating" else f"step {snapshot['step']}/{snapshot['total_steps']}"
         progress_bar(fraction, f"`{snapshot['run_id']}` {label}{' (paused)' if snapshot['paused'] else ''}")
-    for position, snapshot in enumerate(waiting, start=1):
-        st.caption(f"{position}. `{snapshot['run_id']}` waiting")
+    for snapshot in waiting:
+        place = manager.place_in_queue(snapshot["job_id"])
+        if place is not None:
+            st.caption(f"{place[0]}. `{snapshot['run_id']}` waiting; result in about {duration_text(place[1])}")
     for tag, done, total in ray_sweep_progress():
         progress_bar(done / max(total, 1), f"Ray sweep `{escape_markdown(tag)}`: {done}/{total} runs finished")
 

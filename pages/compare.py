@@ -27,7 +27,7 @@ from lengen_core.compare_defaults import (
     suggested_steps,
 )
 from lengen_core.config import POSITION_SCHEMES, RunConfig
-from lengen_core.costs import duration_text, estimate_cost, queue_seconds
+from lengen_core.costs import duration_text, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.runs.admission import admit
@@ -131,12 +131,19 @@ def launch_form() -> None:
         except ConfigError as error:
             show_config_error(error)
         cells = []  # sent to Ray, not to the job manager
+    shared = 0
     for config, seed in cells:
         try:
-            submitted_ids.append(manager.submit(config, seed, name=f"{name}:{config.task.name}/{config.positions.scheme}/s{seed}", tags=(f"sweep:{name}",)))
+            submission = manager.request(config, seed, name=f"{name}:{config.task.name}/{config.positions.scheme}/s{seed}", tags=(f"sweep:{name}",))
         except ConfigError as error:
             show_config_error(error)
             break
+        submitted_ids.append(submission.run_id)
+        shared += submission.shared is not None
+    if shared:
+        st.info(
+            f"{shared} of these runs had the same settings and seed as a run already trained or training here; the sweep shares them.", icon=":material/group:"
+        )
     for note in skipped:
         st.warning(f"Skipped {escape_markdown(note)}", icon=":material/skip_next:")
     if submitted_ids:
@@ -174,7 +181,7 @@ def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
         return
     manager = get_job_manager()
     threads = max(1, usable_cpus() // manager.max_concurrent)  # a sweep fills every worker
-    seconds = [estimate_cost(config, manager.budget, threads=threads).time_to_result_s for config, _ in cells]
+    seconds = [manager.estimate_seconds(config, threads=threads) for config, _ in cells]
     ahead = manager.seconds_left()
     total = queue_seconds(seconds, manager.max_concurrent)
     wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
-from lengen_core.costs import duration_text, estimate_cost, queue_seconds
+from lengen_core.costs import duration_text, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import LenGenError
 from lengen_core.length_search import ratio_text
@@ -33,6 +33,7 @@ from lengen_core.lessons import (
     pick_lesson_run_ids,
     tally,
 )
+from lengen_core.runs.identity import Submission
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
@@ -162,10 +163,13 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     result_in = ""
     until_learned = any(config.train.stop_when_learned for _, config in configs)
     if configs:
+        manager = get_job_manager()
         threads = max(1, usable_cpus() // max_concurrent_jobs())  # a lesson's runs fill every worker
-        seconds = [estimate_cost(config, threads=threads).time_to_result_s for _, config in configs]
+        seconds = [manager.estimate_seconds(config, threads=threads) for _, config in configs]
         bound = "at most " if until_learned else ""
-        result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine"
+        ahead = manager.seconds_left()
+        after = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
+        result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine{after}"
     steps_text = (
         f"up to {total_steps:,} training steps in all (each run stops once it has learned its range)"
         if until_learned
@@ -173,46 +177,55 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     )
     columns[2].caption(
         f"{len(configs)} runs, {steps_text}{result_in}, {max_concurrent_jobs()} at a time. The bundled runs stay on show; "
-        "the chart switches to the live runs as they finish."
+        "the chart switches to the live runs as they finish. A run someone here already trained (or is training) with the "
+        "same settings and seed is shared, not trained again; another seed trains afresh."
     )
+    if configs:
+        st.caption(get_job_manager().speed.describe())
     if pressed:
         manager = get_job_manager()
-        run_ids = []
+        submissions = []
         try:
             for run, config in configs:
                 run_seed = run.seed if seed is None else int(seed)
-                run_ids.append(manager.submit(config, run_seed, name=f"lesson live: {run.label} ({run.key})", tags=(run.tag, LIVE_TAG)))
+                submissions.append(manager.request(config, run_seed, name=f"lesson live: {run.label} ({run.key})", tags=(run.tag, LIVE_TAG)))
         except LenGenError as error:
             show_config_error(error)
-        st.session_state[live_key(lesson)] = run_ids
+        st.session_state[live_key(lesson)] = submissions
     if st.session_state.get(live_key(lesson)):
         live_progress(lesson)
 
 
 def live_progress(lesson: Lesson) -> None:
     manager = get_job_manager()
-    run_ids = st.session_state[live_key(lesson)]
-    snapshots = [manager.progress(run_id) for run_id in run_ids]
+    submissions: list[Submission] = st.session_state[live_key(lesson)]
+    snapshots = [manager.progress(submission.run_id) for submission in submissions]
     busy = any(snapshot is not None and snapshot["phase"] != "finished" for snapshot in snapshots)
 
     @st.fragment(run_every=1.0 if busy else None)
     def progress() -> None:
-        current = [manager.progress(run_id) for run_id in run_ids]
-        for run_key, run_id, snapshot in zip(lesson.runs, run_ids, current):
-            label = LESSON_RUNS[run_key].label
+        current = [manager.progress(submission.run_id) for submission in submissions]
+        for run_key, submission, snapshot in zip(lesson.runs, submissions, current):
+            label = f"{LESSON_RUNS[run_key].label} `{submission.run_id}`"
+            joined = " (shared with an identical request)" if submission.shared == "joined" else ""
+            if submission.shared == "stored":
+                progress_bar(1.0, f"{label}: trained earlier with the same settings and seed; shared, not retrained")
+                continue
             if snapshot is None:
-                st.caption(f"{label}: `{run_id}` (not in this server's queue)")
+                st.caption(f"{label}: not in this server's queue")
                 continue
             phase = snapshot["phase"]
             if phase == "finished":
-                progress_bar(1.0, f"{label}: {snapshot['status']}")
+                progress_bar(1.0, f"{label}: {snapshot['status']}{joined}")
             elif phase == "evaluating":
-                progress_bar(0.99, f"{label}: evaluating at {len(snapshot['eval_points'])} lengths so far")
+                progress_bar(0.99, f"{label}: evaluating at {len(snapshot['eval_points'])} lengths so far{joined}")
             elif phase == "training":
                 fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
-                progress_bar(fraction, f"{label}: step {snapshot['step']}/{snapshot['total_steps']}")
+                progress_bar(fraction, f"{label}: step {snapshot['step']}/{snapshot['total_steps']}{joined}")
             else:
-                progress_bar(0.0, f"{label}: waiting in the queue")
+                place = manager.place_in_queue(submission.run_id)
+                where = f" (position {place[0]}; result in about {duration_text(place[1])})" if place is not None else ""
+                progress_bar(0.0, f"{label}: waiting in the queue{where}{joined}")
         still_busy = any(snapshot is not None and snapshot["phase"] != "finished" for snapshot in current)
         if busy and not still_busy:
             st.rerun(scope="app")  # all finished: redraw the chart with the live runs

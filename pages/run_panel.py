@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure, train_curve_panels
+from lengen_core.costs import duration_text
 from pages.breakdowns import record_breakdown_text
 from pages.common import get_job_manager, get_store, plotly_config, progress_bar, status_banner
 from pages.theory_view import run_theory
@@ -40,18 +41,28 @@ def _controls(run_id: str, snapshot: dict[str, Any]) -> None:
     """Pause / resume / cancel; callbacks act before the rerun, so the redraw already shows the new state."""
     manager = get_job_manager()
     pause_column, cancel_column, _ = st.columns([1, 1, 4])
+    shared = snapshot.get("holders", 1) > 1
     with pause_column:
         if snapshot["paused"]:
             st.button("Resume", key=f"resume-{run_id}", icon=":material/play_arrow:", on_click=manager.resume, args=(run_id,))
-        elif snapshot["phase"] in ("queued", "training"):
+        elif snapshot["phase"] in ("queued", "training") and not shared:
             st.button("Pause", key=f"pause-{run_id}", icon=":material/pause:", on_click=manager.pause, args=(run_id,))
     with cancel_column:
         st.button("Cancel", key=f"cancel-{run_id}", icon=":material/stop:", on_click=manager.cancel, args=(run_id,))
+    if shared:
+        st.caption(
+            f"{snapshot['holders']} requests with the same settings and seed follow this run. Cancel lets go of it for one "
+            "of them; it is cancelled when the last lets go."
+        )
 
 
-def _queue_position(run_id: str) -> int:
-    waiting = [s["run_id"] for s in get_job_manager().jobs() if s["phase"] == "queued"]
-    return waiting.index(run_id) + 1 if run_id in waiting else 0
+def queue_text(run_id: str) -> str:
+    """``position 3 in the queue; result in about 1.5 min``, by the jobs ahead of it (or why there is no place)."""
+    place = get_job_manager().place_in_queue(run_id)
+    if place is None:
+        return "about to start"
+    position, seconds = place
+    return f"position {position} in the queue; its result in about {duration_text(seconds)}"
 
 
 def live_progress(run_id: str) -> None:
@@ -65,7 +76,7 @@ def live_progress(run_id: str) -> None:
     scheme = st.session_state.get(SCHEME_OF_KEY, {}).get(run_id)
     phase, step, total = snapshot["phase"], snapshot["step"], snapshot["total_steps"]
     if phase == "queued":
-        st.info(f"Run `{run_id}` is queued (position {_queue_position(run_id)}); it starts when a worker is free.", icon=":material/hourglass_top:")
+        st.info(f"Run `{run_id}` is queued ({queue_text(run_id)}); it starts when a worker is free.", icon=":material/hourglass_top:")
     elif phase == "training":
         paused = " (paused)" if snapshot["paused"] else ""
         progress_bar(min(1.0, step / max(total, 1)), f"Training `{run_id}`: step {step}/{total}{paused}")

@@ -29,6 +29,7 @@ NAME_KEY = "train:run_name"
 RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
+SHARED_NOTES_KEY = "train_page.shared_notes"  # run id -> why a request got another request's run
 SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's modes
     "answer": "the answer only",
     "every_prefix": "every prefix's label too",
@@ -221,25 +222,34 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
         except ConfigError as error:
             errors.append(error)
         else:
+            train_seconds, eval_seconds = manager.speed.scaled(estimate)
+            ahead = manager.seconds_left()
+            wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
             st.info(
-                f"Result in about **{duration_text(estimate.time_to_result_s)}** on this machine: training about "
-                f"{duration_text(estimate.train_seconds)}, then the length sweep about {duration_text(estimate.eval_seconds)}.",
+                f"Result in about **{duration_text(train_seconds + eval_seconds)}** on this machine{wait}: training about "
+                f"{duration_text(train_seconds)}, then the length sweep about {duration_text(eval_seconds)}.",
                 icon=":material/timer:",
             )
-            st.caption(f"Cost check passed: {estimate.summary()}.")
+            st.caption(f"{manager.speed.describe()} Cost check passed: {estimate.summary()}.")
     return config, errors
 
 
 def start(config: RunConfig, seed: int, name: str) -> None:
     """Queue the run; it becomes the one shown beside the form."""
     try:
-        run_id = get_job_manager().submit(config, seed, name=name.strip() or None)
+        submission = get_job_manager().request(config, seed, name=name.strip() or None)
     except ConfigError as error:
         show_config_error(error)
         return
+    run_id = submission.run_id
+    if submission.shared:
+        st.session_state.setdefault(SHARED_NOTES_KEY, {})[run_id] = submission.note()
     st.session_state[RUN_KEY] = run_id
     st.session_state[SHOW_KEY] = run_id
-    st.session_state.setdefault(MY_RUNS_KEY, []).append(run_id)
+    my_runs = st.session_state.setdefault(MY_RUNS_KEY, [])
+    if run_id in my_runs:
+        my_runs.remove(run_id)  # asked again: it moves to the newest place
+    my_runs.append(run_id)
     st.session_state.setdefault(SCHEME_OF_KEY, {})[run_id] = config.positions.scheme
 
 
@@ -289,7 +299,11 @@ def main() -> None:
             if st.session_state.get(SHOW_KEY) not in newest_first:
                 st.session_state[SHOW_KEY] = newest_first[0]
             st.session_state[RUN_KEY] = st.selectbox("Show run", newest_first, key=SHOW_KEY)
-        show_run(st.session_state.get(RUN_KEY, my_runs[-1]))
+        shown = st.session_state.get(RUN_KEY, my_runs[-1])
+        shared_note = st.session_state.get(SHARED_NOTES_KEY, {}).get(shown)
+        if shared_note:
+            st.info(shared_note, icon=":material/group:")
+        show_run(shown)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,12 @@
 The app holds one with ``st.cache_resource``; extra jobs wait in the queue that
 the app shows. Workers never touch Streamlit: they publish to the store and to
 an in-memory :class:`~lengen_core.runs.progress.RunProgress` that the page polls.
+
+A class of thirty pressing the same button is the case it is built for:
+identical requests share one run (:meth:`JobManager.request`, by the rule of
+:mod:`lengen_core.runs.identity`), and every wait it reports is the cost model
+scaled to this machine (:mod:`lengen_core.runs.speed`), with each queued job's
+place and the time its result should arrive (:meth:`JobManager.place_in_queue`).
 """
 
 from __future__ import annotations
@@ -15,16 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from lengen_core.config import RunConfig
-from lengen_core.costs import Budget, default_budget, estimate_cost, queue_seconds
+from lengen_core.costs import Budget, CostEstimate, default_budget, estimate_cost, finish_times, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
-from lengen_core.runs.admission import create_run
+from lengen_core.runs.admission import admit, create_run
 from lengen_core.runs.execution import execute_run, finish
 from lengen_core.runs.extra_sweeps import ExtraSweep, execute_extra_sweep, next_sweep_name, plan_extra_sweep
+from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.progress import RunProgress, remaining_seconds
+from lengen_core.runs.speed import MachineSpeed, probe_training
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base
 from lengen_core.training import TrainingControl
+
+KEEP_FINISHED = 256  # finished jobs whose progress the manager keeps (older ones are read from the store)
 
 
 def _warm_up_imports() -> None:
@@ -50,6 +60,10 @@ class _Job:
     seed: int = 0
     extra: ExtraSweep | None = None
     sweep: str | None = None
+    identity: RunIdentity | None = None  # of a training job (None: an extra sweep, never shared)
+    estimate: CostEstimate | None = None  # the cost model's, at the threads the job is expected to get
+    holders: int = 1  # requests that follow this job: a cancel by one of several only lets go of it
+    paused_once: bool = False  # its training time then says nothing about the machine's speed
 
 
 class JobManager:
@@ -61,6 +75,12 @@ class JobManager:
     progress is read with :meth:`progress`. Every request is admitted against
     ``budget`` (memory and evaluation time per job) before anything is written.
 
+    ``speed`` scales the cost model's estimates to this machine
+    (:class:`~lengen_core.runs.speed.MachineSpeed`; a new one unless given), each
+    finished run updates it, and ``probe_speed`` starts it with a short timed
+    training run in the background (what the app does). ``share_identical=False``
+    makes :meth:`request` train every request anew (a server setting).
+
     The machine's cores are shared out among the jobs running: alone, a job's
     torch ops use all of them; two at once use half each (:meth:`_share_cores`).
     Measured in docs/benchmarks.md (a lone default run: 1.3x faster on 2 cores
@@ -68,7 +88,16 @@ class JobManager:
     """
 
     def __init__(
-        self, store: RunStore, *, max_concurrent: int = 1, max_queued: int = 64, checkpoint_dir: Path | None = None, budget: Budget | None = None
+        self,
+        store: RunStore,
+        *,
+        max_concurrent: int = 1,
+        max_queued: int = 64,
+        checkpoint_dir: Path | None = None,
+        budget: Budget | None = None,
+        probe_speed: bool = False,
+        speed: MachineSpeed | None = None,
+        share_identical: bool = True,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
@@ -80,29 +109,80 @@ class JobManager:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._jobs: dict[str, _Job] = {}
         self._order: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: request() asks threads_for_next() while holding it
         self._running: dict[str, TrainingControl] = {}  # job id -> control, of the jobs a worker is on
         self._workers = [threading.Thread(target=self._work, name=f"lengen-worker-{i}", daemon=True) for i in range(max_concurrent)]
+        self.speed = speed or MachineSpeed()
+        self.share_identical = share_identical
+        self._warmed_up = threading.Event()
         store.mark_interrupted()
-        threading.Thread(target=_warm_up_imports, name="lengen-warm-up", daemon=True).start()
+        threading.Thread(target=self._warm_up, args=(probe_speed,), name="lengen-warm-up", daemon=True).start()
         for worker in self._workers:
             worker.start()
+
+    def _warm_up(self, probe_speed: bool) -> None:
+        try:
+            _warm_up_imports()
+            if probe_speed:
+                estimated, measured = probe_training(max(1, usable_cpus() // self.max_concurrent))
+                self.speed.observe(estimated_train_s=estimated, measured_train_s=measured)
+        finally:
+            self._warmed_up.set()
+
+    def wait_warmed_up(self, timeout: float | None = None) -> bool:
+        """Block until the start-up work (imports, the speed probe) is done; returns whether it is."""
+        return self._warmed_up.wait(timeout)
 
     def _check_room(self) -> None:
         waiting = sum(1 for job in self._jobs.values() if job.progress.phase == "queued")
         if waiting >= self.max_queued:
             raise ConfigError("jobs", f"the queue is full ({self.max_queued} jobs waiting); wait for some to finish")
 
-    def submit(self, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = ()) -> str:
-        """Queue a training run; raises :class:`~lengen_core.errors.ConfigError` when it is refused or the queue is full."""
+    def request(self, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = (), share: bool = True) -> Submission:
+        """The result of ``config`` with ``seed``: a new queued run, or (``share``) an identical one's.
+
+        An identical job queued or running here is joined (the request follows its
+        progress); an identical ``done`` run in the store is handed back at once
+        (:mod:`lengen_core.runs.identity` says what is identical). A shared run
+        gains ``tags``, so every view that lists a request's runs by tag finds it;
+        it keeps its own name. The request is admitted either way (the same
+        errors for the same input). Raises :class:`~lengen_core.errors.ConfigError`
+        when it is refused or the queue is full.
+        """
+        identity = RunIdentity.of(config, seed)
         with self._lock:
+            if share and self.share_identical:
+                admit(config, seed, self.budget)
+                live = self._live_job(identity)
+                if live is not None:
+                    live.holders += 1
+                    self._tag(live.run_id, tags)
+                    return Submission(live.run_id, "joined")
+                stored = self.store.find_identical(identity.config_id, identity.seed, identity.code_version)
+                if stored is not None:
+                    self._tag(stored, tags)
+                    return Submission(stored, "stored")
             self._check_room()
             run_id = create_run(self.store, config, seed, name=name, tags=tags, budget=self.budget)
             estimate = estimate_cost(config, self.budget, threads=self.threads_for_next())
             progress = RunProgress(run_id, config.train.steps, estimated_seconds=estimate.time_to_result_s)
-            job = _Job(run_id, run_id, TrainingControl(), progress, config=config, seed=seed)
+            job = _Job(run_id, run_id, TrainingControl(), progress, config=config, seed=seed, identity=identity, estimate=estimate)
             self._add(job)
-        return run_id
+        return Submission(run_id)
+
+    def submit(self, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = ()) -> str:
+        """Queue a new run of ``config`` with ``seed`` (never shared) and return its id; see :meth:`request`."""
+        return self.request(config, seed, name=name, tags=tags, share=False).run_id
+
+    def _live_job(self, identity: RunIdentity) -> _Job | None:
+        for job in self._jobs.values():
+            if job.identity == identity and job.progress.phase != "finished" and not job.control.cancelled:
+                return job
+        return None
+
+    def _tag(self, run_id: str, tags: tuple[str, ...]) -> None:
+        if tags:
+            self.store.add_tags(run_id, tags)
 
     def threads_for_next(self) -> int:
         """The torch threads a run submitted now would train with once it starts (:meth:`_share_cores`): the cores
@@ -110,11 +190,35 @@ class JobManager:
         running = min(self.max_concurrent, self.active_count() + 1)
         return max(1, usable_cpus() // max(1, running))
 
+    def estimate_seconds(self, config: RunConfig, threads: int | None = None) -> float:
+        """``config``'s time to result on this machine (the cost model scaled by :attr:`speed`), at ``threads``
+        torch threads (default: what a run submitted now would get, :meth:`threads_for_next`)."""
+        return self.speed.seconds(estimate_cost(config, self.budget, threads=threads or self.threads_for_next()))
+
     def seconds_left(self, run_ids: set[str] | None = None) -> float:
-        """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model: each job's
-        estimate less what it has done, shared over the workers first in, first out (:func:`lengen_core.costs.queue_seconds`)."""
+        """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model scaled
+        to this machine: each job's estimate less what it has done, shared over the workers first in, first out
+        (:func:`lengen_core.costs.queue_seconds`)."""
         pending = [snapshot for snapshot in self.jobs(sweeps=False) if snapshot["phase"] != "finished"]
         return queue_seconds([remaining_seconds(snapshot) for snapshot in pending if run_ids is None or snapshot["run_id"] in run_ids], self.max_concurrent)
+
+    def place_in_queue(self, job_id: str) -> tuple[int, float] | None:
+        """(place, seconds until its result) of a queued job, or None when it is not queued here.
+
+        Place 1 starts next. The seconds come from the jobs ahead of it (the running
+        ones' time still to go and the queued ones' estimates, on the workers first in,
+        first out) and its own estimate, all scaled to this machine.
+        """
+        with self._lock:
+            jobs = [self._jobs[key] for key in self._order]
+        running = [job for job in jobs if job.progress.phase in ("training", "evaluating")]
+        queued = [job for job in jobs if job.progress.phase == "queued" and not job.control.cancelled]  # a cancelled one will not run
+        places = [job.job_id for job in queued]
+        if job_id not in places:
+            return None
+        place = places.index(job_id) + 1
+        ahead = [self._snapshot(job) for job in running + queued[:place]]
+        return place, finish_times([remaining_seconds(snapshot) for snapshot in ahead], self.max_concurrent)[-1]
 
     def submit_sweep(self, run_id: str, lengths: list[int], samples_per_length: int, task: str = "", search: bool | None = None) -> str:
         """Queue an extra length sweep of a finished run (stored as ``extra-<n>``, ``extra-<n>@<task>`` for
@@ -132,7 +236,16 @@ class JobManager:
     def _add(self, job: _Job) -> None:
         self._jobs[job.job_id] = job
         self._order.append(job.job_id)
+        self._forget_old_jobs()
         self._queue.put(job)
+
+    def _forget_old_jobs(self) -> None:
+        """Keep the progress of the newest :data:`KEEP_FINISHED` finished jobs only (their runs stay in the
+        store): a server that runs for a term holds a bounded number of training curves in memory."""
+        finished = [job_id for job_id in self._order if self._jobs[job_id].progress.phase == "finished"]
+        for job_id in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._jobs[job_id]
+            self._order.remove(job_id)
 
     def _work(self) -> None:
         while True:
@@ -145,27 +258,38 @@ class JobManager:
                 else:
                     job.progress.update(phase="finished", status="cancelled", error="cancelled while queued")
                 continue
-            self._share_cores(started=job)
+            threads = self._share_cores(started=job)
             try:
                 if job.extra is None:
-                    assert job.config is not None, "a training job carries its config"
-                    execute_run(
-                        self.store,
-                        job.run_id,
-                        job.config,
-                        job.seed,
-                        control=job.control,
-                        progress=job.progress,
-                        checkpoint_dir=self.checkpoint_dir,
-                        budget=self.budget,
-                    )
+                    self._run_training(job, threads)
                 else:
                     self._run_sweep(job, job.extra)
             finally:
                 self._share_cores(finished=job)
 
-    def _share_cores(self, *, started: _Job | None = None, finished: _Job | None = None) -> None:
-        """Give every running job ``cores // running jobs`` torch threads (at least 1)."""
+    def _run_training(self, job: _Job, threads: int) -> None:
+        """Execute a training job, then tell :attr:`speed` how its training and sweep compared with the estimate."""
+        assert job.config is not None, "a training job carries its config"
+        started = time.perf_counter()
+        status = execute_run(
+            self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress, checkpoint_dir=self.checkpoint_dir, budget=self.budget
+        )
+        wall = time.perf_counter() - started
+        if status != "done" or job.paused_once:
+            return
+        record = self.store.get_run(job.run_id)
+        estimate = estimate_cost(job.config, self.budget, threads=threads)
+        measured_train = float(record.train_seconds or 0.0)
+        steps_share = (record.steps_done or 0) / max(job.config.train.steps, 1)  # a run that stopped once learned trained part of its steps
+        self.speed.observe(
+            estimated_train_s=estimate.train_seconds * steps_share,
+            measured_train_s=measured_train,
+            estimated_eval_s=estimate.eval_seconds,
+            measured_eval_s=max(0.0, wall - measured_train),
+        )
+
+    def _share_cores(self, *, started: _Job | None = None, finished: _Job | None = None) -> int:
+        """Give every running job ``cores // running jobs`` torch threads (at least 1); returns that share."""
         with self._lock:
             if started is not None:
                 self._running[started.job_id] = started.control
@@ -176,6 +300,7 @@ class JobManager:
                 control.share_cores(share)
         if started is not None:
             started.control.apply_thread_share()  # this worker thread's own count, before anything runs
+        return share
 
     def thread_shares(self) -> dict[str, int | None]:
         """The torch threads each running job was given (job id -> threads)."""
@@ -197,14 +322,24 @@ class JobManager:
             else:
                 job.progress.update(phase="finished", status="done", error=evaluation.stopped, breakdown_length=evaluation.result.breakdown_length)
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str) -> bool:
+        """Cancel the job, or, when other requests follow it too, let go of it for one of them (it goes
+        on for the rest); returns whether it was cancelled."""
         job = self._jobs.get(job_id)
-        if job is not None:
-            job.control.cancel()
+        if job is None:
+            return False
+        with self._lock:
+            if job.holders > 1:
+                job.holders -= 1
+                return False
+        job.control.cancel()
+        return True
 
     def pause(self, job_id: str) -> None:
+        """Pause a job that only one request follows (others waiting on a shared job are not held up)."""
         job = self._jobs.get(job_id)
-        if job is not None and job.progress.phase in ("queued", "training"):
+        if job is not None and job.holders == 1 and job.progress.phase in ("queued", "training"):
+            job.paused_once = True
             job.control.pause()
             job.progress.update(paused=True)
 
@@ -218,17 +353,19 @@ class JobManager:
         job = self._jobs.get(job_id)
         return None if job is None else self._snapshot(job)
 
-    @staticmethod
-    def _snapshot(job: _Job) -> dict[str, Any]:
-        return job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep}
+    def _snapshot(self, job: _Job) -> dict[str, Any]:
+        """The job's progress, its estimate scaled to this machine, and how many requests follow it."""
+        snapshot = job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep, "holders": job.holders}
+        if job.estimate is not None:
+            snapshot["estimated_seconds"] = self.speed.seconds(job.estimate)
+        return snapshot
 
     def jobs(self, *, run_ids: set[str] | None = None, sweeps: bool | None = None) -> list[dict[str, Any]]:
         """Snapshots of the jobs this manager has seen, oldest first (``sweeps``: only extra sweeps / only training)."""
         with self._lock:
-            order = list(self._order)
+            jobs = [self._jobs[job_id] for job_id in self._order]
         selected = []
-        for job_id in order:
-            job = self._jobs[job_id]
+        for job in jobs:
             if run_ids is not None and job.run_id not in run_ids:
                 continue
             if sweeps is not None and (job.extra is not None) != sweeps:
@@ -236,11 +373,15 @@ class JobManager:
             selected.append(self._snapshot(job))
         return selected
 
+    def _all_jobs(self) -> list[_Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
     def active_count(self) -> int:
-        return sum(1 for job in self._jobs.values() if job.progress.phase in ("training", "evaluating"))
+        return sum(1 for job in self._all_jobs() if job.progress.phase in ("training", "evaluating"))
 
     def queued_count(self) -> int:
-        return sum(1 for job in self._jobs.values() if job.progress.phase == "queued")
+        return sum(1 for job in self._all_jobs() if job.progress.phase == "queued")
 
     def wait(self, job_id: str, timeout: float | None = None) -> str:
         """Block until the job finishes; returns its status (for tests and the CLI)."""
@@ -258,7 +399,7 @@ class JobManager:
 
     def shutdown(self, cancel_running: bool = True) -> None:
         if cancel_running:
-            for job in self._jobs.values():
+            for job in self._all_jobs():
                 job.control.cancel()
         for _ in self._workers:
             self._queue.put(None)

@@ -53,6 +53,15 @@ def count_runs(connection: duckdb.DuckDBPyConnection) -> int:
     return int(fetch_single(connection, "SELECT count(*) FROM runs")[0])
 
 
+def find_identical(connection: duckdb.DuckDBPyConnection, config_id: str, seed: int, code_version: str) -> str | None:
+    """The newest ``done`` run with this config id, seed and code version (see :mod:`lengen_core.runs.identity`)."""
+    row = connection.execute(
+        f"SELECT run_id FROM runs WHERE status = 'done' AND config_id = ? AND seed = ? AND code_version = ? {LIST_ORDER} LIMIT 1",
+        [config_id, seed, code_version],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def list_runs_query(
     *,
     status: str | None,

@@ -24,6 +24,13 @@ _REQUIRED_RUN_FIELDS = ("config", "config_id", "seed", "code_version", "environm
 _ALLOWED_RUN_FIELDS = frozenset(_REQUIRED_RUN_FIELDS) | {"name", "status", "tags"}
 
 
+def check_tags(tags: Any) -> list[str]:
+    """``tags`` as a list of strings, or a ConfigError naming ``tags``."""
+    if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
+        raise ConfigError("tags", f"must be a list of strings, got {tags!r}")
+    return [str(tag) for tag in tags]
+
+
 def new_run_columns(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, list[Any]]]:
     """(new run ids, ``runs`` columns) of the runs to create, owned by this process.
 
@@ -47,9 +54,7 @@ def new_run_columns(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[
         config = spec["config"]
         config_json = to_json("config", config)
         config_plain = json.loads(config_json)
-        tags = spec.get("tags") or ()
-        if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
-            raise ConfigError("tags", f"must be a list of strings, got {tags!r}")
+        tags = check_tags(spec.get("tags") or ())
         if not isinstance(spec["config_id"], str) or not spec["config_id"]:
             raise ConfigError("config_id", f"must be a non-empty string, got {spec['config_id']!r}")
         created = now + timedelta(microseconds=index)
@@ -73,7 +78,7 @@ def new_run_columns(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[
         columns["train_length_max"].append(train_length_max if isinstance(train_length_max, int) else None)
         columns["owner"].append(owner)
         columns["owner_start"].append(owner_start)
-        columns["tags"].append([str(tag) for tag in tags])
+        columns["tags"].append(tags)
     return ids, columns
 
 

@@ -16,7 +16,7 @@ from lengen_core.store.export import export_download, export_tables
 from lengen_core.store.opening import open_store_file
 from lengen_core.store.owners import has_dead_owners, interrupt_runs_of_dead_owners
 from lengen_core.store.records import RunRecord
-from lengen_core.store.run_rows import eval_point_columns, new_run_columns, train_point_columns
+from lengen_core.store.run_rows import check_tags, eval_point_columns, new_run_columns, train_point_columns
 from lengen_core.store.values import check_name, check_status, optional_float, optional_text, required_int
 
 if TYPE_CHECKING:  # imported where used: a worker that only writes starts faster without it
@@ -197,6 +197,12 @@ class RunStore:
                 connection, self.path, run_id, sweep, columns, breakdown_length=breakdown, train_length_max=train_max, interval=(low, high), bound_reason=reason
             )
 
+    def add_tags(self, run_id: str, tags: Sequence[str]) -> None:
+        """Add ``tags`` to the run's tags (those it has are kept, in order; a tag is added once)."""
+        new_tags = check_tags(tags)
+        with self._file.transaction(write=True) as connection:
+            run_writes.add_tags(connection, self.path, run_id, new_tags)
+
     def add_artifact(self, run_id: str, kind: str, path: str) -> None:
         check_name("kind", kind)
         with self._file.transaction(write=True) as connection:
@@ -236,6 +242,14 @@ class RunStore:
     def get_run(self, run_id: str) -> RunRecord:
         with self._file.transaction(write=False) as connection:
             return run_reads.read_run(connection, self.path, run_id)
+
+    def find_identical(self, config_id: str, seed: int, code_version: str) -> str | None:
+        """The newest ``done`` run with this config id, seed and code version, or None.
+
+        What counts as identical, and why, is :mod:`lengen_core.runs.identity`'s to say.
+        """
+        with self._file.transaction(write=False) as connection:
+            return run_reads.find_identical(connection, config_id, int(seed), code_version)
 
     def count_runs(self) -> int:
         with self._file.transaction(write=False) as connection:

@@ -134,6 +134,15 @@ def replace_sweep(
         )
 
 
+def add_tags(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, tags: Sequence[str]) -> None:
+    """Append the ``tags`` the run does not have yet (see :meth:`RunStore.add_tags <lengen_core.store.RunStore.add_tags>`)."""
+    require_run(connection, path, run_id)
+    current = list(fetch_single(connection, "SELECT tags FROM runs WHERE run_id = ?", [run_id])[0] or [])
+    added = [tag for tag in dict.fromkeys(tags) if tag not in current]
+    if added:
+        connection.execute("UPDATE runs SET tags = ? WHERE run_id = ?", [current + added, run_id])
+
+
 def add_artifact(connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, kind: str, file: str | os.PathLike[str]) -> None:
     """Record a file the run produced (the file itself is not touched)."""
     require_run(connection, path, run_id)

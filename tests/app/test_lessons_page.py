@@ -66,12 +66,18 @@ def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
 def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
     app = open_app(LESSONS, query_params={"lesson": "randomized"})
     assert_clean(app)
-    from lengen_core.costs import duration_text, estimate_cost, queue_seconds
+    from lengen_core.costs import duration_text, queue_seconds
+    from lengen_core.cpus import usable_cpus
     from pages.caps import max_concurrent_jobs
 
+    assert get_job_manager().wait_warmed_up(timeout=120), "the server measures its speed at start"
+    assert get_job_manager().speed.reading().train_observations == 1
+    app.run()  # drawn again with the measured speed
     lesson = get_lesson("randomized")
-    expected = queue_seconds([estimate_cost(LESSON_RUNS[key].config()).time_to_result_s for key in lesson.runs], max_concurrent_jobs())
+    manager, threads = get_job_manager(), max(1, usable_cpus() // max_concurrent_jobs())
+    expected = queue_seconds([manager.estimate_seconds(LESSON_RUNS[key].config(), threads=threads) for key in lesson.runs], max_concurrent_jobs())
     assert any(f"all results in about {duration_text(expected)}" in caption.value for caption in app.caption), "the wait is shown before the press"
+    assert any("scaled to this machine: training x" in caption.value for caption in app.caption), "and how it was made"
     store = get_store()
     before = store.count_runs()
     button(app, "Retrain live").click().run()
@@ -90,6 +96,31 @@ def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
     for job in jobs:  # real jobs: stop them rather than train for minutes in the test
         manager.cancel(job["run_id"])
     for job in jobs:
+        assert manager.wait(job["run_id"], timeout=60) == "cancelled"
+
+
+def test_two_sessions_retraining_the_same_lesson_share_its_runs(open_app: Any) -> None:
+    """A class pressing the same button: the second session joins the first one's jobs; another seed trains."""
+    lesson = get_lesson("randomized")
+    first, second = open_app(LESSONS, query_params={"lesson": "randomized"}), open_app(LESSONS, query_params={"lesson": "randomized"})
+    store = get_store()
+    before = store.count_runs()
+    button(first, "Retrain live").click().run()
+    button(second, "Retrain live").click().run()
+    assert not first.exception and not second.exception
+    assert store.count_runs() == before + len(lesson.runs)  # trained once for both
+    manager = get_job_manager()
+    assert [job["holders"] for job in manager.jobs()] == [2] * len(lesson.runs)
+    assert any("shared with an identical request" in text for text in progress_texts(second))
+    assert not any("shared" in text for text in progress_texts(first))
+    third = open_app(LESSONS, query_params={"lesson": "randomized"})
+    third.number_input(key="lessons.seed.randomized").set_value(7).run()
+    button(third, "Retrain live").click().run()
+    assert store.count_runs() == before + 2 * len(lesson.runs)  # another seed: its own runs
+    for job in manager.jobs():  # every follower lets go: then the jobs are cancelled
+        while not manager.cancel(job["run_id"]):
+            pass
+    for job in manager.jobs():
         assert manager.wait(job["run_id"], timeout=60) == "cancelled"
 
 

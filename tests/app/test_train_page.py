@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -188,6 +189,34 @@ def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) ->
     app.switch_page("pages/runs.py").run()
     assert_no_exception(app)
     assert run_id in app.dataframe[0].value["run_id"].tolist()
+
+
+def test_the_same_run_asked_again_is_shared_and_a_queued_run_shows_its_place_and_wait(open_app: Any) -> None:
+    first = open_app(TRAIN, query_params=tiny_params(seed="4"))
+    button(first, "Start training").click().run()
+    done = first.session_state["train_page.run_id"]
+    manager = get_job_manager()
+    assert manager.wait(done, timeout=120) == "done"
+    again = open_app(TRAIN, query_params=tiny_params(seed="4"))  # another session, the same settings and seed
+    button(again, "Start training").click().run()
+    assert_no_exception(again)
+    assert again.session_state["train_page.run_id"] == done and get_store().count_runs() == 1
+    assert any("was trained earlier; its result is shown" in rendered(element) for element in again.info)
+    assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in again.success)
+
+    sessions = []
+    for seed in range(5, 5 + manager.max_concurrent + 1):  # every worker busy, then one more: it waits
+        session = open_app(TRAIN, query_params=tiny_params(seed=str(seed), **{"train.steps": "20000"}))
+        button(session, "Start training").click().run()
+        sessions.append(session)
+    queued = sessions[-1].session_state["train_page.run_id"]
+    assert manager.progress(queued)["phase"] == "queued"
+    texts = [rendered(element) for element in sessions[-1].info]
+    assert any(re.search(r"is queued \(position 1 in the queue; its result in about \d", text) for text in texts), texts
+    for session in sessions:
+        manager.cancel(session.session_state["train_page.run_id"])
+    for session in sessions:
+        assert manager.wait(session.session_state["train_page.run_id"], timeout=60) == "cancelled"
 
 
 def test_pause_resume_and_cancel(open_app: Any) -> None:

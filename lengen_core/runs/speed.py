@@ -1,0 +1,121 @@
+"""How fast this machine runs jobs compared with the cost model: :class:`MachineSpeed`, and the probe that starts it.
+
+The cost model (:mod:`lengen_core.costs`) is a fit made on one machine; the CPU
+model varies between machines by 2x or more. :class:`MachineSpeed` holds two
+ratios, measured seconds over the model's seconds, one for training and one for
+the length sweep, and scales every estimate by them. It starts from a short
+probe (:func:`probe_training`: a few steps of a small run, timed) and follows
+each finished job (:meth:`MachineSpeed.observe`).
+
+Our choices: each observation moves a ratio a third of the way
+(:data:`FOLLOW`), so one unusual job shifts the estimate without taking it over;
+a ratio stays within :data:`RATIO_RANGE`, so a job the model misjudges badly (an
+evaluation cut short, a run that stopped at its first check) cannot make every
+later estimate absurd. A ratio with no observation yet stays 1.0.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from dataclasses import dataclass
+
+from lengen_core.config import RunConfig
+from lengen_core.costs import CostEstimate, estimate_cost
+
+FOLLOW = 1 / 3
+RATIO_RANGE = (0.1, 10.0)
+PROBE_CHANGES = {"train.steps": 40, "train.log_every": 40, "train.warmup_steps": 5, "train.device": "cpu"}
+
+
+def _clamp(ratio: float) -> float:
+    low, high = RATIO_RANGE
+    return min(high, max(low, ratio))
+
+
+@dataclass(frozen=True)
+class SpeedReading:
+    """The ratios as they stand, and how many observations each rests on (the probe counts as one)."""
+
+    train_ratio: float
+    eval_ratio: float
+    train_observations: int
+    eval_observations: int
+
+
+class MachineSpeed:
+    """Measured over estimated seconds on this machine, for training and for evaluation (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._train_ratio = 1.0
+        self._eval_ratio = 1.0
+        self._train_observations = 0
+        self._eval_observations = 0
+
+    def reading(self) -> SpeedReading:
+        with self._lock:
+            return SpeedReading(self._train_ratio, self._eval_ratio, self._train_observations, self._eval_observations)
+
+    def scaled(self, estimate: CostEstimate) -> tuple[float, float]:
+        """(training, evaluation) seconds of ``estimate`` on this machine, each scaled by its ratio."""
+        with self._lock:
+            return estimate.train_seconds * self._train_ratio, estimate.eval_seconds * self._eval_ratio
+
+    def seconds(self, estimate: CostEstimate) -> float:
+        """``estimate``'s time to result on this machine (:meth:`scaled`, summed)."""
+        return sum(self.scaled(estimate))
+
+    def describe(self) -> str:
+        """How the estimates are made, for a caption: ``the cost model x 0.68 for training (3 measurements) ...``."""
+        reading = self.reading()
+
+        def part(name: str, ratio: float, count: int) -> str:
+            return f"{name} x {ratio:.2f} ({count} measurement{'s' if count != 1 else ''} here)" if count else f"{name} as modelled (not measured here yet)"
+
+        return (
+            "Times are the cost model scaled to this machine: "
+            f"{part('training', reading.train_ratio, reading.train_observations)}, {part('length sweep', reading.eval_ratio, reading.eval_observations)}."
+        )
+
+    def observe(self, *, estimated_train_s: float = 0.0, measured_train_s: float = 0.0, estimated_eval_s: float = 0.0, measured_eval_s: float = 0.0) -> None:
+        """Follow one finished job: a pair with an estimate of 0 (nothing of that kind ran, or it was paused) is skipped."""
+        with self._lock:
+            if estimated_train_s > 0 and measured_train_s > 0:
+                self._train_ratio = self._follow(self._train_ratio, measured_train_s / estimated_train_s, self._train_observations)
+                self._train_observations += 1
+            if estimated_eval_s > 0 and measured_eval_s > 0:
+                self._eval_ratio = self._follow(self._eval_ratio, measured_eval_s / estimated_eval_s, self._eval_observations)
+                self._eval_observations += 1
+
+    @staticmethod
+    def _follow(current: float, observed: float, observations: int) -> float:
+        """The first observation replaces the prior of 1.0; later ones move the ratio :data:`FOLLOW` of the way."""
+        observed = _clamp(observed)
+        return observed if observations == 0 else _clamp(current + FOLLOW * (observed - current))
+
+
+@functools.lru_cache(maxsize=8)
+def probe_training(threads: int) -> tuple[float, float]:
+    """(estimated, measured) seconds of a short training run at ``threads`` torch threads: the Train page's
+    default model for :data:`PROBE_CHANGES`' 40 steps (about two seconds on one core of a 2-core machine).
+
+    Training only: the probe's sweep would take longer than it tells; evaluation's ratio waits for the first
+    finished job. Measured once per process and thread count (a second job manager in the same process, as
+    the tests make, reuses it: the machine has not changed)."""
+    import torch
+
+    from lengen_core.training import train
+
+    config = RunConfig().replace(**PROBE_CHANGES)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        estimated = estimate_cost(config, threads=threads).train_seconds
+        started = time.perf_counter()
+        result = train(config, seed=0)
+        measured = result.train_seconds if result.train_seconds > 0 else time.perf_counter() - started
+    finally:
+        torch.set_num_threads(previous)
+    return estimated, measured

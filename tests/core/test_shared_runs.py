@@ -1,0 +1,182 @@
+"""Identical requests share one run; waits are scaled to this machine; a queued job knows its place.
+
+Every test uses a real store in a temporary folder and a real job manager that trains the tiny config.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import lengen_core.runs.manager as manager_module
+from lengen_core.config import RunConfig
+from lengen_core.costs import estimate_cost, finish_times, queue_seconds
+from lengen_core.cpus import usable_cpus
+from lengen_core.runs.identity import RunIdentity, Submission
+from lengen_core.runs.manager import JobManager
+from lengen_core.runs.provenance import code_version
+from lengen_core.runs.speed import RATIO_RANGE, MachineSpeed, probe_training
+from lengen_core.smoke import TINY_CONFIG_CHANGES
+from lengen_core.store import RunStore
+
+TINY = RunConfig().replace(**TINY_CONFIG_CHANGES)
+LONG = TINY.replace(**{"train.steps": 200_000, "train.time_budget_s": 60.0})
+
+
+def _wait_for_phase(manager: JobManager, job_id: str, phase: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while manager.progress(job_id)["phase"] != phase:
+        assert time.monotonic() < deadline, f"{job_id} never reached {phase}: {manager.progress(job_id)}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs.duckdb")
+
+
+def test_an_identical_request_joins_the_running_job_and_one_cancel_does_not_stop_it_for_the_other(store: RunStore) -> None:
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        first = manager.request(LONG, 3, tags=("lesson-run:a",))
+        _wait_for_phase(manager, first.run_id, "training")
+        second = manager.request(LONG, 3, tags=("lesson-run:b",))
+        assert first == Submission(first.run_id) and second == Submission(first.run_id, "joined")
+        assert store.count_runs() == 1 and manager.progress(first.run_id)["holders"] == 2
+        assert store.get_run(first.run_id).tags == ["lesson-run:a", "lesson-run:b"]  # both requests find it by their tag
+        manager.pause(first.run_id)  # a shared job is not paused for one of its followers
+        assert manager.progress(first.run_id)["paused"] is False
+        assert manager.cancel(first.run_id) is False  # one follower lets go; the other still waits on it
+        time.sleep(0.3)
+        assert manager.progress(first.run_id)["phase"] == "training"
+        assert manager.cancel(first.run_id) is True
+        assert manager.wait(first.run_id, timeout=60) == "cancelled"
+        fresh = manager.request(LONG, 3)  # a cancelled run has no result to share: this trains again
+        assert fresh.shared is None and fresh.run_id != first.run_id
+        manager.cancel(fresh.run_id)
+        manager.wait(fresh.run_id, timeout=60)
+    finally:
+        manager.shutdown()
+
+
+def test_a_request_identical_to_a_finished_run_gets_it_at_once_and_another_seed_trains(store: RunStore) -> None:
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        done = manager.request(TINY, 0).run_id
+        assert manager.wait(done, timeout=120) == "done"
+        again = manager.request(TINY, 0, tags=("sweep:class",))
+        assert again == Submission(done, "stored") and "trained earlier" in (again.note() or "")
+        assert store.count_runs() == 1 and "sweep:class" in store.get_run(done).tags
+        other_seed = manager.request(TINY, 1)
+        assert other_seed.shared is None and other_seed.run_id != done
+        forced = manager.submit(TINY, 0)  # submit never shares: a new run of the same settings
+        assert forced not in (done, other_seed.run_id)
+        assert manager.wait(other_seed.run_id, timeout=120) == manager.wait(forced, timeout=120) == "done"
+        assert store.count_runs() == 3
+        with pytest.raises(Exception, match="seed"):  # a shared request is admitted like a new one
+            manager.request(TINY, -1)
+    finally:
+        manager.shutdown()
+
+
+def test_the_store_finds_an_identical_run_by_config_id_seed_and_code_version_only_when_done(store: RunStore) -> None:
+    identity = RunIdentity.of(TINY, 5)
+    assert identity == RunIdentity(TINY.config_id, 5, code_version())
+
+    def create(version: str, status: str) -> str:
+        spec = {"config": TINY.to_dict(), "config_id": TINY.config_id, "seed": 5, "code_version": version, "environment": {}, "status": "queued"}
+        run_id = store.create_run(**spec)
+        if status != "queued":
+            store.set_status(run_id, "running")
+            store.set_status(run_id, status)
+        return run_id
+
+    create("0.0.1+gold", "done")  # other code: not identical
+    create(identity.code_version, "failed")  # no result to share
+    assert store.find_identical(identity.config_id, 5, identity.code_version) is None
+    ours = create(identity.code_version, "done")
+    assert store.find_identical(identity.config_id, 5, identity.code_version) == ours
+    assert store.find_identical(identity.config_id, 6, identity.code_version) is None
+    store.add_tags(ours, ["a", "b", "a"])
+    store.add_tags(ours, ["b", "c"])
+    assert store.get_run(ours).tags == ["a", "b", "c"]
+    with pytest.raises(Exception, match="tags"):
+        store.add_tags(ours, "not-a-list")
+
+
+def test_a_queued_job_knows_its_place_and_when_its_result_should_arrive(store: RunStore) -> None:
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        running = manager.submit(LONG, 0)
+        _wait_for_phase(manager, running, "training")
+        first = manager.submit(TINY, 1)
+        second = manager.submit(TINY, 2)
+        assert manager.place_in_queue(running) is None  # it is not waiting
+        place_1, seconds_1 = manager.place_in_queue(first)
+        place_2, seconds_2 = manager.place_in_queue(second)
+        assert (place_1, place_2) == (1, 2)
+        tiny = manager.progress(second)["estimated_seconds"]
+        assert tiny > 0 and seconds_2 == pytest.approx(seconds_1 + tiny)  # one worker: the second waits for the first
+        manager.cancel(first)  # a cancelled job will not run: the second moves up
+        assert manager.place_in_queue(first) is None and manager.place_in_queue(second) == (1, pytest.approx(seconds_1, rel=0.05))
+        manager.cancel(running)
+        assert manager.wait(first, timeout=60) == "cancelled"
+        assert manager.wait(second, timeout=120) == "done"
+    finally:
+        manager.shutdown()
+
+
+def test_finish_times_share_jobs_over_workers_first_in_first_out() -> None:
+    assert finish_times([10, 4, 3, 5], 2) == [10, 4, 7, 12]
+    assert queue_seconds([10, 4, 3, 5], 2) == 12 and queue_seconds([], 2) == 0
+
+
+def test_the_machine_speed_starts_from_its_first_observation_then_follows_and_stays_in_range() -> None:
+    speed = MachineSpeed()
+    estimate = estimate_cost(TINY, threads=1)
+    assert speed.seconds(estimate) == pytest.approx(estimate.time_to_result_s)  # no observation: the model's own
+    speed.observe(estimated_train_s=10.0, measured_train_s=5.0)
+    assert speed.reading().train_ratio == pytest.approx(0.5) and speed.reading().eval_ratio == 1.0
+    speed.observe(estimated_train_s=10.0, measured_train_s=20.0, estimated_eval_s=2.0, measured_eval_s=3.0)
+    reading = speed.reading()
+    assert reading.train_ratio == pytest.approx(0.5 + (2.0 - 0.5) / 3) and reading.eval_ratio == pytest.approx(1.5)
+    assert (reading.train_observations, reading.eval_observations) == (2, 1)
+    assert speed.seconds(estimate) == pytest.approx(estimate.train_seconds * reading.train_ratio + estimate.eval_seconds * 1.5)
+    speed.observe(estimated_eval_s=1.0, measured_eval_s=1e6)
+    assert speed.reading().eval_ratio <= RATIO_RANGE[1]
+    speed.observe(estimated_train_s=0.0, measured_train_s=3.0)  # nothing estimated: skipped
+    assert speed.reading().train_observations == 2
+
+
+def test_the_probe_times_real_training_and_a_finished_job_updates_the_speed(store: RunStore) -> None:
+    estimated, measured = probe_training(1)
+    assert estimated > 0 and measured > 0
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        run_id = manager.submit(TINY, 0)
+        assert manager.wait(run_id, timeout=120) == "done"
+        reading = manager.speed.reading()
+        assert reading.train_observations == 1 and reading.eval_observations == 1
+        record = store.get_run(run_id)
+        expected = estimate_cost(TINY, manager.budget, threads=usable_cpus())  # alone, the job had every core
+        assert record.steps_done == TINY.train.steps
+        assert reading.train_ratio == pytest.approx(min(RATIO_RANGE[1], max(RATIO_RANGE[0], record.train_seconds / expected.train_seconds)))
+    finally:
+        manager.shutdown()
+
+
+def test_the_manager_keeps_a_bounded_number_of_finished_jobs(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manager_module, "KEEP_FINISHED", 2)
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        run_ids = []
+        for seed in range(4):
+            run_ids.append(manager.submit(TINY, seed))
+            assert manager.wait(run_ids[-1], timeout=120) == "done"
+        kept = [snapshot["run_id"] for snapshot in manager.jobs()]
+        assert len(kept) <= 3 and run_ids[0] not in kept and run_ids[-1] in kept  # the newest stay; the store keeps all
+        assert store.count_runs() == 4 and manager.progress(run_ids[0]) is None
+    finally:
+        manager.shutdown()
