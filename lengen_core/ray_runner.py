@@ -48,10 +48,12 @@ from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
-from lengen_core.remote_records import RecordingStore, apply_records
+from lengen_core.remote_records import Record, RecordingStore, apply_records
 
 if TYPE_CHECKING:
+    from lengen_core.runs.progress import RunProgress
     from lengen_core.store import RunStore
+    from lengen_core.training import TrainingControl
 
 RAY_MISSING = "needs Ray, which is not installed: python3 -m pip install 'ray==2.60.*' (on the driver and on every node)"
 POLL_SECONDS = 0.2
@@ -195,8 +197,12 @@ class RayRunner:
         max_in_flight: int | None = None,
         poll_seconds: float = POLL_SECONDS,
         task: Callable[[RemoteJob, Any], str] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_records: Callable[[list[Record]], None] | None = None,
     ) -> None:
-        """``task`` replaces :func:`train_remotely` as each Ray task's body (the scale-out benchmark's synthetic runs)."""
+        """``task`` replaces :func:`train_remotely` as each Ray task's body (the scale-out benchmark's synthetic runs);
+        ``should_stop`` is asked every poll and cancels the sweep like :meth:`cancel` once it says so;
+        ``on_records`` sees each batch of the workers' records before the store writes it (live progress)."""
         if cpus_per_run < 1:
             raise ConfigError("--ray-cpus-per-run", f"must be >= 1, got {cpus_per_run}")
         if max_in_flight is not None and max_in_flight < 1:
@@ -206,12 +212,18 @@ class RayRunner:
         self.max_in_flight = max_in_flight
         self.poll_seconds = poll_seconds
         self.task = task or train_remotely
+        self.should_stop = should_stop
+        self.on_records = on_records
         self.stats = DriverStats()  # of the last run()
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
         """Stop the sweep from another thread: tasks in flight are cancelled, the rest never start."""
         self._cancel.set()
+
+    def stopping(self) -> bool:
+        """Whether the sweep was cancelled (:meth:`cancel`, or ``should_stop``)."""
+        return self._cancel.is_set() or (self.should_stop is not None and self.should_stop())
 
     def run(self, jobs: Sequence[Any], on_done: Callable[[str, str], None] | None = None) -> dict[str, str]:
         """Run every :class:`~lengen_core.sweeps.SweepJob` (all of one store); returns run id -> final status."""
@@ -261,7 +273,7 @@ class _Sweep:
 
     def run(self) -> dict[str, str]:
         try:
-            while (self.waiting or self.in_flight) and not self.runner._cancel.is_set():
+            while (self.waiting or self.in_flight) and not self.runner.stopping():
                 while self.waiting and len(self.in_flight) < self.limit:
                     self.submit(self.waiting.popleft())
                 ready, _ = self.ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=self.runner.poll_seconds, fetch_local=False)
@@ -297,6 +309,8 @@ class _Sweep:
 
     def write_records(self) -> None:
         records = self.ray.get(self.mailbox.drain.remote())
+        if records and self.runner.on_records is not None:
+            self.runner.on_records(records)
         started = time.perf_counter()
         writes, dropped = apply_records(self.store, records, run_ids=self.run_ids, checkpoint_dir=self.checkpoint_dir)
         self.stats.write_seconds += time.perf_counter() - started
@@ -433,3 +447,57 @@ class BackgroundSweeps:
             return True
         entry[1].join(timeout)
         return not entry[1].is_alive()
+
+
+class RayJobs:
+    """The app's own jobs on Ray (``LENGEN_RUNNER=ray``): each training run the job manager is given becomes a
+    one-run Ray sweep, driven from the manager's worker thread.
+
+    The worker's records are written here (the store is written only by the server)
+    and followed into the job's :class:`~lengen_core.runs.progress.RunProgress`, so the
+    page's progress streams as it does for a local job; the job's cancel cancels its
+    Ray task. The connection to Ray is made at the first job and held until
+    :meth:`close` (a local Ray is not started again for every job). What a job cannot
+    do on Ray: pause (a Ray task runs to its end or is cancelled).
+    """
+
+    def __init__(self, settings: RaySettings) -> None:
+        self.settings = settings
+        self._held = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._joined = False
+
+    def _join(self) -> None:
+        with self._lock:
+            if not self._joined:
+                self._held.enter_context(ray_session(import_ray("LENGEN_RUNNER"), self.settings.address))
+                self._joined = True
+
+    def train(
+        self, store: RunStore, run_id: str, config: RunConfig, seed: int, *, control: TrainingControl, progress: RunProgress, budget: Budget | None
+    ) -> str:
+        """Run ``run_id`` (queued in ``store``) as a Ray task; returns its final status, with ``progress`` finished."""
+        from lengen_core.store import FINAL_STATUSES
+        from lengen_core.sweeps import SweepJob
+
+        try:
+            self._join()
+            job = SweepJob(run_id, config.to_json(), seed, str(store.path), budget)
+            settings = self.settings
+            runner = RayRunner(
+                settings.address, cpus_per_run=settings.cpus_per_run, max_in_flight=1, should_stop=lambda: control.cancelled, on_records=progress.follow
+            )
+            runner.run([job])
+        except Exception as error:  # Ray could not be joined, or the driver failed: the run is recorded as failed, never left live
+            if store.get_run(run_id).status not in FINAL_STATUSES:
+                reason = f"{error.field}: {error.message}" if isinstance(error, ConfigError) else f"the Ray driver stopped ({type(error).__name__}: {error})"
+                store.set_status(run_id, "failed", error=reason)
+        record = store.get_run(run_id)
+        progress.update(phase="finished", status=record.status, error=record.error, paused=False)
+        return record.status
+
+    def close(self) -> None:
+        """Let go of the Ray connection (a local Ray this process started is shut down with its last user)."""
+        with self._lock:
+            self._held.close()
+            self._joined = False

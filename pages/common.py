@@ -91,6 +91,19 @@ def get_ray_sweeps() -> Any:
     return None if settings is None else BackgroundSweeps(settings)
 
 
+def app_ray_jobs() -> Any:
+    """The job manager's Ray runner (:class:`lengen_core.ray_runner.RayJobs`) when ``LENGEN_RUNNER=ray``, else None.
+
+    A bad setting leaves the jobs on this server (the Compare page and the sidebar say why)."""
+    from lengen_core.ray_runner import RayJobs, app_ray_settings
+
+    try:
+        settings = app_ray_settings()
+    except ConfigError:
+        return None
+    return None if settings is None else RayJobs(settings)
+
+
 @st.cache_resource
 def get_job_manager() -> JobManager:
     """The one job manager of this server process: bounded worker threads + FIFO queue.
@@ -104,7 +117,12 @@ def get_job_manager() -> JobManager:
 
     torch.set_num_threads(max(1, usable_cpus() // max_concurrent_jobs()))
     manager = JobManager(
-        get_store(), max_concurrent=max_concurrent_jobs(), max_queued=app_caps()["jobs.queued"].limit, probe_speed=True, share_identical=share_identical_runs()
+        get_store(),
+        max_concurrent=max_concurrent_jobs(),
+        max_queued=app_caps()["jobs.queued"].limit,
+        probe_speed=True,
+        share_identical=share_identical_runs(),
+        remote=app_ray_jobs(),
     )
     _MANAGERS.append(manager)
     return manager
@@ -198,7 +216,8 @@ def render_job_queue() -> None:
     snapshots = manager.jobs()
     active = [s for s in snapshots if s["phase"] in ("training", "evaluating")]
     waiting = [s for s in snapshots if s["phase"] == "queued"]
-    st.markdown(f"**Jobs**: {len(active)} running, {len(waiting)} queued (at most {manager.max_concurrent} at once)")
+    where = f" on Ray ({escape_markdown(manager.remote.settings.where())})" if manager.remote is not None else ""
+    st.markdown(f"**Jobs**: {len(active)} running, {len(waiting)} queued (at most {manager.max_concurrent} at once{where})")
     for snapshot in active:
         fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
         label = "evaluating" if snapshot["phase"] == "evaluating" else f"step {snapshot['step']}/{snapshot['total_steps']}"

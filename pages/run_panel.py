@@ -45,7 +45,7 @@ def _controls(run_id: str, snapshot: dict[str, Any]) -> None:
     with pause_column:
         if snapshot["paused"]:
             st.button("Resume", key=f"resume-{run_id}", icon=":material/play_arrow:", on_click=manager.resume, args=(run_id,))
-        elif snapshot["phase"] in ("queued", "training") and not shared:
+        elif snapshot["phase"] in ("queued", "training") and snapshot.get("pausable", True):
             st.button("Pause", key=f"pause-{run_id}", icon=":material/pause:", on_click=manager.pause, args=(run_id,))
     with cancel_column:
         st.button("Cancel", key=f"cancel-{run_id}", icon=":material/stop:", on_click=manager.cancel, args=(run_id,))

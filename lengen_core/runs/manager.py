@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget, CostEstimate, default_budget, estimate_cost, finish_times, queue_seconds
@@ -33,6 +33,9 @@ from lengen_core.runs.speed import MachineSpeed, probe_training
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base
 from lengen_core.training import TrainingControl
+
+if TYPE_CHECKING:
+    from lengen_core.ray_runner import RayJobs
 
 KEEP_FINISHED = 256  # finished jobs whose progress the manager keeps (older ones are read from the store)
 
@@ -79,7 +82,11 @@ class JobManager:
     (:class:`~lengen_core.runs.speed.MachineSpeed`; a new one unless given), each
     finished run updates it, and ``probe_speed`` starts it with a short timed
     training run in the background (what the app does). ``share_identical=False``
-    makes :meth:`request` train every request anew (a server setting).
+    makes :meth:`request` train every request anew (a server setting). With
+    ``remote`` (:class:`~lengen_core.ray_runner.RayJobs`, ``LENGEN_RUNNER=ray``) each
+    training job runs as a Ray task driven from a worker thread here, which writes
+    its records to the store and its progress to the page; extra sweeps stay here
+    (they read the run's checkpoint from this machine's store).
 
     The machine's cores are shared out among the jobs running: alone, a job's
     torch ops use all of them; two at once use half each (:meth:`_share_cores`).
@@ -98,6 +105,7 @@ class JobManager:
         probe_speed: bool = False,
         speed: MachineSpeed | None = None,
         share_identical: bool = True,
+        remote: RayJobs | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
@@ -114,6 +122,7 @@ class JobManager:
         self._workers = [threading.Thread(target=self._work, name=f"lengen-worker-{i}", daemon=True) for i in range(max_concurrent)]
         self.speed = speed or MachineSpeed()
         self.share_identical = share_identical
+        self.remote = remote
         self._warmed_up = threading.Event()
         store.mark_interrupted()
         threading.Thread(target=self._warm_up, args=(probe_speed,), name="lengen-warm-up", daemon=True).start()
@@ -271,9 +280,12 @@ class JobManager:
         """Execute a training job, then tell :attr:`speed` how its training and sweep compared with the estimate."""
         assert job.config is not None, "a training job carries its config"
         started = time.perf_counter()
-        status = execute_run(
-            self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress, checkpoint_dir=self.checkpoint_dir, budget=self.budget
-        )
+        if self.remote is not None:
+            status = self.remote.train(self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress, budget=self.budget)
+        else:
+            status = execute_run(
+                self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress, checkpoint_dir=self.checkpoint_dir, budget=self.budget
+            )
         wall = time.perf_counter() - started
         if status != "done" or job.paused_once:
             return
@@ -338,10 +350,14 @@ class JobManager:
     def pause(self, job_id: str) -> None:
         """Pause a job that only one request follows (others waiting on a shared job are not held up)."""
         job = self._jobs.get(job_id)
-        if job is not None and job.holders == 1 and job.progress.phase in ("queued", "training"):
+        if job is not None and self._pausable(job) and job.progress.phase in ("queued", "training"):
             job.paused_once = True
             job.control.pause()
             job.progress.update(paused=True)
+
+    def _pausable(self, job: _Job) -> bool:
+        """Only a job that one request follows, trained here (a Ray task cannot pause), can pause."""
+        return job.holders == 1 and (self.remote is None or job.extra is not None)
 
     def resume(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
@@ -355,7 +371,7 @@ class JobManager:
 
     def _snapshot(self, job: _Job) -> dict[str, Any]:
         """The job's progress, its estimate scaled to this machine, and how many requests follow it."""
-        snapshot = job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep, "holders": job.holders}
+        snapshot = job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep, "holders": job.holders, "pausable": self._pausable(job)}
         if job.estimate is not None:
             snapshot["estimated_seconds"] = self.speed.seconds(job.estimate)
         return snapshot
@@ -405,3 +421,5 @@ class JobManager:
             self._queue.put(None)
         for worker in self._workers:
             worker.join(timeout=30)
+        if self.remote is not None:
+            self.remote.close()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lengen_core.evaluation import EvalPoint
 from lengen_core.training import TrainPoint
+
+if TYPE_CHECKING:
+    from lengen_core.remote_records import Record
 
 
 @dataclass
@@ -41,6 +44,18 @@ class RunProgress:
     def add_eval_point(self, point: EvalPoint) -> None:
         with self._lock:
             self.eval_points.append(point)
+
+    def follow(self, records: list[Record]) -> None:
+        """Follow a run that trains elsewhere through its store writes (:mod:`lengen_core.remote_records`):
+        running, each logged step, the end of training; its final status is the caller's to set."""
+        for method, _run_id, arguments in records:
+            if method == "set_status" and arguments["status"] == "running":
+                self.update(phase="training", status="running")
+            elif method == "append_train_points":
+                for row in arguments["rows"]:
+                    self.add_train_point(TrainPoint(**row))
+            elif method == "update_progress":
+                self.update(phase="evaluating", stop_reason=arguments.get("stop_reason"))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

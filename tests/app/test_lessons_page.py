@@ -3,6 +3,8 @@ the lesson in the URL, the C-RASP labels beside the measurements, and the 'needs
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import pytest
@@ -122,6 +124,27 @@ def test_two_sessions_retraining_the_same_lesson_share_its_runs(open_app: Any) -
             pass
     for job in manager.jobs():
         assert manager.wait(job["run_id"], timeout=60) == "cancelled"
+
+
+def test_on_a_ray_server_a_lesson_retrains_on_ray_with_its_progress_in_the_page(open_app: Any, ray_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENGEN_RUNNER", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    app = open_app(LESSONS, query_params={"lesson": "ape_fails"})
+    manager = get_job_manager()
+    assert manager.remote is not None and manager.remote.settings.address == ray_cluster
+    button(app, "Retrain live").click().run()
+    assert_clean(app)
+    run_ids = [job["run_id"] for job in manager.jobs()]
+    deadline = time.monotonic() + 180
+    while not any(re.search(r"step [1-9]\d*/\d+", text) for text in progress_texts(app)):  # logged steps, streamed back from the Ray worker
+        assert time.monotonic() < deadline, progress_texts(app)
+        time.sleep(0.5)
+        app.run()
+    assert get_store().get_run(run_ids[0]).status == "running"  # written by this server from the worker's records
+    for run_id in run_ids:
+        manager.cancel(run_id)
+    for run_id in run_ids:
+        assert manager.wait(run_id, timeout=60) == "cancelled"
 
 
 def test_lesson_from_the_url_with_c_rasp_labels(open_app: Any) -> None:
