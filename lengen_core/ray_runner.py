@@ -51,8 +51,10 @@ from lengen_core.errors import ConfigError
 from lengen_core.remote_records import Record, RecordingStore, apply_records
 
 if TYPE_CHECKING:
+    from lengen_core.runs.extra_sweeps import ExtraSweep
     from lengen_core.runs.progress import RunProgress
     from lengen_core.store import RunStore
+    from lengen_core.store.records import RunRecord
     from lengen_core.training import TrainingControl
 
 RAY_MISSING = "needs Ray, which is not installed: python3 -m pip install 'ray==2.60.*' (on the driver and on every node)"
@@ -101,6 +103,36 @@ def train_remotely(job: RemoteJob, mailbox: Any) -> str:
         recorder = RecordingStore(lambda record: ray.get(mailbox.put.remote(record)), parents, checkpoint_dir=Path(folder) / "checkpoints")
         config = RunConfig.from_json(job.config_json)
         return execute_run(recorder, job.run_id, config, job.seed, budget=job.budget)
+
+
+@dataclass(frozen=True)
+class RemoteSweep:
+    """What a Ray task needs to sweep a stored run again: the plan, the run's record and its checkpoint as bytes."""
+
+    plan: ExtraSweep
+    record: RunRecord
+    sweep_name: str
+    checkpoint: bytes
+    budget: Budget | None
+    torch_threads: int
+
+
+def sweep_remotely(job: RemoteSweep, mailbox: Any) -> tuple[int | None, str | None]:
+    """The body of an extra sweep's Ray task: evaluate the checkpoint, send the sweep's points to ``mailbox``;
+    returns (breakdown length, why it stopped early or None)."""
+    import ray
+    import torch
+
+    from lengen_core.runs.extra_sweeps import sweep_checkpoint
+
+    torch.set_num_threads(job.torch_threads)
+    with tempfile.TemporaryDirectory(prefix="lengen-ray-") as folder:
+        checkpoint = Path(folder) / f"{job.plan.run_id}.safetensors"
+        checkpoint.write_bytes(job.checkpoint)
+        recorder = RecordingStore(lambda record: ray.get(mailbox.put.remote(record)), checkpoint_dir=Path(folder))
+        evaluation = sweep_checkpoint(recorder, job.record, job.plan, str(checkpoint), job.sweep_name, budget=job.budget)
+        assert evaluation is not None, "a remote sweep has no should_stop: it is cancelled by Ray instead"
+        return evaluation.result.breakdown_length, evaluation.stopped
 
 
 class _Mailbox:
@@ -456,9 +488,11 @@ class RayJobs:
     The worker's records are written here (the store is written only by the server)
     and followed into the job's :class:`~lengen_core.runs.progress.RunProgress`, so the
     page's progress streams as it does for a local job; the job's cancel cancels its
-    Ray task. The connection to Ray is made at the first job and held until
-    :meth:`close` (a local Ray is not started again for every job). What a job cannot
-    do on Ray: pause (a Ray task runs to its end or is cancelled).
+    Ray task. Extra sweeps go the same way (:meth:`sweep`: the checkpoint is sent as
+    its bytes, the points come back at the end). The connection to Ray is made at the
+    first job and held until :meth:`close` (a local Ray is not started again for every
+    job). What a job cannot do on Ray: pause (a Ray task runs to its end or is
+    cancelled), and an extra sweep shows its points when it ends, not one by one.
     """
 
     def __init__(self, settings: RaySettings) -> None:
@@ -495,6 +529,31 @@ class RayJobs:
         record = store.get_run(run_id)
         progress.update(phase="finished", status=record.status, error=record.error, paused=False)
         return record.status
+
+    def sweep(
+        self, store: RunStore, plan: ExtraSweep, sweep_name: str, *, control: TrainingControl, budget: Budget | None
+    ) -> tuple[int | None, str | None] | None:
+        """Run an extra sweep of a stored run as a Ray task; returns (breakdown length, why it stopped early), or None
+        when it was cancelled (nothing is stored then). The checkpoint travels as its bytes; the points come back
+        as one record, which this server writes. An error of the task (the checkpoint disagrees with the store, the
+        worker died) is raised here, as a local sweep's would be."""
+        self._join()
+        ray = import_ray("LENGEN_RUNNER")
+        job = RemoteSweep(plan, store.get_run(plan.run_id), sweep_name, Path(plan.checkpoint).read_bytes(), budget, self.settings.cpus_per_run)
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0  # the worker evaluates on its GPU when it has one
+        mailbox = ray.remote(num_cpus=0)(_Mailbox).remote()
+        options = {"num_cpus": self.settings.cpus_per_run, "num_gpus": gpus, "max_retries": 0, "name": f"lengen-sweep-{plan.run_id}"}
+        ref = ray.remote(sweep_remotely).options(**options).remote(job, mailbox)
+        try:
+            while not ray.wait([ref], timeout=POLL_SECONDS, fetch_local=False)[0]:
+                if control.should_stop():
+                    ray.cancel(ref, force=True)
+                    return None  # whatever it sent is left unwritten: a cancelled sweep stores nothing
+            result: tuple[int | None, str | None] = ray.get(ref)
+            apply_records(store, ray.get(mailbox.drain.remote()), run_ids={plan.run_id}, checkpoint_dir=store.checkpoint_dir)
+            return result
+        finally:
+            ray.kill(mailbox)
 
     def close(self) -> None:
         """Let go of the Ray connection (a local Ray this process started is shut down with its last user)."""

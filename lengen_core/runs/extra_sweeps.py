@@ -13,11 +13,13 @@ from lengen_core.data import resolve_eval_lengths
 from lengen_core.errors import ConfigError, shown
 from lengen_core.evaluation import EvalPoint
 from lengen_core.runs.evaluate import Evaluation, evaluate_model, record_sweep
-from lengen_core.runs.loading import existing_checkpoint, load_run
+from lengen_core.runs.loading import check_checkpoint_agrees, existing_checkpoint
+from lengen_core.runs.sink import RunSink
 from lengen_core.store import RunStore
+from lengen_core.store.records import RunRecord
 from lengen_core.sweep_names import part_sweep_base, part_sweep_name
 from lengen_core.tasks.base import build_task
-from lengen_core.training import resolve_device
+from lengen_core.training import load_checkpoint, resolve_device
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,34 @@ def execute_extra_sweep(
 
     Returns None, storing nothing, when ``should_stop`` cancelled it.
     """
+    record = store.get_run(plan.run_id)
+    checkpoint = existing_checkpoint(store, plan.run_id)
+    if checkpoint is None:
+        raise ConfigError("run", f"run {plan.run_id} has no checkpoint on disk any more; retrain the run")
+    return sweep_checkpoint(store, record, plan, checkpoint, sweep_name, budget=budget, on_point=on_point, should_stop=should_stop)
+
+
+def sweep_checkpoint(
+    sink: RunSink,
+    record: RunRecord,
+    plan: ExtraSweep,
+    checkpoint: str,
+    sweep_name: str,
+    *,
+    budget: Budget | None = None,
+    on_point: Callable[[EvalPoint], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Evaluation | None:
+    """:func:`execute_extra_sweep` on a checkpoint file at hand, recorded through ``sink``: what a Ray worker runs
+    (:mod:`lengen_core.ray_runner`), with the run's ``record`` sent along. The checkpoint must agree with the record
+    (:func:`~lengen_core.runs.loading.check_checkpoint_agrees`)."""
     device = resolve_device("auto")
-    loaded = load_run(store, plan.run_id, device=device)  # the checkpoint must agree with the store
+    model, checkpoint_config, seed = load_checkpoint(checkpoint, device=device)
+    check_checkpoint_agrees(record, checkpoint_config, seed, checkpoint)
     evaluation = evaluate_model(
-        loaded.model, plan.config, budget=budget, device=device, lengths=plan.lengths, task=plan.task, on_point=on_point, should_stop=should_stop
+        model, plan.config, budget=budget, device=device, lengths=plan.lengths, task=plan.task, on_point=on_point, should_stop=should_stop
     )
     if should_stop is not None and should_stop():
         return None
-    record_sweep(store, plan.run_id, evaluation.result, plan.stored_name(sweep_name))
+    record_sweep(sink, plan.run_id, evaluation.result, plan.stored_name(sweep_name))
     return evaluation

@@ -84,9 +84,8 @@ class JobManager:
     training run in the background (what the app does). ``share_identical=False``
     makes :meth:`request` train every request anew (a server setting). With
     ``remote`` (:class:`~lengen_core.ray_runner.RayJobs`, ``LENGEN_RUNNER=ray``) each
-    training job runs as a Ray task driven from a worker thread here, which writes
-    its records to the store and its progress to the page; extra sweeps stay here
-    (they read the run's checkpoint from this machine's store).
+    job (training or extra sweep) runs as a Ray task driven from a worker thread
+    here, which writes its records to the store and its progress to the page.
 
     The machine's cores are shared out among the jobs running: alone, a job's
     torch ops use all of them; two at once use half each (:meth:`_share_cores`).
@@ -322,17 +321,23 @@ class JobManager:
     def _run_sweep(self, job: _Job, plan: ExtraSweep) -> None:
         assert job.sweep is not None, "an extra sweep's job carries its sweep's name"
         job.progress.update(phase="evaluating", status="running")
+        base = part_sweep_base(job.sweep)
+        outcome: tuple[int | None, str | None] | None
         try:
-            evaluation = execute_extra_sweep(
-                self.store, plan, part_sweep_base(job.sweep), budget=self.budget, on_point=job.progress.add_eval_point, should_stop=job.control.should_stop
-            )
+            if self.remote is not None:
+                outcome = self.remote.sweep(self.store, plan, base, control=job.control, budget=self.budget)
+            else:
+                evaluation = execute_extra_sweep(
+                    self.store, plan, base, budget=self.budget, on_point=job.progress.add_eval_point, should_stop=job.control.should_stop
+                )
+                outcome = None if evaluation is None else (evaluation.result.breakdown_length, evaluation.stopped)
         except Exception as error:  # recorded on the job and shown by the page; the stored run is untouched
             job.progress.update(phase="finished", status="failed", error=f"{type(error).__name__}: {error}")
         else:
-            if evaluation is None:
+            if outcome is None:
                 job.progress.update(phase="finished", status="cancelled", error="cancelled; nothing was stored")
             else:
-                job.progress.update(phase="finished", status="done", error=evaluation.stopped, breakdown_length=evaluation.result.breakdown_length)
+                job.progress.update(phase="finished", status="done", error=outcome[1], breakdown_length=outcome[0])
 
     def cancel(self, job_id: str) -> bool:
         """Cancel the job, or, when other requests follow it too, let go of it for one of them (it goes
@@ -356,8 +361,8 @@ class JobManager:
             job.progress.update(paused=True)
 
     def _pausable(self, job: _Job) -> bool:
-        """Only a job that one request follows, trained here (a Ray task cannot pause), can pause."""
-        return job.holders == 1 and (self.remote is None or job.extra is not None)
+        """Only a job that one request follows, run here (a Ray task cannot pause), can pause."""
+        return job.holders == 1 and self.remote is None
 
     def resume(self, job_id: str) -> None:
         job = self._jobs.get(job_id)

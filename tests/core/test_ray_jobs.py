@@ -75,3 +75,33 @@ def test_when_ray_cannot_be_joined_the_job_fails_with_the_reason(tmp_path: Path)
         assert "nothing answers at '127.0.0.1:1'" in (store.get_run(run_id).error or "")
     finally:
         manager.shutdown()
+
+
+def test_an_extra_sweep_runs_on_ray_and_stores_what_the_local_sweep_stores(ray_cluster: str, tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.duckdb")
+    local = JobManager(store, max_concurrent=1)
+    try:
+        run_id = local.submit(TINY, 1)
+        assert local.wait(run_id, timeout=120) == "done"
+        here = local.submit_sweep(run_id, [5, 6], 4)
+        assert local.wait(here, timeout=120) == "done"
+    finally:
+        local.shutdown()
+    remote = JobManager(store, max_concurrent=1, remote=RayJobs(RaySettings(ray_cluster, 1)))
+    try:
+        there = remote.submit_sweep(run_id, [5, 6], 4)
+        assert there.endswith(":extra-2") and remote.wait(there, timeout=180) == "done"
+        assert remote.progress(there)["breakdown_length"] == local.progress(here)["breakdown_length"]
+        columns = ["length", "n", "exact_match", "token_accuracy"]
+        assert store.eval_curve([run_id], sweep="extra-2")[columns].values.tolist() == store.eval_curve([run_id], sweep="extra-1")[columns].values.tolist()
+        cancelled = remote.submit_sweep(run_id, [7, 8, 9, 10, 11, 12], 1000)
+        deadline = time.monotonic() + 60
+        while remote.progress(cancelled)["phase"] != "evaluating":  # its Ray task is submitted
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        remote.cancel(cancelled)
+        assert remote.wait(cancelled, timeout=120) == "cancelled"
+        assert "extra-3" not in set(store.sweeps(run_id)["sweep"])  # a cancelled sweep stores nothing
+    finally:
+        remote.shutdown()
