@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from lengen_core.config import RunConfig, TaskConfig
 from lengen_core.costs import Budget, CostEstimate, check_budget
@@ -113,15 +113,16 @@ def next_sweep_name(store: RunStore, run_id: str, taken: set[str] | None = None)
     return f"extra-{number}"
 
 
-def execute_extra_sweep(
-    store: RunStore,
-    plan: ExtraSweep,
-    sweep_name: str,
-    *,
-    budget: Budget | None = None,
-    on_point: Callable[[EvalPoint], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Evaluation | None:
+class SweepOptions(TypedDict, total=False):
+    """How an extra sweep runs: ``budget`` (memory and time per job), ``on_point`` (each length as it is
+    evaluated), ``should_stop`` (asked between batches; a cancelled sweep stores nothing)."""
+
+    budget: Budget | None
+    on_point: Callable[[EvalPoint], None] | None
+    should_stop: Callable[[], bool] | None
+
+
+def execute_extra_sweep(store: RunStore, plan: ExtraSweep, sweep_name: str, **options: Unpack[SweepOptions]) -> Evaluation | None:
     """Evaluate the run's checkpoint at the planned lengths and store the points as sweep
     ``plan.stored_name(sweep_name)`` (``sweep_name@<task>`` for a mixture's other task).
 
@@ -131,7 +132,7 @@ def execute_extra_sweep(
     checkpoint = existing_checkpoint(store, plan.run_id)
     if checkpoint is None:
         raise ConfigError("run", f"run {plan.run_id} has no checkpoint on disk any more; retrain the run")
-    return sweep_checkpoint(store, record, plan, checkpoint, sweep_name, budget=budget, on_point=on_point, should_stop=should_stop)
+    return sweep_checkpoint(store, record, plan, checkpoint, sweep_name, **options)
 
 
 def sweep_checkpoint(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from lengen_core.runs.execution import execute_run, finish
 from lengen_core.runs.extra_sweeps import ExtraSweep, execute_extra_sweep, next_sweep_name, plan_extra_sweep
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.progress import RunProgress, remaining_seconds
-from lengen_core.runs.speed import MachineSpeed, probe_training
+from lengen_core.runs.speed import MachineSpeed, observe_finished_run, probe_training
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base
 from lengen_core.training import TrainingControl
@@ -67,6 +67,7 @@ class _Job:
     estimate: CostEstimate | None = None  # the cost model's, at the threads the job is expected to get
     holders: int = 1  # requests that follow this job: a cancel by one of several only lets go of it
     paused_once: bool = False  # its training time then says nothing about the machine's speed
+    settled: threading.Event = field(default_factory=threading.Event)  # set once its worker is done with it (speed observed)
 
 
 class JobManager:
@@ -265,6 +266,7 @@ class JobManager:
                     finish(self.store, job.progress, job.run_id, "cancelled", "cancelled while queued")
                 else:
                     job.progress.update(phase="finished", status="cancelled", error="cancelled while queued")
+                job.settled.set()
                 continue
             threads = self._share_cores(started=job)
             try:
@@ -274,6 +276,7 @@ class JobManager:
                     self._run_sweep(job, job.extra)
             finally:
                 self._share_cores(finished=job)
+                job.settled.set()
 
     def _run_training(self, job: _Job, threads: int) -> None:
         """Execute a training job, then tell :attr:`speed` how its training and sweep compared with the estimate."""
@@ -286,18 +289,8 @@ class JobManager:
                 self.store, job.run_id, job.config, job.seed, control=job.control, progress=job.progress, checkpoint_dir=self.checkpoint_dir, budget=self.budget
             )
         wall = time.perf_counter() - started
-        if status != "done" or job.paused_once:
-            return
-        record = self.store.get_run(job.run_id)
-        estimate = estimate_cost(job.config, self.budget, threads=threads)
-        measured_train = float(record.train_seconds or 0.0)
-        steps_share = (record.steps_done or 0) / max(job.config.train.steps, 1)  # a run that stopped once learned trained part of its steps
-        self.speed.observe(
-            estimated_train_s=estimate.train_seconds * steps_share,
-            measured_train_s=measured_train,
-            estimated_eval_s=estimate.eval_seconds,
-            measured_eval_s=max(0.0, wall - measured_train),
-        )
+        if status == "done" and not job.paused_once:
+            observe_finished_run(self.speed, self.store, job.run_id, job.config, budget=self.budget, threads=threads, wall_seconds=wall)
 
     def _share_cores(self, *, started: _Job | None = None, finished: _Job | None = None) -> int:
         """Give every running job ``cores // running jobs`` torch threads (at least 1); returns that share."""
@@ -405,13 +398,14 @@ class JobManager:
         return sum(1 for job in self._all_jobs() if job.progress.phase == "queued")
 
     def wait(self, job_id: str, timeout: float | None = None) -> str:
-        """Block until the job finishes; returns its status (for tests and the CLI)."""
+        """Block until the job finishes and its worker is done with it; returns its status (for tests and the CLI)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            job = self._jobs.get(job_id)
             snapshot = self.progress(job_id)
-            if snapshot is None:
+            if job is None or snapshot is None:
                 raise KeyError(job_id)
-            if snapshot["phase"] == "finished":
+            if snapshot["phase"] == "finished" and job.settled.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
                 status: str = snapshot["status"]
                 return status
             if deadline is not None and time.monotonic() > deadline:

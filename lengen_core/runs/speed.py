@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 
 from lengen_core.config import RunConfig
-from lengen_core.costs import CostEstimate, estimate_cost
+from lengen_core.costs import Budget, CostEstimate, estimate_cost
+from lengen_core.store import RunStore
 
 FOLLOW = 1 / 3
 RATIO_RANGE = (0.1, 10.0)
@@ -119,3 +120,28 @@ def probe_training(threads: int) -> tuple[float, float]:
     finally:
         torch.set_num_threads(previous)
     return estimated, measured
+
+
+def observe_finished_run(speed: MachineSpeed, store: RunStore, run_id: str, config: RunConfig, *, budget: Budget, threads: int, wall_seconds: float) -> None:
+    """Tell ``speed`` how a ``done`` run compared with the cost model at ``threads`` torch threads.
+
+    Training is compared for the steps it ran (a run that stopped once learned ran
+    part of them). The sweep is compared for the lengths it tested: a length search
+    that went past the planned sweep tested more, which is the run generalizing, not
+    the machine being slow (our choice; the wait shown before a run still counts the
+    planned sweep only). ``wall_seconds`` less the training time is the sweep's time
+    (with the model's set-up and the checkpoint, a second or less).
+    """
+    record = store.get_run(run_id)
+    planned = estimate_cost(config, budget, threads=threads)
+    trained = float(record.train_seconds or 0.0)
+    steps_share = (record.steps_done or 0) / max(config.train.steps, 1)
+    tested = sorted({int(length) for length in store.eval_curve([run_id], sweep="default")["length"]})
+    main = estimate_cost(config, budget, lengths=tested, threads=threads).eval_seconds if tested else 0.0
+    others = sum(point.seconds for point in planned.eval_lengths if point.task)  # a mixture's other tested tasks, as planned
+    speed.observe(
+        estimated_train_s=planned.train_seconds * steps_share,
+        measured_train_s=trained,
+        estimated_eval_s=main + others,
+        measured_eval_s=max(0.0, wall_seconds - trained),
+    )

@@ -17,7 +17,7 @@ from lengen_core.cpus import usable_cpus
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.manager import JobManager
 from lengen_core.runs.provenance import code_version
-from lengen_core.runs.speed import RATIO_RANGE, MachineSpeed, probe_training
+from lengen_core.runs.speed import RATIO_RANGE, MachineSpeed, observe_finished_run, probe_training
 from lengen_core.smoke import TINY_CONFIG_CHANGES
 from lengen_core.store import RunStore
 
@@ -163,6 +163,26 @@ def test_the_probe_times_real_training_and_a_finished_job_updates_the_speed(stor
         expected = estimate_cost(TINY, manager.budget, threads=usable_cpus())  # alone, the job had every core
         assert record.steps_done == TINY.train.steps
         assert reading.train_ratio == pytest.approx(min(RATIO_RANGE[1], max(RATIO_RANGE[0], record.train_seconds / expected.train_seconds)))
+    finally:
+        manager.shutdown()
+
+
+def test_a_sweep_is_compared_with_the_models_time_for_the_lengths_it_tested(store: RunStore) -> None:
+    """A length search past the planned sweep tests more lengths: that is the run generalizing, not the machine being slow."""
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        run_id = manager.submit(TINY, 0)
+        assert manager.wait(run_id, timeout=120) == "done"
+        searched = [1, 4, 8, 16, 32, 64]  # as a search that doubled past the planned [1, 4, 8, 16] would store
+        rows = [{"length": length, "n": 5, "exact_match": 1.0, "exact_match_low": 0.5, "exact_match_high": 1.0, "token_accuracy": 1.0} for length in searched]
+        store.set_eval_points(run_id, rows, breakdown_length=None, train_length_max=4)
+        record = store.get_run(run_id)
+        speed = MachineSpeed()
+        wall = record.train_seconds + 2.0
+        observe_finished_run(speed, store, run_id, TINY, budget=manager.budget, threads=1, wall_seconds=wall)
+        searched_estimate = estimate_cost(TINY, manager.budget, lengths=searched, threads=1).eval_seconds
+        assert searched_estimate > estimate_cost(TINY, manager.budget, threads=1).eval_seconds
+        assert speed.reading().eval_ratio == pytest.approx(min(RATIO_RANGE[1], 2.0 / searched_estimate))
     finally:
         manager.shutdown()
 
