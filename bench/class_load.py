@@ -16,7 +16,7 @@ and at the end. Checked: every session saw its place or its result,
 no run was lost (every run final and ``done``), and with sharing on (``LENGEN_SHARE_RUNS``,
 the default) no identical run was trained twice.
 
-    python bench/class_load.py [--sessions 30] [--lesson ape_fails] [--share 1|0] [--json out.json]
+    python bench/class_load.py [--sessions 30] [--lesson ape_fails] [--share 1|0] [--runner local|ray] [--screenshot page.png] [--json out.json]
 
 ``--share 0`` is the "before": every request trains its own run (the queue cap is
 raised so the class fits in it, which at the app's default of 32 it would not).
@@ -70,8 +70,9 @@ class Session:
         )
 
 
-def press_retrain(browser: Any, url: str, lesson: str, session: Session, timeout_s: float = 120.0) -> None:
-    """Open the lesson in a fresh context, set the seed, press "Retrain live", read each run's line, close."""
+def press_retrain(browser: Any, url: str, lesson: str, session: Session, timeout_s: float = 120.0, screenshot: Path | None = None) -> None:
+    """Open the lesson in a fresh context, set the seed, press "Retrain live", read each run's line (and save a
+    ``screenshot`` of the page then, when asked), close."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
@@ -92,6 +93,8 @@ def press_retrain(browser: Any, url: str, lesson: str, session: Session, timeout
             lines = {match.group(1): match.group(2) for match in (RUN_LINE.search(line) for line in text.splitlines()) if match}
             if lines and all(line.strip() for line in lines.values()):
                 session.lines = lines
+                if screenshot is not None:
+                    page.screenshot(path=str(screenshot), full_page=True)
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the session with seed {session.seed} saw no run lines within {timeout_s} s")
@@ -107,8 +110,11 @@ def resident_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def run_class(browser: Any, server: StreamlitServer, lesson: str, seeds: list[int | None], *, timeout_s: float = 3600.0) -> dict[str, Any]:
-    """Every session presses, in turn; then wait for every run; returns the measurements (module docstring)."""
+def run_class(
+    browser: Any, server: StreamlitServer, lesson: str, seeds: list[int | None], *, timeout_s: float = 3600.0, screenshot: Path | None = None
+) -> dict[str, Any]:
+    """Every session presses, in turn; then wait for every run; returns the measurements (module docstring).
+    ``screenshot``: where to save the first session's page as it shows its runs' progress."""
     from lengen_core.store import RunStore
 
     assert server.process is not None, "the server is started"
@@ -117,7 +123,7 @@ def run_class(browser: Any, server: StreamlitServer, lesson: str, seeds: list[in
     memory = {"before_first_session": resident_mib(pid)}
     started = time.time()
     for index, session in enumerate(sessions):
-        press_retrain(browser, server.url, lesson, session)
+        press_retrain(browser, server.url, lesson, session, screenshot=screenshot if index == 0 else None)
         if index == 0:
             memory["after_first_session"] = resident_mib(pid)  # torch imported, the lesson drawn once, the first jobs started
     presses_s = time.time() - started
@@ -160,6 +166,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--lesson", default="ape_fails")
     parser.add_argument("--share", type=int, default=1, help="1: identical requests share a run (the app's default); 0: each trains its own")
+    parser.add_argument("--runner", default="local", help="local (the server's threads) or ray (LENGEN_RUNNER=ray: a local Ray the server starts)")
+    parser.add_argument("--screenshot", default=None, help="save the first session's page, showing its runs' progress, here (PNG)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if CHROMIUM is None:
@@ -168,16 +176,16 @@ def main() -> None:
 
     seeds = class_seeds(args.sessions)
     with tempfile.TemporaryDirectory(prefix="lengen-class-") as folder:
-        env = {"LENGEN_MAX_JOBS": "2", "LENGEN_SHARE_RUNS": str(args.share), "LENGEN_APP_MAX_QUEUED": str(4 * args.sessions)}
+        env = {"LENGEN_MAX_JOBS": "2", "LENGEN_SHARE_RUNS": str(args.share), "LENGEN_APP_MAX_QUEUED": str(4 * args.sessions), "LENGEN_RUNNER": args.runner}
         server = StreamlitServer(Path(folder), **env).start()
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                result = run_class(browser, server, args.lesson, seeds)
+                result = run_class(browser, server, args.lesson, seeds, screenshot=Path(args.screenshot) if args.screenshot else None)
                 browser.close()
         finally:
             server.stop()
-    report({**cpu_environment(), "share": bool(args.share), "seeds": seeds, **result}, args.json)
+    report({**cpu_environment(), "share": bool(args.share), "runner": args.runner, "seeds": seeds, **result}, args.json)
 
 
 if __name__ == "__main__":
