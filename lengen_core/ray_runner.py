@@ -492,7 +492,8 @@ class RayJobs:
     its bytes, the points come back at the end). The connection to Ray is made at the
     first job and held until :meth:`close` (a local Ray is not started again for every
     job). What a job cannot do on Ray: pause (a Ray task runs to its end or is
-    cancelled), and an extra sweep shows its points when it ends, not one by one.
+    cancelled), and show a length sweep's points one by one (a run's or an extra
+    sweep's points arrive together when the sweep ends).
     """
 
     def __init__(self, settings: RaySettings) -> None:

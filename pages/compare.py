@@ -28,7 +28,6 @@ from lengen_core.compare_defaults import (
 )
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text, queue_seconds
-from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.runs.admission import admit
 from pages.binding import url_picker
@@ -180,8 +179,7 @@ def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
     if not cells:
         return
     manager = get_job_manager()
-    threads = max(1, usable_cpus() // manager.max_concurrent)  # a sweep fills every worker
-    seconds = [manager.estimate_seconds(config, threads=threads) for config, _ in cells]
+    seconds = [manager.estimate_seconds(config, threads=manager.threads_when_busy()) for config, _ in cells]  # a sweep fills every worker
     ahead = manager.seconds_left()
     total = queue_seconds(seconds, manager.max_concurrent)
     wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""

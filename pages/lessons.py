@@ -15,7 +15,6 @@ import streamlit as st
 
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.costs import duration_text, queue_seconds
-from lengen_core.cpus import usable_cpus
 from lengen_core.errors import LenGenError
 from lengen_core.length_search import ratio_text
 from lengen_core.lessons import (
@@ -164,8 +163,7 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     until_learned = any(config.train.stop_when_learned for _, config in configs)
     if configs:
         manager = get_job_manager()
-        threads = max(1, usable_cpus() // max_concurrent_jobs())  # a lesson's runs fill every worker
-        seconds = [manager.estimate_seconds(config, threads=threads) for _, config in configs]
+        seconds = [manager.estimate_seconds(config, threads=manager.threads_when_busy()) for _, config in configs]  # a lesson's runs fill every worker
         bound = "at most " if until_learned else ""
         ahead = manager.seconds_left()
         after = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""

@@ -195,9 +195,19 @@ class JobManager:
 
     def threads_for_next(self) -> int:
         """The torch threads a run submitted now would train with once it starts (:meth:`_share_cores`): the cores
-        shared by the jobs then running (those running now and it, at most ``max_concurrent``)."""
+        shared by the jobs then running (those running now and it, at most ``max_concurrent``); on Ray, the
+        threads each task is given (``LENGEN_RAY_CPUS_PER_RUN``)."""
+        if self.remote is not None:
+            return self.remote.settings.cpus_per_run
         running = min(self.max_concurrent, self.active_count() + 1)
         return max(1, usable_cpus() // max(1, running))
+
+    def threads_when_busy(self) -> int:
+        """The torch threads each job gets while every worker is busy (a lesson's runs, a sweep): the cores over
+        ``max_concurrent``, or on Ray the threads each task is given."""
+        if self.remote is not None:
+            return self.remote.settings.cpus_per_run
+        return max(1, usable_cpus() // self.max_concurrent)
 
     def estimate_seconds(self, config: RunConfig, threads: int | None = None) -> float:
         """``config``'s time to result on this machine (the cost model scaled by :attr:`speed`), at ``threads``
@@ -290,7 +300,8 @@ class JobManager:
             )
         wall = time.perf_counter() - started
         if status == "done" and not job.paused_once:
-            observe_finished_run(self.speed, self.store, job.run_id, job.config, budget=self.budget, threads=threads, wall_seconds=wall)
+            ran_with = self.remote.settings.cpus_per_run if self.remote is not None else threads  # a Ray task's torch threads
+            observe_finished_run(self.speed, self.store, job.run_id, job.config, budget=self.budget, threads=ran_with, wall_seconds=wall)
 
     def _share_cores(self, *, started: _Job | None = None, finished: _Job | None = None) -> int:
         """Give every running job ``cores // running jobs`` torch threads (at least 1); returns that share."""

@@ -76,8 +76,11 @@ def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
     assert get_job_manager().speed.reading().train_observations == 1
     app.run()  # drawn again with the measured speed
     lesson = get_lesson("randomized")
-    manager, threads = get_job_manager(), max(1, usable_cpus() // max_concurrent_jobs())
-    expected = queue_seconds([manager.estimate_seconds(LESSON_RUNS[key].config(), threads=threads) for key in lesson.runs], max_concurrent_jobs())
+    manager = get_job_manager()
+    assert manager.threads_when_busy() == max(1, usable_cpus() // max_concurrent_jobs())
+    expected = queue_seconds(
+        [manager.estimate_seconds(LESSON_RUNS[key].config(), threads=manager.threads_when_busy()) for key in lesson.runs], max_concurrent_jobs()
+    )
     assert any(f"all results in about {duration_text(expected)}" in caption.value for caption in app.caption), "the wait is shown before the press"
     assert any("scaled to this machine: training x" in caption.value for caption in app.caption), "and how it was made"
     store = get_store()

@@ -25,6 +25,7 @@ def test_a_training_job_runs_on_ray_streams_its_progress_and_matches_the_local_r
     remote = JobManager(remote_store, max_concurrent=1, remote=RayJobs(RaySettings(ray_cluster, 1)))
     local = JobManager(local_store, max_concurrent=1)
     try:
+        assert remote.threads_for_next() == remote.threads_when_busy() == 1  # a Ray task's threads, not this machine's cores
         ours, theirs = remote.submit(TINY, 2), local.submit(TINY, 2)
         steps_seen: set[int] = set()
         deadline = time.monotonic() + 180
