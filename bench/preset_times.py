@@ -40,7 +40,7 @@ from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost, queue_seconds
 from lengen_core.lessons import LESSONS, Expectation, RunOutcome, check_lesson, get_lesson, lesson_configs, missing_requirements, tally
 from lengen_core.runs.manager import JobManager
-from lengen_core.runs.speed import MachineSpeed, probe_training
+from lengen_core.runs.speed import MachineSpeed, family_of, probe_training
 from lengen_core.store import RunStore
 
 try:  # python -m bench.preset_times
@@ -67,8 +67,9 @@ def time_preset(preset: str, speed: MachineSpeed) -> dict[str, Any]:
         threads = max(1, (os.cpu_count() or 1) // CONCURRENT_JOBS)  # what the job manager gives each of two runs
         estimates = {key: estimate_cost(config, threads=threads) for key, config, _seed in runs}
         model_estimate = queue_seconds([estimate.time_to_result_s for estimate in estimates.values()], CONCURRENT_JOBS)
-        calibrated_estimate = queue_seconds([speed.seconds(estimate) for estimate in estimates.values()], CONCURRENT_JOBS)
-        reading = speed.reading()
+        families = {key: family_of(config) for key, config, _seed in runs}
+        calibrated_estimate = queue_seconds([speed.seconds(estimate, families[key]) for key, estimate in estimates.items()], CONCURRENT_JOBS)
+        readings = {family: speed.reading(family) for family in sorted(set(families.values()))}
         started = time.perf_counter()
         run_ids = {key: manager.submit(config, seed, name=key) for key, config, seed in runs}
         statuses = {key: manager.wait(run_id, timeout=3600) for key, run_id in run_ids.items()}
@@ -91,7 +92,10 @@ def time_preset(preset: str, speed: MachineSpeed) -> dict[str, Any]:
         "model_estimate_ratio": round(model_estimate / wall, 2),
         "calibrated_estimate_s": round(calibrated_estimate, 1),
         "calibrated_estimate_ratio": round(calibrated_estimate / wall, 2),
-        "speed_used": {"train_ratio": round(reading.train_ratio, 3), "eval_ratio": round(reading.eval_ratio, 3), "runs_measured": reading.eval_observations},
+        "speed_used": {
+            family: {"train_ratio": round(used.train_ratio, 3), "eval_ratio": round(used.eval_ratio, 3), "runs_measured": used.eval_observations}
+            for family, used in readings.items()
+        },
         "model_estimate_s_per_run": {key: round(estimate.time_to_result_s, 1) for key, estimate in estimates.items()},
         "runs": {
             key: {

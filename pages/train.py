@@ -16,6 +16,7 @@ from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS,
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError
 from lengen_core.runs.admission import admit
+from lengen_core.runs.speed import family_of
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
 from pages.common import get_job_manager, page_intro, show_config_error, task_classes
@@ -222,7 +223,7 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
         except ConfigError as error:
             errors.append(error)
         else:
-            train_seconds, eval_seconds = manager.speed.scaled(estimate)
+            train_seconds, eval_seconds = manager.speed.scaled(estimate, family_of(config))
             ahead = manager.seconds_left()
             wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
             st.info(
@@ -230,7 +231,7 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
                 f"{duration_text(train_seconds)}, then the length sweep about {duration_text(eval_seconds)}.",
                 icon=":material/timer:",
             )
-            st.caption(f"{manager.speed.describe()} Cost check passed: {estimate.summary()}.")
+            st.caption(f"{manager.speed.describe(family_of(config))} Cost check passed: {estimate.summary()}.")
     return config, errors
 
 

@@ -29,7 +29,7 @@ from lengen_core.runs.execution import execute_run, finish
 from lengen_core.runs.extra_sweeps import ExtraSweep, execute_extra_sweep, next_sweep_name, plan_extra_sweep
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.progress import RunProgress, remaining_seconds
-from lengen_core.runs.speed import MachineSpeed, observe_finished_run, probe_training
+from lengen_core.runs.speed import MachineSpeed, family_of, observe_finished_run, probe_training
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base
 from lengen_core.training import TrainingControl
@@ -212,7 +212,7 @@ class JobManager:
     def estimate_seconds(self, config: RunConfig, threads: int | None = None) -> float:
         """``config``'s time to result on this machine (the cost model scaled by :attr:`speed`), at ``threads``
         torch threads (default: what a run submitted now would get, :meth:`threads_for_next`)."""
-        return self.speed.seconds(estimate_cost(config, self.budget, threads=threads or self.threads_for_next()))
+        return self.speed.seconds(estimate_cost(config, self.budget, threads=threads or self.threads_for_next()), family_of(config))
 
     def seconds_left(self, run_ids: set[str] | None = None) -> float:
         """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model scaled
@@ -382,7 +382,8 @@ class JobManager:
         """The job's progress, its estimate scaled to this machine, and how many requests follow it."""
         snapshot = job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep, "holders": job.holders, "pausable": self._pausable(job)}
         if job.estimate is not None:
-            snapshot["estimated_seconds"] = self.speed.seconds(job.estimate)
+            assert job.config is not None, "a job with an estimate is a training job"
+            snapshot["estimated_seconds"] = self.speed.seconds(job.estimate, family_of(job.config))
         return snapshot
 
     def jobs(self, *, run_ids: set[str] | None = None, sweeps: bool | None = None) -> list[dict[str, Any]]:

@@ -1,16 +1,22 @@
 """How fast this machine runs jobs compared with the cost model: :class:`MachineSpeed`, and the probe that starts it.
 
 The cost model (:mod:`lengen_core.costs`) is a fit made on one machine; the CPU
-model varies between machines by 2x or more. :class:`MachineSpeed` holds two
-ratios, measured seconds over the model's seconds, one for training and one for
-the length sweep, and scales every estimate by them. It starts from a short
-probe (:func:`probe_training`: a few steps of a small run, timed) and follows
-each finished job (:meth:`MachineSpeed.observe`).
+model varies between machines by 2x or more. :class:`MachineSpeed` holds ratios,
+measured seconds over the model's seconds, one for training and one for the
+length sweep, and scales every estimate by them. It starts from a short probe
+(:func:`probe_training`: a few steps of a small dense run, timed) and follows each
+finished job (:func:`observe_finished_run`).
 
-Our choices: each observation moves a ratio a third of the way
-(:data:`FOLLOW`), so one unusual job shifts the estimate without taking it over;
-a ratio stays within :data:`RATIO_RANGE`, so a job the model misjudges badly (an
-evaluation cut short, a run that stopped at its first check) cannot make every
+The ratios are kept per family of runs (:func:`family_of`: the attention kind),
+because the model's error differs by family more than machines differ: on the
+development machine it misjudged the HSA reference path by 2.6x and dense runs
+by 0.7-1.3x (docs/benchmarks.md), so one HSA run moved a single ratio enough to
+throw the next dense estimate off by 2x. A family not seen yet uses the dense
+family's ratios (the probe's), the machine's speed.
+
+Our choices: each observation moves a ratio a third of the way (:data:`FOLLOW`),
+so one unusual job shifts the estimate without taking it over; a ratio stays
+within :data:`RATIO_RANGE`, so a job the model misjudges badly cannot make every
 later estimate absurd. A ratio with no observation yet stays 1.0.
 """
 
@@ -35,9 +41,18 @@ def _clamp(ratio: float) -> float:
     return min(high, max(low, ratio))
 
 
+MACHINE_FAMILY = "dense"  # the probe's family, and the fallback of a family not measured yet
+
+
+def family_of(config: RunConfig) -> str:
+    """The family whose ratios a run of ``config`` follows: its attention kind (``dense`` or ``hsa``)."""
+    return config.model.attention
+
+
 @dataclass(frozen=True)
 class SpeedReading:
-    """The ratios as they stand, and how many observations each rests on (the probe counts as one)."""
+    """A family's ratios as they stand, and how many observations each rests on (the probe counts as one);
+    a ratio of a family with none is the machine's (dense) ratio."""
 
     train_ratio: float
     eval_ratio: float
@@ -45,56 +60,81 @@ class SpeedReading:
     eval_observations: int
 
 
+@dataclass
+class _Ratio:
+    value: float = 1.0
+    observations: int = 0
+
+    def follow(self, observed: float) -> None:
+        """The first observation replaces the prior of 1.0; later ones move the ratio :data:`FOLLOW` of the way."""
+        observed = _clamp(observed)
+        self.value = observed if self.observations == 0 else _clamp(self.value + FOLLOW * (observed - self.value))
+        self.observations += 1
+
+
 class MachineSpeed:
-    """Measured over estimated seconds on this machine, for training and for evaluation (thread-safe)."""
+    """Measured over estimated seconds on this machine, per family, for training and for evaluation (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._train_ratio = 1.0
-        self._eval_ratio = 1.0
-        self._train_observations = 0
-        self._eval_observations = 0
+        self._train: dict[str, _Ratio] = {}
+        self._eval: dict[str, _Ratio] = {}
 
-    def reading(self) -> SpeedReading:
+    @staticmethod
+    def _pick(ratios: dict[str, _Ratio], family: str) -> tuple[float, int]:
+        own = ratios.get(family)
+        if own is not None:
+            return own.value, own.observations
+        machine = ratios.get(MACHINE_FAMILY)
+        return (machine.value if machine is not None else 1.0), 0
+
+    def reading(self, family: str = MACHINE_FAMILY) -> SpeedReading:
         with self._lock:
-            return SpeedReading(self._train_ratio, self._eval_ratio, self._train_observations, self._eval_observations)
+            (train, train_count), (evaluation, eval_count) = self._pick(self._train, family), self._pick(self._eval, family)
+        return SpeedReading(train, evaluation, train_count, eval_count)
 
-    def scaled(self, estimate: CostEstimate) -> tuple[float, float]:
-        """(training, evaluation) seconds of ``estimate`` on this machine, each scaled by its ratio."""
-        with self._lock:
-            return estimate.train_seconds * self._train_ratio, estimate.eval_seconds * self._eval_ratio
+    def scaled(self, estimate: CostEstimate, family: str = MACHINE_FAMILY) -> tuple[float, float]:
+        """(training, evaluation) seconds of ``estimate`` (a run of ``family``) on this machine, each scaled by its ratio."""
+        reading = self.reading(family)
+        return estimate.train_seconds * reading.train_ratio, estimate.eval_seconds * reading.eval_ratio
 
-    def seconds(self, estimate: CostEstimate) -> float:
+    def seconds(self, estimate: CostEstimate, family: str = MACHINE_FAMILY) -> float:
         """``estimate``'s time to result on this machine (:meth:`scaled`, summed)."""
-        return sum(self.scaled(estimate))
+        return sum(self.scaled(estimate, family))
 
-    def describe(self) -> str:
+    def describe(self, family: str = MACHINE_FAMILY) -> str:
         """How the estimates are made, for a caption: ``the cost model x 0.68 for training (3 measurements) ...``."""
-        reading = self.reading()
+        reading = self.reading(family)
 
         def part(name: str, ratio: float, count: int) -> str:
-            return f"{name} x {ratio:.2f} ({count} measurement{'s' if count != 1 else ''} here)" if count else f"{name} as modelled (not measured here yet)"
+            if count:
+                return f"{name} x {ratio:.2f} ({count} measurement{'s' if count != 1 else ''} of {family} runs here)"
+            return (
+                f"{name} x {ratio:.2f} (no {family} run measured here yet: the machine's ratio)"
+                if ratio != 1.0
+                else f"{name} as modelled (not measured here yet)"
+            )
 
         return (
             "Times are the cost model scaled to this machine: "
             f"{part('training', reading.train_ratio, reading.train_observations)}, {part('length sweep', reading.eval_ratio, reading.eval_observations)}."
         )
 
-    def observe(self, *, estimated_train_s: float = 0.0, measured_train_s: float = 0.0, estimated_eval_s: float = 0.0, measured_eval_s: float = 0.0) -> None:
-        """Follow one finished job: a pair with an estimate of 0 (nothing of that kind ran, or it was paused) is skipped."""
+    def observe(
+        self,
+        *,
+        family: str = MACHINE_FAMILY,
+        estimated_train_s: float = 0.0,
+        measured_train_s: float = 0.0,
+        estimated_eval_s: float = 0.0,
+        measured_eval_s: float = 0.0,
+    ) -> None:
+        """Follow one finished job of ``family``: a pair with an estimate of 0 (nothing of that kind ran) is skipped."""
         with self._lock:
             if estimated_train_s > 0 and measured_train_s > 0:
-                self._train_ratio = self._follow(self._train_ratio, measured_train_s / estimated_train_s, self._train_observations)
-                self._train_observations += 1
+                self._train.setdefault(family, _Ratio()).follow(measured_train_s / estimated_train_s)
             if estimated_eval_s > 0 and measured_eval_s > 0:
-                self._eval_ratio = self._follow(self._eval_ratio, measured_eval_s / estimated_eval_s, self._eval_observations)
-                self._eval_observations += 1
-
-    @staticmethod
-    def _follow(current: float, observed: float, observations: int) -> float:
-        """The first observation replaces the prior of 1.0; later ones move the ratio :data:`FOLLOW` of the way."""
-        observed = _clamp(observed)
-        return observed if observations == 0 else _clamp(current + FOLLOW * (observed - current))
+                self._eval.setdefault(family, _Ratio()).follow(measured_eval_s / estimated_eval_s)
 
 
 @functools.lru_cache(maxsize=8)
@@ -140,6 +180,7 @@ def observe_finished_run(speed: MachineSpeed, store: RunStore, run_id: str, conf
     main = estimate_cost(config, budget, lengths=tested, threads=threads).eval_seconds if tested else 0.0
     others = sum(point.seconds for point in planned.eval_lengths if point.task)  # a mixture's other tested tasks, as planned
     speed.observe(
+        family=family_of(config),
         estimated_train_s=planned.train_seconds * steps_share,
         measured_train_s=trained,
         estimated_eval_s=main + others,

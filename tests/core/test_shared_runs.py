@@ -150,6 +150,18 @@ def test_the_machine_speed_starts_from_its_first_observation_then_follows_and_st
     assert speed.reading().train_observations == 2
 
 
+def test_each_family_of_runs_follows_its_own_ratio_and_an_unseen_one_uses_the_machines() -> None:
+    speed = MachineSpeed()
+    estimate = estimate_cost(TINY, threads=1)
+    speed.observe(family="dense", estimated_train_s=10.0, measured_train_s=8.0)
+    assert speed.reading("hsa").train_ratio == pytest.approx(0.8) and speed.reading("hsa").train_observations == 0  # the machine's
+    speed.observe(family="hsa", estimated_train_s=10.0, measured_train_s=26.0)  # the model misjudges HSA, not the machine
+    assert speed.reading("dense").train_ratio == pytest.approx(0.8)
+    assert speed.reading("hsa").train_ratio == pytest.approx(2.6)
+    assert speed.seconds(estimate, "hsa") > speed.seconds(estimate, "dense")
+    assert "measurement of hsa runs here" in speed.describe("hsa") and "measurement of dense runs here" in speed.describe()
+
+
 def test_the_probe_times_real_training_and_a_finished_job_updates_the_speed(store: RunStore) -> None:
     estimated, measured = probe_training(1)
     assert estimated > 0 and measured > 0
