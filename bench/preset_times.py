@@ -40,7 +40,7 @@ from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost, queue_seconds
 from lengen_core.lessons import LESSONS, Expectation, RunOutcome, check_lesson, get_lesson, lesson_configs, missing_requirements, tally
 from lengen_core.runs.manager import JobManager
-from lengen_core.runs.speed import MachineSpeed, family_of, probe_training
+from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, probe_training
 from lengen_core.store import RunStore
 
 try:  # python -m bench.preset_times
@@ -121,7 +121,7 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENT_JOBS))
     speed = MachineSpeed()
     estimated, measured = probe_training(torch.get_num_threads())  # the probe the app's job manager runs at start
-    speed.observe(estimated_train_s=estimated, measured_train_s=measured)
+    speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
     results = []
     for preset in args.presets.split(","):
         if preset != "train" and missing_requirements(get_lesson(preset)):

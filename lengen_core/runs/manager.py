@@ -29,7 +29,7 @@ from lengen_core.runs.execution import execute_run, finish
 from lengen_core.runs.extra_sweeps import ExtraSweep, execute_extra_sweep, next_sweep_name, plan_extra_sweep
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.progress import RunProgress, remaining_seconds
-from lengen_core.runs.speed import MachineSpeed, family_of, observe_finished_run, probe_training
+from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, observe_finished_run, probe_training
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base
 from lengen_core.training import TrainingControl
@@ -134,7 +134,7 @@ class JobManager:
             _warm_up_imports()
             if probe_speed:
                 estimated, measured = probe_training(max(1, usable_cpus() // self.max_concurrent))
-                self.speed.observe(estimated_train_s=estimated, measured_train_s=measured)
+                self.speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
         finally:
             self._warmed_up.set()
 

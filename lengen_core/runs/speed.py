@@ -7,12 +7,14 @@ length sweep, and scales every estimate by them. It starts from a short probe
 (:func:`probe_training`: a few steps of a small dense run, timed) and follows each
 finished job (:func:`observe_finished_run`).
 
-The ratios are kept per family of runs (:func:`family_of`: the attention kind),
-because the model's error differs by family more than machines differ: on the
-development machine it misjudged the HSA reference path by 2.6x and dense runs
-by 0.7-1.3x (docs/benchmarks.md), so one HSA run moved a single ratio enough to
-throw the next dense estimate off by 2x. A family not seen yet uses the dense
-family's ratios (the probe's), the machine's speed.
+The ratios are kept per family of runs (:func:`family_of`: the attention kind and
+the task), because the model's error differs by family more than machines differ:
+on the development machine it misjudged the HSA reference path by 2.6x and dense
+runs of different tasks by 0.7-1.4x (docs/benchmarks.md). With one ratio for all
+runs, the HSA lesson's runs moved it enough to throw the next dense estimate off by
+2x; with one per attention kind, the lesson's dense passkey run still did. A family
+not measured yet uses the median of the families measured so far (the probe's
+among them): the machine's speed, robust to one family the model misjudges.
 
 Our choices: each observation moves a ratio a third of the way (:data:`FOLLOW`),
 so one unusual job shifts the estimate without taking it over; a ratio stays
@@ -23,6 +25,7 @@ later estimate absurd. A ratio with no observation yet stays 1.0.
 from __future__ import annotations
 
 import functools
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -41,12 +44,13 @@ def _clamp(ratio: float) -> float:
     return min(high, max(low, ratio))
 
 
-MACHINE_FAMILY = "dense"  # the probe's family, and the fallback of a family not measured yet
-
-
 def family_of(config: RunConfig) -> str:
-    """The family whose ratios a run of ``config`` follows: its attention kind (``dense`` or ``hsa``)."""
-    return config.model.attention
+    """The family whose ratios a run of ``config`` follows: ``<attention>:<task>`` (``dense:reverse``; a mixture by
+    its main task)."""
+    return f"{config.model.attention}:{config.task.name}"
+
+
+PROBE_FAMILY = "dense:reverse"  # the probe's run: the Train page's defaults
 
 
 @dataclass(frozen=True)
@@ -82,27 +86,33 @@ class MachineSpeed:
 
     @staticmethod
     def _pick(ratios: dict[str, _Ratio], family: str) -> tuple[float, int]:
+        """The family's ratio and its observations; unmeasured: the median over the measured families (else 1.0), 0."""
         own = ratios.get(family)
         if own is not None:
             return own.value, own.observations
-        machine = ratios.get(MACHINE_FAMILY)
-        return (machine.value if machine is not None else 1.0), 0
+        measured = [ratio.value for ratio in ratios.values()]
+        return (statistics.median(measured) if measured else 1.0), 0
 
-    def reading(self, family: str = MACHINE_FAMILY) -> SpeedReading:
+    def reading(self, family: str = PROBE_FAMILY) -> SpeedReading:
         with self._lock:
             (train, train_count), (evaluation, eval_count) = self._pick(self._train, family), self._pick(self._eval, family)
         return SpeedReading(train, evaluation, train_count, eval_count)
 
-    def scaled(self, estimate: CostEstimate, family: str = MACHINE_FAMILY) -> tuple[float, float]:
+    def families(self) -> list[str]:
+        """The families measured so far (training or evaluation)."""
+        with self._lock:
+            return sorted(set(self._train) | set(self._eval))
+
+    def scaled(self, estimate: CostEstimate, family: str = PROBE_FAMILY) -> tuple[float, float]:
         """(training, evaluation) seconds of ``estimate`` (a run of ``family``) on this machine, each scaled by its ratio."""
         reading = self.reading(family)
         return estimate.train_seconds * reading.train_ratio, estimate.eval_seconds * reading.eval_ratio
 
-    def seconds(self, estimate: CostEstimate, family: str = MACHINE_FAMILY) -> float:
+    def seconds(self, estimate: CostEstimate, family: str = PROBE_FAMILY) -> float:
         """``estimate``'s time to result on this machine (:meth:`scaled`, summed)."""
         return sum(self.scaled(estimate, family))
 
-    def describe(self, family: str = MACHINE_FAMILY) -> str:
+    def describe(self, family: str = PROBE_FAMILY) -> str:
         """How the estimates are made, for a caption: ``the cost model x 0.68 for training (3 measurements) ...``."""
         reading = self.reading(family)
 
@@ -110,7 +120,7 @@ class MachineSpeed:
             if count:
                 return f"{name} x {ratio:.2f} ({count} measurement{'s' if count != 1 else ''} of {family} runs here)"
             return (
-                f"{name} x {ratio:.2f} (no {family} run measured here yet: the machine's ratio)"
+                f"{name} x {ratio:.2f} (no {family} run measured here yet: the median over the families measured)"
                 if ratio != 1.0
                 else f"{name} as modelled (not measured here yet)"
             )
@@ -123,7 +133,7 @@ class MachineSpeed:
     def observe(
         self,
         *,
-        family: str = MACHINE_FAMILY,
+        family: str = PROBE_FAMILY,
         estimated_train_s: float = 0.0,
         measured_train_s: float = 0.0,
         estimated_eval_s: float = 0.0,

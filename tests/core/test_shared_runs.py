@@ -17,7 +17,7 @@ from lengen_core.cpus import usable_cpus
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.manager import JobManager
 from lengen_core.runs.provenance import code_version
-from lengen_core.runs.speed import RATIO_RANGE, MachineSpeed, observe_finished_run, probe_training
+from lengen_core.runs.speed import PROBE_CHANGES, PROBE_FAMILY, RATIO_RANGE, MachineSpeed, family_of, observe_finished_run, probe_training
 from lengen_core.smoke import TINY_CONFIG_CHANGES
 from lengen_core.store import RunStore
 
@@ -150,16 +150,20 @@ def test_the_machine_speed_starts_from_its_first_observation_then_follows_and_st
     assert speed.reading().train_observations == 2
 
 
-def test_each_family_of_runs_follows_its_own_ratio_and_an_unseen_one_uses_the_machines() -> None:
+def test_each_family_of_runs_follows_its_own_ratio_and_an_unseen_one_uses_the_median() -> None:
+    assert family_of(TINY) == "dense:reverse" and family_of(RunConfig().replace(**PROBE_CHANGES)) == PROBE_FAMILY
     speed = MachineSpeed()
     estimate = estimate_cost(TINY, threads=1)
-    speed.observe(family="dense", estimated_train_s=10.0, measured_train_s=8.0)
-    assert speed.reading("hsa").train_ratio == pytest.approx(0.8) and speed.reading("hsa").train_observations == 0  # the machine's
-    speed.observe(family="hsa", estimated_train_s=10.0, measured_train_s=26.0)  # the model misjudges HSA, not the machine
-    assert speed.reading("dense").train_ratio == pytest.approx(0.8)
-    assert speed.reading("hsa").train_ratio == pytest.approx(2.6)
-    assert speed.seconds(estimate, "hsa") > speed.seconds(estimate, "dense")
-    assert "measurement of hsa runs here" in speed.describe("hsa") and "measurement of dense runs here" in speed.describe()
+    speed.observe(family="dense:reverse", estimated_train_s=10.0, measured_train_s=8.0)
+    assert speed.reading("hsa:passkey").train_ratio == pytest.approx(0.8) and speed.reading("hsa:passkey").train_observations == 0
+    speed.observe(family="hsa:passkey", estimated_train_s=10.0, measured_train_s=26.0)  # the model misjudges HSA, not the machine
+    speed.observe(family="dense:majority", estimated_train_s=10.0, measured_train_s=9.0)
+    assert speed.reading("dense:reverse").train_ratio == pytest.approx(0.8)
+    assert speed.reading("hsa:passkey").train_ratio == pytest.approx(2.6)
+    assert speed.reading("dense:sort").train_ratio == pytest.approx(0.9)  # unseen: the median of 0.8, 0.9 and 2.6
+    assert speed.seconds(estimate, "hsa:passkey") > speed.seconds(estimate, "dense:reverse")
+    assert speed.families() == ["dense:majority", "dense:reverse", "hsa:passkey"]
+    assert "measurement of hsa:passkey runs here" in speed.describe("hsa:passkey") and "median" in speed.describe("dense:sort")
 
 
 def test_the_probe_times_real_training_and_a_finished_job_updates_the_speed(store: RunStore) -> None:
