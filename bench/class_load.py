@@ -158,7 +158,26 @@ def run_class(
         "time_to_result_s": {"median": round(statistics.median(waits), 1), "worst": round(max(waits), 1), "best": round(min(waits), 1)},
         "server_memory_mib": {key: round(value) for key, value in memory.items()},
         "first_lines": [next(iter(session.lines.values()), "") for session in sessions[:3]] + [next(iter(sessions[-1].lines.values()), "")],
+        "announced_vs_measured": announced_vs_measured(sessions),
+        "per_session": [{"seed": session.seed, "wait_s": round(wait, 1), "lines": list(session.lines.values())} for session, wait in zip(sessions, waits)],
     }
+
+
+ANNOUNCED = re.compile(r"result in about ([0-9.]+) (s|min|h)\b")
+
+
+def announced_vs_measured(sessions: list[Session]) -> dict[str, Any]:
+    """For the sessions that were told a wait (a queued run's "result in about ..."), the ratio of the longest wait
+    announced for their runs to the time their result took: median, lowest, highest."""
+    scale = {"s": 1.0, "min": 60.0, "h": 3600.0}
+    ratios = []
+    for session in sessions:
+        told = [float(match.group(1)) * scale[match.group(2)] for line in session.lines.values() if (match := ANNOUNCED.search(line))]
+        if told and session.ready_at is not None and session.ready_at > session.pressed_at:
+            ratios.append(max(told) / (session.ready_at - session.pressed_at))
+    if not ratios:
+        return {"sessions": 0}
+    return {"sessions": len(ratios), "median": round(statistics.median(ratios), 2), "lowest": round(min(ratios), 2), "highest": round(max(ratios), 2)}
 
 
 def main() -> None:
