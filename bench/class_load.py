@@ -71,8 +71,11 @@ class Session:
 
 
 def press_retrain(browser: Any, url: str, lesson: str, session: Session, timeout_s: float = 120.0, screenshot: Path | None = None) -> None:
-    """Open the lesson in a fresh context, set the seed, press "Retrain live", read each run's line (and save a
-    ``screenshot`` of the page then, when asked), close."""
+    """Open the lesson in a fresh context, set the seed, press "Retrain live", read the line of each of the lesson's
+    runs (and save a ``screenshot`` of the page then, when asked), close."""
+    from lengen_core.lessons import get_lesson
+
+    runs = len(get_lesson(lesson).runs)
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
@@ -91,7 +94,7 @@ def press_retrain(browser: Any, url: str, lesson: str, session: Session, timeout
         while time.monotonic() < deadline:
             text = page.locator('[data-testid="stMain"]').inner_text(timeout=10_000)
             lines = {match.group(1): match.group(2) for match in (RUN_LINE.search(line) for line in text.splitlines()) if match}
-            if lines and all(line.strip() for line in lines.values()):
+            if len(lines) == runs and all(line.strip() for line in lines.values()):
                 session.lines = lines
                 if screenshot is not None:
                     page.screenshot(path=str(screenshot), full_page=True)
