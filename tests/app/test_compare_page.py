@@ -60,6 +60,20 @@ def test_sweep_from_the_page_fills_the_grid(open_app: Any) -> None:
     assert any("runs=" in str(link.proto) or "length_sweep" in str(link.proto) for link in app.get("page_link"))
 
 
+def test_the_same_sweep_launched_again_shares_its_runs_and_its_grid_finds_them(open_app: Any) -> None:
+    app = open_app(COMPARE)
+    fill_tiny_form(app, tasks=["reverse"], schemes=["rope", "coupled"], seeds=1, name="first").click().run()
+    store, manager = get_store(), get_job_manager()
+    first = store.list_runs(tag="sweep:first")
+    assert len(first) == 2 and sorted(manager.wait(run_id, timeout=180) for run_id in first["run_id"]) == ["done", "done"]
+    again = open_app(COMPARE)
+    fill_tiny_form(again, tasks=["reverse"], schemes=["rope", "coupled"], seeds=1, name="second").click().run()
+    assert not again.exception
+    assert any("2 of these runs had the same settings and seed" in rendered(element) for element in again.info)
+    assert store.count_runs() == 2  # nothing trained again
+    assert set(store.list_runs(tag="sweep:second")["run_id"]) == set(first["run_id"])  # the grid of "second" finds them
+
+
 def test_table_cell_click_opens_that_cell(open_app: Any, trained_run: Any) -> None:
     trained_run(seed=0)
     trained_run(seed=0, **{"positions.scheme": "rope"})
