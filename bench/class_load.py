@@ -96,7 +96,8 @@ def press_retrain(browser: Any, url: str, lesson: str, session: Session, timeout
             lines = {match.group(1): match.group(2) for match in (RUN_LINE.search(line) for line in text.splitlines()) if match}
             if len(lines) == runs and all(line.strip() for line in lines.values()):
                 session.lines = lines
-                if screenshot is not None:
+                if screenshot is not None:  # once its runs train: the steps as the page streams them
+                    page.wait_for_selector("text=/step [1-9][0-9]*\\/[0-9]+/", timeout=timeout_s * 1000)
                     page.screenshot(path=str(screenshot), full_page=True)
                 return
             time.sleep(0.2)

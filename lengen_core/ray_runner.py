@@ -407,7 +407,7 @@ class RaySettings:
     cpus_per_run: int
 
     def where(self) -> str:
-        return self.address or "a local Ray started for each sweep"
+        return self.address or "a local Ray this server starts"
 
 
 def app_ray_settings(environ: Mapping[str, str] | None = None) -> RaySettings | None:
