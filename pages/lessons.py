@@ -138,6 +138,11 @@ def tally_text(counts: dict[ClaimStatus, int]) -> str:
     return " · ".join(parts)
 
 
+def where_jobs_run() -> str:
+    """``on this machine``, or ``on Ray`` when the server runs its jobs there (``LENGEN_RUNNER=ray``)."""
+    return "on this machine" if get_job_manager().remote is None else "on Ray"
+
+
 def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     configs = lesson_configs(lesson) if not blocked else []
     total_steps = sum(config.train.steps for _, config in configs)
@@ -157,7 +162,7 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
         type="primary",
         key=f"lessons.retrain.{lesson.key}",
         disabled=bool(blocked),
-        help="Train these runs again now, on this machine, through the job queue." if not blocked else "; ".join(blocked),
+        help=f"Train these runs again now, {where_jobs_run()}, through the job queue." if not blocked else "; ".join(blocked),
     )
     result_in = ""
     until_learned = any(config.train.stop_when_learned for _, config in configs)
@@ -167,7 +172,7 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
         bound = "at most " if until_learned else ""
         ahead = manager.seconds_left()
         after = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
-        result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} on this machine{after}"
+        result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} {where_jobs_run()}{after}"
     steps_text = (
         f"up to {total_steps:,} training steps in all (each run stops once it has learned its range)"
         if until_learned
