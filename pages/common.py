@@ -210,6 +210,12 @@ def progress_bar(fraction: float, text: str, *, done: bool = False) -> None:
     st.markdown(f"{text}\n\n{progress_bar_markup(fraction, done=done)}", unsafe_allow_html=True)
 
 
+def jobs_ahead_text(manager: JobManager) -> str:
+    """``, after about 2.5 min of jobs already queued or running`` (empty when nothing is ahead)."""
+    ahead = manager.seconds_left()
+    return f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
+
+
 def render_job_queue() -> None:
     """Running and queued jobs of this server (the sidebar shows it on every page)."""
     manager = get_job_manager()

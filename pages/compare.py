@@ -27,7 +27,7 @@ from lengen_core.compare_defaults import (
     suggested_steps,
 )
 from lengen_core.config import POSITION_SCHEMES, RunConfig
-from lengen_core.costs import duration_text, queue_seconds
+from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.runs.admission import admit
 from pages.binding import url_picker
@@ -36,6 +36,7 @@ from pages.common import (
     get_job_manager,
     get_ray_sweeps,
     get_store,
+    jobs_ahead_text,
     listed_runs,
     number_columns,
     page_intro,
@@ -179,10 +180,8 @@ def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
     if not cells:
         return
     manager = get_job_manager()
-    seconds = [manager.estimate_seconds(config, threads=manager.threads_when_busy()) for config, _ in cells]  # a sweep fills every worker
-    ahead = manager.seconds_left()
-    total = queue_seconds(seconds, manager.max_concurrent)
-    wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
+    total = manager.batch_seconds([config for config, _ in cells])
+    wait = jobs_ahead_text(manager)
     learned = " at most (runs that learn their range stop sooner)" if cells[0][0].train.stop_when_learned else ""
     st.info(
         f"**{len(cells)} runs**, about **{duration_text(total)}**{learned} on this machine, {manager.max_concurrent} at a time{wait}.", icon=":material/timer:"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
-from lengen_core.costs import duration_text, queue_seconds
+from lengen_core.costs import duration_text
 from lengen_core.errors import LenGenError
 from lengen_core.length_search import ratio_text
 from lengen_core.lessons import (
@@ -38,7 +38,7 @@ from lengen_core.theory import check_run
 from pages.binding import url_picker
 from pages.breakdowns import record_breakdown_text
 from pages.caps import max_concurrent_jobs
-from pages.common import get_job_manager, get_store, page_intro, plotly_config, progress_bar, show_config_error
+from pages.common import get_job_manager, get_store, jobs_ahead_text, page_intro, plotly_config, progress_bar, show_config_error
 from pages.escaping import escape_markdown
 from pages.inspection import ensure_demo_runs
 
@@ -168,11 +168,9 @@ def live_controls(lesson: Lesson, blocked: list[str]) -> None:
     until_learned = any(config.train.stop_when_learned for _, config in configs)
     if configs:
         manager = get_job_manager()
-        seconds = [manager.estimate_seconds(config, threads=manager.threads_when_busy()) for _, config in configs]  # a lesson's runs fill every worker
         bound = "at most " if until_learned else ""
-        ahead = manager.seconds_left()
-        after = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
-        result_in = f"; all results in {bound}about {duration_text(queue_seconds(seconds, max_concurrent_jobs()))} {where_jobs_run()}{after}"
+        total = manager.batch_seconds([config for _, config in configs])
+        result_in = f"; all results in {bound}about {duration_text(total)} {where_jobs_run()}{jobs_ahead_text(manager)}"
     steps_text = (
         f"up to {total_steps:,} training steps in all (each run stops once it has learned its range)"
         if until_learned

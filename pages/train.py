@@ -19,7 +19,7 @@ from lengen_core.runs.admission import admit
 from lengen_core.runs.speed import family_of
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
-from pages.common import get_job_manager, page_intro, show_config_error, task_classes
+from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_config_error, task_classes
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 from pages.run_sources import render_init_from, render_mixture
@@ -224,10 +224,8 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
             errors.append(error)
         else:
             train_seconds, eval_seconds = manager.speed.scaled(estimate, family_of(config))
-            ahead = manager.seconds_left()
-            wait = f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
             st.info(
-                f"Result in about **{duration_text(train_seconds + eval_seconds)}** on this machine{wait}: training about "
+                f"Result in about **{duration_text(train_seconds + eval_seconds)}** on this machine{jobs_ahead_text(manager)}: training about "
                 f"{duration_text(train_seconds)}, then the length sweep about {duration_text(eval_seconds)}.",
                 icon=":material/timer:",
             )

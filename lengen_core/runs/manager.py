@@ -161,13 +161,14 @@ class JobManager:
         identity = RunIdentity.of(config, seed)
         with self._lock:
             if share and self.share_identical:
-                admit(config, seed, self.budget)
                 live = self._live_job(identity)
+                stored = None if live is not None else self.store.find_identical(identity.config_id, identity.seed, identity.code_version)
+                if live is not None or stored is not None:
+                    admit(config, seed, self.budget)  # the same errors as a new run's (create_run admits those)
                 if live is not None:
                     live.holders += 1
                     self._tag(live.run_id, tags)
                     return Submission(live.run_id, "joined")
-                stored = self.store.find_identical(identity.config_id, identity.seed, identity.code_version)
                 if stored is not None:
                     self._tag(stored, tags)
                     return Submission(stored, "stored")
@@ -213,6 +214,12 @@ class JobManager:
         """``config``'s time to result on this machine (the cost model scaled by :attr:`speed`), at ``threads``
         torch threads (default: what a run submitted now would get, :meth:`threads_for_next`)."""
         return self.speed.seconds(estimate_cost(config, self.budget, threads=threads or self.threads_for_next()), family_of(config))
+
+    def batch_seconds(self, configs: list[RunConfig]) -> float:
+        """How long runs of ``configs`` submitted together take, all of them, on this machine: each run's scaled
+        estimate at the threads of a full pool (:meth:`threads_when_busy`), first in, first out over the workers."""
+        threads = self.threads_when_busy()
+        return queue_seconds([self.estimate_seconds(config, threads=threads) for config in configs], self.max_concurrent)
 
     def seconds_left(self, run_ids: set[str] | None = None) -> float:
         """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model scaled
