@@ -58,29 +58,37 @@ The first, sparse form (kept for the runs that used it; the format ``sort`` has,
   With repeated symbols the previous output would not say where the step is,
   so the recipe is for distinct symbols (our choice).
 
-Restrictions that carry length (``format = long``, the default since issue 22): a
-restricted example keeps the *position* its tokens had in the long instance, so that
-absolute and relative encodings meet the long distances of length-``N`` inputs at
-length-``n`` cost, and it keeps the outputs before the supervised step. From a long
-instance ``<bos> x_1 .. x_N > y_1 .. y_N <eos>`` (``N`` uniform in ``n .. source_factor x n``)
-pick a step ``j >= 2``; keep the inputs the step depends on (the input occurrences of
-``y_{j-1}`` and ``y_j``: for sort the symbol just written and the next in a stable sort,
-for reversal ``x_k`` and its left neighbour ``x_{k-1}``) and ``n - 2`` more input positions
+Restrictions that carry length (``format = long_to_end``, the default since issue 22's second
+round; ``long`` was the first round's): a restricted example keeps the *position* its tokens had
+in the long instance, so that absolute and relative encodings meet the long distances of
+length-``N`` inputs at length-``n`` cost, and it keeps the outputs before the supervised step.
+From a long instance ``<bos> x_1 .. x_N > y_1 .. y_N <eos>`` (``N`` uniform in
+``n .. source_factor x n``) pick a step ``j >= 2``; keep the inputs the step depends on (the input
+occurrences of ``y_{j-1}`` and ``y_j``: for sort the symbol just written and the next in a stable
+sort, for reversal ``x_k`` and its left neighbour ``x_{k-1}``) and ``n - 2`` more input positions
 drawn uniformly; the example is
 
     ``<bos>`` (index 0), the kept inputs in input order (each at its index in the long
     instance), ``>`` (index ``N + 1``), the kept outputs before step ``j`` in output order
-    (each at its long index ``N + 1 + t``), then the answer ``y_j`` (at ``N + 1 + j``) and
-    ``<eos>``.
+    (each at its long index ``N + 1 + t``), then the answer: ``y_j`` (at ``N + 1 + j``) and
+    every later kept output (``long_to_end``; ``long``: ``y_j`` alone), then ``<eos>`` right
+    after the last answer token.
 
-Its answer is the kept instance's own next output (a stable sort, or the reversal,
+Its answer is the kept instance's own continuation (a stable sort, or the reversal,
 restricted to kept positions keeps their order), so it is right by construction; its
 length knob is ``n``, the kept inputs. The indices travel as ``Example.source_index``:
 the index position rule (learned APE, RoPE, ALiBi, FIRE) reads them instead of the
-tokens' own indices; NoPE sees the restriction as a short instance. The ``<eos>`` after
-the single supervised step is the restricted task's own format (its examples carry their
-task marker in a mixture). With ``repeats`` (sort), the long instance is a
+tokens' own indices; NoPE sees the restriction as a short instance (its examples carry
+their task marker in a mixture). With ``repeats`` (sort), the long instance is a
 ``sort_repeated`` one (symbols with repeats).
+
+Why ``long_to_end`` (our choice, measured): with one supervised step (``long``) the
+``<eos>`` after it cannot be predicted, because the tokens do not say where the given
+outputs end and the answer begins; the model learned to stop at random (the partner held
+0.37 exact match at 1x, loss 0.079 at the end, docs/results.md), and stopping early is
+the wrong lesson for the main task. Supervising the kept instance to its end makes the
+``<eos>`` a fact of the example (every kept input written) and the supervision as dense as
+sort's own.
 
 Coupling (for predictive coupling, as ``sort``): ``x_i -> i``, ``>`` uncoupled,
 ``q`` and the answer each get the id of the input position they name. Like
@@ -165,7 +173,8 @@ class SortPredecessor(_SortStep):
 class _RestrictedStep(_SortStep):
     """One step of a long instance, shown on ``n`` of its symbols that keep the step's query and answer (module docstring).
 
-    ``format = long`` (default): kept tokens at their long-instance positions, with the outputs before the step;
+    ``format = long_to_end`` (default): kept tokens at their long-instance positions, the outputs before the step
+    given, the kept instance answered to its end; ``long``: the same answering one step (issue 22's first round);
     ``short``: the first form, renumbered and without outputs (runs stored before the option).
     """
 
@@ -174,9 +183,10 @@ class _RestrictedStep(_SortStep):
         **_DistinctSymbols.option_specs,
         "source_factor": TaskOption(default=4, minimum=1, maximum=64, help="long instances have up to this many times n symbols"),
         "format": TaskOption(
-            default="long",
-            choices=("long", "short"),
-            help="long: kept tokens keep their positions in the long instance, with the outputs before the step; "
+            default="long_to_end",
+            choices=("long_to_end", "long", "short"),
+            help="long_to_end: kept tokens keep their positions in the long instance, the outputs before a step are given "
+            "and every later output of the kept instance is supervised; long: the same with one supervised step; "
             "short: the first form, renumbered, one step without outputs",
         ),
     }
@@ -186,7 +196,7 @@ class _RestrictedStep(_SortStep):
         raise NotImplementedError
 
     def output_order(self, long_input: list[int]) -> list[int]:
-        """The long instance's output as input positions, in output order (``format = long``)."""
+        """The long instance's output as input positions, in output order (``format = long`` and ``long_to_end``)."""
         raise NotImplementedError
 
     def long_input(self, rng: random.Random, length: int) -> list[int]:
@@ -201,8 +211,9 @@ class _RestrictedStep(_SortStep):
 
     def generate(self, rng: random.Random, length: int) -> Example:
         long_input = self.long_input(rng, length)
-        if self.options["format"] == "long":
-            return restriction_example(rng, long_input, self.output_order(long_input), length)
+        if self.options["format"] != "short":
+            to_end = self.options["format"] == "long_to_end"
+            return restriction_example(rng, long_input, self.output_order(long_input), length, to_end=to_end)
         query, answer = self.step(rng, long_input)
         others = [symbol for symbol in long_input if symbol not in (query, answer)]
         kept = {query, answer, *rng.sample(others, length - 2)}
@@ -210,11 +221,12 @@ class _RestrictedStep(_SortStep):
         return neighbour_step_example(inputs, query, answer, length)
 
 
-def restriction_example(rng: random.Random, long_input: list[int], order: list[int], kept_count: int) -> Example:
+def restriction_example(rng: random.Random, long_input: list[int], order: list[int], kept_count: int, to_end: bool = True) -> Example:
     """A restriction of the long instance ``<bos> long_input > [long_input[i] for i in order] <eos>`` (module docstring).
 
     ``order``: the output as input positions. A step ``j >= 1`` (0-based in ``order``) is drawn; the input positions
-    ``order[j - 1]`` and ``order[j]`` and ``kept_count - 2`` others are kept; the answer is ``long_input[order[j]]``.
+    ``order[j - 1]`` and ``order[j]`` and ``kept_count - 2`` others are kept; the answer is ``long_input[order[j]]``,
+    then (``to_end``) every later kept output, each at its long position, and ``<eos>`` right after the last.
     Coupled ids (predictive coupling): a kept input ``x_i -> i + 1``, an output the id of the input it copies.
     """
     total = len(long_input)
@@ -234,8 +246,11 @@ def restriction_example(rng: random.Random, long_input: list[int], order: list[i
             builder.add(long_input[index], 3, coupled=index + 1)  # an output already written: segment 3
             source_index.append(total + 2 + output)
     builder.end_prompt()
-    builder.add(long_input[order[step]], ANSWER_SEGMENT, coupled=order[step] + 1)
-    source_index += [total + 2 + step, total + 3 + step]  # the answer and <eos>
+    answered = [output for output in range(step, total) if order[output] in kept] if to_end else [step]
+    for output in answered:
+        builder.add(long_input[order[output]], ANSWER_SEGMENT, coupled=order[output] + 1)
+        source_index.append(total + 2 + output)
+    source_index.append(source_index[-1] + 1)  # <eos> right after the last answer
     example = builder.build(kept_count, {"long_length": total, "step": step})
     return dataclasses.replace(example, source_index=tuple(source_index))
 
@@ -269,7 +284,7 @@ class SortRestricted(_RestrictedStep):
         if self.options["format"] == "short":
             from lengen_core.errors import ConfigError
 
-            raise ConfigError("task.options.repeats", "restrictions of sort_repeated need format = long")
+            raise ConfigError("task.options.repeats", "restrictions of sort_repeated need format = long_to_end or long")
         return rng.choices(self._alphabet(), k=rng.randint(length, self.options["source_factor"] * length))
 
     def output_order(self, long_input: list[int]) -> list[int]:

@@ -17,8 +17,9 @@ from lengen_core.tasks import build_task
 from lengen_core.vocab import VOCAB
 
 
-def test_a_sort_restriction_keeps_its_long_positions_and_the_outputs_before_its_step() -> None:
-    task = build_task("sort_restricted")
+@pytest.mark.parametrize("options", [{}, {"repeats": True, "alphabet_size": 6}])
+def test_a_sort_restriction_keeps_its_long_positions_and_is_answered_to_its_end(options: dict[str, object]) -> None:
+    task = build_task("sort_restricted", options)
     for seed in range(50):
         example = task.sample(random.Random(seed), 5)
         total, step = example.meta["long_length"], example.meta["step"]
@@ -27,14 +28,21 @@ def test_a_sort_restriction_keeps_its_long_positions_and_the_outputs_before_its_
         assert index[0] == 0 and index[arrow] == total + 1  # <bos> and > where the long instance has them
         assert all(1 <= value <= total for value in index[1:arrow])  # kept inputs within the long input
         assert list(index) == sorted(set(index)), "positions only grow"
-        outputs = index[arrow + 1 : -2]
-        assert all(total + 2 <= value < total + 2 + step for value in outputs)  # outputs before the step
-        assert index[-2:] == (total + 2 + step, total + 3 + step)  # the answer at its long position, then <eos>
-        assert len(example.prompt) - 2 - len(outputs) == 5  # the length knob counts the kept inputs
+        given = index[arrow + 1 : len(example.prompt)]
+        assert all(total + 2 <= value < total + 2 + step for value in given)  # outputs before the step
+        assert index[len(example.prompt)] == total + 2 + step  # the answer starts at the step's long position
+        assert index[-1] == index[-2] + 1  # <eos> right after the last answer token
+        inputs, outputs = tokens[1:arrow], tokens[arrow + 1 : -1]
+        assert len(inputs) == 5 and outputs == sorted(inputs, key=VOCAB.id)  # the kept instance, sorted to its end
         # the coupled id of an output is the kept input position it copies
-        assert [example.coupled_ids[i] for i in range(arrow + 1, len(tokens) - 1)] == [
-            index[tokens.index(symbol, 1)] for symbol in tokens[arrow + 1 : -1]
-        ] or len(set(tokens[1:arrow])) < 5
+        if len(set(inputs)) == 5:
+            assert [example.coupled_ids[i] for i in range(arrow + 1, len(tokens) - 1)] == [index[tokens.index(symbol, 1)] for symbol in outputs]
+
+
+def test_the_first_rounds_long_form_answers_one_step() -> None:
+    example = build_task("sort_restricted", {"format": "long"}).sample(random.Random(3), 5)
+    total, step = example.meta["long_length"], example.meta["step"]
+    assert len(example.answer) == 2 and example.source_index[-2:] == (total + 2 + step, total + 3 + step)
 
 
 def test_a_reversal_restriction_keeps_the_left_neighbour_it_answers_with() -> None:
@@ -44,11 +52,12 @@ def test_a_reversal_restriction_keeps_the_left_neighbour_it_answers_with() -> No
         index = example.source_index
         tokens = VOCAB.decode(example.tokens)
         arrow = tokens.index(">")
-        answer_input = tokens.index(tokens[-2], 1)  # the answer's input occurrence (distinct symbols)
-        last_output_input = tokens.index(tokens[-3], 1)
+        first_answer = len(example.prompt)
+        answer_input = tokens.index(tokens[first_answer], 1)  # the answer's input occurrence (distinct symbols)
+        last_output_input = tokens.index(tokens[first_answer - 1], 1)
         assert index[last_output_input] - index[answer_input] == 1, "the answer is the left neighbour in the long input"
-        assert index[-2] == 2 * example.meta["long_length"] + 2 - index[answer_input]  # reversal's output position
-        assert tokens[arrow + 1 : -1] == tokens[1:arrow][::-1][: len(tokens) - arrow - 2]
+        assert index[first_answer] == 2 * example.meta["long_length"] + 2 - index[answer_input]  # reversal's output position
+        assert tokens[arrow + 1 : -1] == tokens[1:arrow][::-1]  # the kept instance, reversed to its end
 
 
 @pytest.mark.parametrize("scheme", ["learned", "rope"])
@@ -93,7 +102,7 @@ def test_runs_stored_before_the_option_keep_the_short_form() -> None:
     stored = config.to_dict()
     del stored["task"]["mixture"][0]["options"]["format"]
     old = RunConfig.from_stored(stored).task.mixture[0].options
-    assert old["format"] == "short" and config.task.mixture[0].options["format"] == "long"
+    assert old["format"] == "short" and config.task.mixture[0].options["format"] == "long_to_end"
     example = build_task("sort_restricted", old).sample(random.Random(0), 5)
     assert example.source_index is None and len(example.answer) == 2 and VOCAB.decode(example.prompt)[-2] == ">"
 

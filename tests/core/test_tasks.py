@@ -323,14 +323,14 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         labels = [symbols([target])[0] for target in example.prefix_targets if target]
         assert labels == pairs[1::2], "every successor in the prompt is supervised"
         return [successor(inputs[-1])], len(inputs)
-    if name in {"sort_restricted", "reverse_restricted"} and options["format"] == "long":
+    if name in {"sort_restricted", "reverse_restricted"} and options["format"] in ("long", "long_to_end"):
         inputs, written = prompt[: prompt.index(">")], prompt[prompt.index(">") + 1 :]
         order = sorted(inputs, key=symbol_index) if name == "sort_restricted" else inputs[::-1]
         assert written == order[: len(written)], "the outputs before the step are the kept instance's own"
         assert 1 <= len(written) < len(order) or name == "sort_restricted", "a reversal step follows the output it continues"
         if not options.get("repeats"):
             assert len(set(inputs)) == len(inputs)
-        return [order[len(written)]], len(inputs)
+        return (order[len(written) :] if options["format"] == "long_to_end" else [order[len(written)]]), len(inputs)
     if name.startswith("sort_"):
         assert prompt[-2] == ">"
         inputs, query = prompt[:-2], prompt[-1]
