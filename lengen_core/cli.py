@@ -540,9 +540,15 @@ def command_export(args: argparse.Namespace, out: TextIO) -> int:
 
 def command_tasks(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.tasks.catalog import LEGEND, task_rows
+    from lengen_core.tasks.plugins import PLUGIN_ERRORS, PLUGIN_TASKS
 
     print_table(out, task_rows(), ["task", "family", "NoPE", "APE", "k", "coupling", "description"])
     out.write(LEGEND + "\n")
+    if PLUGIN_TASKS:
+        out.write("From installed plug-ins: " + ", ".join(f"{name} ({where})" for name, where in sorted(PLUGIN_TASKS.items())) + "\n")
+    for entry, reason in sorted(PLUGIN_ERRORS.items()):
+        sys.stderr.write(f"warning: plug-in {entry!r} was left out: {reason}\n")
+    out.write("Your own task: --task expression --set task.options.answer='sorted(x)' (docs/tasks.md).\n")
     return 0
 
 

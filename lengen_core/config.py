@@ -126,6 +126,7 @@ def _check_task_lengths(prefix: str, name: Any, options: Any, low: Any, high: An
     task.check_length(high, f"{prefix}.train_length_max")  # task-specific limits too
     if low > high:
         raise ConfigError(f"{prefix}.train_length_min", f"must be <= {prefix}.train_length_max ({high}), got {low}")
+    task.check_length(low, f"{prefix}.train_length_min")  # a task whose examples can fail at some lengths (expression) is probed at both ends
     return dict(task.options)
 
 

@@ -13,13 +13,16 @@ of examples to validate a config is in :mod:`lengen_core.example_format`, below 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from lengen_core.config import EvalConfig, TaskConfig
 from lengen_core.example_format import ExampleFormat, sweep_lengths, with_task_marker
 from lengen_core.streams import stream_rng, stream_seed
 from lengen_core.tasks.base import Example, Task
+from lengen_core.vocab import VOCAB
 
 __all__ = ["ExampleSource", "longest_training_example", "resolve_eval_lengths", "stream_rng", "stream_seed", "with_distractors", "with_task_marker"]
 
@@ -106,6 +109,21 @@ class ExampleSource:
     def max_structural_id(self, length: int, rule: str, samples: int = 8) -> int:
         """Largest coupled id / digit significance seen in a few examples at ``length``."""
         return self.format.max_structural_id(length, rule, samples)
+
+
+def example_previews(task_config: TaskConfig, count: int = 5, seed: int = 0) -> list[dict[str, Any]]:
+    """``count`` examples of the main task spread over its training range, as text (``length``, ``input``,
+    ``answer``): what the Train page shows beside a task as it is set up, a custom one above all."""
+    task_config = dataclasses.replace(task_config, mixture=())
+    source = ExampleSource(task_config, marker=False)
+    low, high = task_config.train_length_min, task_config.train_length_max
+    lengths = sorted({low + round(step * (high - low) / max(count - 1, 1)) for step in range(count)})
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        example = source.sample(rng, lengths[index % len(lengths)])
+        rows.append({"length": example.length, "input": VOCAB.render(example.prompt[1:]), "answer": VOCAB.render(example.answer_without_eos)})
+    return rows
 
 
 def longest_training_example(task_config: TaskConfig) -> int:

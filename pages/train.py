@@ -23,6 +23,7 @@ from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_conf
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 from pages.run_sources import render_init_from, render_mixture
+from pages.task_preview import show_task_examples
 from pages.theory_view import theory_panel
 
 FORM = ConfigForm("train_page", prefix="train:")  # widget keys "train:<dotted field>"
@@ -31,6 +32,7 @@ RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
 SHARED_NOTES_KEY = "train_page.shared_notes"  # run id -> why a request got another request's run
+EXAMPLES_SLOT = "train_page.examples_slot"  # where the task's examples go, below its fields
 SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's modes
     "answer": "the answer only",
     "every_prefix": "every prefix's label too",
@@ -97,6 +99,7 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
     with high:
         form.number("task.train_length_max", "Train lengths to", step=1)
     render_mixture(form)
+    st.session_state[EXAMPLES_SLOT] = st.container()  # filled once the config is checked (pages.task_preview)
 
     st.subheader("Model")
     scheme_column, attention_column = st.columns(2)
@@ -268,7 +271,7 @@ def main() -> None:
         FORM.values.clear()
         seed, name = render_form(FORM)
         config, errors = check_config(FORM, seed)
-        for error in errors:
+        for error in show_task_examples(st.session_state.pop(EXAMPLES_SLOT), config, errors):
             show_config_error(error)
 
         start_column, reset_column = st.columns(2)

@@ -10,9 +10,13 @@ RUN_COLUMNS = (
 )
 RUN_FIELDS: tuple[str, ...] = tuple(name.strip() for name in RUN_COLUMNS.split(","))
 
+# A run's task as listings show it: the task's name, and for a task the user wrote (lengen_core.tasks.expression_task)
+# ``expression:<its name>``, so that two custom tasks are two rows on Compare and two choices on Runs.
+TASK_LABEL = "CASE WHEN task = 'expression' THEN 'expression:' || coalesce(json_extract_string(config, '$.task.options.name'), '') ELSE task END"
+
 # One row of a run listing: the filterable fields, without the JSON blobs.
 LIST_COLUMNS = (
-    "run_id, name, status, task, scheme, attention, train_length_max, breakdown_length, "
+    f"run_id, name, status, {TASK_LABEL} AS task, scheme, attention, train_length_max, breakdown_length, "
     "CASE WHEN train_length_max > 0 THEN breakdown_length::DOUBLE / train_length_max END AS breakdown_ratio, "
     "seed, config_id, created_at, started_at, finished_at, steps_done, train_seconds, tags, stop_reason, learned_step, "
     "breakdown_low, breakdown_high, breakdown_bound, "

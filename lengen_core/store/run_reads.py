@@ -16,7 +16,17 @@ import duckdb
 
 from lengen_core.errors import ConfigError
 from lengen_core.store.engine import fetch_one, fetch_single
-from lengen_core.store.queries import ARTIFACT_COLUMNS, LIST_COLUMNS, LIST_ORDER, NEWEST_CHECKPOINTS, RUN_COLUMNS, RUN_FIELDS, TRAIN_COLUMNS, eval_curve_query
+from lengen_core.store.queries import (
+    ARTIFACT_COLUMNS,
+    LIST_COLUMNS,
+    LIST_ORDER,
+    NEWEST_CHECKPOINTS,
+    RUN_COLUMNS,
+    RUN_FIELDS,
+    TASK_LABEL,
+    TRAIN_COLUMNS,
+    eval_curve_query,
+)
 from lengen_core.store.records import RunNotFound, RunRecord
 from lengen_core.store.values import as_utc, check_status, localize_times, required_int
 
@@ -83,10 +93,13 @@ def list_runs_query(
         check_status(status)
     conditions: list[str] = []
     parameters: list[Any] = []
-    for column, value in (("status", status), ("task", task), ("scheme", scheme), ("config_id", config_id)):
+    for column, value in (("status", status), ("scheme", scheme), ("config_id", config_id)):
         if value is not None:
             conditions.append(f"{column} = ?")
             parameters.append(value)
+    if task is not None:  # a task's name, or a listing's label of it (expression:<name>)
+        conditions.append(f"(task = ? OR {TASK_LABEL} = ?)")
+        parameters += [task, task]
     if tag is not None:
         conditions.append("list_contains(tags, ?)")
         parameters.append(tag)

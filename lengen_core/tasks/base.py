@@ -154,7 +154,7 @@ class Task:
     min_length: int = 1  # a class default; a task whose options bound it sets it per instance (mqar)
     max_length: ClassVar[int] = 512
     option_specs: ClassVar[Mapping[str, TaskOption]] = {}
-    has_coupling: ClassVar[bool] = False
+    has_coupling: bool = False  # a class default; a task whose options decide it sets it per instance (expression)
     has_significance: ClassVar[bool] = False
     coupling_needs_answer: bool = False  # a class default; a task whose options decide it sets it per instance
     scores_prefix_targets: ClassVar[bool] = False  # its examples label prompt positions themselves; a test scores them too

@@ -1,0 +1,40 @@
+"""Your own task on the Train page (issue 24): five examples as it is typed, a bad answer named by its column,
+and a link that carries the expression."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.app.test_train_page import TRAIN, assert_no_exception, errors, tiny_params
+from tests.conftest import rendered
+
+
+def custom_params(answer: str, **extra: str) -> dict[str, str]:
+    return tiny_params(**{"task.name": "expression", "positions.scheme": "nope", "task.options.answer": answer, "task.options.symbols": "abc", **extra})
+
+
+def test_a_custom_task_shows_five_examples_of_its_answer(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params=custom_params("count(x, 'a') % 10"))
+    assert_no_exception(app)
+    assert not errors(app)
+    [table] = app.dataframe
+    rows = table.value
+    assert len(rows) == 5 and list(rows.columns) == ["length", "input", "answer"]
+    for _, row in rows.iterrows():  # the answer is the expression's, on the input shown
+        symbols = row["input"].split()[:-1]
+        assert row["answer"] == str(symbols.count("a") % 10)
+    assert any("expression of the input" in rendered(element) for element in app.caption)
+    assert app.session_state["train:task.options.answer"] == "count(x, 'a') % 10"
+
+
+def test_a_bad_answer_is_named_with_its_column_and_nothing_can_start(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params=custom_params("sorted(x)"))
+    [answer] = [element for element in app.text_input if element.label == "Answer"]
+    answer.set_value("sorted(x).pop()").run()
+    assert_no_exception(app)
+    [message] = [text for text in errors(app) if "task.options.answer" in text]
+    assert "column 10: attribute access (.pop) is not allowed" in message
+    assert not app.dataframe
+    start = [element for element in app.button if element.label == "Start training"][0]
+    start.click().run()
+    assert any("Not started" in text for text in errors(app))
