@@ -37,6 +37,7 @@ from lengen_core.vocab import VOCAB
 from pages.common import get_store, page_intro, plotly_config
 from pages.escaping import escape_markdown
 from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
+from pages.task_preview import custom_task_options
 
 ID_RANGE_LIMIT = 4096  # the largest max_position offered: a wider id range is not drawn readably
 LENGTH_LIMIT = 256  # the longest example drawn, one column per token
@@ -71,8 +72,9 @@ def scheme_rows_section() -> None:
         key="position_ids.max_position",
         help="Size of the id range: learned table rows, the range randomized ids are drawn from, the largest offset id.",
     )
+    options = custom_task_options("position_ids.custom") if task_name == "expression" else {}
     try:
-        source = ExampleSource(TaskConfig(name=task_name, train_length_min=1, train_length_max=1))
+        source = ExampleSource(TaskConfig(name=task_name, options=options, train_length_min=1, train_length_max=1))
     except LenGenError as error:
         st.error(escape_markdown(error), icon=":material/block:")
         return

@@ -13,6 +13,7 @@ from lengen_core.config import RunConfig
 from lengen_core.data import example_previews
 from lengen_core.errors import ConfigError, LenGenError
 from lengen_core.tasks.expression_language import FUNCTION_NAMES
+from lengen_core.tasks.plugins import PLUGIN_TASKS
 from pages.common import show_config_error
 from pages.escaping import escape_markdown
 
@@ -36,11 +37,22 @@ def show_task_examples(slot: DeltaGenerator, config: RunConfig | None, errors: S
         for error in task_errors:
             show_config_error(error)
         if config is not None and not task_errors:
-            with st.expander("Five examples of this task", expanded=config.task.name == "expression"):
+            yours = config.task.name == "expression" or config.task.name in PLUGIN_TASKS  # open for a task the user brought
+            with st.expander("Five examples of this task", expanded=yours):
                 try:
                     rows = example_previews(config.task)
                 except LenGenError as error:
                     st.error(escape_markdown(error), icon=":material/error:")
                 else:
-                    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+                    st.table(pd.DataFrame(rows).set_index("length"))  # a plain table: five rows, read as text
     return [error for error in errors if error not in task_errors]
+
+
+def custom_task_options(key: str) -> dict[str, str]:
+    """Widgets for a custom task's answer, alphabet and coupling rule (pages that draw a task without a run)."""
+    answer_column, symbols_column, coupling_column = st.columns([3, 1, 2])
+    return {
+        "answer": answer_column.text_input("Answer (expression of x)", value="x[::-1]", key=f"{key}.answer"),
+        "symbols": symbols_column.text_input("Symbols", value="abc", key=f"{key}.symbols"),
+        "coupling": coupling_column.text_input("Coupling rule (answer token i copies)", value="len(x) - 1 - i", key=f"{key}.coupling"),
+    }

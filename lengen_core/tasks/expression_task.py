@@ -26,7 +26,8 @@ couples sort), so its ids would hand the answer to the model: only predictive co
 
 Limits, checked when the config is made (:meth:`ExpressionTask.check_length`, at the training lengths and
 every evaluation length): the expression must give an answer on every probe input (:data:`PROBES` drawn
-inputs and the constant and sorted ones), within 1/:data:`PROBE_SHARE` of an example's step and time budget, so that no
+inputs and the constant and sorted ones), within 1/:data:`PROBE_SHARE` of an example's step budget (steps, not seconds: a config's validity must not depend
+on the machine's load; the time limit stays as a net), so that no
 example during training comes near it; an input on which it fails is shown with the message.
 
 Theory labels: none. Which expressions have a C-RASP program (Huang et al. 2025) is not decided here: a sound
@@ -43,12 +44,12 @@ from typing import Any, ClassVar
 from lengen_core.errors import ConfigError, shown
 from lengen_core.tasks.base import ANSWER_SEGMENT, Example, Task, TaskOption, register
 from lengen_core.tasks.common import ARROW_ID, SequenceBuilder
-from lengen_core.tasks.expression_language import SECONDS_BUDGET, STEP_BUDGET, Expression, ExpressionError, Meter, Sym, Value, parse_expression, symbol
+from lengen_core.tasks.expression_language import STEP_BUDGET, Expression, ExpressionError, Meter, Sym, Value, parse_expression, symbol
 from lengen_core.vocab import DIGIT_IDS, NO_ID, NUM_SYMBOLS, VOCAB, YES_ID
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 PROBES = 12
-PROBE_SHARE = 8  # a probe may use at most 1/8 of an example's steps and time
+PROBE_SHARE = 8  # a probe may use at most 1/8 of an example's steps
 
 
 def answer_limit(length: int) -> int:
@@ -227,7 +228,7 @@ def _probe_cached(options: tuple[tuple[str, Any], ...], length: int) -> int:
     inputs.append(sorted(task.draw(rng, length)))
     longest = 0
     for values in inputs:
-        meter = Meter(steps=STEP_BUDGET // PROBE_SHARE, seconds=SECONDS_BUDGET / PROBE_SHARE)
+        meter = Meter(steps=STEP_BUDGET // PROBE_SHARE)  # steps, not seconds: whether a config is valid never depends on the machine's load
         shown_input = " ".join(str(value.name if isinstance(value, Sym) else value) for value in values[:12]) + (" ..." if length > 12 else "")
         try:
             answer = task.answer_of(values, meter)

@@ -17,9 +17,9 @@ def test_a_custom_task_shows_five_examples_of_its_answer(open_app: Any) -> None:
     app = open_app(TRAIN, query_params=custom_params("count(x, 'a') % 10"))
     assert_no_exception(app)
     assert not errors(app)
-    [table] = app.dataframe
+    [table] = app.table
     rows = table.value
-    assert len(rows) == 5 and list(rows.columns) == ["length", "input", "answer"]
+    assert len(rows) == 5 and list(rows.columns) == ["input", "answer"] and rows.index.name == "length"
     for _, row in rows.iterrows():  # the answer is the expression's, on the input shown
         symbols = row["input"].split()[:-1]
         assert row["answer"] == str(symbols.count("a") % 10)
@@ -34,7 +34,7 @@ def test_a_bad_answer_is_named_with_its_column_and_nothing_can_start(open_app: A
     assert_no_exception(app)
     [message] = [text for text in errors(app) if "task.options.answer" in text]
     assert "column 10: attribute access (.pop) is not allowed" in message
-    assert not app.dataframe
+    assert not app.table
     start = [element for element in app.button if element.label == "Start training"][0]
     start.click().run()
     assert any("Not started" in text for text in errors(app))

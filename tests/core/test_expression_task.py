@@ -124,3 +124,30 @@ def test_the_custom_task_trains_and_tests_like_any_other(tmp_path) -> None:
     assert store.get_run(run_id).status == "done"
     curve = store.eval_curve([run_id])
     assert sorted(curve["length"].unique().tolist()) == [4, 8, 16]
+
+
+def test_every_example_in_docs_tasks_md_is_a_valid_task() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tasks.md").read_text()
+    table = text[text.index("| task | answer | coupling |") : text.index("**Coupling.**")]
+    rows = re.findall(r"^\| ([^|]+) \| `([^`]+)` \| (?:`([^`]*)`)?", table, flags=re.M)
+    assert len(rows) == 10
+    for title, answer, coupling in rows:
+        symbols = "01" if "parity" in title else "abc"
+        options = {"answer": answer, "coupling": coupling or "", "symbols": symbols}
+        if title.startswith("sort"):
+            options = {**options, "symbols": "ab", "alphabet_size": 32, "distinct": True}
+        task = build_task("expression", options)
+        for length in (1, 7, 30):
+            task.check_length(length)
+
+
+def test_the_plugin_example_and_its_expression_agree_on_a_thousand_inputs() -> None:
+    plugin = build_task("a_before_b")
+    mine = build_task("expression", {"answer": "count(x[:index(x, 'b')], 'a') if 'b' in x else count(x, 'a')", "symbols": "abc"})
+    rng = random.Random(0)
+    for _ in range(1000):
+        example = plugin.sample(rng, rng.randint(1, 30))
+        assert mine.from_inputs([symbol(name) for name in VOCAB.decode(example.prompt[1:-1])]).answer == example.answer
