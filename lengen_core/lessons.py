@@ -196,13 +196,16 @@ def theory_run_key(task: str, setting: str) -> str:
 
 @dataclass(frozen=True)
 class LessonRun:
-    """One run a lesson shows: ``changes`` (dotted paths) on top of :data:`BASE_CHANGES`."""
+    """One run a lesson shows: ``changes`` (dotted paths) on top of :data:`BASE_CHANGES`, or with ``on_defaults``
+    on RunConfig's own defaults: an arm of the recipes in their papers' regime (:mod:`lengen_core.recipe_regime`),
+    so that the lesson's run and the sweep's run of that arm are one config and its bundled run one of the sweep's seeds."""
 
     key: str
     label: str
     changes: Mapping[str, Any]
     seed: int = 0
     requires: tuple[str, ...] = ()
+    on_defaults: bool = False
 
     @property
     def tag(self) -> str:
@@ -210,8 +213,15 @@ class LessonRun:
 
     def config(self) -> RunConfig:
         """The run's validated :class:`RunConfig` (raises ConfigError if a task is missing)."""
-        changes = {**BASE_CHANGES, **dict(self.changes)}
+        changes = {**({} if self.on_defaults else BASE_CHANGES), **dict(self.changes)}
         return RunConfig().replace(**changes)
+
+
+def regime_run(key: str, label: str, tag: str, scheme: str | None = None) -> LessonRun:
+    """The lesson run of the regime arm of sweep ``tag`` (``scheme``: which of ``regime-ppc``'s), seed 0."""
+    from lengen_core.recipe_regime import regime_arm
+
+    return LessonRun(key, label, regime_arm(tag, scheme).changes, on_defaults=True)
 
 
 @dataclass(frozen=True)

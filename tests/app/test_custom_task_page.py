@@ -38,3 +38,31 @@ def test_a_bad_answer_is_named_with_its_column_and_nothing_can_start(open_app: A
     start = [element for element in app.button if element.label == "Start training"][0]
     start.click().run()
     assert any("Not started" in text for text in errors(app))
+
+
+def test_a_custom_run_is_shown_by_every_view(open_app: Any, trained_run: Any, app_db: Any) -> None:
+    """Length sweep, Attention, Position IDs, Runs and Compare on a run of a task the user wrote."""
+    from tests.conftest import assert_clean, drawn_figure
+
+    options = {"name": "my_reverse", "answer": "x[::-1]", "symbols": "abcd", "coupling": "len(x) - 1 - i"}
+    run_id = trained_run(**{"task.name": "expression", "task.options": options})
+    for page, params in (
+        ("pages/length_sweep.py", {"runs": run_id}),
+        ("pages/attention.py", {"run": run_id}),
+        ("pages/position_ids.py", {}),
+        ("pages/runs.py", {"task": "expression:my_reverse"}),
+        ("pages/compare.py", {}),
+    ):
+        app = open_app(page, query_params=params)
+        assert_clean(app)
+        texts = " ".join(rendered(element) for kind in (app.markdown, app.caption, app.info) for element in kind)
+        tables = " ".join(str(frame.value.to_dict()) for frame in app.dataframe)
+        if page.endswith("compare.py"):
+            sweep = next(element for element in app.selectbox if element.label == "Sweep")
+            sweep.set_value("(all runs)").run()
+            assert_clean(app)
+            assert "expression:my_reverse" in str(drawn_figure(app, "compare_page.grid").to_dict()), "a custom task is a row"
+        if page.endswith("runs.py"):
+            assert "expression:my_reverse" in texts + tables, page
+        if page.endswith("attention.py"):
+            assert app.selectbox[0].value == run_id

@@ -72,6 +72,23 @@ def test_a_ray_sweep_records_every_run_once_and_matches_the_local_runner(ray_clu
     assert runner.stats.store_writes > 0
 
 
+def test_a_custom_task_and_a_plugin_task_travel_to_ray_workers_in_their_config(ray_cluster: str, tmp_path: Path) -> None:
+    """The expression is part of the config, and the plug-in is installed where the workers run (issue 24)."""
+    base = RunConfig().replace(**CELL_CHANGES)
+    expression = {"name": "my_reverse", "answer": "x[::-1]", "symbols": "abcd", "coupling": "len(x) - 1 - i"}
+    cells = [
+        (base.replace(**{"task.name": "expression", "task.options": expression}), 0),
+        (base.replace(**{"task.name": "a_before_b", "positions.scheme": "rope"}), 0),
+    ]
+    store = RunStore(tmp_path / "ray.duckdb")
+    jobs = queue_sweep(store, cells, tag="custom")
+    assert RayRunner(ray_cluster, cpus_per_run=1).run(jobs) == {job.run_id: "done" for job in jobs}
+    listed = store.list_runs().set_index("run_id")
+    assert sorted(listed["task"]) == ["a_before_b", "expression:my_reverse"]
+    for job in jobs:
+        assert len(store.eval_curve([job.run_id])) >= 3  # eval.n_lengths, and any the breakdown search added
+
+
 def worker_pids_running(run_id: str) -> list[int]:
     """Ray names a task's worker process ``ray::lengen-run-<id>`` while it runs the task."""
     pids = []
