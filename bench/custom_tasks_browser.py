@@ -51,6 +51,7 @@ TASKS: dict[str, tuple[dict[str, Any], str]] = {  # name -> (config changes, the
             "task.name": "expression",
             "task.options": {"name": "my_reverse", "answer": "x", "alphabet_size": 16, "coupling": "len(x) - 1 - i"},
             "positions.scheme": "coupled",
+            "positions.max_position": 32,  # as the lesson's coupled run: its random offsets then reach the test lengths' ids
         },
         "x[::-1]",
     ),
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"), help="folder for the screenshots")
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for each run")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="which of them (comma-separated)")
     parser.add_argument("--steps", type=int, default=SETUP["train.steps"], help="training steps (a quick check of the script: 50)")
     args = parser.parse_args(argv)
     if CHROMIUM is None:
@@ -117,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         server = StreamlitServer(Path(folder)).start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for name, (changes, answer) in TASKS.items():
+            for name in args.tasks.split(","):
+                changes, answer = TASKS[name]
                 page = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
                 open_train_page(page, server.url, {**changes, "train.steps": args.steps})
                 if answer:

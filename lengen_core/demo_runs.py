@@ -27,7 +27,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,13 +95,15 @@ def export_demo_runs(
     generated: Mapping[str, Any] | None = None,
     merge: bool = False,
     more_tags: Mapping[str, Sequence[str]] | None = None,
+    known: Collection[str] | None = None,
 ) -> Path:
     """Write ``runs`` (``{demo key: run id}``, finished runs of ``store``) to ``directory``.
 
     ``with_checkpoint``: the keys whose checkpoint files are copied (default: all).
     ``more_tags``: tags an entry carries besides its run's (a run trained elsewhere gets its lesson's tag).
     ``merge``: keep the entries (and checkpoints) of the folder's current manifest
-    whose keys are not in ``runs``; otherwise the manifest holds ``runs`` only.
+    whose keys are not in ``runs`` (and, with ``known``, are in ``known``: a lesson run that no longer exists
+    leaves the bundle); otherwise the manifest holds ``runs`` only.
     Checkpoint files no entry names are removed, so the folder holds exactly what
     the manifest names. Returns the manifest path.
     """
@@ -113,7 +115,7 @@ def export_demo_runs(
     written: set[str] = set()
     previous = load_manifest(target) if merge else {"runs": [], "generated": {}}
     for entry in previous["runs"]:
-        if entry["key"] not in runs:
+        if entry["key"] not in runs and (known is None or entry["key"] in known):
             entries.append(entry)
             if entry.get("checkpoint"):
                 written.add(Path(entry["checkpoint"]).name)

@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         generated=generated,
         merge=merge,
         more_tags={run.key: [run.tag] for run in all_lesson_runs() if run.key in run_ids},
+        known={run.key for run in all_lesson_runs()},  # a run no lesson shows any more leaves the bundle
     )
     if not args.db and not args.from_db:
         shutil.rmtree(workdir, ignore_errors=True)
