@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name in args.tasks.split(","):
                 changes, answer = TASKS[name]
-                page = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
+                page = browser.new_context(viewport={"width": 1400, "height": 2600}).new_page()  # the whole form and the run
                 open_train_page(page, server.url, {**changes, "train.steps": args.steps})
                 if answer:
                     type_answer(page, answer)
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = time.perf_counter() - started
                 page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= 2", timeout=60_000)
                 wait_idle(page)
+                page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")  # the app scrolls inside its main section
                 page.screenshot(path=str(out / f"custom-{name}.png"), full_page=True)
                 results.append({"task": name, "breakdown": breakdown, "seconds": round(seconds, 1), "example_rows": rows})
                 print(f"{name}: breakdown {breakdown} ({seconds:.0f} s from Start; {rows} examples shown)", flush=True)
