@@ -58,9 +58,15 @@ def test_at_least_five_lessons_each_with_valid_runs() -> None:
         assert len(lesson.runs) >= 2 and all(key in LESSON_RUNS for key in lesson.runs)
         for expectation in lesson.expectations:
             assert expectation.run in lesson.runs and (expectation.other is None or expectation.other in lesson.runs)
+    from lengen_core.recipe_regime import regime_arms
+
+    regime_ids = {arm.config().config_id for arm in regime_arms()}
     for run in all_lesson_runs():
         config = run.config()  # validates every preset (task, scheme, lengths, model)
-        if config.train.stop_when_learned:  # trained until learned on its own model (the theory lesson): a cap, 4 layers at most
+        if run.on_defaults:  # a run of the regime sweep (one of its seeds); its lesson says how long a retrain takes
+            assert config.config_id in regime_ids, run.key
+            assert all("minutes" in lesson.setup for lesson in LESSONS if run.key in lesson.runs), run.key
+        elif config.train.stop_when_learned:  # trained until learned on its own model (the theory lesson): a cap, 4 layers at most
             assert config.train.device == "cpu" and config.train.steps <= 6000
             assert config.model.d_model <= 128 and config.model.n_layers <= 4
         else:  # a classroom minute
@@ -74,7 +80,8 @@ def test_lessons_compare_one_thing_at_a_time() -> None:
     the k lesson's variable is the task's k, the recipe lessons' the tasks trained beside the main one."""
     for lesson in LESSONS:
         variables = ("positions.", "model.attention", "model.hsa") + (("task.options.k",) if lesson.key == "k_sparse" else ())
-        variables += ("task.mixture",) if lesson.key in ("hint_sort", "transfer_copy") else ()
+        # a recipe arm's batch grows with its partners (the same main-task examples); the hint lesson's fourth run scales attention
+        variables += ("task.mixture", "train.batch_size", "model.length_scaling") if lesson.key in ("hint_sort", "transfer_copy") else ()
         configs = [flatten(LESSON_RUNS[key].config().to_dict()) for key in lesson.runs]
         for config in configs[1:]:
             if config["task.name"] != configs[0]["task.name"]:
