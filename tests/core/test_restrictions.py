@@ -146,6 +146,7 @@ def test_a_query_coupled_to_its_occurrence_gives_the_answer_its_id_plus_or_minus
         query_slot = len(example.prompt) - 2  # <bos> c_1..c_n | q =
         query_id, answer_id = example.coupled_ids[query_slot], example.coupled_ids[len(example.prompt)]
         assert query_id == example.meta["query_position"] + 1 and answer_id == query_id + step
+        assert example.coupled_ids[query_slot + 1] == query_id  # '=', where the answer is predicted, carries it too
         assert example.prompt[example.meta["query_position"] + 1] == example.prompt[query_slot]  # the id is the query's occurrence
     coupled = RunConfig().replace(
         **{"task.name": name, "task.options": {"query_coupled": True}, "positions.scheme": "coupled", "task.train_length_min": 4, "eval.lengths": [8]}

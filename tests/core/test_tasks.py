@@ -21,6 +21,7 @@ from lengen_core.vocab import BOS_ID, EOS_ID, FULL_VOCAB_SIZE, HINT_IDS, PAD_ID,
 
 # name -> (family, (NoPE, APE) predictions of Huang et al. 2025 or None, has_coupling)
 EXPECTED = {
+    "expression": ("custom", None, False),  # a task the user writes: coupled only when given a rule
     "copy_unique": ("copying", (False, True), True),
     "copy_repeated": ("copying", (False, False), True),
     "reverse": ("copying", (False, False), True),
@@ -359,6 +360,9 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
         if options.get("operand_lengths") == "equal":
             assert len(first) == len(second) == length
         return digits, length
+    if name == "expression":  # the default expression, x[::-1], over the default symbols
+        assert prompt[-1] == ">" and set(prompt[:-1]) <= {"a", "b"}
+        return prompt[:-1][::-1], len(prompt) - 1
     if name == "mqar":
         assert prompt[-1] == ">" and prompt.count("|") == 1
         bar = prompt.index("|")
@@ -393,8 +397,10 @@ REVERSED_ARITHMETIC = {  # (a, b, L) -> the answer digits, from the definitions 
 
 
 def test_registry_holds_exactly_the_expected_tasks():
-    assert set(task_names()) == set(EXPECTED)
-    assert set(TASK_REGISTRY) == set(EXPECTED)
+    from lengen_core.tasks.plugins import PLUGIN_TASKS
+
+    assert set(task_names()) == set(EXPECTED) | set(PLUGIN_TASKS)  # and the installed plug-ins' (tests/core/test_task_plugins.py)
+    assert set(TASK_REGISTRY) == set(EXPECTED) | set(PLUGIN_TASKS)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
