@@ -109,9 +109,9 @@ ESCAPES = {
     "x * 10**9": "4,096",
     "range(10**12)": "4,096",
     "sum(range(10**9))": "4,096",
-    "[a for a in range(4096) for b in range(4096) if b == 0]": "steps",
+    "[a for a in range(4096) for b in range(4096) if b == 0]": "takes more than",  # its steps, or its time on a busy machine
     "[a for a in range(4096) for b in range(4096)]": "4,096",
-    "[[x * 800 for a in range(4096)] for b in range(4096)]": "steps",
+    "[[x * 800 for a in range(4096)] for b in range(4096)]": "takes more than",
     "-" * 300 + "1": "nests more than",
     "[" * 60 + "]" * 60: "nests more than",
     "[" + ", ".join(["x"] * 120) + "]": "parts",
