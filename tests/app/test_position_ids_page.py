@@ -158,7 +158,7 @@ def test_answer_dependent_coupling_is_marked_as_predicted(open_app: Any) -> None
 
 
 def test_the_bundled_sort_run_shows_ids_that_depend_on_the_answer(open_app: Any) -> None:
-    """The predictive-coupling sort demo (lesson 'predictive_sort'): each answer token's true id is the input
+    """The predictive-coupling sort demo (lesson 'predictive_rule', its runs outside the claim): each answer token's true id is the input
     position of the symbol it copies, a permutation of 1..n, which the model has to predict."""
     app = open_app(POSITION_IDS)
     picker = widget(app.selectbox, "Predictive coupling run")
