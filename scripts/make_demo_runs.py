@@ -42,7 +42,6 @@ CHECKPOINT_KEYS: tuple[str, ...] = (
     "reverse_coupled",
     "reverse_predictive",
     "sort_predictive",
-    "ppc_predictive",
     "addition_coupled",
     "majority_ape",
     "passkey_hsa",
