@@ -33,7 +33,7 @@ from lengen_core.errors import ConfigError, shown
 from lengen_core.example_format import ExampleFormat, sweep_lengths
 from lengen_core.scheme_table import BASE_ENCODINGS, POSITION_SCHEMES, rule_and_encoding
 from lengen_core.tasks.base import TASK_REGISTRY, Task, build_task
-from lengen_core.vocab import model_vocab_size
+from lengen_core.vocab import MARKED_TASKS, model_vocab_size
 
 ATTENTION_KINDS: tuple[str, ...] = ("dense", "hsa")
 LOCAL_MIXERS: tuple[str, ...] = ("swa", "recurrent")
@@ -197,6 +197,10 @@ class TaskConfig:
             names.append(entry.name)
         if self.mixture and self.index_hints:
             raise ConfigError("task.index_hints", "index hints apply to single-task runs; clear task.mixture or turn hints off")
+        for index, name in enumerate(names):
+            if self.mixture and name not in MARKED_TASKS:  # a plug-in task: the marker pool is fixed (lengen_core.vocab)
+                field = "task.name" if index == 0 else f"task.mixture.{index - 1}.name"
+                raise ConfigError(field, f"task {name!r} has no marker token for a multi-task run (a plug-in task); it trains on its own")
 
     @property
     def is_mixture(self) -> bool:

@@ -132,6 +132,7 @@ MARKED_TASKS: tuple[str, ...] = (
     "reverse_restricted",
     "sort_repeated",
     "sort_successor_dense",
+    "expression",
 )
 MARKER_SLOTS = 128
 MARKER_TOKENS: tuple[str, ...] = tuple(f"<task:{name}>" for name in MARKED_TASKS) + tuple(

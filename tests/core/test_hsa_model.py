@@ -120,13 +120,15 @@ FAMILY_TASKS = {  # one task of every family
     "sparse": "sparse_parity",
     "auxiliary tasks": "sort_successor",
     "transfer": "reversed_addition",
+    "custom": "expression",
 }
 
 
 def test_family_tasks_cover_every_family() -> None:
     from lengen_core.tasks.base import TASK_REGISTRY
+    from lengen_core.tasks.plugins import PLUGIN_TASKS
 
-    assert set(FAMILY_TASKS) == {task.family for task in TASK_REGISTRY.values()}
+    assert set(FAMILY_TASKS) == {task.family for name, task in TASK_REGISTRY.items() if name not in PLUGIN_TASKS}
     assert all(TASK_REGISTRY[name].family == family for family, name in FAMILY_TASKS.items())
 
 
