@@ -144,7 +144,10 @@ def export_demo_runs(
             "code_version": record.code_version,
             "environment": record.environment,
             "tags": list(
-                dict.fromkeys([tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith(DEMO_ID_PREFIX)] + list((more_tags or {}).get(key, ())))
+                # a run taken from a sweep's store leaves its sweep behind: in the app's store it would become Compare's newest sweep
+                dict.fromkeys(
+                    [tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith((DEMO_ID_PREFIX, "sweep:"))] + list((more_tags or {}).get(key, ()))
+                )
             ),
             "breakdown_length": record.breakdown_length,
             "train_length_max": record.train_length_max,

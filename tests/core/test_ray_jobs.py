@@ -95,7 +95,7 @@ def test_an_extra_sweep_runs_on_ray_and_stores_what_the_local_sweep_stores(ray_c
         assert remote.progress(there)["breakdown_length"] == local.progress(here)["breakdown_length"]
         columns = ["length", "n", "exact_match", "token_accuracy"]
         assert store.eval_curve([run_id], sweep="extra-2")[columns].values.tolist() == store.eval_curve([run_id], sweep="extra-1")[columns].values.tolist()
-        cancelled = remote.submit_sweep(run_id, [7, 8, 9, 10, 11, 12], 1000)
+        cancelled = remote.submit_sweep(run_id, list(range(7, 31)), 4000)  # seconds of work, so the cancel lands first on a fast machine
         deadline = time.monotonic() + 60
         while remote.progress(cancelled)["phase"] != "evaluating":  # its Ray task is submitted
             assert time.monotonic() < deadline
