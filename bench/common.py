@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lengen_core.recipe_regime import model_changes as model_changes  # a transformer's size as config changes (the bench scripts')
+
 # --- the kernel benchmarks (bench_coupled_attention.py, bench_hsa.py) ---------------------------
 
 
@@ -194,8 +196,3 @@ def sweep_parser(description: str, seeds: str = "0,1,2", workers: int = 2) -> ar
     parser.add_argument("--seeds", default=seeds, help=f"comma-separated seeds (default {seeds})")
     parser.add_argument("--workers", type=int, default=workers, help=f"runs at a time, one process each (default {workers})")
     return parser
-
-
-def model_changes(layers: int, heads: int, width: int, lr: float = 1e-3) -> dict[str, Any]:
-    """A transformer's size as config changes (feed-forward width 4x the model's), with its learning rate."""
-    return {"model.n_layers": layers, "model.n_heads": heads, "model.d_model": width, "model.d_ff": 4 * width, "train.lr": lr}

@@ -197,10 +197,10 @@ class TaskConfig:
             names.append(entry.name)
         if self.mixture and self.index_hints:
             raise ConfigError("task.index_hints", "index hints apply to single-task runs; clear task.mixture or turn hints off")
-        for index, name in enumerate(names):
-            if self.mixture and name not in MARKED_TASKS:  # a plug-in task: the marker pool is fixed (lengen_core.vocab)
-                field = "task.name" if index == 0 else f"task.mixture.{index - 1}.name"
-                raise ConfigError(field, f"task {name!r} has no marker token for a multi-task run (a plug-in task); it trains on its own")
+        unmarked = [index for index, name in enumerate(names) if name not in MARKED_TASKS] if self.mixture else []
+        if unmarked:  # a plug-in task: the marker pool is fixed (lengen_core.vocab)
+            field = "task.name" if unmarked[0] == 0 else f"task.mixture.{unmarked[0] - 1}.name"
+            raise ConfigError(field, f"task {names[unmarked[0]]!r} has no marker token for a multi-task run (a plug-in task); it trains on its own")
 
     @property
     def is_mixture(self) -> bool:

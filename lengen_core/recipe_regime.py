@@ -41,12 +41,13 @@ GROUPS: tuple[str, ...] = tuple(DEFAULT_STEPS)
 TAG_PREFIX = "regime-"
 
 
-def _model(layers: int, heads: int, width: int) -> dict[str, Any]:
-    return {"model.n_layers": layers, "model.n_heads": heads, "model.d_model": width, "model.d_ff": 4 * width, "train.lr": 1e-3}
+def model_changes(layers: int, heads: int, width: int, lr: float = 1e-3) -> dict[str, Any]:
+    """A transformer's size as config changes (feed-forward width 4x the model's), with its learning rate."""
+    return {"model.n_layers": layers, "model.n_heads": heads, "model.d_model": width, "model.d_ff": 4 * width, "train.lr": lr}
 
 
-SMALL: dict[str, Any] = {**_model(2, 4, 64), "train.distractor_examples": 0, "eval.samples_per_length": 100, "train.log_every": 100}
-LARGE: dict[str, Any] = {**SMALL, **_model(4, 4, 128)}
+SMALL: dict[str, Any] = {**model_changes(2, 4, 64), "train.distractor_examples": 0, "eval.samples_per_length": 100, "train.log_every": 100}
+LARGE: dict[str, Any] = {**SMALL, **model_changes(4, 4, 128)}
 SORT_LENGTHS = [10, 20, 30, 40, 60, 80, 100]
 TRANSFER_LENGTHS = [6, 8, 10, 12, 16, 20, 24, 32]
 

@@ -37,7 +37,7 @@ from lengen_core.vocab import VOCAB
 from pages.common import get_store, page_intro, plotly_config
 from pages.escaping import escape_markdown
 from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
-from pages.task_preview import custom_task_options
+from pages.task_fields import custom_task_options
 
 ID_RANGE_LIMIT = 4096  # the largest max_position offered: a wider id range is not drawn readably
 LENGTH_LIMIT = 256  # the longest example drawn, one column per token

@@ -11,6 +11,7 @@ the run panel (:mod:`pages.run_panel`) polls its progress once a second.
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, SUPERVISION_MODES, RunConfig
 from lengen_core.costs import duration_text
@@ -23,7 +24,7 @@ from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_conf
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 from pages.run_sources import render_init_from, render_mixture
-from pages.task_preview import show_task_examples
+from pages.task_fields import render_task_options, show_task_examples
 from pages.theory_view import theory_panel
 
 FORM = ConfigForm("train_page", prefix="train:")  # widget keys "train:<dotted field>"
@@ -32,7 +33,6 @@ RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
 SHARED_NOTES_KEY = "train_page.shared_notes"  # run id -> why a request got another request's run
-EXAMPLES_SLOT = "train_page.examples_slot"  # where the task's examples go, below its fields
 SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's modes
     "answer": "the answer only",
     "every_prefix": "every prefix's label too",
@@ -40,13 +40,9 @@ SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's mo
 }
 
 
-def option_label(option: str) -> str:
-    """A task option's widget label: ``alphabet_size`` -> ``Alphabet size`` (the code name stays in the URL)."""
-    return option.replace("_", " ").capitalize()
-
-
-def render_form(form: ConfigForm) -> tuple[int, str]:
-    """Draw the configuration widgets (their values collect in ``form.values``); returns (seed, run name)."""
+def render_form(form: ConfigForm) -> tuple[int, str, DeltaGenerator]:
+    """Draw the configuration widgets (their values collect in ``form.values``); returns (seed, run name, the place
+    below the task's fields for its examples, filled once the config is checked: :mod:`pages.task_fields`)."""
     base = form.config
     tasks = task_classes()
 
@@ -59,24 +55,8 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
         help="What the model must learn. Lengths are the task's size knob (digits, symbols, ...).",
     )
     task_class = tasks.get(task_name)
-    if task_class is not None and task_class.option_specs:
-        option_columns = st.columns(min(3, len(task_class.option_specs)))
-        for index, (option, spec) in enumerate(task_class.option_specs.items()):
-            dotted = f"task.options.{option}"
-            fallback = base.task.options.get(option, spec.default) if task_name == base.task.name else spec.default
-            if task_name != base.task.name:  # a newly picked task starts at its own defaults (not the last task's same-named option)
-                st.session_state[form.prefix + dotted] = fallback
-            label = option_label(option)
-            with option_columns[index % len(option_columns)]:
-                if spec.choices is not None:
-                    form.select(dotted, label, list(spec.choices), fallback=fallback, help=spec.help or None)
-                elif isinstance(spec.default, bool):
-                    form.checkbox(dotted, label, fallback=bool(fallback), help=spec.help or None)
-                elif isinstance(spec.default, int):
-                    form.key(dotted, int(fallback))
-                    form.number(dotted, label, step=1, help=spec.help or None)
-                else:
-                    form.text(dotted, label, fallback=str(fallback), help=spec.help or None)
+    if task_class is not None:
+        render_task_options(form, task_class)
     if task_class is not None and task_class.supports_prefix_supervision:
         form.select(
             "task.supervision",
@@ -99,7 +79,7 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
     with high:
         form.number("task.train_length_max", "Train lengths to", step=1)
     render_mixture(form)
-    st.session_state[EXAMPLES_SLOT] = st.container()  # filled once the config is checked (pages.task_preview)
+    examples_slot = st.container()
 
     st.subheader("Model")
     scheme_column, attention_column = st.columns(2)
@@ -208,7 +188,7 @@ def render_form(form: ConfigForm) -> tuple[int, str]:
                 "Off: the fixed sweep only, and a breakdown that held to its end reads '≥ L'.",
             )
     name = st.text_input("Run name (optional)", key=NAME_KEY)
-    return seed, name
+    return seed, name, examples_slot
 
 
 def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[ConfigError]]:
@@ -269,9 +249,9 @@ def main() -> None:
                 icon=":material/link:",
             )
         FORM.values.clear()
-        seed, name = render_form(FORM)
+        seed, name, examples_slot = render_form(FORM)
         config, errors = check_config(FORM, seed)
-        for error in show_task_examples(st.session_state.pop(EXAMPLES_SLOT), config, errors):
+        for error in show_task_examples(examples_slot, config, errors):
             show_config_error(error)
 
         start_column, reset_column = st.columns(2)

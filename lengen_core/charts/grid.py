@@ -267,8 +267,14 @@ def family_of(task_label: str) -> str:
     """The task family of a grid row (``multi-task`` for a mixture's rows)."""
     if " + " in task_label or " in " in task_label:
         return "multi-task"
-    task_class = TASK_REGISTRY.get(task_label.split(":", 1)[0])  # expression:<name>, a task the user wrote
+    task_class = TASK_REGISTRY.get(task_of_label(task_label))
     return task_class.family if task_class is not None else "other"
+
+
+def task_of_label(task_label: str) -> str:
+    """The task a listing's label names: ``expression`` for ``expression:<name>``, a task the user wrote
+    (``lengen_core.store.queries.TASK_LABEL``); any other label is its task's name."""
+    return task_label.split(":", 1)[0]
 
 
 def is_mixture_row(task_label: str) -> bool:
@@ -334,7 +340,7 @@ def _setting_prediction(task: str, setting: str) -> Prediction | None:
     """The prediction for a grid column: ``learned+offsets`` is learned APE with offsets; unknown tasks have none."""
     scheme, offsets = ("learned", 1) if setting == "learned+offsets" else (setting, 0)
     try:
-        theory = build_task(task.split(":", 1)[0]).theory  # expression:<name> has no labels, as its task
+        theory = build_task(task_of_label(task)).theory
     except ConfigError:  # a stored run of a task this version no longer has, or a mixture's row
         return None
     return prediction_for_setting(theory, scheme, offsets).prediction

@@ -241,8 +241,9 @@ def register(task_class: type[Task]) -> type[Task]:
     """Class decorator: add a task to the registry under ``task_class.name``."""
     if not task_class.name:
         raise ValueError(f"{task_class.__name__} has no name")
-    if task_class.name in TASK_REGISTRY:
-        raise ValueError(f"task {task_class.name!r} registered twice")
+    owner = TASK_REGISTRY.get(task_class.name)
+    if owner is not None:
+        raise ValueError(f"the task name {task_class.name!r} is taken by {owner.__module__}.{owner.__qualname__}")
     TASK_REGISTRY[task_class.name] = task_class
     return task_class
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 import ast
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -222,8 +222,7 @@ BINARY: dict[type, Callable[[Value, Value], Value]] = {
 
 
 def _same_kind(left: Value, right: Value, operator: str) -> None:
-    numbers = (isinstance(left, int) and not isinstance(left, Sym)) and (isinstance(right, int) and not isinstance(right, Sym))
-    if not (numbers or type(left) is type(right)):
+    if not (isinstance(left, int) and isinstance(right, int) or type(left) is type(right)):  # True and 1 are both numbers here
         raise ExpressionError(f"{operator} compares {_kind(left)} with {_kind(right)}")
 
 
@@ -363,12 +362,12 @@ def _enumerate(meter: Meter, values: Value) -> tuple[Value, ...]:
     return tuple(enumerate(values))
 
 
-def _fixed(count: int, function: Callable[..., Value]) -> Callable[..., Value]:
-    """``function(meter, *arguments)`` called with exactly ``count`` arguments."""
+def _fixed(name: str, count: int, function: Callable[..., Value]) -> Callable[..., Value]:
+    """``function(meter, *arguments)``, the language's function ``name``, called with exactly ``count`` arguments."""
 
     def call(meter: Meter, *arguments: Value) -> Value:
         if len(arguments) != count:
-            raise ExpressionError(f"takes {count} argument{'s' if count > 1 else ''}, got {len(arguments)}")
+            raise ExpressionError(f"{name} takes {count} argument{'s' if count > 1 else ''}, got {len(arguments)}")
         return function(meter, *arguments)
 
     return call
@@ -383,26 +382,29 @@ def _truths(name: str, combine: Callable[[list[bool]], bool]) -> Callable[[Meter
     return truths
 
 
+_FIXED_ARITY: dict[str, tuple[int, Callable[..., Value]]] = {  # name -> (how many arguments, the function)
+    "len": (1, lambda meter, values: len(_sequence(values, "len"))),
+    "sum": (1, _sum),
+    "abs": (1, lambda meter, value: abs(_number(value, "abs"))),
+    "sorted": (1, _sorted),
+    "reversed": (1, lambda meter, values: _sequence(values, "reversed")[::-1]),  # the caller counts its items
+    "count": (2, _count),
+    "index": (2, _index),
+    "unique": (1, _unique),
+    "cumsum": (1, _running("cumsum", lambda a, b: _bounded(a + b), 0)),
+    "cumprod": (1, _running("cumprod", lambda a, b: _multiply(a, b), 1)),
+    "enumerate": (1, _enumerate),
+    "any": (1, _truths("any", any)),
+    "all": (1, _truths("all", all)),
+    "majority": (1, _majority),
+    "list": (1, lambda meter, values: _sequence(values, "list")),
+}
 FUNCTIONS: dict[str, Callable[..., Value]] = {
-    "len": _fixed(1, lambda meter, values: len(_sequence(values, "len"))),
-    "sum": _fixed(1, _sum),
+    **{name: _fixed(name, count, function) for name, (count, function) in _FIXED_ARITY.items()},
     "min": _extremum("min", min),
     "max": _extremum("max", max),
-    "abs": _fixed(1, lambda meter, value: abs(_number(value, "abs"))),
-    "sorted": _fixed(1, _sorted),
-    "reversed": _fixed(1, lambda meter, values: _sequence(values, "reversed")[::-1]),  # the caller counts its items
-    "count": _fixed(2, _count),
-    "index": _fixed(2, _index),
-    "unique": _fixed(1, _unique),
-    "cumsum": _fixed(1, _running("cumsum", lambda a, b: _bounded(a + b), 0)),
-    "cumprod": _fixed(1, _running("cumprod", lambda a, b: _multiply(a, b), 1)),
     "zip": _zip,
-    "enumerate": _fixed(1, _enumerate),
     "range": _range,
-    "any": _fixed(1, _truths("any", any)),
-    "all": _fixed(1, _truths("all", all)),
-    "majority": _fixed(1, _majority),
-    "list": _fixed(1, lambda meter, values: _sequence(values, "list")),
 }
 HIGHER_ORDER = ("map", "filter")
 FUNCTION_NAMES: tuple[str, ...] = tuple(sorted([*FUNCTIONS, *HIGHER_ORDER]))
@@ -446,6 +448,13 @@ def _refuse(node: ast.AST, what: str) -> ExpressionError:
     return ExpressionError(f"{what} is not allowed; the language has x, numbers, symbols, sequences and {', '.join(FUNCTION_NAMES)}", column)
 
 
+def _variable(name: str, node: ast.AST) -> str:
+    """``name``, which a comprehension or a lambda binds: not a function's, and not starting with ``_``."""
+    if name.startswith("_") or name in FUNCTIONS or name in HIGHER_ORDER:
+        raise ExpressionError(f"{name[:30]!r} cannot be a variable", _column(node))
+    return name
+
+
 def _column(node: ast.AST) -> int | None:
     offset = getattr(node, "col_offset", None)
     return None if offset is None else offset + 1
@@ -453,9 +462,6 @@ def _column(node: ast.AST) -> int | None:
 
 class _Compiler:
     """Turns an allowed ``ast`` into closures ``(env, meter) -> value``; ``scope``: the names bound where a node is."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = tuple(names)
 
     def compile(self, node: ast.AST, scope: frozenset[str]) -> Node:
         method = getattr(self, f"_{type(node).__name__}", None)
@@ -585,9 +591,7 @@ class _Compiler:
     def _targets(self, node: ast.AST) -> tuple[str, ...]:
         """The names a comprehension binds: ``a`` or ``(i, a)``."""
         if isinstance(node, ast.Name):
-            if node.id.startswith("_") or node.id in FUNCTIONS or node.id in HIGHER_ORDER:
-                raise ExpressionError(f"{node.id[:30]!r} cannot be a variable", _column(node))
-            return (node.id,)
+            return (_variable(node.id, node),)
         if isinstance(node, ast.Tuple) and node.elts and all(isinstance(item, ast.Name) for item in node.elts):
             return tuple(name for item in node.elts for name in self._targets(item))
         raise _refuse(node, "this loop target (use a name or a tuple of names)")
@@ -648,12 +652,7 @@ class _Compiler:
 
         def call(env: Env, meter: Meter) -> Value:
             meter.tick()
-            try:
-                return _counted(function(meter, *(argument(env, meter) for argument in arguments)), meter)
-            except ExpressionError as error:
-                if error.message.startswith("takes ") and "argument" in error.message:
-                    raise ExpressionError(f"{name} {error.message}") from None
-                raise
+            return _counted(function(meter, *(argument(env, meter) for argument in arguments)), meter)
 
         return call
 
@@ -664,9 +663,7 @@ class _Compiler:
         arguments = function.args
         if arguments.posonlyargs or arguments.kwonlyargs or arguments.vararg or arguments.kwarg or arguments.defaults or len(arguments.args) != 1:
             raise ExpressionError("the lambda takes exactly one name: lambda a: ...", _column(function))
-        parameter = arguments.args[0].arg
-        if parameter.startswith("_") or parameter in FUNCTIONS or parameter in HIGHER_ORDER:
-            raise ExpressionError(f"{parameter[:30]!r} cannot be a variable", _column(function))
+        parameter = _variable(arguments.args[0].arg, function)
         body = self.compile(function.body, scope | {parameter})
         source = self.compile(node.args[1], scope)
         keep_all = name == "map"
@@ -741,5 +738,5 @@ def parse_expression(source: str, names: tuple[str, ...] = ("x",)) -> Expression
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError(f"nests more than {MAX_DEPTH} deep") from None
     _measure(tree)
-    root = _Compiler(names).compile(tree.body, frozenset(names))
+    root = _Compiler().compile(tree.body, frozenset(names))
     return Expression(source.strip(), names, root, tree)

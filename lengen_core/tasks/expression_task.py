@@ -130,7 +130,6 @@ class ExpressionTask(Task):
         names = tuple(f"s{index}" for index in range(size)) if size else parse_symbols(self.options["symbols"])
         self.numbers = all(name.isdigit() for name in names)
         self.alphabet: tuple[Any, ...] = tuple(int(name) for name in names) if self.numbers else tuple(symbol(name) for name in names)
-        self.input_ids = tuple(DIGIT_IDS[value] for value in self.alphabet) if self.numbers else tuple(value.rank for value in self.alphabet)
 
     @classmethod
     def resolve_options(cls, options: Any) -> dict[str, Any]:
@@ -170,13 +169,16 @@ class ExpressionTask(Task):
             raise ExpressionError(f"gives an answer of {len(tokens):,} tokens at length {len(inputs)}; at most 4 n + 16 = {answer_limit(len(inputs))}")
         return tokens
 
+    def input_tokens(self, inputs: list[Any]) -> list[int]:
+        """The tokens of input values: a digit's or a symbol's."""
+        return [DIGIT_IDS[value] for value in inputs] if self.numbers else [value.rank for value in inputs]
+
     def from_inputs(self, inputs: list[Any]) -> Example:
         """The example for the input values ``inputs``."""
         n = len(inputs)
         answer = self.answer_of(inputs)
-        ids = [DIGIT_IDS[value] for value in inputs] if self.numbers else [value.rank for value in inputs]
         builder = SequenceBuilder(coupled=self.rule is not None)
-        builder.extend(ids, 1, coupled=range(1, n + 1) if self.rule is not None else None)
+        builder.extend(self.input_tokens(inputs), 1, coupled=range(1, n + 1) if self.rule is not None else None)
         builder.add(ARROW_ID, 0)
         builder.end_prompt()
         builder.extend(answer, ANSWER_SEGMENT, coupled=self.coupled_answer_ids(inputs, len(answer)) if self.rule is not None else None)
@@ -228,17 +230,17 @@ def _probe_cached(options: tuple[tuple[str, Any], ...], length: int) -> int:
     inputs.append(sorted(task.draw(rng, length)))
     longest = 0
     for values in inputs:
+        where = f"at length {length}, on x = {VOCAB.render(task.input_tokens(values[:12]))}{' ...' if length > 12 else ''}"
         meter = Meter(steps=STEP_BUDGET // PROBE_SHARE)  # steps, not seconds: whether a config is valid never depends on the machine's load
-        shown_input = " ".join(str(value.name if isinstance(value, Sym) else value) for value in values[:12]) + (" ..." if length > 12 else "")
         try:
             answer = task.answer_of(values, meter)
-            if task.rule is not None:
-                task.coupled_answer_ids(values, len(answer))
         except ExpressionError as error:
-            field = "task.options.coupling" if "coupling rule" in error.message else "task.options.answer"
-            budget = (
-                " (the limit for a probe, 1/8 of an example's, so training never meets it)" if "steps" in error.message or " s for" in error.message else ""
-            )
-            raise ConfigError(field, f"at length {length}, on x = {shown_input}: {error.message}{budget}") from None
+            budget = " (the limit for a probe, 1/8 of an example's, so training never meets it)" if meter.steps > meter.limit else ""
+            raise ConfigError("task.options.answer", f"{where}: {error.message}{budget}") from None
+        if task.rule is not None:
+            try:
+                task.coupled_answer_ids(values, len(answer))
+            except ExpressionError as error:
+                raise ConfigError("task.options.coupling", f"{where}: {error.message}") from None
         longest = max(longest, len(answer))
     return longest

@@ -21,7 +21,7 @@ import importlib.metadata
 import random
 import types
 
-from lengen_core.tasks.base import TASK_REGISTRY, Task
+from lengen_core.tasks.base import TASK_REGISTRY, Task, register
 
 ENTRY_POINT_GROUP = "lengen_core.tasks"
 PLUGIN_ERRORS: dict[str, str] = {}  # entry point name -> why it was left out
@@ -49,11 +49,8 @@ def load_plugins() -> None:
             if isinstance(loaded, types.ModuleType):
                 added = {name: TASK_REGISTRY[name] for name in set(TASK_REGISTRY) - before}
             elif isinstance(loaded, type) and issubclass(loaded, Task):
-                if not loaded.name:
-                    raise ValueError(f"{loaded.__name__} has no name")
-                owner = TASK_REGISTRY.get(loaded.name)
-                if owner is not None and owner is not loaded:
-                    raise ValueError(f"the task name {loaded.name!r} is taken by {owner.__module__}.{owner.__qualname__}")
+                if TASK_REGISTRY.get(loaded.name) is not loaded:  # a class its module did not register itself
+                    register(loaded)  # refuses a class without a name, or a name already taken
                 added = {loaded.name: loaded}
             else:
                 raise TypeError(f"{entry.value} is neither a Task subclass nor a module")
@@ -64,5 +61,4 @@ def load_plugins() -> None:
                 TASK_REGISTRY.pop(name)
             PLUGIN_ERRORS[entry.name] = f"{type(error).__name__}: {error}"
             continue
-        TASK_REGISTRY.update(added)
         PLUGIN_TASKS.update(dict.fromkeys(added, entry.value))

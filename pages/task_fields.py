@@ -1,5 +1,6 @@
-"""Five examples of the task being set up, drawn as its fields change (the Train page), and the answer language's
-summary for a task the user writes (``expression``, :mod:`lengen_core.tasks.expression_task`)."""
+"""A task's fields on the Train page: its options as widgets, five examples of it drawn as they change, and the answer
+language's summary for a task the user writes (``expression``, :mod:`lengen_core.tasks.expression_task`), whose fields
+Position IDs also draws where no run gives them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from streamlit.delta_generator import DeltaGenerator
 from lengen_core.config import RunConfig
 from lengen_core.data import example_previews
 from lengen_core.errors import ConfigError, LenGenError
+from lengen_core.tasks.base import Task
 from lengen_core.tasks.expression_language import FUNCTION_NAMES
 from lengen_core.tasks.plugins import PLUGIN_TASKS
+from pages.binding import ConfigForm
 from pages.common import show_config_error
 from pages.escaping import escape_markdown
 
@@ -25,6 +28,35 @@ LANGUAGE_HELP = (
     + ". The **coupling** rule (optional) names the input position answer token `i` copies: `len(x) - 1 - i` for "
     "reversal. The language, its limits and plug-in tasks: docs/tasks.md."
 )
+
+
+def option_label(option: str) -> str:
+    """A task option's widget label: ``alphabet_size`` -> ``Alphabet size`` (the code name stays in the URL)."""
+    return option.replace("_", " ").capitalize()
+
+
+def render_task_options(form: ConfigForm, task_class: type[Task]) -> None:
+    """A widget per option of ``task_class``, three to a row; a newly picked task starts at its own defaults."""
+    if not task_class.option_specs:
+        return
+    base = form.config
+    option_columns = st.columns(min(3, len(task_class.option_specs)))
+    for index, (option, spec) in enumerate(task_class.option_specs.items()):
+        dotted = f"task.options.{option}"
+        fallback = base.task.options.get(option, spec.default) if task_class.name == base.task.name else spec.default
+        if task_class.name != base.task.name:  # a newly picked task starts at its own defaults (not the last task's same-named option)
+            st.session_state[form.prefix + dotted] = fallback
+        label = option_label(option)
+        with option_columns[index % len(option_columns)]:
+            if spec.choices is not None:
+                form.select(dotted, label, list(spec.choices), fallback=fallback, help=spec.help or None)
+            elif isinstance(spec.default, bool):
+                form.checkbox(dotted, label, fallback=bool(fallback), help=spec.help or None)
+            elif isinstance(spec.default, int):
+                form.key(dotted, int(fallback))
+                form.number(dotted, label, step=1, help=spec.help or None)
+            else:
+                form.text(dotted, label, fallback=str(fallback), help=spec.help or None)
 
 
 def show_task_examples(slot: DeltaGenerator, config: RunConfig | None, errors: Sequence[LenGenError]) -> list[LenGenError]:
