@@ -61,7 +61,7 @@ def main() -> None:
     store = RunStore(args.db, read_only=True)
     runs = store.list_runs(status="done")
     groups: dict[tuple[str, str], dict[str, list]] = {}
-    for row in runs.itertuples():
+    for row in runs.sort_values("seed", kind="stable").itertuples():  # seed order: the lessons quote seeds 0, 1, 2
         tag = next((str(tag) for tag in row.tags if str(tag).startswith(f"sweep:{args.prefix}")), None)
         if tag is None:
             continue

@@ -43,6 +43,20 @@ def check_scheme_fits_task(task: Task, scheme: str, base_encoding: str) -> None:
         raise ConfigError("positions.scheme", f"task {task.name!r} has no numbers; Abacus embeddings index digits")
 
 
+FALLBACK_SCHEME = "rope"  # our choice: the commonest scheme of the papers, and one every task can take
+
+
+def fitting_scheme(task: Task, scheme: str, base_encoding: str) -> str:
+    """``scheme`` if :func:`check_scheme_fits_task` accepts it for ``task``, else the scheme to move to: predictive
+    coupling where only the answer-dependent ids are the trouble, :data:`FALLBACK_SCHEME` otherwise (the Train page
+    moves a newly picked task's scheme there instead of showing an error the user did not cause)."""
+    try:
+        check_scheme_fits_task(task, scheme, base_encoding)
+    except ConfigError:
+        return "predictive_coupled" if scheme == "coupled" and task.coupling_needs_answer else FALLBACK_SCHEME
+    return scheme
+
+
 def check_position_range(example_format: ExampleFormat, longest: int, scheme: str, base_encoding: str, max_position: int) -> None:
     """Examples of length ``longest`` (the longest trained or tested) fit in ``positions.max_position``."""
     rule, encoding = rule_and_encoding(scheme, base_encoding)

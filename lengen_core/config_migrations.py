@@ -25,6 +25,8 @@ STORED_BEFORE_OPTION: dict[tuple[str, str], Any] = {
     **{(task, "coupling_format"): "early" for task in ("addition", "binary_addition", "multi_operand_addition", "parity_scratchpad")},
     # the restrictions kept their long-instance positions from issue 22 on (lengen_core.tasks.hints)
     **{(task, "format"): "short" for task in ("sort_restricted", "reverse_restricted")},
+    # MQAR asked several once-only pairs before it took Cai et al.'s repeated query (lengen_core.tasks.transfer)
+    ("mqar", "format"): "pairs",
 }
 
 

@@ -262,12 +262,20 @@ class ConfigForm:
             st.session_state[self.seed_key] = 0
         return int(st.number_input(label, min_value=0, max_value=maximum, step=1, key=self.seed_key))
 
+    def preset(self, dotted: str, value: Any) -> None:
+        """Set a widget's value before it is drawn (e.g. the scheme a newly picked task can take)."""
+        st.session_state[self.prefix + dotted] = value
+
+    def current(self, dotted: str) -> Any:
+        """A widget's value this rerun: what the user set, else the config's."""
+        key = self.prefix + dotted
+        return st.session_state[key] if key in st.session_state else self.config_value(dotted)
+
     def clamp(self, dotted: str, minimum: int, maximum: int) -> None:
         """Move an integer widget's value into ``minimum..maximum`` before it is drawn (e.g. a new task's lengths)."""
-        key = self.prefix + dotted
-        current = st.session_state[key] if key in st.session_state else self.config_value(dotted)
+        current = self.current(dotted)
         if isinstance(current, int) and not minimum <= current <= maximum:
-            st.session_state[key] = min(max(current, minimum), maximum)
+            self.preset(dotted, min(max(current, minimum), maximum))
 
     # -- the next config
     def apply(self) -> RunConfig:

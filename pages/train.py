@@ -14,10 +14,12 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, SUPERVISION_MODES, RunConfig
+from lengen_core.config_checks import fitting_scheme
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError
 from lengen_core.runs.admission import admit
 from lengen_core.runs.speed import family_of
+from lengen_core.tasks.base import build_task
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
 from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_config_error, task_classes
@@ -38,6 +40,15 @@ SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's mo
     "every_prefix": "every prefix's label too",
     "member_prefixes": "Huang et al.'s format: prefixes of members, every label tested",
 }
+
+
+def move_scheme_to_fit(form: ConfigForm, task_name: str) -> None:
+    """A newly picked task (at its default options) that cannot take the scheme shown moves to one it can, and says so."""
+    scheme = form.current("positions.scheme")
+    fitting = fitting_scheme(build_task(task_name), scheme, form.current("positions.base_encoding"))
+    if fitting != scheme:
+        form.preset("positions.scheme", fitting)
+        st.info(f"Position scheme set to {fitting}: task {task_name} cannot take {scheme} (see the scheme's help).")
 
 
 def render_form(form: ConfigForm) -> tuple[int, str, DeltaGenerator]:
@@ -73,6 +84,7 @@ def render_form(form: ConfigForm) -> tuple[int, str, DeltaGenerator]:
         if task_name != base.task.name:  # a newly picked task: move the lengths into its range (passkey starts at 16)
             for dotted in ("task.train_length_min", "task.train_length_max"):
                 form.clamp(dotted, task_class.min_length, task_class.max_length)
+            move_scheme_to_fit(form, task_name)
     low, high = st.columns(2)
     with low:
         form.number("task.train_length_min", "Train lengths from", step=1)

@@ -66,3 +66,18 @@ def test_a_custom_run_is_shown_by_every_view(open_app: Any, trained_run: Any, ap
             assert "expression:my_reverse" in texts + tables, page
         if page.endswith("attention.py"):
             assert app.selectbox[0].value == run_id
+
+
+def test_picking_a_task_the_scheme_cannot_serve_moves_the_scheme_and_says_so(open_app: Any) -> None:
+    """The Train page starts at coupled reverse; a custom answer has no coupling rule and sort's coupled ids need
+    the answer, so each pick moves the scheme (rope, predictive_coupled) instead of showing an error."""
+    app = open_app(TRAIN, query_params=tiny_params(**{"positions.scheme": "coupled"}))
+    task = next(element for element in app.selectbox if element.label == "Task")
+    for name, moved_to in (("expression", "rope"), ("sort", "predictive_coupled")):
+        app.session_state["train:positions.scheme"] = "coupled"
+        task.set_value(name).run()
+        assert_no_exception(app)
+        assert app.session_state["train:positions.scheme"] == moved_to
+        assert not [text for text in errors(app) if "positions.scheme" in text]
+        assert any(f"Position scheme set to {moved_to}" in rendered(element) for element in app.info)
+        task = next(element for element in app.selectbox if element.label == "Task")

@@ -363,6 +363,15 @@ def reference(name: str, task, example: Example) -> tuple[list[str], int]:
     if name == "expression":  # the default expression, x[::-1], over the default symbols
         assert prompt[-1] == ">" and set(prompt[:-1]) <= {"a", "b"}
         return prompt[:-1][::-1], len(prompt) - 1
+    if name == "mqar" and options.get("format", "repeated") == "repeated":
+        assert prompt[-1] == ">" and prompt.count("|") == 1
+        bar = prompt.index("|")
+        string, query = prompt[:bar], prompt[bar + 1 : -1]
+        span = len(query)
+        assert span == options.get("query_length", 1)
+        answer = [string[i + span] for i in range(len(string) - span) if string[i : i + span] == query]
+        assert answer, "the query occurs at least once with a symbol after it"
+        return answer, len(string)
     if name == "mqar":
         assert prompt[-1] == ">" and prompt.count("|") == 1
         bar = prompt.index("|")
@@ -779,6 +788,31 @@ def test_unique_and_repeated_variants_differ():
         for _ in range(20):
             example = task.sample(rng, 4)
             assert reference(name, task, example) == (symbols(example.answer_without_eos), 4)
+
+
+def test_mqar_answers_every_occurrence_of_its_query_and_keeps_the_stored_pairs_format():
+    rng = random.Random(0)
+    for options in ({}, {"query_length": 2, "alphabet_size": 4}, {"format": "pairs"}):
+        task = build_task("mqar", options)
+        for length in (task.min_length, 16, 64):
+            example = task.sample(rng, length)
+            assert reference("mqar", task, example) == (symbols(example.answer_without_eos), length)
+            assert len(example.tokens) <= task.max_sequence_length(length)
+    # Cai et al.'s form: one query, the symbol after each of its occurrences (overlaps kept), left to right
+    example = build_task("mqar", {"query_length": 2, "alphabet_size": 4}).sample(random.Random(3), 12)
+    string = symbols(example.prompt)[1:-4]
+    query = symbols(example.prompt)[-3:-1]
+    assert symbols(example.answer_without_eos) == [string[i + 2] for i in range(10) if string[i : i + 2] == query]
+    lengths = [len(build_task("mqar").sample(random.Random(i), 64).answer_without_eos) for i in range(200)]
+    assert 3 <= sum(lengths) / len(lengths) <= 8, "about L / alphabet_size answers (size-biased by the drawn query)"
+    with pytest.raises(ConfigError) as error:
+        build_task("mqar", {"format": "keys"})
+    assert error.value.field == "task.options.format"
+    # a run stored before the format option asked once-only pairs, and is read that way
+    stored = RunConfig().replace(**{"task.name": "mqar", "positions.scheme": "rope", "task.train_length_min": 6}).to_dict()
+    del stored["task"]["options"]["format"]
+    assert RunConfig.from_stored(stored).task.options["format"] == "pairs"
+    assert RunConfig.from_dict(stored).task.options["format"] == "repeated"
 
 
 def test_mode_ties_are_broken_towards_the_smallest_symbol():
