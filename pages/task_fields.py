@@ -5,6 +5,7 @@ Position IDs also draws where no run gives them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -35,16 +36,35 @@ def option_label(option: str) -> str:
     return option.replace("_", " ").capitalize()
 
 
+def options_now(form: ConfigForm, task_class: type[Task], newly_picked: bool) -> dict[str, Any]:
+    """The task's options as they stand this rerun: its defaults when newly picked, else what the widgets hold."""
+    now = {}
+    for option, spec in task_class.option_specs.items():
+        value = None if newly_picked else form.current(f"task.options.{option}")
+        now[option] = spec.default if value is None else value
+    return now
+
+
 def render_task_options(form: ConfigForm, task_class: type[Task]) -> None:
     """A widget per option of ``task_class``, three to a row; a newly picked task starts at its own defaults."""
     if not task_class.option_specs:
         return
     base = form.config
-    option_columns = st.columns(min(3, len(task_class.option_specs)))
-    for index, (option, spec) in enumerate(task_class.option_specs.items()):
+    newly_picked = task_class.name != base.task.name
+    current = options_now(form, task_class, newly_picked)
+    shown_specs = []
+    for option, spec in task_class.option_specs.items():
+        if spec.is_used(current):
+            shown_specs.append((option, spec))
+        else:  # a field the task would ignore is left out, its value kept
+            form.values[f"task.options.{option}"] = current[option]
+    if not shown_specs:
+        return
+    option_columns = st.columns(min(3, len(shown_specs)))
+    for index, (option, spec) in enumerate(shown_specs):
         dotted = f"task.options.{option}"
-        fallback = base.task.options.get(option, spec.default) if task_class.name == base.task.name else spec.default
-        if task_class.name != base.task.name:  # a newly picked task starts at its own defaults (not the last task's same-named option)
+        fallback = spec.default if newly_picked else base.task.options.get(option, spec.default)
+        if newly_picked:  # a newly picked task starts at its own defaults (not the last task's same-named option)
             st.session_state[form.prefix + dotted] = fallback
         label = option_label(option)
         with option_columns[index % len(option_columns)]:

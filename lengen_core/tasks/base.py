@@ -82,13 +82,22 @@ class Example:
 
 @dataclass(frozen=True)
 class TaskOption:
-    """One task option: its default and its allowed closed range (ints) or choices."""
+    """One task option: its default and its allowed closed range (ints) or choices; ``used_when``: (another option,
+    the values of it for which this one is read), so a form can leave out a field the task would ignore."""
 
     default: Any
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[Any, ...] | None = None
     help: str = ""
+    used_when: tuple[str, tuple[Any, ...]] | None = None
+
+    def is_used(self, options: Mapping[str, Any]) -> bool:
+        """Whether the task reads this option, given its other options' values."""
+        if self.used_when is None:
+            return True
+        other, values = self.used_when
+        return options.get(other) in values
 
     def validate(self, field_name: str, value: Any) -> Any:
         if self.choices is not None:

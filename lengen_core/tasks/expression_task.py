@@ -113,7 +113,7 @@ class ExpressionTask(Task):
     option_specs: ClassVar[dict[str, TaskOption]] = {
         "name": TaskOption(default="my_task", help="what you call the task (letters, digits, _ and -)"),
         "answer": TaskOption(default="x[::-1]", help="the answer as an expression of x, e.g. sorted(x), count(x, 'a') % 10"),
-        "symbols": TaskOption(default="ab", help="the input alphabet written out: 'ab', '01', or 's0 s1 s2' (when alphabet_size is 0)"),
+        "symbols": TaskOption(default="ab", help="the input alphabet written out: 'ab', '01', or 's0 s1 s2'", used_when=("alphabet_size", (0,))),
         "alphabet_size": TaskOption(default=0, minimum=0, maximum=NUM_SYMBOLS, help="> 0: the input symbols are s0 .. s<size-1> instead of symbols"),
         "distinct": TaskOption(default=False, help="the input symbols are all different"),
         "coupling": TaskOption(default="", help="optional: the input position (0-based) answer token i copies, e.g. len(x) - 1 - i"),

@@ -256,8 +256,8 @@ class MultiQueryRecall(Task):
             help="repeated: the symbol after every occurrence of one query (Cai et al.); pairs: after each of several once-only pairs",
         ),
         "alphabet_size": alphabet_option(16, minimum=4),
-        "query_length": TaskOption(default=1, minimum=1, maximum=4, help="symbols in the query (format repeated)"),
-        "queries": TaskOption(default=4, minimum=1, maximum=16, help="pairs asked about per example (format pairs)"),
+        "query_length": TaskOption(default=1, minimum=1, maximum=4, help="symbols in the query", used_when=("format", ("repeated",))),
+        "queries": TaskOption(default=4, minimum=1, maximum=16, help="pairs asked about per example", used_when=("format", ("pairs",))),
     }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

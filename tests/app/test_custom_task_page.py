@@ -81,3 +81,24 @@ def test_picking_a_task_the_scheme_cannot_serve_moves_the_scheme_and_says_so(ope
         assert not [text for text in errors(app) if "positions.scheme" in text]
         assert any(f"Position scheme set to {moved_to}" in rendered(element) for element in app.info)
         task = next(element for element in app.selectbox if element.label == "Task")
+
+
+def test_a_field_the_task_would_ignore_is_left_out(open_app: Any) -> None:
+    """Symbols are read only when no alphabet size is set; MQAR's query length only in its repeated format."""
+    app = open_app(TRAIN, query_params=custom_params("x[::-1]"))
+    assert [element for element in app.text_input if element.label == "Symbols"]
+    [size] = [element for element in app.number_input if element.label == "Alphabet size"]
+    size.set_value(4).run()
+    assert_no_exception(app)
+    assert not [element for element in app.text_input if element.label == "Symbols"]
+    assert app.table and all(set(row.split()[:-1]) <= {"s0", "s1", "s2", "s3"} for row in app.table[0].value["input"])
+    app = open_app(TRAIN, query_params=tiny_params(**{"task.name": "mqar", "positions.scheme": "rope", "task.train_length_min": 2}))
+    assert not errors(app)
+    labels = {element.label for element in app.number_input}
+    assert "Query length" in labels and "Queries" not in labels
+    [fmt] = [element for element in app.selectbox if element.label == "Format"]
+    fmt.set_value("pairs").run()
+    assert_no_exception(app)
+    labels = {element.label for element in app.number_input}
+    assert "Queries" in labels and "Query length" not in labels
+    assert app.session_state["train:task.options.format"] == "pairs"
