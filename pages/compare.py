@@ -29,6 +29,7 @@ from lengen_core.compare_defaults import (
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError, StoreError
+from lengen_core.run_listing import sweep_tags
 from lengen_core.runs.admission import admit
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
@@ -186,16 +187,6 @@ def launch_estimate(cells: list[tuple[RunConfig, int]]) -> None:
     st.info(
         f"**{len(cells)} runs**, about **{duration_text(total)}**{learned} on this machine, {manager.max_concurrent} at a time{wait}.", icon=":material/timer:"
     )
-
-
-def sweep_tags(runs: pd.DataFrame) -> list[str]:
-    """``sweep:<name>`` tags in the store, newest sweep first."""
-    if len(runs) == 0 or "tags" not in runs:
-        return []
-    exploded = runs[["tags", "created_at"]].explode("tags").dropna(subset=["tags"])
-    exploded = exploded[exploded["tags"].astype(str).str.startswith("sweep:")]
-    newest = exploded.groupby("tags")["created_at"].max().sort_values(ascending=False)
-    return list(newest.index)
 
 
 def apply_table_selection(event: object, table: pd.DataFrame) -> None:

@@ -13,9 +13,10 @@ import streamlit as st
 
 from lengen_core.config import POSITION_SCHEMES
 from lengen_core.errors import LenGenError, StoreError
-from lengen_core.length_search import INTERVAL_RULE, breakdown_text
+from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.lineage import lineage
 from lengen_core.params import config_diff
+from lengen_core.run_listing import breakdown_texts, filter_runs, part_breakdown_texts
 from pages.binding import UrlBinding, load_url_bindings, write_url_bindings
 from pages.common import ALL_STATUSES, get_store, listed_runs, page_intro
 from pages.escaping import code_span, escape_markdown
@@ -55,72 +56,6 @@ TABLE_COLUMNS = [
     "config_id",
     "tags",
 ]
-
-
-def breakdown_texts(runs: pd.DataFrame) -> list[str]:
-    """Each finished run's breakdown as every view writes it (``≥ L: why`` when it is a bound, else ``L (r x; interval)``)."""
-
-    def value(row: pd.Series, column: str) -> object:
-        stored = row.get(column)
-        return None if stored is None or (not isinstance(stored, str) and pd.isna(stored)) else stored
-
-    texts = []
-    for _, row in runs.iterrows():
-        if row["status"] != "done":
-            texts.append("")
-            continue
-        low, high, longest = (value(row, column) for column in ("breakdown_low", "breakdown_high", "longest_tested"))
-        breakdown = value(row, "breakdown_length")
-        texts.append(
-            breakdown_text(
-                None if breakdown is None else int(breakdown),
-                int(value(row, "train_length_max") or 0),
-                low=None if low is None else int(low),
-                high=None if high is None else int(high),
-                bound_reason=value(row, "breakdown_bound"),
-                longest_tested=None if longest is None else int(longest),
-            )
-        )
-    return texts
-
-
-def part_breakdown_texts(store, runs: pd.DataFrame) -> dict[str, str]:
-    """For each finished mixture run among ``runs``: its other tested tasks' breakdown lengths over their own
-    training maxima, ``"copy_unique 24/12, sort none/4"`` (one query, :meth:`RunStore.part_sweeps`)."""
-    if "mixture" not in runs:
-        return {}
-    mixtures = runs.loc[runs["mixture"].notna() & (runs["status"] == "done"), "run_id"].tolist()
-    if not mixtures:
-        return {}
-    texts: dict[str, list[str]] = {}
-    for part in store.part_sweeps(mixtures).itertuples():
-        breakdown = "none" if pd.isna(part.breakdown_length) else int(part.breakdown_length)
-        texts.setdefault(part.run_id, []).append(f"{part.task} {breakdown}/{int(part.train_length_max)}")
-    return {run_id: ", ".join(parts) for run_id, parts in texts.items()}
-
-
-def filter_runs(runs: pd.DataFrame, *, statuses: list[str], tasks: list[str], schemes: list[str], text: str) -> pd.DataFrame:
-    """Rows matching every non-empty filter; ``text`` is a case-insensitive substring of id, name, config id or a tag."""
-    mask = pd.Series(True, index=runs.index)
-    if statuses:
-        mask &= runs["status"].isin(statuses)
-    if tasks:
-        mask &= runs["task"].isin(tasks)
-    if schemes:
-        mask &= runs["scheme"].isin(schemes)
-    text = text.strip().lower()
-    if text:
-        haystack = (
-            runs["run_id"].astype(str)
-            + " "
-            + runs["name"].fillna("").astype(str)
-            + " "
-            + runs["config_id"].astype(str)
-            + " "
-            + runs["tags"].map(lambda tags: " ".join(tags) if tags is not None else "")
-        ).str.lower()
-        mask &= haystack.str.contains(text, regex=False)
-    return runs[mask]
 
 
 def baseline_section(store, runs: pd.DataFrame, selected: list[str]) -> None:
