@@ -173,13 +173,26 @@ def export_demo_runs(
     entries.sort(key=lambda entry: (entry["key"] in order, order.get(entry["key"], 0)))
     generated = dict(generated or {})
     if merge and previous.get("generated"):
-        generated["earlier"] = previous["generated"]
+        generated["earlier"] = earlier_builds(previous["generated"])
     manifest = {"format": FORMAT_VERSION, "generated": generated, "runs": entries}
     path = target / MANIFEST_NAME
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
     temporary.replace(path)
     return path
+
+
+def earlier_builds(previous: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The builds before this one, newest first, as one flat list: the previous build without its own history,
+    then that history (manifests written before 2026-12-07 nest each build inside the next; they are unnested)."""
+    builds: list[dict[str, Any]] = []
+    node: Any = previous
+    while isinstance(node, Mapping):
+        builds.append({key: value for key, value in node.items() if key != "earlier"})
+        node = node.get("earlier")
+    if isinstance(node, list):
+        builds.extend(node)
+    return builds
 
 
 def _train_keys(train: Any) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import pytest
 
 from lengen_core.config import RunConfig
 from lengen_core.config_codec import flatten
-from lengen_core.demo_runs import DEFAULT_DEMO_DIR, DEMO_TAG, demo_id_tag, demo_size_bytes, export_demo_runs, import_demo_runs, load_manifest
+from lengen_core.demo_runs import DEFAULT_DEMO_DIR, DEMO_TAG, demo_id_tag, demo_size_bytes, earlier_builds, export_demo_runs, import_demo_runs, load_manifest
 from lengen_core.lessons import (
     LESSON_RUNS,
     LESSONS,
@@ -310,3 +310,16 @@ def test_the_theory_lessons_takeaway_counts_what_its_bundled_runs_show() -> None
     assert (agree, of) == (counts[ClaimStatus.HOLDS], learned)
     assert f"The {counts[ClaimStatus.FAILS]} disagreements" in lesson.takeaway
     assert counts[ClaimStatus.NOT_LEARNED] == 1 and "did not learn it" in lesson.takeaway
+
+
+def test_each_rebuild_adds_one_flat_entry_to_the_build_history(tmp_path: Path) -> None:
+    source = RunStore(tmp_path / "source.duckdb")
+    run_id = _finished_run(source, tmp_path, "tiny")
+    demo = tmp_path / "demo"
+    export_demo_runs(source, {"tiny": run_id}, demo, with_checkpoint=[], generated={"build": 1})
+    for build in (2, 3):
+        export_demo_runs(source, {"tiny": run_id}, demo, with_checkpoint=[], generated={"build": build}, merge=True)
+    generated = load_manifest(demo)["generated"]
+    assert generated["build"] == 3 and generated["earlier"] == [{"build": 2}, {"build": 1}]
+    nested = {"build": 3, "earlier": {"build": 2, "earlier": {"build": 1}}}  # how manifests before 2026-12-07 kept it
+    assert earlier_builds(nested) == [{"build": 3}, {"build": 2}, {"build": 1}]
