@@ -36,7 +36,9 @@ from typing import Any
 
 from lengen_core.config import RunConfig
 
-DEFAULT_STEPS: dict[str, int] = {"hint": 4000, "reversal": 3000, "ppc": 3000, "transfer": 6000}
+# transfer: 10,000 since MQAR at 4 x 128 is learned in a jump after 2,500-5,600 steps (docs/results.md, issue 22);
+# its capitalize baseline was measured at 6,000 (--steps-transfer 6000)
+DEFAULT_STEPS: dict[str, int] = {"hint": 4000, "reversal": 3000, "ppc": 3000, "transfer": 10000}
 GROUPS: tuple[str, ...] = tuple(DEFAULT_STEPS)
 TAG_PREFIX = "regime-"
 
