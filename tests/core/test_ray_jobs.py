@@ -26,7 +26,9 @@ def test_a_training_job_runs_on_ray_streams_its_progress_and_matches_the_local_r
     local = JobManager(local_store, max_concurrent=1)
     try:
         assert remote.threads_for_next() == remote.threads_when_busy() == 1  # a Ray task's threads, not this machine's cores
-        ours, theirs = remote.submit(TINY, 2), local.submit(TINY, 2)
+        # long enough that the driver polls (every 0.2 s) while it trains: a 40-step run can finish between two polls
+        longer = TINY.replace(**{"train.steps": 400, "train.log_every": 100})
+        ours, theirs = remote.submit(longer, 2), local.submit(longer, 2)
         steps_seen: set[int] = set()
         deadline = time.monotonic() + 180
         while remote.progress(ours)["phase"] != "finished":
@@ -35,7 +37,7 @@ def test_a_training_job_runs_on_ray_streams_its_progress_and_matches_the_local_r
             time.sleep(0.05)
         assert remote.wait(ours, timeout=10) == "done" and local.wait(theirs, timeout=120) == "done"
         snapshot = remote.progress(ours)
-        assert [point.step for point in snapshot["train_points"]] == [10, 20, 30, 40]  # streamed from the worker
+        assert [point.step for point in snapshot["train_points"]] == [100, 200, 300, 400]  # streamed from the worker
         assert steps_seen, "progress was seen while the task ran"
         assert snapshot["pausable"] is False  # a Ray task cannot pause
         ray_curve, local_curve = remote_store.train_curve(ours), local_store.train_curve(theirs)
