@@ -1,6 +1,7 @@
-"""A task's fields on the Train page: its options as widgets, five examples of it drawn as they change, and the answer
-language's summary for a task the user writes (``expression``, :mod:`lengen_core.tasks.expression_task`), whose fields
-Position IDs also draws where no run gives them."""
+"""A task's fields on the Train page: the task, its options as widgets (only those it reads), its supervision and
+lengths, five examples of it drawn as they change, and the answer language's summary for a task the user writes
+(``expression``, :mod:`lengen_core.tasks.expression_task`), whose fields Position IDs also draws where no run gives
+them."""
 
 from __future__ import annotations
 
@@ -11,16 +12,22 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lengen_core.config import RunConfig
+from lengen_core.config import SUPERVISION_MODES, RunConfig
+from lengen_core.config_checks import fitting_scheme
 from lengen_core.data import example_previews
 from lengen_core.errors import ConfigError, LenGenError
-from lengen_core.tasks.base import Task
+from lengen_core.tasks.base import Task, build_task
 from lengen_core.tasks.expression_language import FUNCTION_NAMES
 from lengen_core.tasks.plugins import PLUGIN_TASKS
 from pages.binding import ConfigForm
-from pages.common import show_config_error
+from pages.common import show_config_error, task_classes
 from pages.escaping import escape_markdown
 
+SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's modes
+    "answer": "the answer only",
+    "every_prefix": "every prefix's label too",
+    "member_prefixes": "Huang et al.'s format: prefixes of members, every label tested",
+}
 LANGUAGE_HELP = (
     "Write the **answer** as an expression of the input `x`: `x[::-1]`, `sorted(x)`, `count(x, 'a') % 10`, "
     "`[a for a in x if a != 'b']`, `cumsum(x) % 2` (with digit symbols), `majority(x)`. Numbers, symbols in quotes, "
@@ -77,6 +84,55 @@ def render_task_options(form: ConfigForm, task_class: type[Task]) -> None:
                 form.number(dotted, label, step=1, help=spec.help or None)
             else:
                 form.text(dotted, label, fallback=str(fallback), help=spec.help or None)
+
+
+def move_scheme_to_fit(form: ConfigForm, task_name: str) -> None:
+    """A newly picked task (at its default options) that cannot take the scheme shown moves to one it can, and says so."""
+    scheme = form.current("positions.scheme")
+    fitting = fitting_scheme(build_task(task_name), scheme, form.current("positions.base_encoding"))
+    if fitting != scheme:
+        form.preset("positions.scheme", fitting)
+        st.info(f"Position scheme set to {fitting}: task {task_name} cannot take {scheme} (see the scheme's help).")
+
+
+def render_task_fields(form: ConfigForm) -> None:
+    """The Train page's task section: the task, its options, its supervision, its training lengths; a newly picked
+    task gets lengths in its range and a scheme it can take."""
+    base = form.config
+    tasks = task_classes()
+    st.subheader("Task")
+    task_name = form.select(
+        "task.name",
+        "Task",
+        list(tasks),
+        format_func=lambda name: f"{name}: {tasks[name].description}" if name in tasks and tasks[name].description else name,
+        help="What the model must learn. Lengths are the task's size knob (digits, symbols, ...).",
+    )
+    task_class = tasks.get(task_name)
+    if task_class is not None:
+        render_task_options(form, task_class)
+    if task_class is not None and task_class.supports_prefix_supervision:
+        form.select(
+            "task.supervision",
+            "Supervision",
+            list(SUPERVISION_MODES),
+            format_func=lambda mode: SUPERVISION_LABELS.get(mode, mode),
+            help="every_prefix also trains the output at each symbol to say whether the string so far is in the language: "
+            "the per-position signal of Huang et al.'s formal-language runs; the test is the final answer. member_prefixes is "
+            "their format itself: the strings are prefixes of members only (no near misses), and a test example counts as "
+            "right only when the label after every symbol and the answer are.",
+        )
+    if task_class is not None:
+        st.caption(f"{task_class.name} supports lengths {task_class.min_length}..{task_class.max_length}.")
+        if task_name != base.task.name:  # a newly picked task: move the lengths into its range (passkey starts at 16)
+            for dotted in ("task.train_length_min", "task.train_length_max"):
+                form.clamp(dotted, task_class.min_length, task_class.max_length)
+            move_scheme_to_fit(form, task_name)
+    low, high = st.columns(2)
+    with low:
+        form.number("task.train_length_min", "Train lengths from", step=1)
+    with high:
+        form.number("task.train_length_max", "Train lengths to", step=1)
 
 
 def show_task_examples(slot: DeltaGenerator, config: RunConfig | None, errors: Sequence[LenGenError]) -> list[LenGenError]:

@@ -13,20 +13,18 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, SUPERVISION_MODES, RunConfig
-from lengen_core.config_checks import fitting_scheme
+from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError
 from lengen_core.runs.admission import admit
 from lengen_core.runs.speed import family_of
-from lengen_core.tasks.base import build_task
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
-from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_config_error, task_classes
+from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_config_error
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 from pages.run_sources import render_init_from, render_mixture
-from pages.task_fields import render_task_options, show_task_examples
+from pages.task_fields import render_task_fields, show_task_examples
 from pages.theory_view import theory_panel
 
 FORM = ConfigForm("train_page", prefix="train:")  # widget keys "train:<dotted field>"
@@ -35,61 +33,13 @@ RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
 SHARED_NOTES_KEY = "train_page.shared_notes"  # run id -> why a request got another request's run
-SUPERVISION_LABELS = {  # how the Supervision select names task.supervision's modes
-    "answer": "the answer only",
-    "every_prefix": "every prefix's label too",
-    "member_prefixes": "Huang et al.'s format: prefixes of members, every label tested",
-}
-
-
-def move_scheme_to_fit(form: ConfigForm, task_name: str) -> None:
-    """A newly picked task (at its default options) that cannot take the scheme shown moves to one it can, and says so."""
-    scheme = form.current("positions.scheme")
-    fitting = fitting_scheme(build_task(task_name), scheme, form.current("positions.base_encoding"))
-    if fitting != scheme:
-        form.preset("positions.scheme", fitting)
-        st.info(f"Position scheme set to {fitting}: task {task_name} cannot take {scheme} (see the scheme's help).")
 
 
 def render_form(form: ConfigForm) -> tuple[int, str, DeltaGenerator]:
     """Draw the configuration widgets (their values collect in ``form.values``); returns (seed, run name, the place
     below the task's fields for its examples, filled once the config is checked: :mod:`pages.task_fields`)."""
     base = form.config
-    tasks = task_classes()
-
-    st.subheader("Task")
-    task_name = form.select(
-        "task.name",
-        "Task",
-        list(tasks),
-        format_func=lambda name: f"{name}: {tasks[name].description}" if name in tasks and tasks[name].description else name,
-        help="What the model must learn. Lengths are the task's size knob (digits, symbols, ...).",
-    )
-    task_class = tasks.get(task_name)
-    if task_class is not None:
-        render_task_options(form, task_class)
-    if task_class is not None and task_class.supports_prefix_supervision:
-        form.select(
-            "task.supervision",
-            "Supervision",
-            list(SUPERVISION_MODES),
-            format_func=lambda mode: SUPERVISION_LABELS.get(mode, mode),
-            help="every_prefix also trains the output at each symbol to say whether the string so far is in the language: "
-            "the per-position signal of Huang et al.'s formal-language runs; the test is the final answer. member_prefixes is "
-            "their format itself: the strings are prefixes of members only (no near misses), and a test example counts as "
-            "right only when the label after every symbol and the answer are.",
-        )
-    if task_class is not None:
-        st.caption(f"{task_class.name} supports lengths {task_class.min_length}..{task_class.max_length}.")
-        if task_name != base.task.name:  # a newly picked task: move the lengths into its range (passkey starts at 16)
-            for dotted in ("task.train_length_min", "task.train_length_max"):
-                form.clamp(dotted, task_class.min_length, task_class.max_length)
-            move_scheme_to_fit(form, task_name)
-    low, high = st.columns(2)
-    with low:
-        form.number("task.train_length_min", "Train lengths from", step=1)
-    with high:
-        form.number("task.train_length_max", "Train lengths to", step=1)
+    render_task_fields(form)
     render_mixture(form)
     examples_slot = st.container()
 
