@@ -25,7 +25,6 @@ import torch
 
 from lengen_core.compare_defaults import DEFAULT_SCHEMES, DEFAULT_TASKS, LAUNCH_DEFAULTS, LAUNCH_UNTIL_LEARNED, launcher_config, suggested_steps
 from lengen_core.config import RunConfig
-from lengen_core.length_search import breakdown_text
 from lengen_core.runs.manager import JobManager
 from lengen_core.store import RunStore
 
@@ -90,13 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     "train_seconds": round(record.train_seconds or 0.0, 1),
                     "in_distribution": round(lowest, 3),
                     "learned": learned,
-                    "breakdown": breakdown_text(
-                        record.breakdown_length,
-                        config.task.train_length_max,
-                        low=record.breakdown_low,
-                        high=record.breakdown_high,
-                        bound_reason=record.breakdown_bound,
-                    ),
+                    "breakdown": str(record.breakdown(None)),
                 }
             )
     print(

@@ -16,7 +16,6 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
-from lengen_core.length_search import sweep_breakdown_text
 from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
 from lengen_core.store import RunStore
 
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[search] = time.perf_counter() - started
             results[search] = evaluation.result
         fixed, searched = results[False], results[True]
-        text, fixed_text = sweep_breakdown_text(searched), sweep_breakdown_text(fixed)
+        text, fixed_text = str(searched.breakdown), str(fixed.breakdown)
         extra = seconds[True] - seconds[False]
         extra_total += extra
         print(

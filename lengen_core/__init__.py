@@ -33,14 +33,15 @@ _PUBLIC = {
     "run_config": "lengen_core.api",
     "Run": "lengen_core.api",
     "Store": "lengen_core.api",
-    "Breakdown": "lengen_core.api",
+    "Breakdown": "lengen_core.breakdown",
     "tasks": "lengen_core.tasks",
 }
 __all__ = ["Breakdown", "Run", "Store", "open_store", "run_config", "sweep", "tasks", "train"]  # = sorted(_PUBLIC)
 
 if TYPE_CHECKING:
     from lengen_core import tasks
-    from lengen_core.api import Breakdown, Run, Store, open_store, run_config, sweep, train
+    from lengen_core.api import Run, Store, open_store, run_config, sweep, train
+    from lengen_core.breakdown import Breakdown
 
 
 def __getattr__(name: str) -> Any:

@@ -30,18 +30,17 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.charts.run_figure import run_figure
 from lengen_core.config import RunConfig
 from lengen_core.costs import default_budget
 from lengen_core.errors import ConfigError, shown
 from lengen_core.evaluation import EvalPoint
-from lengen_core.length_search import breakdown_text
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
 from lengen_core.runs.loading import load_run
@@ -56,32 +55,6 @@ if TYPE_CHECKING:
     from lengen_core.models.transformer import Transformer
 
 RUNNERS = ("inline", "processes", "ray")
-
-
-@dataclass(frozen=True)
-class Breakdown:
-    """Where a run's exact match first falls below its threshold, as every view writes it (``str()``).
-
-    ``length`` is the last length that held (None: not even the shortest), ``low``/``high`` the interval where the
-    Wilson bands straddle the threshold, ``bound_reason`` why a search stopped while the run still held ("≥").
-    """
-
-    length: int | None
-    low: int | None
-    high: int | None
-    bound_reason: str | None
-    train_length_max: int
-    longest_tested: int | None
-
-    @property
-    def ratio(self) -> float | None:
-        """The breakdown as a multiple of the longest training length."""
-        return None if self.length is None else self.length / self.train_length_max
-
-    def __str__(self) -> str:
-        return breakdown_text(
-            self.length, self.train_length_max, low=self.low, high=self.high, bound_reason=self.bound_reason, longest_tested=self.longest_tested
-        )
 
 
 class Run:
@@ -113,16 +86,8 @@ class Run:
     @property
     def breakdown(self) -> Breakdown:
         """Where exact match breaks down (``str()`` writes it with its interval; see :class:`Breakdown`)."""
-        record = self.record
         lengths = self.curve["length"]
-        return Breakdown(
-            record.breakdown_length,
-            record.breakdown_low,
-            record.breakdown_high,
-            record.breakdown_bound,
-            self.config.task.train_length_max,
-            int(lengths.max()) if len(lengths) else None,
-        )
+        return self.record.breakdown(int(lengths.max()) if len(lengths) else None)
 
     @property
     def theory(self) -> TheoryCheck:

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.config import LIMITS, RunConfig, TrainConfig, check_seed
 from lengen_core.config_codec import parse_json_object
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import SHOWN_CHARS, ConfigError, LenGenError, shown
-from lengen_core.length_search import INTERVAL_RULE, breakdown_text
+from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import decode_changes, decode_mixture, parse_assignment, parse_int_list, parse_range
 from lengen_core.scheme_table import POSITION_SCHEMES
 
@@ -219,15 +220,7 @@ def print_sweep_table(store: RunStore, run_id: str, out: TextIO) -> None:
         out.write(f"task {config.task.name} (the main task of a mixture with {', '.join(e.name for e in config.task.mixture)}):\n")
     print_table(out, rows, EVAL_COLUMNS)
     longest = int(main_curve["length"].max()) if len(main_curve) else None
-    text = breakdown_text(
-        record.breakdown_length,
-        record.train_length_max or 0,
-        low=record.breakdown_low,
-        high=record.breakdown_high,
-        bound_reason=record.breakdown_bound,
-        longest_tested=longest,
-    )
-    out.write(f"breakdown length: {text} (trained up to {record.train_length_max}; {INTERVAL_RULE})\n")
+    out.write(f"breakdown length: {record.breakdown(longest)} (trained up to {record.train_length_max}; {INTERVAL_RULE})\n")
     for line in check_run(config, record.breakdown_length, longest).lines():
         out.write(line + "\n")
     evaluated = {part.name for part in config.task.evaluated_parts()}
@@ -242,7 +235,7 @@ def print_sweep_table(store: RunStore, run_id: str, out: TextIO) -> None:
 
 
 def stored_breakdown_text(curve: Any, train_length_max: int) -> str:
-    """:func:`~lengen_core.length_search.breakdown_text` of one stored sweep's points (``RunStore.eval_curve`` rows)."""
+    """The :class:`~lengen_core.breakdown.Breakdown` of one stored sweep's points (``RunStore.eval_curve`` rows), in words."""
     import pandas
 
     if curve.empty:
@@ -252,7 +245,7 @@ def stored_breakdown_text(curve: Any, train_length_max: int) -> str:
         stored = curve[column].iloc[0]
         return None if stored is None or pandas.isna(stored) else (stored if isinstance(stored, str) else int(stored))
 
-    return breakdown_text(
+    breakdown = Breakdown(
         value("breakdown_length"),
         train_length_max,
         low=value("breakdown_low"),
@@ -260,6 +253,7 @@ def stored_breakdown_text(curve: Any, train_length_max: int) -> str:
         bound_reason=value("bound_reason"),
         longest_tested=int(curve["length"].max()),
     )
+    return str(breakdown)
 
 
 def open_store(args: argparse.Namespace) -> Any:
@@ -370,15 +364,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
     outcome = evaluation.result
     rows = [point.as_row() for point in outcome.points]
     print_table(out, rows, EVAL_COLUMNS)
-    text = breakdown_text(
-        outcome.breakdown_length,
-        outcome.train_length_max,
-        low=outcome.breakdown_low,
-        high=outcome.breakdown_high,
-        bound_reason=outcome.bound_reason,
-        longest_tested=max((point.length for point in outcome.points), default=None),
-    )
-    out.write(f"breakdown length: {text} (sweep {plan.stored_name(args.sweep_name)!r} stored)\n")
+    out.write(f"breakdown length: {outcome.breakdown} (sweep {plan.stored_name(args.sweep_name)!r} stored)\n")
     if evaluation.stopped:
         out.write(f"note: {evaluation.stopped}\n")
     return 0

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.errors import StoreError
 from lengen_core.store import EVAL_COLUMNS, RunStore
 from lengen_core.sweep_names import part_sweep_name
@@ -276,15 +277,10 @@ def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], de
         )
         if entry["train_points"]:
             store.append_train_points(run_id, entry["train_points"])
-        store.set_eval_points(run_id, entry["eval_points"], breakdown_length=entry["breakdown_length"], train_length_max=int(entry["train_length_max"]))
+        store.set_eval_points(run_id, entry["eval_points"], Breakdown(entry["breakdown_length"], int(entry["train_length_max"])))
         for part in entry.get("part_sweeps", []):
-            store.set_eval_points(
-                run_id,
-                part["eval_points"],
-                breakdown_length=part["breakdown_length"],
-                train_length_max=int(part["train_length_max"]),
-                sweep=part_sweep_name("default", part["task"]),
-            )
+            part_breakdown = Breakdown(part["breakdown_length"], int(part["train_length_max"]))
+            store.set_eval_points(run_id, part["eval_points"], part_breakdown, sweep=part_sweep_name("default", part["task"]))
         store.update_progress(
             run_id,
             steps_done=int(entry["steps_done"] or 0),

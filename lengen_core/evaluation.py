@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from lengen_core.batching import Batch, collate
+from lengen_core.breakdown import Breakdown
 from lengen_core.config import EvalConfig, TaskConfig
 from lengen_core.data import ExampleSource, resolve_eval_lengths, stream_rng, stream_seed
 from lengen_core.models.transformer import Transformer
@@ -40,6 +42,9 @@ __all__ = [
 ]
 from lengen_core.vocab import EOS_ID
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 @dataclass(frozen=True)
 class EvalPoint:
@@ -54,6 +59,15 @@ class EvalPoint:
 
     def as_row(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+def eval_points_of(frame: pd.DataFrame) -> list[EvalPoint]:
+    """The points of a stored sweep's rows (a DataFrame of :data:`lengen_core.store.EVAL_COLUMNS`, e.g.
+    :meth:`RunStore.eval_curve <lengen_core.store.RunStore.eval_curve>`'s)."""
+    return [
+        EvalPoint(int(row.length), int(row.n), float(row.exact_match), float(row.exact_match_low), float(row.exact_match_high), float(row.token_accuracy))
+        for row in frame.itertuples()
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,10 +85,10 @@ class SweepResult:
     bound_reason: str | None = None
 
     @property
-    def breakdown_ratio(self) -> float | None:
-        if self.breakdown_length is None:
-            return None
-        return self.breakdown_length / self.train_length_max
+    def breakdown(self) -> Breakdown:
+        """The sweep's breakdown as measured: its interval and bound, up to its longest tested length."""
+        longest = max((point.length for point in self.points), default=None)
+        return Breakdown(self.breakdown_length, self.train_length_max, self.breakdown_low, self.breakdown_high, self.bound_reason, longest)
 
 
 @dataclass

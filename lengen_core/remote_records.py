@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.errors import LenGenError
 
 if TYPE_CHECKING:
@@ -65,11 +66,9 @@ class RecordingStore:
         arguments = {"steps_done": steps_done, "train_seconds": train_seconds, "stop_reason": stop_reason, "learned_step": learned_step}
         self._send(("update_progress", run_id, arguments))
 
-    def set_eval_points(self, run_id: str, rows: Sequence[Mapping], **sweep_summary: Any) -> None:
-        """Sends the call as it was made: ``sweep_summary`` holds the keywords of
-        :meth:`RunSink.set_eval_points <lengen_core.runs.sink.RunSink.set_eval_points>` (the breakdown, its
-        interval and bound, the training length and the sweep's name), checked where the record is applied."""
-        self._send(("set_eval_points", run_id, {"rows": [dict(row) for row in rows], **sweep_summary}))
+    def set_eval_points(self, run_id: str, rows: Sequence[Mapping], breakdown: Breakdown, *, sweep: str = "default") -> None:
+        """Sends the call as it was made (the breakdown is checked where the record is applied)."""
+        self._send(("set_eval_points", run_id, {"rows": [dict(row) for row in rows], "breakdown": breakdown, "sweep": sweep}))
 
     def add_artifact(self, run_id: str, kind: str, path: str) -> None:
         file = Path(path)

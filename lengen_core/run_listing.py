@@ -9,7 +9,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from lengen_core.length_search import breakdown_text
+from lengen_core.breakdown import Breakdown
 
 
 class PartSweepReader(Protocol):
@@ -41,16 +41,15 @@ def breakdown_texts(runs: pd.DataFrame) -> list[str]:
             texts.append("")
             continue
         reason = _stored(row, "breakdown_bound")
-        texts.append(
-            breakdown_text(
-                _stored_int(row, "breakdown_length"),
-                _stored_int(row, "train_length_max") or 0,
-                low=_stored_int(row, "breakdown_low"),
-                high=_stored_int(row, "breakdown_high"),
-                bound_reason=None if reason is None else str(reason),
-                longest_tested=_stored_int(row, "longest_tested"),
-            )
+        breakdown = Breakdown(
+            _stored_int(row, "breakdown_length"),
+            _stored_int(row, "train_length_max") or 0,
+            low=_stored_int(row, "breakdown_low"),
+            high=_stored_int(row, "breakdown_high"),
+            bound_reason=None if reason is None else str(reason),
+            longest_tested=_stored_int(row, "longest_tested"),
         )
+        texts.append(str(breakdown))
     return texts
 
 

@@ -171,7 +171,7 @@ def show_config_error(error: LenGenError) -> None:
 
 def status_banner(status: str, error: str | None, *, breakdown: str | None = None) -> None:
     """A clear banner for a run's final state; ``breakdown``: the breakdown as
-    :func:`lengen_core.length_search.breakdown_text` writes it (``≥ L`` with its reason when it is a bound)."""
+    :class:`lengen_core.breakdown.Breakdown` writes it (``≥ L`` with its reason when it is a bound)."""
     first_line = escape_markdown((error or "").strip().splitlines()[0]) if error and error.strip() else ""
     if status == "done":
         if breakdown is None or breakdown.startswith("none"):

@@ -19,7 +19,7 @@ import streamlit as st
 from lengen_core.charts.colors import scheme_color
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.errors import ConfigError, StoreError
-from lengen_core.length_search import INTERVAL_RULE, ratio_text
+from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import parse_int_list
 from lengen_core.runs.stored_sweeps import combined_sweeps, own_sweep
 from lengen_core.sweep_names import sweep_part
@@ -209,8 +209,8 @@ def main() -> None:
                 "run": curve.label,
                 "scheme": curve.scheme,
                 "trained on": f"{curve.train_length_min}..{curve.train_length_max}",
-                "breakdown length": curve.breakdown_text,
-                "breakdown / train length": ratio_text(curve.breakdown_length, curve.train_length_max, curve.is_bound),
+                "breakdown length": str(curve.breakdown),
+                "breakdown / train length": curve.breakdown.ratio_text,
                 "threshold": f"{curve.threshold:.2f}",
                 "predicted": "-" if check.applicable.prediction is None else check.applicable.prediction.verdict,
                 "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",

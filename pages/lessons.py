@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lengen_core.breakdown import ratio_text
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.costs import duration_text
 from lengen_core.errors import LenGenError
-from lengen_core.length_search import ratio_text
 from lengen_core.lessons import (
     DEMO_TAG,
     LESSON_RUNS,

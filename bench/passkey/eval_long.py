@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import breakdown_length, sweep
 from lengen_core.runs.loading import load_run
@@ -89,13 +90,8 @@ def main() -> int:
             f"(n={point.n}), {seconds / point.n:.2f} s/example, {memory_name} {rows[-1][2]:.0f} MiB",
             flush=True,
         )
-    store.set_eval_points(
-        args.run,
-        [p.as_row() for p in points],
-        breakdown_length=breakdown_length(points, eval_config.threshold, config.task.train_length_min),
-        train_length_max=config.task.train_length_max,
-        sweep="long",
-    )
+    breakdown = Breakdown(breakdown_length(points, eval_config.threshold, config.task.train_length_min), config.task.train_length_max)
+    store.set_eval_points(args.run, [p.as_row() for p in points], breakdown, sweep="long")
 
     hsa = config.model.hsa
     lines = [

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lengen_core.breakdown import Breakdown, is_bound
 from lengen_core.charts.colors import scheme_color
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
@@ -187,29 +188,20 @@ class SweepCurve:
     @property
     def interval(self) -> tuple[int | None, int | None]:
         """The breakdown's interval over the curve's points (:func:`lengen_core.length_search.breakdown_interval`)."""
-        from lengen_core.evaluation import EvalPoint
+        from lengen_core.evaluation import eval_points_of
         from lengen_core.length_search import breakdown_interval
 
-        points = [
-            EvalPoint(int(row.length), int(row.n), float(row.exact_match), float(row.exact_match_low), float(row.exact_match_high), float(row.token_accuracy))
-            for row in self.points.itertuples()
-        ]
-        return breakdown_interval(points, self.threshold, self.train_length_min)
+        return breakdown_interval(eval_points_of(self.points), self.threshold, self.train_length_min)
 
     @property
-    def breakdown_text(self) -> str:
-        """The breakdown in words: ``40 (4.0x; interval 36-44)`` or ``≥ 80 (≥ 8.0x): <why>``."""
-        from lengen_core.length_search import breakdown_text
-
+    def breakdown(self) -> Breakdown:
+        """The breakdown with its interval over the curve's points; ``str()`` writes ``40 (4.0x; interval 36-44)``
+        or ``≥ 80 (≥ 8.0x): <why>``."""
         low, high = self.interval
-        return breakdown_text(
-            self.breakdown_length, self.train_length_max, low=low, high=high, bound_reason=self.bound_reason, longest_tested=self.longest_tested
-        )
+        return Breakdown(self.breakdown_length, self.train_length_max, low, high, self.bound_reason, self.longest_tested)
 
     @property
     def is_bound(self) -> bool:
-        from lengen_core.length_search import is_bound
-
         return is_bound(self.breakdown_length, self.longest_tested, self.bound_reason)
 
 

@@ -23,10 +23,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from lengen_core.breakdown import is_bound, ratio_text
 from lengen_core.charts.colors import scheme_color
 from lengen_core.charts.curves import empty_figure
 from lengen_core.errors import ConfigError
-from lengen_core.length_search import is_bound, ratio_text
 from lengen_core.tasks import TASK_REGISTRY, build_task
 from lengen_core.tasks.theory import Prediction
 from lengen_core.theory import MeasuredOutcome, measured_outcome, prediction_for_setting, setting_label

@@ -104,13 +104,4 @@ def evaluate_model(
 
 def record_sweep(store: RunSink, run_id: str, result: SweepResult, sweep_name: str) -> None:
     """Store a sweep's points, breakdown, interval and bound as sweep ``sweep_name`` of the run."""
-    store.set_eval_points(
-        run_id,
-        [point.as_row() for point in result.points],
-        breakdown_length=result.breakdown_length,
-        train_length_max=result.train_length_max,
-        sweep=sweep_name,
-        breakdown_low=result.breakdown_low,
-        breakdown_high=result.breakdown_high,
-        bound_reason=result.bound_reason,
-    )
+    store.set_eval_points(run_id, [point.as_row() for point in result.points], result.breakdown, sweep=sweep_name)

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from lengen_core.breakdown import Breakdown
+
 
 @runtime_checkable
 class RunSink(Protocol):
@@ -31,18 +33,7 @@ class RunSink(Protocol):
         self, run_id: str, *, steps_done: int, train_seconds: float, stop_reason: str | None = None, learned_step: int | None = None
     ) -> None: ...
 
-    def set_eval_points(
-        self,
-        run_id: str,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        breakdown_length: int | None,
-        train_length_max: int,
-        sweep: str = "default",
-        breakdown_low: int | None = None,
-        breakdown_high: int | None = None,
-        bound_reason: str | None = None,
-    ) -> None: ...
+    def set_eval_points(self, run_id: str, rows: Sequence[Mapping[str, Any]], breakdown: Breakdown, *, sweep: str = "default") -> None: ...
 
     def add_artifact(self, run_id: str, kind: str, path: str) -> None: ...
 

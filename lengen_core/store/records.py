@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.config import RunConfig
 from lengen_core.errors import StoreError, shown
 
@@ -67,9 +68,12 @@ class RunRecord:
 
     @property
     def breakdown_ratio(self) -> float | None:
-        if self.breakdown_length is None or not self.train_length_max:
-            return None
-        return self.breakdown_length / self.train_length_max
+        return self.breakdown(None).ratio
+
+    def breakdown(self, longest_tested: int | None) -> Breakdown:
+        """The run's stored breakdown (its main task's, with interval and bound), over a sweep that tested up to
+        ``longest_tested`` (the store keeps the points, not that length)."""
+        return Breakdown(self.breakdown_length, self.train_length_max or 0, self.breakdown_low, self.breakdown_high, self.breakdown_bound, longest_tested)
 
     @property
     def is_final(self) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import lengen_core.store.run_reads as run_reads
 import lengen_core.store.run_writes as run_writes
 import lengen_core.store.schema as schema
+from lengen_core.breakdown import Breakdown
 from lengen_core.store.bulk import TRAIN_LAYOUT, empty_columns
 from lengen_core.store.export import export_download, export_tables
 from lengen_core.store.opening import open_store_file
@@ -164,38 +165,24 @@ class RunStore:
         with self._file.transaction(write=True) as connection:
             run_writes.append_train_points_of_runs(connection, self.path, columns, progress)
 
-    def set_eval_points(
-        self,
-        run_id: str,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        breakdown_length: int | None,
-        train_length_max: int,
-        sweep: str = "default",
-        breakdown_low: int | None = None,
-        breakdown_high: int | None = None,
-        bound_reason: str | None = None,
-    ) -> None:
-        """Replace the points of sweep ``sweep`` of the run, atomically.
+    def set_eval_points(self, run_id: str, rows: Sequence[Mapping[str, Any]], breakdown: Breakdown, *, sweep: str = "default") -> None:
+        """Replace the points of sweep ``sweep`` of the run and its breakdown, atomically.
 
-        Rows hold length, n, exact_match, exact_match_low, exact_match_high,
-        token_accuracy. ``breakdown_low`` / ``breakdown_high``: the breakdown's interval
-        (:func:`lengen_core.length_search.breakdown_interval`); ``bound_reason``: why a length
-        search stopped without a failure (the breakdown is then a bound). The ``default``
-        sweep also sets the run's ``breakdown_length`` (and its interval and bound) and
-        ``train_length_max``.
+        Rows hold length, n, exact_match, exact_match_low, exact_match_high, token_accuracy. The store keeps the
+        breakdown's length, training length, interval and bound reason (its ``longest_tested`` comes from the
+        points). The ``default`` sweep's breakdown is the run's own.
         """
         check_name("sweep", sweep)
-        breakdown = None if breakdown_length is None else required_int("breakdown_length", breakdown_length)
-        train_max = required_int("train_length_max", train_length_max)
-        low = None if breakdown_low is None else required_int("breakdown_low", breakdown_low)
-        high = None if breakdown_high is None else required_int("breakdown_high", breakdown_high)
-        reason = optional_text("bound_reason", bound_reason)
+        checked = Breakdown(
+            length=None if breakdown.length is None else required_int("breakdown.length", breakdown.length),
+            train_length_max=required_int("breakdown.train_length_max", breakdown.train_length_max),
+            low=None if breakdown.low is None else required_int("breakdown.low", breakdown.low),
+            high=None if breakdown.high is None else required_int("breakdown.high", breakdown.high),
+            bound_reason=optional_text("breakdown.bound_reason", breakdown.bound_reason),
+        )
         columns = eval_point_columns(run_id, sweep, rows)
         with self._file.transaction(write=True) as connection:
-            run_writes.replace_sweep(
-                connection, self.path, run_id, sweep, columns, breakdown_length=breakdown, train_length_max=train_max, interval=(low, high), bound_reason=reason
-            )
+            run_writes.replace_sweep(connection, self.path, run_id, sweep, columns, checked)
 
     def add_tags(self, run_id: str, tags: Sequence[str]) -> None:
         """Add ``tags`` to the run's tags (those it has are kept, in order; a tag is added once)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.store.bulk import EVAL_LAYOUT, RUNS_LAYOUT, TRAIN_LAYOUT, insert
 from lengen_core.store.engine import fetch_single
 from lengen_core.store.owners import current_owner, refuse_live_runs
@@ -102,35 +103,26 @@ def append_train_points_of_runs(
 
 
 def replace_sweep(
-    connection: duckdb.DuckDBPyConnection,
-    path: pathlib.Path,
-    run_id: str,
-    sweep: str,
-    columns: dict[str, list[Any]],
-    *,
-    breakdown_length: int | None,
-    train_length_max: int,
-    interval: tuple[int | None, int | None] = (None, None),
-    bound_reason: str | None = None,
+    connection: duckdb.DuckDBPyConnection, path: pathlib.Path, run_id: str, sweep: str, columns: dict[str, list[Any]], breakdown: Breakdown
 ) -> None:
     """Replace the points and breakdown (its interval, and why it is a bound) of sweep ``sweep``; the ``default``
     sweep also sets the run's own."""
     require_run(connection, path, run_id)
     connection.execute("DELETE FROM eval_points WHERE run_id = ? AND sweep = ?", [run_id, sweep])
     insert(connection, "eval_points", EVAL_LAYOUT, columns)
-    low, high = interval
+    stored = [breakdown.length, breakdown.train_length_max, breakdown.low, breakdown.high, breakdown.bound_reason]
     connection.execute(
-        "INSERT INTO eval_sweeps (run_id, sweep, breakdown_length, train_length_max, created_at, breakdown_low, breakdown_high, bound_reason) "
+        "INSERT INTO eval_sweeps (run_id, sweep, breakdown_length, train_length_max, breakdown_low, breakdown_high, bound_reason, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, sweep) DO UPDATE SET "
         "breakdown_length = excluded.breakdown_length, train_length_max = excluded.train_length_max, "
         "created_at = excluded.created_at, breakdown_low = excluded.breakdown_low, breakdown_high = excluded.breakdown_high, "
         "bound_reason = excluded.bound_reason",
-        [run_id, sweep, breakdown_length, train_length_max, utcnow(), low, high, bound_reason],
+        [run_id, sweep, *stored, utcnow()],
     )
     if sweep == "default":
         connection.execute(
             "UPDATE runs SET breakdown_length = ?, train_length_max = ?, breakdown_low = ?, breakdown_high = ?, breakdown_bound = ? WHERE run_id = ?",
-            [breakdown_length, train_length_max, low, high, bound_reason, run_id],
+            [*stored, run_id],
         )
 
 

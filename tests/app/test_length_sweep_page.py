@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from lengen_core.breakdown import Breakdown
 from pages.common import get_job_manager, get_store
 from tests.conftest import assert_clean, drawn_figure, rendered
 
@@ -149,7 +150,7 @@ def test_a_run_that_never_broke_reads_as_a_bound_with_its_reason(open_app: Any) 
         for n in (5, 10, 20, 22)
     ]
     reason = "the position ids end at 23 (positions.max_position)"
-    store.set_eval_points(run_id, rows, breakdown_length=22, train_length_max=10, breakdown_low=22, breakdown_high=22, bound_reason=reason)
+    store.set_eval_points(run_id, rows, Breakdown(22, 10, low=22, high=22, bound_reason=reason))
     store.set_status(run_id, "done")
     app = open_app(SWEEP, query_params={"runs": run_id})
     assert_clean(app)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.config import RunConfig
 from lengen_core.costs import default_budget
 from lengen_core.evaluation import EvalPoint, wilson_interval
-from lengen_core.length_search import SearchLimit, breakdown_interval, breakdown_text, search, search_lengths, search_limit
+from lengen_core.length_search import SearchLimit, breakdown_interval, search, search_lengths, search_limit
 from lengen_core.monotone import largest_length
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
@@ -47,7 +48,7 @@ def test_a_model_that_never_breaks_is_a_bound_with_the_limit_named() -> None:
     result = search([point(10, 100)], measure, threshold=0.9, shortest_trained=1, limit=SearchLimit(64, "the position table ends at 64"), resolution=0.1)
     assert asked == [20, 40, 64]  # the limit itself is tested before stopping there
     assert result.bound_reason == "the position table ends at 64"
-    assert breakdown_text(64, 10, bound_reason=result.bound_reason, longest_tested=64) == "≥ 64 (≥ 6.4x): the position table ends at 64"
+    assert str(Breakdown(64, 10, bound_reason=result.bound_reason, longest_tested=64)) == "≥ 64 (≥ 6.4x): the position table ends at 64"
 
 
 def test_no_search_when_the_sweep_already_broke_or_was_stopped() -> None:
@@ -63,8 +64,8 @@ def test_the_interval_is_where_the_wilson_bands_straddle_the_threshold() -> None
     # 97/100: Wilson low 0.916 >= 0.9; 93/100: low 0.863 straddles; 89/100: high 0.94 straddles; 80/100: high 0.87 below
     assert breakdown_interval(points, 0.9, 1) == (20, 40)
     assert breakdown_interval([point(10, 10)], 0.9, 1) == (None, None)
-    assert breakdown_text(30, 10, low=20, high=40, longest_tested=60) == "30 (3.0x; interval 20-40)"
-    assert breakdown_text(None, 10) == "none: below the threshold at the shortest tested length"
+    assert str(Breakdown(30, 10, low=20, high=40, longest_tested=60)) == "30 (3.0x; interval 20-40)"
+    assert str(Breakdown(None, 10)) == "none: below the threshold at the shortest tested length"
 
 
 def test_search_plan_lengths_and_the_largest_fitting_length() -> None:

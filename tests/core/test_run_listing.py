@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.config import RunConfig
 from lengen_core.run_listing import breakdown_texts, filter_runs, part_breakdown_texts, sweep_tags
 from lengen_core.store import RunStore
@@ -27,10 +28,10 @@ def test_filters_breakdowns_and_sweeps_of_a_real_store(tmp_path):
     for run_id in (held, broke, mixed):
         store.set_status(run_id, "running")
         store.set_status(run_id, "done")
-    store.set_eval_points(held, eval_rows([8, 16, 32, 64]), breakdown_length=32, train_length_max=8, breakdown_low=28, breakdown_high=36)
-    store.set_eval_points(broke, eval_rows([8, 16], accuracy=0.2), breakdown_length=None, train_length_max=8)
-    store.set_eval_points(mixed, eval_rows([8]), breakdown_length=8, train_length_max=8)
-    store.set_eval_points(mixed, eval_rows([16, 24]), breakdown_length=24, train_length_max=16, sweep="default@copy_unique")
+    store.set_eval_points(held, eval_rows([8, 16, 32, 64]), Breakdown(32, 8, low=28, high=36))
+    store.set_eval_points(broke, eval_rows([8, 16], accuracy=0.2), Breakdown(None, 8))
+    store.set_eval_points(mixed, eval_rows([8]), Breakdown(8, 8))
+    store.set_eval_points(mixed, eval_rows([16, 24]), Breakdown(24, 16), sweep="default@copy_unique")
     runs = store.list_runs()
 
     assert set(filter_runs(runs, statuses=["done"], tasks=[], schemes=[], text="")["run_id"]) == {held, broke, mixed}

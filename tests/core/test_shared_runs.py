@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import lengen_core.runs.manager as manager_module
+from lengen_core.breakdown import Breakdown
 from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost, finish_times, queue_seconds
 from lengen_core.cpus import usable_cpus
@@ -191,7 +192,7 @@ def test_a_sweep_is_compared_with_the_models_time_for_the_lengths_it_tested(stor
         assert manager.wait(run_id, timeout=120) == "done"
         searched = [1, 4, 8, 16, 32, 64]  # as a search that doubled past the planned [1, 4, 8, 16] would store
         rows = [{"length": length, "n": 5, "exact_match": 1.0, "exact_match_low": 0.5, "exact_match_high": 1.0, "token_accuracy": 1.0} for length in searched]
-        store.set_eval_points(run_id, rows, breakdown_length=None, train_length_max=4)
+        store.set_eval_points(run_id, rows, Breakdown(None, 4))
         record = store.get_run(run_id)
         speed = MachineSpeed()
         wall = record.train_seconds + 2.0

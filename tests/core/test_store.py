@@ -22,6 +22,7 @@ import duckdb
 import pandas
 import pytest
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.errors import StoreError
 from lengen_core.store import FINAL_STATUSES, MIGRATIONS, RUN_STATUSES, SCHEMA_VERSION, InvalidTransition, RunNotFound, RunStore, StoreBusy, default_store_path
 
@@ -90,6 +91,7 @@ def child_script(tmp_path: pathlib.Path, name: str, body: str) -> pathlib.Path:
 
 
 CHILD_HELPERS = """
+from lengen_core.breakdown import Breakdown
 from lengen_core.store import RunStore
 
 def make_config():
@@ -158,7 +160,7 @@ def test_round_trip_of_a_real_config(tmp_path):
     store.update_progress(run_id, steps_done=3, train_seconds=1.25)
     assert (store.get_run(run_id).stop_reason, store.get_run(run_id).learned_step) == (None, None)
     store.update_progress(run_id, steps_done=3, train_seconds=1.25, stop_reason="learned at step 2", learned_step=2)
-    store.set_eval_points(run_id, eval_rows([4, 8, 16]), breakdown_length=8, train_length_max=8)
+    store.set_eval_points(run_id, eval_rows([4, 8, 16]), Breakdown(8, 8))
     store.add_artifact(run_id, "checkpoint", str(tmp_path / "ck.safetensors"))
     store.set_status(run_id, "done")
 
@@ -239,7 +241,7 @@ def test_missing_runs_are_named(tmp_path):
         lambda: store.set_status("feedfacecafe", "running"),
         lambda: store.update_progress("feedfacecafe", steps_done=1, train_seconds=1.0),
         lambda: store.append_train_points("feedfacecafe", train_rows(1)),
-        lambda: store.set_eval_points("feedfacecafe", eval_rows([1]), breakdown_length=1, train_length_max=1),
+        lambda: store.set_eval_points("feedfacecafe", eval_rows([1]), Breakdown(1, 1)),
         lambda: store.add_artifact("feedfacecafe", "checkpoint", "x"),
         lambda: store.train_curve("feedfacecafe"),
         lambda: store.artifacts("feedfacecafe"),
@@ -253,13 +255,18 @@ def test_missing_runs_are_named(tmp_path):
 def test_bad_rows_are_refused_before_anything_is_written(tmp_path):
     store = RunStore(tmp_path / "runs.duckdb")
     run_id = new_run(store)
-    store.set_eval_points(run_id, eval_rows([2, 4]), breakdown_length=4, train_length_max=4)
+    store.set_eval_points(run_id, eval_rows([2, 4]), Breakdown(4, 4))
     broken = eval_rows([2, 4, 8])
     del broken[2]["exact_match"]
     with pytest.raises(ValueError, match=r"eval_points\[2\]\.exact_match"):
-        store.set_eval_points(run_id, broken, breakdown_length=2, train_length_max=4)
+        store.set_eval_points(run_id, broken, Breakdown(2, 4))
     assert store.eval_curve([run_id])["length"].tolist() == [2, 4]
     assert store.get_run(run_id).breakdown_length == 4
+    with pytest.raises(ValueError, match=r"breakdown\.low: must be an integer, got 2\.5"):
+        store.set_eval_points(run_id, eval_rows([2]), Breakdown(2, 4, low=2.5))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"breakdown\.train_length_max: must be an integer"):
+        store.set_eval_points(run_id, eval_rows([2]), Breakdown(2, None))  # type: ignore[arg-type]
+    assert store.eval_curve([run_id])["length"].tolist() == [2, 4]
     with pytest.raises(ValueError, match=r"train_points\[1\]\.step"):
         store.append_train_points(run_id, [train_rows(1)[0], {"loss": 1.0}])
     assert store.train_curve(run_id).empty
@@ -273,14 +280,14 @@ def test_bad_rows_are_refused_before_anything_is_written(tmp_path):
 def test_eval_points_replace_per_sweep(tmp_path):
     store = RunStore(tmp_path / "runs.duckdb")
     run_id, other = new_run(store), new_run(store)
-    store.set_eval_points(run_id, eval_rows([5, 10, 20]), breakdown_length=10, train_length_max=10)
-    store.set_eval_points(other, eval_rows([5]), breakdown_length=5, train_length_max=10)
-    store.set_eval_points(run_id, eval_rows([10, 40], accuracy=0.5), breakdown_length=None, train_length_max=10)
+    store.set_eval_points(run_id, eval_rows([5, 10, 20]), Breakdown(10, 10))
+    store.set_eval_points(other, eval_rows([5]), Breakdown(5, 10))
+    store.set_eval_points(run_id, eval_rows([10, 40], accuracy=0.5), Breakdown(None, 10))
     curve = store.eval_curve([run_id])
     assert curve["length"].tolist() == [10, 40] and curve["exact_match"].tolist() == [0.5, 0.5]
     assert store.get_run(run_id).breakdown_length is None
     # a second sweep keeps its own breakdown and leaves the run's headline number alone
-    store.set_eval_points(run_id, eval_rows([80, 160]), breakdown_length=160, train_length_max=10, sweep="extra")
+    store.set_eval_points(run_id, eval_rows([80, 160]), Breakdown(160, 10), sweep="extra")
     assert store.get_run(run_id).breakdown_length is None
     assert store.eval_curve([run_id], sweep="extra")["length"].tolist() == [80, 160]
     both = store.eval_curve([run_id, other])
@@ -306,7 +313,7 @@ def test_list_runs_filters_and_order(tmp_path):
             )
         )
     store.set_status(made[1], "running")
-    store.set_eval_points(made[2], eval_rows([3]), breakdown_length=15, train_length_max=7)
+    store.set_eval_points(made[2], eval_rows([3]), Breakdown(15, 7))
     everything = store.list_runs()
     assert everything["run_id"].tolist() == made[::-1]  # newest first
     assert everything["created_at"].is_monotonic_decreasing
@@ -448,8 +455,8 @@ def test_delete_removes_rows_everywhere_but_not_files(tmp_path):
     checkpoint.write_bytes(b"weights")
     for run_id in (keep, drop):
         store.append_train_points(run_id, train_rows(4))
-        store.set_eval_points(run_id, eval_rows([1, 2]), breakdown_length=2, train_length_max=2)
-        store.set_eval_points(run_id, eval_rows([3]), breakdown_length=3, train_length_max=2, sweep="extra")
+        store.set_eval_points(run_id, eval_rows([1, 2]), Breakdown(2, 2))
+        store.set_eval_points(run_id, eval_rows([3]), Breakdown(3, 2), sweep="extra")
         store.add_artifact(run_id, "checkpoint", str(checkpoint))
         store.set_status(run_id, "cancelled")
     assert table_counts(store.path, drop) == {"runs": 1, "train_points": 4, "eval_points": 3, "eval_sweeps": 2, "artifacts": 1}
@@ -476,7 +483,7 @@ def test_export_reads_back(tmp_path, fmt):
     chosen, other = new_run(store, tags=["a", "b"], name="chosen"), new_run(store)
     for run_id in (chosen, other):
         store.append_train_points(run_id, train_rows(5))
-        store.set_eval_points(run_id, eval_rows([2, 4, 8]), breakdown_length=4, train_length_max=4)
+        store.set_eval_points(run_id, eval_rows([2, 4, 8]), Breakdown(4, 4))
         store.add_artifact(run_id, "checkpoint", f"/data/{run_id}.safetensors")
     store.set_status(chosen, "running")
     store.set_status(chosen, "done")
@@ -723,7 +730,7 @@ store = RunStore(sys.argv[1])
 for number in range(8):
     run_id = new_run(store, sys.argv[2])
     store.append_train_points(run_id, rows(5))
-    store.set_eval_points(run_id, [{"length": 4, "n": 10, "exact_match": 1.0, "exact_match_low": 0.7, "exact_match_high": 1.0, "token_accuracy": 1.0}], breakdown_length=4, train_length_max=4)
+    store.set_eval_points(run_id, [{"length": 4, "n": 10, "exact_match": 1.0, "exact_match_low": 0.7, "exact_match_high": 1.0, "token_accuracy": 1.0}], Breakdown(4, 4))
     print(run_id, flush=True)
 """,
     )
