@@ -42,7 +42,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from lengen_core.config import ModelConfig, PositionConfig, RunConfig, TaskConfig
+from lengen_core.config import HSAConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig
 from lengen_core.data import ExampleSource, longest_training_example, resolve_eval_lengths, stream_rng
 from lengen_core.errors import ConfigError
 from lengen_core.tasks.base import build_task
@@ -135,55 +135,35 @@ def _env_number(name: str, default, kind):
 
 @dataclass(frozen=True)
 class _Shape:
-    """The sizes the estimate needs, resolved from a config."""
+    """The sizes the estimate needs: the model's config and what the position scheme and vocabulary add to it."""
 
-    d_model: int
-    n_layers: int
-    n_heads: int
-    d_ff: int
+    model: ModelConfig
     vocab: int
     max_position: int
     predicts_positions: bool
     encoding: str
-    attention: str
-    length_scaling: bool
-    hsa_layers: int
-    chunk_size: int
-    top_k: int
-    window: int
-    kv_heads: int
-    retrieval_dim: int
-    local_mixer: str
-    landmark: str
     fire_hidden: int
+
+    @property
+    def hsa(self) -> HSAConfig:
+        return self.model.hsa
+
+    @property
+    def length_scaling(self) -> bool:
+        return self.model.length_scaling != "none"
+
+    @property
+    def hsa_layers(self) -> int:
+        """HSA sits in the upper half of the layers (:func:`lengen_core.models.transformer.build_model`)."""
+        return self.model.n_layers - self.model.n_layers // 2 if self.model.attention == "hsa" else 0
 
 
 def _shape(config: RunConfig) -> _Shape:
     from lengen_core.positions import build_scheme
 
-    model, hsa = config.model, config.model.hsa
     scheme = build_scheme(config.positions)
-    return _Shape(
-        d_model=model.d_model,
-        n_layers=model.n_layers,
-        n_heads=model.n_heads,
-        d_ff=model.d_ff,
-        vocab=config.vocab_size,
-        max_position=config.positions.max_position,
-        predicts_positions=scheme.predicts_positions,
-        encoding=scheme.encoding,
-        attention=model.attention,
-        length_scaling=model.length_scaling != "none",
-        hsa_layers=model.n_layers - model.n_layers // 2 if model.attention == "hsa" else 0,
-        chunk_size=hsa.chunk_size,
-        top_k=hsa.top_k,
-        window=hsa.window,
-        kv_heads=hsa.kv_heads,
-        retrieval_dim=hsa.retrieval_dim,
-        local_mixer=hsa.local_mixer,
-        landmark=hsa.landmark,
-        fire_hidden=config.positions.fire_hidden,
-    )
+    positions = config.positions
+    return _Shape(config.model, config.vocab_size, positions.max_position, scheme.predicts_positions, scheme.encoding, positions.fire_hidden)
 
 
 @functools.lru_cache(maxsize=256)
@@ -213,9 +193,9 @@ def parameter_count(config: RunConfig) -> int:
 def _bias_values(shape: _Shape, rows: int, length: int) -> int:
     """float32 values alive while an ALiBi/FIRE bias ``[B, H, T, T]`` is made and kept."""
     if shape.encoding == "alibi":
-        return rows * length * length * (shape.n_heads + 2)  # distance [B, T, T] + bias
+        return rows * length * length * (shape.model.n_heads + 2)  # distance [B, T, T] + bias
     if shape.encoding == "fire":
-        return rows * length * length * (2 * shape.fire_hidden + 2 * shape.n_heads + 4)  # MLP hidden, out, permute
+        return rows * length * length * (2 * shape.fire_hidden + 2 * shape.model.n_heads + 4)  # MLP hidden, out, permute
     return 0
 
 
@@ -226,37 +206,37 @@ def _attention_uses_mask(shape: _Shape) -> bool:
 
 def _mixer_values_per_token(shape: _Shape, length: int) -> float:
     """float32 values one layer's sequence mixer keeps per token for backward."""
-    d, heads = shape.d_model, shape.n_heads
-    if shape.attention == "dense":
+    d, heads = shape.model.d_model, shape.model.n_heads
+    if shape.model.attention == "dense":
         values = 6 * d  # qkv, rotations, attention output and its projection input
         if _attention_uses_mask(shape):
             values += 2 * heads * length  # mask + bias, probabilities rows of [B, H, T, T]
         return values
-    if shape.local_mixer == "swa":
-        return 10 * d + 3 * heads * 2 * shape.window  # blocked q/k/v, scores and probabilities over 2W keys
+    if shape.hsa.local_mixer == "swa":
+        return 10 * d + 3 * heads * 2 * shape.hsa.window  # blocked q/k/v, scores and probabilities over 2W keys
     chunk = min(64, max(length, 1))
     return 6 * d + 2.5 * chunk * d  # gated recurrence: [C, C, d] decay weights per scan chunk (measured 2.0-2.1 C d)
 
 
 def _hsa_values_per_token(shape: _Shape, length: int, training: bool = True) -> float:
     """float32 values the HSA branch of one layer keeps per token (reference path)."""
-    d, heads, head_dim = shape.d_model, shape.n_heads, shape.d_model // shape.n_heads
-    kv, top_k, size = shape.kv_heads, shape.top_k, shape.chunk_size
+    d, heads, head_dim = shape.model.d_model, shape.model.n_heads, shape.model.d_model // shape.model.n_heads
+    kv, top_k, size = shape.hsa.kv_heads, shape.hsa.top_k, shape.hsa.chunk_size
     chunks = max(1, length // size)
-    values = 6 * d + 4 * kv * head_dim + 2 * kv * shape.retrieval_dim  # norms, k, v, q, landmark queries
+    values = 6 * d + 4 * kv * head_dim + 2 * kv * shape.hsa.retrieval_dim  # norms, k, v, q, landmark queries
     values += 3 * kv * chunks  # dense retrieval scores over every chunk, masked
-    values += 2 * kv * top_k * shape.retrieval_dim  # gathered landmarks
+    values += 2 * kv * top_k * shape.hsa.retrieval_dim  # gathered landmarks
     values += 2 * kv * top_k * size * head_dim  # gathered chunk keys and values
     values += 3 * heads * top_k * size + 2 * heads * top_k * head_dim  # logits, probabilities, slot outputs
-    if shape.landmark == "encoder":  # one bidirectional encoder layer over each chunk + CLS (its no-grad fast path holds more)
+    if shape.hsa.landmark == "encoder":  # one bidirectional encoder layer over each chunk + CLS (its no-grad fast path holds more)
         values += (12 if training else 56) * d + 3 * heads * (size + 1)
     return values
 
 
 def _layer_values_per_token(shape: _Shape, length: int, layer: int, training: bool = True) -> float:
-    values: float = 4 * shape.d_model + 2 * shape.d_ff  # norms, residual, MLP hidden before/after GELU
+    values: float = 4 * shape.model.d_model + 2 * shape.model.d_ff  # norms, residual, MLP hidden before/after GELU
     values += _mixer_values_per_token(shape, length)
-    if shape.attention == "hsa" and layer >= shape.n_layers // 2:
+    if shape.model.attention == "hsa" and layer >= shape.model.n_layers // 2:
         values += _hsa_values_per_token(shape, length, training)
     return values
 
@@ -264,7 +244,7 @@ def _layer_values_per_token(shape: _Shape, length: int, layer: int, training: bo
 def _head_values_per_token(shape: _Shape, training: bool) -> float:
     """Embeddings, final norm, logits (and their softmax and gradient in training); the position head too."""
     copies = 3 if training else 1
-    values = 3 * shape.d_model + copies * shape.vocab
+    values = 3 * shape.model.d_model + copies * shape.vocab
     if shape.predicts_positions:
         values += copies * shape.max_position
     return values
@@ -275,7 +255,7 @@ def training_activation_bytes(config: RunConfig, rows: int | None = None, length
     shape = _shape(config)
     rows = config.train.batch_size if rows is None else rows
     length = longest_training_row(config) if length is None else length
-    layers = sum(_layer_values_per_token(shape, length, layer) for layer in range(shape.n_layers))
+    layers = sum(_layer_values_per_token(shape, length, layer) for layer in range(shape.model.n_layers))
     values = rows * length * (layers + _head_values_per_token(shape, training=True))
     values += 2 * _bias_values(shape, rows, length)  # the bias, and its gradient (FIRE) or temporaries
     return int(values * FLOAT_BYTES) + WORKSPACE_BYTES
@@ -292,12 +272,12 @@ def decoding_bytes(config: RunConfig, rows: int, length: int, prompt_length: int
     left-padded. HSA models rerun the whole prefix each step without a cache.
     """
     shape = _shape(config)
-    d, layers = shape.d_model, shape.n_layers
+    d, layers = shape.model.d_model, shape.model.n_layers
     head = _head_values_per_token(shape, training=False)
-    if shape.attention == "dense":
-        widest = max(6 * d, 2 * d + 2 * shape.d_ff) + head
+    if shape.model.attention == "dense":
+        widest = max(6 * d, 2 * d + 2 * shape.model.d_ff) + head
         if padded or _attention_uses_mask(shape):
-            widest += 3 * shape.n_heads * prompt_length
+            widest += 3 * shape.model.n_heads * prompt_length
         prompt_pass = rows * prompt_length * (widest + 2 * layers * d)
         last_step = 2 * rows * length * d * (layers + 1)
         values = max(prompt_pass, last_step) + _bias_values(shape, rows, length)
@@ -345,14 +325,14 @@ def _forward_flops_per_token(config: RunConfig, parameters: int, context: int) -
     """FLOPs (2 per multiply-add) of one token's forward pass over ``context`` earlier tokens."""
     shape = _shape(config)
     flops = 2.0 * parameters
-    if shape.attention == "dense":
-        flops += 4.0 * shape.n_layers * context * shape.d_model
+    if shape.model.attention == "dense":
+        flops += 4.0 * shape.model.n_layers * context * shape.model.d_model
     else:
-        if shape.local_mixer == "swa":
-            flops += 4.0 * shape.n_layers * min(context, 2 * shape.window) * shape.d_model
+        if shape.hsa.local_mixer == "swa":
+            flops += 4.0 * shape.model.n_layers * min(context, 2 * shape.hsa.window) * shape.model.d_model
         else:  # the chunked scan's [C, C, d] decay weights: exp and masking, ~30 FLOPs each
-            flops += 30.0 * shape.n_layers * min(context, 64) * shape.d_model
-        flops += 4.0 * shape.hsa_layers * shape.top_k * shape.chunk_size * shape.d_model
+            flops += 30.0 * shape.model.n_layers * min(context, 64) * shape.model.d_model
+        flops += 4.0 * shape.hsa_layers * shape.hsa.top_k * shape.hsa.chunk_size * shape.model.d_model
     return flops
 
 
@@ -363,10 +343,10 @@ def decoding_seconds(config: RunConfig, parameters: int, rows: int, prompt_lengt
     cache (``torch.cat``); without one (HSA) each step reruns the whole prefix.
     """
     shape = _shape(config)
-    d, layers = shape.d_model, shape.n_layers
+    d, layers = shape.model.d_model, shape.model.n_layers
     seconds = answer_length * layers * DECODE_STEP_OVERHEAD_S
     total = prompt_length + answer_length
-    if shape.attention == "dense":
+    if shape.model.attention == "dense":
         middle = prompt_length + answer_length / 2  # mean context of a decoding step
         flops = rows * (
             prompt_length * _forward_flops_per_token(config, parameters, prompt_length)
