@@ -425,13 +425,12 @@ def sweep_base(args: argparse.Namespace, tasks: list[str], scheme: str | None, k
 
 def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from lengen_core.costs import default_budget
-    from lengen_core.runs.admission import admit
+    from lengen_core.runs.admission import admit, check_sweep_name
     from lengen_core.sweeps import GRID_LIMIT, InlineRunner, LocalProcessRunner, expand_grid, queue_sweep
     from lengen_core.tasks.base import task_names
 
     runner_choice = check_runner_flags(args)
-    if args.tag is not None and (not args.tag or len(args.tag) > 64):
-        raise ConfigError("--tag", f"must be a name of 1..64 characters, got {shown(args.tag)}")
+    tag = None if args.tag is None else check_sweep_name(args.tag, "--tag")
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
     base = sweep_base(args, tasks, schemes[0] if schemes and schemes[0] in POSITION_SCHEMES else None, task_names())
@@ -467,7 +466,7 @@ def command_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
         check_reachable(args.ray_address or os.environ.get("RAY_ADDRESS") or "")
     store = open_store(args)
-    tag = args.tag or time.strftime("%Y%m%d-%H%M%S")
+    tag = tag or time.strftime("%Y%m%d-%H%M%S")
     jobs = queue_sweep(store, cells, tag=tag, budget=budget)
     out.write(f"sweep {tag}: {len(jobs)} runs ({len(tasks)} tasks x {len(schemes)} schemes x {len(seeds)} seeds), {workers_text(args)}\n")
     bar = ProgressBar(len(jobs), "sweep")

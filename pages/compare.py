@@ -30,7 +30,7 @@ from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError, StoreError
 from lengen_core.run_listing import sweep_tags
-from lengen_core.runs.admission import admit
+from lengen_core.runs.admission import SweepRoom, check_sweep_name, sweep_launch_errors
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
 from pages.common import (
@@ -85,48 +85,31 @@ def launch_form() -> None:
     submitted = st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key="compare_page.launch")
     if not submitted:
         return
-    name = name.strip()
-    if not name or len(name) > 64:
-        show_config_error(ConfigError("sweep.name", "give the sweep a name of 1..64 characters"))
-        return
     if not chosen_tasks or not chosen_schemes:
         show_config_error(ConfigError("sweep", "choose at least one task and one scheme"))
         return
     if plan is None:
         return
     cells, skipped = plan
-    cap = app_caps()["sweep.runs"]
-    if len(cells) > cap.limit:
-        show_config_error(ConfigError("sweep.runs", f"{len(cells)} runs requested; this app's limit is {cap.limit} per sweep (set by {cap.source})"))
-        return
-    violations = [error for config, _ in cells[:1] for error in app_cap_violations(config)]
-    violations += [error for config, _ in cells[1:] for error in app_cap_violations(config) if error.field == "eval.lengths"]
-    if violations:
-        for error in {(e.field, e.message): e for e in violations}.values():
-            show_config_error(error)
-        return
+    for note in skipped:
+        st.warning(f"Skipped {escape_markdown(note)}", icon=":material/skip_next:")
     manager = get_job_manager()
     try:
+        name = check_sweep_name(name)
         ray_sweeps = get_ray_sweeps()
     except ConfigError as error:
         show_config_error(error)
         return
-    free = manager.max_queued - manager.queued_count()
-    if ray_sweeps is None and len(cells) > free:
-        show_config_error(
-            ConfigError("jobs.queued", f"{len(cells)} runs would not fit in the queue ({free} places free of {manager.max_queued}); wait or launch fewer")
-        )
-        return
-    if not cells:
-        show_config_error(ConfigError("sweep", "every chosen task/scheme combination is invalid (see below)"))
-    try:
-        for config, seed in cells:  # every cell passes the cost check before the first is queued
-            admit(config, seed, manager.budget)
-    except ConfigError as error:
+    cap = app_caps()["sweep.runs"]
+    queue_free = None if ray_sweeps is not None else manager.max_queued - manager.queued_count()
+    room = SweepRoom(cap.limit, cap.source, queue_free, manager.max_queued)
+    errors = sweep_launch_errors(cells, room, manager.budget, app_cap_violations)
+    for error in errors:
         show_config_error(error)
+    if errors:
         return
     submitted_ids = []
-    if ray_sweeps is not None and cells:
+    if ray_sweeps is not None:
         try:
             submitted_ids = ray_sweeps.launch(get_store(), cells, tag=name, budget=manager.budget)
         except ConfigError as error:
@@ -145,8 +128,6 @@ def launch_form() -> None:
         st.info(
             f"{shared} of these runs had the same settings and seed as a run already trained or training here; the sweep shares them.", icon=":material/group:"
         )
-    for note in skipped:
-        st.warning(f"Skipped {escape_markdown(note)}", icon=":material/skip_next:")
     if submitted_ids:
         st.session_state[SWEEP_KEY] = f"sweep:{name}"
         where = f" to Ray ({escape_markdown(ray_sweeps.settings.where())})" if ray_sweeps is not None else ""

@@ -1,14 +1,17 @@
-"""What a request must pass before anything is written (:func:`admit`, :func:`check_parent`), and the queued
+"""What a request must pass before anything is written (:func:`admit`, :func:`check_parent`, and for a sweep
+:func:`check_sweep_name`, :func:`sweep_launch_errors`), and the queued
 runs it then becomes (:func:`create_run`, :func:`create_runs`, with their provenance)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lengen_core.config import RunConfig, check_seed
 from lengen_core.costs import Budget, CostEstimate, check_budget, default_budget
-from lengen_core.errors import ConfigError
+from lengen_core.errors import ConfigError, shown
 from lengen_core.runs.provenance import code_version, environment
 from lengen_core.store import RunStore
 from lengen_core.training import resolve_device
@@ -23,6 +26,55 @@ def admit(config: RunConfig, seed: int, budget: Budget | None = None, threads: i
     check_seed(seed)
     resolve_device(config.train.device)
     return check_budget(config, budget, threads=threads)
+
+
+def check_sweep_name(name: str, field: str = "sweep.name") -> str:
+    """A sweep's name (its runs' tag is ``sweep:<name>``), stripped: 1..64 characters, else a ConfigError naming ``field``."""
+    stripped = name.strip()
+    if not stripped or len(stripped) > 64:
+        raise ConfigError(field, f"must be a name of 1..64 characters, got {shown(name)}")
+    return stripped
+
+
+@dataclass(frozen=True)
+class SweepRoom:
+    """Where a sweep's runs must fit: at most ``max_runs`` (a limit set by ``max_runs_by``), and, when they wait in
+    this process's queue, its ``queue_free`` places of ``queue_size`` (None: they do not queue here, e.g. on Ray)."""
+
+    max_runs: int
+    max_runs_by: str
+    queue_free: int | None = None
+    queue_size: int = 0
+
+
+def sweep_launch_errors(
+    cells: Sequence[tuple[RunConfig, int]], room: SweepRoom, budget: Budget | None, cell_errors: Callable[[RunConfig], list[ConfigError]] = lambda config: []
+) -> list[ConfigError]:
+    """Why a sweep of ``cells`` (config, seed) may not start, each error naming its field; empty: it may.
+
+    In order, the first check that fails gives the answer: the number of runs against ``room.max_runs``;
+    ``cell_errors`` (a server's own caps: every field of the first cell, and ``eval.lengths`` of the others,
+    the one field a launcher's cells differ in, since each task has its own lengths; all of them, each once);
+    the queue's free places; at least one cell; then every cell's admission (:func:`admit`), so that nothing is
+    queued unless every cell can run.
+    """
+    if len(cells) > room.max_runs:
+        return [ConfigError("sweep.runs", f"{len(cells)} runs requested; the limit is {room.max_runs} per sweep (set by {room.max_runs_by})")]
+    over_caps = [error for config, _ in cells[:1] for error in cell_errors(config)]
+    over_caps += [error for config, _ in cells[1:] for error in cell_errors(config) if error.field == "eval.lengths"]
+    if over_caps:
+        return list({(error.field, error.message): error for error in over_caps}.values())
+    if room.queue_free is not None and len(cells) > room.queue_free:
+        message = f"{len(cells)} runs would not fit in the queue ({room.queue_free} places free of {room.queue_size}); wait or launch fewer"
+        return [ConfigError("jobs.queued", message)]
+    if not cells:
+        return [ConfigError("sweep", "every chosen task/scheme combination is invalid (see the notes)")]
+    try:
+        for config, seed in cells:
+            admit(config, seed, budget)
+    except ConfigError as error:
+        return [error]
+    return []
 
 
 def check_parent(store: RunStore, config: RunConfig) -> None:
