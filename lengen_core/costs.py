@@ -42,7 +42,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from lengen_core.config import HSAConfig, ModelConfig, PositionConfig, RunConfig, TaskConfig
+from lengen_core.config import ModelConfig, PositionConfig, RunConfig, TaskConfig
 from lengen_core.data import ExampleSource, longest_training_example, resolve_eval_lengths, stream_rng
 from lengen_core.errors import ConfigError
 from lengen_core.tasks.base import build_task
@@ -144,19 +144,6 @@ class _Shape:
     encoding: str
     fire_hidden: int
 
-    @property
-    def hsa(self) -> HSAConfig:
-        return self.model.hsa
-
-    @property
-    def length_scaling(self) -> bool:
-        return self.model.length_scaling != "none"
-
-    @property
-    def hsa_layers(self) -> int:
-        """HSA sits in the upper half of the layers (:func:`lengen_core.models.transformer.build_model`)."""
-        return self.model.n_layers - self.model.n_layers // 2 if self.model.attention == "hsa" else 0
-
 
 def _shape(config: RunConfig) -> _Shape:
     from lengen_core.positions import build_scheme
@@ -201,7 +188,7 @@ def _bias_values(shape: _Shape, rows: int, length: int) -> int:
 
 def _attention_uses_mask(shape: _Shape) -> bool:
     """Whether dense attention builds an explicit ``[B, H, T, T]`` mask (math path) in training."""
-    return shape.encoding in ("alibi", "fire") or shape.length_scaling
+    return shape.encoding in ("alibi", "fire") or shape.model.length_scaling != "none"
 
 
 def _mixer_values_per_token(shape: _Shape, length: int) -> float:
@@ -212,8 +199,8 @@ def _mixer_values_per_token(shape: _Shape, length: int) -> float:
         if _attention_uses_mask(shape):
             values += 2 * heads * length  # mask + bias, probabilities rows of [B, H, T, T]
         return values
-    if shape.hsa.local_mixer == "swa":
-        return 10 * d + 3 * heads * 2 * shape.hsa.window  # blocked q/k/v, scores and probabilities over 2W keys
+    if shape.model.hsa.local_mixer == "swa":
+        return 10 * d + 3 * heads * 2 * shape.model.hsa.window  # blocked q/k/v, scores and probabilities over 2W keys
     chunk = min(64, max(length, 1))
     return 6 * d + 2.5 * chunk * d  # gated recurrence: [C, C, d] decay weights per scan chunk (measured 2.0-2.1 C d)
 
@@ -221,14 +208,15 @@ def _mixer_values_per_token(shape: _Shape, length: int) -> float:
 def _hsa_values_per_token(shape: _Shape, length: int, training: bool = True) -> float:
     """float32 values the HSA branch of one layer keeps per token (reference path)."""
     d, heads, head_dim = shape.model.d_model, shape.model.n_heads, shape.model.d_model // shape.model.n_heads
-    kv, top_k, size = shape.hsa.kv_heads, shape.hsa.top_k, shape.hsa.chunk_size
+    hsa = shape.model.hsa
+    kv, top_k, size = hsa.kv_heads, hsa.top_k, hsa.chunk_size
     chunks = max(1, length // size)
-    values = 6 * d + 4 * kv * head_dim + 2 * kv * shape.hsa.retrieval_dim  # norms, k, v, q, landmark queries
+    values = 6 * d + 4 * kv * head_dim + 2 * kv * hsa.retrieval_dim  # norms, k, v, q, landmark queries
     values += 3 * kv * chunks  # dense retrieval scores over every chunk, masked
-    values += 2 * kv * top_k * shape.hsa.retrieval_dim  # gathered landmarks
+    values += 2 * kv * top_k * hsa.retrieval_dim  # gathered landmarks
     values += 2 * kv * top_k * size * head_dim  # gathered chunk keys and values
     values += 3 * heads * top_k * size + 2 * heads * top_k * head_dim  # logits, probabilities, slot outputs
-    if shape.hsa.landmark == "encoder":  # one bidirectional encoder layer over each chunk + CLS (its no-grad fast path holds more)
+    if hsa.landmark == "encoder":  # one bidirectional encoder layer over each chunk + CLS (its no-grad fast path holds more)
         values += (12 if training else 56) * d + 3 * heads * (size + 1)
     return values
 
@@ -323,16 +311,17 @@ def _training_step_tokens(config_json: str, batches: int = 4) -> tuple[float, in
 
 def _forward_flops_per_token(config: RunConfig, parameters: int, context: int) -> float:
     """FLOPs (2 per multiply-add) of one token's forward pass over ``context`` earlier tokens."""
-    shape = _shape(config)
+    model, hsa = config.model, config.model.hsa
     flops = 2.0 * parameters
-    if shape.model.attention == "dense":
-        flops += 4.0 * shape.model.n_layers * context * shape.model.d_model
+    if model.attention == "dense":
+        flops += 4.0 * model.n_layers * context * model.d_model
     else:
-        if shape.hsa.local_mixer == "swa":
-            flops += 4.0 * shape.model.n_layers * min(context, 2 * shape.hsa.window) * shape.model.d_model
+        if hsa.local_mixer == "swa":
+            flops += 4.0 * model.n_layers * min(context, 2 * hsa.window) * model.d_model
         else:  # the chunked scan's [C, C, d] decay weights: exp and masking, ~30 FLOPs each
-            flops += 30.0 * shape.model.n_layers * min(context, 64) * shape.model.d_model
-        flops += 4.0 * shape.hsa_layers * shape.hsa.top_k * shape.hsa.chunk_size * shape.model.d_model
+            flops += 30.0 * model.n_layers * min(context, 64) * model.d_model
+        hsa_layers = model.n_layers - model.n_layers // 2  # HSA sits in the upper half of the layers
+        flops += 4.0 * hsa_layers * hsa.top_k * hsa.chunk_size * model.d_model
     return flops
 
 
