@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lengen_core.breakdown import Breakdown
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, load_manifest
 from lengen_core.lessons import LESSON_RUNS, LIVE_TAG, get_lesson, run_tag
 from lengen_core.theory import OUTCOMES
@@ -56,7 +57,13 @@ def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
     expected = {f"breakdown:{LESSON_RUNS[key].label}" for key in lesson.runs if BUNDLED[key]["breakdown_length"] is not None}
     assert breakdowns == expected
     table = app.dataframe[0].value
-    assert [text.split(" ")[0] for text in table["breakdown length"]] == [str(BUNDLED[key]["breakdown_length"] or "none:") for key in lesson.runs]
+    for key, text in zip(lesson.runs, table["breakdown length"]):  # a run that held to its longest length is a bound
+        entry = BUNDLED[key]
+        longest = max(point["length"] for point in entry["eval_points"])
+        stored = Breakdown(entry["breakdown_length"], entry["train_length_max"], longest_tested=longest)
+        assert text.split(";")[0].split(")")[0] == str(stored).split(")")[0], key  # the page adds the interval from the points
+    assert table["breakdown length"].iloc[0].startswith("8 (1.0x")  # learned APE learned 1-8 and broke right after
+    assert table["breakdown length"].iloc[1].startswith("≥ 30 (≥ 3.8x)")  # coupling held to the end of its id table
     assert set(table["source"]) == {"bundled demo"}
     assert any("What we expected" in element.value for element in app.markdown)
 
