@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import random
+import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,6 +33,8 @@ from lengen_core.memory import peak_resident_bytes, reset_peak_resident, residen
 from lengen_core.models.transformer import build_model
 from lengen_core.positions import build_scheme
 from lengen_core.training import BatchSource, compute_loss, make_optimizer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None = None, rows: int | None = None) -> dict[str, float]:
@@ -74,6 +80,24 @@ def measure_peak_bytes(config: RunConfig, phase: str, *, eval_length: int | None
     measured = peak_resident_bytes() - start
     estimated = decoding_bytes(config, len(examples), tokens, prompt, padded=padded)
     return {"measured": measured, "estimated": estimated, "rows": len(examples), "tokens": tokens}
+
+
+def measure_in_fresh_process(config: dict[str, Any], phase: str, *, timeout_s: float, **extra: Any) -> dict[str, Any]:
+    """This script run on one request in a process of its own (so earlier allocations hide no peak); its JSON
+    answer. Raises RuntimeError with the end of its stderr when it fails."""
+    request = json.dumps({"config": config, "phase": phase, **extra})
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), request],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if result.returncode:
+        raise RuntimeError(result.stderr[-2000:])
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
 
 
 def main(argv: list[str]) -> None:

@@ -15,16 +15,16 @@ and its measured peak is compared with the budget.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.calibrate_costs import measure_in_fresh_process
+except ImportError:
+    from calibrate_costs import measure_in_fresh_process
+
 
 CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     "default (reverse 1..10, coupled), train": ({}, "train", {}),
@@ -70,19 +70,8 @@ BIG_MODEL = {
 }
 
 
-def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, float]:
-    request = json.dumps({"config": config, "phase": phase, **extra})
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=1800,
-    )
-    if result.returncode:
-        raise RuntimeError(result.stderr[-2000:])
-    return json.loads(result.stdout)
+def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, Any]:
+    return measure_in_fresh_process(config, phase, timeout_s=1800, **extra)
 
 
 def largest_batch(budget: Any) -> int:

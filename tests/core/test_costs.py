@@ -9,36 +9,22 @@ allocator's and torch's transient copies the shape count cannot see exactly).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.calibrate_costs import measure_in_fresh_process
 from lengen_core.config import RunConfig
 from lengen_core.costs import GIB, Budget, check_budget, default_budget, estimate_cost
 from lengen_core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS needs Linux /proc")
 
 
-def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, float]:
-    request = json.dumps({"config": config, "phase": phase, **extra})
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "calibrate_costs.py"), request],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout)
+def measure(config: dict[str, Any], phase: str, **extra: Any) -> dict[str, Any]:
+    return measure_in_fresh_process(config, phase, timeout_s=300, **extra)
 
 
 CASES = {  # (config changes, phase, extra): each measured well above the ~30 MiB fixed overhead
