@@ -61,8 +61,7 @@ class Breakdown:
         if self.length is None:
             return "none: below the threshold at the shortest tested length"
         if self.is_bound:
-            reason = self.bound_reason or "the sweep ended there"
-            return f"≥ {self.length} ({ratio_text(self.length, self.train_length_max, True)}): {reason}"
+            return f"≥ {self.length} ({self.ratio_text}): {self.bound_reason or 'the sweep ended there'}"
         low, high = self.low, self.high
         interval = f"; interval {low if low is not None else '?'}-{high}" if high is not None and (low, high) != (self.length, self.length) else ""
-        return f"{self.length} ({ratio_text(self.length, self.train_length_max)}{interval})"
+        return f"{self.length} ({self.ratio_text}{interval})"

@@ -15,7 +15,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lengen_core.charts.grid import cell_task_labels, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
+from lengen_core.charts.grid import GRID_CAPTION, cell_runs, cell_words, compare_grid_figure, grid_cells, grid_summary, is_mixture_row, with_partner_rows
 from lengen_core.compare_defaults import (
     DEFAULT_SCHEMES,
     DEFAULT_TASKS,
@@ -234,15 +234,7 @@ def grid_view(tag: str | None) -> None:
     if len(mixtures):
         with st.expander(f"Multi-task runs ({mixtures['task'].nunique()} rows: each mixture, and each of its other tasks)"):
             st.plotly_chart(compare_grid_figure(mixtures), key="compare_page.mixture_grid", config=plotly_config("compare-mixtures"))
-    st.caption(
-        "Each cell: the median breakdown/train length over its seeds that learned their training range (≥ when the median run "
-        "held to where its length search stopped: the position table, the task, or the evaluation budget), then how many of "
-        "its runs learned it, with ✓ when theory agrees with every decided run and ≠ when it disagrees with one (Huang et al. "
-        "2025: NoPE, and learned APE with random training offsets as the column learned+offsets; Golowich et al. 2025: "
-        "coupling on k-sparse tasks; a run generalizes when it holds to 2x its training length). Grey: every finished run of "
-        "the cell did not learn its training range, so it says nothing about length. Hover a cell for each run's n, interval "
-        "and verdict; click a cell in the table to open its runs."
-    )
+    st.caption(GRID_CAPTION + " Hover a cell for each run's n, interval and verdict; click a cell in the table to open its runs.")
     table = cells.assign(text=cells.apply(cell_words, axis=1)).pivot(index="task", columns="scheme", values="text")
     event = st.dataframe(table, key=TABLE_KEY, on_select="rerun", selection_mode="single-cell")
     apply_table_selection(event, table)
@@ -254,8 +246,7 @@ def grid_view(tag: str | None) -> None:
         st.session_state[CELL_KEY] = labels[0]
     label = st.selectbox("Cell", labels, key=CELL_KEY)
     task, scheme = label.split(" / ", 1)
-    cell = cells[(cells["task"] == task) & (cells["scheme"] == scheme)].iloc[0]
-    in_cell = runs[runs["run_id"].isin(cell["run_ids"]) & (pd.Series(cell_task_labels(runs), index=runs.index) == task)]
+    in_cell = cell_runs(runs, cells, task, scheme)
     members = in_cell[["run_id", "seed", "status", "breakdown_length", "train_length_max", "breakdown_ratio", "in_distribution", "steps_done", "stop_reason"]]
     st.dataframe(members, hide_index=True, key="compare_page.members", column_config=number_columns(["breakdown_ratio", "in_distribution"], 2))
     finished = members[members["status"] == "done"]["run_id"].tolist()

@@ -203,21 +203,22 @@ def main() -> None:
     st.plotly_chart(figure, key="sweep_page.chart", config=plotly_config("length-sweep"))
 
     checks = [check_run(config, curve.breakdown_length, curve.longest_tested) for config, curve in zip(checked, curves)]
+    breakdowns = [curve.breakdown for curve in curves]  # each reads its interval from the curve's points once
     summary = pd.DataFrame(
         [
             {
                 "run": curve.label,
                 "scheme": curve.scheme,
                 "trained on": f"{curve.train_length_min}..{curve.train_length_max}",
-                "breakdown length": str(curve.breakdown),
-                "breakdown / train length": curve.breakdown.ratio_text,
+                "breakdown length": str(breakdown),
+                "breakdown / train length": breakdown.ratio_text,
                 "threshold": f"{curve.threshold:.2f}",
                 "predicted": "-" if check.applicable.prediction is None else check.applicable.prediction.verdict,
                 "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",
                 "measured": check.outcome.verdict,
                 "agrees": check.agreement_word,
             }
-            for curve, check in zip(curves, checks)
+            for curve, check, breakdown in zip(curves, checks, breakdowns)
         ]
     )
     st.caption(

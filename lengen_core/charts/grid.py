@@ -32,6 +32,15 @@ from lengen_core.tasks.theory import Prediction
 from lengen_core.theory import MeasuredOutcome, measured_outcome, prediction_for_setting, setting_label
 
 BODY_FONT_PX = 16  # Streamlit's body text (its theme's base font size)
+# What a cell of the grid says, under the figure (the page adds how to open a cell)
+GRID_CAPTION = (
+    "Each cell: the median breakdown/train length over its seeds that learned their training range (≥ when the median run "
+    "held to where its length search stopped: the position table, the task, or the evaluation budget), then how many of "
+    "its runs learned it, with ✓ when theory agrees with every decided run and ≠ when it disagrees with one (Huang et al. "
+    "2025: NoPE, and learned APE with random training offsets as the column learned+offsets; Golowich et al. 2025: "
+    "coupling on k-sparse tasks; a run generalizes when it holds to 2x its training length). Grey: every finished run of "
+    "the cell did not learn its training range, so it says nothing about length."
+)
 COLOUR_SCALE = "Viridis"
 NOT_LEARNED_FILL = "#cfcfcf"
 PENDING_FILL = "#eef0f4"
@@ -300,6 +309,13 @@ def cell_task_labels(runs: pd.DataFrame) -> list[str]:
     if "mixture" not in runs:
         return list(runs["task"])
     return [mixture_label(task, mixture) for task, mixture in zip(runs["task"], runs["mixture"])]
+
+
+def cell_runs(runs: pd.DataFrame, cells: pd.DataFrame, task: str, scheme: str) -> pd.DataFrame:
+    """The rows of ``runs`` in the cell (``task``, ``scheme``) of ``cells`` (:func:`grid_cells`): the cell's runs, on
+    its own row (a mixture run's partner row and its main task's row hold the same run id)."""
+    cell = cells[(cells["task"] == task) & (cells["scheme"] == scheme)].iloc[0]
+    return runs[runs["run_id"].isin(cell["run_ids"]) & (pd.Series(cell_task_labels(runs), index=runs.index) == task)]
 
 
 def with_partner_rows(runs: pd.DataFrame, part_sweeps: pd.DataFrame) -> pd.DataFrame:
