@@ -63,5 +63,8 @@ class Breakdown:
         if self.is_bound:
             return f"≥ {self.length} ({self.ratio_text}): {self.bound_reason or 'the sweep ended there'}"
         low, high = self.low, self.high
-        interval = f"; interval {low if low is not None else '?'}-{high}" if high is not None and (low, high) != (self.length, self.length) else ""
+        interval = ""
+        if high is not None and (low, high) != (self.length, self.length):
+            # low None: even the first tested length's interval reaches below the threshold
+            interval = f"; interval {low}-{high}" if low is not None else f"; interval from below the first tested length to {high}"
         return f"{self.length} ({self.ratio_text}{interval})"

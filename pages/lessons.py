@@ -26,6 +26,7 @@ from lengen_core.lessons import (
     Lesson,
     RunOutcome,
     check_lesson,
+    claim_text,
     get_lesson,
     lesson_configs,
     missing_requirements,
@@ -106,7 +107,7 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
     st.dataframe(table, hide_index=True, key="lessons.table")
     checks = check_lesson(lesson, outcomes)
     labels = {key: LESSON_RUNS[key].label for key in lesson.runs}
-    lines = [f"{STATUS_MARKS[status]} {expectation.describe(labels)}" for expectation, status in checks]
+    lines = [f"{STATUS_MARKS[status]} {claim_text(expectation, status, labels, outcomes)}" for expectation, status in checks]
     counts = tally([status for _, status in checks])
     st.markdown(f"**What we expected, and whether these runs show it** ({tally_text(counts)})  \n" + "  \n".join(lines))
     if counts[ClaimStatus.FAILS] or counts[ClaimStatus.NOT_LEARNED]:
@@ -125,7 +126,7 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
 STATUS_MARKS = {
     ClaimStatus.HOLDS: ":green[:material/check_circle:]",
     ClaimStatus.FAILS: ":red[:material/cancel:]",
-    ClaimStatus.NOT_LEARNED: ":orange[:material/school:] did not learn its range:",
+    ClaimStatus.NOT_LEARNED: ":orange[:material/school:]",
     ClaimStatus.PENDING: ":gray[:material/hourglass_empty:]",
 }
 

@@ -125,7 +125,8 @@ class JobManager:
         self.remote = remote
         self._warmed_up = threading.Event()
         store.mark_interrupted()
-        threading.Thread(target=self._warm_up, args=(probe_speed,), name="lengen-warm-up", daemon=True).start()
+        self._warm_up_thread = threading.Thread(target=self._warm_up, args=(probe_speed,), name="lengen-warm-up", daemon=True)
+        self._warm_up_thread.start()
         for worker in self._workers:
             worker.start()
 
@@ -439,5 +440,8 @@ class JobManager:
             self._queue.put(None)
         for worker in self._workers:
             worker.join(timeout=30)
+        # the speed probe trains for a few seconds; a process that exits while it runs aborts in torch (with Ray
+        # imported, its terminate handler turns the daemon thread's forced unwind into SIGABRT)
+        self._warm_up_thread.join(timeout=30)
         if self.remote is not None:
             self.remote.close()

@@ -66,6 +66,8 @@ def test_the_interval_is_where_the_wilson_bands_straddle_the_threshold() -> None
     assert breakdown_interval([point(10, 10)], 0.9, 1) == (None, None)
     assert str(Breakdown(30, 10, low=20, high=40, longest_tested=60)) == "30 (3.0x; interval 20-40)"
     assert str(Breakdown(None, 10)) == "none: below the threshold at the shortest tested length"
+    # 49/50 at 16 (Wilson low 0.895): even the first tested length may be below the threshold
+    assert str(Breakdown(48, 48, low=None, high=48, longest_tested=256)) == "48 (1.0x; interval from below the first tested length to 48)"
 
 
 def test_search_plan_lengths_and_the_largest_fitting_length() -> None:

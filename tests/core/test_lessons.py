@@ -21,6 +21,7 @@ from lengen_core.lessons import (
     RunOutcome,
     all_lesson_runs,
     check_lesson,
+    claim_text,
     feature_available,
     get_lesson,
     missing_requirements,
@@ -124,8 +125,13 @@ def test_the_c_rasp_lesson_uses_the_task_labels() -> None:
         (Expectation("stops", "a"), {"a": RunOutcome(12, 8, 24)}, False),
         (Expectation("short", "a", factor=4.0), {"a": RunOutcome(24, 8, 40)}, True),
         (Expectation("short", "a", factor=4.0), {"a": RunOutcome(32, 8, 40)}, False),
-        (Expectation("beats", "a", "b"), {"a": RunOutcome(4, 8, 24), "b": RunOutcome(None, 8, 24)}, True),
+        (Expectation("beats", "a", "b"), {"a": RunOutcome(16, 8, 24), "b": RunOutcome(8, 8, 24)}, True),
         (Expectation("beats", "a", "b"), {"a": RunOutcome(8, 8, 24), "b": RunOutcome(8, 8, 24)}, False),
+        (Expectation("learns", "a", "b"), {"a": RunOutcome(8, 8, 24), "b": RunOutcome(4, 8, 24)}, True),
+        (Expectation("learns", "a", "b"), {"a": RunOutcome(24, 8, 24), "b": RunOutcome(None, 8, 24)}, True),
+        (Expectation("learns", "a", "b"), {"a": RunOutcome(8, 8, 24), "b": RunOutcome(8, 8, 24)}, False),  # both learned
+        (Expectation("learns", "a", "b"), {"a": RunOutcome(4, 8, 24), "b": RunOutcome(None, 8, 24)}, False),  # neither
+        (Expectation("learns", "a", "b"), {"a": RunOutcome(8, 8, 24)}, None),
         (Expectation("beats", "a", "b"), {"a": RunOutcome(8, 8, 24)}, None),
         (Expectation("stops", "a"), {}, None),
     ],
@@ -162,6 +168,49 @@ def test_a_failure_claim_on_a_run_that_failed_inside_its_range_is_did_not_learn(
     claim = Expectation(kind, "a")
     assert claim.status({"a": RunOutcome(breakdown, 8, 24)}) == ClaimStatus.NOT_LEARNED
     assert claim.check({"a": RunOutcome(breakdown, 8, 24)}) is None
+
+
+@pytest.mark.parametrize(
+    ("winner", "loser"),
+    [(RunOutcome(24, 8, 24), RunOutcome(4, 8, 24)), (RunOutcome(24, 8, 24), RunOutcome(None, 8, 24)), (RunOutcome(4, 8, 24), RunOutcome(None, 8, 24))],
+)
+def test_a_comparison_with_a_run_that_never_learned_its_range_is_did_not_learn(winner: RunOutcome, loser: RunOutcome) -> None:
+    """HSA holding to 256 "beats" a dense run that broke at 32 of its 48 only by the dense run failing to learn 48:
+    that compares learning, not length, so it is never "holds" (the lesson says ``learns`` when that is its claim)."""
+    claim = Expectation("beats", "a", "b")
+    assert claim.status({"a": winner, "b": loser}) == ClaimStatus.NOT_LEARNED
+    assert claim.check({"a": winner, "b": loser}) is None
+
+
+def test_a_claim_that_did_not_learn_names_the_run_that_did_not() -> None:
+    claim = Expectation("beats", "passkey_hsa", "passkey_dense")
+    labels = {"passkey_hsa": "sparse attention (HSA)", "passkey_dense": "dense attention"}
+    outcomes = {"passkey_hsa": RunOutcome(256, 48, 256), "passkey_dense": RunOutcome(32, 48, 256)}  # dense: 0.84 at 48
+    status = claim.status(outcomes)
+    assert status == ClaimStatus.NOT_LEARNED
+    text = claim_text(claim, status, labels, outcomes)
+    assert text.startswith("dense attention did not learn its training range") and "(HSA) did not" not in text
+    assert text.endswith("sparse attention (HSA) generalizes further than dense attention")
+    held = {**outcomes, "passkey_dense": RunOutcome(48, 48, 256)}
+    assert claim_text(claim, claim.status(held), labels, held) == "sparse attention (HSA) generalizes further than dense attention"
+
+
+def test_every_lesson_shows_its_claims_on_its_bundled_runs() -> None:
+    """What a class sees first: each lesson's claims hold on the runs it ships (the theory lesson's predictions are
+    counted by its takeaway instead, below); a lesson whose bundled run never learned its range fails here."""
+    manifest = load_manifest(DEFAULT_DEMO_DIR)
+    entries = {entry["key"]: entry for entry in manifest["runs"]}
+    if not entries:
+        pytest.skip("no demo runs bundled")
+    for lesson in LESSONS:
+        if lesson.key == "c_rasp" or not set(lesson.runs) <= set(entries):
+            continue
+        outcomes = {
+            key: RunOutcome(entries[key]["breakdown_length"], entries[key]["train_length_max"], max(point["length"] for point in entries[key]["eval_points"]))
+            for key in lesson.runs
+        }
+        statuses = {expectation.describe({}): status for expectation, status in check_lesson(lesson, outcomes)}
+        assert set(statuses.values()) == {ClaimStatus.HOLDS}, (lesson.key, statuses)
 
 
 def test_check_lesson_reports_every_expectation() -> None:
