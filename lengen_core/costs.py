@@ -64,6 +64,15 @@ DECODE_STEP_OVERHEAD_S = 2.5e-4
 TRAIN_FLOPS_PER_THREAD = 58e9
 TRAIN_THREAD_SCALING = 0.5
 TRAIN_STEP_OVERHEAD_S = 8e-3
+# HSA on the CPU runs its PyTorch reference (the Triton kernels need a GPU), which costs more than its FLOPs say:
+# many small ops (the sliding window's blocks and masks, chunk scores, top-k, the gathers, stick-breaking weights).
+# Per token of a training step at one thread: about 4 us per layer and 0.5 us per key an HSA layer gathers
+# (top_k x chunk_size), least squares over 10 configs around the HSA lesson's (2-4 layers, top-k 2-4, chunks of
+# 8-16, width 64-128; bench/train_time_check.py --cases HSA, docs/benchmarks.md), each within 0.87-1.19x; without
+# it the estimate was 0.33-0.65x the measured step. It speeds up with threads as the FLOPs do (1.43-1.55x from 1 to
+# 2 threads, measured).
+HSA_LAYER_S_PER_TOKEN = 4e-6
+HSA_GATHERED_KEY_S_PER_TOKEN = 0.5e-6
 # Share of the machine's memory the jobs may use together; the rest is the server, the
 # page scripts, the OS and allocator slack.
 MEMORY_HEADROOM = 0.75
@@ -506,6 +515,14 @@ def queue_seconds(seconds: list[float], workers: int) -> float:
     return max(finish_times(seconds, workers), default=0.0)
 
 
+def hsa_reference_seconds_per_token(config: RunConfig) -> float:
+    """What the reference HSA path adds to a training step, per token at one thread, beyond its FLOPs (see
+    :data:`HSA_LAYER_S_PER_TOKEN`): every layer's local mixer, and each HSA layer's gathered keys."""
+    model = config.model
+    hsa_layers = model.n_layers - model.n_layers // 2  # HSA sits in the upper half of the layers
+    return model.n_layers * HSA_LAYER_S_PER_TOKEN + hsa_layers * model.hsa.top_k * model.hsa.chunk_size * HSA_GATHERED_KEY_S_PER_TOKEN
+
+
 def training_seconds(config: RunConfig, step_flops: float, threads: int | None = None) -> float:
     """Seconds ``config`` trains on the CPU: its steps at ``threads`` torch threads (default: this
     process's), or its time budget if that ends training first."""
@@ -513,8 +530,11 @@ def training_seconds(config: RunConfig, step_flops: float, threads: int | None =
         import torch
 
         threads = torch.get_num_threads()
-    rate = TRAIN_FLOPS_PER_THREAD * max(1, threads) ** TRAIN_THREAD_SCALING
-    seconds = config.train.steps * (step_flops / rate + TRAIN_STEP_OVERHEAD_S)
+    speedup = max(1, threads) ** TRAIN_THREAD_SCALING
+    per_step = step_flops / (TRAIN_FLOPS_PER_THREAD * speedup) + TRAIN_STEP_OVERHEAD_S
+    if config.model.attention == "hsa":
+        per_step += hsa_reference_seconds_per_token(config) * training_step_tokens(config)[0] / speedup
+    seconds = config.train.steps * per_step
     budget = config.train.time_budget_s
     return seconds if budget is None else min(seconds, budget)
 

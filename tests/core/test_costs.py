@@ -244,6 +244,30 @@ def test_training_time_estimate_is_near_a_measured_run() -> None:
     assert 0.25 <= estimated / measured <= 4.0, (estimated, measured)
 
 
+def test_the_hsa_estimate_carries_the_reference_paths_cost() -> None:
+    """HSA trains on its PyTorch reference on the CPU, at about twice the time of the same dense model, far more than
+    its FLOPs say. The estimate's HSA / dense ratio against the measured one, both timed here one after the other
+    (so a loaded machine slows both): without the reference term the estimate said 1.2x where 2.0x was measured."""
+    import torch
+
+    from lengen_core.costs import training_seconds
+    from lengen_core.lessons import LESSON_RUNS
+    from lengen_core.training import train
+
+    def seconds_per_step(key: str) -> tuple[float, float]:
+        config = LESSON_RUNS[key].config().replace(**{"train.steps": 12, "train.log_every": 12, "train.warmup_steps": 5})
+        train(config.replace(**{"train.steps": 2}), seed=0)
+        started = time.perf_counter()
+        train(config, seed=0)
+        measured = (time.perf_counter() - started) / 12
+        return measured, training_seconds(config, estimate_cost(config).train_step_flops, threads=torch.get_num_threads()) / 12
+
+    dense_measured, dense_estimated = seconds_per_step("passkey_dense")
+    hsa_measured, hsa_estimated = seconds_per_step("passkey_hsa")
+    measured_ratio, estimated_ratio = hsa_measured / dense_measured, hsa_estimated / dense_estimated
+    assert 0.7 <= estimated_ratio / measured_ratio <= 1.4, (estimated_ratio, measured_ratio)
+
+
 def test_queue_seconds_is_the_first_in_first_out_makespan() -> None:
     from lengen_core.costs import queue_seconds
 
