@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from lengen_core.config import RunConfig
 from lengen_core.params import parse_int_list
+from lengen_core.run_listing import sweep_tag
 from lengen_core.store import RunStore
 from lengen_core.sweeps import InlineRunner, LocalProcessRunner, queue_sweep
 
@@ -60,7 +61,7 @@ def report(store: RunStore) -> None:
     runs = store.list_runs(status="done")
     arms: dict[str, dict] = {}
     for row in runs.itertuples():
-        if not any(str(tag) in ("sweep:adapt-pretrain", "sweep:adapt-held-out") for tag in row.tags):
+        if not any(str(tag) in (sweep_tag("adapt-pretrain"), sweep_tag("adapt-held-out")) for tag in row.tags):
             continue
         record = store.get_run(row.run_id)
         config = record.run_config

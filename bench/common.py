@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lengen_core.recipe_regime import model_changes as model_changes  # a transformer's size as config changes (the bench scripts')
+from lengen_core.run_listing import sweep_tag
 
 # --- the kernel benchmarks (bench_coupled_attention.py, bench_hsa.py) ---------------------------
 
@@ -140,7 +141,7 @@ def done_runs_of_sweeps(store: Any, tag_prefix: str) -> Any:
     """The finished runs (``RunStore.list_runs`` rows, newest first) of the sweeps whose tag starts with
     ``tag_prefix`` (a sweep tags its runs ``sweep:TAG``)."""
     runs = store.list_runs(status="done")
-    return runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{tag_prefix}") for tag in tags))]
+    return runs[runs["tags"].map(lambda tags: any(str(tag).startswith(sweep_tag(tag_prefix)) for tag in tags))]
 
 
 def median_cell(values: list[float]) -> str:
@@ -157,7 +158,7 @@ def median_cell(values: list[float]) -> str:
 def finished_runs_of_tag(store: Any, tag: str) -> dict[tuple[str, int], str]:
     """(config id, seed) -> run id of the finished runs of sweep ``tag`` (the newest of each): what a rerun keeps."""
     found: dict[tuple[str, int], str] = {}
-    for _, row in store.list_runs(tag=f"sweep:{tag}").iterrows():  # newest first
+    for _, row in store.list_runs(tag=sweep_tag(tag)).iterrows():  # newest first
         if row["status"] == "done":
             found.setdefault((row["config_id"], int(row["seed"])), row["run_id"])
     return found

@@ -20,8 +20,10 @@ from lengen_core.store import RunStore
 from lengen_core.theory import setting_label
 
 try:  # run as python -m bench.<script> or as python bench/<script>.py
+    from bench.common import done_runs_of_sweeps
     from bench.common import median_cell as cell
 except ImportError:
+    from common import done_runs_of_sweeps
     from common import median_cell as cell
 
 LEARNED = 0.9  # exact match at the longest training length that counts as having learned the task (eval.threshold)
@@ -32,8 +34,7 @@ def main() -> None:
     parser.add_argument("db")
     args = parser.parse_args()
     store = RunStore(args.db, read_only=True)
-    runs = store.list_runs(status="done")
-    runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith("sweep:k-sparse-") for tag in tags))]
+    runs = done_runs_of_sweeps(store, "k-sparse-")
     table: dict[tuple[str, str, int], dict[int, list[float]]] = {}
     seen: set[tuple[str, str, int, int]] = set()
     for row in runs.itertuples():  # newest first: a seed rerun by a later sweep (one stopped half-way) counts once, the newest

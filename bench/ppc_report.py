@@ -16,6 +16,7 @@ import argparse
 
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.evaluation import greedy_decode, predicted_ids_right
+from lengen_core.run_listing import sweep_tag
 from lengen_core.runs.loading import load_run
 from lengen_core.store import RunStore
 
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
     store = RunStore(args.db, read_only=True)
-    runs = store.list_runs(status="done", tag=f"sweep:{args.tag}").sort_values(["task", "scheme", "seed"])
+    runs = store.list_runs(status="done", tag=sweep_tag(args.tag)).sort_values(["task", "scheme", "seed"])
     print("| task | scheme | seed | trained on | breakdown length | EM at 2x | ids right at 1x / 2x / 3x |")
     print("|---|---|---|---|---|---|---|")
     for row in runs.itertuples():

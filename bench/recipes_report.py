@@ -20,6 +20,7 @@ import statistics
 
 import pandas
 
+from lengen_core.run_listing import sweep_tag
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_name
 
@@ -62,10 +63,10 @@ def main() -> None:
     runs = store.list_runs(status="done")
     groups: dict[tuple[str, str], dict[str, list]] = {}
     for row in runs.sort_values("seed", kind="stable").itertuples():  # seed order: the lessons quote seeds 0, 1, 2
-        tag = next((str(tag) for tag in row.tags if str(tag).startswith(f"sweep:{args.prefix}")), None)
+        tag = next((str(tag) for tag in row.tags if str(tag).startswith(sweep_tag(args.prefix))), None)
         if tag is None:
             continue
-        group, _, recipe = tag.removeprefix(f"sweep:{args.prefix}").partition("-")
+        group, _, recipe = tag.removeprefix(sweep_tag(args.prefix)).partition("-")
         recipe = recipe or row.scheme  # a sweep of schemes: one row per scheme
         record = store.get_run(row.run_id)
         config = record.run_config

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from lengen_core.run_listing import sweep_tag
 from lengen_core.store import RunStore
 
 
@@ -26,7 +27,7 @@ def spread(values: list[float], digits: int = 2) -> str:
 
 
 def summarise(store: RunStore, tag: str, factor: float) -> str:
-    runs = store.list_runs(tag=f"sweep:{tag}")
+    runs = store.list_runs(tag=sweep_tag(tag))
     if runs.empty:
         raise SystemExit(f"no runs tagged sweep:{tag} in {store.path}")
     curves = store.eval_curve(list(runs["run_id"]), sweep="default")
@@ -58,7 +59,7 @@ def summarise(store: RunStore, tag: str, factor: float) -> str:
 
 def curves_table(store: RunStore, tag: str) -> str:
     """Exact match per length, median over seeds, one column per scheme."""
-    runs = store.list_runs(tag=f"sweep:{tag}")
+    runs = store.list_runs(tag=sweep_tag(tag))
     curves = store.eval_curve(list(runs["run_id"]), sweep="default").merge(runs[["run_id", "task", "scheme"]], on="run_id")
     table = curves.groupby(["task", "length", "scheme"])["exact_match"].median().unstack("scheme")
     lines = []

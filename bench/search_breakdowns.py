@@ -16,6 +16,7 @@ import argparse
 import time
 
 from lengen_core.costs import default_budget
+from lengen_core.run_listing import sweep_tag
 from lengen_core.runs.extra_sweeps import execute_extra_sweep, plan_extra_sweep
 from lengen_core.store import RunStore
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         runs = store.list_runs(status="done", with_checkpoint=True)
     if args.tag_prefix:
-        runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(f"sweep:{args.tag_prefix}") for tag in tags))]
+        runs = runs[runs["tags"].map(lambda tags: any(str(tag).startswith(sweep_tag(args.tag_prefix)) for tag in tags))]
     chosen = [row for row in runs.itertuples() if held_to_the_end(store, row.run_id)]
     if args.limit:
         chosen = chosen[: args.limit]

@@ -34,6 +34,7 @@ from typing import Any
 
 from lengen_core.breakdown import Breakdown
 from lengen_core.errors import StoreError
+from lengen_core.run_listing import SWEEP_TAG_PREFIX
 from lengen_core.store import EVAL_COLUMNS, RunStore
 from lengen_core.sweep_names import part_sweep_name
 
@@ -147,7 +148,8 @@ def export_demo_runs(
             "tags": list(
                 # a run taken from a sweep's store leaves its sweep behind: in the app's store it would become Compare's newest sweep
                 dict.fromkeys(
-                    [tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith((DEMO_ID_PREFIX, "sweep:"))] + list((more_tags or {}).get(key, ()))
+                    [tag for tag in record.tags if tag != DEMO_TAG and not tag.startswith((DEMO_ID_PREFIX, SWEEP_TAG_PREFIX))]
+                    + list((more_tags or {}).get(key, ()))
                 )
             ),
             "breakdown_length": record.breakdown_length,

@@ -92,11 +92,24 @@ def filter_runs(runs: pd.DataFrame, *, statuses: list[str], tasks: list[str], sc
     return runs[mask]
 
 
+SWEEP_TAG_PREFIX = "sweep:"
+
+
+def sweep_tag(name: str) -> str:
+    """The tag every run of the sweep ``name`` carries: Compare's, the CLI's ``sweep --tag``, a Ray sweep's."""
+    return f"{SWEEP_TAG_PREFIX}{name}"
+
+
+def sweep_name_of(tag: str) -> str:
+    """The sweep's name in its runs' tag (the inverse of :func:`sweep_tag`)."""
+    return tag.removeprefix(SWEEP_TAG_PREFIX)
+
+
 def sweep_tags(runs: pd.DataFrame) -> list[str]:
     """``sweep:<name>`` tags in the store, newest sweep first."""
     if len(runs) == 0 or "tags" not in runs:
         return []
     exploded = runs[["tags", "created_at"]].explode("tags").dropna(subset=["tags"])
-    exploded = exploded[exploded["tags"].astype(str).str.startswith("sweep:")]
+    exploded = exploded[exploded["tags"].astype(str).str.startswith(SWEEP_TAG_PREFIX)]
     newest = exploded.groupby("tags")["created_at"].max().sort_values(ascending=False)
     return list(newest.index)

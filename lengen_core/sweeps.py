@@ -22,6 +22,7 @@ from lengen_core.config import RunConfig
 from lengen_core.costs import Budget
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
+from lengen_core.run_listing import sweep_tag
 
 if TYPE_CHECKING:
     from lengen_core.store import RunStore
@@ -140,5 +141,5 @@ def queue_sweep(store: RunStore, cells: Iterable[tuple[RunConfig, int]], *, tag:
     from lengen_core.runs.admission import create_runs
 
     cells = list(cells)
-    run_ids = create_runs(store, cells, tags=(f"sweep:{tag}",), budget=budget)
+    run_ids = create_runs(store, cells, tags=(sweep_tag(tag),), budget=budget)
     return [SweepJob(run_id, config.to_json(), seed, str(store.path), budget) for run_id, (config, seed) in zip(run_ids, cells)]

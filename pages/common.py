@@ -31,6 +31,7 @@ from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
+from lengen_core.run_listing import sweep_tag
 from lengen_core.runs.manager import JobManager
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
 from pages.caps import app_caps, max_concurrent_jobs, share_identical_runs
@@ -251,7 +252,7 @@ def ray_sweep_progress() -> list[tuple[str, int, int]]:
     progress = []
     for tag in sorted(running_ray_sweeps()):
         try:
-            statuses = get_store().list_runs(tag=f"sweep:{tag}")["status"]
+            statuses = get_store().list_runs(tag=sweep_tag(tag))["status"]
         except StoreError:
             continue
         progress.append((tag, int(statuses.isin(FINAL_STATUSES).sum()), len(statuses)))

@@ -29,7 +29,7 @@ from lengen_core.compare_defaults import (
 from lengen_core.config import POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text
 from lengen_core.errors import ConfigError, StoreError
-from lengen_core.run_listing import sweep_tags
+from lengen_core.run_listing import sweep_name_of, sweep_tag, sweep_tags
 from lengen_core.runs.admission import SweepRoom, check_sweep_name, sweep_launch_errors
 from pages.binding import url_picker
 from pages.caps import app_cap_violations, app_caps
@@ -115,21 +115,17 @@ def launch_form() -> None:
         except ConfigError as error:
             show_config_error(error)
         cells = []  # sent to Ray, not to the job manager
-    shared = 0
-    for config, seed in cells:
-        try:
-            submission = manager.request(config, seed, name=f"{name}:{config.task.name}/{config.positions.scheme}/s{seed}", tags=(f"sweep:{name}",))
-        except ConfigError as error:
-            show_config_error(error)
-            break
-        submitted_ids.append(submission.run_id)
-        shared += submission.shared is not None
+    submissions, refused = manager.request_sweep(cells, name)
+    if refused is not None:
+        show_config_error(refused)
+    submitted_ids += [submission.run_id for submission in submissions]
+    shared = sum(submission.shared is not None for submission in submissions)
     if shared:
         st.info(
             f"{shared} of these runs had the same settings and seed as a run already trained or training here; the sweep shares them.", icon=":material/group:"
         )
     if submitted_ids:
-        st.session_state[SWEEP_KEY] = f"sweep:{name}"
+        st.session_state[SWEEP_KEY] = sweep_tag(name)
         where = f" to Ray ({escape_markdown(ray_sweeps.settings.where())})" if ray_sweeps is not None else ""
         st.success(f"Sweep {code_span(name)}: {len(submitted_ids)} runs submitted{where}.", icon=":material/check_circle:")
 
@@ -190,7 +186,7 @@ def ray_controls(tag: str | None) -> None:
         ray_sweeps = get_ray_sweeps()
     except ConfigError:
         return  # shown where a sweep is launched
-    name = (tag or "").removeprefix("sweep:")
+    name = sweep_name_of(tag or "")
     if ray_sweeps is None or name not in ray_sweeps.running():
         return
     st.caption(f"Running on Ray: {escape_markdown(ray_sweeps.settings.where())}, {ray_sweeps.settings.cpus_per_run} CPU(s) per run.")
@@ -284,16 +280,7 @@ def main() -> None:
         return
     tags = sweep_tags(runs)
     options = tags + [ALL_RUNS]
-    chosen = url_picker(
-        "compare_page",
-        "sweep",
-        "Sweep",
-        options,
-        key=SWEEP_KEY,
-        omit=ALL_RUNS,
-        to_text=lambda option: option.removeprefix("sweep:"),
-        format_func=lambda option: option.removeprefix("sweep:"),
-    )
+    chosen = url_picker("compare_page", "sweep", "Sweep", options, key=SWEEP_KEY, omit=ALL_RUNS, to_text=sweep_name_of, format_func=sweep_name_of)
     tag = None if chosen == ALL_RUNS else chosen
     pending = runs if tag is None else runs[runs["tags"].map(lambda tags: tag in list(tags) if tags is not None else False)]
     busy = bool(pending["status"].isin(["queued", "running"]).any()) if len(pending) else False

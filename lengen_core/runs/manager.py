@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from lengen_core.config import RunConfig
 from lengen_core.costs import Budget, CostEstimate, default_budget, estimate_cost, finish_times, queue_seconds
 from lengen_core.cpus import usable_cpus
 from lengen_core.errors import ConfigError
+from lengen_core.run_listing import sweep_tag
 from lengen_core.runs.admission import admit, create_run
 from lengen_core.runs.execution import execute_run, finish
 from lengen_core.runs.extra_sweeps import ExtraSweep, execute_extra_sweep, next_sweep_name, plan_extra_sweep
@@ -180,6 +182,20 @@ class JobManager:
             job = _Job(run_id, run_id, TrainingControl(), progress, config=config, seed=seed, identity=identity, estimate=estimate)
             self._add(job)
         return Submission(run_id)
+
+    def request_sweep(self, cells: Sequence[tuple[RunConfig, int]], name: str) -> tuple[list[Submission], ConfigError | None]:
+        """Request each cell (``config``, ``seed``) as a run of the sweep ``name``: tagged ``sweep:<name>``, named
+        ``<name>:<task>/<scheme>/s<seed>``, shared with an identical run as :meth:`request` does. A refusal stops
+        the rest and comes back beside the cells already requested, which stay queued; check every cell first
+        (:func:`~lengen_core.runs.admission.sweep_launch_errors`) so that none is refused here."""
+        submissions: list[Submission] = []
+        for config, seed in cells:
+            try:
+                run_name = f"{name}:{config.task.name}/{config.positions.scheme}/s{seed}"
+                submissions.append(self.request(config, seed, name=run_name, tags=(sweep_tag(name),)))
+            except ConfigError as error:
+                return submissions, error
+        return submissions, None
 
     def submit(self, config: RunConfig, seed: int, *, name: str | None = None, tags: tuple[str, ...] = ()) -> str:
         """Queue a new run of ``config`` with ``seed`` (never shared) and return its id; see :meth:`request`."""

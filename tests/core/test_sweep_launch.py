@@ -75,3 +75,32 @@ def test_one_cell_over_the_budget_refuses_the_whole_sweep() -> None:
     tiny = Budget(memory_bytes=1 << 20, eval_seconds=600.0, source="a 1 MiB test budget")
     errors = sweep_launch_errors(cells(["reverse"], ["rope"]), ROOMY, tiny)
     assert len(errors) == 1 and "1 MiB test budget" in str(errors[0])
+
+
+def test_a_sweeps_cells_are_requested_named_and_tagged_and_a_refusal_keeps_the_rest(tmp_path) -> None:
+    import time
+
+    from lengen_core.run_listing import sweep_name_of, sweep_tag, sweep_tags
+    from lengen_core.runs.manager import JobManager
+    from lengen_core.store import RunStore
+
+    store = RunStore(tmp_path / "runs.duckdb")
+    grid = cells(["reverse"], ["rope", "coupled"], seeds=2)  # 4 runs
+    manager = JobManager(store, max_concurrent=1, max_queued=2, budget=BUDGET)
+    try:
+        busy = manager.submit(grid[0][0].replace(**{"train.steps": 200_000, "train.time_budget_s": 60.0}), 9)
+        deadline = time.monotonic() + 60
+        while manager.progress(busy)["phase"] == "queued" and time.monotonic() < deadline:  # until the worker takes it
+            time.sleep(0.05)
+        submissions, refused = manager.request_sweep(grid, "mine")
+        # the only worker is busy: two cells fill the queue, the third is refused, and the two stay requested
+        assert refused is not None and refused.field == "jobs" and len(submissions) == 2
+        assert [store.get_run(submission.run_id).name for submission in submissions] == ["mine:reverse/rope/s0", "mine:reverse/rope/s1"]
+        assert all(sweep_tag("mine") in store.get_run(submission.run_id).tags for submission in submissions)
+        assert sweep_tags(store.list_runs()) == ["sweep:mine"] and sweep_name_of("sweep:mine") == "mine"
+        again, refused = manager.request_sweep(grid[:2], "again")  # the same cells: joined, tagged with both sweeps
+        assert refused is None and [submission.run_id for submission in again] == [submission.run_id for submission in submissions]
+        assert [submission.shared for submission in again] == ["joined", "joined"]
+        assert sweep_tag("again") in store.get_run(again[0].run_id).tags
+    finally:
+        manager.shutdown()
