@@ -38,7 +38,8 @@ import torch
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost, queue_seconds
-from lengen_core.lessons import LESSONS, Expectation, RunOutcome, check_lesson, get_lesson, lesson_configs, missing_requirements, tally
+from lengen_core.lesson_claims import Expectation, RunOutcome, tally
+from lengen_core.lessons import LESSONS, check_lesson, get_lesson, lesson_configs, missing_requirements
 from lengen_core.runs.manager import JobManager
 from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, probe_training
 from lengen_core.store import RunStore

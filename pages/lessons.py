@@ -17,21 +17,18 @@ from lengen_core.breakdown import ratio_text
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.costs import duration_text
 from lengen_core.errors import LenGenError
+from lengen_core.lesson_claims import ClaimStatus, RunOutcome, claim_text, tally
 from lengen_core.lessons import (
     DEMO_TAG,
     LESSON_RUNS,
     LESSONS,
     LIVE_TAG,
-    ClaimStatus,
     Lesson,
-    RunOutcome,
     check_lesson,
-    claim_text,
     get_lesson,
     lesson_configs,
     missing_requirements,
     pick_lesson_run_ids,
-    tally,
 )
 from lengen_core.runs.identity import Submission
 from lengen_core.tasks import build_task

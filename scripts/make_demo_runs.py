@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, demo_size_bytes, export_demo_runs, load_manifest
-from lengen_core.lessons import LESSONS, RunOutcome, all_lesson_runs, check_lesson, feature_available
+from lengen_core.lesson_claims import RunOutcome
+from lengen_core.lessons import LESSONS, all_lesson_runs, check_lesson, feature_available
 from lengen_core.runs.admission import create_run
 from lengen_core.store import RunStore
 from lengen_core.sweeps import LocalProcessRunner, SweepJob

@@ -13,21 +13,17 @@ import pytest
 from lengen_core.config import RunConfig
 from lengen_core.config_codec import flatten
 from lengen_core.demo_runs import DEFAULT_DEMO_DIR, DEMO_TAG, demo_id_tag, demo_size_bytes, earlier_builds, export_demo_runs, import_demo_runs, load_manifest
+from lengen_core.lesson_claims import ClaimStatus, Expectation, RunOutcome, claim_text, tally
 from lengen_core.lessons import (
     LESSON_RUNS,
     LESSONS,
-    ClaimStatus,
-    Expectation,
-    RunOutcome,
     all_lesson_runs,
     check_lesson,
-    claim_text,
     feature_available,
     get_lesson,
     missing_requirements,
     pick_lesson_run_ids,
     run_tag,
-    tally,
 )
 from lengen_core.store import RunStore
 
