@@ -161,6 +161,11 @@ def export_demo_runs(
             "checkpoint": checkpoint,
             "checkpoint_sha256": _file_digest(checkpoint_dir / f"{key}.safetensors") if checkpoint else None,
         }
+        if (record.breakdown_low, record.breakdown_high, record.breakdown_bound) != (None, None, None):
+            # the breakdown's interval and why a bound stopped ("the position ids end at 31"), as stored; entries of
+            # runs stored before them keep their digest
+            entry["breakdown_low"], entry["breakdown_high"] = record.breakdown_low, record.breakdown_high
+            entry["bound_reason"] = record.breakdown_bound
         if record.stop_reason is not None:  # runs stored since schema v3: why training ended (older entries keep their digest)
             entry["stop_reason"] = record.stop_reason
             entry["learned_step"] = record.learned_step
@@ -279,7 +284,10 @@ def _import_entry(store: RunStore, directory: Path, entry: Mapping[str, Any], de
         )
         if entry["train_points"]:
             store.append_train_points(run_id, entry["train_points"])
-        store.set_eval_points(run_id, entry["eval_points"], Breakdown(entry["breakdown_length"], int(entry["train_length_max"])))
+        breakdown = Breakdown(
+            entry["breakdown_length"], int(entry["train_length_max"]), entry.get("breakdown_low"), entry.get("breakdown_high"), entry.get("bound_reason")
+        )
+        store.set_eval_points(run_id, entry["eval_points"], breakdown)
         for part in entry.get("part_sweeps", []):
             part_breakdown = Breakdown(part["breakdown_length"], int(part["train_length_max"]))
             store.set_eval_points(run_id, part["eval_points"], part_breakdown, sweep=part_sweep_name("default", part["task"]))

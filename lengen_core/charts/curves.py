@@ -25,6 +25,7 @@ from lengen_core.store import RunRecord
 
 METRIC_LABELS: dict[str, str] = {"exact_match": "exact-match accuracy (greedy decoding)", "token_accuracy": "per-token accuracy (greedy decoding)"}
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+LOG_AXIS_SPAN = 16  # the longest tested length over the shortest from which the length axis is logarithmic
 TRAIN_RANGE_COLOR = "rgba(120, 120, 120, 0.15)"
 
 
@@ -225,6 +226,15 @@ def length_sweep_figure(
             raise ValueError(f"unknown metric {metric!r}; choose from {sorted(METRIC_LABELS)}")
     rows = len(metrics)
     figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    tested = [float(length) for curve in curves for length in curve.points["length"]] or [1.0]
+    # lengths a search reached (up to 64x the training length) would squash the trained and first tested lengths
+    # into the left edge of a linear axis: from a 16x span on, the axis is logarithmic (our choice)
+    log_axis = max(tested) >= LOG_AXIS_SPAN * max(min(tested), 1.0)
+
+    def axis_x(length: float) -> float:
+        """An annotation's x: plotly places annotations on a log axis by log10 of the value (shapes by the value)."""
+        return math.log10(length) if log_axis else length
+
     dash_of: dict[str, str] = {}
     per_scheme: dict[str, int] = {}
     for curve in curves:
@@ -282,7 +292,7 @@ def length_sweep_figure(
     for high in sorted({c.train_length_max for c in curves}):
         figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row="all", col=1, name="train-length-max")
         figure.add_annotation(
-            x=high,
+            x=axis_x(high),
             y=0.99,
             yref="y domain",
             xref="x",
@@ -298,7 +308,7 @@ def length_sweep_figure(
         color = scheme_color(curve.scheme)
         figure.add_vline(x=curve.breakdown_length, line=dict(color=color, dash="dot", width=2), row="all", col=1, name=f"breakdown:{curve.label}")
         figure.add_annotation(
-            x=curve.breakdown_length,
+            x=axis_x(curve.breakdown_length),
             y=0.08 + 0.09 * (offset % 5),
             xref="x",
             yref="y domain",
@@ -312,7 +322,9 @@ def length_sweep_figure(
         row = list(metrics).index("exact_match") + 1
         for threshold in sorted({c.threshold for c in curves}):
             figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=1, name="threshold")
-    figure.update_xaxes(title_text="length (input size)", row=rows, col=1)
+    figure.update_xaxes(title_text="length (input size)" + (", log scale" if log_axis else ""), row=rows, col=1)
+    if log_axis:
+        figure.update_xaxes(type="log")
     figure.update_layout(
         height=height_per_panel * rows,
         margin=dict(l=50, r=20, t=60, b=40),

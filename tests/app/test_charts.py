@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -61,6 +62,26 @@ def test_length_sweep_marks_breakdown_train_range_and_threshold() -> None:
     assert len(train_max) == 1 and train_max[0].x0 == 10
     threshold = named_shapes(figure, "threshold")
     assert len(threshold) == 1 and threshold[0].y0 == 0.9
+
+
+def test_a_sweep_searched_far_past_its_lengths_is_drawn_on_a_log_axis() -> None:
+    """HSA held to 3,072 after a sweep of 16-256: on a linear axis the trained lengths were 2% of the width."""
+    searched = SweepCurve(
+        label="hsa",
+        scheme="rope",
+        points=sweep_points([16, 48, 256, 1024, 3072], [1.0, 1.0, 1.0, 1.0, 1.0]),
+        train_length_min=16,
+        train_length_max=48,
+        breakdown_length=3072,
+        threshold=0.9,
+    )
+    figure = length_sweep_figure([searched])
+    assert figure.layout.xaxis.type == "log" and figure.layout.xaxis.title.text.endswith("log scale")
+    # shapes sit at the lengths themselves, annotations at their log10 (plotly's rule on a log axis)
+    assert named_shapes(figure, "breakdown:")[0].x0 == 3072 and named_shapes(figure, "train-length-max")[0].x0 == 48
+    annotations = {annotation.text: annotation.x for annotation in figure.layout.annotations}
+    assert annotations["breakdown ≥ 3072"] == pytest.approx(math.log10(3072)) and annotations["trained ≤ 48"] == pytest.approx(math.log10(48))
+    assert length_sweep_figure([curve()]).layout.xaxis.type is None  # 5-40: linear, as before
 
 
 def test_bands_can_be_hidden_and_token_accuracy_gets_its_own_panel() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -280,6 +281,23 @@ def test_export_then_import_copies_the_run_exactly_and_only_once(tmp_path: Path)
     count = target.count_runs()
     again = import_demo_runs(target, demo)
     assert again.imported == [] and again.skipped == ["tiny"] and target.count_runs() == count
+
+
+def test_a_bundled_run_keeps_its_breakdowns_interval_and_why_a_bound_stopped(tmp_path: Path) -> None:
+    from lengen_core.breakdown import Breakdown
+    from lengen_core.store import EVAL_COLUMNS
+
+    source = RunStore(tmp_path / "source.duckdb")
+    run_id = _finished_run(source, tmp_path, "held")
+    curve = source.eval_curve([run_id])
+    longest = int(curve["length"].max())
+    held = Breakdown(longest, 3, low=2, high=longest, bound_reason="the position ids end at 31 (positions.max_position)")
+    source.set_eval_points(run_id, [{key: row[key] for key in EVAL_COLUMNS} for _, row in curve.iterrows()], held)  # as a run that held
+    export_demo_runs(source, {"held": run_id}, tmp_path / "demo")
+    target = RunStore(tmp_path / "target.duckdb")
+    (imported,) = import_demo_runs(target, tmp_path / "demo").imported
+    assert target.get_run(imported).breakdown(longest) == source.get_run(run_id).breakdown(longest) == dataclasses.replace(held, longest_tested=longest)
+    assert str(target.get_run(imported).breakdown(longest)).endswith(": the position ids end at 31 (positions.max_position)")
 
 
 def test_a_bundled_run_keeps_its_learned_checks(tmp_path: Path) -> None:
