@@ -485,7 +485,7 @@ def estimate_cost(
             per_length += tuple(_eval_length_cost(config, length, parameters, budget, part.name) for length in part_lengths)
     tokens, width = training_step_tokens(config)
     step_flops = 3.0 * tokens * _forward_flops_per_token(config, parameters, width)
-    seconds = training_seconds(config, step_flops, threads)
+    seconds = training_seconds(config, step_flops, threads, step_tokens=tokens)
     return CostEstimate(parameters, static, row, activations, per_length, step_flops, budget, seconds)
 
 
@@ -523,9 +523,10 @@ def hsa_reference_seconds_per_token(config: RunConfig) -> float:
     return model.n_layers * HSA_LAYER_S_PER_TOKEN + hsa_layers * model.hsa.top_k * model.hsa.chunk_size * HSA_GATHERED_KEY_S_PER_TOKEN
 
 
-def training_seconds(config: RunConfig, step_flops: float, threads: int | None = None) -> float:
+def training_seconds(config: RunConfig, step_flops: float, threads: int | None = None, *, step_tokens: float | None = None) -> float:
     """Seconds ``config`` trains on the CPU: its steps at ``threads`` torch threads (default: this
-    process's), or its time budget if that ends training first."""
+    process's), or its time budget if that ends training first. ``step_tokens``: the tokens a step's rows hold
+    (:func:`training_step_tokens`, drawn when not given), for the reference HSA path's cost."""
     if threads is None:
         import torch
 
@@ -533,7 +534,8 @@ def training_seconds(config: RunConfig, step_flops: float, threads: int | None =
     speedup = max(1, threads) ** TRAIN_THREAD_SCALING
     per_step = step_flops / (TRAIN_FLOPS_PER_THREAD * speedup) + TRAIN_STEP_OVERHEAD_S
     if config.model.attention == "hsa":
-        per_step += hsa_reference_seconds_per_token(config) * training_step_tokens(config)[0] / speedup
+        tokens = training_step_tokens(config)[0] if step_tokens is None else step_tokens
+        per_step += hsa_reference_seconds_per_token(config) * tokens / speedup
     seconds = config.train.steps * per_step
     budget = config.train.time_budget_s
     return seconds if budget is None else min(seconds, budget)

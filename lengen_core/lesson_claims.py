@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from lengen_core.theory import measured_outcome
+from lengen_core.theory import MeasuredOutcome, measured_outcome
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,21 @@ class RunOutcome:
     train_length_max: int
     max_tested_length: int
 
+    @classmethod
+    def of_bundled(cls, entry: Mapping[str, Any]) -> RunOutcome:
+        """The outcome of a bundled demo run, from its manifest entry (``data/demo/manifest.json``)."""
+        lengths = [point["length"] for point in entry["eval_points"]] or [entry["train_length_max"]]
+        return cls(entry["breakdown_length"], entry["train_length_max"], max(lengths))
+
+    @property
+    def measured(self) -> MeasuredOutcome:
+        """The run's outcome in theory's words (:func:`lengen_core.theory.measured_outcome`)."""
+        return measured_outcome(self.breakdown_length, self.train_length_max, self.max_tested_length)
+
     @property
     def learned(self) -> bool:
-        """Whether the run learned its own training range (:func:`lengen_core.theory.measured_outcome`)."""
-        return measured_outcome(self.breakdown_length, self.train_length_max, self.max_tested_length).verdict != "did not learn"
+        """Whether the run learned its own training range."""
+        return self.measured.verdict != "did not learn"
 
 
 class ClaimStatus(StrEnum):
@@ -108,7 +120,7 @@ class Expectation:
             if not outcome.learned or (other is not None and not other.learned):
                 return ClaimStatus.NOT_LEARNED
             if self.kind == "predicted":
-                measured = measured_outcome(outcome.breakdown_length, outcome.train_length_max, outcome.max_tested_length)
+                measured = outcome.measured
                 if not measured.decided:
                     return ClaimStatus.PENDING
                 return ClaimStatus.HOLDS if (measured.verdict == "generalizes") == self.generalizes else ClaimStatus.FAILS

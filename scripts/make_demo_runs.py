@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if merge:
         for entry in load_manifest(args.out)["runs"]:
             if entry["key"] not in run_ids:
-                lengths = [point["length"] for point in entry["eval_points"]] or [entry["train_length_max"]]
-                outcomes[entry["key"]] = RunOutcome(entry["breakdown_length"], entry["train_length_max"], max(lengths))
+                outcomes[entry["key"]] = RunOutcome.of_bundled(entry)
     for key, run_id in run_ids.items():
         record = store.get_run(run_id)
         outcomes[key] = RunOutcome(record.breakdown_length, record.train_length_max or 0, max(configs[key].eval.lengths))

@@ -202,10 +202,7 @@ def test_every_lesson_shows_its_claims_on_its_bundled_runs() -> None:
     for lesson in LESSONS:
         if lesson.key == "c_rasp" or not set(lesson.runs) <= set(entries):
             continue
-        outcomes = {
-            key: RunOutcome(entries[key]["breakdown_length"], entries[key]["train_length_max"], max(point["length"] for point in entries[key]["eval_points"]))
-            for key in lesson.runs
-        }
+        outcomes = {key: RunOutcome.of_bundled(entries[key]) for key in lesson.runs}
         statuses = {expectation.describe({}): status for expectation, status in check_lesson(lesson, outcomes)}
         assert set(statuses.values()) == {ClaimStatus.HOLDS}, (lesson.key, statuses)
 
@@ -375,10 +372,7 @@ def test_the_theory_lessons_takeaway_counts_what_its_bundled_runs_show() -> None
     entries = {entry["key"]: entry for entry in manifest["runs"]}
     if not set(lesson.runs) <= set(entries):
         pytest.skip("no bundled runs of the theory lesson")
-    outcomes = {
-        key: RunOutcome(entries[key]["breakdown_length"], entries[key]["train_length_max"], max(point["length"] for point in entries[key]["eval_points"]))
-        for key in lesson.runs
-    }
+    outcomes = {key: RunOutcome.of_bundled(entries[key]) for key in lesson.runs}
     counts = tally([status for _, status in check_lesson(lesson, outcomes)])
     learned = counts[ClaimStatus.HOLDS] + counts[ClaimStatus.FAILS]
     agree, of = (int(number) for number in re.search(r"agree on (\d+) of the (\d+) runs that learned", lesson.takeaway).groups())
