@@ -27,6 +27,7 @@ Our choices, with their reasons:
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -152,6 +153,12 @@ def stop_reason(config: RunConfig, steps_done: int, check: LearnedCheck | None, 
     if not check.results:
         return f"{budget} spent before the first check (every {config.train.learned_check_every:,} steps)"
     last = check.results[-1]
+    if last.passed:  # the range was learned at the end, but not for the checks in a row that stop a run
+        passing = len(list(itertools.takewhile(lambda result: result.passed, reversed(check.results))))
+        return (
+            f"{budget} spent: the last {passing} learned check{'s' if passing > 1 else ''} gave {last.exact_match:.2f} or more at "
+            f"every training length, at or above the threshold {check.threshold:.2f}, but a run stops after {check.needed} in a row"
+        )
     where = f"{last.worst_task} at {last.worst_length}" if len(config.task.parts()) > 1 else f"length {last.worst_length}"
     return (
         f"{budget} spent: the last learned check gave {last.exact_match:.2f} in distribution ({where}) at step {last.step:,}, "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lengen_core.breakdown import ratio_text
-from lengen_core.charts.curves import SweepCurve, length_sweep_figure
+from lengen_core.charts.curves import MAX_RUNS_IN_ONE_CHART, SweepCurve, length_sweep_figure, length_sweep_panels, panels_by_task
 from lengen_core.costs import duration_text
 from lengen_core.errors import LenGenError
 from lengen_core.lesson_claims import ClaimStatus, RunOutcome, claim_text, tally
@@ -37,7 +37,7 @@ from pages.binding import url_picker
 from pages.breakdowns import record_breakdown_text
 from pages.caps import max_concurrent_jobs
 from pages.common import get_job_manager, get_store, jobs_ahead_text, page_intro, plotly_config, progress_bar, show_config_error
-from pages.escaping import escape_markdown
+from pages.escaping import code_span, escape_markdown
 from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"
@@ -50,7 +50,17 @@ def live_key(lesson: Lesson) -> str:
 def pick_lesson() -> Lesson:
     """The lesson picker, synced with ``?lesson=``."""
     titles = {lesson.key: f"{index}. {lesson.title}" for index, lesson in enumerate(LESSONS, start=1)}
-    return get_lesson(url_picker("lessons", "lesson", "Lesson", [lesson.key for lesson in LESSONS], key=LESSON_KEY, format_func=lambda key: titles[key]))
+    return get_lesson(
+        url_picker(
+            "lessons",
+            "lesson",
+            "Lesson",
+            [lesson.key for lesson in LESSONS],
+            key=LESSON_KEY,
+            format_func=lambda key: titles[key],
+            unknown_warning=lambda missing: f"There is no lesson {code_span(missing[0])}; showing the first.",
+        )
+    )
 
 
 def lesson_results(lesson: Lesson):
@@ -65,7 +75,7 @@ def lesson_results(lesson: Lesson):
 
 def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
     store = get_store()
-    curves, table, outcomes = [], [], {}
+    curves, tasks, table, outcomes = [], [], [], {}
     for run_key in lesson.runs:
         run = LESSON_RUNS[run_key]
         run_id = chosen.get(run_key)
@@ -79,13 +89,14 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
         breakdown = record.breakdown_length
         train_max = config.task.train_length_max
         curves.append(SweepCurve.from_run(record, frame, label=run.label))
+        tasks.append(config.task.name)
         outcomes[run_key] = RunOutcome(breakdown, train_max, int(frame["length"].max()) if len(frame) else train_max)
         entry = {
             "run": run.label,
             "task": config.task.name,
             "trained on": f"{config.task.train_length_min}-{train_max}",
             "breakdown length": record_breakdown_text(record, int(frame["length"].max()) if len(frame) else None, frame),
-            "× training length": ratio_text(breakdown, train_max, curves[-1].is_bound) if breakdown is not None else "0x",
+            "× training length": ratio_text(breakdown, train_max, curves[-1].is_bound),
             "source": source,
             "run id": run_id,
         }
@@ -100,7 +111,8 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
         table.append(entry)
     if not curves:
         return
-    st.plotly_chart(length_sweep_figure(curves, height_per_panel=360), key="lessons.chart", config=plotly_config(f"lesson-{lesson.key}"))
+    figure = length_sweep_panels(panels_by_task(curves, tasks)) if len(curves) > MAX_RUNS_IN_ONE_CHART else length_sweep_figure(curves, height_per_panel=360)
+    st.plotly_chart(figure, key="lessons.chart", config=plotly_config(f"lesson-{lesson.key}"))
     st.dataframe(table, hide_index=True, key="lessons.table")
     checks = check_lesson(lesson, outcomes)
     labels = {key: LESSON_RUNS[key].label for key in lesson.runs}

@@ -9,6 +9,7 @@ so tests and callers can find them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lengen_core.breakdown import Breakdown, is_bound
-from lengen_core.charts.colors import scheme_color
+from lengen_core.charts.colors import run_colors, scheme_color
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
 
@@ -214,10 +215,12 @@ def length_sweep_figure(
     Per curve and exact-match panel: a shaded 95% Wilson band (one closed
     ``fill="toself"`` trace named ``"<label> 95% band"``) under the line. Marked
     on every panel: the training range (shaded rectangle ``train-range``), the
-    longest training length (dashed line ``train-length-max``), and each curve's
+    longest training length (dashed line ``train-length-max``; the axis title says
+    what was trained, where no label can cover a curve), and each curve's
     breakdown length (line ``breakdown:<label>`` with a label). The exact-match
-    panel also shows the threshold (``threshold``). Colours: one per scheme;
-    runs sharing a scheme differ by dash.
+    panel also shows the threshold (``threshold``). Colours: the scheme's, and for
+    further runs of one scheme a darker or lighter shade of it and another dash
+    (:func:`~lengen_core.charts.colors.run_colors`).
     """
     if not curves:
         return empty_figure("Pick a run with a finished length sweep.")
@@ -226,86 +229,22 @@ def length_sweep_figure(
             raise ValueError(f"unknown metric {metric!r}; choose from {sorted(METRIC_LABELS)}")
     rows = len(metrics)
     figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    tested = [float(length) for curve in curves for length in curve.points["length"]] or [1.0]
-    # lengths a search reached (up to 64x the training length) would squash the trained and first tested lengths
-    # into the left edge of a linear axis: from a 16x span on, the axis is logarithmic (our choice)
-    log_axis = max(tested) >= LOG_AXIS_SPAN * max(min(tested), 1.0)
+    log_axis = _is_log_axis(curves)
 
     def axis_x(length: float) -> float:
         """An annotation's x: plotly places annotations on a log axis by log10 of the value (shapes by the value)."""
         return math.log10(length) if log_axis else length
 
-    dash_of: dict[str, str] = {}
-    per_scheme: dict[str, int] = {}
-    for curve in curves:
-        index = per_scheme.get(curve.scheme, 0)
-        per_scheme[curve.scheme] = index + 1
-        dash_of[curve.label] = DASHES[index % len(DASHES)]
-
+    styles = _curve_styles(curves)
     for row, metric in enumerate(metrics, start=1):
-        for curve in curves:
-            frame = curve.points.sort_values("length")
-            color = scheme_color(curve.scheme)
-            if metric == "exact_match" and show_bands and len(frame):
-                lengths = frame["length"].tolist()
-                figure.add_trace(
-                    go.Scatter(
-                        x=lengths + lengths[::-1],
-                        y=frame["exact_match_high"].tolist() + frame["exact_match_low"].tolist()[::-1],
-                        mode="lines",
-                        fill="toself",
-                        fillcolor=rgba(color, 0.18),
-                        line=dict(width=0),
-                        hoverinfo="skip",
-                        showlegend=False,
-                        legendgroup=curve.label,
-                        name=f"{curve.label} 95% band",
-                    ),
-                    row=row,
-                    col=1,
-                )
-            customdata = frame[["n", "exact_match_low", "exact_match_high"]].to_numpy() if len(frame) else None
-            figure.add_trace(
-                go.Scatter(
-                    x=frame["length"],
-                    y=frame[metric],
-                    mode="lines+markers",
-                    name=curve.label,
-                    legendgroup=curve.label,
-                    showlegend=row == 1,
-                    line=dict(color=color, dash=dash_of[curve.label], width=2),
-                    marker=dict(size=7, color=color),
-                    customdata=customdata,
-                    hovertemplate=(
-                        f"<b>{curve.label}</b><br>length %{{x}}<br>{metric.replace('_', ' ')} %{{y:.3f}}"
-                        "<br>n = %{customdata[0]}<br>95% band %{customdata[1]:.3f}–%{customdata[2]:.3f}<extra></extra>"
-                    ),
-                ),
-                row=row,
-                col=1,
-            )
+        for curve, (color, dash) in zip(curves, styles):
+            _add_curve(figure, curve, metric, color, dash, show_band=show_bands, showlegend=row == 1, row=row, col=1)
         figure.update_yaxes(range=[-0.03, 1.03], title_text=METRIC_LABELS[metric], row=row, col=1)
 
-    # Marks shared by every panel: training range and longest training length (once per distinct value).
-    for low, high in sorted({(c.train_length_min, c.train_length_max) for c in curves}):
-        figure.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=TRAIN_RANGE_COLOR, line_width=0, layer="below", row="all", col=1, name="train-range")
-    for high in sorted({c.train_length_max for c in curves}):
-        figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row="all", col=1, name="train-length-max")
-        figure.add_annotation(
-            x=axis_x(high),
-            y=0.99,
-            yref="y domain",
-            xref="x",
-            text=f"trained ≤ {high}",
-            showarrow=False,
-            xanchor="right",
-            yanchor="top",
-            font=dict(size=11, color="#555555"),
-        )
-    for offset, curve in enumerate(curves):
+    _add_training_marks(figure, curves, row="all", col=1)
+    for offset, (curve, (color, _)) in enumerate(zip(curves, styles)):
         if curve.breakdown_length is None:
             continue
-        color = scheme_color(curve.scheme)
         figure.add_vline(x=curve.breakdown_length, line=dict(color=color, dash="dot", width=2), row="all", col=1, name=f"breakdown:{curve.label}")
         figure.add_annotation(
             x=axis_x(curve.breakdown_length),
@@ -322,9 +261,9 @@ def length_sweep_figure(
         row = list(metrics).index("exact_match") + 1
         for threshold in sorted({c.threshold for c in curves}):
             figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=1, name="threshold")
-    figure.update_xaxes(title_text="length (input size)" + (", log scale" if log_axis else ""), row=rows, col=1)
+    figure.update_xaxes(title_text=_length_axis_title(curves, log_axis), row=rows, col=1)
     if log_axis:
-        figure.update_xaxes(type="log")
+        _use_log_axis(figure, curves)
     figure.update_layout(
         height=height_per_panel * rows,
         margin=dict(l=50, r=20, t=60, b=40),
@@ -332,6 +271,161 @@ def length_sweep_figure(
         hovermode="closest",
     )
     return figure
+
+
+def length_sweep_panels(groups: Sequence[tuple[str, Sequence[SweepCurve]]], *, columns: int = 4, panel_height: int = 220) -> go.Figure:
+    """Small multiples: one exact-match panel per group (titled with its name), for a chart of many runs.
+
+    Each panel draws its curves as :func:`length_sweep_figure` does (band, line, training range, threshold) and
+    marks each breakdown with a dotted line; the breakdown values are left to the table beside the chart, since
+    labels do not fit a small panel. A legend entry per distinct curve label, shown once. All panels share the
+    y axis (0-1) and, where the lengths allow, one length axis (log from a 16x span, as the single chart).
+    """
+    if not groups:
+        return empty_figure("Pick a run with a finished length sweep.")
+    rows = math.ceil(len(groups) / columns)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        shared_yaxes=True,
+        subplot_titles=[name for name, _ in groups],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.5 / rows if rows > 1 else 0.0,
+    )
+    every_curve = [curve for _, curves in groups for curve in curves]
+    log_axis = _is_log_axis(every_curve)
+    legend_shown: set[str] = set()
+    for index, (_, curves) in enumerate(groups):
+        row, col = index // columns + 1, index % columns + 1
+        for curve, (color, dash) in zip(curves, _curve_styles(curves)):
+            _add_curve(figure, curve, "exact_match", color, dash, show_band=True, showlegend=curve.label not in legend_shown, row=row, col=col)
+            legend_shown.add(curve.label)
+            if curve.breakdown_length is not None:
+                figure.add_vline(x=curve.breakdown_length, line=dict(color=color, dash="dot", width=1.5), row=row, col=col, name=f"breakdown:{curve.label}")
+        _add_training_marks(figure, curves, row=row, col=col)
+        for threshold in sorted({c.threshold for c in curves}):
+            figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=col, name="threshold")
+    figure.update_yaxes(range=[-0.03, 1.03])
+    figure.update_yaxes(title_text="exact match", col=1)
+    # one length-axis title for the whole grid, centred under it (a title per column would overlap its neighbours)
+    figure.add_annotation(
+        text=_length_axis_title(every_curve, log_axis), x=0.5, y=0, xref="paper", yref="paper", yanchor="top", yshift=-28, showarrow=False, name="length-axis"
+    )
+    if log_axis:
+        _use_log_axis(figure, every_curve)
+    figure.update_layout(
+        height=panel_height * rows + 90,
+        margin=dict(l=50, r=20, t=70, b=60),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (panel_height * rows), xanchor="left", x=0),
+        hovermode="closest",
+    )
+    return figure
+
+
+MAX_RUNS_IN_ONE_CHART = 8  # more runs than this are drawn as small multiples, a panel per task (our choice)
+
+
+def panels_by_task(curves: Sequence[SweepCurve], tasks: Sequence[str]) -> list[tuple[str, list[SweepCurve]]]:
+    """The curves grouped by their task (``tasks[i]`` is ``curves[i]``'s), in first-seen order, for
+    :func:`length_sweep_panels`; a label that starts with ``"<task>, "`` loses that prefix (the panel's title says it),
+    so runs of one setting share a legend entry across panels."""
+    groups: dict[str, list[SweepCurve]] = {}
+    for curve, task in zip(curves, tasks, strict=True):
+        label = curve.label.removeprefix(f"{task}, ")
+        groups.setdefault(task, []).append(dataclasses.replace(curve, label=label))
+    return list(groups.items())
+
+
+def _is_log_axis(curves: Sequence[SweepCurve]) -> bool:
+    """Whether the tested lengths span LOG_AXIS_SPAN or more: lengths a search reached (up to 64x the training length)
+    would squash the trained and first tested lengths into the left edge of a linear axis (our choice)."""
+    tested = [float(length) for curve in curves for length in curve.points["length"]] or [1.0]
+    return max(tested) >= LOG_AXIS_SPAN * max(min(tested), 1.0)
+
+
+def log_axis_ticks(low: float, high: float) -> list[int]:
+    """Lengths 1, 2, 5, 10, 20, 50 ... from ``low`` to ``high``: whole numbers a log length axis can label in full
+    (plotly's own log ticks label 20 and 30 as "2" and "3")."""
+    ticks, decade = [], 1
+    while decade <= high:
+        ticks += [mantissa * decade for mantissa in (1, 2, 5) if low <= mantissa * decade <= high]
+        decade *= 10
+    return ticks
+
+
+def _use_log_axis(figure: go.Figure, curves: Sequence[SweepCurve]) -> None:
+    tested = [float(length) for curve in curves for length in curve.points["length"]]
+    lengths = tested + [float(curve.train_length_min) for curve in curves]
+    ticks = log_axis_ticks(min(lengths), max(tested))
+    figure.update_xaxes(type="log", tickmode="array", tickvals=ticks, ticktext=[str(tick) for tick in ticks])
+
+
+def _length_axis_title(curves: Sequence[SweepCurve], log_axis: bool) -> str:
+    """``length (input size) · trained on 1-8 (shaded)``, every distinct training range named, then the scale."""
+    ranges = ", ".join(f"{low}-{high}" for low, high in sorted({(c.train_length_min, c.train_length_max) for c in curves}))
+    return f"length (input size) · trained on {ranges} (shaded)" + (" · log scale" if log_axis else "")
+
+
+def _curve_styles(curves: Sequence[SweepCurve]) -> list[tuple[str, str]]:
+    """(colour, dash) per curve: the scheme's colour (shaded for its further runs), and a dash per run of a scheme."""
+    dashes: list[str] = []
+    per_scheme: dict[str, int] = {}
+    for curve in curves:
+        index = per_scheme.get(curve.scheme, 0)
+        per_scheme[curve.scheme] = index + 1
+        dashes.append(DASHES[index % len(DASHES)])
+    return list(zip(run_colors([curve.scheme for curve in curves]), dashes))
+
+
+def _add_curve(figure: go.Figure, curve: SweepCurve, metric: str, color: str, dash: str, *, show_band: bool, showlegend: bool, row: int, col: int) -> None:
+    """One curve's line (hover: length, value, n, 95% band) and, on exact match, its Wilson band beneath."""
+    frame = curve.points.sort_values("length")
+    if metric == "exact_match" and show_band and len(frame):
+        lengths = frame["length"].tolist()
+        figure.add_trace(
+            go.Scatter(
+                x=lengths + lengths[::-1],
+                y=frame["exact_match_high"].tolist() + frame["exact_match_low"].tolist()[::-1],
+                mode="lines",
+                fill="toself",
+                fillcolor=rgba(color, 0.18),
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=curve.label,
+                name=f"{curve.label} 95% band",
+            ),
+            row=row,
+            col=col,
+        )
+    customdata = frame[["n", "exact_match_low", "exact_match_high"]].to_numpy() if len(frame) else None
+    figure.add_trace(
+        go.Scatter(
+            x=frame["length"],
+            y=frame[metric],
+            mode="lines+markers",
+            name=curve.label,
+            legendgroup=curve.label,
+            showlegend=showlegend,
+            line=dict(color=color, dash=dash, width=2),
+            marker=dict(size=7, color=color),
+            customdata=customdata,
+            hovertemplate=(
+                f"<b>{curve.label}</b><br>length %{{x}}<br>{metric.replace('_', ' ')} %{{y:.3f}}"
+                "<br>n = %{customdata[0]}<br>95% band %{customdata[1]:.3f}–%{customdata[2]:.3f}<extra></extra>"
+            ),
+        ),
+        row=row,
+        col=col,
+    )
+
+
+def _add_training_marks(figure: go.Figure, curves: Sequence[SweepCurve], *, row: int | str, col: int) -> None:
+    """The training range (shaded) and the longest training length (dashed), once per distinct value."""
+    for low, high in sorted({(c.train_length_min, c.train_length_max) for c in curves}):
+        figure.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=TRAIN_RANGE_COLOR, line_width=0, layer="below", row=row, col=col, name="train-range")
+    for high in sorted({c.train_length_max for c in curves}):
+        figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row=row, col=col, name="train-length-max")
 
 
 def named_shapes(figure: go.Figure, prefix: str) -> list[go.layout.Shape]:

@@ -8,8 +8,18 @@ import math
 import pandas as pd
 import pytest
 
-from lengen_core.charts.colors import SCHEME_COLORS
-from lengen_core.charts.curves import SweepCurve, breakdown_ratio_figure, length_sweep_figure, named_shapes, rgba, train_curve_panels
+from lengen_core.charts.colors import SCHEME_COLORS, SHADE_STEPS, run_colors, shade
+from lengen_core.charts.curves import (
+    SweepCurve,
+    breakdown_ratio_figure,
+    length_sweep_figure,
+    length_sweep_panels,
+    log_axis_ticks,
+    named_shapes,
+    panels_by_task,
+    rgba,
+    train_curve_panels,
+)
 
 
 def sweep_points(lengths: list[int], exact: list[float], n: int = 100) -> pd.DataFrame:
@@ -76,12 +86,27 @@ def test_a_sweep_searched_far_past_its_lengths_is_drawn_on_a_log_axis() -> None:
         threshold=0.9,
     )
     figure = length_sweep_figure([searched])
-    assert figure.layout.xaxis.type == "log" and figure.layout.xaxis.title.text.endswith("log scale")
+    assert figure.layout.xaxis.type == "log" and figure.layout.xaxis.title.text == "length (input size) · trained on 16-48 (shaded) · log scale"
     # shapes sit at the lengths themselves, annotations at their log10 (plotly's rule on a log axis)
     assert named_shapes(figure, "breakdown:")[0].x0 == 3072 and named_shapes(figure, "train-length-max")[0].x0 == 48
     annotations = {annotation.text: annotation.x for annotation in figure.layout.annotations}
-    assert annotations["breakdown ≥ 3072"] == pytest.approx(math.log10(3072)) and annotations["trained ≤ 48"] == pytest.approx(math.log10(48))
-    assert length_sweep_figure([curve()]).layout.xaxis.type is None  # 5-40: linear, as before
+    assert annotations["breakdown ≥ 3072"] == pytest.approx(math.log10(3072))
+    # whole lengths on the ticks (plotly's own log ticks read "2 3 4 ... 100 2 3": 20 written as "2")
+    assert list(figure.layout.xaxis.tickvals) == [20, 50, 100, 200, 500, 1000, 2000] and figure.layout.xaxis.ticktext[0] == "20"
+    linear = length_sweep_figure([curve()])
+    assert linear.layout.xaxis.type is None and linear.layout.xaxis.title.text == "length (input size) · trained on 1-10 (shaded)"
+
+
+def test_log_axis_ticks_are_whole_lengths_one_two_five() -> None:
+    assert log_axis_ticks(16, 3072) == [20, 50, 100, 200, 500, 1000, 2000]
+    assert log_axis_ticks(1, 64) == [1, 2, 5, 10, 20, 50]
+    assert log_axis_ticks(3, 4) == []
+
+
+def test_no_label_sits_on_the_curves_top_edge() -> None:
+    """A run at accuracy 1 is drawn at the top of the panel: the training range is named in the axis title, not there."""
+    figure = length_sweep_figure([curve("a"), curve("b", "learned", breakdown=10)])
+    assert all(annotation.y <= 0.5 for annotation in figure.layout.annotations)
 
 
 def test_bands_can_be_hidden_and_token_accuracy_gets_its_own_panel() -> None:
@@ -95,10 +120,41 @@ def test_bands_can_be_hidden_and_token_accuracy_gets_its_own_panel() -> None:
     assert len(named_shapes(both, "threshold")) == 1  # only on the exact-match panel
 
 
-def test_runs_of_one_scheme_share_the_colour_and_differ_by_dash() -> None:
-    figure = length_sweep_figure([curve("a"), curve("b")], show_bands=False)
-    assert figure.data[0].line.color == figure.data[1].line.color
-    assert figure.data[0].line.dash != figure.data[1].line.dash
+def test_runs_of_one_scheme_get_shades_of_its_colour_and_other_dashes() -> None:
+    figure = length_sweep_figure([curve("a"), curve("b"), curve("c", "learned")], show_bands=False)
+    first, second, other = (trace.line for trace in figure.data)
+    assert first.color == SCHEME_COLORS["coupled"] and other.color == SCHEME_COLORS["learned"]  # a scheme reads as itself
+    assert second.color not in (first.color, other.color) and second.dash != first.dash
+    assert {shape.line.color for shape in named_shapes(figure, "breakdown:")} == {first.color, second.color, other.color}
+    assert run_colors(["coupled"] * 5) == [shade(SCHEME_COLORS["coupled"], step) for step in SHADE_STEPS[:5]]
+    assert len(set(run_colors(["coupled"] * len(SHADE_STEPS)))) == len(SHADE_STEPS)
+    assert shade("#808080", -1.0) == "#000000" and shade("#808080", 1.0) == "#ffffff" and shade("#2ca02c", 0.0) == "#2ca02c"
+
+
+def test_many_runs_are_drawn_a_panel_per_task() -> None:
+    """The theory lesson's 24 runs on one chart were a red and grey mass: one small panel per task instead."""
+    curves, tasks = [], []
+    for task in ("parity", "majority", "sort", "dyck_1", "aa_star"):
+        curves += [curve(f"{task}, NoPE", "nope"), curve(f"{task}, APE + offsets", "learned", breakdown=10)]
+        tasks += [task, task]
+    groups = panels_by_task(curves, tasks)
+    assert [name for name, _ in groups] == ["parity", "majority", "sort", "dyck_1", "aa_star"]
+    assert [c.label for c in groups[0][1]] == ["NoPE", "APE + offsets"]
+    figure = length_sweep_panels(groups, columns=4)
+    assert [annotation.text for annotation in figure.layout.annotations] == [
+        "parity",
+        "majority",
+        "sort",
+        "dyck_1",
+        "aa_star",
+        "length (input size) · trained on 1-10 (shaded)",  # once, under the grid
+    ]
+    lines = [trace for trace in figure.data if trace.fill is None]
+    assert len(lines) == 10 and sorted(trace.name for trace in lines if trace.showlegend) == ["APE + offsets", "NoPE"]
+    assert {(trace.xaxis, trace.line.color) for trace in lines if trace.name == "NoPE"} >= {("x", SCHEME_COLORS["nope"]), ("x5", SCHEME_COLORS["nope"])}
+    assert len(named_shapes(figure, "breakdown:")) == 10 and len(named_shapes(figure, "train-range")) == 5
+    assert figure.layout.yaxis.range == (-0.03, 1.03) and figure.layout.height == 2 * 220 + 90  # 5 panels: 2 rows of 4
+    assert len(length_sweep_panels([]).data) == 0
 
 
 def test_unknown_metric_is_refused_and_empty_input_gives_a_message() -> None:

@@ -9,7 +9,7 @@ from lengen_core.config import RunConfig, TaskConfig
 from lengen_core.data import ExampleSource, stream_rng
 from lengen_core.errors import ConfigError
 from lengen_core.evaluation import sweep
-from lengen_core.learned_check import CHECK_SAMPLES_PER_LENGTH, LearnedCheck, check_lengths
+from lengen_core.learned_check import CHECK_SAMPLES_PER_LENGTH, CheckResult, LearnedCheck, check_lengths, stop_reason
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
 from lengen_core.store import RunStore
@@ -123,3 +123,18 @@ def test_execute_run_records_why_training_ended(tmp_path) -> None:
     assert curve["in_distribution"].notna().sum() == record.steps_done // 25
     assert record.breakdown_length is not None and record.breakdown_length >= 6  # a full run: swept and checkpointed
     assert store.checkpoint_path(run_id) is not None
+
+
+def test_a_run_learned_at_its_end_but_not_for_long_enough_is_not_told_it_fell_short() -> None:
+    """The last check passed but the stopping streak was cut by the budget: the reason says so, not 'below threshold'."""
+    config = reverse_config(**{"train.stop_when_learned": True, "train.steps": 30, "train.learned_checks": 3})
+    check = LearnedCheck(config, seed=0)
+    for step, exact_match in ((10, 0.5), (20, 1.0), (30, 1.0)):
+        check.results.append(CheckResult(step, exact_match, "reverse", 1, exact_match >= check.threshold, check.examples, 0.1))
+    reason = stop_reason(config, 30, check, out_of_time=False)
+    assert reason == (
+        "step budget of 30 steps spent: the last 2 learned checks gave 1.00 or more at every training length, "
+        f"at or above the threshold {check.threshold:.2f}, but a run stops after 3 in a row"
+    )
+    check.results.append(CheckResult(40, 0.5, "reverse", 4, False, check.examples, 0.1))  # a failing last check: as before
+    assert "gave 0.50 in distribution (length 4) at step 40, below its stopping threshold" in stop_reason(config, 40, check, out_of_time=False)
