@@ -418,8 +418,12 @@ class CostEstimate:
         return [point.length for point in self.eval_lengths if point.task == task]
 
     def summary(self) -> str:
+        """The modelled times and the memory, for the CLI (the app scales the times by what it measured here)."""
+        return f"training about {self.train_seconds:.0f} s and evaluation about {self.eval_seconds:.0f} s on this machine; {self.memory_summary()}"
+
+    def memory_summary(self) -> str:
+        """``peak memory about 0.05 GiB (training 0.05, evaluation 0.01); budget 12.00 GiB and 600 s per job``."""
         return (
-            f"training about {self.train_seconds:.0f} s and evaluation about {self.eval_seconds:.0f} s on this machine; "
             f"peak memory about {self.peak_bytes / GIB:.2f} GiB (training {self.training_peak_bytes / GIB:.2f}, "
             f"evaluation {self.eval_peak_bytes / GIB:.2f}); "
             f"budget {self.budget.memory_gib:.2f} GiB and {self.budget.eval_seconds:.0f} s per job"

@@ -26,6 +26,7 @@ wholly below it. A point estimate decides the breakdown; the interval says how f
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -233,6 +234,19 @@ def search_limit(config: RunConfig, part: str, start: int, budget: Budget, secon
     if length < limit.length:
         limit = SearchLimit(length, f"the evaluation's time bound leaves about {max(seconds_left, 0):.0f} s for the search")
     return limit
+
+
+EXTRA_SWEEP_FACTORS: tuple[float, ...] = (1.5, 2.0, 3.0)  # the lengths "Sweep further" suggests, x the longest tested
+
+
+def suggested_extra_lengths(config: RunConfig, part: str, longest_tested: int, budget: Budget) -> tuple[list[int], SearchLimit]:
+    """Lengths to suggest for a further sweep of ``part`` ("" = the main task) of a run tested up to ``longest_tested``:
+    :data:`EXTRA_SWEEP_FACTORS` times it, each within the longest length the run can be tested at (the position
+    table, the task, the memory budget, the search's own factor: :func:`search_limit` without its time bound), and
+    that limit. Empty when the run is already tested at the limit (the limit's reason says why)."""
+    limit = search_limit(config, part, longest_tested, budget, seconds_left=math.inf)
+    lengths = sorted({min(int(longest_tested * factor), limit.length) for factor in EXTRA_SWEEP_FACTORS} - set(range(longest_tested + 1)))
+    return lengths, limit
 
 
 def _length_allowed(task: Task, length: int) -> bool:

@@ -159,9 +159,13 @@ class TheoryCheck:
     def lines(self) -> list[str]:
         """``predicted: ...``, ``measured: ...``, and whether they agree: what the CLI and pages print."""
         outcome = self.outcome
-        held = "none" if outcome.breakdown_length is None else str(outcome.breakdown_length)
+        held = (
+            "exact match below the threshold at every tested length"
+            if outcome.breakdown_length is None
+            else f"exact match held up to length {outcome.breakdown_length}"
+        )
         measured = (
-            f"measured: {outcome.verdict} (exact match held up to length {held}; trained up to "
+            f"measured: {outcome.verdict} ({held}; trained up to "
             f"{outcome.train_length_max}, tested up to {outcome.longest_tested or '-'}; generalizing means holding to "
             f"{GENERALIZATION_FACTOR:g}x the training length)"
         )

@@ -176,7 +176,11 @@ def status_banner(status: str, error: str | None, *, breakdown: str | None = Non
     first_line = escape_markdown((error or "").strip().splitlines()[0]) if error and error.strip() else ""
     if status == "done":
         if breakdown is None or breakdown.startswith("none"):
-            st.success("Run finished. Exact match is below the threshold even at the shortest tested length.", icon=":material/check_circle:")
+            st.warning(
+                "Run finished, but exact match is below the threshold even at the shortest tested length: the model did "
+                "not learn the task at the lengths tested.",
+                icon=":material/school:",
+            )
         else:
             st.success(f"Run finished. Breakdown length: **{escape_markdown(breakdown)}**.", icon=":material/check_circle:")
             st.caption(escape_markdown(INTERVAL_RULE.capitalize()) + ".")

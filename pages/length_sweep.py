@@ -19,8 +19,9 @@ import streamlit as st
 from lengen_core.charts.colors import scheme_color
 from lengen_core.charts.curves import SweepCurve, length_sweep_figure
 from lengen_core.errors import ConfigError, StoreError
-from lengen_core.length_search import INTERVAL_RULE
+from lengen_core.length_search import INTERVAL_RULE, suggested_extra_lengths
 from lengen_core.params import parse_int_list
+from lengen_core.runs.loading import existing_checkpoint
 from lengen_core.runs.stored_sweeps import combined_sweeps, own_sweep
 from lengen_core.sweep_names import sweep_part
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
@@ -32,6 +33,10 @@ from pages.inspection import run_label
 RUNS_KEY = "sweep_page.runs"
 OPTION_LIMIT = 500  # newest finished runs offered in the picker (plus any named in the URL)
 EXTRA_SEEN_KEY = "sweep_page.extra_seen"
+EXTRA_TARGET_KEY = "sweep_page.extra_target"
+EXTRA_DEFAULTS_KEY = "sweep_page.extra_defaults_for"  # the (run, task) the lengths and samples were filled for
+EXTRA_LENGTHS_KEY = "sweep_page.extra_lengths"
+EXTRA_SAMPLES_KEY = "sweep_page.extra_samples"
 
 
 def curve_for(record, points: pd.DataFrame, *, include_extra: bool, label: str, part=None) -> SweepCurve:
@@ -78,24 +83,41 @@ def pick_runs(done: pd.DataFrame) -> list[str]:
     )
 
 
-def extra_sweep_section(store, chosen: list[str], records: dict, default_lengths: dict[str, str]) -> None:
+def extra_sweep_section(store, chosen: list[str], records: dict, longest_tested: dict[tuple[str, str], int]) -> None:
     manager = get_job_manager()
     st.subheader("Sweep further")
     st.caption(
         "Test a finished run at more lengths (e.g. far beyond its training range). It waits in the same queue as training "
         "runs; the points join the chart when done."
     )
+    targets = [target for target in sweep_targets(chosen, records) if existing_checkpoint(store, target[0])]
+    if not targets:
+        st.info(
+            "None of the chosen runs has its checkpoint on this machine, so none can be tested at other lengths (most "
+            "bundled demo runs ship their curves only). Pick a run trained here, or train one again.",
+            icon=":material/info:",
+        )
+        return
+    run_id, task = st.selectbox(
+        "Run",
+        targets,
+        format_func=lambda target: target_label(target, records),
+        key=EXTRA_TARGET_KEY,
+        help="A multi-task run can be swept on any of its tasks; each keeps its own curve. Runs without a checkpoint on this machine are not offered.",
+    )
+    config = records[run_id].run_config
+    part_config = config.task if not task else next(part for part in config.task.parts() if part.name == task)
+    top = longest_tested.get((run_id, task), part_config.train_length_max)
+    suggested, limit = suggested_extra_lengths(config, task, top, manager.budget)
+    if st.session_state.get(EXTRA_DEFAULTS_KEY) != (run_id, task):  # the fields follow the run picked
+        st.session_state[EXTRA_DEFAULTS_KEY] = (run_id, task)
+        st.session_state[EXTRA_LENGTHS_KEY] = ",".join(str(length) for length in suggested)
+        st.session_state[EXTRA_SAMPLES_KEY] = config.eval.samples_per_length
+    if not suggested:
+        st.caption(f"Tested up to {top}, as far as this run can go: {escape_markdown(limit.reason)}.")
     with st.form("extra-sweep"):
-        run_id, task = st.selectbox(
-            "Run",
-            sweep_targets(chosen, records),
-            format_func=lambda target: target_label(target, records),
-            help="A multi-task run can be swept on any of its tasks; each keeps its own curve.",
-        )
-        lengths_text = st.text_input("Lengths (comma-separated)", value=default_lengths.get(chosen[0], ""), key="sweep_page.extra_lengths")
-        samples = st.number_input(
-            "Samples per length", min_value=1, value=records[chosen[0]].run_config.eval.samples_per_length, step=50, key="sweep_page.extra_samples"
-        )
+        lengths_text = st.text_input("Lengths (comma-separated)", key=EXTRA_LENGTHS_KEY, help=f"Up to {limit.length} for this run: {limit.reason}.")
+        samples = st.number_input("Samples per length", min_value=1, step=50, key=EXTRA_SAMPLES_KEY)
         search = st.checkbox(
             "Search on while it holds",
             value=True,
@@ -237,12 +259,8 @@ def main() -> None:
         table = table.drop(columns=["breakdown_length", "train_length_max", "breakdown_low", "breakdown_high", "bound_reason"], errors="ignore")
         st.dataframe(table, hide_index=True, column_config=number_columns(["exact_match", "exact_match_low", "exact_match_high", "token_accuracy"]))
 
-    default_lengths = {}
-    for run_id in chosen:
-        tested = points[(points["run_id"] == run_id) & (part_of == "")]["length"]
-        top = int(tested.max()) if len(tested) else int(records[run_id].train_length_max or 10)
-        default_lengths[run_id] = ",".join(str(length) for length in (int(top * 1.5), top * 2, top * 3))
-    extra_sweep_section(store, chosen, records, default_lengths)
+    longest_tested = {(str(run_id), str(part)): int(length) for (run_id, part), length in points.groupby(["run_id", part_of])["length"].max().items()}
+    extra_sweep_section(store, chosen, records, longest_tested)
 
 
 def sweep_targets(chosen: list[str], records: dict) -> list[tuple[str, str]]:

@@ -174,7 +174,7 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
                 f"{duration_text(train_seconds)}, then the length sweep about {duration_text(eval_seconds)}.",
                 icon=":material/timer:",
             )
-            st.caption(f"{manager.speed.describe(family_of(config))} Cost check passed: {estimate.summary()}.")
+            st.caption(f"{manager.speed.describe(family_of(config))} Cost check passed: {estimate.memory_summary()}.")
     return config, errors
 
 

@@ -159,3 +159,33 @@ def test_a_run_that_never_broke_reads_as_a_bound_with_its_reason(open_app: Any) 
     assert summary["breakdown / train length"].tolist() == ["≥ 2.2x"]
     annotations = [annotation.text for annotation in figure_of(app).layout.annotations]
     assert "breakdown ≥ 22" in annotations
+
+
+def test_sweep_further_fills_in_lengths_for_the_run_picked_and_skips_runs_without_a_checkpoint(open_app: Any, trained_run: Any) -> None:
+    """Suggestions follow the run picked (they came from the first run whichever was picked) and stay within what it can
+    be tested at; a run whose checkpoint is not on disk (most bundled runs) is not offered: its sweep could only fail."""
+    from lengen_core.length_search import suggested_extra_lengths
+
+    short, long = trained_run(seed=0), trained_run(seed=1, **{"eval.lengths": [2, 4, 6, 12]})
+    app = open_app(SWEEP, query_params={"runs": f"{short},{long}"})
+    assert_clean(app)
+    store, budget = get_store(), get_job_manager().budget
+
+    def suggestion(run_id: str) -> str:
+        tested = int(store.eval_curve([run_id])["length"].max())
+        return ",".join(str(length) for length in suggested_extra_lengths(store.get_run(run_id).run_config, "", tested, budget)[0])
+
+    target = next(element for element in app.selectbox if element.label == "Run")
+    assert app.text_input(key="sweep_page.extra_lengths").value == suggestion(target.value[0])
+    other = long if target.value[0] == short else short
+    target.set_value((other, "")).run()
+    assert app.text_input(key="sweep_page.extra_lengths").value == suggestion(other) != suggestion(short if other == long else long)
+
+    from pathlib import Path
+
+    for run_id in (short, long):
+        Path(str(store.checkpoint_path(run_id))).unlink()
+    app = open_app(SWEEP, query_params={"runs": f"{short},{long}"})
+    assert_clean(app)
+    assert not [button for button in app.button if button.label == "Run extra sweep"]
+    assert any("has its checkpoint on this machine" in rendered(element) for element in app.info)

@@ -62,7 +62,7 @@ def test_length_sweep_draws_one_curve_per_tested_task_of_a_mixture(open_app: Any
     # "Sweep further" tests any task of the mixture: here the train-only one, which then gets its own curve.
     target = next(element for element in app.selectbox if element.label == "Run")
     assert f"{run_id} (sort, trained beside reverse / learned)" in target.options
-    target.set_value((run_id, "sort"))
+    target.set_value((run_id, "sort")).run()  # the lengths and samples refill for the run picked
     app.text_input(key="sweep_page.extra_lengths").set_value("4, 6")
     app.number_input(key="sweep_page.extra_samples").set_value(3)
     next(button for button in app.button if button.label == "Run extra sweep").click().run()

@@ -64,6 +64,10 @@ def test_the_time_to_result_is_estimated_before_start(open_app: Any) -> None:
     long = estimate(open_app(TRAIN, query_params=tiny_params(**{"train.steps": "20000"})))
     assert "training about" in short and "length sweep about" in short
     assert short != long and ("min" in long or " h" in long)  # 200x the steps (the app's cap): minutes, not seconds
+    # one time on the page: the caption under it names the scaling and the memory, not the unscaled model's seconds
+    app = open_app(TRAIN, query_params=tiny_params(**{"train.steps": "100"}))
+    [caption] = [element.value for element in app.caption if "Cost check passed" in element.value]
+    assert "peak memory about" in caption and "training about" not in caption and "Times are the cost model scaled" in caption
 
 
 def test_query_params_set_the_widgets(open_app: Any) -> None:

@@ -8,7 +8,7 @@ from lengen_core.breakdown import Breakdown
 from lengen_core.config import RunConfig
 from lengen_core.costs import default_budget
 from lengen_core.evaluation import EvalPoint, wilson_interval
-from lengen_core.length_search import SearchLimit, breakdown_interval, search, search_lengths, search_limit
+from lengen_core.length_search import SearchLimit, breakdown_interval, search, search_lengths, search_limit, suggested_extra_lengths
 from lengen_core.monotone import largest_length
 from lengen_core.runs.admission import create_run
 from lengen_core.runs.execution import execute_run
@@ -169,3 +169,17 @@ def test_the_search_stops_at_its_factor_of_the_training_length() -> None:
     limit = search_limit(config, "", 10, default_budget(1), seconds_left=3600)
     assert limit == SearchLimit(40, "the search stops at 4x the training length (eval.search_max_factor)")
     assert "search_max_factor" not in RunConfig().to_json()
+
+
+def test_sweep_further_suggests_lengths_the_run_can_be_tested_at() -> None:
+    """1.5x, 2x, 3x the longest tested length, none past the position table (the page offered 45,60,90 to a run whose
+    ids end at 31, and each was refused)."""
+    config = RunConfig().replace(
+        **{"task.name": "reverse", "positions.scheme": "coupled", "positions.max_position": 32, "task.train_length_max": 8, "eval.lengths": [4, 8, 12]}
+    )
+    budget = default_budget(1)
+    assert suggested_extra_lengths(config, "", 12, budget)[0] == [18, 24, 30]  # 36 would need id 37: cut to the table's 30
+    lengths, limit = suggested_extra_lengths(config, "", 30, budget)
+    assert lengths == [] and limit == SearchLimit(30, "the position ids end at 31 (positions.max_position)")
+    wide = config.replace(**{"positions.max_position": 256})
+    assert suggested_extra_lengths(wide, "", 12, budget)[0] == [18, 24, 36]

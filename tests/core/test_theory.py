@@ -63,6 +63,9 @@ def test_agreement_counts_only_decided_runs_with_a_prediction() -> None:
     assert agreement_rate(pairs) == (1, 2)
     predicted, measured, agreement = generalized.lines()
     assert predicted.startswith("predicted: NoPE: fails") and "measured: generalizes" in measured and agreement.startswith("DISAGREES")
+    assert "exact match held up to length 30;" in measured
+    never = check_run(config, None, 30).lines()[1]  # not even the shortest length held: said in words, not "length none"
+    assert never.startswith("measured: did not learn (exact match below the threshold at every tested length; trained up to 10")
 
 
 @pytest.mark.parametrize("task", ["sort", "associative_recall", "retrieve_right_last"])
