@@ -1,4 +1,5 @@
-"""The breakdown as the pages write it: the stored record's (or sweep's) number, interval and bound, in one line.
+"""The breakdown as the pages write it: the stored record's (or sweep's) number, interval and bound, in one line;
+and the number of examples behind a curve's points, which every table shows beside it.
 
 The words are :class:`lengen_core.breakdown.Breakdown`'s; runs stored before the interval existed (schema v4) get
 it from their points when the page has them.
@@ -23,3 +24,11 @@ def record_breakdown_text(record: RunRecord, longest_tested: int | None, points:
         low, high = breakdown_interval(eval_points_of(points), config.eval.threshold, config.task.train_length_min)
         breakdown = dataclasses.replace(breakdown, low=low, high=high)
     return str(breakdown)
+
+
+def samples_text(counts: pd.Series) -> str:
+    """``100``, or ``50-200`` when a curve's lengths were tested on different numbers of examples (``-`` without points)."""
+    if not len(counts):
+        return "-"
+    low, high = int(counts.min()), int(counts.max())
+    return str(low) if low == high else f"{low}-{high}"

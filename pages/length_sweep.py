@@ -26,6 +26,7 @@ from lengen_core.runs.stored_sweeps import combined_sweeps, own_sweep
 from lengen_core.sweep_names import sweep_part
 from lengen_core.theory import GENERALIZATION_FACTOR, check_run
 from pages.binding import url_picker
+from pages.breakdowns import samples_text
 from pages.common import get_job_manager, get_store, number_columns, page_intro, parse_id_list, plotly_config, show_config_error
 from pages.escaping import code_span, escape_markdown
 from pages.inspection import run_label
@@ -229,16 +230,18 @@ def main() -> None:
     summary = pd.DataFrame(
         [
             {
+                # the prediction beside the measurement first, so neither needs a sideways scroll; the long texts last
                 "run": curve.label,
                 "scheme": curve.scheme,
                 "trained on": f"{curve.train_length_min}..{curve.train_length_max}",
-                "breakdown length": str(breakdown),
+                "n per length": samples_text(curve.points["n"]),
                 "breakdown / train length": breakdown.ratio_text,
-                "threshold": f"{curve.threshold:.2f}",
                 "predicted": "-" if check.applicable.prediction is None else check.applicable.prediction.verdict,
-                "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",
                 "measured": check.outcome.verdict,
                 "agrees": check.agreement_word,
+                "breakdown length": str(breakdown),
+                "threshold": f"{curve.threshold:.2f}",
+                "by": check.applicable.setting if check.applicable.prediction is None else f"{check.applicable.setting}: {check.applicable.prediction.claim}",
             }
             for curve, check, breakdown in zip(curves, checks, breakdowns)
         ]

@@ -34,7 +34,7 @@ from lengen_core.runs.identity import Submission
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
-from pages.breakdowns import record_breakdown_text
+from pages.breakdowns import record_breakdown_text, samples_text
 from pages.caps import max_concurrent_jobs
 from pages.common import get_job_manager, get_store, jobs_ahead_text, page_intro, plotly_config, progress_bar, show_config_error
 from pages.escaping import code_span, escape_markdown
@@ -97,6 +97,7 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             "trained on": f"{config.task.train_length_min}-{train_max}",
             "breakdown length": record_breakdown_text(record, int(frame["length"].max()) if len(frame) else None, frame),
             "× training length": ratio_text(breakdown, train_max, curves[-1].is_bound),
+            "n per length": samples_text(frame["n"]),
             "source": source,
             "run id": run_id,
         }

@@ -135,6 +135,9 @@ def test_the_summary_puts_the_prediction_beside_the_measurement(open_app: Any, t
     assert summary["by"].tolist() == ["NoPE: a C-RASP program"]
     assert summary["measured"].tolist() == [check.outcome.verdict]
     assert summary["agrees"].tolist() == [{True: "yes", False: "NO", None: "-"}[check.agrees]]
+    # n beside the result, and the prediction and the measurement among the first columns (no sideways scroll to them)
+    assert summary["n per length"].tolist() == [str(record.run_config.eval.samples_per_length)]
+    assert list(summary.columns).index("predicted") < 6 and list(summary.columns).index("agrees") < 8
 
 
 def test_a_run_that_never_broke_reads_as_a_bound_with_its_reason(open_app: Any) -> None:

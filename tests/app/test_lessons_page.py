@@ -65,6 +65,7 @@ def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
     assert table["breakdown length"].iloc[0].startswith("8 (1.0x")  # learned APE learned 1-8 and broke right after
     assert table["breakdown length"].iloc[1].startswith("≥ 62 (≥ 7.8x): the position ids end at 63")  # to its table's end
     assert set(table["source"]) == {"bundled demo"}
+    assert set(table["n per length"]) == {"100"}  # the lesson's eval.samples_per_length, beside every result
     assert any("What we expected" in element.value for element in app.markdown)
 
     again = open_app(LESSONS)  # a second visit (new session): still no import, no job
