@@ -12,11 +12,13 @@ against the true ones, with the first wrong id marked.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import streamlit as st
 
 from lengen_core.charts.inspection import coupling_links_figure, position_ids_figure, predicted_ids_figure
 from lengen_core.config import TaskConfig
+from lengen_core.costs import default_budget
 from lengen_core.data import ExampleSource
 from lengen_core.errors import LenGenError
 from lengen_core.inspection import (
@@ -32,6 +34,7 @@ from lengen_core.inspection import (
     predicted_ids_table,
     token_labels,
 )
+from lengen_core.length_search import search_limit
 from lengen_core.tasks import task_names
 from lengen_core.vocab import VOCAB
 from pages.common import get_store, page_intro, plotly_config
@@ -153,14 +156,18 @@ def predictive_section() -> None:
         return
     model, config = loaded
     source = ExampleSource(config.task)
+    # as long as the run can be tested (its id table, the task): a longer input could only end in an error
+    limit = search_limit(config, "", source.task.min_length, default_budget(1), seconds_left=math.inf)
+    top = max(source.task.min_length, min(limit.length, 256))
     columns = st.columns(2)
     length = columns[0].number_input(
         "Test length",
         min_value=source.task.min_length,
-        max_value=max(source.task.min_length, min(source.task.max_length, 256)),
-        value=min(max(2 * config.task.train_length_max, source.task.min_length), 256),
+        max_value=top,
+        value=min(max(2 * config.task.train_length_max, source.task.min_length), top),
         key=f"position_ids.pred_length.{run_id}",
-        help=f"The run trained on lengths {config.task.train_length_min}-{config.task.train_length_max}.",
+        help=f"The run trained on lengths {config.task.train_length_min}-{config.task.train_length_max}; up to {top} here "
+        f"({limit.reason if top == limit.length else 'the page shows at most 256'}).",
     )
     index = columns[1].number_input("Test example #", min_value=0, max_value=999, value=0, key="position_ids.pred_index")
     try:

@@ -40,14 +40,12 @@ def draw_train_curves(points: pd.DataFrame, scheme: str | None, *, key: str) -> 
 def _controls(run_id: str, snapshot: dict[str, Any]) -> None:
     """Pause / resume / cancel; callbacks act before the rerun, so the redraw already shows the new state."""
     manager = get_job_manager()
-    pause_column, cancel_column, _ = st.columns([1, 1, 4])
     shared = snapshot.get("holders", 1) > 1
-    with pause_column:
+    with st.container(horizontal=True):  # buttons as wide as their labels (fixed columns cut them to "P…" in a narrow panel)
         if snapshot["paused"]:
             st.button("Resume", key=f"resume-{run_id}", icon=":material/play_arrow:", on_click=manager.resume, args=(run_id,))
         elif snapshot["phase"] in ("queued", "training") and snapshot.get("pausable", True):
             st.button("Pause", key=f"pause-{run_id}", icon=":material/pause:", on_click=manager.pause, args=(run_id,))
-    with cancel_column:
         st.button("Cancel", key=f"cancel-{run_id}", icon=":material/stop:", on_click=manager.cancel, args=(run_id,))
     if shared:
         st.caption(

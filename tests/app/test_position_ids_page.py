@@ -13,6 +13,7 @@ from lengen_core.config import TaskConfig
 from lengen_core.data import ExampleSource
 from lengen_core.inspection import first_mismatch, predicted_ids_table, typed_example
 from lengen_core.vocab import VOCAB
+from pages.common import get_store
 from tests.conftest import assert_clean, drawn_figure, rendered
 
 POSITION_IDS = "pages/position_ids.py"
@@ -142,6 +143,9 @@ def test_predictive_run_shows_predicted_versus_true_ids(open_app: Any, trained_r
         assert any(f"First wrong id at answer token #{wrong}" in message for message in messages)
     figure = drawn_figure(app, "position_ids.predicted")
     assert list(figure.data[0].y) == ["true id", "predicted id"]
+    # the length goes only as far as the run's id table: a longer one could only end in an error
+    table_end = get_store().get_run(run_id).run_config.positions.max_position - 2  # reverse of n symbols: ids up to n + 1
+    assert widget(app.number_input, "Test length").max == table_end
 
 
 def test_answer_dependent_coupling_is_marked_as_predicted(open_app: Any) -> None:

@@ -187,7 +187,7 @@ def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) ->
     assert record.seed == 3 and record.config == RunConfig().replace(**TINY_CONFIG_CHANGES).to_dict()
     app.run()
     assert_no_exception(app)
-    assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in app.success)
+    assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in [*app.success, *app.warning])
     assert {chart.key for chart in app.get("plotly_chart")} >= {f"sweep-{run_id}"}
     assert [json.loads(chart.proto.spec)["title"]["text"] for chart in app.get("vega_lite_chart")] == ["training loss", "accuracy (teacher-forced)"]
     app.switch_page("pages/runs.py").run()
@@ -206,7 +206,7 @@ def test_the_same_run_asked_again_is_shared_and_a_queued_run_shows_its_place_and
     assert_no_exception(again)
     assert again.session_state["train_page.run_id"] == done and get_store().count_runs() == 1
     assert any("was trained earlier; its result is shown" in rendered(element) for element in again.info)
-    assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in again.success)
+    assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in [*again.success, *again.warning])
 
     sessions = []
     for seed in range(5, 5 + manager.max_concurrent + 1):  # every worker busy, then one more: it waits
