@@ -66,7 +66,7 @@ TASKS: dict[str, tuple[dict[str, Any], str]] = {  # name -> (config changes, the
     ),
     "plugin-a-before-b": ({"task.name": "a_before_b", "positions.scheme": "rope"}, ""),
 }
-FINISHED = '[data-testid="stAlertContentSuccess"]:has-text("Run finished")'
+FINISHED = '[data-testid^="stAlertContent"]:has-text("Run finished")'
 
 
 def open_train_page(page: Any, url: str, changes: dict[str, Any]) -> None:

@@ -63,10 +63,10 @@ def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         seen.update(progress_steps(page))
-        if page.locator('[data-testid="stAlertContentSuccess"]:has-text("Run finished")').count():
+        if page.locator('[data-testid^="stAlertContent"]:has-text("Run finished")').count():
             break
         time.sleep(0.2)
-    assert page.locator('[data-testid="stAlertContentSuccess"]:has-text("Run finished")').count() == 1, error_texts(page)
+    assert page.locator('[data-testid^="stAlertContent"]:has-text("Run finished")').count() == 1, error_texts(page)
     assert len(seen) >= 2 and max(seen) > min(seen), f"progress never advanced: {sorted(seen)}"
     wait_idle(page)
     # the chart libraries load and draw after the script run ends (plotly's bundle is fetched on first use)
