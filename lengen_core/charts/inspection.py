@@ -89,8 +89,13 @@ def attention_grid(attention: Sequence[np.ndarray | None], labels: Sequence[str]
                 row=layer_index + 1,
                 col=head + 1,
             )
-    figure.update_xaxes(type="category", showticklabels=len(labels) <= 40, tickangle=-60, tickfont={"size": 8})
-    figure.update_yaxes(type="category", autorange="reversed", showticklabels=len(labels) <= 40, tickfont={"size": 8})
+    # token labels once per grid line: keys under the bottom row, queries left of the first column (on every panel
+    # the labels ran over the titles and maps beside them); none past 40 tokens, where they cannot be read
+    labelled = len(labels) <= 40
+    figure.update_xaxes(type="category", showticklabels=False, tickangle=-60, tickfont={"size": 8})
+    figure.update_xaxes(showticklabels=labelled, row=n_layers)
+    figure.update_yaxes(type="category", autorange="reversed", showticklabels=False, tickfont={"size": 8})
+    figure.update_yaxes(showticklabels=labelled, col=1)
     panel = max(180, min(360, 9 * len(labels) + 100))
     figure.update_layout(title=title, height=panel * n_layers + 80, margin={"l": 50, "r": 20, "t": 70, "b": 40})
     return figure

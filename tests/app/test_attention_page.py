@@ -52,6 +52,10 @@ def test_attention_grid_has_one_heatmap_per_layer_and_head() -> None:
     np.testing.assert_allclose(np.asarray(traces[4].z), maps[1][1])  # row-major: layer 1, head 1
     assert list(traces[0].x) == labels and len(set(labels)) == 5  # repeated tokens stay distinct labels
     assert [annotation.text for annotation in figure.layout.annotations][:3] == ["layer 0 · head 0", "layer 0 · head 1", "layer 0 · head 2"]
+    # token labels only under the bottom row (keys) and left of the first column (queries): none over a neighbour
+    x_labelled = sorted(name for name in figure.layout if name.startswith("xaxis") and figure.layout[name].showticklabels)
+    y_labelled = sorted(name for name in figure.layout if name.startswith("yaxis") and figure.layout[name].showticklabels)
+    assert x_labelled == ["xaxis4", "xaxis5", "xaxis6"] and y_labelled == ["yaxis", "yaxis4"]
 
 
 def test_attention_heatmap_checks_its_shape() -> None:
