@@ -52,8 +52,12 @@ def main() -> None:
         st.stop()
     with st.sidebar:
         st.caption("LenGen Lab: where does length generalization break?")
-        job_queue_fragment()
-    navigation.run()
+        queue_slot = st.container()
+    try:
+        navigation.run()
+    finally:  # after the page, so a job it just queued is counted and the queue polls from this run on
+        with queue_slot:
+            job_queue_fragment()
 
 
 main()

@@ -229,10 +229,10 @@ def cell_state(cell: pd.Series) -> str:
 def cell_text(cell: pd.Series) -> str:
     """What a cell says, in short lines that fit a narrow column at body size: the median breakdown ratio of its
     learned runs (``4.0x``, ``≥ 4.0x``), then how many runs learned their range, with ``✓`` when every decided run
-    agrees with theory and ``≠`` when one does not (``2/3 ≠``); ``did not<br>learn<br>0/3``; ``…``; ``failed``."""
+    agrees with theory and ``≠`` when one does not (``2/3 ≠``); ``did not<br>learn<br>0/3``; ``…``; ``failed``; ``no run`` in a cell no run of the sweep fills."""
     state = cell_state(cell)
-    if state == "empty":
-        return ""
+    if state == "empty":  # said, not left blank: a white cell read as a missing result
+        return "no run"
     if state == "pending":
         return f"…<br>{cell['done']}/{cell['runs']} done"
     if state == "failed":

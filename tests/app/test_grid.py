@@ -76,6 +76,7 @@ def test_runs_that_did_not_learn_are_counted_apart_from_the_ratio() -> None:
     assert "did not learn: 0.42 in distribution after 1,000 steps" in addition.hover
     assert cell_text(cell(cells, "reverse", "learned")) == "…<br>0/1 done"
     assert cell_text(cell(cells, "addition", "coupled")) == "failed<br>1 run"
+    assert cell_state(cell(cells, "majority", "coupled")) == "empty" and cell_text(cell(cells, "majority", "coupled")) == "no run"
     assert grid_summary(cells) == "7 runs: 3 learned their training range, 2 did not learn, 1 queued or running, 1 failed"
 
 

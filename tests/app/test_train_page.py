@@ -181,6 +181,10 @@ def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) ->
     button(app, "Start training").click().run()
     assert_no_exception(app)
     run_id = app.session_state["train_page.run_id"]
+    # the sidebar counts the job the click queued in that same run (it was drawn before the page and said 0, and
+    # so never began to poll)
+    [jobs_line] = [element.value for element in app.sidebar.markdown if element.value.startswith("**Jobs**")]
+    assert not jobs_line.startswith("**Jobs**: 0 running, 0 queued"), jobs_line
     manager = get_job_manager()
     assert manager.wait(run_id, timeout=120) == "done"
     record = get_store().get_run(run_id)
