@@ -195,20 +195,32 @@ class ConfigForm:
     def _url_params(self) -> dict[str, str]:
         return {key: st.query_params.get(key) for key in st.query_params.keys() if is_config_param(key) or key == "seed"}
 
-    def sync_from_url(self) -> ConfigError | None:
-        """Load the URL's config when it changed from outside (first load, a pasted link); its error if unusable."""
+    def sync_from_url(self) -> tuple[list[ConfigError], bool]:
+        """Load the URL's config when it changed from outside (first load, a pasted link).
+
+        Returns the errors of the fields left out, and whether the rest was kept: a field whose value is refused is
+        dropped (it takes its default) and the others load, so one typo does not throw a whole link away; when an
+        error names no field of the link (a rule across fields), the defaults load instead.
+        """
         current = self._url_params()
         if not _changed_from_outside(self.page, current):
-            return None
+            return [], True
         if not current and self.config_key in st.session_state:
-            return None  # back on the page with a bare URL: keep this session's config
-        try:
-            config, seed = run_setup_from_query_params(current)
-            error = None
-        except ConfigError as caught:
-            config, seed, error = RunConfig(), 0, caught
+            return [], True  # back on the page with a bare URL: keep this session's config
+        params, errors = dict(current), []
+        while True:
+            try:
+                config, seed = run_setup_from_query_params(params)
+                kept = True
+                break
+            except ConfigError as caught:
+                errors.append(caught)
+                if caught.field not in params:
+                    config, seed, kept = RunConfig(), 0, False
+                    break
+                del params[caught.field]
         self.load(config, seed)
-        return error
+        return errors, kept
 
     def write_url(self, config: RunConfig, seed: int) -> None:
         """Make the URL's config params exactly those of ``config`` (other params are left alone)."""

@@ -203,13 +203,11 @@ def main() -> None:
     )
     form_column, run_column = st.columns([5, 7], gap="large")
     with form_column:
-        url_error = FORM.sync_from_url()
-        if url_error is not None:
-            st.error(
-                f"The link's configuration was not usable, so the defaults are shown. "
-                f"**{escape_markdown(url_error.field)}**: {escape_markdown(url_error.message)}",
-                icon=":material/link:",
-            )
+        url_errors, kept = FORM.sync_from_url()
+        if url_errors:
+            reasons = "; ".join(f"**{escape_markdown(error.field)}**: {escape_markdown(error.message)}" for error in url_errors)
+            outcome = "those fields are at their defaults, the link's other settings are kept" if kept else "so the defaults are shown"
+            st.error(f"Part of the link's configuration was not usable ({reasons}); {outcome}.", icon=":material/link:")
         FORM.values.clear()
         seed, name, examples_slot = render_form(FORM)
         config, errors = check_config(FORM, seed)

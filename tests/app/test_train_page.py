@@ -124,7 +124,7 @@ def test_a_seed_beyond_exact_integers_in_a_link_is_refused_not_replaced(open_app
     app = open_app(TRAIN, query_params={"seed": str(2**60), "model.n_layers": "3"})
     assert_no_exception(app)
     assert any("**seed**: must be between 0 and 9007199254740991, got 1152921504606846976" in message for message in errors(app)), errors(app)
-    assert number(app, "Seed").value == 0 and number(app, "Layers").value == RunConfig().model.n_layers
+    assert number(app, "Seed").value == 0 and number(app, "Layers").value == 3  # only the bad field takes its default
 
 
 def test_the_cost_check_refuses_a_run_too_big_for_this_machine(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,3 +373,14 @@ def test_the_length_search_is_on_by_default_and_a_checkbox_turns_it_off_in_the_l
     box.uncheck().run()
     assert_no_exception(app)
     assert app.query_params["eval.search"] == "false"
+
+
+def test_a_link_with_one_bad_field_keeps_its_other_settings(open_app: Any) -> None:
+    """One typo threw the whole link away ('the defaults are shown'): now only that field takes its default."""
+    app = open_app(TRAIN, query_params={"model.n_layers": "abc", "train.steps": "123", "positions.scheme": "rope", "seed": "7"})
+    assert_no_exception(app)
+    assert number(app, "Steps").value == 123 and number(app, "Seed").value == 7
+    assert [box.value for box in app.selectbox if box.label == "Position scheme"] == ["rope"]
+    assert number(app, "Layers").value == RunConfig().model.n_layers
+    [message] = [rendered(element) for element in app.error if "link" in rendered(element)]
+    assert "model.n_layers" in message and "other settings are kept" in message
