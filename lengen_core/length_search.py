@@ -245,8 +245,8 @@ def suggested_extra_lengths(config: RunConfig, part: str, longest_tested: int, b
     table, the task, the memory budget, the search's own factor: :func:`search_limit` without its time bound), and
     that limit. Empty when the run is already tested at the limit (the limit's reason says why)."""
     limit = search_limit(config, part, longest_tested, budget, seconds_left=math.inf)
-    lengths = sorted({min(int(longest_tested * factor), limit.length) for factor in EXTRA_SWEEP_FACTORS} - set(range(longest_tested + 1)))
-    return lengths, limit
+    lengths = sorted({min(int(longest_tested * factor), limit.length) for factor in EXTRA_SWEEP_FACTORS})
+    return [length for length in lengths if length > longest_tested], limit
 
 
 def _length_allowed(task: Task, length: int) -> bool:

@@ -27,7 +27,7 @@ from lengen_core.config import RunConfig
 from lengen_core.config_codec import flatten
 from lengen_core.errors import ConfigError
 from lengen_core.params import config_to_params, decode_mixture, encode_mixture, is_config_param
-from pages.common import parse_id_list, run_setup_from_query_params
+from pages.common import parse_id_list, usable_run_setup
 
 
 def _changed_from_outside(page: str, current: Any) -> bool:
@@ -198,27 +198,14 @@ class ConfigForm:
     def sync_from_url(self) -> tuple[list[ConfigError], bool]:
         """Load the URL's config when it changed from outside (first load, a pasted link).
 
-        Returns the errors of the fields left out, and whether the rest was kept: a field whose value is refused is
-        dropped (it takes its default) and the others load, so one typo does not throw a whole link away; when an
-        error names no field of the link (a rule across fields), the defaults load instead.
+        Returns the errors of the fields left out and whether the rest was kept (:func:`pages.common.usable_run_setup`).
         """
         current = self._url_params()
         if not _changed_from_outside(self.page, current):
             return [], True
         if not current and self.config_key in st.session_state:
             return [], True  # back on the page with a bare URL: keep this session's config
-        params, errors = dict(current), []
-        while True:
-            try:
-                config, seed = run_setup_from_query_params(params)
-                kept = True
-                break
-            except ConfigError as caught:
-                errors.append(caught)
-                if caught.field not in params:
-                    config, seed, kept = RunConfig(), 0, False
-                    break
-                del params[caught.field]
+        config, seed, errors, kept = usable_run_setup(current)
         self.load(config, seed)
         return errors, kept
 

@@ -55,6 +55,22 @@ def run_setup_from_query_params(params: Mapping[str, str | Sequence[str]]) -> tu
     return config, check_seed(int(text))
 
 
+def usable_run_setup(params: Mapping[str, str | Sequence[str]]) -> tuple[RunConfig, int, list[ConfigError], bool]:
+    """(config, seed, errors, kept): a link's run setup with each refused field left at its default, so one typo does
+    not throw a whole link away; ``kept`` False when an error names no field of the link (a rule across fields), and
+    the defaults stand instead."""
+    params, errors = dict(params), []
+    while True:
+        try:
+            config, seed = run_setup_from_query_params(params)
+            return config, seed, errors, True
+        except ConfigError as caught:
+            errors.append(caught)
+            if caught.field not in params:
+                return RunConfig(), 0, errors, False
+            del params[caught.field]
+
+
 def parse_id_list(text: str | Sequence[str] | None) -> list[str]:
     """``"a,b, c"`` (or a list of such) -> ``["a", "b", "c"]``, order kept, duplicates dropped."""
     if text is None:

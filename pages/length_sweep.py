@@ -91,7 +91,8 @@ def extra_sweep_section(store, chosen: list[str], records: dict, longest_tested:
         "Test a finished run at more lengths (e.g. far beyond its training range). It waits in the same queue as training "
         "runs; the points join the chart when done."
     )
-    targets = [target for target in sweep_targets(chosen, records) if existing_checkpoint(store, target[0])]
+    with_checkpoint = {run_id for run_id in chosen if existing_checkpoint(store, run_id)}  # one store read a run
+    targets = [target for target in sweep_targets(chosen, records) if target[0] in with_checkpoint]
     if not targets:
         st.info(
             "None of the chosen runs has its checkpoint on this machine, so none can be tested at other lengths (most "

@@ -38,13 +38,17 @@ def shade(hex_color: str, amount: float) -> str:
     return "#" + "".join(f"{round(channel + (target - channel) * abs(amount)):02x}" for channel in channels)
 
 
+def scheme_places(schemes: list[str]) -> list[int]:
+    """Each run's place among the runs of its scheme in a chart: ``["a", "b", "a"]`` -> ``[0, 0, 1]``."""
+    seen: dict[str, int] = {}
+    places = []
+    for scheme in schemes:
+        places.append(seen.get(scheme, 0))
+        seen[scheme] = places[-1] + 1
+    return places
+
+
 def run_colors(schemes: list[str]) -> list[str]:
     """One colour per run of a chart, in order: its scheme's colour, a darker or lighter shade of it for the second,
     third ... run of the same scheme, so runs that share a scheme are told apart by colour, not only by dash."""
-    seen: dict[str, int] = {}
-    colors = []
-    for scheme in schemes:
-        index = seen.get(scheme, 0)
-        seen[scheme] = index + 1
-        colors.append(shade(scheme_color(scheme), SHADE_STEPS[index % len(SHADE_STEPS)]))
-    return colors
+    return [shade(scheme_color(scheme), SHADE_STEPS[place % len(SHADE_STEPS)]) for scheme, place in zip(schemes, scheme_places(schemes))]

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lengen_core.breakdown import Breakdown, is_bound
-from lengen_core.charts.colors import run_colors, scheme_color
+from lengen_core.charts.colors import run_colors, scheme_color, scheme_places
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
 
@@ -229,7 +229,8 @@ def length_sweep_figure(
             raise ValueError(f"unknown metric {metric!r}; choose from {sorted(METRIC_LABELS)}")
     rows = len(metrics)
     figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    log_axis = _is_log_axis(curves)
+    log_ticks = _log_ticks(curves)
+    log_axis = log_ticks is not None
 
     def axis_x(length: float) -> float:
         """An annotation's x: plotly places annotations on a log axis by log10 of the value (shapes by the value)."""
@@ -258,12 +259,10 @@ def length_sweep_figure(
             bgcolor="rgba(255,255,255,0.7)",
         )
     if "exact_match" in metrics:
-        row = list(metrics).index("exact_match") + 1
-        for threshold in sorted({c.threshold for c in curves}):
-            figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=1, name="threshold")
+        _add_thresholds(figure, curves, row=list(metrics).index("exact_match") + 1, col=1)
     figure.update_xaxes(title_text=_length_axis_title(curves, log_axis), row=rows, col=1)
-    if log_axis:
-        _use_log_axis(figure, curves)
+    if log_ticks is not None:
+        _use_log_axis(figure, log_ticks)
     figure.update_layout(
         height=height_per_panel * rows,
         margin=dict(l=50, r=20, t=60, b=40),
@@ -293,7 +292,8 @@ def length_sweep_panels(groups: Sequence[tuple[str, Sequence[SweepCurve]]], *, c
         vertical_spacing=0.5 / rows if rows > 1 else 0.0,
     )
     every_curve = [curve for _, curves in groups for curve in curves]
-    log_axis = _is_log_axis(every_curve)
+    log_ticks = _log_ticks(every_curve)
+    log_axis = log_ticks is not None
     legend_shown: set[str] = set()
     for index, (_, curves) in enumerate(groups):
         row, col = index // columns + 1, index % columns + 1
@@ -303,16 +303,15 @@ def length_sweep_panels(groups: Sequence[tuple[str, Sequence[SweepCurve]]], *, c
             if curve.breakdown_length is not None:
                 figure.add_vline(x=curve.breakdown_length, line=dict(color=color, dash="dot", width=1.5), row=row, col=col, name=f"breakdown:{curve.label}")
         _add_training_marks(figure, curves, row=row, col=col)
-        for threshold in sorted({c.threshold for c in curves}):
-            figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=col, name="threshold")
+        _add_thresholds(figure, curves, row=row, col=col)
     figure.update_yaxes(range=[-0.03, 1.03])
     figure.update_yaxes(title_text="exact match", col=1)
     # one length-axis title for the whole grid, centred under it (a title per column would overlap its neighbours)
     figure.add_annotation(
         text=_length_axis_title(every_curve, log_axis), x=0.5, y=0, xref="paper", yref="paper", yanchor="top", yshift=-28, showarrow=False, name="length-axis"
     )
-    if log_axis:
-        _use_log_axis(figure, every_curve)
+    if log_ticks is not None:
+        _use_log_axis(figure, log_ticks)
     figure.update_layout(
         height=panel_height * rows + 90,
         margin=dict(l=50, r=20, t=70, b=60),
@@ -336,11 +335,14 @@ def panels_by_task(curves: Sequence[SweepCurve], tasks: Sequence[str]) -> list[t
     return list(groups.items())
 
 
-def _is_log_axis(curves: Sequence[SweepCurve]) -> bool:
-    """Whether the tested lengths span LOG_AXIS_SPAN or more: lengths a search reached (up to 64x the training length)
-    would squash the trained and first tested lengths into the left edge of a linear axis (our choice)."""
+def _log_ticks(curves: Sequence[SweepCurve]) -> list[int] | None:
+    """The ticks of a log length axis, or None for a linear one. Logarithmic once the tested lengths span
+    LOG_AXIS_SPAN or more: lengths a search reached (up to 64x the training length) would squash the trained and
+    first tested lengths into the left edge of a linear axis (our choice)."""
     tested = [float(length) for curve in curves for length in curve.points["length"]] or [1.0]
-    return max(tested) >= LOG_AXIS_SPAN * max(min(tested), 1.0)
+    if max(tested) < LOG_AXIS_SPAN * max(min(tested), 1.0):
+        return None
+    return log_axis_ticks(min(tested + [float(curve.train_length_min) for curve in curves]), max(tested))
 
 
 def log_axis_ticks(low: float, high: float) -> list[int]:
@@ -353,10 +355,7 @@ def log_axis_ticks(low: float, high: float) -> list[int]:
     return ticks
 
 
-def _use_log_axis(figure: go.Figure, curves: Sequence[SweepCurve]) -> None:
-    tested = [float(length) for curve in curves for length in curve.points["length"]]
-    lengths = tested + [float(curve.train_length_min) for curve in curves]
-    ticks = log_axis_ticks(min(lengths), max(tested))
+def _use_log_axis(figure: go.Figure, ticks: list[int]) -> None:
     figure.update_xaxes(type="log", tickmode="array", tickvals=ticks, ticktext=[str(tick) for tick in ticks])
 
 
@@ -368,13 +367,9 @@ def _length_axis_title(curves: Sequence[SweepCurve], log_axis: bool) -> str:
 
 def _curve_styles(curves: Sequence[SweepCurve]) -> list[tuple[str, str]]:
     """(colour, dash) per curve: the scheme's colour (shaded for its further runs), and a dash per run of a scheme."""
-    dashes: list[str] = []
-    per_scheme: dict[str, int] = {}
-    for curve in curves:
-        index = per_scheme.get(curve.scheme, 0)
-        per_scheme[curve.scheme] = index + 1
-        dashes.append(DASHES[index % len(DASHES)])
-    return list(zip(run_colors([curve.scheme for curve in curves]), dashes))
+    schemes = [curve.scheme for curve in curves]
+    dashes = [DASHES[place % len(DASHES)] for place in scheme_places(schemes)]
+    return list(zip(run_colors(schemes), dashes))
 
 
 def _add_curve(figure: go.Figure, curve: SweepCurve, metric: str, color: str, dash: str, *, show_band: bool, showlegend: bool, row: int, col: int) -> None:
@@ -426,6 +421,12 @@ def _add_training_marks(figure: go.Figure, curves: Sequence[SweepCurve], *, row:
         figure.add_vrect(x0=low - 0.5, x1=high + 0.5, fillcolor=TRAIN_RANGE_COLOR, line_width=0, layer="below", row=row, col=col, name="train-range")
     for high in sorted({c.train_length_max for c in curves}):
         figure.add_vline(x=high, line=dict(color="#555555", dash="dash", width=1), row=row, col=col, name="train-length-max")
+
+
+def _add_thresholds(figure: go.Figure, curves: Sequence[SweepCurve], *, row: int, col: int) -> None:
+    """The exact-match threshold (dotted), once per distinct value."""
+    for threshold in sorted({c.threshold for c in curves}):
+        figure.add_hline(y=threshold, line=dict(color="#999999", dash="dot", width=1), row=row, col=col, name="threshold")
 
 
 def named_shapes(figure: go.Figure, prefix: str) -> list[go.layout.Shape]:
