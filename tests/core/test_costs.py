@@ -244,6 +244,7 @@ def test_training_time_estimate_is_near_a_measured_run() -> None:
     assert 0.25 <= estimated / measured <= 4.0, (estimated, measured)
 
 
+@pytest.mark.serial  # a timing ratio: in the parallel pass the other worker's training skewed it (1.71 measured, 2.50 estimated)
 def test_the_hsa_estimate_carries_the_reference_paths_cost() -> None:
     """HSA trains on its PyTorch reference on the CPU, at about twice the time of the same dense model, far more than
     its FLOPs say. The estimate's HSA / dense ratio against the measured one, both timed here one after the other
@@ -254,13 +255,20 @@ def test_the_hsa_estimate_carries_the_reference_paths_cost() -> None:
     from lengen_core.lessons import LESSON_RUNS
     from lengen_core.training import train
 
-    def seconds_per_step(key: str) -> tuple[float, float]:
-        config = LESSON_RUNS[key].config().replace(**{"train.steps": 12, "train.log_every": 12, "train.warmup_steps": 5})
+    steps = 40  # 12 timed steps left the measured ratio anywhere between 1.6 and 2.4 on an idle machine
+    configs = {
+        key: LESSON_RUNS[key].config().replace(**{"train.steps": steps, "train.log_every": steps, "train.warmup_steps": 5})
+        for key in ("passkey_dense", "passkey_hsa")
+    }
+    for config in configs.values():  # both warmed up before either is timed: the first run in a process pays for it
         train(config.replace(**{"train.steps": 2}), seed=0)
+
+    def seconds_per_step(key: str) -> tuple[float, float]:
+        config = configs[key]
         started = time.perf_counter()
         train(config, seed=0)
-        measured = (time.perf_counter() - started) / 12
-        return measured, training_seconds(config, estimate_cost(config).train_step_flops, threads=torch.get_num_threads()) / 12
+        measured = (time.perf_counter() - started) / steps
+        return measured, training_seconds(config, estimate_cost(config).train_step_flops, threads=torch.get_num_threads()) / steps
 
     dense_measured, dense_estimated = seconds_per_step("passkey_dense")
     hsa_measured, hsa_estimated = seconds_per_step("passkey_hsa")
