@@ -31,6 +31,7 @@ from lengen_core.lessons import (
     pick_lesson_run_ids,
 )
 from lengen_core.runs.identity import Submission
+from lengen_core.sweep_names import part_sweep_name
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
@@ -110,6 +111,26 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             entry["measured"] = check.outcome.verdict
             entry["agrees"] = {True: "agrees", False: "DISAGREES", None: "did not learn" if check.outcome.verdict == "did not learn" else "-"}[check.agrees]
         table.append(entry)
+        for part in config.task.evaluated_parts()[1:]:  # a recipe's partner task, by the run's own sweep of it
+            part_points = store.eval_curve([run_id], sweep=part_sweep_name("default", part.name))
+            if not len(part_points):
+                continue
+            curve = SweepCurve.from_part(record, part, part_points, label=f"{run.label} · {part.name}")
+            curves.append(curve)
+            tasks.append(part.name)
+            part_breakdown = curve.breakdown  # with its interval over the points
+            table.append(
+                {
+                    "run": curve.label,
+                    "task": f"{part.name} (trained beside {config.task.name})",
+                    "trained on": f"{part.train_length_min}-{part.train_length_max}",
+                    "breakdown length": str(part_breakdown),
+                    "× training length": part_breakdown.ratio_text,
+                    "n per length": samples_text(part_points["n"]),
+                    "source": source,
+                    "run id": run_id,
+                }
+            )
     if not curves:
         return
     figure = length_sweep_panels(panels_by_task(curves, tasks)) if len(curves) > MAX_RUNS_IN_ONE_CHART else length_sweep_figure(curves, height_per_panel=360)

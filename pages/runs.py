@@ -56,6 +56,7 @@ TABLE_COLUMNS = [
     "config_id",
     "tags",
 ]
+TEXT_COLUMNS = ["name", "mixture", "part_breakdowns", "init_from", "breakdown", "stop_reason"]  # missing reads blank, not "None"
 
 
 def baseline_section(store, runs: pd.DataFrame, selected: list[str]) -> None:
@@ -203,6 +204,8 @@ def main() -> None:
     if len(shown):
         shown = shown.assign(part_breakdowns=shown["run_id"].map(part_breakdown_texts(store, shown)), breakdown=breakdown_texts(shown))
     table = shown[[column for column in TABLE_COLUMNS if column in shown.columns]].copy()
+    blank = [column for column in TEXT_COLUMNS if column in table.columns]
+    table[blank] = table[blank].astype(object).where(table[blank].notna(), "")
     table.insert(0, "baseline", table["run_id"].eq(baseline).map({True: "★", False: ""}))
     event = st.dataframe(
         table,

@@ -15,12 +15,12 @@ from streamlit.delta_generator import DeltaGenerator
 
 from lengen_core.config import ATTENTION_KINDS, BASE_ENCODINGS, LENGTH_SCALINGS, LIMITS, LOCAL_MIXERS, POSITION_SCHEMES, RunConfig
 from lengen_core.costs import duration_text
-from lengen_core.errors import ConfigError
+from lengen_core.errors import ConfigError, StoreError, shown
 from lengen_core.runs.admission import admit
 from lengen_core.runs.speed import family_of
 from pages.binding import ConfigForm
 from pages.caps import app_cap_violations
-from pages.common import get_job_manager, jobs_ahead_text, page_intro, show_config_error
+from pages.common import get_job_manager, get_store, jobs_ahead_text, page_intro, parse_id_list, show_config_error
 from pages.escaping import escape_markdown
 from pages.run_panel import SCHEME_OF_KEY, show_run
 from pages.run_sources import render_init_from, render_mixture
@@ -33,6 +33,8 @@ RUN_KEY = "train_page.run_id"  # the run shown beside the form
 MY_RUNS_KEY = "train_page.my_runs"  # runs started from this session, newest last
 SHOW_KEY = "train_page.show_run"  # the "Show run" picker (when this session started several runs)
 SHARED_NOTES_KEY = "train_page.shared_notes"  # run id -> why a request got another request's run
+RUNS_PARAM = "runs"  # the URL's list of the runs started here, newest last: a reload shows them again
+MAX_LINKED_RUNS = 8  # the newest ones the URL keeps
 
 
 def render_form(form: ConfigForm) -> tuple[int, str, DeltaGenerator]:
@@ -195,6 +197,29 @@ def start(config: RunConfig, seed: int, name: str) -> None:
         my_runs.remove(run_id)  # asked again: it moves to the newest place
     my_runs.append(run_id)
     st.session_state.setdefault(SCHEME_OF_KEY, {})[run_id] = config.positions.scheme
+    st.query_params[RUNS_PARAM] = ",".join(my_runs[-MAX_LINKED_RUNS:])
+
+
+def restore_runs_from_url() -> None:
+    """A reload is a new session: it shows again the runs its URL names (``runs=``, written by :func:`start`), live or
+    finished. Ids this store does not hold are named in a warning and left out."""
+    if MY_RUNS_KEY in st.session_state:
+        return
+    wanted = parse_id_list(st.query_params.get_all(RUNS_PARAM))[-MAX_LINKED_RUNS:]
+    if not wanted:
+        return
+    try:
+        stored = get_store().list_runs(run_ids=wanted)
+    except StoreError as error:
+        st.error(escape_markdown(error), icon=":material/error:")
+        return
+    schemes = dict(zip(stored["run_id"], stored["scheme"]))
+    missing = [run_id for run_id in wanted if run_id not in schemes]
+    if missing:
+        named = ", ".join(escape_markdown(shown(run_id)) for run_id in missing)
+        st.warning(f"The link names runs this store does not hold ({named}); they are left out.", icon=":material/link:")
+    st.session_state[MY_RUNS_KEY] = [run_id for run_id in wanted if run_id in schemes]
+    st.session_state.setdefault(SCHEME_OF_KEY, {}).update(schemes)
 
 
 def main() -> None:
@@ -228,6 +253,7 @@ def main() -> None:
             theory_panel(config)
 
     with run_column:
+        restore_runs_from_url()
         my_runs = st.session_state.get(MY_RUNS_KEY, [])
         if not my_runs:
             st.info(

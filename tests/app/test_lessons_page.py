@@ -73,6 +73,23 @@ def test_bundled_results_show_at_once_without_training(open_app: Any) -> None:
     assert store.count_runs() == imported and get_job_manager().jobs() == []
 
 
+@pytest.mark.parametrize(("lesson", "run_key", "partner"), [("transfer_copy", "copy_with_mqar", "mqar"), ("hint_sort", "sortrep_hint", "sort_successor_dense")])
+def test_a_recipes_partner_task_is_drawn_and_tabled_beside_its_run(open_app: Any, lesson: str, run_key: str, partner: str) -> None:
+    """The takeaways cite how well the partner task was learned; its curve and row show it, with n and its breakdown."""
+    [part] = [part for part in BUNDLED[run_key]["part_sweeps"] if part["task"] == partner]
+    app = open_app(LESSONS, query_params={"lesson": lesson})
+    assert_clean(app)
+    label = f"{LESSON_RUNS[run_key].label} · {partner}"
+    [trace] = [trace for trace in lines(drawn_figure(app, "lessons.chart")) if trace.name == label]
+    assert list(trace.x) == [point["length"] for point in part["eval_points"]]
+    assert list(trace.y) == pytest.approx([point["exact_match"] for point in part["eval_points"]])
+    table = app.dataframe[0].value
+    [row] = table[table["run"] == label].to_dict("records")
+    assert row["task"].startswith(partner) and row["n per length"] == "100"
+    assert row["breakdown length"].startswith(f"{part['breakdown_length']} (")  # with its interval where the bands leave one
+    assert row["× training length"] == f"{part['breakdown_length'] / part['train_length_max']:.1f}x"
+
+
 def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
     app = open_app(LESSONS, query_params={"lesson": "randomized"})
     assert_clean(app)

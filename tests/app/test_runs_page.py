@@ -65,6 +65,7 @@ def test_all_runs_listed_newest_first(open_app: Any) -> None:
     assert not app.exception and not app.error
     assert app.title[0].value == "Runs"
     assert table(app)["run_id"].tolist() == ids[::-1]
+    assert table(app)[["stop_reason", "init_from", "mixture"]].map(repr).eq("''").all().all()  # blank, not "None"
 
 
 def test_filters_from_and_to_the_url(open_app: Any) -> None:

@@ -194,9 +194,28 @@ def test_tiny_run_trains_in_the_background_and_appears_on_runs(open_app: Any) ->
     assert any("Breakdown length" in element.value or "below the threshold" in rendered(element) for element in [*app.success, *app.warning])
     assert {chart.key for chart in app.get("plotly_chart")} >= {f"sweep-{run_id}"}
     assert [json.loads(chart.proto.spec)["title"]["text"] for chart in app.get("vega_lite_chart")] == ["training loss", "accuracy (teacher-forced)"]
+    assert app.query_params["runs"] == run_id  # the link names the run, so a reload (a new session) shows it again
+    reloaded = open_app(TRAIN, query_params={**tiny_params(seed="3"), "runs": run_id})
+    assert_no_exception(reloaded)
+    assert {chart.key for chart in reloaded.get("plotly_chart")} >= {f"sweep-{run_id}"}
     app.switch_page("pages/runs.py").run()
     assert_no_exception(app)
     assert run_id in app.dataframe[0].value["run_id"].tolist()
+
+
+def test_a_reload_shows_the_live_run_again_and_a_link_to_an_unknown_run_says_so(open_app: Any) -> None:
+    app = open_app(TRAIN, query_params=tiny_params(seed="11", **{"train.steps": "20000"}))
+    button(app, "Start training").click().run()
+    run_id = app.session_state["train_page.run_id"]
+    try:
+        reloaded = open_app(TRAIN, query_params={"runs": f"{run_id},0123456789ab", **tiny_params(seed="11")})
+        assert_no_exception(reloaded)
+        assert reloaded.session_state["train_page.my_runs"] == [run_id]
+        assert any(re.search(rf"(Training|Run) `{run_id}`", text) for text in progress_texts(reloaded) + [rendered(e) for e in reloaded.info])
+        assert any("'0123456789ab'" in rendered(element) and "does not hold" in rendered(element) for element in reloaded.warning)
+    finally:
+        get_job_manager().cancel(run_id)
+    assert get_job_manager().wait(run_id, timeout=60) == "cancelled"
 
 
 def test_the_same_run_asked_again_is_shared_and_a_queued_run_shows_its_place_and_wait(open_app: Any) -> None:

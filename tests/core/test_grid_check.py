@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import grid_check  # noqa: E402
 
+from lengen_core.cpus import usable_cpus  # noqa: E402
+
 DENSE_SAMPLE = 100
 HSA_SAMPLE = 200  # of about a thousand HSA cells (both local mixers); `python scripts/grid_check.py` runs them all
 
@@ -40,7 +42,9 @@ def test_the_sample_holds_hsa_cells_of_every_task_and_scheme_and_a_hundred_dense
 
 
 def test_every_sampled_cell_works_or_is_refused_at_config_time() -> None:
-    results = grid_check.run_grid(ci_cells(), workers=2)
+    # one process per usable core: a pytest-xdist worker has one (tests/conftest.py), where worker processes would
+    # share it after each importing torch again
+    results = grid_check.run_grid(ci_cells(), workers=usable_cpus())
     failed = [f"{result.cell}: {result.detail}" for result in results if result.outcome == "failed"]
     assert not failed, "\n".join(failed)
     works = [result for result in results if result.outcome == "works"]
