@@ -14,7 +14,6 @@ from pathlib import Path
 import streamlit as st
 
 from lengen_core.errors import StoreError
-from pages.common import get_job_manager, get_store, job_queue_fragment
 from pages.legacy_mode import ensure_app_shell
 
 ROOT = Path(__file__).resolve().parent
@@ -44,6 +43,11 @@ def main() -> None:
     st.set_page_config(page_title="LenGen Lab", page_icon=":material/straighten:", layout="wide")
     navigation = build_navigation()
     ensure_app_shell()  # Streamlit's legacy pages/ mode: see pages/legacy_mode.py
+    # Imported once the navigation is drawn: on a fresh server this import (torch with it) takes seconds, and until
+    # the navigation replaces it the sidebar lists every file of pages/, helper modules included (3.7 s of them
+    # before; see tests/browser/test_browser.py).
+    from pages.common import get_job_manager, get_store, job_queue_fragment
+
     try:
         get_store()
         get_job_manager()
