@@ -31,7 +31,7 @@ from lengen_core.lessons import (
     pick_lesson_run_ids,
 )
 from lengen_core.runs.identity import Submission
-from lengen_core.sweep_names import part_sweep_name
+from lengen_core.sweep_names import part_sweep_base, part_sweep_name
 from lengen_core.tasks import build_task
 from lengen_core.theory import check_run
 from pages.binding import url_picker
@@ -65,13 +65,30 @@ def pick_lesson() -> Lesson:
 
 
 def lesson_results(lesson: Lesson):
-    """(chosen run ids by run key, list_runs rows by run id, eval points) for the lesson's runs."""
+    """(chosen run ids by run key, list_runs rows by run id, eval points) for the lessons' runs: each run's own sweeps
+    (``default``, and ``default@<task>`` of a recipe's partner task), read in one query."""
     store = get_store()
     tagged = store.list_runs(status="done")
     chosen = pick_lesson_run_ids(tagged, lesson.runs)
     rows = {row.run_id: row for row in tagged.itertuples() if row.run_id in chosen.values()}
-    points = store.eval_curve(list(chosen.values()), sweep="default") if chosen else None
-    return chosen, rows, points
+    if not chosen:
+        return chosen, rows, None
+    points = store.eval_curve(list(chosen.values()))
+    return chosen, rows, points[points["sweep"].map(part_sweep_base) == "default"]
+
+
+def result_row(curve: SweepCurve, task: str, breakdown_text: str, ratio: str, source: str, run_id: str) -> dict[str, str]:
+    """A line of a lesson's table: the curve's run, task, training range, breakdown, ratio and n per length."""
+    return {
+        "run": curve.label,
+        "task": task,
+        "trained on": f"{curve.train_length_min}-{curve.train_length_max}",
+        "breakdown length": breakdown_text,
+        "× training length": ratio,
+        "n per length": samples_text(curve.points["n"]),
+        "source": source,
+        "run id": run_id,
+    }
 
 
 def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
@@ -86,25 +103,21 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
         source = "bundled demo" if DEMO_TAG in list(row.tags) else "live run"
         record = store.get_run(run_id)
         config = record.run_config
-        frame = points[points["run_id"] == run_id].reset_index(drop=True)
+        own = points[points["run_id"] == run_id]
+        frame = own[own["sweep"] == "default"].reset_index(drop=True)
         breakdown = record.breakdown_length
         train_max = config.task.train_length_max
-        curves.append(SweepCurve.from_run(record, frame, label=run.label))
+        curve = SweepCurve.from_run(record, frame, label=run.label)
+        curves.append(curve)
         tasks.append(config.task.name)
-        outcomes[run_key] = RunOutcome(breakdown, train_max, int(frame["length"].max()) if len(frame) else train_max)
-        entry = {
-            "run": run.label,
-            "task": config.task.name,
-            "trained on": f"{config.task.train_length_min}-{train_max}",
-            "breakdown length": record_breakdown_text(record, int(frame["length"].max()) if len(frame) else None, frame),
-            "× training length": ratio_text(breakdown, train_max, curves[-1].is_bound),
-            "n per length": samples_text(frame["n"]),
-            "source": source,
-            "run id": run_id,
-        }
+        longest = curve.longest_tested
+        outcomes[run_key] = RunOutcome(breakdown, train_max, longest or train_max)
+        entry = result_row(
+            curve, config.task.name, record_breakdown_text(record, longest, frame), ratio_text(breakdown, train_max, curve.is_bound), source, run_id
+        )
         if lesson.key == "c_rasp":
             theory = build_task(config.task.name, config.task.options).theory
-            check = check_run(config, breakdown, int(frame["length"].max()) if len(frame) else None)
+            check = check_run(config, breakdown, longest)
             entry["NoPE predicts"] = "-" if theory.nope is None else theory.nope.verdict
             entry["APE (random offsets) predicts"] = "-" if theory.ape is None else theory.ape.verdict
             entry["this run's setting"] = check.applicable.setting
@@ -112,24 +125,15 @@ def draw_results(lesson: Lesson, chosen: dict[str, str], rows, points) -> None:
             entry["agrees"] = {True: "agrees", False: "DISAGREES", None: "did not learn" if check.outcome.verdict == "did not learn" else "-"}[check.agrees]
         table.append(entry)
         for part in config.task.evaluated_parts()[1:]:  # a recipe's partner task, by the run's own sweep of it
-            part_points = store.eval_curve([run_id], sweep=part_sweep_name("default", part.name))
+            part_points = own[own["sweep"] == part_sweep_name("default", part.name)].reset_index(drop=True)
             if not len(part_points):
                 continue
-            curve = SweepCurve.from_part(record, part, part_points, label=f"{run.label} · {part.name}")
-            curves.append(curve)
+            part_curve = SweepCurve.from_part(record, part, part_points, label=f"{run.label} · {part.name}")
+            curves.append(part_curve)
             tasks.append(part.name)
-            part_breakdown = curve.breakdown  # with its interval over the points
+            part_breakdown = part_curve.breakdown  # with its interval over the points
             table.append(
-                {
-                    "run": curve.label,
-                    "task": f"{part.name} (trained beside {config.task.name})",
-                    "trained on": f"{part.train_length_min}-{part.train_length_max}",
-                    "breakdown length": str(part_breakdown),
-                    "× training length": part_breakdown.ratio_text,
-                    "n per length": samples_text(part_points["n"]),
-                    "source": source,
-                    "run id": run_id,
-                }
+                result_row(part_curve, f"{part.name} (trained beside {config.task.name})", str(part_breakdown), part_breakdown.ratio_text, source, run_id)
             )
     if not curves:
         return

@@ -48,7 +48,12 @@ def scheme_places(schemes: list[str]) -> list[int]:
     return places
 
 
+def run_color(scheme: str, place: int) -> str:
+    """The colour of the ``place``-th run (from 0) of ``scheme`` in a chart (:func:`scheme_places`)."""
+    return shade(scheme_color(scheme), SHADE_STEPS[place % len(SHADE_STEPS)])
+
+
 def run_colors(schemes: list[str]) -> list[str]:
     """One colour per run of a chart, in order: its scheme's colour, a darker or lighter shade of it for the second,
     third ... run of the same scheme, so runs that share a scheme are told apart by colour, not only by dash."""
-    return [shade(scheme_color(scheme), SHADE_STEPS[place % len(SHADE_STEPS)]) for scheme, place in zip(schemes, scheme_places(schemes))]
+    return [run_color(scheme, place) for scheme, place in zip(schemes, scheme_places(schemes))]

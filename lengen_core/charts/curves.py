@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lengen_core.breakdown import Breakdown, is_bound
-from lengen_core.charts.colors import run_colors, scheme_color, scheme_places
+from lengen_core.charts.colors import run_color, scheme_color, scheme_places
 from lengen_core.config import TaskConfig
 from lengen_core.store import RunRecord
 
@@ -368,8 +368,7 @@ def _length_axis_title(curves: Sequence[SweepCurve], log_axis: bool) -> str:
 def _curve_styles(curves: Sequence[SweepCurve]) -> list[tuple[str, str]]:
     """(colour, dash) per curve: the scheme's colour (shaded for its further runs), and a dash per run of a scheme."""
     schemes = [curve.scheme for curve in curves]
-    dashes = [DASHES[place % len(DASHES)] for place in scheme_places(schemes)]
-    return list(zip(run_colors(schemes), dashes))
+    return [(run_color(scheme, place), DASHES[place % len(DASHES)]) for scheme, place in zip(schemes, scheme_places(schemes))]
 
 
 def _add_curve(figure: go.Figure, curve: SweepCurve, metric: str, color: str, dash: str, *, show_band: bool, showlegend: bool, row: int, col: int) -> None:
