@@ -47,27 +47,6 @@ def server(server_factory: Any) -> Any:
     return server_factory()
 
 
-def test_a_fresh_servers_first_visit_never_lists_helper_modules_in_the_sidebar(browser: Any, server_factory: Any) -> None:
-    """Until app.py's navigation replaces it, Streamlit's legacy pages/ mode lists every file of pages/ (common,
-    binding, ...). app.py draws its navigation before its slow imports, so a first visit shows only the app's pages."""
-    fresh = server_factory()
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    started = time.perf_counter()
-    page.goto(fresh.url, wait_until="commit")
-    seen: set[str] = set()
-    while time.perf_counter() - started < 60:
-        links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-        seen.update(link.strip().splitlines()[-1].strip().lower() for link in links if link.strip())  # the label, after its icon's name
-        if "lessons" in seen:
-            break
-        time.sleep(0.05)
-    context.close()
-    assert "lessons" in seen, f"the app's navigation never appeared: {sorted(seen)}"
-    helpers = {"common", "binding", "legacy mode", "run panel", "caps"} & seen
-    assert not helpers, f"the sidebar listed helper modules: {sorted(helpers)}"
-
-
 def test_train_run_then_length_sweep(browser: Any, server: Any, save_screenshot: Any) -> None:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
