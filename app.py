@@ -4,7 +4,8 @@ Run with ``streamlit run app.py``. This entry point only sets up navigation over
 ``pages/`` and the sidebar (the shared job queue); the run store and the job
 manager are created once per server process in :mod:`pages.common`
 (``st.cache_resource``). The database is ``$LENGEN_DB`` (default data/runs.duckdb);
-``LENGEN_MAX_JOBS`` bounds how many runs train at once.
+``LENGEN_MAX_JOBS`` bounds how many runs train at once. The bundled demo runs (data/demo) are imported
+into the store when the first session opens (``LENGEN_DEMO_RUNS=0``: only when a page that needs them opens).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def main() -> None:
     # Imported once the navigation is drawn: on a fresh server this import (torch with it) takes seconds, and until
     # the navigation replaces it the sidebar lists every file of pages/, helper modules included (3.7 s of them
     # before; see tests/browser/test_browser.py).
-    from pages.common import get_job_manager, get_store, job_queue_fragment
+    from pages.caps import demo_runs_at_launch
+    from pages.common import ensure_demo_runs, get_job_manager, get_store, job_queue_fragment
 
     try:
         get_store()
@@ -54,6 +56,8 @@ def main() -> None:
     except StoreError as error:
         st.error(f"The run database cannot be used: {error}", icon=":material/error:")
         st.stop()
+    if demo_runs_at_launch():  # once per server process: every page of a fresh store shows the lessons' runs
+        ensure_demo_runs()
     with st.sidebar:
         st.caption("LenGen Lab: where does length generalization break?")
         queue_slot = st.container()

@@ -117,6 +117,18 @@ def wait_idle(page: Any, timeout_s: float = 60.0, settle_s: float = 0.3) -> None
             raise TimeoutError(f"the page's script run did not stay finished within {timeout_s} s")
 
 
+def wait_server_settled(server_pid: int, *, timeout_s: float = 60.0, busy_share: float = 0.1, window_s: float = 1.0) -> float:
+    """Wait until the server process uses under ``busy_share`` of one core over ``window_s`` (its start-up work,
+    imports and the job manager's speed probes, done); returns the seconds waited (``timeout_s`` at the most)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        before = cpu_seconds_by_program(server_pid)["server"]
+        time.sleep(window_s)
+        if cpu_seconds_by_program(server_pid)["server"] - before < busy_share * window_s:
+            break
+    return time.monotonic() - started
+
+
 def cpu_seconds_by_program(server_pid: int) -> Counter:
     """CPU seconds used so far, summed per program name from /proc; the server process is ``server``."""
     ticks = os.sysconf("SC_CLK_TCK")

@@ -13,9 +13,10 @@ first out as the page computes them:
 * ``model_estimate_s``: the cost model alone (:attr:`lengen_core.costs.CostEstimate.time_to_result_s`),
   what the app showed before calibration;
 * ``calibrated_estimate_s``: the same scaled to this machine
-  (:class:`lengen_core.runs.speed.MachineSpeed`), what the app shows now: the probe
-  the app runs at start, then every finished run, carried from preset to preset as
-  a server that keeps running carries it.
+  (:class:`lengen_core.runs.speed.MachineSpeed`), what the app shows now (the job
+  manager's ``batch_seconds``, as the Lessons page asks it): the probes the app runs at
+  start (a run alone, then two at once: the contention factor), then every finished run,
+  carried from preset to preset as a server that keeps running carries it.
 
 Each with its ratio to the measured wall time (1.0 = exact). Also each run's
 breakdown length, and for a lesson whether each of its claims held
@@ -41,7 +42,7 @@ from lengen_core.costs import estimate_cost, queue_seconds
 from lengen_core.lesson_claims import Expectation, RunOutcome, tally
 from lengen_core.lessons import LESSONS, check_lesson, get_lesson, lesson_configs, missing_requirements
 from lengen_core.runs.manager import JobManager
-from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, probe_training
+from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, probe_contention, probe_training
 from lengen_core.store import RunStore
 
 try:  # python -m bench.preset_times
@@ -69,7 +70,7 @@ def time_preset(preset: str, speed: MachineSpeed) -> dict[str, Any]:
         estimates = {key: estimate_cost(config, threads=threads) for key, config, _seed in runs}
         model_estimate = queue_seconds([estimate.time_to_result_s for estimate in estimates.values()], CONCURRENT_JOBS)
         families = {key: family_of(config) for key, config, _seed in runs}
-        calibrated_estimate = queue_seconds([speed.seconds(estimate, families[key]) for key, estimate in estimates.items()], CONCURRENT_JOBS)
+        calibrated_estimate = manager.batch_seconds([config for _key, config, _seed in runs])
         readings = {family: speed.reading(family) for family in sorted(set(families.values()))}
         started = time.perf_counter()
         run_ids = {key: manager.submit(config, seed, name=key) for key, config, seed in runs}
@@ -123,6 +124,7 @@ def main() -> None:
     speed = MachineSpeed()
     estimated, measured = probe_training(torch.get_num_threads())  # the probe the app's job manager runs at start
     speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
+    speed.set_contention(probe_contention(CONCURRENT_JOBS, torch.get_num_threads()))  # as the app's job manager does at start
     results = []
     for preset in args.presets.split(","):
         if preset != "train" and missing_requirements(get_lesson(preset)):
@@ -135,7 +137,7 @@ def main() -> None:
         "model_estimate_ratio": _spread([result["model_estimate_ratio"] for result in timed]),
         "calibrated_estimate_ratio": _spread([result["calibrated_estimate_ratio"] for result in timed]),
     }
-    probe = {"estimated_s": round(estimated, 2), "measured_s": round(measured, 2)}
+    probe = {"estimated_s": round(estimated, 2), "measured_s": round(measured, 2), "contention": round(speed.contention, 3)}
     report({**cpu_environment(), "torch_threads_per_job": torch.get_num_threads(), "probe": probe, "ratio_summary": summary, "presets": results}, args.json)
 
 

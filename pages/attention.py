@@ -18,9 +18,9 @@ from lengen_core.errors import LenGenError
 from lengen_core.inspection import ExampleInputError, check_fits_model, hsa_query_table, inspect_example, token_labels
 from lengen_core.vocab import VOCAB
 from pages.binding import url_picker
-from pages.common import get_store, page_intro, plotly_config
+from pages.common import ensure_demo_runs, get_store, page_intro, plotly_config
 from pages.escaping import code_span, escape_markdown
-from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label, tokens_html
+from pages.inspection import checkpoint_runs, example_picker, load_run_model, run_label, tokens_html
 
 RUN_KEY = "attention.run"
 GRID_LIMIT = 96  # tokens above which the all-heads grid is not offered

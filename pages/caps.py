@@ -4,7 +4,8 @@ A browser user may train what these allow (``LENGEN_APP_MAX_*``; each cap is
 ``min(environment value, the library's hard limit)``, read on every call), and
 ``LENGEN_MAX_JOBS`` bounds how many jobs train at once. ``LENGEN_SHARE_RUNS=0``
 makes every request train its own run (default: identical requests share one,
-:mod:`lengen_core.runs.identity`). The CLI is bounded by LIMITS and the cost model only.
+:mod:`lengen_core.runs.identity`); ``LENGEN_DEMO_RUNS=0`` leaves the bundled demo runs out of the store until a
+page that needs them opens. The CLI is bounded by LIMITS and the cost model only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def _env_int(name: str, default: int) -> int:
 def max_concurrent_jobs() -> int:
     """Bound on simultaneous training jobs (``LENGEN_MAX_JOBS``, default 2)."""
     return max(1, _env_int("LENGEN_MAX_JOBS", 2))
+
+
+def demo_runs_at_launch() -> bool:
+    """Whether the app imports the bundled demo runs (data/demo) into its store when a session opens any page
+    (``LENGEN_DEMO_RUNS``, default 1). 0 imports them only when a page that needs them opens (Lessons, Attention,
+    Position IDs): a store of one's own sweeps then lists only them on the Runs, Length sweep and Compare pages."""
+    return _env_int("LENGEN_DEMO_RUNS", 1) != 0
 
 
 def share_identical_runs() -> bool:

@@ -28,6 +28,7 @@ from lengen_core.charts.progress import progress_bar_markup
 from lengen_core.config import LIMITS, RunConfig, check_seed
 from lengen_core.costs import duration_text
 from lengen_core.cpus import usable_cpus
+from lengen_core.demo_runs import import_demo_runs
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
@@ -91,6 +92,25 @@ def parse_id_list(text: str | Sequence[str] | None) -> list[str]:
 def get_store() -> RunStore:
     """The app's run store (``$LENGEN_DB`` or data/runs.duckdb)."""
     return RunStore(default_store_path())
+
+
+@st.cache_resource(show_spinner="Loading the bundled demo runs…")
+def _import_demo_runs_once(store_path: str) -> str:
+    """Import data/demo into the store at ``store_path`` once per server process (idempotent anyway)."""
+    report = import_demo_runs(get_store())
+    return f"{len(report.imported)} imported, {len(report.skipped)} already present"
+
+
+def ensure_demo_runs() -> None:
+    """Make sure the bundled demo runs are in the app's store; if they cannot be loaded, a warning says why.
+
+    app.py calls it on every page (``LENGEN_DEMO_RUNS``, :func:`pages.caps.demo_runs_at_launch`), so the Length sweep,
+    Compare and Runs pages of a fresh store show them too; the Lessons, Attention and Position IDs pages, which need
+    them, call it either way."""
+    try:
+        _import_demo_runs_once(str(get_store().path))
+    except (LenGenError, OSError) as error:
+        st.warning(f"The bundled demo runs could not be loaded: {escape_markdown(error)}", icon=":material/warning:")
 
 
 _MANAGERS: list[JobManager] = []

@@ -1,6 +1,6 @@
 """Widgets and cached resources shared by the Attention, Position IDs and Lessons pages.
 
-The bundled demo runs, checkpoint loading (cached per file version), the run
+Checkpoint loading (cached per file version), the run
 and example pickers and token rendering. The data comes from
 :mod:`lengen_core.inspection`; the figures are in :mod:`lengen_core.charts`.
 """
@@ -15,7 +15,6 @@ import streamlit as st
 
 from lengen_core.config import RunConfig
 from lengen_core.data import ExampleSource
-from lengen_core.demo_runs import import_demo_runs
 from lengen_core.errors import ConfigError, LenGenError
 from lengen_core.inspection import ExampleInputError, generated_example, render_tokens, typed_example
 from lengen_core.runs.loading import load_run
@@ -24,25 +23,9 @@ from lengen_core.tasks.base import Example
 from lengen_core.training import load_checkpoint
 from lengen_core.vocab import VOCAB
 from pages.caps import app_caps
-from pages.common import get_store
 from pages.escaping import escape_markdown
 
 PICKER_LIMIT = 200  # newest finished runs with a checkpoint offered by the run pickers
-
-
-@st.cache_resource(show_spinner="Loading the bundled demo runs…")
-def _import_demo_runs_once(store_path: str) -> str:
-    """Import data/demo into the store at ``store_path`` once per server process (idempotent anyway)."""
-    report = import_demo_runs(get_store())
-    return f"{len(report.imported)} imported, {len(report.skipped)} already present"
-
-
-def ensure_demo_runs() -> None:
-    """Make sure the bundled demo runs are in the app's store; if they cannot be loaded, a warning says why."""
-    try:
-        _import_demo_runs_once(str(get_store().path))
-    except (LenGenError, OSError) as error:
-        st.warning(f"The bundled demo runs could not be loaded: {escape_markdown(error)}", icon=":material/warning:")
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint…")

@@ -37,9 +37,8 @@ from lengen_core.theory import check_run
 from pages.binding import url_picker
 from pages.breakdowns import record_breakdown_text, samples_text
 from pages.caps import max_concurrent_jobs
-from pages.common import get_job_manager, get_store, jobs_ahead_text, page_intro, plotly_config, progress_bar, show_config_error
+from pages.common import ensure_demo_runs, get_job_manager, get_store, jobs_ahead_text, page_intro, plotly_config, progress_bar, show_config_error
 from pages.escaping import code_span, escape_markdown
-from pages.inspection import ensure_demo_runs
 
 LESSON_KEY = "lessons.lesson"
 

@@ -37,9 +37,9 @@ from lengen_core.inspection import (
 from lengen_core.length_search import search_limit
 from lengen_core.tasks import task_names
 from lengen_core.vocab import VOCAB
-from pages.common import get_store, page_intro, plotly_config
+from pages.common import ensure_demo_runs, get_store, page_intro, plotly_config
 from pages.escaping import escape_markdown
-from pages.inspection import checkpoint_runs, ensure_demo_runs, example_picker, load_run_model, run_label
+from pages.inspection import checkpoint_runs, example_picker, load_run_model, run_label
 from pages.task_fields import custom_task_options
 
 ID_RANGE_LIMIT = 4096  # the largest max_position offered: a wider id range is not drawn readably

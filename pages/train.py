@@ -170,7 +170,7 @@ def check_config(form: ConfigForm, seed: int) -> tuple[RunConfig | None, list[Co
         except ConfigError as error:
             errors.append(error)
         else:
-            train_seconds, eval_seconds = manager.speed.scaled(estimate, family_of(config))
+            train_seconds, eval_seconds = manager.scaled(estimate, config)
             st.info(
                 f"Result in about **{duration_text(train_seconds + eval_seconds)}** on this machine{jobs_ahead_text(manager)}: training about "
                 f"{duration_text(train_seconds)}, then the length sweep about {duration_text(eval_seconds)}.",

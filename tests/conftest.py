@@ -126,12 +126,15 @@ def tiny_config() -> Any:
 @pytest.fixture
 def app_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh run database for the app (``LENGEN_DB``); the app's cached store and job manager are
-    dropped before and after (running jobs cancelled), so every test starts clean."""
+    dropped before and after (running jobs cancelled), so every test starts clean. The store stays empty
+    until a page that needs the bundled demo runs opens (``LENGEN_DEMO_RUNS=0``; the default, importing
+    them when the first session opens, is tested in tests/app/test_app.py)."""
     from pages.common import shutdown_resources
 
     path = tmp_path / "runs.duckdb"
     monkeypatch.setenv("LENGEN_DB", str(path))
     monkeypatch.setenv("LENGEN_MAX_JOBS", "1")
+    monkeypatch.setenv("LENGEN_DEMO_RUNS", "0")
     shutdown_resources()
     yield path
     shutdown_resources()

@@ -31,7 +31,7 @@ from lengen_core.runs.execution import execute_run, finish
 from lengen_core.runs.extra_sweeps import ExtraSweep, execute_extra_sweep, next_sweep_name, plan_extra_sweep
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.progress import RunProgress, remaining_seconds
-from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, observe_finished_run, probe_training
+from lengen_core.runs.speed import PROBE_FAMILY, MachineSpeed, family_of, observe_finished_run, probe_contention, probe_training
 from lengen_core.store import RunStore
 from lengen_core.sweep_names import part_sweep_base
 from lengen_core.training import TrainingControl
@@ -67,9 +67,16 @@ class _Job:
     sweep: str | None = None
     identity: RunIdentity | None = None  # of a training job (None: an extra sweep, never shared)
     estimate: CostEstimate | None = None  # the cost model's, at the threads the job is expected to get
+    shared_expected: bool = False  # the estimate's: other jobs were expected to run beside it
     holders: int = 1  # requests that follow this job: a cancel by one of several only lets go of it
     paused_once: bool = False  # its training time then says nothing about the machine's speed
     settled: threading.Event = field(default_factory=threading.Event)  # set once its worker is done with it (speed observed)
+    shared_seconds: float = 0.0  # of its run so far, the time other jobs ran beside it (intervals closed so far)
+    shared_since: float | None = None  # when the interval of sharing now open began (time.monotonic)
+
+    def seconds_shared(self, now: float) -> float:
+        """The time other jobs ran beside it, up to ``now`` (time.monotonic)."""
+        return self.shared_seconds + (now - self.shared_since if self.shared_since is not None else 0.0)
 
 
 class JobManager:
@@ -136,8 +143,11 @@ class JobManager:
         try:
             _warm_up_imports()
             if probe_speed:
-                estimated, measured = probe_training(max(1, usable_cpus() // self.max_concurrent))
+                threads = max(1, usable_cpus() // self.max_concurrent)
+                estimated, measured = probe_training(threads)
                 self.speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
+                if self.max_concurrent > 1 and self.remote is None:  # on Ray, jobs run on the cluster's machines
+                    self.speed.set_contention(probe_contention(self.max_concurrent, threads))
         finally:
             self._warmed_up.set()
 
@@ -179,7 +189,9 @@ class JobManager:
             run_id = create_run(self.store, config, seed, name=name, tags=tags, budget=self.budget)
             estimate = estimate_cost(config, self.budget, threads=self.threads_for_next())
             progress = RunProgress(run_id, config.train.steps, estimated_seconds=estimate.time_to_result_s)
-            job = _Job(run_id, run_id, TrainingControl(), progress, config=config, seed=seed, identity=identity, estimate=estimate)
+            job = _Job(
+                run_id, run_id, TrainingControl(), progress, config=config, seed=seed, identity=identity, estimate=estimate, shared_expected=self.shares_next()
+            )
             self._add(job)
         return Submission(run_id)
 
@@ -220,6 +232,16 @@ class JobManager:
         running = min(self.max_concurrent, self.active_count() + 1)
         return max(1, usable_cpus() // max(1, running))
 
+    def shares_next(self) -> bool:
+        """Whether a run submitted now would run beside other jobs on this machine (its estimate then carries
+        :attr:`MachineSpeed.contention`); never on Ray, whose tasks run on the cluster's machines."""
+        return self.remote is None and min(self.max_concurrent, self.active_count() + 1) > 1
+
+    def scaled(self, estimate: CostEstimate, config: RunConfig, *, shared: bool | None = None) -> tuple[float, float]:
+        """(training, length sweep) seconds of ``estimate`` (of ``config``) on this machine: the cost model scaled by
+        :attr:`speed` for the run's family, and for the jobs beside it (``shared``; default: :meth:`shares_next`)."""
+        return self.speed.scaled(estimate, family_of(config), shared=self.shares_next() if shared is None else shared)
+
     def threads_when_busy(self) -> int:
         """The torch threads each job gets while every worker is busy (a lesson's runs, a sweep): the cores over
         ``max_concurrent``, or on Ray the threads each task is given."""
@@ -227,16 +249,20 @@ class JobManager:
             return self.remote.settings.cpus_per_run
         return max(1, usable_cpus() // self.max_concurrent)
 
-    def estimate_seconds(self, config: RunConfig, threads: int | None = None) -> float:
+    def estimate_seconds(self, config: RunConfig, threads: int | None = None, *, shared: bool | None = None) -> float:
         """``config``'s time to result on this machine (the cost model scaled by :attr:`speed`), at ``threads``
-        torch threads (default: what a run submitted now would get, :meth:`threads_for_next`)."""
-        return self.speed.seconds(estimate_cost(config, self.budget, threads=threads or self.threads_for_next()), family_of(config))
+        torch threads (default: what a run submitted now would get, :meth:`threads_for_next`), beside other jobs
+        when ``shared`` (default: :meth:`shares_next`)."""
+        estimate = estimate_cost(config, self.budget, threads=threads or self.threads_for_next())
+        return sum(self.scaled(estimate, config, shared=shared))
 
     def batch_seconds(self, configs: list[RunConfig]) -> float:
         """How long runs of ``configs`` submitted together take, all of them, on this machine: each run's scaled
-        estimate at the threads of a full pool (:meth:`threads_when_busy`), first in, first out over the workers."""
+        estimate at the threads of a full pool (:meth:`threads_when_busy`) and beside the other jobs of one (when more
+        than one runs at once here), first in, first out over the workers."""
         threads = self.threads_when_busy()
-        return queue_seconds([self.estimate_seconds(config, threads=threads) for config in configs], self.max_concurrent)
+        shared = self.remote is None and self.max_concurrent > 1
+        return queue_seconds([self.estimate_seconds(config, threads=threads, shared=shared) for config in configs], self.max_concurrent)
 
     def seconds_left(self, run_ids: set[str] | None = None) -> float:
         """When the jobs now queued or running (of ``run_ids``, default all) are done, by the cost model scaled
@@ -325,18 +351,38 @@ class JobManager:
         wall = time.perf_counter() - started
         if status == "done" and not job.paused_once:
             ran_with = self.remote.settings.cpus_per_run if self.remote is not None else threads  # a Ray task's torch threads
-            observe_finished_run(self.speed, self.store, job.run_id, job.config, budget=self.budget, threads=ran_with, wall_seconds=wall)
+            with self._lock:
+                beside_others_s = 0.0 if self.remote is not None else job.seconds_shared(time.monotonic())
+            observe_finished_run(
+                self.speed,
+                self.store,
+                job.run_id,
+                job.config,
+                budget=self.budget,
+                threads=ran_with,
+                wall_seconds=wall,
+                shared_fraction=beside_others_s / max(wall, 1e-9),
+            )
 
     def _share_cores(self, *, started: _Job | None = None, finished: _Job | None = None) -> int:
-        """Give every running job ``cores // running jobs`` torch threads (at least 1); returns that share."""
+        """Give every running job ``cores // running jobs`` torch threads (at least 1); returns that share. Also times
+        the intervals in which each job runs beside others (:meth:`_Job.seconds_shared`)."""
         with self._lock:
+            now = time.monotonic()
             if started is not None:
                 self._running[started.job_id] = started.control
             if finished is not None:
                 self._running.pop(finished.job_id, None)
+                finished.shared_seconds, finished.shared_since = finished.seconds_shared(now), None
             share = max(1, usable_cpus() // max(1, len(self._running)))
             for control in self._running.values():
                 control.share_cores(share)
+            for job_id in self._running:
+                job = self._jobs[job_id]
+                if len(self._running) > 1 and job.shared_since is None:
+                    job.shared_since = now
+                elif len(self._running) <= 1 and job.shared_since is not None:
+                    job.shared_seconds, job.shared_since = job.seconds_shared(now), None
         if started is not None:
             started.control.apply_thread_share()  # this worker thread's own count, before anything runs
         return share
@@ -403,11 +449,20 @@ class JobManager:
         return None if job is None else self._snapshot(job)
 
     def _snapshot(self, job: _Job) -> dict[str, Any]:
-        """The job's progress, its estimate scaled to this machine, and how many requests follow it."""
-        snapshot = job.progress.snapshot() | {"job_id": job.job_id, "sweep": job.sweep, "holders": job.holders, "pausable": self._pausable(job)}
+        """The job's progress, its estimate scaled to this machine, how many requests follow it and how long other jobs
+        ran beside it."""
+        with self._lock:
+            shared = job.seconds_shared(time.monotonic())
+        snapshot = job.progress.snapshot() | {
+            "job_id": job.job_id,
+            "sweep": job.sweep,
+            "holders": job.holders,
+            "pausable": self._pausable(job),
+            "shared_seconds": shared,  # of its run so far, the time other jobs ran beside it here
+        }
         if job.estimate is not None:
             assert job.config is not None, "a job with an estimate is a training job"
-            snapshot["estimated_seconds"] = self.speed.seconds(job.estimate, family_of(job.config))
+            snapshot["estimated_seconds"] = self.speed.seconds(job.estimate, family_of(job.config), shared=job.shared_expected)
         return snapshot
 
     def jobs(self, *, run_ids: set[str] | None = None, sweeps: bool | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,16 @@ length sweep, and scales every estimate by them. It starts from a short probe
 (:func:`probe_training`: a few steps of a small dense run, timed) and follows each
 finished job (:func:`observe_finished_run`).
 
+Jobs that run at once slow each other beyond the cores they are given (shared
+caches and memory bandwidth; two vCPUs may be one core's two threads): on a 2-vCPU
+AMD EPYC two lesson runs at one thread each trained 1.37x slower than one alone, and
+the wait announced for a lesson was 0.57x the real one (docs/benchmarks.md). So the
+speed also holds a contention factor, measured at start by :func:`probe_contention`
+(the probe's run, that many at once in this process's threads as the job manager runs
+them): estimates of jobs that will share the machine are multiplied by it, and a
+finished job's times are divided by it for the part of its run it shared, so the
+ratios stay those of a job alone (our choice, like the rest of this module).
+
 The ratios are kept per family of runs (:func:`family_of`: the attention kind and
 the task), because the model's error differs by family more than machines differ:
 on the development machine it misjudged the HSA reference path by 2.6x and dense
@@ -36,6 +46,7 @@ from lengen_core.store import RunStore
 
 FOLLOW = 1 / 3
 RATIO_RANGE = (0.1, 10.0)
+CONTENTION_RANGE = (1.0, 3.0)  # a job beside others is never faster than alone; 3x bounds a disturbed probe
 PROBE_CHANGES = {"train.steps": 40, "train.log_every": 40, "train.warmup_steps": 5, "train.device": "cpu"}
 
 
@@ -83,6 +94,21 @@ class MachineSpeed:
         self._lock = threading.Lock()
         self._train: dict[str, _Ratio] = {}
         self._eval: dict[str, _Ratio] = {}
+        self._contention = 1.0
+
+    @property
+    def contention(self) -> float:
+        """How many times slower a job runs while others run beside it than alone (1.0 until measured)."""
+        return self._contention
+
+    def set_contention(self, factor: float) -> None:
+        """Set the contention factor (:func:`probe_contention`), kept within :data:`CONTENTION_RANGE`."""
+        low, high = CONTENTION_RANGE
+        self._contention = min(high, max(low, float(factor)))
+
+    def slowdown(self, shared_fraction: float) -> float:
+        """How much slower than alone a job ran that shared the machine for ``shared_fraction`` (0..1) of its time."""
+        return 1.0 + (self._contention - 1.0) * min(1.0, max(0.0, shared_fraction))
 
     @staticmethod
     def _pick(ratios: dict[str, _Ratio], family: str) -> tuple[float, int]:
@@ -103,14 +129,16 @@ class MachineSpeed:
         with self._lock:
             return sorted(set(self._train) | set(self._eval))
 
-    def scaled(self, estimate: CostEstimate, family: str = PROBE_FAMILY) -> tuple[float, float]:
-        """(training, evaluation) seconds of ``estimate`` (a run of ``family``) on this machine, each scaled by its ratio."""
+    def scaled(self, estimate: CostEstimate, family: str = PROBE_FAMILY, *, shared: bool = False) -> tuple[float, float]:
+        """(training, evaluation) seconds of ``estimate`` (a run of ``family``) on this machine, each scaled by its ratio,
+        and by :attr:`contention` when the run will share the machine with other jobs (``shared``)."""
         reading = self.reading(family)
-        return estimate.train_seconds * reading.train_ratio, estimate.eval_seconds * reading.eval_ratio
+        factor = self._contention if shared else 1.0
+        return estimate.train_seconds * reading.train_ratio * factor, estimate.eval_seconds * reading.eval_ratio * factor
 
-    def seconds(self, estimate: CostEstimate, family: str = PROBE_FAMILY) -> float:
+    def seconds(self, estimate: CostEstimate, family: str = PROBE_FAMILY, *, shared: bool = False) -> float:
         """``estimate``'s time to result on this machine (:meth:`scaled`, summed)."""
-        return sum(self.scaled(estimate, family))
+        return sum(self.scaled(estimate, family, shared=shared))
 
     def describe(self, family: str = PROBE_FAMILY) -> str:
         """How the estimates are made, for a caption: ``the cost model x 0.68 for training (3 measurements) ...``."""
@@ -125,9 +153,11 @@ class MachineSpeed:
                 else f"{name} as modelled (not measured here yet)"
             )
 
+        beside = f" Jobs running at once each take {self._contention:.2f}x as long as alone (measured at start)." if self._contention > 1.0 else ""
         return (
             "Times are the cost model scaled to this machine: "
             f"{part('training', reading.train_ratio, reading.train_observations)}, {part('length sweep', reading.eval_ratio, reading.eval_observations)}."
+            f"{beside}"
         )
 
     def observe(
@@ -172,7 +202,55 @@ def probe_training(threads: int) -> tuple[float, float]:
     return estimated, measured
 
 
-def observe_finished_run(speed: MachineSpeed, store: RunStore, run_id: str, config: RunConfig, *, budget: Budget, threads: int, wall_seconds: float) -> None:
+CONTENTION_PROBE_STEPS = 10  # per run: about 1 s on one core of a 2-vCPU EPYC; 40 steps measured the same factor, as noisily
+
+
+@functools.lru_cache(maxsize=8)
+def probe_contention(jobs: int, threads: int) -> float:
+    """How many times slower each of ``jobs`` runs trains when they train at once than one alone, each at
+    ``threads`` torch threads: the probe's model (:data:`PROBE_CHANGES`) for :data:`CONTENTION_PROBE_STEPS` steps,
+    once alone and then ``jobs`` at once in threads of this process (as the job manager's workers run them); the
+    mean of theirs over the lone one. 1.0 for one job.
+
+    Short on purpose: it runs when the first session opens, beside that session's pages (about 2 s of both cores
+    on a 2-vCPU machine). Measured there (three times each): 1.04-1.30 with 40 steps, 1.09-1.25 with 20, 1.24-1.33
+    with 10; two lesson runs trained 1.37x slower beside each other. Not clamped here
+    (:meth:`MachineSpeed.set_contention` does). Measured once per process and setting."""
+    if jobs <= 1:
+        return 1.0
+    import torch
+
+    from lengen_core.training import train
+
+    config = RunConfig().replace(**{**PROBE_CHANGES, "train.steps": CONTENTION_PROBE_STEPS, "train.log_every": CONTENTION_PROBE_STEPS, "train.warmup_steps": 2})
+
+    def timed(index: int) -> float:
+        torch.set_num_threads(max(1, threads))  # this thread's own count, as a job's worker sets it
+        started = time.perf_counter()
+        result = train(config, seed=index)
+        return result.train_seconds if result.train_seconds > 0 else time.perf_counter() - started
+
+    seconds = [0.0] * jobs
+
+    def one(index: int) -> None:
+        seconds[index] = timed(index)
+
+    previous = torch.get_num_threads()
+    try:
+        alone = timed(0)
+    finally:
+        torch.set_num_threads(previous)
+    workers = [threading.Thread(target=one, args=(index,), name=f"lengen-contention-probe-{index}") for index in range(jobs)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return statistics.mean(seconds) / alone if alone > 0 else 1.0
+
+
+def observe_finished_run(
+    speed: MachineSpeed, store: RunStore, run_id: str, config: RunConfig, *, budget: Budget, threads: int, wall_seconds: float, shared_fraction: float = 0.0
+) -> None:
     """Tell ``speed`` how a ``done`` run compared with the cost model at ``threads`` torch threads.
 
     Training is compared for the steps it ran (a run that stopped once learned ran
@@ -180,7 +258,9 @@ def observe_finished_run(speed: MachineSpeed, store: RunStore, run_id: str, conf
     that went past the planned sweep tested more, which is the run generalizing, not
     the machine being slow (our choice; the wait shown before a run still counts the
     planned sweep only). ``wall_seconds`` less the training time is the sweep's time
-    (with the model's set-up and the checkpoint, a second or less).
+    (with the model's set-up and the checkpoint, a second or less). Both are divided by
+    :meth:`MachineSpeed.slowdown` for the ``shared_fraction`` of the run's wall time that
+    other jobs ran beside it, so the ratios stay those of a job alone.
     """
     record = store.get_run(run_id)
     planned = estimate_cost(config, budget, threads=threads)
@@ -189,10 +269,11 @@ def observe_finished_run(speed: MachineSpeed, store: RunStore, run_id: str, conf
     tested = sorted({int(length) for length in store.eval_curve([run_id], sweep="default")["length"]})
     main = estimate_cost(config, budget, lengths=tested, threads=threads).eval_seconds if tested else 0.0
     others = sum(point.seconds for point in planned.eval_lengths if point.task)  # a mixture's other tested tasks, as planned
+    slowdown = speed.slowdown(shared_fraction)
     speed.observe(
         family=family_of(config),
         estimated_train_s=planned.train_seconds * steps_share,
-        measured_train_s=trained,
+        measured_train_s=trained / slowdown,
         estimated_eval_s=main + others,
-        measured_eval_s=max(0.0, wall_seconds - trained),
+        measured_eval_s=max(0.0, wall_seconds - trained) / slowdown,
     )

@@ -99,3 +99,31 @@ def test_app_draws_its_navigation_before_the_slow_imports() -> None:
         if isinstance(node, ast.ImportFrom) and node.module == "pages.common" or isinstance(node, ast.Assign) and "build_navigation" in ast.unparse(node.value)
     ]
     assert order == ["navigation", "import"]
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_a_fresh_store_shows_the_bundled_runs_on_every_page_unless_told_to_wait(
+    app_db: Path, open_app: Any, monkeypatch: pytest.MonkeyPatch, setting: str | None
+) -> None:
+    """The README's first launch: the lessons' bundled runs are in the store when the first session opens, so the
+    Length sweep page (which never asks for them itself) lists them. Before, they came in only with the Lessons,
+    Attention or Position IDs page, and a first visit to Length sweep said "No finished runs yet". With
+    ``LENGEN_DEMO_RUNS=0`` they still wait for such a page."""
+    from lengen_core.demo_runs import load_manifest
+
+    if setting is None:
+        monkeypatch.delenv("LENGEN_DEMO_RUNS", raising=False)
+    else:
+        monkeypatch.setenv("LENGEN_DEMO_RUNS", setting)
+    app = open_app("pages/length_sweep.py")
+    assert not app.exception
+    empty = any("No finished runs yet" in rendered(element) for element in app.info)
+    bundled = len(load_manifest()["runs"])
+    stored = get_store().count_runs()
+    if setting is None:
+        assert not empty and stored == bundled, (stored, bundled)
+        assert app.multiselect, "the Length sweep page offers the bundled runs"
+    else:
+        assert empty and stored == 0
+        open_app("pages/attention.py")  # a page that needs them still imports them
+        assert get_store().count_runs() == bundled

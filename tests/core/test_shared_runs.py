@@ -18,7 +18,17 @@ from lengen_core.cpus import usable_cpus
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.manager import JobManager
 from lengen_core.runs.provenance import code_version
-from lengen_core.runs.speed import PROBE_CHANGES, PROBE_FAMILY, RATIO_RANGE, MachineSpeed, family_of, observe_finished_run, probe_training
+from lengen_core.runs.speed import (
+    CONTENTION_RANGE,
+    PROBE_CHANGES,
+    PROBE_FAMILY,
+    RATIO_RANGE,
+    MachineSpeed,
+    family_of,
+    observe_finished_run,
+    probe_contention,
+    probe_training,
+)
 from lengen_core.smoke import TINY_CONFIG_CHANGES
 from lengen_core.store import RunStore
 
@@ -200,6 +210,71 @@ def test_a_sweep_is_compared_with_the_models_time_for_the_lengths_it_tested(stor
         searched_estimate = estimate_cost(TINY, manager.budget, lengths=searched, threads=1).eval_seconds
         assert searched_estimate > estimate_cost(TINY, manager.budget, threads=1).eval_seconds
         assert speed.reading().eval_ratio == pytest.approx(min(RATIO_RANGE[1], 2.0 / searched_estimate))
+    finally:
+        manager.shutdown()
+
+
+def test_a_job_beside_others_is_announced_slower_by_the_measured_contention() -> None:
+    """On a 2-vCPU EPYC two lesson runs at once each trained 1.37x slower than one alone, and the first wait announced
+    for a lesson was 0.57x the real one: the speed now carries that factor for jobs that will share the machine."""
+    speed = MachineSpeed()
+    estimate = estimate_cost(TINY, threads=1)
+    assert speed.contention == 1.0 and speed.seconds(estimate, shared=True) == speed.seconds(estimate)  # not measured yet
+    speed.set_contention(1.5)
+    assert speed.seconds(estimate, shared=True) == pytest.approx(1.5 * speed.seconds(estimate))
+    train_alone, eval_alone = speed.scaled(estimate)
+    assert speed.scaled(estimate, shared=True) == pytest.approx((1.5 * train_alone, 1.5 * eval_alone))
+    assert speed.slowdown(0.0) == 1.0 and speed.slowdown(0.5) == pytest.approx(1.25) and speed.slowdown(1.0) == pytest.approx(1.5)
+    assert "1.50x as long as alone" in speed.describe()
+    speed.set_contention(0.7)  # a probe disturbed the other way: a job beside others is never faster than alone
+    assert speed.contention == CONTENTION_RANGE[0]
+    speed.set_contention(50.0)
+    assert speed.contention == CONTENTION_RANGE[1]
+
+
+def test_a_finished_jobs_time_beside_others_is_divided_out_of_its_observation(store: RunStore) -> None:
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        run_id = manager.submit(TINY, 0)
+        assert manager.wait(run_id, timeout=120) == "done"
+        record = store.get_run(run_id)
+        sweep = 3 * estimate_cost(TINY, manager.budget, threads=1).eval_seconds  # a sweep time whose ratio stays inside RATIO_RANGE
+        ratios = []
+        for fraction in (0.0, 1.0):
+            speed = MachineSpeed()
+            speed.set_contention(2.0)
+            observe_finished_run(
+                speed, store, run_id, TINY, budget=manager.budget, threads=1, wall_seconds=record.train_seconds + sweep, shared_fraction=fraction
+            )
+            ratios.append(speed.reading())
+        alone, shared = ratios
+        assert shared.train_ratio == pytest.approx(alone.train_ratio / 2.0) and shared.eval_ratio == pytest.approx(alone.eval_ratio / 2.0)
+    finally:
+        manager.shutdown()
+
+
+def test_two_workers_probe_their_contention_and_time_the_jobs_that_share_the_machine(store: RunStore) -> None:
+    manager = JobManager(store, max_concurrent=2, probe_speed=True)
+    try:
+        assert manager.wait_warmed_up(timeout=180)
+        threads = max(1, usable_cpus() // 2)
+        measured = probe_contention(2, threads)  # the manager's own measurement (once per process and setting)
+        assert measured > 0 and manager.speed.contention == pytest.approx(min(CONTENTION_RANGE[1], max(CONTENTION_RANGE[0], measured)))
+        manager.speed.set_contention(1.5)  # a known factor for what follows
+        assert not manager.shares_next()  # nothing runs: a job now would run alone
+        estimate = estimate_cost(TINY, manager.budget, threads=manager.threads_when_busy())
+        assert manager.batch_seconds([TINY, TINY]) == pytest.approx(1.5 * manager.speed.seconds(estimate, family_of(TINY)))  # two at once, each 1.5x
+        first = manager.submit(LONG, 0)
+        _wait_for_phase(manager, first, "training")
+        assert manager.shares_next()  # a job now would run beside the first
+        second = manager.submit(TINY, 1)
+        assert manager.wait(second, timeout=120) == "done"
+        manager.cancel(first)
+        assert manager.wait(first, timeout=60) == "cancelled"
+        beside = manager.progress(second)
+        assert beside["shared_seconds"] > 0 and beside["estimated_seconds"] == pytest.approx(
+            1.5 * manager.speed.seconds(estimate_cost(TINY, manager.budget, threads=threads), family_of(TINY))
+        )
     finally:
         manager.shutdown()
 
