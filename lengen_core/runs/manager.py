@@ -90,8 +90,10 @@ class JobManager:
 
     ``speed`` scales the cost model's estimates to this machine
     (:class:`~lengen_core.runs.speed.MachineSpeed`; a new one unless given), each
-    finished run updates it, and ``probe_speed`` starts it with a short timed
-    training run in the background (what the app does). ``share_identical=False``
+    finished run updates it, and ``probe_speed`` starts it with short timed
+    training runs in the background (what the app does): one alone, then, with more
+    than one worker, as many at once (the contention factor); each waits until no
+    job is queued or running here. ``share_identical=False``
     makes :meth:`request` train every request anew (a server setting). With
     ``remote`` (:class:`~lengen_core.ray_runner.RayJobs`, ``LENGEN_RUNNER=ray``) each
     job (training or extra sweep) runs as a Ray task driven from a worker thread
@@ -133,6 +135,7 @@ class JobManager:
         self.share_identical = share_identical
         self.remote = remote
         self._warmed_up = threading.Event()
+        self._stopping = threading.Event()
         store.mark_interrupted()
         self._warm_up_thread = threading.Thread(target=self._warm_up, args=(probe_speed,), name="lengen-warm-up", daemon=True)
         self._warm_up_thread.start()
@@ -143,13 +146,32 @@ class JobManager:
         try:
             _warm_up_imports()
             if probe_speed:
-                threads = max(1, usable_cpus() // self.max_concurrent)
-                estimated, measured = probe_training(threads)
-                self.speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
-                if self.max_concurrent > 1 and self.remote is None:  # on Ray, jobs run on the cluster's machines
-                    self.speed.set_contention(probe_contention(self.max_concurrent, threads))
+                self.measure_speed()
         finally:
             self._warmed_up.set()
+
+    def measure_speed(self) -> bool:
+        """Time this machine into :attr:`speed`: :func:`~lengen_core.runs.speed.probe_training` at a full pool's
+        threads, then, with more than one worker here, :func:`~lengen_core.runs.speed.probe_contention`; each once no
+        job is queued or running (:meth:`_idle_for_probe`). False when the manager shut down before a probe ran."""
+        if not self._idle_for_probe():
+            return False
+        threads = max(1, usable_cpus() // self.max_concurrent)
+        estimated, measured = probe_training(threads)
+        self.speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
+        if self.max_concurrent > 1 and self.remote is None:  # on Ray, jobs run on the cluster's machines
+            if not self._idle_for_probe():
+                return False
+            self.speed.set_contention(probe_contention(self.max_concurrent, threads))
+        return True
+
+    def _idle_for_probe(self) -> bool:
+        """Wait until no job is queued or running here: a probe beside a job would slow it (a first visitor's first run,
+        by seconds on 2 cores) and be slowed by it, misreading the machine. False once the manager shuts down."""
+        while self.active_count() + self.queued_count() > 0:
+            if self._stopping.wait(0.5):
+                return False
+        return not self._stopping.is_set()
 
     def wait_warmed_up(self, timeout: float | None = None) -> bool:
         """Block until the start-up work (imports, the speed probe) is done; returns whether it is."""
@@ -504,6 +526,7 @@ class JobManager:
             time.sleep(0.05)
 
     def shutdown(self, cancel_running: bool = True) -> None:
+        self._stopping.set()  # a probe still waiting for the jobs to finish is not run
         if cancel_running:
             for job in self._all_jobs():
                 job.control.cancel()

@@ -5,6 +5,7 @@ Every test uses a real store in a temporary folder and a real job manager that t
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -277,6 +278,39 @@ def test_two_workers_probe_their_contention_and_time_the_jobs_that_share_the_mac
         )
     finally:
         manager.shutdown()
+
+
+def test_the_speed_probes_wait_until_no_job_runs(store: RunStore) -> None:
+    """A first visitor's first run is not slowed by the start-up probes (nor are the probes by it): they run once no job
+    is queued or running. On a fresh server they took seconds of both cores beside the browser test's first run."""
+    manager = JobManager(store, max_concurrent=2)
+    try:
+        first = manager.submit(LONG, 0)
+        _wait_for_phase(manager, first, "training")
+        measured: list[bool] = []
+        probing = threading.Thread(target=lambda: measured.append(manager.measure_speed()))
+        probing.start()
+        probing.join(timeout=3.0)
+        assert probing.is_alive() and manager.speed.reading().train_observations == 0, "the probes wait while a job trains"
+        manager.cancel(first)
+        assert manager.wait(first, timeout=60) == "cancelled"
+        probing.join(timeout=180)
+        assert measured == [True] and manager.speed.reading().train_observations == 1  # the probe's (a cancelled job tells nothing)
+        assert manager.speed.contention == pytest.approx(min(CONTENTION_RANGE[1], max(CONTENTION_RANGE[0], probe_contention(2, max(1, usable_cpus() // 2)))))
+    finally:
+        manager.shutdown()
+
+
+def test_a_manager_shut_down_before_its_probes_could_run_skips_them(store: RunStore) -> None:
+    manager = JobManager(store, max_concurrent=1)
+    first = manager.submit(LONG, 0)
+    _wait_for_phase(manager, first, "training")
+    measured: list[bool] = []
+    probing = threading.Thread(target=lambda: measured.append(manager.measure_speed()))
+    probing.start()
+    manager.shutdown()
+    probing.join(timeout=5.0)
+    assert measured == [False] and manager.speed.reading().train_observations == 0
 
 
 def test_the_manager_keeps_a_bounded_number_of_finished_jobs(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
