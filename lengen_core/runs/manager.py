@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from lengen_core.config import RunConfig
 from lengen_core.costs import Budget, CostEstimate, default_budget, estimate_cost, finish_times, queue_seconds
-from lengen_core.cpus import usable_cpus
+from lengen_core.cpus import busy_cores, usable_cpus
 from lengen_core.errors import ConfigError
 from lengen_core.run_listing import sweep_tag
 from lengen_core.runs.admission import admit, create_run
@@ -51,6 +51,10 @@ def _warm_up_imports() -> None:
     simply wait for this import to finish.
     """
     import torch._dynamo  # noqa: F401
+
+
+QUIET_CORES = 0.25  # the machine counts as quiet for a speed probe below this many busy cores over a second
+PROBE_QUIET_WAIT_S = 15.0  # how long a speed probe waits for a quiet machine before it runs anyway
 
 
 @dataclass
@@ -166,12 +170,21 @@ class JobManager:
         return True
 
     def _idle_for_probe(self) -> bool:
-        """Wait until no job is queued or running here: a probe beside a job would slow it (a first visitor's first run,
-        by seconds on 2 cores) and be slowed by it, misreading the machine. False once the manager shuts down."""
-        while self.active_count() + self.queued_count() > 0:
-            if self._stopping.wait(0.5):
-                return False
-        return not self._stopping.is_set()
+        """Wait until no job is queued or running here and the machine has been quiet for a second (under
+        :data:`QUIET_CORES` busy): a probe beside a job, or beside a first session's page being drawn, slowed it and was
+        slowed by it (a probe run while Chromium and the server drew the first page read the machine as 2.4x slower
+        than the model, where an idle one reads 1.25x). A machine that never quiets is probed after
+        :data:`PROBE_QUIET_WAIT_S` anyway. False once the manager shuts down."""
+        waited_since = time.monotonic()
+        while not self._stopping.is_set():
+            if self.active_count() + self.queued_count() > 0:
+                self._stopping.wait(0.5)
+                waited_since = time.monotonic()  # the quiet wait starts once the jobs are done
+                continue
+            busy = busy_cores(1.0, sleep=self._stopping.wait)
+            if busy is None or busy < QUIET_CORES or time.monotonic() - waited_since > PROBE_QUIET_WAIT_S:
+                return not self._stopping.is_set() and self.active_count() + self.queued_count() == 0
+        return False
 
     def wait_warmed_up(self, timeout: float | None = None) -> bool:
         """Block until the start-up work (imports, the speed probe) is done; returns whether it is."""

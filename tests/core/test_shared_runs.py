@@ -5,6 +5,8 @@ Every test uses a real store in a temporary folder and a real job manager that t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ import lengen_core.runs.manager as manager_module
 from lengen_core.breakdown import Breakdown
 from lengen_core.config import RunConfig
 from lengen_core.costs import estimate_cost, finish_times, queue_seconds
-from lengen_core.cpus import usable_cpus
+from lengen_core.cpus import busy_cores, usable_cpus
 from lengen_core.runs.identity import RunIdentity, Submission
 from lengen_core.runs.manager import JobManager
 from lengen_core.runs.provenance import code_version
@@ -298,6 +300,26 @@ def test_the_speed_probes_wait_until_no_job_runs(store: RunStore) -> None:
         assert measured == [True] and manager.speed.reading().train_observations == 1  # the probe's (a cancelled job tells nothing)
         assert manager.speed.contention == pytest.approx(min(CONTENTION_RANGE[1], max(CONTENTION_RANGE[0], probe_contention(2, max(1, usable_cpus() // 2)))))
     finally:
+        manager.shutdown()
+
+
+def test_the_speed_probes_wait_for_a_quiet_machine(store: RunStore) -> None:
+    """A probe beside a first session's page being drawn read the machine as 2.4x slower than the model where an idle
+    machine reads 1.25x: the probes wait until the machine is quiet (or PROBE_QUIET_WAIT_S has passed)."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    manager = JobManager(store, max_concurrent=1)
+    try:
+        assert (busy_cores(1.0) or 0.0) >= 0.5  # the spinner keeps a core busy
+        measured: list[bool] = []
+        probing = threading.Thread(target=lambda: measured.append(manager.measure_speed()))
+        probing.start()
+        probing.join(timeout=3.0)
+        assert probing.is_alive() and manager.speed.reading().train_observations == 0, "no probe while a core is busy"
+        spinner.kill()
+        probing.join(timeout=manager_module.PROBE_QUIET_WAIT_S + 120)
+        assert measured == [True] and manager.speed.reading().train_observations == 1
+    finally:
+        spinner.kill()
         manager.shutdown()
 
 
