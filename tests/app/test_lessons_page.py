@@ -90,7 +90,10 @@ def test_a_recipes_partner_task_is_drawn_and_tabled_beside_its_run(open_app: Any
     assert row["× training length"] == f"{part['breakdown_length'] / part['train_length_max']:.1f}x"
 
 
-def test_retrain_live_queues_real_jobs(open_app: Any) -> None:
+def test_retrain_live_queues_real_jobs(open_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lengen_core.runs.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "PROBE_QUIET_WAIT_S", 0.0)  # the probe waits for no quiet machine (tested in test_shared_runs)
     app = open_app(LESSONS, query_params={"lesson": "randomized"})
     assert_clean(app)
     from lengen_core.costs import duration_text, queue_seconds
