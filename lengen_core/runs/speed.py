@@ -202,7 +202,7 @@ def probe_training(threads: int) -> tuple[float, float]:
     return estimated, measured
 
 
-CONTENTION_PROBE_STEPS = 10  # per run: about 1 s on one core of a 2-vCPU EPYC; 40 steps measured the same factor, as noisily
+CONTENTION_PROBE_STEPS = 10  # per run: about 1 s on one core of a 2-vCPU EPYC; 40 steps were no steadier
 
 
 @functools.lru_cache(maxsize=8)
@@ -212,9 +212,10 @@ def probe_contention(jobs: int, threads: int) -> float:
     once alone and then ``jobs`` at once in threads of this process (as the job manager's workers run them); the
     mean of theirs over the lone one. 1.0 for one job.
 
-    Short on purpose: it runs when the first session opens, beside that session's pages (about 2 s of both cores
-    on a 2-vCPU machine). Measured there (three times each): 1.04-1.30 with 40 steps, 1.09-1.25 with 20, 1.24-1.33
-    with 10; two lesson runs trained 1.37x slower beside each other. Not clamped here
+    Short on purpose (about 2 s of both cores on a 2-vCPU machine): a run submitted while it runs trains beside it.
+    The job manager runs it on a quiet machine. Noisy: on a 2-vCPU EPYC, three tries in one process read 1.04-1.30
+    with 40 steps, 1.09-1.25 with 20 and 1.24-1.33 with 10; five fresh processes 1.19-1.38 (a median of three pairs
+    was no steadier); two lesson runs trained 1.37x slower beside each other. Not clamped here
     (:meth:`MachineSpeed.set_contention` does). Measured once per process and setting."""
     if jobs <= 1:
         return 1.0
