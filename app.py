@@ -48,7 +48,8 @@ def main() -> None:
     # the navigation replaces it the sidebar lists every file of pages/, helper modules included (3.7 s of them
     # before; see tests/browser/test_browser.py).
     from pages.caps import demo_runs_at_launch
-    from pages.common import ensure_demo_runs, get_job_manager, get_store, job_queue_fragment
+    from pages.common import ensure_demo_runs, get_job_manager, get_store
+    from pages.job_queue import job_queue_fragment
 
     try:
         get_store()

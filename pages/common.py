@@ -7,10 +7,10 @@ exercise without a browser:
 
 - the (config, seed) a Train-page link describes (the config's text form is
   :mod:`lengen_core.params`, shared with the CLI);
-- scheme colours and small widgets (page intro, job queue, run status
+- scheme colours and small widgets (page intro, progress bar, run status
   banner, config errors).
 
-The app's caps are in :mod:`pages.caps`, escaping of user text in
+The sidebar's job queue is :mod:`pages.job_queue`, the app's caps are in :mod:`pages.caps`, escaping of user text in
 :mod:`pages.escaping`, widgets bound to the URL in :mod:`pages.binding`,
 figures in :mod:`lengen_core.charts`.
 """
@@ -32,7 +32,6 @@ from lengen_core.demo_runs import import_demo_runs
 from lengen_core.errors import ConfigError, LenGenError, StoreError, shown
 from lengen_core.length_search import INTERVAL_RULE
 from lengen_core.params import config_from_params
-from lengen_core.run_listing import sweep_tag
 from lengen_core.runs.manager import JobManager
 from lengen_core.store import FINAL_STATUSES, RunStore, default_store_path
 from pages.caps import app_caps, max_concurrent_jobs, share_identical_runs
@@ -255,55 +254,6 @@ def jobs_ahead_text(manager: JobManager) -> str:
     """``, after about 2.5 min of jobs already queued or running`` (empty when nothing is ahead)."""
     ahead = manager.seconds_left()
     return f", after about {duration_text(ahead)} of jobs already queued or running" if ahead > 1 else ""
-
-
-def render_job_queue() -> None:
-    """Running and queued jobs of this server (the sidebar shows it on every page)."""
-    manager = get_job_manager()
-    snapshots = manager.jobs()
-    active = [s for s in snapshots if s["phase"] in ("training", "evaluating")]
-    waiting = [s for s in snapshots if s["phase"] == "queued"]
-    where = f" on Ray ({escape_markdown(manager.remote.settings.where())})" if manager.remote is not None else ""
-    st.markdown(f"**Jobs**: {len(active)} running, {len(waiting)} queued (at most {manager.max_concurrent} at once{where})")
-    for snapshot in active:
-        fraction = min(1.0, snapshot["step"] / max(snapshot["total_steps"], 1))
-        label = "evaluating" if snapshot["phase"] == "evaluating" else f"step {snapshot['step']}/{snapshot['total_steps']}"
-        progress_bar(fraction, f"`{snapshot['run_id']}` {label}{' (paused)' if snapshot['paused'] else ''}")
-    for snapshot in waiting:
-        place = manager.place_in_queue(snapshot["job_id"])
-        if place is not None:
-            st.caption(f"{place[0]}. `{snapshot['run_id']}` waiting; result in about {duration_text(place[1])}")
-    for tag, done, total in ray_sweep_progress():
-        progress_bar(done / max(total, 1), f"Ray sweep `{escape_markdown(tag)}`: {done}/{total} runs finished")
-
-
-def running_ray_sweeps() -> set[str]:
-    """Tags of this server's Ray sweeps whose driver is still going (none without ``LENGEN_RUNNER=ray``;
-    a bad setting is the Compare page's to report)."""
-    try:
-        sweeps = get_ray_sweeps()
-    except ConfigError:
-        return set()
-    return set() if sweeps is None else sweeps.running()
-
-
-def ray_sweep_progress() -> list[tuple[str, int, int]]:
-    """(tag, finished runs, runs) of each running Ray sweep, from the store (the job manager does not run them)."""
-    progress = []
-    for tag in sorted(running_ray_sweeps()):
-        try:
-            statuses = get_store().list_runs(tag=sweep_tag(tag))["status"]
-        except StoreError:
-            continue
-        progress.append((tag, int(statuses.isin(FINAL_STATUSES).sum()), len(statuses)))
-    return progress
-
-
-def job_queue_fragment() -> None:
-    """:func:`render_job_queue` refreshed every few seconds while jobs are running or queued (here or on Ray)."""
-    manager = get_job_manager()
-    busy = manager.active_count() + manager.queued_count() > 0 or bool(running_ray_sweeps())
-    st.fragment(run_every=2.0 if busy else None)(render_job_queue)()
 
 
 def plotly_config(filename: str) -> dict[str, Any]:

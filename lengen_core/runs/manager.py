@@ -79,8 +79,9 @@ class _Job:
     shared_since: float | None = None  # when the interval of sharing now open began (time.monotonic)
 
     def seconds_shared(self, now: float) -> float:
-        """The time other jobs ran beside it, up to ``now`` (time.monotonic)."""
-        return self.shared_seconds + (now - self.shared_since if self.shared_since is not None else 0.0)
+        """The time other jobs ran beside it, up to ``now`` (time.monotonic); safe to read without the manager's lock."""
+        since = self.shared_since  # read once: the manager may close the interval meanwhile
+        return self.shared_seconds + (now - since if since is not None else 0.0)
 
 
 class JobManager:
@@ -163,7 +164,7 @@ class JobManager:
         threads = max(1, usable_cpus() // self.max_concurrent)
         estimated, measured = probe_training(threads)
         self.speed.observe(family=PROBE_FAMILY, estimated_train_s=estimated, measured_train_s=measured)
-        if self.max_concurrent > 1 and self.remote is None:  # on Ray, jobs run on the cluster's machines
+        if self._shares_machine(self.max_concurrent):  # more than one job at once here (on Ray, jobs run on the cluster)
             if not self._idle_for_probe():
                 return False
             self.speed.set_contention(probe_contention(self.max_concurrent, threads))
@@ -270,7 +271,11 @@ class JobManager:
     def shares_next(self) -> bool:
         """Whether a run submitted now would run beside other jobs on this machine (its estimate then carries
         :attr:`MachineSpeed.contention`); never on Ray, whose tasks run on the cluster's machines."""
-        return self.remote is None and min(self.max_concurrent, self.active_count() + 1) > 1
+        return self._shares_machine(min(self.max_concurrent, self.active_count() + 1))
+
+    def _shares_machine(self, running: int) -> bool:
+        """Whether each of ``running`` jobs at once shares this machine with others (never on Ray)."""
+        return self.remote is None and running > 1
 
     def scaled(self, estimate: CostEstimate, config: RunConfig, *, shared: bool | None = None) -> tuple[float, float]:
         """(training, length sweep) seconds of ``estimate`` (of ``config``) on this machine: the cost model scaled by
@@ -296,7 +301,7 @@ class JobManager:
         estimate at the threads of a full pool (:meth:`threads_when_busy`) and beside the other jobs of one (when more
         than one runs at once here), first in, first out over the workers."""
         threads = self.threads_when_busy()
-        shared = self.remote is None and self.max_concurrent > 1
+        shared = self._shares_machine(self.max_concurrent)
         return queue_seconds([self.estimate_seconds(config, threads=threads, shared=shared) for config in configs], self.max_concurrent)
 
     def seconds_left(self, run_ids: set[str] | None = None) -> float:
@@ -386,8 +391,7 @@ class JobManager:
         wall = time.perf_counter() - started
         if status == "done" and not job.paused_once:
             ran_with = self.remote.settings.cpus_per_run if self.remote is not None else threads  # a Ray task's torch threads
-            with self._lock:
-                beside_others_s = 0.0 if self.remote is not None else job.seconds_shared(time.monotonic())
+            beside_others_s = 0.0 if self.remote is not None else job.seconds_shared(time.monotonic())
             observe_finished_run(
                 self.speed,
                 self.store,
@@ -486,14 +490,12 @@ class JobManager:
     def _snapshot(self, job: _Job) -> dict[str, Any]:
         """The job's progress, its estimate scaled to this machine, how many requests follow it and how long other jobs
         ran beside it."""
-        with self._lock:
-            shared = job.seconds_shared(time.monotonic())
         snapshot = job.progress.snapshot() | {
             "job_id": job.job_id,
             "sweep": job.sweep,
             "holders": job.holders,
             "pausable": self._pausable(job),
-            "shared_seconds": shared,  # of its run so far, the time other jobs ran beside it here
+            "shared_seconds": job.seconds_shared(time.monotonic()),  # of its run so far, the time other jobs ran beside it here
         }
         if job.estimate is not None:
             assert job.config is not None, "a job with an estimate is a training job"

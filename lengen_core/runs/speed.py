@@ -185,21 +185,24 @@ def probe_training(threads: int) -> tuple[float, float]:
     Training only: the probe's sweep would take longer than it tells; evaluation's ratio waits for the first
     finished job. Measured once per process and thread count (a second job manager in the same process, as
     the tests make, reuses it: the machine has not changed)."""
+    config = RunConfig().replace(**PROBE_CHANGES)
+    return estimate_cost(config, threads=threads).train_seconds, _training_seconds(config, threads)
+
+
+def _training_seconds(config: RunConfig, threads: int, seed: int = 0) -> float:
+    """Seconds ``config`` trains for at ``threads`` torch threads in the calling thread (its count restored after)."""
     import torch
 
     from lengen_core.training import train
 
-    config = RunConfig().replace(**PROBE_CHANGES)
     previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(max(1, threads))  # this thread's own count, as a job's worker sets it
     try:
-        estimated = estimate_cost(config, threads=threads).train_seconds
         started = time.perf_counter()
-        result = train(config, seed=0)
-        measured = result.train_seconds if result.train_seconds > 0 else time.perf_counter() - started
+        result = train(config, seed=seed)
+        return result.train_seconds if result.train_seconds > 0 else time.perf_counter() - started
     finally:
         torch.set_num_threads(previous)
-    return estimated, measured
 
 
 CONTENTION_PROBE_STEPS = 10  # per run: about 1 s on one core of a 2-vCPU EPYC; 40 steps were no steadier
@@ -219,28 +222,14 @@ def probe_contention(jobs: int, threads: int) -> float:
     (:meth:`MachineSpeed.set_contention` does). Measured once per process and setting."""
     if jobs <= 1:
         return 1.0
-    import torch
-
-    from lengen_core.training import train
-
     config = RunConfig().replace(**{**PROBE_CHANGES, "train.steps": CONTENTION_PROBE_STEPS, "train.log_every": CONTENTION_PROBE_STEPS, "train.warmup_steps": 2})
 
-    def timed(index: int) -> float:
-        torch.set_num_threads(max(1, threads))  # this thread's own count, as a job's worker sets it
-        started = time.perf_counter()
-        result = train(config, seed=index)
-        return result.train_seconds if result.train_seconds > 0 else time.perf_counter() - started
-
+    alone = _training_seconds(config, threads)
     seconds = [0.0] * jobs
 
     def one(index: int) -> None:
-        seconds[index] = timed(index)
+        seconds[index] = _training_seconds(config, threads, seed=index)
 
-    previous = torch.get_num_threads()
-    try:
-        alone = timed(0)
-    finally:
-        torch.set_num_threads(previous)
     workers = [threading.Thread(target=one, args=(index,), name=f"lengen-contention-probe-{index}") for index in range(jobs)]
     for worker in workers:
         worker.start()
